@@ -1,0 +1,295 @@
+#include "onnxd/engine/engine.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+#include "loader/model_loader.h"
+#include "loader/tensor_proto.h"
+#include "planner/memory_plan.h"
+#include "runtime/executor.h"
+#include "runtime/graph_plan.h"
+
+namespace onnxd {
+namespace engine {
+
+class ModelImpl {
+ public:
+  std::shared_ptr<GraphPlan> graph;
+  ModelInfo info;
+  ThreadPool* pool = nullptr;
+};
+
+class SessionImpl {
+ public:
+  explicit SessionImpl(std::shared_ptr<ModelImpl> model) : model_(std::move(model)) {
+    frame_.Bind(*model_->graph);
+  }
+  ~SessionImpl() { std::free(arena_); }
+
+  Status Run(std::span<const Value> inputs, std::vector<Value>* outputs, const RunOptions& options);
+  int64_t arena_bytes() const { return arena_size_; }
+  int cached_plans() const { return static_cast<int>(plans_.size()); }
+
+ private:
+  struct CachedPlan {
+    std::vector<int64_t> key;
+    MemoryPlan plan;
+    uint64_t last_used = 0;
+  };
+  static constexpr size_t kMaxPlans = 16;
+
+  Status CheckInputs(std::span<const Value> inputs) const;
+  bool KeyMatches(const std::vector<int64_t>& key, std::span<const Value> inputs) const;
+  std::vector<int64_t> MakeKey(std::span<const Value> inputs) const;
+
+  std::shared_ptr<ModelImpl> model_;
+  Frame frame_;
+  std::vector<CachedPlan> plans_;
+  uint64_t clock_ = 0;
+  MemoryRecording recording_;
+  char* arena_ = nullptr;
+  int64_t arena_size_ = 0;
+};
+
+Status SessionImpl::CheckInputs(std::span<const Value> inputs) const {
+  const auto& specs = model_->graph->inputs;
+  if (inputs.size() != specs.size())
+    return InvalidArgument("model takes " + std::to_string(specs.size()) + " inputs, got " + std::to_string(inputs.size()));
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const TypeInfo& t = specs[i].type;
+    const Value& v = inputs[i];
+    const std::string where = "input '" + specs[i].name + "'";
+    if (t.kind == ValueKind::kTensor) {
+      if (!v.is_tensor()) return InvalidArgument(where + " must be a tensor");
+      const Tensor& x = v.tensor();
+      if (t.elem_type != DataType::kUndefined && x.dtype() != t.elem_type)
+        return InvalidArgument(where + ": expected element type " + DataTypeName(t.elem_type) + ", got " +
+                               DataTypeName(x.dtype()));
+      if (t.has_shape) {
+        if (static_cast<size_t>(x.rank()) != t.dims.size())
+          return InvalidArgument(where + ": expected rank " + std::to_string(t.dims.size()) + ", got shape " +
+                                 x.shape().ToString());
+        for (size_t d = 0; d < t.dims.size(); ++d) {
+          if (t.dims[d] >= 0 && x.dim(static_cast<int>(d)) != t.dims[d])
+            return InvalidArgument(where + " dim " + std::to_string(d) + ": expected " + std::to_string(t.dims[d]) +
+                                   ", got " + std::to_string(x.dim(static_cast<int>(d))) + " (shape " +
+                                   x.shape().ToString() + ")");
+        }
+      }
+      if (x.num_elements() > 0 && x.raw_data() == nullptr) return InvalidArgument(where + " has no data");
+    } else if (t.kind == ValueKind::kSequence && !v.is_sequence()) {
+      return InvalidArgument(where + " must be a sequence");
+    } else if (t.kind == ValueKind::kMap && !v.is_map()) {
+      return InvalidArgument(where + " must be a map");
+    }
+  }
+  return Status::Ok();
+}
+
+// The plan key: for each input, its kind, dtype, rank and dims.
+std::vector<int64_t> SessionImpl::MakeKey(std::span<const Value> inputs) const {
+  std::vector<int64_t> key;
+  for (const Value& v : inputs) {
+    key.push_back(static_cast<int64_t>(v.kind()));
+    if (!v.is_tensor()) continue;
+    key.push_back(static_cast<int64_t>(v.tensor().dtype()));
+    key.push_back(v.tensor().rank());
+    for (int64_t d : v.tensor().shape()) key.push_back(d);
+  }
+  return key;
+}
+
+bool SessionImpl::KeyMatches(const std::vector<int64_t>& key, std::span<const Value> inputs) const {
+  size_t k = 0;
+  for (const Value& v : inputs) {
+    if (k >= key.size() || key[k++] != static_cast<int64_t>(v.kind())) return false;
+    if (!v.is_tensor()) continue;
+    const Tensor& t = v.tensor();
+    if (k + 2 + t.rank() > key.size()) return false;
+    if (key[k++] != static_cast<int64_t>(t.dtype()) || key[k++] != t.rank()) return false;
+    for (int64_t d : t.shape())
+      if (key[k++] != d) return false;
+  }
+  return k == key.size();
+}
+
+Status SessionImpl::Run(std::span<const Value> inputs, std::vector<Value>* outputs, const RunOptions& options) {
+  RETURN_IF_ERROR(CheckInputs(inputs));
+  const GraphPlan& g = *model_->graph;
+  CachedPlan* cached = nullptr;
+  for (auto& p : plans_)
+    if (KeyMatches(p.key, inputs)) cached = &p;
+  frame_.memory_plan = nullptr;
+  frame_.recording = nullptr;
+  frame_.arena = arena_;
+  if (cached != nullptr) {
+    cached->last_used = ++clock_;
+    frame_.memory_plan = &cached->plan;
+  } else {
+    recording_.Reset(g.num_values(), static_cast<int>(g.nodes.size()));
+    frame_.recording = &recording_;
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) frame_.values[g.input_ids[i]] = inputs[i];
+
+  Executor exec(*model_->pool, options);
+  Status st = exec.Run(frame_);
+  if (!st.ok()) {
+    frame_.Clear();
+    return st;
+  }
+  outputs->resize(g.output_ids.size());
+  for (size_t k = 0; k < g.output_ids.size(); ++k) (*outputs)[k] = frame_.values[g.output_ids[k]];
+  frame_.Clear();
+
+  if (cached == nullptr) {
+    // First run of these shapes: plan the arena for the next ones.
+    CachedPlan p;
+    p.key = MakeKey(inputs);
+    p.plan = BuildMemoryPlan(g, recording_);
+    p.last_used = ++clock_;
+    if (p.plan.arena_bytes > arena_size_) {
+      // Outputs of this run were heap-allocated, so replacing the arena cannot invalidate them.
+      std::free(arena_);
+      arena_size_ = p.plan.arena_bytes;
+      arena_ = static_cast<char*>(std::aligned_alloc(kArenaAlignment, static_cast<size_t>(AlignUp(arena_size_))));
+      if (arena_ == nullptr) {
+        arena_size_ = 0;
+        plans_.clear();
+        return Status::Ok();
+      }
+    }
+    if (plans_.size() >= kMaxPlans) {
+      auto lru = std::min_element(plans_.begin(), plans_.end(),
+                                  [](const CachedPlan& a, const CachedPlan& b) { return a.last_used < b.last_used; });
+      *lru = std::move(p);
+    } else {
+      plans_.push_back(std::move(p));
+    }
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+void CountOps(const onnx::GraphProto& g, ModelInfo* info, const std::map<std::string, int64_t>& opsets,
+              std::set<std::string>* unsupported) {
+  const OpRegistry& reg = OpRegistry::Global();
+  for (const auto& n : g.node()) {
+    std::string d = CanonicalDomain(n.domain());
+    std::string key = d.empty() ? n.op_type() : d + ":" + n.op_type();
+    info->op_histogram[key]++;
+    auto os = opsets.find(d);
+    int version = os == opsets.end() ? 0 : static_cast<int>(os->second);
+    if (reg.Find(d, n.op_type(), version) == nullptr) unsupported->insert(key);
+    for (const auto& a : n.attribute()) {
+      if (a.has_g()) CountOps(a.g(), info, opsets, unsupported);
+      for (const auto& sg : a.graphs()) CountOps(sg, info, opsets, unsupported);
+    }
+  }
+}
+
+ModelInfo MakeInfo(const onnx::ModelProto& m) {
+  ModelInfo info;
+  info.ir_version = m.ir_version();
+  info.producer_name = m.producer_name();
+  info.producer_version = m.producer_version();
+  info.domain = m.domain();
+  info.model_version = m.model_version();
+  info.doc_string = m.doc_string();
+  info.graph_name = m.graph().name();
+  for (const auto& o : m.opset_import()) info.opsets[CanonicalDomain(o.domain())] = o.version();
+  std::set<std::string> inits;
+  for (const auto& t : m.graph().initializer()) {
+    inits.insert(t.name());
+    int64_t n = 1;
+    for (int64_t d : t.dims()) n *= d;
+    info.parameter_count += n;
+  }
+  for (const auto& in : m.graph().input())
+    if (!inits.count(in.name())) info.inputs.push_back({in.name(), TypeInfoFromProto(in.type())});
+  for (const auto& out : m.graph().output()) info.outputs.push_back({out.name(), TypeInfoFromProto(out.type())});
+  for (const auto& p : m.metadata_props()) info.metadata.push_back(p.key() + "=" + p.value());
+  std::set<std::string> unsupported;
+  CountOps(m.graph(), &info, info.opsets, &unsupported);
+  info.unsupported_ops.assign(unsupported.begin(), unsupported.end());
+  return info;
+}
+
+StatusOr<std::string> ReadAll(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return NotFound("cannot open model file '" + path + "'");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+}  // namespace engine
+
+using engine::ModelImpl;
+using engine::SessionImpl;
+
+StatusOr<ModelInfo> InspectModelFile(const std::string& path) {
+  std::string bytes;
+  ASSIGN_OR_RETURN(bytes, engine::ReadAll(path));
+  std::unique_ptr<onnx::ModelProto> m;
+  ASSIGN_OR_RETURN(m, engine::ParseModelBytes(bytes));
+  return engine::MakeInfo(*m);
+}
+
+CompiledModel::CompiledModel(std::shared_ptr<ModelImpl> impl) : impl_(std::move(impl)) {}
+CompiledModel::~CompiledModel() = default;
+const std::vector<IoSpec>& CompiledModel::inputs() const { return impl_->graph->inputs; }
+const std::vector<IoSpec>& CompiledModel::outputs() const { return impl_->graph->outputs; }
+const ModelInfo& CompiledModel::info() const { return impl_->info; }
+int CompiledModel::InputIndex(const std::string& name) const {
+  for (size_t i = 0; i < inputs().size(); ++i)
+    if (inputs()[i].name == name) return static_cast<int>(i);
+  return -1;
+}
+int CompiledModel::OutputIndex(const std::string& name) const {
+  for (size_t i = 0; i < outputs().size(); ++i)
+    if (outputs()[i].name == name) return static_cast<int>(i);
+  return -1;
+}
+std::unique_ptr<Session> CompiledModel::CreateSession() const {
+  return std::unique_ptr<Session>(new Session(std::make_unique<SessionImpl>(impl_)));
+}
+
+Session::Session(std::unique_ptr<SessionImpl> impl) : impl_(std::move(impl)) {}
+Session::~Session() = default;
+Status Session::Run(std::span<const Value> inputs, std::vector<Value>* outputs, const RunOptions& options) {
+  return impl_->Run(inputs, outputs, options);
+}
+int64_t Session::planned_arena_bytes() const { return impl_->arena_bytes(); }
+int Session::cached_plans() const { return impl_->cached_plans(); }
+
+Engine::Engine() = default;
+Engine::~Engine() = default;
+int Engine::intra_op_threads() const { return engine::ThreadPool::Process().num_threads(); }
+
+StatusOr<std::shared_ptr<const CompiledModel>> Engine::CompileBytes(const std::string& bytes, const std::string& base_dir,
+                                                                   const CompileOptions& options) const {
+  std::unique_ptr<engine::LoadedModel> lm;
+  ASSIGN_OR_RETURN(lm, engine::LoadModelBytes(bytes, base_dir));
+  auto impl = std::make_shared<ModelImpl>();
+  impl->info = engine::MakeInfo(lm->proto);
+  impl->pool = &engine::ThreadPool::Process();
+  ASSIGN_OR_RETURN(impl->graph, engine::BuildGraphPlan(lm->proto.graph(), lm->opsets, options, nullptr, lm->base_dir));
+  return std::shared_ptr<const CompiledModel>(new CompiledModel(std::move(impl)));
+}
+
+StatusOr<std::shared_ptr<const CompiledModel>> Engine::CompileFile(const std::string& path,
+                                                                  const CompileOptions& options) const {
+  std::string bytes;
+  ASSIGN_OR_RETURN(bytes, engine::ReadAll(path));
+  auto slash = path.find_last_of('/');
+  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  return CompileBytes(bytes, dir, options);
+}
+
+}  // namespace onnxd

@@ -1,0 +1,115 @@
+// The engine's public API: compile once, run many (ARCHITECTURE.md, "The seam").
+//
+//   Engine engine;                                        // one per process
+//   auto model = engine.CompileFile("model.onnx", {});    // slow, thread-safe, off the request path
+//   auto session = (*model)->CreateSession();             // one per worker, not thread-safe
+//   session->Run(inputs, &outputs, {});                   // the request path
+//
+// A CompiledModel is immutable and shared by all sessions; a Session owns its memory plans and
+// arena. Outputs returned by Run may point into the session's arena: they stay valid until the next
+// Run on the same session or the session's destruction (copy them to keep them longer).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "onnxd/engine/status.h"
+#include "onnxd/engine/tensor.h"
+
+namespace onnxd {
+
+namespace engine {
+class ModelImpl;
+class SessionImpl;
+class ThreadPool;
+}  // namespace engine
+
+struct CompileOptions {
+  bool constant_folding = true;
+};
+
+struct RunOptions {
+  // Work not started by this time fails with DEADLINE_EXCEEDED.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  // When set to true by another thread, the run stops at the next node with CANCELLED.
+  const std::atomic<bool>* cancelled = nullptr;
+};
+
+// What `onnxd inspect` shows; available without compiling.
+struct ModelInfo {
+  int64_t ir_version = 0;
+  std::string producer_name;
+  std::string producer_version;
+  std::string domain;
+  int64_t model_version = 0;
+  std::string doc_string;
+  std::string graph_name;
+  std::map<std::string, int64_t> opsets;      // domain ("" = ai.onnx) -> version
+  std::vector<IoSpec> inputs;                 // graph inputs that are not initializers
+  std::vector<IoSpec> outputs;
+  std::map<std::string, int> op_histogram;    // "Conv" or "ai.onnx.ml:ZipMap" -> count
+  int64_t parameter_count = 0;                // elements in initializers
+  std::vector<std::string> unsupported_ops;   // ops with no kernel in this engine
+  std::vector<std::string> metadata;          // "key=value" from metadata_props
+};
+
+// Reads the model's header information; fails only when the file cannot be parsed.
+StatusOr<ModelInfo> InspectModelFile(const std::string& path);
+
+class Session;
+
+class CompiledModel {
+ public:
+  ~CompiledModel();
+  const std::vector<IoSpec>& inputs() const;
+  const std::vector<IoSpec>& outputs() const;
+  const ModelInfo& info() const;
+  // Index of the input/output with this name, or -1.
+  int InputIndex(const std::string& name) const;
+  int OutputIndex(const std::string& name) const;
+  std::unique_ptr<Session> CreateSession() const;
+
+ private:
+  friend class Engine;
+  friend class engine::SessionImpl;
+  explicit CompiledModel(std::shared_ptr<engine::ModelImpl> impl);
+  std::shared_ptr<engine::ModelImpl> impl_;
+};
+
+// Per-worker execution state. Not thread-safe: one thread runs a session at a time.
+class Session {
+ public:
+  ~Session();
+  // `inputs` in the order of CompiledModel::inputs(); `outputs` is resized to the outputs' count.
+  Status Run(std::span<const Value> inputs, std::vector<Value>* outputs, const RunOptions& options = {});
+  // Statistics for tests and benches.
+  int64_t planned_arena_bytes() const;
+  int cached_plans() const;
+
+ private:
+  friend class CompiledModel;
+  explicit Session(std::unique_ptr<engine::SessionImpl> impl);
+  std::unique_ptr<engine::SessionImpl> impl_;
+};
+
+class Engine {
+ public:
+  // Uses the process-wide thread pool (sized to the machine's cores).
+  Engine();
+  ~Engine();
+  StatusOr<std::shared_ptr<const CompiledModel>> CompileFile(const std::string& path,
+                                                            const CompileOptions& options = {}) const;
+  // `base_dir` resolves external data files; empty forbids external data.
+  StatusOr<std::shared_ptr<const CompiledModel>> CompileBytes(const std::string& bytes,
+                                                             const std::string& base_dir,
+                                                             const CompileOptions& options = {}) const;
+  int intra_op_threads() const;
+};
+
+}  // namespace onnxd

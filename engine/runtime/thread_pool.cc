@@ -1,0 +1,105 @@
+#include "runtime/thread_pool.h"
+
+#include <algorithm>
+
+namespace onnxd::engine {
+namespace {
+thread_local bool t_in_worker = false;
+}
+
+ThreadPool::ThreadPool(int num_threads) {
+  if (num_threads <= 0) num_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  num_threads_ = num_threads;
+  for (int i = 0; i + 1 < num_threads_; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+}
+
+ThreadPool::~ThreadPool() {
+  stop_.store(true);
+  epoch_.fetch_add(1);
+  epoch_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+ThreadPool& ThreadPool::Process() {
+  static ThreadPool pool(0);
+  return pool;
+}
+
+bool ThreadPool::InWorker() { return t_in_worker; }
+
+void ThreadPool::Work(Job* job) {
+  for (;;) {
+    int64_t c = job->next.fetch_add(1, std::memory_order_relaxed);
+    if (c >= job->num_chunks) return;
+    int64_t b = c * job->chunk;
+    int64_t e = std::min(job->n, b + job->chunk);
+    job->fn(job->ctx, b, e);
+    if (job->done.fetch_add(1, std::memory_order_acq_rel) + 1 == job->num_chunks) job->done.notify_all();
+  }
+}
+
+void ThreadPool::Run(int64_t n, int64_t grain, RangeFn fn, void* ctx) {
+  Job job;
+  job.fn = fn;
+  job.ctx = ctx;
+  job.n = n;
+  // A few chunks per thread balances uneven work without much overhead.
+  int64_t max_chunks = static_cast<int64_t>(num_threads_) * 4;
+  int64_t chunks = std::min((n + grain - 1) / grain, max_chunks);
+  job.chunk = (n + chunks - 1) / chunks;
+  job.num_chunks = (n + job.chunk - 1) / job.chunk;
+
+  // Publish in a free slot; if all slots are taken (64 concurrent loops), run alone.
+  Slot* slot = nullptr;
+  for (auto& s : slots_) {
+    bool expected = false;
+    if (!s.claimed.load(std::memory_order_relaxed) &&
+        s.claimed.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
+      slot = &s;
+      break;
+    }
+  }
+  if (slot != nullptr) {
+    slot->job.store(&job, std::memory_order_release);
+    epoch_.fetch_add(1, std::memory_order_release);
+    epoch_.notify_all();
+  }
+  bool was_worker = t_in_worker;
+  t_in_worker = true;  // nested loops inside fn run serially
+  Work(&job);
+  t_in_worker = was_worker;
+  if (slot != nullptr) {
+    slot->job.store(nullptr, std::memory_order_release);
+    // Wait until every chunk finished and no worker still holds a pointer to `job`.
+    for (int64_t d = job.done.load(std::memory_order_acquire); d < job.num_chunks;
+         d = job.done.load(std::memory_order_acquire)) {
+      job.done.wait(d, std::memory_order_acquire);
+    }
+    for (int32_t u = slot->users.load(std::memory_order_acquire); u != 0;
+         u = slot->users.load(std::memory_order_acquire)) {
+      slot->users.wait(u, std::memory_order_acquire);
+    }
+    slot->claimed.store(false, std::memory_order_release);
+  }
+}
+
+void ThreadPool::WorkerLoop() {
+  t_in_worker = true;
+  while (!stop_.load(std::memory_order_acquire)) {
+    uint32_t seen = epoch_.load(std::memory_order_acquire);
+    bool worked = false;
+    for (auto& s : slots_) {
+      if (s.job.load(std::memory_order_acquire) == nullptr) continue;
+      s.users.fetch_add(1, std::memory_order_acq_rel);
+      Job* job = s.job.load(std::memory_order_acquire);
+      if (job != nullptr && job->next.load(std::memory_order_relaxed) < job->num_chunks) {
+        Work(job);
+        worked = true;
+      }
+      if (s.users.fetch_sub(1, std::memory_order_acq_rel) == 1) s.users.notify_all();
+    }
+    if (!worked) epoch_.wait(seen, std::memory_order_acquire);
+  }
+}
+
+}  // namespace onnxd::engine
