@@ -62,29 +62,30 @@ Status SessionImpl::CheckInputs(std::span<const Value> inputs) const {
   for (size_t i = 0; i < specs.size(); ++i) {
     const TypeInfo& t = specs[i].type;
     const Value& v = inputs[i];
-    const std::string where = "input '" + specs[i].name + "'";
+    // Messages are built only on failure: the success path allocates nothing.
+    auto where = [&] { return "input '" + specs[i].name + "'"; };
     if (t.kind == ValueKind::kTensor) {
-      if (!v.is_tensor()) return InvalidArgument(where + " must be a tensor");
+      if (!v.is_tensor()) return InvalidArgument(where() + " must be a tensor");
       const Tensor& x = v.tensor();
       if (t.elem_type != DataType::kUndefined && x.dtype() != t.elem_type)
-        return InvalidArgument(where + ": expected element type " + DataTypeName(t.elem_type) + ", got " +
+        return InvalidArgument(where() + ": expected element type " + DataTypeName(t.elem_type) + ", got " +
                                DataTypeName(x.dtype()));
       if (t.has_shape) {
         if (static_cast<size_t>(x.rank()) != t.dims.size())
-          return InvalidArgument(where + ": expected rank " + std::to_string(t.dims.size()) + ", got shape " +
+          return InvalidArgument(where() + ": expected rank " + std::to_string(t.dims.size()) + ", got shape " +
                                  x.shape().ToString());
         for (size_t d = 0; d < t.dims.size(); ++d) {
           if (t.dims[d] >= 0 && x.dim(static_cast<int>(d)) != t.dims[d])
-            return InvalidArgument(where + " dim " + std::to_string(d) + ": expected " + std::to_string(t.dims[d]) +
+            return InvalidArgument(where() + " dim " + std::to_string(d) + ": expected " + std::to_string(t.dims[d]) +
                                    ", got " + std::to_string(x.dim(static_cast<int>(d))) + " (shape " +
                                    x.shape().ToString() + ")");
         }
       }
-      if (x.num_elements() > 0 && x.raw_data() == nullptr) return InvalidArgument(where + " has no data");
+      if (x.num_elements() > 0 && x.raw_data() == nullptr) return InvalidArgument(where() + " has no data");
     } else if (t.kind == ValueKind::kSequence && !v.is_sequence()) {
-      return InvalidArgument(where + " must be a sequence");
+      return InvalidArgument(where() + " must be a sequence");
     } else if (t.kind == ValueKind::kMap && !v.is_map()) {
-      return InvalidArgument(where + " must be a map");
+      return InvalidArgument(where() + " must be a map");
     }
   }
   return Status::Ok();
@@ -271,9 +272,24 @@ int Session::cached_plans() const { return impl_->cached_plans(); }
 Engine::Engine() = default;
 Engine::~Engine() = default;
 int Engine::intra_op_threads() const { return engine::ThreadPool::Process().num_threads(); }
+void Engine::SetIntraOpThreads(int n) { engine::ThreadPool::SetProcessThreads(n); }
 
 StatusOr<std::shared_ptr<const CompiledModel>> Engine::CompileBytes(const std::string& bytes, const std::string& base_dir,
                                                                    const CompileOptions& options) const {
+  // Kernels report bad models through Status; an allocation failure (a huge constant, say) must
+  // not take the process down either.
+  try {
+    return CompileBytesUnchecked(bytes, base_dir, options);
+  } catch (const std::bad_alloc&) {
+    return ResourceExhausted("out of memory while compiling the model");
+  } catch (const std::exception& e) {
+    return Internal(std::string("unexpected exception while compiling the model: ") + e.what());
+  }
+}
+
+StatusOr<std::shared_ptr<const CompiledModel>> Engine::CompileBytesUnchecked(const std::string& bytes,
+                                                                            const std::string& base_dir,
+                                                                            const CompileOptions& options) const {
   std::unique_ptr<engine::LoadedModel> lm;
   ASSIGN_OR_RETURN(lm, engine::LoadModelBytes(bytes, base_dir));
   auto impl = std::make_shared<ModelImpl>();

@@ -1,5 +1,7 @@
 #include "loader/tensor_proto.h"
 
+#include "onnxd/engine/value_io.h"
+
 #include <sys/stat.h>
 
 #include <climits>
@@ -460,3 +462,24 @@ TypeInfo TypeInfoFromProto(const onnx::TypeProto& t) {
 }
 
 }  // namespace onnxd::engine
+
+namespace onnxd {
+
+StatusOr<Value> ReadValueFile(const std::string& path, const TypeInfo* type) {
+  onnx::TypeProto proto;
+  const onnx::TypeProto* tp = nullptr;
+  if (type != nullptr) {
+    if (type->kind == ValueKind::kSequence) proto.mutable_sequence_type();
+    else if (type->kind == ValueKind::kMap) proto.mutable_map_type();
+    else if (type->kind == ValueKind::kNone) proto.mutable_optional_type();
+    else proto.mutable_tensor_type();
+    tp = &proto;
+  }
+  return engine::ReadValueFile(path, tp);
+}
+
+Status WriteValueFile(const Value& value, const std::string& name, const std::string& path) {
+  return engine::WriteValueFile(value, name, path);
+}
+
+}  // namespace onnxd

@@ -1,6 +1,8 @@
 #include "runtime/executor.h"
 
 #include <cstdlib>
+#include <new>
+#include <stdexcept>
 
 namespace onnxd::engine {
 
@@ -118,7 +120,14 @@ Status Executor::Run(Frame& frame) {
       return DeadlineExceeded("deadline exceeded before " + NodeLabel(node));
     {
       NodeContext ctx(*this, frame, i);
-      Status st = node.kernel->Compute(ctx);
+      Status st;
+      try {
+        st = node.kernel->Compute(ctx);
+      } catch (const std::bad_alloc&) {
+        st = ResourceExhausted("out of memory");
+      } catch (const std::exception& e) {
+        st = Internal(std::string("unexpected exception: ") + e.what());
+      }
       if (!st.ok()) {
         if (st.message().rfind("node '", 0) == 0) return st;
         return st.WithContext(NodeLabel(node) + ": ");

@@ -1,6 +1,7 @@
 #include "runtime/thread_pool.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace onnxd::engine {
 namespace {
@@ -20,8 +21,20 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
+namespace {
+std::atomic<int> g_process_threads{0};
+}
+
+void ThreadPool::SetProcessThreads(int n) { g_process_threads.store(n); }
+
 ThreadPool& ThreadPool::Process() {
-  static ThreadPool pool(0);
+  static ThreadPool pool([] {
+    int n = g_process_threads.load();
+    if (n <= 0) {
+      if (const char* env = std::getenv("ONNXD_NUM_THREADS")) n = std::atoi(env);
+    }
+    return n;
+  }());
   return pool;
 }
 

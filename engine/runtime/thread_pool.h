@@ -37,8 +37,10 @@ class ThreadPool {
     Run(n, grain, &Trampoline<std::remove_reference_t<F>>, &fn);
   }
 
-  // The pool all engines in the process share (sized to the machine's cores on first use).
+  // The pool all engines in the process share. Sized on first use: SetProcessThreads(n) if called
+  // before, else $ONNXD_NUM_THREADS, else the machine's cores.
   static ThreadPool& Process();
+  static void SetProcessThreads(int n);
 
  private:
   using RangeFn = void (*)(void* ctx, int64_t begin, int64_t end);

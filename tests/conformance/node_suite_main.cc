@@ -4,7 +4,7 @@
 // crash or hang in one case is reported as that case's failure and the run goes on.
 //
 //   onnxd_node_suite --data DIR [--filter TEXT] [--pass-list FILE] [--write-pass-list FILE]
-//                    [--failures FILE] [--verbose] [--timeout SECS]
+//                    [--failures FILE] [--verbose] [--timeout SECS] [--min-percent P]
 //
 // With --pass-list, exits 1 when a listed case does not pass (the CI gate).
 #include <dirent.h>
@@ -134,6 +134,7 @@ std::string RunIsolated(const std::string& dir, int timeout) {
 int main(int argc, char** argv) {
   std::string data, filter, pass_list, write_pass_list, failures;
   bool verbose = false;
+  double min_percent = 0;
   int timeout = 60;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -144,6 +145,7 @@ int main(int argc, char** argv) {
     else if (a == "--write-pass-list") write_pass_list = next();
     else if (a == "--failures") failures = next();
     else if (a == "--timeout") timeout = std::stoi(next());
+    else if (a == "--min-percent") min_percent = std::stod(next());
     else if (a == "--verbose" || a == "-v") verbose = true;
     else {
       std::cerr << "unknown argument " << a << "\n";
@@ -210,6 +212,10 @@ int main(int argc, char** argv) {
   std::printf("%d of %zu node cases pass (%.1f%%)\n", passed, cases.size(), pct);
   if (regressions > 0) {
     std::printf("%d cases on the pass list do not pass\n", regressions);
+    return 1;
+  }
+  if (pct < min_percent) {
+    std::printf("below the required %.1f%%\n", min_percent);
     return 1;
   }
   return 0;

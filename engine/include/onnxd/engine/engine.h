@@ -110,6 +110,15 @@ class Engine {
                                                              const std::string& base_dir,
                                                              const CompileOptions& options = {}) const;
   int intra_op_threads() const;
+
+ private:
+  StatusOr<std::shared_ptr<const CompiledModel>> CompileBytesUnchecked(const std::string& bytes,
+                                                                      const std::string& base_dir,
+                                                                      const CompileOptions& options) const;
+
+ public:
+  // Size of the process's one intra-op pool; effective only before the first Engine is used.
+  static void SetIntraOpThreads(int n);
 };
 
 }  // namespace onnxd

@@ -1,0 +1,266 @@
+// Elementwise loops shared by the elementwise and activation ops: a broadcast planner that
+// collapses dims, row loops with same-shape / scalar fast paths the compiler can vectorise, and
+// the KernelContext glue (RunUnary, RunBinary) used by one-line op kernels.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "onnxd/engine/tensor.h"
+#include "ops/op_kernel.h"
+#include "ops/op_util.h"
+#include "runtime/thread_pool.h"
+
+namespace onnxd::engine {
+
+// Elements of a cheap op (add, relu) per parallel chunk; transcendental ops use a smaller grain.
+constexpr int64_t kCheapGrain = 32768;
+constexpr int64_t kExpensiveGrain = 4096;
+
+// ---- value conversion: Float16/BFloat16 compute in float ----
+
+template <typename T>
+inline const T& Load(const T& v) {
+  return v;
+}
+inline float Load(Float16 v) { return static_cast<float>(v); }
+inline float Load(BFloat16 v) { return static_cast<float>(v); }
+template <typename T, typename C>
+inline T Store(C v) {
+  if constexpr (std::is_same_v<T, C>) {
+    return v;
+  } else {
+    return static_cast<T>(v);
+  }
+}
+
+// ---- broadcast plan ----
+
+// Output iteration space after numpy broadcasting, with dims of size 1 removed and adjacent dims
+// merged wherever every input is either contiguous across both or broadcast across both.
+// [N,C,H,W] + [C,1,1] becomes dims [N, C, H*W] with strides {HW*C... , 1, 0} etc.
+struct BroadcastPlan {
+  static constexpr int kMaxInputs = 3;
+  static constexpr int kMaxRank = 16;
+  int rank = 0;  // collapsed rank, >= 1
+  int num_inputs = 0;
+  int64_t total = 0;
+  int64_t dims[kMaxRank] = {};
+  int64_t strides[kMaxInputs][kMaxRank] = {};
+
+  // `ins` are right-aligned against `out` and must broadcast to it. False when the collapsed
+  // rank exceeds kMaxRank (callers report an error).
+  bool Init(const Shape& out, const Shape* const* ins, int n);
+  int64_t inner() const { return dims[rank - 1]; }
+  int64_t inner_stride(int k) const { return strides[k][rank - 1]; }
+};
+
+// Calls fn(out_offset, in_offsets, len) for each run of output elements in [begin, end) that lies
+// within one innermost row; input k advances by plan.inner_stride(k) (0 or 1) per element.
+template <typename Fn>
+void ForEachRow(const BroadcastPlan& p, int64_t begin, int64_t end, Fn&& fn) {
+  const int r = p.rank;
+  const int n = p.num_inputs;
+  const int64_t inner = p.dims[r - 1];
+  int64_t idx[BroadcastPlan::kMaxRank];
+  int64_t base[BroadcastPlan::kMaxInputs] = {0, 0, 0};
+  int64_t row = begin / inner, col = begin % inner;
+  for (int j = r - 2; j >= 0; --j) {
+    idx[j] = row % p.dims[j];
+    row /= p.dims[j];
+    for (int k = 0; k < n; ++k) base[k] += idx[j] * p.strides[k][j];
+  }
+  int64_t pos = begin;
+  int64_t off[BroadcastPlan::kMaxInputs] = {0, 0, 0};
+  while (pos < end) {
+    const int64_t len = std::min(inner - col, end - pos);
+    for (int k = 0; k < n; ++k) off[k] = base[k] + col * p.strides[k][r - 1];
+    fn(pos, static_cast<const int64_t*>(off), len);
+    pos += len;
+    col = 0;
+    for (int j = r - 2; j >= 0; --j) {
+      for (int k = 0; k < n; ++k) base[k] += p.strides[k][j];
+      if (++idx[j] < p.dims[j]) break;
+      for (int k = 0; k < n; ++k) base[k] -= p.strides[k][j] * p.dims[j];
+      idx[j] = 0;
+    }
+  }
+}
+
+// Runs fn(begin, end) over [0, n) on the pool when n is large.
+template <typename Fn>
+inline void ParallelElements(ThreadPool& pool, int64_t n, int64_t grain, Fn&& fn) {
+  if (n <= grain) {
+    if (n > 0) fn(int64_t{0}, n);
+    return;
+  }
+  pool.ParallelFor(n, grain, fn);
+}
+
+// ---- row loops ----
+
+// o[i] = op(x[i]) for i < n.
+template <typename TI, typename TO, typename Op>
+inline void UnaryRow(const TI* __restrict x, TO* __restrict o, int64_t n, const Op& op) {
+  for (int64_t i = 0; i < n; ++i) o[i] = Store<TO>(op(Load(x[i])));
+}
+
+// o[i] = op(a[i*sa], b[i*sb]) with sa, sb in {0, 1}. `o` may alias `a` or `b` exactly.
+template <typename TA, typename TB, typename TO, typename Op>
+inline void BinaryRow(const TA* a, int64_t sa, const TB* b, int64_t sb, TO* o, int64_t n, const Op& op) {
+  if (sa != 0 && sb != 0) {
+    for (int64_t i = 0; i < n; ++i) o[i] = Store<TO>(op(Load(a[i]), Load(b[i])));
+  } else if (sa != 0) {
+    const auto bv = Load(b[0]);
+    for (int64_t i = 0; i < n; ++i) o[i] = Store<TO>(op(Load(a[i]), bv));
+  } else if (sb != 0) {
+    const auto av = Load(a[0]);
+    for (int64_t i = 0; i < n; ++i) o[i] = Store<TO>(op(av, Load(b[i])));
+  } else {
+    const TO v = Store<TO>(op(Load(a[0]), Load(b[0])));
+    for (int64_t i = 0; i < n; ++i) o[i] = v;
+  }
+}
+
+// out = op(a, b) over a built plan of two inputs.
+template <typename TA, typename TB, typename TO, typename Op>
+void BinaryBroadcastLoop(ThreadPool& pool, const BroadcastPlan& p, const TA* a, const TB* b, TO* o, const Op& op,
+                         int64_t grain = kCheapGrain) {
+  const int64_t sa = p.inner_stride(0), sb = p.inner_stride(1);
+  if (p.rank == 1) {
+    ParallelElements(pool, p.total, grain, [&](int64_t begin, int64_t end) {
+      BinaryRow(a + begin * sa, sa, b + begin * sb, sb, o + begin, end - begin, op);
+    });
+    return;
+  }
+  ParallelElements(pool, p.total, grain, [&](int64_t begin, int64_t end) {
+    ForEachRow(p, begin, end, [&](int64_t pos, const int64_t* off, int64_t len) {
+      BinaryRow(a + off[0], sa, b + off[1], sb, o + pos, len, op);
+    });
+  });
+}
+
+// ---- KernelContext glue ----
+
+// Output 0 = op(x) elementwise, with output dtype TO.
+template <typename TI, typename TO, typename Op>
+Status RunUnary(KernelContext& ctx, const Tensor& x, const Op& op, int64_t grain = kCheapGrain) {
+  Tensor* y = ctx.Output(0, DataTypeOf<TO>::value, x.shape());
+  const TI* xp = x.data<TI>();
+  TO* yp = y->data<TO>();
+  ParallelElements(ctx.pool(), x.num_elements(), grain,
+                   [&](int64_t b, int64_t e) { UnaryRow(xp + b, yp + b, e - b, op); });
+  return Status::Ok();
+}
+
+// Output `out_index` = op(a, b) with numpy broadcasting, output dtype TO.
+template <typename TA, typename TB, typename TO, typename Op>
+Status RunBinary(KernelContext& ctx, const Tensor& a, const Tensor& b, const Op& op, int64_t grain = kCheapGrain,
+                 int out_index = 0) {
+  auto shape_or = BroadcastShapes(a.shape(), b.shape());
+  if (!shape_or.ok()) return ctx.Error(shape_or.status().message());
+  const Shape& out_shape = *shape_or;
+  Tensor* y = ctx.Output(out_index, DataTypeOf<TO>::value, out_shape);
+  BroadcastPlan p;
+  const Shape* ins[2] = {&a.shape(), &b.shape()};
+  if (!p.Init(out_shape, ins, 2)) return ctx.Error("broadcast rank " + std::to_string(out_shape.rank()) + " is too large");
+  if (p.total == 0) return Status::Ok();
+  BinaryBroadcastLoop(ctx.pool(), p, a.data<TA>(), b.data<TB>(), y->data<TO>(), op, grain);
+  return Status::Ok();
+}
+
+// ---- accurate vectorisable float32 math ----
+
+// exp(x) for float, within ~2 ulp over the whole range (overflow to inf, underflow to 0).
+// Written as straight-line code so loops over it vectorise.
+inline float FastExp(float x) {
+  x = std::min(std::max(x, -104.0f), 88.8f);
+  const float kLog2e = 1.44269504088896341f;
+  const float kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
+  // Round to nearest with the 1.5*2^23 trick (vectorises without SSE4.1 roundps).
+  const float kMagic = 12582912.0f;
+  float fn = (x * kLog2e + kMagic) - kMagic;
+  float r = x - fn * kLn2Hi;
+  r = r - fn * kLn2Lo;
+  // exp(r) on [-ln2/2, ln2/2]: degree-6 polynomial.
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  // Scale by 2^n in two steps so n down to -150 and up to 128 work without special cases.
+  int32_t n = static_cast<int32_t>(fn);
+  int32_t n1 = n >> 1, n2 = n - n1;
+  float s1, s2;
+  int32_t b1 = (n1 + 127) << 23, b2 = (n2 + 127) << 23;
+  std::memcpy(&s1, &b1, 4);
+  std::memcpy(&s2, &b2, 4);
+  return p * s1 * s2;
+}
+
+// tanh(x) for float within a few ulp; branch-free so loops over it vectorise.
+inline float FastTanh(float x) {
+  const float ax = std::min(std::fabs(x), 20.0f);
+  // |x| < 0.625: odd polynomial (minimax on the small interval).
+  const float z = x * x;
+  float p = -5.70498872745e-3f;
+  p = p * z + 2.06390887954e-2f;
+  p = p * z - 5.37397155531e-2f;
+  p = p * z + 1.33314422036e-1f;
+  p = p * z - 3.33332819422e-1f;
+  const float small = x + x * z * p;
+  // Otherwise 1 - 2 / (exp(2|x|) + 1), with the sign of x.
+  const float big = std::copysign(1.0f - 2.0f / (FastExp(2.0f * ax) + 1.0f), x);
+  return ax < 0.625f ? small : big;
+}
+
+// 1 / (1 + exp(-x)) for float.
+inline float FastSigmoid(float x) { return 1.0f / (1.0f + FastExp(-x)); }
+
+// ---- dtype dispatch restricted at compile time ----
+
+enum : int {
+  kTypeFloat = 1,
+  kTypeSigned = 2,
+  kTypeUnsigned = 4,
+  kTypeBool = 8,
+  kTypeString = 16,
+  kTypeInt = kTypeSigned | kTypeUnsigned,
+  kTypeNumeric = kTypeFloat | kTypeInt,
+};
+
+// Calls f(TypeTag<T>{}) (which returns Status) for dt when its family is in kSet; only those
+// instantiations are compiled. Otherwise an error naming the dtype.
+template <int kSet, typename F>
+Status DispatchSet(KernelContext& ctx, DataType dt, F&& f) {
+#define ONNXD_EW_CASE(DT, T, FLAG)                                  \
+  case DataType::DT:                                                \
+    if constexpr ((kSet & (FLAG)) != 0) return f(TypeTag<T>{});     \
+    break;
+  switch (dt) {
+    ONNXD_EW_CASE(kFloat, float, kTypeFloat)
+    ONNXD_EW_CASE(kDouble, double, kTypeFloat)
+    ONNXD_EW_CASE(kFloat16, Float16, kTypeFloat)
+    ONNXD_EW_CASE(kBFloat16, BFloat16, kTypeFloat)
+    ONNXD_EW_CASE(kInt8, int8_t, kTypeSigned)
+    ONNXD_EW_CASE(kInt16, int16_t, kTypeSigned)
+    ONNXD_EW_CASE(kInt32, int32_t, kTypeSigned)
+    ONNXD_EW_CASE(kInt64, int64_t, kTypeSigned)
+    ONNXD_EW_CASE(kUInt8, uint8_t, kTypeUnsigned)
+    ONNXD_EW_CASE(kUInt16, uint16_t, kTypeUnsigned)
+    ONNXD_EW_CASE(kUInt32, uint32_t, kTypeUnsigned)
+    ONNXD_EW_CASE(kUInt64, uint64_t, kTypeUnsigned)
+    ONNXD_EW_CASE(kBool, bool, kTypeBool)
+    ONNXD_EW_CASE(kString, std::string, kTypeString)
+    default: break;
+  }
+#undef ONNXD_EW_CASE
+  return ctx.Error(std::string("input type ") + DataTypeName(dt) + " is not supported by " + ctx.op_type());
+}
+
+}  // namespace onnxd::engine

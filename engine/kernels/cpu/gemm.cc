@@ -1,0 +1,107 @@
+#include "kernels/cpu/gemm.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+
+namespace onnxd::engine::cpu {
+namespace {
+
+// OpenBLAS must not start its own threads: the engine has one pool.
+bool InitBlasThreads() {
+  openblas_set_num_threads(1);
+  return true;
+}
+[[maybe_unused]] const bool kBlasInit = InitBlasThreads();
+
+inline void EnsureInit() {
+  static const bool once = InitBlasThreads();
+  (void)once;
+}
+
+// Multiply-adds one task should do at least, so pool overhead stays small.
+constexpr int64_t kMinMacsPerTask = int64_t{1} << 17;
+
+template <typename T>
+void BlasCall(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
+              int64_t ldb, T beta, T* c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    for (int64_t i = 0; i < m; ++i) {
+      T* row = c + i * ldc;
+      if (beta == T(0)) std::fill(row, row + n, T(0));
+      else if (beta != T(1))
+        for (int64_t j = 0; j < n; ++j) row[j] *= beta;
+    }
+    return;
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
+                static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
+  } else {
+    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
+                static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
+  }
+}
+
+template <typename T>
+void ParallelGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+                  const T* b, int64_t ldb, T beta, T* c, int64_t ldc, ThreadPool* pool) {
+  EnsureInit();
+  int tasks = GemmTasks(m, n, k, pool);
+  if (tasks <= 1) {
+    BlasCall(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  // Split the larger of M and N; tiles aligned to the micro-kernel widths.
+  bool split_m = m >= n || (n < 32 && m >= 16);
+  int64_t dim = split_m ? m : n;
+  int64_t align = split_m ? 8 : 16;
+  int64_t chunk = (dim + tasks - 1) / tasks;
+  chunk = std::min(dim, (chunk + align - 1) / align * align);
+  int64_t count = (dim + chunk - 1) / chunk;
+  pool->ParallelFor(count, 1, [&](int64_t tb0, int64_t te) {
+    for (int64_t t = tb0; t < te; ++t) {
+      int64_t s = t * chunk, len = std::min(chunk, dim - s);
+      if (split_m) {
+        const T* as = ta ? a + s : a + s * lda;
+        BlasCall(ta, tb, len, n, k, alpha, as, lda, b, ldb, beta, c + s * ldc, ldc);
+      } else {
+        const T* bs = tb ? b + s * ldb : b + s;
+        BlasCall(ta, tb, m, len, k, alpha, a, lda, bs, ldb, beta, c + s, ldc);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+int GemmTasks(int64_t m, int64_t n, int64_t k, ThreadPool* pool) {
+  if (pool == nullptr || pool->num_threads() <= 1) return 1;
+  int64_t macs = m * n * std::max<int64_t>(k, 1);
+  int64_t t = std::min<int64_t>(pool->num_threads(), macs / kMinMacsPerTask);
+  // No point splitting a dimension finer than a micro tile.
+  int64_t max_split = std::max((m + 7) / 8, (n + 15) / 16);
+  t = std::min(t, max_split);
+  return static_cast<int>(std::max<int64_t>(t, 1));
+}
+
+void Sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+           const float* b, int64_t ldb, float beta, float* c, int64_t ldc, ThreadPool* pool) {
+  ParallelGemm<float>(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pool);
+}
+
+void Dgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
+           int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc, ThreadPool* pool) {
+  ParallelGemm<double>(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pool);
+}
+
+void SgemmSerial(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                 int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  EnsureInit();
+  BlasCall<float>(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+}  // namespace onnxd::engine::cpu

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine lacks to build and test onnxd: the Debian packages (via
+# apt, with sudo when not root) and a project virtualenv (.venv) with the Python packages that
+# tests, tools and benchmarks use. Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(build-essential cmake ninja-build ccache pkg-config git
+      libonnx-dev libprotobuf-dev protobuf-compiler libopenblas-dev
+      libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libboost-dev
+      libgrpc++-dev protobuf-compiler-grpc
+      python3 python3-venv python3-pip)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  python3 -m venv .venv
+fi
+if ! .venv/bin/python -c "import onnx, onnxruntime, numpy, PIL, pytest" 2>/dev/null ||
+   [ requirements-dev.txt -nt .venv/.installed ]; then
+  echo "setup: installing Python packages into .venv"
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -r requirements-dev.txt
+  touch .venv/.installed
+fi

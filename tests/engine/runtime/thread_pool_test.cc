@@ -1,0 +1,61 @@
+#include "runtime/thread_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+namespace onnxd::engine {
+namespace {
+
+TEST(ThreadPoolTest, CoversEveryIndexExactlyOnce) {
+  ThreadPool pool(4);
+  for (int64_t n : {1, 7, 64, 1000, 100003}) {
+    std::vector<std::atomic<int>> hits(n);
+    pool.ParallelFor(n, 3, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1);
+    });
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << "n=" << n << " i=" << i;
+  }
+}
+
+TEST(ThreadPoolTest, ZeroAndNegativeRangesDoNothing) {
+  ThreadPool pool(2);
+  int calls = 0;
+  pool.ParallelFor(0, 1, [&](int64_t, int64_t) { ++calls; });
+  pool.ParallelFor(-5, 1, [&](int64_t, int64_t) { ++calls; });
+  EXPECT_EQ(calls, 0);
+}
+
+TEST(ThreadPoolTest, ConcurrentCallersAndNestedLoops) {
+  ThreadPool pool(3);
+  std::atomic<int64_t> total{0};
+  std::vector<std::thread> callers;
+  for (int c = 0; c < 6; ++c) {
+    callers.emplace_back([&] {
+      for (int rep = 0; rep < 50; ++rep) {
+        pool.ParallelFor(100, 1, [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) {
+            // A nested loop runs inline on the worker; it must still cover its range.
+            pool.ParallelFor(10, 1, [&](int64_t nb, int64_t ne) { total.fetch_add(ne - nb); });
+          }
+        });
+      }
+    });
+  }
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(total.load(), 6 * 50 * 100 * 10);
+}
+
+TEST(ThreadPoolTest, SingleThreadPoolRunsInline) {
+  ThreadPool pool(1);
+  EXPECT_EQ(pool.num_threads(), 1);
+  std::thread::id caller = std::this_thread::get_id();
+  bool inline_only = true;
+  pool.ParallelFor(1000, 1, [&](int64_t, int64_t) { inline_only &= std::this_thread::get_id() == caller; });
+  EXPECT_TRUE(inline_only);
+}
+
+}  // namespace
+}  // namespace onnxd::engine

@@ -1,0 +1,66 @@
+// Small ONNX models built in code for engine tests.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "onnx/onnx-ml.pb.h"
+
+namespace onnxd::testing {
+
+inline onnx::ValueInfoProto TensorInfo(const std::string& name, int elem_type, const std::vector<int64_t>& dims) {
+  onnx::ValueInfoProto v;
+  v.set_name(name);
+  auto* t = v.mutable_type()->mutable_tensor_type();
+  t->set_elem_type(elem_type);
+  auto* s = t->mutable_shape();
+  for (int64_t d : dims) {
+    auto* dim = s->add_dim();
+    if (d >= 0) dim->set_dim_value(d);
+    else dim->set_dim_param("N");
+  }
+  return v;
+}
+
+inline onnx::NodeProto Node(const std::string& op, const std::vector<std::string>& inputs,
+                            const std::vector<std::string>& outputs, const std::string& name = "",
+                            const std::string& domain = "") {
+  onnx::NodeProto n;
+  n.set_op_type(op);
+  n.set_name(name.empty() ? op + "_node" : name);
+  n.set_domain(domain);
+  for (const auto& i : inputs) n.add_input(i);
+  for (const auto& o : outputs) n.add_output(o);
+  return n;
+}
+
+inline onnx::TensorProto FloatInitializer(const std::string& name, const std::vector<int64_t>& dims,
+                                          const std::vector<float>& values, bool raw = true) {
+  onnx::TensorProto t;
+  t.set_name(name);
+  t.set_data_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : dims) t.add_dims(d);
+  if (raw) t.set_raw_data(values.data(), values.size() * sizeof(float));
+  else
+    for (float v : values) t.add_float_data(v);
+  return t;
+}
+
+// x[N,4] + bias -> Relu -> y, with opset `opset`.
+inline onnx::ModelProto AddReluModel(int64_t ir_version = 8, int64_t opset = 13) {
+  onnx::ModelProto m;
+  m.set_ir_version(ir_version);
+  auto* os = m.add_opset_import();
+  os->set_domain("");
+  os->set_version(opset);
+  auto* g = m.mutable_graph();
+  g->set_name("add_relu");
+  *g->add_input() = TensorInfo("x", onnx::TensorProto::FLOAT, {-1, 4});
+  *g->add_output() = TensorInfo("y", onnx::TensorProto::FLOAT, {-1, 4});
+  *g->add_initializer() = FloatInitializer("bias", {4}, {1.f, -2.f, 3.f, -4.f});
+  *g->add_node() = Node("Add", {"x", "bias"}, {"s"}, "add");
+  *g->add_node() = Node("Relu", {"s"}, {"y"}, "relu");
+  return m;
+}
+
+}  // namespace onnxd::testing

@@ -1,0 +1,31 @@
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SHARED_MODELS = ROOT.parent / "shared" / "models"
+ONNXD = ROOT / "build" / "onnxd"
+
+
+@pytest.fixture(scope="session")
+def onnxd_bin():
+    if not ONNXD.exists():
+        pytest.fail(f"{ONNXD} is missing: build first (scripts/build.sh)")
+    return str(ONNXD)
+
+
+@pytest.fixture(scope="session")
+def tutorial():
+    path = SHARED_MODELS / "tutorial"
+    if not path.exists():
+        pytest.fail(f"{path} is missing (../shared must sit beside the checkout)")
+    return path
+
+
+def run_onnxd(*args, check=True):
+    proc = subprocess.run([str(ONNXD), *map(str, args)], capture_output=True, text=True, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"onnxd {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
