@@ -9,6 +9,7 @@
 
 #include "loader/model_loader.h"
 #include "loader/tensor_proto.h"
+#include "passes/passes.h"
 #include "planner/memory_plan.h"
 #include "runtime/executor.h"
 #include "runtime/graph_plan.h"
@@ -20,6 +21,7 @@ class ModelImpl {
  public:
   std::shared_ptr<GraphPlan> graph;
   ModelInfo info;
+  PassStats pass_stats;
   ThreadPool* pool = nullptr;
 };
 
@@ -294,6 +296,7 @@ StatusOr<std::shared_ptr<const CompiledModel>> Engine::CompileBytesUnchecked(con
   ASSIGN_OR_RETURN(lm, engine::LoadModelBytes(bytes, base_dir));
   auto impl = std::make_shared<ModelImpl>();
   impl->info = engine::MakeInfo(lm->proto);
+  if (options.optimize) RETURN_IF_ERROR(engine::RunGraphPasses(&lm->proto, lm->opsets, &impl->pass_stats));
   impl->pool = &engine::ThreadPool::Process();
   ASSIGN_OR_RETURN(impl->graph, engine::BuildGraphPlan(lm->proto.graph(), lm->opsets, options, nullptr, lm->base_dir));
   return std::shared_ptr<const CompiledModel>(new CompiledModel(std::move(impl)));

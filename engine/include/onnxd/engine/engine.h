@@ -32,6 +32,8 @@ class ThreadPool;
 
 struct CompileOptions {
   bool constant_folding = true;
+  // Graph rewrites (engine/passes/): BatchNormalization folded into Conv, fused activations.
+  bool optimize = true;
 };
 
 struct RunOptions {
