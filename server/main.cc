@@ -1,38 +1,188 @@
 // onnxd: the daemon and its subcommands.
 //
+//   onnxd --model-repository DIR [--http-port 8000] [--grpc-port 8001] ...   serve (KServe v2)
 //   onnxd run MODEL.onnx --input NAME=FILE | --input-dir DIR [--output-dir DIR]
 //   onnxd inspect MODEL.onnx
 //   onnxd bench MODEL.onnx [--threads N] [--batch B] [--iterations K]
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <thread>
 #include <string>
 
 #include "cli/commands.h"
+#include "core/inference_server.h"
+#include "core/log.h"
+#include "grpc/grpc_server.h"
+#include "http/http_server.h"
 
 namespace {
 
 void Usage() {
-  std::cout << "usage:\n"
-               "  onnxd run MODEL.onnx (--input NAME=FILE ... | --input-dir DIR) [--output-dir DIR]\n"
-               "      run a model once on TensorProto (.pb) or NumPy (.npy) inputs and print the outputs\n"
-               "  onnxd inspect MODEL.onnx\n"
-               "      inputs, outputs, opsets, op histogram, parameter count, unsupported ops\n"
-               "  onnxd bench MODEL.onnx [--threads N] [--batch B] [--iterations K] [--warmup W] [--shape NAME=AxB]\n"
-               "      in-process latency (median, p90, p99) and throughput on random inputs\n";
+  std::cout
+      << "usage:\n"
+         "  onnxd --model-repository DIR [options]      serve the repository over KServe v2 HTTP and gRPC\n"
+         "      --http-port N (8000)  --grpc-port N (8001)  --metrics-port N (8002)\n"
+         "      --http-address A (0.0.0.0)  --grpc-address A (0.0.0.0)\n"
+         "      --model-control-mode none|explicit (none)  --load-model NAME|* (repeatable)\n"
+         "      --strict-readiness true|false (true)  --exit-timeout-secs N (30)  --log-verbose N (0)\n"
+         "      --http-max-body-bytes N (67108864)  --default-max-batch-size N (4)\n"
+         "  onnxd run MODEL.onnx (--input NAME=FILE ... | --input-dir DIR) [--output-dir DIR]\n"
+         "      run a model once on TensorProto (.pb) or NumPy (.npy) inputs and print the outputs\n"
+         "  onnxd inspect MODEL.onnx\n"
+         "      inputs, outputs, opsets, op histogram, parameter count, unsupported ops\n"
+         "  onnxd bench MODEL.onnx [--threads N] [--batch B] [--iterations K] [--warmup W] [--shape NAME=AxB]\n"
+         "      in-process latency (median, p90, p99) and throughput on random inputs\n";
+}
+
+bool ParseBool(const std::string& v, bool* out) {
+  if (v == "true" || v == "1" || v == "yes" || v == "on") *out = true;
+  else if (v == "false" || v == "0" || v == "no" || v == "off") *out = false;
+  else return false;
+  return true;
+}
+
+int Serve(int argc, char** argv) {
+  using onnxd::server::ServerOptions;
+  ServerOptions opts;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    std::string value;
+    bool has_value = false;
+    auto eq = a.find('=');
+    if (a.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = a.substr(eq + 1);
+      a = a.substr(0, eq);
+      has_value = true;
+    }
+    auto next = [&]() -> std::string {
+      if (has_value) return value;
+      if (i + 1 >= argc) {
+        std::cerr << "onnxd: " << a << " needs a value\n";
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    auto next_int = [&]() -> long long {
+      std::string v = next();
+      try {
+        size_t used = 0;
+        long long n = std::stoll(v, &used);
+        if (used == v.size()) return n;
+      } catch (const std::exception&) {
+      }
+      std::cerr << "onnxd: " << a << " wants an integer, got '" << v << "'\n";
+      std::exit(2);
+    };
+    if (a == "--model-repository" || a == "--model-store") opts.model_repository = next();
+    else if (a == "--http-port") opts.http_port = static_cast<int>(next_int());
+    else if (a == "--grpc-port") opts.grpc_port = static_cast<int>(next_int());
+    else if (a == "--metrics-port") opts.metrics_port = static_cast<int>(next_int());
+    else if (a == "--http-address") opts.http_address = next();
+    else if (a == "--grpc-address") opts.grpc_address = next();
+    else if (a == "--log-verbose") opts.log_verbose = static_cast<int>(next_int());
+    else if (a == "--exit-timeout-secs") opts.exit_timeout_secs = static_cast<int>(next_int());
+    else if (a == "--http-max-body-bytes") opts.http_body_limit = static_cast<size_t>(next_int());
+    else if (a == "--default-max-batch-size") opts.default_max_batch_size = static_cast<int>(next_int());
+    else if (a == "--model-control-mode") opts.model_control_mode = next();
+    else if (a == "--load-model") opts.load_models.push_back(next());
+    else if (a == "--strict-readiness") {
+      std::string v = next();
+      if (!ParseBool(v, &opts.strict_readiness)) {
+        std::cerr << "onnxd: --strict-readiness wants true or false, got '" << v << "'\n";
+        return 2;
+      }
+    } else if (a == "--help" || a == "-h") {
+      Usage();
+      return 0;
+    } else {
+      std::cerr << "onnxd: unknown option '" << a << "'\n";
+      Usage();
+      return 2;
+    }
+  }
+  if (opts.model_repository.empty()) {
+    std::cerr << "onnxd: --model-repository is required\n";
+    return 2;
+  }
+  if (opts.model_control_mode != "none" && opts.model_control_mode != "explicit") {
+    std::cerr << "onnxd: --model-control-mode must be none or explicit (poll comes with hot reload)\n";
+    return 2;
+  }
+  onnxd::server::SetLogVerbosity(opts.log_verbose);
+
+  // Signals go to one waiting thread; every other thread (I/O, gRPC, compute) has them blocked.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  onnxd::server::InferenceServer core(opts);
+  onnxd::Status st = core.Start();
+  if (!st.ok()) {
+    LOG_ERROR("start-up failed: " << st.message());
+    return 1;
+  }
+  onnxd::api::HttpServer http(core, opts);
+  st = http.Start();
+  if (!st.ok()) {
+    LOG_ERROR("HTTP server: " << st.message());
+    return 1;
+  }
+  onnxd::api::GrpcServer grpc(core, opts);
+  st = grpc.Start();
+  if (!st.ok()) {
+    LOG_ERROR("gRPC server: " << st.message());
+    return 1;
+  }
+  std::printf("onnxd 0.1.0 serving %s\n", opts.model_repository.c_str());
+  std::printf("  HTTP  %s:%d\n  gRPC  %s:%d\n", opts.http_address.c_str(), http.port(), opts.grpc_address.c_str(),
+              grpc.port());
+  std::printf("+%-32s+%-9s+%-13s+%s\n", "--------------------------------", "---------", "-------------", "--------");
+  std::printf("|%-32s|%-9s|%-13s|%s\n", " model", " version", " state", " reason");
+  for (const auto& m : core.RepositoryIndex(false))
+    std::printf("| %-31s| %-8s| %-12s| %s\n", m.name.c_str(), m.version.c_str(), m.state.c_str(), m.reason.c_str());
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  LOG_INFO("signal " << sig << ": shutting down (readiness off, draining for up to " << opts.exit_timeout_secs << " s)");
+  core.BeginShutdown();
+  // A second signal ends the process at once.
+  std::thread([signals]() mutable {
+    int s2 = 0;
+    sigwait(&signals, &s2);
+    LOG_WARNING("second signal " << s2 << ": exiting now");
+    std::_Exit(1);
+  }).detach();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(opts.exit_timeout_secs);
+  if (!core.WaitIdle(deadline)) LOG_WARNING(core.in_flight() << " requests still running at the exit timeout");
+  grpc.Stop();
+  http.Stop();
+  LOG_INFO("onnxd stopped");
+  return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
+  if (argc < 2) {
     Usage();
-    return argc < 2 ? 2 : 0;
+    return 2;
   }
   std::string cmd = argv[1];
   if (cmd == "run") return onnxd::cli::RunCommand(argc - 2, argv + 2);
   if (cmd == "inspect") return onnxd::cli::InspectCommand(argc - 2, argv + 2);
   if (cmd == "bench") return onnxd::cli::BenchCommand(argc - 2, argv + 2);
-  std::cerr << "onnxd: unknown command '" << cmd << "'\n";
-  Usage();
-  return 2;
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    Usage();
+    return 0;
+  }
+  return Serve(argc, argv);
 }

@@ -1,5 +1,11 @@
 // Elementwise ai.onnx ops: binary arithmetic / logic / comparison with numpy broadcasting,
 // variadic Sum/Mean/Max/Min, unary math, Where. Loops live in kernels/cpu/elementwise_cpu.h.
+// The build's -O2 uses GCC's "very cheap" vectoriser cost model, which skips loops of unknown trip
+// count; this file's loops want the dynamic model (vector body + scalar epilogue). Set for the
+// whole translation unit, before any include, so inlining sees one set of options.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("vect-cost-model=dynamic")
+#endif
 #include <cmath>
 #include <limits>
 #include <string>
@@ -14,10 +20,6 @@ namespace {
 
 // ---------------------------------------------------------------------------------------------
 // Binary kernels. An Op provides Init(NodeInfo) and Run(ctx, a, b).
-
-struct NoAttrs {
-  Status Init(const NodeInfo&) { return Status::Ok(); }
-};
 
 template <typename Op>
 class BinaryKernel final : public OpKernel {
@@ -367,32 +369,6 @@ class VariadicKernel final : public OpKernel {
 // ---------------------------------------------------------------------------------------------
 // Unary kernels: an Op provides Init and Run(ctx, x).
 
-template <typename Op>
-class UnaryKernel final : public OpKernel {
- public:
-  Status Init(const NodeInfo& n) {
-    if (n.num_inputs() < 1) return n.Error("expects one input");
-    return op_.Init(n);
-  }
-  Status Compute(KernelContext& ctx) const override {
-    const Tensor* x = ctx.input(0);
-    if (x == nullptr) return ctx.Error("input X must be a tensor");
-    return op_.Run(ctx, *x);
-  }
-
- private:
-  Op op_;
-};
-
-// Same-type unary op over the families in kSet.
-template <int kSet, typename Fn>
-Status SimpleUnary(KernelContext& ctx, const Tensor& x, const Fn& fn, int64_t grain = kCheapGrain) {
-  return DispatchSet<kSet>(ctx, x.dtype(), [&](auto tag) -> Status {
-    using T = typename decltype(tag)::type;
-    return RunUnary<T, T>(ctx, x, fn, grain);
-  });
-}
-
 #define ONNXD_UNARY_FLOAT_OP(NAME, GRAIN, EXPR)                                         \
   struct NAME : NoAttrs {                                                               \
     Status Run(KernelContext& ctx, const Tensor& t) const {                             \
@@ -603,32 +579,32 @@ void RegisterElementwiseOps(OpRegistry& r) {
   r.Add("", "Max", Factory<VariadicKernel<VariadicKind::kMax>>());
   r.Add("", "Min", Factory<VariadicKernel<VariadicKind::kMin>>());
 
-  r.Add("", "Abs", Factory<UnaryKernel<AbsOp>>());
-  r.Add("", "Neg", Factory<UnaryKernel<NegOp>>());
-  r.Add("", "Exp", Factory<UnaryKernel<ExpOp>>());
-  r.Add("", "Log", Factory<UnaryKernel<LogOp>>());
-  r.Add("", "Sqrt", Factory<UnaryKernel<SqrtOp>>());
-  r.Add("", "Reciprocal", Factory<UnaryKernel<ReciprocalOp>>());
-  r.Add("", "Ceil", Factory<UnaryKernel<CeilOp>>());
-  r.Add("", "Floor", Factory<UnaryKernel<FloorOp>>());
-  r.Add("", "Round", Factory<UnaryKernel<RoundOp>>());
-  r.Add("", "Sign", Factory<UnaryKernel<SignOp>>());
-  r.Add("", "Sin", Factory<UnaryKernel<SinOp>>());
-  r.Add("", "Cos", Factory<UnaryKernel<CosOp>>());
-  r.Add("", "Tan", Factory<UnaryKernel<TanOp>>());
-  r.Add("", "Asin", Factory<UnaryKernel<AsinOp>>());
-  r.Add("", "Acos", Factory<UnaryKernel<AcosOp>>());
-  r.Add("", "Atan", Factory<UnaryKernel<AtanOp>>());
-  r.Add("", "Sinh", Factory<UnaryKernel<SinhOp>>());
-  r.Add("", "Cosh", Factory<UnaryKernel<CoshOp>>());
-  r.Add("", "Asinh", Factory<UnaryKernel<AsinhOp>>());
-  r.Add("", "Acosh", Factory<UnaryKernel<AcoshOp>>());
-  r.Add("", "Atanh", Factory<UnaryKernel<AtanhOp>>());
-  r.Add("", "Erf", Factory<UnaryKernel<ErfOp>>());
-  r.Add("", "IsNaN", Factory<UnaryKernel<IsNaNOp>>());
-  r.Add("", "IsInf", Factory<UnaryKernel<IsInfOp>>());
-  r.Add("", "BitwiseNot", Factory<UnaryKernel<BitwiseNotOp>>());
-  r.Add("", "Not", Factory<UnaryKernel<NotOp>>());
+  r.Add("", "Abs", Factory<UnaryOpKernel<AbsOp>>());
+  r.Add("", "Neg", Factory<UnaryOpKernel<NegOp>>());
+  r.Add("", "Exp", Factory<UnaryOpKernel<ExpOp>>());
+  r.Add("", "Log", Factory<UnaryOpKernel<LogOp>>());
+  r.Add("", "Sqrt", Factory<UnaryOpKernel<SqrtOp>>());
+  r.Add("", "Reciprocal", Factory<UnaryOpKernel<ReciprocalOp>>());
+  r.Add("", "Ceil", Factory<UnaryOpKernel<CeilOp>>());
+  r.Add("", "Floor", Factory<UnaryOpKernel<FloorOp>>());
+  r.Add("", "Round", Factory<UnaryOpKernel<RoundOp>>());
+  r.Add("", "Sign", Factory<UnaryOpKernel<SignOp>>());
+  r.Add("", "Sin", Factory<UnaryOpKernel<SinOp>>());
+  r.Add("", "Cos", Factory<UnaryOpKernel<CosOp>>());
+  r.Add("", "Tan", Factory<UnaryOpKernel<TanOp>>());
+  r.Add("", "Asin", Factory<UnaryOpKernel<AsinOp>>());
+  r.Add("", "Acos", Factory<UnaryOpKernel<AcosOp>>());
+  r.Add("", "Atan", Factory<UnaryOpKernel<AtanOp>>());
+  r.Add("", "Sinh", Factory<UnaryOpKernel<SinhOp>>());
+  r.Add("", "Cosh", Factory<UnaryOpKernel<CoshOp>>());
+  r.Add("", "Asinh", Factory<UnaryOpKernel<AsinhOp>>());
+  r.Add("", "Acosh", Factory<UnaryOpKernel<AcoshOp>>());
+  r.Add("", "Atanh", Factory<UnaryOpKernel<AtanhOp>>());
+  r.Add("", "Erf", Factory<UnaryOpKernel<ErfOp>>());
+  r.Add("", "IsNaN", Factory<UnaryOpKernel<IsNaNOp>>());
+  r.Add("", "IsInf", Factory<UnaryOpKernel<IsInfOp>>());
+  r.Add("", "BitwiseNot", Factory<UnaryOpKernel<BitwiseNotOp>>());
+  r.Add("", "Not", Factory<UnaryOpKernel<NotOp>>());
 
   r.Add("", "Where", Factory<WhereKernel>());
 }

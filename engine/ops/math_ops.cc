@@ -357,11 +357,210 @@ class GemmKernel final : public OpKernel {
   bool has_packed_ = false;
 };
 
+// ---------------------------------------------------------------------------------------------
+// Einsum: parsed at Init into per-operand label lists; evaluated by a direct loop over the output
+// and summed label spaces (repeated labels in one operand read its diagonal).
+class EinsumKernel final : public OpKernel {
+ public:
+  static constexpr int kEllipsis = -1;
+
+  Status Init(const NodeInfo& n) {
+    std::string eq;
+    for (char c : n.GetString("equation", "")) if (c != ' ') eq += c;
+    if (eq.empty()) return n.Error("equation is required");
+    size_t arrow = eq.find("->");
+    std::string lhs = eq.substr(0, arrow);
+    explicit_ = arrow != std::string::npos;
+    std::string rhs = explicit_ ? eq.substr(arrow + 2) : "";
+    size_t start = 0;
+    while (true) {
+      size_t comma = lhs.find(',', start);
+      std::vector<int> term;
+      RETURN_IF_ERROR(ParseTerm(n, lhs.substr(start, comma == std::string::npos ? std::string::npos : comma - start), &term));
+      terms_.push_back(std::move(term));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    if (explicit_) RETURN_IF_ERROR(ParseTerm(n, rhs, &out_term_));
+    if (n.num_inputs() != static_cast<int>(terms_.size()))
+      return n.Error("equation has " + std::to_string(terms_.size()) + " operands but the node has " +
+                     std::to_string(n.num_inputs()) + " inputs");
+    return Status::Ok();
+  }
+
+  Status Compute(KernelContext& ctx) const override {
+    const int ni = static_cast<int>(terms_.size());
+    if (ni > 8) return ctx.Error("at most 8 operands are supported");
+    const Tensor* in[8];
+    for (int i = 0; i < ni; ++i) {
+      in[i] = ctx.input(i);
+      if (in[i] == nullptr) return ctx.Error("missing input " + std::to_string(i));
+      if (in[i]->dtype() != in[0]->dtype()) return ctx.Error("inputs must share one type");
+    }
+    // Labels: 0..51 letters, 52.. ellipsis dims (right-aligned).
+    constexpr int kMaxLabels = 52 + 16;
+    int64_t dim[kMaxLabels];
+    bool used[kMaxLabels] = {};
+    int count[kMaxLabels] = {};
+    for (int l = 0; l < kMaxLabels; ++l) dim[l] = 1;
+    int ell = 0;  // number of ellipsis dims
+    for (int i = 0; i < ni; ++i) {
+      int letters = 0;
+      bool has_e = false;
+      for (int l : terms_[i]) {
+        if (l == kEllipsis) has_e = true;
+        else ++letters;
+      }
+      int r = in[i]->rank();
+      if (!has_e && r != letters)
+        return ctx.Error("operand " + std::to_string(i) + " has rank " + std::to_string(r) + " but its term has " +
+                         std::to_string(letters) + " labels");
+      if (has_e && r < letters) return ctx.Error("operand " + std::to_string(i) + " has too few dims for its term");
+      if (has_e) ell = std::max(ell, r - letters);
+    }
+    if (ell > 16) return ctx.Error("too many ellipsis dims");
+    int64_t strides[8][kMaxLabels] = {};
+    for (int i = 0; i < ni; ++i) {
+      int letters = 0;
+      for (int l : terms_[i]) if (l != kEllipsis) ++letters;
+      const int r = in[i]->rank();
+      const int e = r - letters;
+      int64_t st[Shape::kInline * 2];
+      RowMajorStrides(in[i]->shape(), st);
+      int axis = 0;
+      for (int l : terms_[i]) {
+        if (l == kEllipsis) {
+          for (int q = 0; q < e; ++q, ++axis) {
+            int lab = 52 + (ell - e) + q;
+            int64_t d = in[i]->dim(axis);
+            if (d != 1) {
+              if (used[lab] && dim[lab] != 1 && dim[lab] != d) return ctx.Error("ellipsis dims do not broadcast");
+              dim[lab] = d;
+              strides[i][lab] += st[axis];
+            }
+            used[lab] = true;
+          }
+          continue;
+        }
+        int64_t d = in[i]->dim(axis);
+        if (used[l] && dim[l] != d)
+          return ctx.Error(std::string("label '") + LabelChar(l) + "' has sizes " + std::to_string(dim[l]) + " and " + std::to_string(d));
+        dim[l] = d;
+        used[l] = true;
+        ++count[l];
+        strides[i][l] += st[axis];
+        ++axis;
+      }
+    }
+    for (int q = 0; q < ell; ++q) used[52 + q] = true;
+    // Output labels.
+    int out_labels[kMaxLabels];
+    int no = 0;
+    bool in_out[kMaxLabels] = {};
+    if (explicit_) {
+      for (int l : out_term_) {
+        if (l == kEllipsis) {
+          for (int q = 0; q < ell; ++q) { out_labels[no++] = 52 + q; in_out[52 + q] = true; }
+        } else {
+          if (!used[l]) return ctx.Error(std::string("output label '") + LabelChar(l) + "' is not in any input");
+          out_labels[no++] = l;
+          in_out[l] = true;
+        }
+      }
+    } else {
+      for (int q = 0; q < ell; ++q) { out_labels[no++] = 52 + q; in_out[52 + q] = true; }
+      for (int l = 0; l < 52; ++l)  // uppercase letters sort before lowercase (ASCII)
+        if (count[l] == 1) { out_labels[no++] = l; in_out[l] = true; }
+    }
+    int sum_labels[kMaxLabels];
+    int ns = 0;
+    for (int l = 0; l < kMaxLabels; ++l)
+      if (used[l] && !in_out[l]) sum_labels[ns++] = l;
+    Shape os;
+    for (int q = 0; q < no; ++q) os.PushBack(dim[out_labels[q]]);
+    Tensor* y = ctx.Output(0, in[0]->dtype(), os);
+    const int64_t out_n = os.NumElements();
+    int64_t sum_n = 1;
+    for (int q = 0; q < ns; ++q) sum_n *= dim[sum_labels[q]];
+    if (out_n == 0) return Status::Ok();
+    auto run = [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      using Acc = std::conditional_t<std::is_floating_point_v<ComputeType<T>>, double, ComputeType<T>>;
+      const T* ptr[8];
+      for (int i = 0; i < ni; ++i) ptr[i] = in[i]->data<T>();
+      T* yd = y->data<T>();
+      int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, sum_n * ni));
+      ctx.pool().ParallelFor(out_n, grain, [&](int64_t b, int64_t e) {
+        int64_t base[8];
+        int64_t sidx[kMaxLabels];
+        for (int64_t o = b; o < e; ++o) {
+          for (int i = 0; i < ni; ++i) base[i] = 0;
+          int64_t rem = o;
+          for (int q = no - 1; q >= 0; --q) {
+            int l = out_labels[q];
+            int64_t v = rem % dim[l];
+            rem /= dim[l];
+            for (int i = 0; i < ni; ++i) base[i] += v * strides[i][l];
+          }
+          Acc acc = 0;
+          for (int q = 0; q < ns; ++q) sidx[q] = 0;
+          int64_t off[8];
+          for (int i = 0; i < ni; ++i) off[i] = base[i];
+          for (int64_t s = 0; s < sum_n; ++s) {
+            Acc prod = static_cast<Acc>(static_cast<ComputeType<T>>(ptr[0][off[0]]));
+            for (int i = 1; i < ni; ++i) prod = static_cast<Acc>(prod * static_cast<Acc>(static_cast<ComputeType<T>>(ptr[i][off[i]])));
+            acc = static_cast<Acc>(acc + prod);
+            for (int q = ns - 1; q >= 0; --q) {
+              int l = sum_labels[q];
+              for (int i = 0; i < ni; ++i) off[i] += strides[i][l];
+              if (++sidx[q] < dim[l]) break;
+              for (int i = 0; i < ni; ++i) off[i] -= strides[i][l] * dim[l];
+              sidx[q] = 0;
+            }
+          }
+          if constexpr (kIsHalf<T>) yd[o] = T(static_cast<float>(acc));
+          else yd[o] = static_cast<T>(acc);
+        }
+      });
+    };
+    if (!DispatchNumeric(in[0]->dtype(), run)) return ctx.Error(std::string("unsupported type ") + DataTypeName(in[0]->dtype()));
+    return Status::Ok();
+  }
+
+ private:
+  static char LabelChar(int l) { return l < 26 ? static_cast<char>('A' + l) : l < 52 ? static_cast<char>('a' + l - 26) : '.'; }
+
+  Status ParseTerm(const NodeInfo& n, const std::string& s, std::vector<int>* term) {
+    bool seen_e = false;
+    for (size_t i = 0; i < s.size(); ++i) {
+      char c = s[i];
+      if (c == '.') {
+        if (s.compare(i, 3, "...") != 0 || seen_e) return n.Error("bad ellipsis in equation term '" + s + "'");
+        seen_e = true;
+        term->push_back(kEllipsis);
+        i += 2;
+      } else if (c >= 'A' && c <= 'Z') {
+        term->push_back(c - 'A');
+      } else if (c >= 'a' && c <= 'z') {
+        term->push_back(26 + (c - 'a'));
+      } else {
+        return n.Error(std::string("bad character '") + c + "' in equation");
+      }
+    }
+    return Status::Ok();
+  }
+
+  std::vector<std::vector<int>> terms_;
+  std::vector<int> out_term_;
+  bool explicit_ = false;
+};
+
 }  // namespace
 
 void RegisterMathOps(OpRegistry& r) {
   r.Add("", "MatMul", Factory<MatMulKernel>());
   r.Add("", "Gemm", Factory<GemmKernel>());
+  r.Add("", "Einsum", Factory<EinsumKernel>());
 }
 
 }  // namespace onnxd::engine

@@ -377,10 +377,1180 @@ class ConvKernel final : public OpKernel {
   bool has_w_float_ = false;
 };
 
+// ---------------------------------------------------------------------------------------------
+// Pooling.
+enum class PoolMode { kMax, kAvg, kLp };
+
+struct PoolPlaneArgs {
+  const WindowGeom* g;
+  const int64_t* pad_end;
+  bool include_pad = false;
+  float p = 2.f;
+  bool col_major = false;  // MaxPool storage_order 1
+};
+
+template <typename T, PoolMode kMode>
+void PoolPlane(const PoolPlaneArgs& a, const T* x, T* y, int64_t* ind, int64_t ind_base) {
+  using CT = std::conditional_t<std::is_same_v<T, double>, double, float>;
+  const WindowGeom& g = *a.g;
+  const int nd = g.nd;
+  const int64_t P = g.OutSize(), ks = g.KernelSize();
+  int64_t in_stride[WindowGeom::kMaxDims];
+  {
+    int64_t s = 1;
+    for (int i = nd - 1; i >= 0; --i) { in_stride[i] = s; s *= g.in[i]; }
+  }
+  int64_t oidx[WindowGeom::kMaxDims] = {};
+  int64_t start[WindowGeom::kMaxDims], lo[WindowGeom::kMaxDims], hi[WindowGeom::kMaxDims];
+  int64_t kk[WindowGeom::kMaxDims];
+  const int last = nd - 1;
+  for (int64_t op = 0; op < P; ++op) {
+    int64_t valid = 1, padded = 1;
+    for (int i = 0; i < nd; ++i) {
+      const int64_t st = oidx[i] * g.stride[i] - g.pad[i], d = g.dil[i], k = g.k[i];
+      start[i] = st;
+      int64_t l = st >= 0 ? 0 : (-st + d - 1) / d;
+      int64_t rem = g.in[i] - st;
+      int64_t h = rem <= 0 ? 0 : std::min(k, (rem + d - 1) / d);
+      int64_t remp = g.in[i] + a.pad_end[i] - st;
+      int64_t pc = remp <= 0 ? 0 : std::min(k, (remp + d - 1) / d);
+      l = std::min(l, h);
+      lo[i] = l;
+      hi[i] = h;
+      valid *= h - l;
+      padded *= pc;
+    }
+    CT acc = kMode == PoolMode::kMax ? CT(0) : CT(0);
+    T best{};
+    int64_t best_off = -1;
+    if (valid > 0) {
+      for (int i = 0; i < nd; ++i) kk[i] = lo[i];
+      const int64_t dl = g.dil[last];
+      while (true) {
+        int64_t base = 0;
+        for (int i = 0; i < last; ++i) base += (start[i] + kk[i] * g.dil[i]) * in_stride[i];
+        base += start[last];
+        if constexpr (kMode == PoolMode::kMax) {
+          for (int64_t q = lo[last]; q < hi[last]; ++q) {
+            int64_t off = base + q * dl;
+            T v = x[off];
+            if (best_off < 0 || static_cast<CT>(v) > static_cast<CT>(best)) {
+              best = v;
+              best_off = off;
+            }
+          }
+        } else if constexpr (kMode == PoolMode::kAvg) {
+          for (int64_t q = lo[last]; q < hi[last]; ++q) acc += static_cast<CT>(x[base + q * dl]);
+        } else {
+          for (int64_t q = lo[last]; q < hi[last]; ++q) {
+            CT v = std::fabs(static_cast<CT>(x[base + q * dl]));
+            acc += std::pow(v, static_cast<CT>(a.p));
+          }
+        }
+        int i = last - 1;
+        for (; i >= 0; --i) {
+          if (++kk[i] < hi[i]) break;
+          kk[i] = lo[i];
+        }
+        if (i < 0) break;
+      }
+    }
+    if constexpr (kMode == PoolMode::kMax) {
+      y[op] = best_off >= 0 ? best : T{};
+      if (ind != nullptr) {
+        int64_t idx = best_off;
+        if (best_off >= 0 && a.col_major) {
+          int64_t r = best_off, cs = 1;
+          idx = 0;
+          int64_t m[WindowGeom::kMaxDims];
+          for (int i = nd - 1; i >= 0; --i) { m[i] = r % g.in[i]; r /= g.in[i]; }
+          for (int i = 0; i < nd; ++i) { idx += m[i] * cs; cs *= g.in[i]; }
+        }
+        ind[op] = ind_base + (idx < 0 ? 0 : idx);
+      }
+    } else if constexpr (kMode == PoolMode::kAvg) {
+      int64_t div = a.include_pad ? padded : valid;
+      y[op] = cpu::CastTo<T>(div > 0 ? static_cast<float>(acc / static_cast<CT>(div)) : 0.f);
+      if constexpr (std::is_same_v<T, double>) y[op] = div > 0 ? acc / static_cast<CT>(div) : 0.0;
+    } else {
+      CT v = padded > 0 ? acc * static_cast<CT>(ks) / static_cast<CT>(padded) : CT(0);
+      CT r = std::pow(v, CT(1) / static_cast<CT>(a.p));
+      if constexpr (std::is_same_v<T, double>) y[op] = r;
+      else y[op] = cpu::CastTo<T>(static_cast<float>(r));
+    }
+    for (int i = nd - 1; i >= 0; --i) {
+      if (++oidx[i] < g.out[i]) break;
+      oidx[i] = 0;
+    }
+  }
+}
+
+template <PoolMode kMode>
+class PoolKernel final : public OpKernel {
+ public:
+  Status Init(const NodeInfo& n) {
+    RETURN_IF_ERROR(a_.Parse(n));
+    if (a_.kernel.empty()) return n.Error("kernel_shape is required");
+    include_pad_ = n.GetInt("count_include_pad", 0) != 0;
+    storage_order_ = n.GetInt("storage_order", 0);
+    if constexpr (kMode == PoolMode::kLp) {
+      // p is a float before opset 11 and an int since.
+      const auto* pa = n.attr("p");
+      p_ = 2.f;
+      if (pa != nullptr) p_ = n.opset() < 11 ? n.GetFloat("p", 2.f) : static_cast<float>(n.GetInt("p", 2));
+      if (p_ <= 0) return n.Error("p must be positive");
+    }
+    return Status::Ok();
+  }
+
+  Status Compute(KernelContext& ctx) const override {
+    const Tensor* x = ctx.input(0);
+    if (x == nullptr) return ctx.Error("missing input X");
+    int nd;
+    Status st = SpatialOf(*x, &nd);
+    if (!st.ok()) return ctx.Error(st.message());
+    if (static_cast<int>(a_.kernel.size()) != nd)
+      return ctx.Error("kernel_shape " + DimsStr(a_.kernel) + " does not match input " + x->shape().ToString());
+    WindowGeom g;
+    int64_t pe[WindowGeom::kMaxDims];
+    st = a_.Resolve(nd, x->shape().data() + 2, a_.kernel.data(), true, &g);
+    if (st.ok()) {
+      WindowGeom tmp;
+      st = a_.Common(nd, x->shape().data() + 2, a_.kernel.data(), &tmp, pe);
+    }
+    if (!st.ok()) return ctx.Error(st.message());
+    if (a_.auto_pad != "NOTSET") {
+      for (int i = 0; i < nd; ++i) {
+        int64_t ek = (g.k[i] - 1) * g.dil[i] + 1;
+        int64_t total = std::max<int64_t>(0, (g.out[i] - 1) * g.stride[i] + ek - g.in[i]);
+        pe[i] = a_.auto_pad == "VALID" ? 0 : total - g.pad[i];
+      }
+    }
+    Shape os{x->dim(0), x->dim(1)};
+    for (int i = 0; i < nd; ++i) os.PushBack(g.out[i]);
+    Tensor* y = ctx.Output(0, x->dtype(), os);
+    int64_t* ind = nullptr;
+    if constexpr (kMode == PoolMode::kMax) {
+      if (ctx.num_outputs() > 1 && ctx.has_output(1)) ind = ctx.Output(1, DataType::kInt64, os)->data<int64_t>();
+    }
+    const int64_t planes = x->dim(0) * x->dim(1), P = g.OutSize(), Pin = g.InSize();
+    if (planes == 0 || P == 0) return Status::Ok();
+    PoolPlaneArgs pa;
+    pa.g = &g;
+    pa.pad_end = pe;
+    pa.include_pad = include_pad_;
+    pa.p = p_;
+    pa.col_major = storage_order_ == 1;
+    int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, P * g.KernelSize()));
+    auto run = [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* xd = x->data<T>();
+      T* yd = y->data<T>();
+      ctx.pool().ParallelFor(planes, grain, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i)
+          PoolPlane<T, kMode>(pa, xd + i * Pin, yd + i * P, ind ? ind + i * P : nullptr, i * Pin);
+      });
+    };
+    bool ok;
+    if constexpr (kMode == PoolMode::kMax) {
+      ok = DispatchFloat(x->dtype(), run);
+      if (!ok) {
+        ok = true;
+        switch (x->dtype()) {
+          case DataType::kInt8: run(TypeTag<int8_t>{}); break;
+          case DataType::kUInt8: run(TypeTag<uint8_t>{}); break;
+          case DataType::kInt32: run(TypeTag<int32_t>{}); break;
+          case DataType::kInt64: run(TypeTag<int64_t>{}); break;
+          default: ok = false;
+        }
+      }
+    } else {
+      ok = DispatchFloat(x->dtype(), run);
+    }
+    if (!ok) return ctx.Error(std::string("unsupported type ") + DataTypeName(x->dtype()));
+    return Status::Ok();
+  }
+
+ private:
+  WindowAttrs a_;
+  bool include_pad_ = false;
+  int64_t storage_order_ = 0;
+  float p_ = 2.f;
+};
+
+template <bool kMax>
+class GlobalPoolKernel final : public OpKernel {
+ public:
+  Status Init(const NodeInfo& n) { return Status::Ok(); }
+  Status Compute(KernelContext& ctx) const override {
+    const Tensor* x = ctx.input(0);
+    if (x == nullptr) return ctx.Error("missing input X");
+    if (x->rank() < 2) return ctx.Error("X must have rank >= 2, got " + x->shape().ToString());
+    Shape os{x->dim(0), x->dim(1)};
+    int64_t S = 1;
+    for (int i = 2; i < x->rank(); ++i) {
+      os.PushBack(1);
+      S *= x->dim(i);
+    }
+    Tensor* y = ctx.Output(0, x->dtype(), os);
+    const int64_t planes = x->dim(0) * x->dim(1);
+    if (planes == 0) return Status::Ok();
+    bool ok = DispatchFloat(x->dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      using CT = std::conditional_t<std::is_same_v<T, double>, double, float>;
+      const T* xd = x->data<T>();
+      T* yd = y->data<T>();
+      ctx.pool().ParallelFor(planes, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, S)), [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+          const T* p = xd + i * S;
+          CT r;
+          if constexpr (kMax) {
+            r = S > 0 ? static_cast<CT>(p[0]) : CT(0);
+            for (int64_t j = 1; j < S; ++j) r = std::max(r, static_cast<CT>(p[j]));
+          } else {
+            CT s = 0;
+            if constexpr (std::is_same_v<T, float>) {
+              float s4[8] = {};
+              int64_t j = 0;
+              for (; j + 8 <= S; j += 8)
+                for (int q = 0; q < 8; ++q) s4[q] += p[j + q];
+              for (; j < S; ++j) s += p[j];
+              for (int q = 0; q < 8; ++q) s += s4[q];
+            } else {
+              for (int64_t j = 0; j < S; ++j) s += static_cast<CT>(p[j]);
+            }
+            r = S > 0 ? s / static_cast<CT>(S) : CT(0);
+          }
+          if constexpr (std::is_same_v<T, double>) yd[i] = r;
+          else yd[i] = cpu::CastTo<T>(static_cast<float>(r));
+        }
+      });
+    });
+    if (!ok) return ctx.Error(std::string("unsupported type ") + DataTypeName(x->dtype()));
+    return Status::Ok();
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// BatchNormalization.
+class BatchNormKernel final : public OpKernel {
+ public:
+  Status Init(const NodeInfo& n) {
+    eps_ = n.GetFloat("epsilon", 1e-5f);
+    momentum_ = n.GetFloat("momentum", 0.9f);
+    training_ = n.opset() >= 14 ? n.GetInt("training_mode", 0) != 0 : (n.opset() < 7 && n.GetInt("is_test", 0) == 0 && n.num_outputs() > 1);
+    if (n.num_inputs() < 5) return n.Error("BatchNormalization needs X, scale, B, mean, var");
+    if (!training_) {
+      const Tensor* s = n.constant_input(1);
+      const Tensor* b = n.constant_input(2);
+      const Tensor* m = n.constant_input(3);
+      const Tensor* v = n.constant_input(4);
+      if (s && b && m && v) {
+        int64_t c = s->num_elements();
+        if (b->num_elements() == c && m->num_elements() == c && v->num_elements() == c) {
+          std::vector<double> sd, bd, md, vd;
+          auto read = [](const Tensor* t, std::vector<double>* o) {
+            o->resize(t->num_elements());
+            return DispatchFloat(t->dtype(), [&](auto tag) {
+              using T = typename decltype(tag)::type;
+              for (int64_t i = 0; i < t->num_elements(); ++i) (*o)[i] = static_cast<double>(t->data<T>()[i]);
+            });
+          };
+          if (read(s, &sd) && read(b, &bd) && read(m, &md) && read(v, &vd)) {
+            scale_.resize(c);
+            shift_.resize(c);
+            for (int64_t i = 0; i < c; ++i) {
+              double a = sd[i] / std::sqrt(vd[i] + static_cast<double>(eps_));
+              scale_[i] = a;
+              shift_[i] = bd[i] - md[i] * a;
+            }
+            folded_ = true;
+          }
+        }
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status Compute(KernelContext& ctx) const override {
+    const Tensor* x = ctx.input(0);
+    if (x == nullptr) return ctx.Error("missing input X");
+    for (int i = 1; i < 5; ++i)
+      if (ctx.input(i) == nullptr) return ctx.Error("missing input " + std::to_string(i));
+    if (x->rank() < 1) return ctx.Error("X must have rank >= 1");
+    const int64_t N = x->dim(0), C = x->rank() > 1 ? x->dim(1) : 1;
+    int64_t S = 1;
+    for (int i = 2; i < x->rank(); ++i) S *= x->dim(i);
+    const Tensor* sc = ctx.input(1);
+    int64_t pc = sc->num_elements();
+    bool per_elem = pc != C && pc == C * S;  // opset < 9 spatial = 0
+    if (pc != C && !per_elem)
+      return ctx.Error("scale " + sc->shape().ToString() + " does not match channels " + std::to_string(C));
+    for (int i = 2; i < 5; ++i)
+      if (ctx.input(i)->num_elements() != pc) return ctx.Error("input " + std::to_string(i) + " size does not match scale");
+    Tensor* y = ctx.Output(0, x->dtype(), x->shape());
+    const int64_t L = per_elem ? C * S : C;  // parameter length
+    const int64_t inner = per_elem ? 1 : S;   // elements per parameter run
+    double* tmp = static_cast<double*>(ctx.Scratch(sizeof(double) * (2 * L + 4)));
+    double* a = tmp;
+    double* b = tmp + L;
+    bool ok = DispatchFloat(x->dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      auto rd = [&](int i, int64_t j) { return static_cast<double>(ctx.input(i)->data<T>()[j]); };
+      const T* xd = x->data<T>();
+      T* yd = y->data<T>();
+      if (training_ && !per_elem) {
+        Tensor* run_out[3] = {nullptr, nullptr, nullptr};
+        for (int o = 1; o <= 2; ++o)
+          if (ctx.num_outputs() > o && ctx.has_output(o)) run_out[o] = ctx.Output(o, x->dtype(), Shape{C});
+        // Batch statistics per channel.
+        for (int64_t c = 0; c < C; ++c) {
+          double s = 0, s2 = 0;
+          for (int64_t n = 0; n < N; ++n) {
+            const T* p = xd + (n * C + c) * S;
+            for (int64_t j = 0; j < S; ++j) s += static_cast<double>(p[j]);
+          }
+          double cnt = static_cast<double>(N * S);
+          double mean = cnt > 0 ? s / cnt : 0;
+          for (int64_t n = 0; n < N; ++n) {
+            const T* p = xd + (n * C + c) * S;
+            for (int64_t j = 0; j < S; ++j) {
+              double d = static_cast<double>(p[j]) - mean;
+              s2 += d * d;
+            }
+          }
+          double var = cnt > 0 ? s2 / cnt : 0;
+          a[c] = rd(1, c) / std::sqrt(var + eps_);
+          b[c] = rd(2, c) - mean * a[c];
+          // Running statistics outputs.
+          for (int o = 1; o <= 2; ++o) {
+            if (Tensor* t = run_out[o]) {
+              double in = rd(o == 1 ? 3 : 4, c), cur = o == 1 ? mean : var;
+              double v = in * momentum_ + cur * (1 - momentum_);
+              if constexpr (std::is_same_v<T, double>) t->data<T>()[c] = v;
+              else t->data<T>()[c] = cpu::CastTo<T>(static_cast<float>(v));
+            }
+          }
+        }
+      } else if (folded_) {
+        for (int64_t i = 0; i < L; ++i) { a[i] = scale_[i]; b[i] = shift_[i]; }
+      } else {
+        for (int64_t i = 0; i < L; ++i) {
+          a[i] = rd(1, i) / std::sqrt(rd(4, i) + eps_);
+          b[i] = rd(2, i) - rd(3, i) * a[i];
+        }
+      }
+      const int64_t runs = N * L;
+      ctx.pool().ParallelFor(runs, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, inner)), [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          int64_t c = r % L;
+          const T* p = xd + r * inner;
+          T* q = yd + r * inner;
+          if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+            const T av = static_cast<T>(a[c]), bv = static_cast<T>(b[c]);
+            for (int64_t j = 0; j < inner; ++j) q[j] = p[j] * av + bv;
+          } else {
+            const float av = static_cast<float>(a[c]), bv = static_cast<float>(b[c]);
+            for (int64_t j = 0; j < inner; ++j) q[j] = T(static_cast<float>(p[j]) * av + bv);
+          }
+        }
+      });
+    });
+    if (!ok) return ctx.Error(std::string("unsupported type ") + DataTypeName(x->dtype()));
+    return Status::Ok();
+  }
+
+ private:
+  float eps_ = 1e-5f, momentum_ = 0.9f;
+  bool training_ = false;
+  bool folded_ = false;
+  std::vector<double> scale_, shift_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Softmax, LogSoftmax, Hardmax.
+enum class SoftmaxKind { kSoftmax, kLogSoftmax, kHardmax };
+
+template <SoftmaxKind kKind>
+void SoftmaxRowF(const float* x, float* y, int64_t n) {
+  float mx = -std::numeric_limits<float>::infinity();
+  int64_t arg = 0;
+  for (int64_t j = 0; j < n; ++j)
+    if (x[j] > mx) { mx = x[j]; arg = j; }
+  if constexpr (kKind == SoftmaxKind::kHardmax) {
+    for (int64_t j = 0; j < n; ++j) y[j] = 0.f;
+    if (n > 0) y[arg] = 1.f;
+    return;
+  }
+  if (std::isinf(mx) && mx < 0) mx = 0;  // all -inf
+  float sum = 0.f;
+  if constexpr (kKind == SoftmaxKind::kSoftmax) {
+    for (int64_t j = 0; j < n; ++j) {
+      float e = cpu::FastExp(x[j] - mx);
+      y[j] = e;
+      sum += e;
+    }
+    const float inv = 1.f / sum;
+    for (int64_t j = 0; j < n; ++j) y[j] *= inv;
+  } else {
+    // log(sum) as log1p(sum of the non-max terms): keeps precision when one term dominates.
+    for (int64_t j = 0; j < n; ++j) sum += j == arg ? 0.f : cpu::FastExp(x[j] - mx);
+    const float ls = n > 0 && x[arg] == mx ? std::log1p(sum) : std::log(sum + cpu::FastExp(x[arg] - mx));
+    for (int64_t j = 0; j < n; ++j) y[j] = (x[j] - mx) - ls;
+  }
+}
+
+template <SoftmaxKind kKind>
+class SoftmaxKernel final : public OpKernel {
+ public:
+  Status Init(const NodeInfo& n) {
+    legacy_ = n.opset() < 13;
+    axis_ = n.GetInt("axis", legacy_ ? 1 : -1);
+    return Status::Ok();
+  }
+
+  Status Compute(KernelContext& ctx) const override {
+    const Tensor* x = ctx.input(0);
+    if (x == nullptr) return ctx.Error("missing input");
+    const int r = x->rank();
+    auto ax = NormalizeAxis(axis_, std::max(r, 1));
+    if (!ax.ok()) return ctx.Error(ax.status().message());
+    int axis = *ax;
+    int64_t outer = 1, len = 1, inner = 1;
+    if (r == 0) {
+      // Scalar: a single-element row.
+    } else if (legacy_) {
+      for (int i = 0; i < axis; ++i) outer *= x->dim(i);
+      for (int i = axis; i < r; ++i) len *= x->dim(i);
+    } else {
+      for (int i = 0; i < axis; ++i) outer *= x->dim(i);
+      len = x->dim(axis);
+      for (int i = axis + 1; i < r; ++i) inner *= x->dim(i);
+    }
+    Tensor* y = ctx.Output(0, x->dtype(), x->shape());
+    if (x->num_elements() == 0) return Status::Ok();
+    ThreadPool& pool = ctx.pool();
+    const int64_t rows = outer * inner;
+    const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, len));
+    auto run = [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* xd = x->data<T>();
+      T* yd = y->data<T>();
+      if constexpr (std::is_same_v<T, float>) {
+        if (inner == 1) {
+          pool.ParallelFor(outer, grain, [&](int64_t b, int64_t e) {
+            for (int64_t i = b; i < e; ++i) SoftmaxRowF<kKind>(xd + i * len, yd + i * len, len);
+          });
+          return;
+        }
+      }
+      using CT = std::conditional_t<std::is_same_v<T, double>, double, float>;
+      // General strided rows (column of length `len`, stride `inner`).
+      pool.ParallelFor(rows, grain, [&](int64_t b, int64_t e) {
+        for (int64_t rI = b; rI < e; ++rI) {
+          int64_t o = rI / inner, in = rI % inner;
+          const T* p = xd + o * len * inner + in;
+          T* q = yd + o * len * inner + in;
+          CT mx = -std::numeric_limits<CT>::infinity();
+          int64_t arg = 0;
+          for (int64_t j = 0; j < len; ++j) {
+            CT v = static_cast<CT>(p[j * inner]);
+            if (v > mx) { mx = v; arg = j; }
+          }
+          if constexpr (kKind == SoftmaxKind::kHardmax) {
+            for (int64_t j = 0; j < len; ++j) q[j * inner] = cpu::CastTo<T>(j == arg ? 1.f : 0.f);
+            continue;
+          }
+          if (std::isinf(mx) && mx < 0) mx = 0;
+          CT sum = 0;
+          for (int64_t j = 0; j < len; ++j)
+            if (j != arg) sum += std::exp(static_cast<CT>(p[j * inner]) - mx);
+          const bool arg_is_max = static_cast<CT>(p[arg * inner]) == mx;
+          if (!arg_is_max) sum += std::exp(static_cast<CT>(p[arg * inner]) - mx);
+          if constexpr (kKind == SoftmaxKind::kSoftmax) {
+            sum += arg_is_max ? CT(1) : CT(0);
+            for (int64_t j = 0; j < len; ++j) {
+              CT v = std::exp(static_cast<CT>(p[j * inner]) - mx) / sum;
+              if constexpr (std::is_same_v<T, double>) q[j * inner] = v;
+              else q[j * inner] = cpu::CastTo<T>(static_cast<float>(v));
+            }
+          } else {
+            CT ls = arg_is_max ? std::log1p(sum) : std::log(sum);
+            for (int64_t j = 0; j < len; ++j) {
+              CT v = (static_cast<CT>(p[j * inner]) - mx) - ls;
+              if constexpr (std::is_same_v<T, double>) q[j * inner] = v;
+              else q[j * inner] = cpu::CastTo<T>(static_cast<float>(v));
+            }
+          }
+        }
+      });
+    };
+    if (!DispatchFloat(x->dtype(), run)) return ctx.Error(std::string("unsupported type ") + DataTypeName(x->dtype()));
+    return Status::Ok();
+  }
+
+ private:
+  bool legacy_ = false;
+  int64_t axis_ = -1;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Normalisations over trailing or channel groups.
+
+// Expands a tensor broadcastable (right-aligned) to dims[axis:] of `x` into `out` (inner floats).
+template <typename T>
+Status ExpandToNormalized(const Tensor& t, const Shape& xs, int axis, float* out) {
+  const int r = xs.rank(), nr = r - axis;
+  if (t.rank() > nr) return InvalidArgument("parameter " + t.shape().ToString() + " has more dims than the normalized shape");
+  int64_t inner = 1;
+  for (int i = axis; i < r; ++i) inner *= xs[i];
+  const T* d = t.data<T>();
+  if (t.num_elements() == inner) {
+    for (int64_t j = 0; j < inner; ++j) out[j] = static_cast<float>(d[j]);
+    return Status::Ok();
+  }
+  int64_t st[Shape::kInline * 2];
+  int64_t s = 1;
+  for (int i = nr - 1; i >= 0; --i) {
+    int ti = i - (nr - t.rank());
+    int64_t dim = ti >= 0 ? t.dim(ti) : 1;
+    if (dim != 1 && dim != xs[axis + i])
+      return InvalidArgument("parameter " + t.shape().ToString() + " does not broadcast to the normalized shape");
+    st[i] = dim == 1 ? 0 : s;
+    s *= dim;
+  }
+  for (int64_t j = 0; j < inner; ++j) {
+    int64_t rem = j, off = 0;
+    for (int i = nr - 1; i >= 0; --i) {
+      int64_t dd = xs[axis + i];
+      off += (rem % dd) * st[i];
+      rem /= dd;
+    }
+    out[j] = static_cast<float>(d[off]);
+  }
+  return Status::Ok();
+}
+
+// LayerNormalization (kRms = false) and RMSNormalization (kRms = true).
+template <bool kRms>
+class TrailingNormKernel final : public OpKernel {
+ public:
+  Status Init(const NodeInfo& n) {
+    axis_ = n.GetInt("axis", -1);
+    eps_ = n.GetFloat("epsilon", 1e-5f);
+    stash_ = n.GetInt("stash_type", 1);
+    return Status::Ok();
+  }
+
+  Status Compute(KernelContext& ctx) const override {
+    const Tensor* x = ctx.input(0);
+    const Tensor* sc = ctx.input(1);
+    const Tensor* bi = (!kRms && ctx.num_inputs() > 2) ? ctx.input(2) : nullptr;
+    if (x == nullptr || sc == nullptr) return ctx.Error("needs X and Scale");
+    const int r = x->rank();
+    auto ax = NormalizeAxis(axis_, r);
+    if (!ax.ok()) return ctx.Error(ax.status().message());
+    const int axis = *ax;
+    int64_t outer = 1, inner = 1;
+    for (int i = 0; i < axis; ++i) outer *= x->dim(i);
+    for (int i = axis; i < r; ++i) inner *= x->dim(i);
+    Tensor* y = ctx.Output(0, x->dtype(), x->shape());
+    Shape ss;
+    for (int i = 0; i < r; ++i) ss.PushBack(i < axis ? x->dim(i) : 1);
+    DataType stat_t = stash_ == 1 ? DataType::kFloat : x->dtype();
+    if (stat_t != DataType::kFloat && !IsFloatingPoint(stat_t)) stat_t = DataType::kFloat;
+    Tensor* mean_t = nullptr;
+    Tensor* inv_t = nullptr;
+    if (!kRms) {
+      if (ctx.num_outputs() > 1 && ctx.has_output(1)) mean_t = ctx.Output(1, stat_t, ss);
+      if (ctx.num_outputs() > 2 && ctx.has_output(2)) inv_t = ctx.Output(2, stat_t, ss);
+    }
+    if (x->num_elements() == 0) return Status::Ok();
+    float* params = static_cast<float*>(ctx.Scratch(sizeof(float) * inner * 2));
+    float* sv = params;
+    float* bv = bi ? params + inner : nullptr;
+    Status st;
+    bool ok = DispatchFloat(x->dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      if (sc->dtype() != x->dtype() || (bi && bi->dtype() != x->dtype())) {
+        st = InvalidArgument("Scale and B must have X's type");
+        return;
+      }
+      st = ExpandToNormalized<T>(*sc, x->shape(), axis, sv);
+      if (st.ok() && bi) st = ExpandToNormalized<T>(*bi, x->shape(), axis, bv);
+      if (!st.ok()) return;
+      const T* xd = x->data<T>();
+      T* yd = y->data<T>();
+      auto put_stat = [&](Tensor* t, int64_t i, double v) {
+        if (t == nullptr) return;
+        if (t->dtype() == DataType::kFloat) t->data<float>()[i] = static_cast<float>(v);
+        else DispatchFloat(t->dtype(), [&](auto t2) {
+          using U = typename decltype(t2)::type;
+          if constexpr (std::is_same_v<U, double>) t->data<U>()[i] = v;
+          else t->data<U>()[i] = cpu::CastTo<U>(static_cast<float>(v));
+        });
+      };
+      ctx.pool().ParallelFor(outer, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, inner)), [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+          const T* p = xd + i * inner;
+          T* q = yd + i * inner;
+          if constexpr (std::is_same_v<T, float>) {
+            float mean = 0.f;
+            if (!kRms) {
+              float s = 0.f;
+              for (int64_t j = 0; j < inner; ++j) s += p[j];
+              mean = s / static_cast<float>(inner);
+            }
+            float v = 0.f;
+            for (int64_t j = 0; j < inner; ++j) {
+              float d = p[j] - mean;
+              v += d * d;
+            }
+            v /= static_cast<float>(inner);
+            const float inv = 1.f / std::sqrt(v + eps_);
+            if (bv)
+              for (int64_t j = 0; j < inner; ++j) q[j] = (p[j] - mean) * inv * sv[j] + bv[j];
+            else
+              for (int64_t j = 0; j < inner; ++j) q[j] = (p[j] - mean) * inv * sv[j];
+            put_stat(mean_t, i, mean);
+            put_stat(inv_t, i, inv);
+          } else {
+            double mean = 0;
+            if (!kRms) {
+              for (int64_t j = 0; j < inner; ++j) mean += static_cast<double>(p[j]);
+              mean /= static_cast<double>(inner);
+            }
+            double v = 0;
+            for (int64_t j = 0; j < inner; ++j) {
+              double d = static_cast<double>(p[j]) - mean;
+              v += d * d;
+            }
+            v /= static_cast<double>(inner);
+            const double inv = 1.0 / std::sqrt(v + static_cast<double>(eps_));
+            for (int64_t j = 0; j < inner; ++j) {
+              double o = (static_cast<double>(p[j]) - mean) * inv * sv[j] + (bv ? bv[j] : 0.f);
+              if constexpr (std::is_same_v<T, double>) q[j] = o;
+              else q[j] = cpu::CastTo<T>(static_cast<float>(o));
+            }
+            put_stat(mean_t, i, mean);
+            put_stat(inv_t, i, inv);
+          }
+        }
+      });
+    });
+    if (!ok) return ctx.Error(std::string("unsupported type ") + DataTypeName(x->dtype()));
+    if (!st.ok()) return ctx.Error(st.message());
+    return Status::Ok();
+  }
+
+ private:
+  int64_t axis_ = -1;
+  float eps_ = 1e-5f;
+  int64_t stash_ = 1;
+};
+
+// InstanceNormalization (groups == channels) and GroupNormalization.
+template <bool kGroup>
+class ChannelGroupNormKernel final : public OpKernel {
+ public:
+  Status Init(const NodeInfo& n) {
+    eps_ = n.GetFloat("epsilon", 1e-5f);
+    if (kGroup) {
+      auto g = n.RequireInt("num_groups");
+      if (!g.ok()) return g.status();
+      groups_ = *g;
+      if (groups_ < 1) return n.Error("num_groups must be >= 1");
+      per_channel_ = n.opset() >= 21;
+    }
+    return Status::Ok();
+  }
+
+  Status Compute(KernelContext& ctx) const override {
+    const Tensor* x = ctx.input(0);
+    const Tensor* sc = ctx.input(1);
+    const Tensor* bi = ctx.input(2);
+    if (x == nullptr || sc == nullptr || bi == nullptr) return ctx.Error("needs X, scale and B");
+    if (x->rank() < 2) return ctx.Error("X must have rank >= 2, got " + x->shape().ToString());
+    const int64_t N = x->dim(0), C = x->dim(1);
+    int64_t S = 1;
+    for (int i = 2; i < x->rank(); ++i) S *= x->dim(i);
+    const int64_t G = kGroup ? groups_ : C;
+    if (G == 0 || C % G != 0) return ctx.Error("channels " + std::to_string(C) + " not divisible by num_groups " + std::to_string(G));
+    bool param_per_group = kGroup && !per_channel_;
+    if (kGroup && sc->num_elements() != (param_per_group ? G : C)) {
+      // Accept either layout when the size says which.
+      if (sc->num_elements() == C) param_per_group = false;
+      else if (sc->num_elements() == G) param_per_group = true;
+    }
+    const int64_t want = param_per_group ? G : C;
+    if (sc->num_elements() != want || bi->num_elements() != want)
+      return ctx.Error("scale and B must have " + std::to_string(want) + " elements, got " + sc->shape().ToString() +
+                       " and " + bi->shape().ToString());
+    Tensor* y = ctx.Output(0, x->dtype(), x->shape());
+    if (x->num_elements() == 0) return Status::Ok();
+    const int64_t Cg = C / G, L = Cg * S;
+    bool ok = DispatchFloat(x->dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* xd = x->data<T>();
+      T* yd = y->data<T>();
+      const T* sd = sc->data<T>();
+      const T* bd = bi->data<T>();
+      ctx.pool().ParallelFor(N * G, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, L)), [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+          const T* p = xd + i * L;
+          T* q = yd + i * L;
+          const int64_t g = i % G;
+          double mean = 0, var = 0;
+          if constexpr (std::is_same_v<T, float>) {
+            float s = 0.f;
+            for (int64_t j = 0; j < L; ++j) s += p[j];
+            float m = s / static_cast<float>(L);
+            float v = 0.f;
+            for (int64_t j = 0; j < L; ++j) {
+              float d = p[j] - m;
+              v += d * d;
+            }
+            mean = m;
+            var = v / static_cast<float>(L);
+          } else {
+            for (int64_t j = 0; j < L; ++j) mean += static_cast<double>(p[j]);
+            mean /= static_cast<double>(L);
+            for (int64_t j = 0; j < L; ++j) {
+              double d = static_cast<double>(p[j]) - mean;
+              var += d * d;
+            }
+            var /= static_cast<double>(L);
+          }
+          const double inv = 1.0 / std::sqrt(var + static_cast<double>(eps_));
+          for (int64_t c = 0; c < Cg; ++c) {
+            int64_t pi = param_per_group ? g : g * Cg + c;
+            double a = static_cast<double>(sd[pi]) * inv;
+            double bb = static_cast<double>(bd[pi]) - mean * a;
+            const T* pc = p + c * S;
+            T* qc = q + c * S;
+            if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+              const T av = static_cast<T>(a), bvv = static_cast<T>(bb);
+              for (int64_t j = 0; j < S; ++j) qc[j] = pc[j] * av + bvv;
+            } else {
+              const float av = static_cast<float>(a), bvv = static_cast<float>(bb);
+              for (int64_t j = 0; j < S; ++j) qc[j] = T(static_cast<float>(pc[j]) * av + bvv);
+            }
+          }
+        }
+      });
+    });
+    if (!ok) return ctx.Error(std::string("unsupported type ") + DataTypeName(x->dtype()));
+    return Status::Ok();
+  }
+
+ private:
+  float eps_ = 1e-5f;
+  int64_t groups_ = 1;
+  bool per_channel_ = true;
+};
+
+class LrnKernel final : public OpKernel {
+ public:
+  Status Init(const NodeInfo& n) {
+    alpha_ = n.GetFloat("alpha", 1e-4f);
+    beta_ = n.GetFloat("beta", 0.75f);
+    bias_ = n.GetFloat("bias", 1.f);
+    auto s = n.RequireInt("size");
+    if (!s.ok()) return s.status();
+    size_ = *s;
+    if (size_ < 1) return n.Error("size must be >= 1");
+    return Status::Ok();
+  }
+  Status Compute(KernelContext& ctx) const override {
+    const Tensor* x = ctx.input(0);
+    if (x == nullptr) return ctx.Error("missing input X");
+    if (x->rank() < 2) return ctx.Error("X must have rank >= 2");
+    const int64_t N = x->dim(0), C = x->dim(1);
+    int64_t S = 1;
+    for (int i = 2; i < x->rank(); ++i) S *= x->dim(i);
+    Tensor* y = ctx.Output(0, x->dtype(), x->shape());
+    if (x->num_elements() == 0) return Status::Ok();
+    const int64_t c1 = (size_ - 1) / 2, c2 = size_ - 1 - c1;  // floor / ceil of (size-1)/2
+    const float coef = alpha_ / static_cast<float>(size_);
+    bool ok = DispatchFloat(x->dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* xd = x->data<T>();
+      T* yd = y->data<T>();
+      ctx.pool().ParallelFor(N * C, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, S * size_)), [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+          int64_t n = i / C, c = i % C;
+          int64_t lo = std::max<int64_t>(0, c - c1), hi = std::min<int64_t>(C - 1, c + c2);
+          for (int64_t j = 0; j < S; ++j) {
+            double sum = 0;
+            for (int64_t cc = lo; cc <= hi; ++cc) {
+              double v = static_cast<double>(xd[(n * C + cc) * S + j]);
+              sum += v * v;
+            }
+            double o = static_cast<double>(xd[i * S + j]) / std::pow(bias_ + coef * sum, static_cast<double>(beta_));
+            if constexpr (std::is_same_v<T, double>) yd[i * S + j] = o;
+            else yd[i * S + j] = cpu::CastTo<T>(static_cast<float>(o));
+          }
+        }
+      });
+    });
+    if (!ok) return ctx.Error(std::string("unsupported type ") + DataTypeName(x->dtype()));
+    return Status::Ok();
+  }
+
+ private:
+  float alpha_ = 1e-4f, beta_ = 0.75f, bias_ = 1.f;
+  int64_t size_ = 1;
+};
+
+class LpNormKernel final : public OpKernel {
+ public:
+  Status Init(const NodeInfo& n) {
+    axis_ = n.GetInt("axis", -1);
+    p_ = n.GetInt("p", 2);
+    if (p_ != 1 && p_ != 2) return n.Error("p must be 1 or 2, got " + std::to_string(p_));
+    return Status::Ok();
+  }
+  Status Compute(KernelContext& ctx) const override {
+    const Tensor* x = ctx.input(0);
+    if (x == nullptr) return ctx.Error("missing input");
+    const int r = x->rank();
+    auto ax = NormalizeAxis(axis_, std::max(r, 1));
+    if (!ax.ok()) return ctx.Error(ax.status().message());
+    int64_t outer = 1, len = 1, inner = 1;
+    for (int i = 0; i < *ax; ++i) outer *= x->dim(i);
+    if (r > 0) len = x->dim(*ax);
+    for (int i = *ax + 1; i < r; ++i) inner *= x->dim(i);
+    Tensor* y = ctx.Output(0, x->dtype(), x->shape());
+    bool ok = DispatchFloat(x->dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* xd = x->data<T>();
+      T* yd = y->data<T>();
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t in = 0; in < inner; ++in) {
+          const T* p = xd + o * len * inner + in;
+          T* q = yd + o * len * inner + in;
+          double s = 0;
+          for (int64_t j = 0; j < len; ++j) {
+            double v = static_cast<double>(p[j * inner]);
+            s += p_ == 1 ? std::fabs(v) : v * v;
+          }
+          double norm = p_ == 1 ? s : std::sqrt(s);
+          for (int64_t j = 0; j < len; ++j) {
+            double v = norm == 0 ? 0.0 : static_cast<double>(p[j * inner]) / norm;
+            if constexpr (std::is_same_v<T, double>) q[j * inner] = v;
+            else q[j * inner] = cpu::CastTo<T>(static_cast<float>(v));
+          }
+        }
+    });
+    if (!ok) return ctx.Error(std::string("unsupported type ") + DataTypeName(x->dtype()));
+    return Status::Ok();
+  }
+
+ private:
+  int64_t axis_ = -1, p_ = 2;
+};
+
+class MvnKernel final : public OpKernel {
+ public:
+  Status Init(const NodeInfo& n) {
+    if (n.has_attr("axes")) axes_ = n.GetInts("axes");
+    else axes_ = {0, 2, 3};
+    return Status::Ok();
+  }
+  Status Compute(KernelContext& ctx) const override {
+    const Tensor* x = ctx.input(0);
+    if (x == nullptr) return ctx.Error("missing input");
+    const int r = x->rank();
+    bool reduced[Shape::kInline * 2] = {};
+    if (r > Shape::kInline * 2) return ctx.Error("rank too large");
+    for (int64_t a : axes_) {
+      auto ax = NormalizeAxis(a, r);
+      if (!ax.ok()) return ctx.Error(ax.status().message());
+      reduced[*ax] = true;
+    }
+    // Kept-index stride per dim (0 for reduced dims).
+    int64_t kst[Shape::kInline * 2];
+    int64_t kept = 1;
+    for (int i = r - 1; i >= 0; --i) {
+      kst[i] = reduced[i] ? 0 : kept;
+      if (!reduced[i]) kept *= x->dim(i);
+    }
+    Tensor* y = ctx.Output(0, x->dtype(), x->shape());
+    const int64_t total = x->num_elements();
+    if (total == 0) return Status::Ok();
+    const double cnt = static_cast<double>(total / std::max<int64_t>(kept, 1));
+    double* sums = static_cast<double*>(ctx.Scratch(sizeof(double) * kept * 2));
+    double* sq = sums + kept;
+    std::fill(sums, sums + 2 * kept, 0.0);
+    auto kidx = [&](int64_t f) {
+      int64_t k = 0;
+      for (int i = r - 1; i >= 0; --i) {
+        int64_t d = x->dim(i);
+        k += (f % d) * kst[i];
+        f /= d;
+      }
+      return k;
+    };
+    bool ok = DispatchFloat(x->dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* xd = x->data<T>();
+      T* yd = y->data<T>();
+      for (int64_t f = 0; f < total; ++f) {
+        double v = static_cast<double>(xd[f]);
+        int64_t k = kidx(f);
+        sums[k] += v;
+        sq[k] += v * v;
+      }
+      for (int64_t k = 0; k < kept; ++k) {
+        double m = sums[k] / cnt;
+        double var = sq[k] / cnt - m * m;
+        sums[k] = m;
+        sq[k] = std::sqrt(std::max(var, 0.0)) + 1e-9;
+      }
+      for (int64_t f = 0; f < total; ++f) {
+        int64_t k = kidx(f);
+        double o = (static_cast<double>(xd[f]) - sums[k]) / sq[k];
+        if constexpr (std::is_same_v<T, double>) yd[f] = o;
+        else yd[f] = cpu::CastTo<T>(static_cast<float>(o));
+      }
+    });
+    if (!ok) return ctx.Error(std::string("unsupported type ") + DataTypeName(x->dtype()));
+    return Status::Ok();
+  }
+
+ private:
+  std::vector<int64_t> axes_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// ConvTranspose.
+inline int64_t FloorDiv2(int64_t v) { return v >= 0 ? v / 2 : -((-v + 1) / 2); }
+
+class ConvTransposeKernel final : public OpKernel {
+ public:
+  Status Init(const NodeInfo& n) {
+    RETURN_IF_ERROR(a_.Parse(n));
+    output_padding_ = n.GetInts("output_padding");
+    output_shape_ = n.GetInts("output_shape");
+    if (n.num_inputs() < 2) return n.Error("ConvTranspose needs X and W");
+    return Status::Ok();
+  }
+
+  Status Compute(KernelContext& ctx) const override {
+    const Tensor* x = ctx.input(0);
+    const Tensor* w = ctx.input(1);
+    const Tensor* b = ctx.num_inputs() > 2 ? ctx.input(2) : nullptr;
+    if (x == nullptr || w == nullptr) return ctx.Error("needs X and W");
+    if (x->dtype() != w->dtype()) return ctx.Error("X and W types differ");
+    int nd;
+    Status st = SpatialOf(*x, &nd);
+    if (!st.ok()) return ctx.Error(st.message());
+    if (w->rank() != x->rank()) return ctx.Error("W " + w->shape().ToString() + " must have X's rank");
+    const int64_t N = x->dim(0), C = x->dim(1), G = a_.group;
+    if (w->dim(0) != C) return ctx.Error("W's first dim " + std::to_string(w->dim(0)) + " must equal X's channels " + std::to_string(C));
+    if (C % G != 0) return ctx.Error("channels not divisible by group");
+    const int64_t Mg = w->dim(1), M = Mg * G, Cg = C / G;
+    if (b != nullptr && b->num_elements() != M) return ctx.Error("B must have " + std::to_string(M) + " elements");
+    const int64_t* k = w->shape().data() + 2;
+    if (!a_.kernel.empty()) {
+      if (static_cast<int>(a_.kernel.size()) != nd) return ctx.Error("kernel_shape rank mismatch");
+      for (int i = 0; i < nd; ++i)
+        if (a_.kernel[i] != k[i]) return ctx.Error("kernel_shape does not match W");
+    }
+    if (!output_padding_.empty() && static_cast<int>(output_padding_.size()) != nd)
+      return ctx.Error("output_padding " + DimsStr(output_padding_) + " rank mismatch");
+    // Geometry of the adjoint convolution: the window slides over Y; its positions are X's grid.
+    WindowGeom g;
+    int64_t pe[WindowGeom::kMaxDims];
+    const int64_t* xin = x->shape().data() + 2;
+    st = a_.Common(nd, xin, k, &g, pe);
+    if (!st.ok()) return ctx.Error(st.message());
+    std::vector<int64_t> oshape = output_shape_;
+    if (!oshape.empty() && static_cast<int>(oshape.size()) == nd + 2) oshape.erase(oshape.begin(), oshape.begin() + 2);
+    if (!oshape.empty() && static_cast<int>(oshape.size()) != nd) return ctx.Error("output_shape " + DimsStr(output_shape_) + " rank mismatch");
+    const bool same = a_.auto_pad == "SAME_UPPER" || a_.auto_pad == "SAME_LOWER";
+    Shape os{N, M};
+    for (int i = 0; i < nd; ++i) {
+      const int64_t s = g.stride[i], ek = (k[i] - 1) * g.dil[i] + 1;
+      const int64_t op = output_padding_.empty() ? 0 : output_padding_[i];
+      int64_t out;
+      if (same || (!oshape.empty() && a_.pads.empty())) {
+        out = oshape.empty() ? xin[i] * s : oshape[i];
+        int64_t total = s * (xin[i] - 1) + op + ek - out;
+        if (a_.auto_pad == "SAME_UPPER") g.pad[i] = FloorDiv2(total);
+        else if (same) g.pad[i] = total - FloorDiv2(total);
+        else g.pad[i] = 0;
+      } else if (a_.auto_pad == "VALID") {
+        g.pad[i] = 0;
+        out = oshape.empty() ? s * (xin[i] - 1) + op + ek : oshape[i];
+      } else {
+        out = oshape.empty() ? s * (xin[i] - 1) + op + ek - g.pad[i] - pe[i] : oshape[i];
+      }
+      if (out < 0) return ctx.Error("computed output dim " + std::to_string(i) + " is negative");
+      g.in[i] = out;
+      g.out[i] = xin[i];
+      os.PushBack(out);
+    }
+    Tensor* y = ctx.Output(0, x->dtype(), os);
+    if (y->num_elements() == 0) return Status::Ok();
+    const int64_t Pin = g.OutSize(), Pout = g.InSize(), ks = g.KernelSize();
+    auto run = [&](const float* xf, const float* wf, const float* bf, float* yf) {
+      ThreadPool& pool = ctx.pool();
+      float* col = static_cast<float*>(ctx.Scratch(sizeof(float) * std::max<int64_t>(1, Mg * ks * Pin)));
+      std::fill(yf, yf + N * M * Pout, 0.f);
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t gi = 0; gi < G; ++gi) {
+          const float* xg = xf + (n * C + gi * Cg) * Pin;
+          const float* wg = wf + gi * Cg * Mg * ks;
+          cpu::Sgemm(true, false, Mg * ks, Pin, Cg, 1.f, wg, Mg * ks, xg, Pin, 0.f, col, Pin, &pool);
+          float* yg = yf + (n * M + gi * Mg) * Pout;
+          pool.ParallelFor(Mg, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, ks * Pin)), [&](int64_t c0, int64_t c1) {
+            cpu::Col2Im(g, col + c0 * ks * Pin, c1 - c0, yg + c0 * Pout);
+            if (bf)
+              for (int64_t c = c0; c < c1; ++c) {
+                float bv = bf[gi * Mg + c];
+                float* row = yg + c * Pout;
+                for (int64_t p = 0; p < Pout; ++p) row[p] += bv;
+              }
+          });
+        }
+    };
+    if (x->dtype() == DataType::kFloat) {
+      run(x->data<float>(), w->data<float>(), b ? b->data<float>() : nullptr, y->data<float>());
+      return Status::Ok();
+    }
+    bool ok = DispatchFloat(x->dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      int64_t nx = x->num_elements(), nw = w->num_elements(), ny = y->num_elements(), nb = b ? b->num_elements() : 0;
+      float* buf = static_cast<float*>(ctx.Scratch(sizeof(float) * (nx + nw + ny + nb)));
+      cpu::ToFloat(x->data<T>(), buf, nx);
+      cpu::ToFloat(w->data<T>(), buf + nx, nw);
+      if (b) cpu::ToFloat(b->data<T>(), buf + nx + nw + ny, nb);
+      run(buf, buf + nx, b ? buf + nx + nw + ny : nullptr, buf + nx + nw);
+      cpu::FromFloat(buf + nx + nw, y->data<T>(), ny);
+    });
+    if (!ok) return ctx.Error(std::string("unsupported type ") + DataTypeName(x->dtype()));
+    return Status::Ok();
+  }
+
+ private:
+  WindowAttrs a_;
+  std::vector<int64_t> output_padding_, output_shape_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// ConvInteger and QLinearConv: exact integer accumulation through a double convolution.
+double QuantAt(const Tensor* t, int64_t i) {
+  if (t == nullptr || t->num_elements() == 0) return 0;
+  if (t->num_elements() == 1) i = 0;
+  switch (t->dtype()) {
+    case DataType::kUInt8: return t->data<uint8_t>()[i];
+    case DataType::kInt8: return t->data<int8_t>()[i];
+    case DataType::kInt32: return t->data<int32_t>()[i];
+    case DataType::kFloat: return t->data<float>()[i];
+    case DataType::kUInt16: return t->data<uint16_t>()[i];
+    case DataType::kInt16: return t->data<int16_t>()[i];
+    default: return ScalarAsDouble(*t);
+  }
+}
+
+template <bool kQLinear>
+class IntConvKernel final : public OpKernel {
+ public:
+  Status Init(const NodeInfo& n) { return a_.Parse(n); }
+
+  Status Compute(KernelContext& ctx) const override {
+    // ConvInteger: x, w, x_zp, w_zp. QLinearConv: x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, B.
+    const Tensor* x = ctx.input(0);
+    const Tensor* w = ctx.input(kQLinear ? 3 : 1);
+    const Tensor* xzp = ctx.num_inputs() > (kQLinear ? 2 : 2) ? ctx.input(2) : nullptr;
+    const Tensor* wzp = kQLinear ? (ctx.num_inputs() > 5 ? ctx.input(5) : nullptr) : (ctx.num_inputs() > 3 ? ctx.input(3) : nullptr);
+    if (x == nullptr || w == nullptr) return ctx.Error("needs x and w");
+    auto is_q = [](DataType d) { return d == DataType::kUInt8 || d == DataType::kInt8; };
+    if (!is_q(x->dtype()) || !is_q(w->dtype())) return ctx.Error("x and w must be uint8 or int8");
+    ConvShape s;
+    Status st = ConvShapeOf(a_, *x, *w, &s);
+    if (!st.ok()) return ctx.Error(st.message());
+    if (xzp != nullptr && xzp->num_elements() > 1) return ctx.Error("x_zero_point must be a scalar");
+    if (wzp != nullptr && wzp->num_elements() != 1 && wzp->num_elements() != s.M)
+      return ctx.Error("w_zero_point must be a scalar or have one value per output channel");
+    const Tensor* xs = nullptr;
+    const Tensor* ws = nullptr;
+    const Tensor* ys = nullptr;
+    const Tensor* yzp = nullptr;
+    const Tensor* bias = nullptr;
+    DataType out_t = DataType::kInt32;
+    if (kQLinear) {
+      xs = ctx.input(1);
+      ws = ctx.input(4);
+      ys = ctx.input(6);
+      yzp = ctx.num_inputs() > 7 ? ctx.input(7) : nullptr;
+      bias = ctx.num_inputs() > 8 ? ctx.input(8) : nullptr;
+      if (xs == nullptr || ws == nullptr || ys == nullptr) return ctx.Error("missing scales");
+      if (ws->num_elements() != 1 && ws->num_elements() != s.M) return ctx.Error("w_scale must be scalar or per channel");
+      if (bias != nullptr && bias->num_elements() != s.M) return ctx.Error("B must have one value per output channel");
+      out_t = yzp != nullptr ? yzp->dtype() : x->dtype();
+    }
+    Tensor* y = ctx.Output(0, out_t, s.out);
+    if (y->num_elements() == 0) return Status::Ok();
+    const int64_t nx = x->num_elements(), nw = w->num_elements(), ny = y->num_elements();
+    double* buf = static_cast<double*>(ctx.Scratch(sizeof(double) * (nx + nw + ny)));
+    double* xd = buf;
+    double* wd = buf + nx;
+    double* yd = buf + nx + nw;
+    const double xz = QuantAt(xzp, 0);
+    for (int64_t i = 0; i < nx; ++i) xd[i] = QuantAt(x, i) - xz;
+    const int64_t per_m = nw / std::max<int64_t>(1, s.M);
+    for (int64_t i = 0; i < nw; ++i) wd[i] = QuantAt(w, i) - QuantAt(wzp, i / std::max<int64_t>(1, per_m));
+    RunConv<double>(ctx.pool(), ctx, s.g, s.N, s.C, s.M, s.G, xd, wd, nullptr, yd);
+    const int64_t P = s.g.OutSize();
+    if (!kQLinear) {
+      int32_t* o = y->data<int32_t>();
+      for (int64_t i = 0; i < ny; ++i) o[i] = static_cast<int32_t>(yd[i]);
+      return Status::Ok();
+    }
+    const float xsv = static_cast<float>(QuantAt(xs, 0)), ysv = static_cast<float>(QuantAt(ys, 0));
+    const float yz = static_cast<float>(QuantAt(yzp, 0));
+    const float lo = out_t == DataType::kUInt8 ? 0.f : -128.f, hi = out_t == DataType::kUInt8 ? 255.f : 127.f;
+    for (int64_t i = 0; i < ny; ++i) {
+      int64_t m = (i / P) % s.M;
+      double acc = yd[i] + (bias ? static_cast<double>(bias->data<int32_t>()[m]) : 0.0);
+      float scale = xsv * static_cast<float>(QuantAt(ws, m)) / ysv;
+      float v = std::nearbyint(static_cast<float>(acc) * scale) + yz;
+      v = std::min(hi, std::max(lo, v));
+      if (out_t == DataType::kUInt8) y->data<uint8_t>()[i] = static_cast<uint8_t>(v);
+      else y->data<int8_t>()[i] = static_cast<int8_t>(v);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  WindowAttrs a_;
+};
+
 }  // namespace
 
 void RegisterNnOps(OpRegistry& r) {
   r.Add("", "Conv", Factory<ConvKernel>());
+  r.Add("", "MaxPool", Factory<PoolKernel<PoolMode::kMax>>());
+  r.Add("", "AveragePool", Factory<PoolKernel<PoolMode::kAvg>>());
+  r.Add("", "LpPool", Factory<PoolKernel<PoolMode::kLp>>());
+  r.Add("", "GlobalMaxPool", Factory<GlobalPoolKernel<true>>());
+  r.Add("", "GlobalAveragePool", Factory<GlobalPoolKernel<false>>());
+  r.Add("", "BatchNormalization", Factory<BatchNormKernel>());
+  r.Add("", "Softmax", Factory<SoftmaxKernel<SoftmaxKind::kSoftmax>>());
+  r.Add("", "LogSoftmax", Factory<SoftmaxKernel<SoftmaxKind::kLogSoftmax>>());
+  r.Add("", "Hardmax", Factory<SoftmaxKernel<SoftmaxKind::kHardmax>>());
+  r.Add("", "LayerNormalization", Factory<TrailingNormKernel<false>>());
+  r.Add("", "RMSNormalization", Factory<TrailingNormKernel<true>>());
+  r.Add("", "InstanceNormalization", Factory<ChannelGroupNormKernel<false>>());
+  r.Add("", "GroupNormalization", Factory<ChannelGroupNormKernel<true>>());
+  r.Add("", "LRN", Factory<LrnKernel>());
+  r.Add("", "LpNormalization", Factory<LpNormKernel>());
+  r.Add("", "MeanVarianceNormalization", Factory<MvnKernel>());
+  r.Add("", "ConvTranspose", Factory<ConvTransposeKernel>());
+  r.Add("", "ConvInteger", Factory<IntConvKernel<false>>());
+  r.Add("", "QLinearConv", Factory<IntConvKernel<true>>());
 }
 
 }  // namespace onnxd::engine

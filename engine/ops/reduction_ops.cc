@@ -56,27 +56,44 @@ inline A FloatFn(A a, double (*fd)(double), float (*ff)(float)) {
   }
 }
 
+// Integer sums/products wrap (two's complement) like numpy instead of overflowing.
+template <typename A>
+inline A Add(A a, A b) {
+  if constexpr (std::is_integral_v<A> && std::is_signed_v<A> && sizeof(A) >= 4)
+    return static_cast<A>(static_cast<std::make_unsigned_t<A>>(a) + static_cast<std::make_unsigned_t<A>>(b));
+  else return static_cast<A>(a + b);
+}
+template <typename A>
+inline A Mul(A a, A b) {
+  if constexpr (std::is_integral_v<A> && std::is_signed_v<A> && sizeof(A) >= 4)
+    return static_cast<A>(static_cast<std::make_unsigned_t<A>>(a) * static_cast<std::make_unsigned_t<A>>(b));
+  else if constexpr (std::is_integral_v<A> && sizeof(A) < sizeof(int))
+    return static_cast<A>(static_cast<unsigned>(a) * static_cast<unsigned>(b));
+  else return static_cast<A>(a * b);
+}
+
 template <typename A>
 struct SumOp {
   using Acc = A;
   static constexpr bool kShift = false;
   static A Init() { return A(0); }
   static A Pre(A x, A) { return x; }
-  static A Comb(A a, A b) { return a + b; }
+  static A Comb(A a, A b) { return Add(a, b); }
   static A Fin(A a, int64_t, A) { return a; }
 };
 
 template <typename A>
 struct MeanOp : SumOp<A> {
   static A Fin(A a, int64_t n, A) {
-    if constexpr (std::is_floating_point_v<A>) return a / static_cast<A>(n);
+    // An empty mean is 0, as onnxruntime gives (numpy would say NaN).
+    if constexpr (std::is_floating_point_v<A>) return n == 0 ? A(0) : a / static_cast<A>(n);
     else return n == 0 ? A(0) : static_cast<A>(a / static_cast<A>(n));
   }
 };
 
 template <typename A>
 struct SumSquareOp : SumOp<A> {
-  static A Pre(A x, A) { return x * x; }
+  static A Pre(A x, A) { return Mul(x, x); }
 };
 
 template <typename A>
@@ -89,7 +106,7 @@ struct L1Op : SumOp<A> {
 
 template <typename A>
 struct L2Op : SumOp<A> {
-  static A Pre(A x, A) { return x * x; }
+  static A Pre(A x, A) { return Mul(x, x); }
   static A Fin(A a, int64_t, A) { return FloatFn<A>(a, static_cast<double (*)(double)>(std::sqrt), static_cast<float (*)(float)>(std::sqrt)); }
 };
 
@@ -104,7 +121,7 @@ struct ProdOp {
   static constexpr bool kShift = false;
   static A Init() { return A(1); }
   static A Pre(A x, A) { return x; }
-  static A Comb(A a, A b) { return a * b; }
+  static A Comb(A a, A b) { return Mul(a, b); }
   static A Fin(A a, int64_t, A) { return a; }
 };
 
@@ -117,7 +134,7 @@ struct MaxOp {
     else return std::numeric_limits<A>::lowest();
   }
   static A Pre(A x, A) { return x; }
-  static A Comb(A a, A b) { return (b > a || b != b) ? b : a; }  // NaN propagates
+  static A Comb(A a, A b) { return ((b > a) | (b != b)) ? b : a; }  // NaN propagates; `|` keeps it branch-free
   static A Fin(A a, int64_t, A) { return a; }
 };
 
@@ -130,7 +147,7 @@ struct MinOp {
     else return std::numeric_limits<A>::max();
   }
   static A Pre(A x, A) { return x; }
-  static A Comb(A a, A b) { return (b < a || b != b) ? b : a; }
+  static A Comb(A a, A b) { return ((b < a) | (b != b)) ? b : a; }
   static A Fin(A a, int64_t, A) { return a; }
 };
 
@@ -141,7 +158,7 @@ struct LseOp {
   static constexpr bool kShift = true;
   static A Init() { return A(0); }
   static A Pre(A x, A s) { return std::exp(x - s); }
-  static A Comb(A a, A b) { return a + b; }
+  static A Comb(A a, A b) { return Add(a, b); }
   static A Fin(A a, int64_t, A s) { return std::log(a) + s; }
 };
 

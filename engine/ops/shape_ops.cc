@@ -12,6 +12,10 @@
 #include <limits>
 #include <string>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "ops/op_kernel.h"
 #include "ops/op_util.h"
 
@@ -107,6 +111,41 @@ int Coalesce(int64_t* dims, int64_t* strides, int rank) {
   return r;
 }
 
+// dst[r * dcols + c] = src[r + c * sstride] for r in [r0, r1), c in [c0, c1).
+template <typename T>
+inline void TransposeTile(const T* src, int64_t sstride, T* dst, int64_t dcols, int64_t r0, int64_t r1, int64_t c0,
+                          int64_t c1) {
+#if defined(__x86_64__)
+  if constexpr (sizeof(T) == 4) {
+    int64_t c = c0;
+    for (; c + 4 <= c1; c += 4) {
+      int64_t r = r0;
+      for (; r + 4 <= r1; r += 4) {
+        const float* s = reinterpret_cast<const float*>(src + r + c * sstride);
+        __m128 a = _mm_loadu_ps(s), b = _mm_loadu_ps(s + sstride), cc = _mm_loadu_ps(s + 2 * sstride),
+               d = _mm_loadu_ps(s + 3 * sstride);
+        _MM_TRANSPOSE4_PS(a, b, cc, d);
+        float* o = reinterpret_cast<float*>(dst + r * dcols + c);
+        _mm_storeu_ps(o, a);
+        _mm_storeu_ps(o + dcols, b);
+        _mm_storeu_ps(o + 2 * dcols, cc);
+        _mm_storeu_ps(o + 3 * dcols, d);
+      }
+      for (; r < r1; ++r)
+        for (int64_t k = 0; k < 4; ++k) dst[r * dcols + c + k] = src[r + (c + k) * sstride];
+    }
+    for (; c < c1; ++c)
+      for (int64_t r = r0; r < r1; ++r) dst[r * dcols + c] = src[r + c * sstride];
+    return;
+  }
+#endif
+  for (int64_t r = r0; r < r1; ++r) {
+    T* drow = dst + r * dcols;
+    const T* scol = src + r;
+    for (int64_t c = c0; c < c1; ++c) drow[c] = scol[c * sstride];
+  }
+}
+
 template <typename T>
 void StridedCopyT(const T* src, int64_t* dims, int64_t* strides, int rank, T* dst, ThreadPool& pool) {
   int64_t total = 1;
@@ -140,14 +179,7 @@ void StridedCopyT(const T* src, int64_t* dims, int64_t* strides, int rank, T* ds
         const T* s = src + off;
         T* d = dst + bi * rows * cols;
         const int64_t r0 = rb * kB, r1 = std::min(rows, r0 + kB);
-        for (int64_t c0 = 0; c0 < cols; c0 += kB) {
-          const int64_t c1 = std::min(cols, c0 + kB);
-          for (int64_t r = r0; r < r1; ++r) {
-            T* drow = d + r * cols;
-            const T* scol = s + r;
-            for (int64_t c = c0; c < c1; ++c) drow[c] = scol[c * istride];
-          }
-        }
+        for (int64_t c0 = 0; c0 < cols; c0 += kB) TransposeTile(s, istride, d, cols, r0, r1, c0, std::min(cols, c0 + kB));
       }
     });
     return;

@@ -104,7 +104,7 @@ inline void ParallelElements(ThreadPool& pool, int64_t n, int64_t grain, Fn&& fn
 
 // o[i] = op(x[i]) for i < n.
 template <typename TI, typename TO, typename Op>
-inline void UnaryRow(const TI* __restrict x, TO* __restrict o, int64_t n, const Op& op) {
+inline void UnaryRow(const TI* x, TO* o, int64_t n, const Op& op) {
   for (int64_t i = 0; i < n; ++i) o[i] = Store<TO>(op(Load(x[i])));
 }
 
@@ -261,6 +261,39 @@ Status DispatchSet(KernelContext& ctx, DataType dt, F&& f) {
   }
 #undef ONNXD_EW_CASE
   return ctx.Error(std::string("input type ") + DataTypeName(dt) + " is not supported by " + ctx.op_type());
+}
+
+// ---- kernel templates ----
+
+struct NoAttrs {
+  Status Init(const NodeInfo&) { return Status::Ok(); }
+};
+
+// A one-input op whose Op provides Init(NodeInfo) and Run(ctx, x).
+template <typename Op>
+class UnaryOpKernel final : public OpKernel {
+ public:
+  Status Init(const NodeInfo& n) {
+    if (n.num_inputs() < 1) return n.Error("expects one input");
+    return op_.Init(n);
+  }
+  Status Compute(KernelContext& ctx) const override {
+    const Tensor* x = ctx.input(0);
+    if (x == nullptr) return ctx.Error("input X must be a tensor");
+    return op_.Run(ctx, *x);
+  }
+
+ private:
+  Op op_;
+};
+
+// Same-type unary op over the families in kSet.
+template <int kSet, typename Fn>
+Status SimpleUnary(KernelContext& ctx, const Tensor& x, const Fn& fn, int64_t grain = kCheapGrain) {
+  return DispatchSet<kSet>(ctx, x.dtype(), [&](auto tag) -> Status {
+    using T = typename decltype(tag)::type;
+    return RunUnary<T, T>(ctx, x, fn, grain);
+  });
 }
 
 }  // namespace onnxd::engine

@@ -456,8 +456,6 @@ class TreeEnsembleClassifierKernel : public OpKernel {
       const uint8_t* hs = has_all + r * k;
       float* o = out + r * k;
       if (k != 2) {
-        uint8_t has_local[1] = {0};
-        (void)has_local;
         int64_t best = -1;
         T best_w = 0;
         const bool use_base = base_.size() == static_cast<size_t>(k);
@@ -477,69 +475,50 @@ class TreeEnsembleClassifierKernel : public OpKernel {
         for (int64_t j = 0; j < k; ++j) o[j] = static_cast<float>(sc[j]);
         continue;
       }
-      // Two classes (onnxruntime's binary handling).
+      // Two classes: onnxruntime's binary handling, quirks included (entries no leaf contributed to
+      // are written as 0; a single-class ensemble gets its second column synthesised).
       T s[2] = {sc[0], sc[1]};
-      bool h[2] = {hs[0] != 0, hs[1] != 0};
-      int size = 2;
+      const bool h0 = hs[0] != 0, h1 = hs[1] != 0;
+      bool single = false;
       if (base_.size() == 2) {
-        if (h[1]) {
+        if (h1) {
           s[1] = static_cast<T>(base_[1]) + s[0];
           s[0] = -s[1];
-          h[1] = true;
         } else {
           s[1] += static_cast<T>(base_[1]);
           s[0] += static_cast<T>(base_[0]);
         }
       } else if (base_.size() == 1) {
         s[0] += static_cast<T>(base_[0]);
-        if (!h[1]) size = 1;
+        single = !h1;
       } else {
-        if (!h[1]) size = 1;
+        single = !h1;
       }
-      // Label.
+      const T pos_weight = (!single && h1) ? s[1] : (h0 ? s[0] : T(0));
       int add_second = -1;
-      T pos_weight = (size == 2 && h[1]) ? s[1] : (h[0] ? s[0] : 0);
-      if (size == 2 && h[1]) pos_weight = s[1];
-      int64_t cls;
       if (binary_case_) {
-        if (all_positive_) {
-          if (pos_weight > static_cast<T>(0.5)) {
-            add_second = 0;
-            cls = 1;
-          } else {
-            add_second = 1;
-            cls = 0;
-          }
-        } else {
-          if (pos_weight > 0) {
-            add_second = 2;
-            cls = 1;
-          } else {
-            add_second = 3;
-            cls = 0;
-          }
-        }
+        const bool pos = all_positive_ ? pos_weight > static_cast<T>(0.5) : pos_weight > 0;
+        add_second = (all_positive_ ? 0 : 2) + (pos ? 0 : 1);
+        SetLabel(label, r, pos ? 1 : 0);
+      } else if (string_labels_) {
+        SetLabel(label, r, pos_weight > 0 ? 1 : 0);
       } else {
-        cls = pos_weight > 0 ? 1 : 0;
+        label->data<int64_t>()[r] = pos_weight > 0 ? 1 : 0;
       }
-      SetLabel(label, r, cls);
-      // Scores.
-      if (size == 2) {
-        ApplyPostTransform(post_, s, 2);
-        o[0] = static_cast<float>(s[0]);
-        o[1] = static_cast<float>(s[1]);
+      if (!single) {
+        T v[2] = {h0 ? s[0] : T(0), h1 ? s[1] : T(0)};
+        ApplyPostTransform(post_, v, 2);
+        o[0] = static_cast<float>(v[0]);
+        o[1] = static_cast<float>(v[1]);
       } else if (post_ == PostTransform::kProbit) {
         o[0] = static_cast<float>(Probit(s[0]));
         o[1] = 0;
-      } else if (add_second == 0 || add_second == 1) {
-        o[0] = static_cast<float>(1 - s[0]);
-        o[1] = static_cast<float>(s[0]);
-      } else if (add_second == 2 || add_second == 3) {
+      } else if (add_second >= 0) {
         if (post_ == PostTransform::kLogistic) {
           o[0] = static_cast<float>(Logistic(-s[0]));
           o[1] = static_cast<float>(Logistic(s[0]));
         } else {
-          o[0] = static_cast<float>(-s[0]);
+          o[0] = static_cast<float>(add_second <= 1 ? 1 - s[0] : -s[0]);
           o[1] = static_cast<float>(s[0]);
         }
       } else {

@@ -1,0 +1,89 @@
+// InferenceServer: the one facade both front ends call (STYLE.md point 9: handlers decode, call the
+// core, encode). It owns the model manager; everything here is thread-safe.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/infer_types.h"
+#include "model_config.pb.h"
+#include "grpc_service.pb.h"
+#include "onnxd/engine/status.h"
+
+namespace onnxd::server {
+
+class ModelManager;
+
+struct ServerOptions {
+  std::string model_repository;
+  std::string http_address = "0.0.0.0";
+  int http_port = 8000;
+  int grpc_port = 8001;
+  int metrics_port = 8002;
+  std::string grpc_address = "0.0.0.0";
+  int log_verbose = 0;
+  int exit_timeout_secs = 30;
+  bool strict_readiness = true;
+  // Largest HTTP request body accepted (bytes).
+  size_t http_body_limit = 64 << 20;
+  // max_batch_size given to models whose config does not set it but whose inputs and outputs all
+  // have a dynamic first dim (as Triton's default-max-batch-size).
+  int default_max_batch_size = 4;
+  // "none" (load everything at start), "explicit" (only --load-model and the repository API).
+  std::string model_control_mode = "none";
+  std::vector<std::string> load_models;  // --load-model; "*" = all
+};
+
+class InferenceServer {
+ public:
+  explicit InferenceServer(ServerOptions options);
+  ~InferenceServer();
+
+  // Scans the repository and loads models as the control mode says. Models that fail to load are
+  // UNAVAILABLE with a reason; that is not an error of Start.
+  Status Start();
+  // Readiness false at once; new requests refused with UNAVAILABLE.
+  void BeginShutdown();
+
+  bool Live() const;
+  // Ready: started, not shutting down, and (with strict readiness) every loaded model ready.
+  bool Ready() const;
+  ServerMetadata Metadata() const;
+
+  // `version` "" means the latest ready version.
+  Status ModelReady(const std::string& name, const std::string& version) const;
+  StatusOr<ModelMetadata> GetModelMetadata(const std::string& name, const std::string& version) const;
+  StatusOr<inference::ModelConfig> GetModelConfig(const std::string& name, const std::string& version) const;
+  // Statistics of one model (all its versions, or one) or of every model when `name` is "".
+  StatusOr<inference::ModelStatisticsResponse> GetStatistics(const std::string& name,
+                                                             const std::string& version) const;
+
+  // Runs one request. On success fills `response` with owned outputs (in the order requested, or
+  // the model's output order when none are requested).
+  Status Infer(const InferRequest& request, InferResponse* response);
+
+  std::vector<ModelIndexEntry> RepositoryIndex(bool ready_only) const;
+  // Loads (or reloads) a model of the repository; `config_json` (may be empty) overrides its
+  // config.pbtxt, as Triton's load API "config" parameter.
+  Status LoadModel(const std::string& name, const std::string& config_json);
+  Status UnloadModel(const std::string& name);
+
+  // Requests inside Infer right now; WaitIdle returns true once that is zero (false at the deadline).
+  int in_flight() const { return in_flight_.load(); }
+  bool WaitIdle(std::chrono::steady_clock::time_point deadline) const;
+
+  const ServerOptions& options() const { return options_; }
+  ModelManager& models() { return *models_; }
+
+ private:
+  ServerOptions options_;
+  std::unique_ptr<ModelManager> models_;
+  std::atomic<bool> started_{false};
+  std::atomic<bool> shutting_down_{false};
+  std::atomic<int> in_flight_{0};
+};
+
+}  // namespace onnxd::server

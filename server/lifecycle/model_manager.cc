@@ -1,0 +1,232 @@
+#include "lifecycle/model_manager.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/log.h"
+#include "repository/model_repository.h"
+
+namespace onnxd::server {
+
+const char* ModelStateName(ModelState s) {
+  switch (s) {
+    case ModelState::kLoading: return "LOADING";
+    case ModelState::kReady: return "READY";
+    case ModelState::kUnavailable: return "UNAVAILABLE";
+    case ModelState::kUnloading: return "UNLOADING";
+  }
+  return "UNKNOWN";
+}
+
+ModelManager::ModelManager(const ServerOptions& options, const Engine& engine)
+    : options_(options), engine_(engine), snapshot_(std::make_shared<const Snapshot>()) {}
+
+void ModelManager::SetModel(const std::string& name, ModelEntry entry) {
+  auto next = std::make_shared<Snapshot>(*Current());
+  (*next)[name] = std::move(entry);
+  Publish(std::move(next));
+}
+
+void ModelManager::LoadInitial() {
+  auto models = ScanRepository(options_.model_repository);
+  if (!models.ok()) {
+    LOG_ERROR("model repository: " << models.status().message());
+    return;
+  }
+  bool all = options_.model_control_mode == "none" ||
+             std::find(options_.load_models.begin(), options_.load_models.end(), "*") != options_.load_models.end();
+  for (const auto& m : *models) {
+    if (!all && std::find(options_.load_models.begin(), options_.load_models.end(), m.name) == options_.load_models.end())
+      continue;
+    (void)Load(m.name, "");
+  }
+  if (!all) {
+    for (const auto& n : options_.load_models) {
+      if (n == "*") continue;
+      bool found = false;
+      for (const auto& m : *models) found |= m.name == n;
+      if (!found) LOG_ERROR("--load-model " << n << ": no such model in " << options_.model_repository);
+    }
+  }
+}
+
+Status ModelManager::Load(const std::string& name, const std::string& config_json) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  const auto t0 = std::chrono::steady_clock::now();
+  ModelEntry entry;
+  auto fail_model = [&](const Status& st) {
+    entry.failed = true;
+    entry.reason = st.message();
+    // Versions that were serving keep serving when the new load fails.
+    auto cur = Current();
+    auto it = cur->find(name);
+    if (it != cur->end()) {
+      for (const auto& v : it->second.versions)
+        if (v.state == ModelState::kReady) entry.versions.push_back(v);
+    }
+    LOG_ERROR("model '" << name << "' failed to load: " << st.message());
+    SetModel(name, std::move(entry));
+    return st;
+  };
+  auto repo_model = ScanModel(options_.model_repository, name);
+  if (!repo_model.ok()) {
+    if (repo_model.status().code() == StatusCode::kNotFound) return repo_model.status();
+    return fail_model(repo_model.status());
+  }
+  auto loaded_config = ReadModelConfig(repo_model->dir, config_json);
+  if (!loaded_config.ok()) return fail_model(loaded_config.status());
+  inference::ModelConfig base = loaded_config->config;
+  if (!base.name().empty() && base.name() != name && config_json.empty())
+    return fail_model(InvalidArgument("config.pbtxt names the model '" + base.name() + "', its folder is '" + name + "'"));
+  base.set_name(name);
+  if (!base.platform().empty() && base.platform() != "onnxruntime_onnx" && base.platform() != "onnx")
+    return fail_model(InvalidArgument("platform '" + base.platform() + "' is not served by onnxd (ONNX models only)"));
+  if (!base.backend().empty() && base.backend() != "onnxruntime" && base.backend() != "onnxd")
+    return fail_model(InvalidArgument("backend '" + base.backend() + "' is not served by onnxd (ONNX models only)"));
+  if (repo_model->versions.empty()) return fail_model(NotFound("model '" + name + "' has no version folders"));
+  std::vector<int64_t> wanted = SelectVersions(base, repo_model->versions);
+  if (wanted.empty()) return fail_model(NotFound("the version policy selects none of the model's versions"));
+
+  Status first_error;
+  for (int64_t v : wanted) {
+    VersionEntry ve;
+    ve.version = v;
+    const std::string path = ModelFilePath(*repo_model, v, base);
+    auto compiled = engine_.CompileFile(path);
+    Status st = compiled.ok() ? Status::Ok() : compiled.status();
+    inference::ModelConfig config = base;
+    if (st.ok())
+      st = CompleteConfig(**compiled, loaded_config->explicit_max_batch_size, options_.default_max_batch_size, &config);
+    if (st.ok()) {
+      int instances = 0;
+      for (const auto& g : config.instance_group()) instances += g.count();
+      auto mv = std::make_shared<ModelVersion>(name, v, std::move(config), std::move(compiled).value(), instances);
+      // Warm-up off the request path: builds each instance's first memory plan. Some models cannot
+      // run on zeros (index inputs, say); that is not a load failure.
+      Status warm = mv->pool.WarmUp(*mv->model);
+      if (!warm.ok()) LOG_VERBOSE("model '" << name << "' version " << v << " warm-up skipped: " << warm.message());
+      ve.state = ModelState::kReady;
+      ve.ready = std::move(mv);
+    } else {
+      ve.state = ModelState::kUnavailable;
+      ve.reason = st.message();
+      if (first_error.ok()) first_error = st;
+      LOG_ERROR("model '" << name << "' version " << v << " failed to load: " << st.message());
+    }
+    entry.versions.push_back(std::move(ve));
+  }
+  // A failed version must not take down a version of the same number that was serving.
+  auto cur = Current();
+  auto it = cur->find(name);
+  if (it != cur->end()) {
+    for (auto& ve : entry.versions) {
+      if (ve.state == ModelState::kReady) continue;
+      for (const auto& old : it->second.versions)
+        if (old.version == ve.version && old.state == ModelState::kReady) {
+          std::string reason = ve.reason;
+          ve = old;
+          ve.reason = "reload failed, still serving the previous load: " + reason;
+        }
+    }
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  int ready = 0;
+  for (const auto& ve : entry.versions) ready += ve.state == ModelState::kReady;
+  if (ready > 0) LOG_INFO("model '" << name << "' loaded: " << ready << " version(s) ready in " << secs << " s");
+  SetModel(name, std::move(entry));
+  return first_error;
+}
+
+Status ModelManager::Unload(const std::string& name) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  auto cur = Current();
+  if (cur->find(name) == cur->end()) return NotFound("model '" + name + "' is not loaded");
+  auto next = std::make_shared<Snapshot>(*cur);
+  next->erase(name);
+  Publish(std::move(next));
+  // In-flight requests hold their version's handle; its memory goes when the last one finishes.
+  LOG_INFO("model '" << name << "' unloaded");
+  return Status::Ok();
+}
+
+StatusOr<std::shared_ptr<ModelVersion>> ModelManager::Get(const std::string& name, const std::string& version) const {
+  auto snap = Current();
+  auto it = snap->find(name);
+  if (it == snap->end()) return NotFound("unknown model '" + name + "'");
+  const ModelEntry& e = it->second;
+  if (version.empty()) {
+    for (auto v = e.versions.rbegin(); v != e.versions.rend(); ++v)
+      if (v->state == ModelState::kReady) return v->ready;
+    return Unavailable("model '" + name + "' is not ready" + (e.reason.empty() ? std::string() : ": " + e.reason) +
+                       (e.versions.empty() || e.versions.back().reason.empty() ? std::string()
+                                                                              : ": " + e.versions.back().reason));
+  }
+  int64_t v = 0;
+  try {
+    size_t used = 0;
+    v = std::stoll(version, &used);
+    if (used != version.size()) throw std::invalid_argument("trailing");
+  } catch (const std::exception&) {
+    return InvalidArgument("model version '" + version + "' is not an integer");
+  }
+  for (const auto& ve : e.versions) {
+    if (ve.version != v) continue;
+    if (ve.state == ModelState::kReady) return ve.ready;
+    return Unavailable("model '" + name + "' version " + version + " is not ready: " + ve.reason);
+  }
+  return NotFound("model '" + name + "' has no version " + version);
+}
+
+std::vector<std::shared_ptr<ModelVersion>> ModelManager::ReadyVersions(const std::string& name) const {
+  std::vector<std::shared_ptr<ModelVersion>> out;
+  auto snap = Current();
+  auto it = snap->find(name);
+  if (it == snap->end()) return out;
+  for (const auto& ve : it->second.versions)
+    if (ve.state == ModelState::kReady) out.push_back(ve.ready);
+  return out;
+}
+
+std::vector<std::shared_ptr<ModelVersion>> ModelManager::AllReady() const {
+  std::vector<std::shared_ptr<ModelVersion>> out;
+  auto snap = Current();
+  for (const auto& [name, e] : *snap)
+    for (const auto& ve : e.versions)
+      if (ve.state == ModelState::kReady) out.push_back(ve.ready);
+  return out;
+}
+
+std::vector<ModelIndexEntry> ModelManager::Index(bool ready_only) const {
+  std::vector<ModelIndexEntry> out;
+  auto snap = Current();
+  // Models in the repository that are not loaded are listed too (as Triton does), without state.
+  auto repo = ScanRepository(options_.model_repository);
+  if (repo.ok() && !ready_only) {
+    for (const auto& m : *repo)
+      if (snap->find(m.name) == snap->end()) out.push_back({m.name, "", "", ""});
+  }
+  for (const auto& [name, e] : *snap) {
+    if (e.versions.empty() && !ready_only) out.push_back({name, "", "UNAVAILABLE", e.reason});
+    for (const auto& ve : e.versions) {
+      if (ready_only && ve.state != ModelState::kReady) continue;
+      std::string reason = ve.reason.empty() ? e.reason : ve.reason;
+      out.push_back({name, std::to_string(ve.version), ModelStateName(ve.state), reason});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const ModelIndexEntry& a, const ModelIndexEntry& b) {
+    return a.name != b.name ? a.name < b.name : a.version < b.version;
+  });
+  return out;
+}
+
+bool ModelManager::AllModelsReady() const {
+  // Models that failed to load are reported (index, model ready, log) but do not hold the whole
+  // server out of service: only models still loading do.
+  auto snap = Current();
+  for (const auto& [name, e] : *snap)
+    for (const auto& ve : e.versions)
+      if (ve.state == ModelState::kLoading) return false;
+  return true;
+}
+
+}  // namespace onnxd::server

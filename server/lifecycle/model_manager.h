@@ -1,0 +1,83 @@
+// ModelManager: which model versions exist, their state and reason, and the shared handles requests
+// use. Following TF Serving's "load new, swap, drain old": a version is compiled off the request
+// path, published by swapping an immutable snapshot, and freed when the last request holding its
+// handle finishes. Lookups read the current snapshot without taking any lock shared across models.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/infer_types.h"
+#include "core/inference_server.h"
+#include "lifecycle/model_stats.h"
+#include "model_config.pb.h"
+#include "onnxd/engine/engine.h"
+#include "workers/instance_pool.h"
+
+namespace onnxd::server {
+
+// One loaded, ready version. Immutable apart from its instance pool and statistics.
+struct ModelVersion {
+  ModelVersion(std::string n, int64_t v, inference::ModelConfig c, std::shared_ptr<const CompiledModel> m, int instances)
+      : name(std::move(n)), version(v), config(std::move(c)), model(std::move(m)), pool(*model, instances) {}
+  const std::string name;
+  const int64_t version;
+  const inference::ModelConfig config;
+  const std::shared_ptr<const CompiledModel> model;
+  InstancePool pool;
+  ModelStats stats;
+};
+
+enum class ModelState { kLoading, kReady, kUnavailable, kUnloading };
+const char* ModelStateName(ModelState s);
+
+class ModelManager {
+ public:
+  ModelManager(const ServerOptions& options, const Engine& engine);
+
+  // Loads the repository's models as the control mode says (none: all; explicit: --load-model).
+  void LoadInitial();
+  // Loads or reloads one model (all versions its policy selects). Failing versions become
+  // UNAVAILABLE with the reason; versions that were ready keep serving when a reload fails.
+  Status Load(const std::string& name, const std::string& config_json);
+  Status Unload(const std::string& name);
+
+  // The ready version `version` ("" = latest ready) of `name`.
+  StatusOr<std::shared_ptr<ModelVersion>> Get(const std::string& name, const std::string& version) const;
+  // Ready versions of `name`, ascending ("" when the model is unknown).
+  std::vector<std::shared_ptr<ModelVersion>> ReadyVersions(const std::string& name) const;
+  std::vector<std::shared_ptr<ModelVersion>> AllReady() const;
+  std::vector<ModelIndexEntry> Index(bool ready_only) const;
+  // True when no model is still loading.
+  bool AllModelsReady() const;
+
+ private:
+  struct VersionEntry {
+    int64_t version = 0;
+    ModelState state = ModelState::kUnavailable;
+    std::string reason;
+    std::shared_ptr<ModelVersion> ready;  // set when state is kReady
+  };
+  struct ModelEntry {
+    std::vector<VersionEntry> versions;  // ascending
+    std::string reason;                  // model-level failure (no versions, bad config)
+    bool failed = false;
+  };
+  using Snapshot = std::map<std::string, ModelEntry>;
+
+  std::shared_ptr<const Snapshot> Current() const { return snapshot_.load(std::memory_order_acquire); }
+  void Publish(std::shared_ptr<const Snapshot> s) { snapshot_.store(std::move(s), std::memory_order_release); }
+  void SetModel(const std::string& name, ModelEntry entry);  // requires write_mu_
+
+  const ServerOptions& options_;
+  const Engine& engine_;
+  std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
+  std::mutex write_mu_;  // serialises loads and unloads (never taken by requests)
+};
+
+}  // namespace onnxd::server
