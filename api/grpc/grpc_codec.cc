@@ -250,8 +250,13 @@ template <typename T>
 void AppendNumber(T v, std::string* out) {
   char buf[64];
   if constexpr (std::is_floating_point_v<T>) {
-    if (!std::isfinite(v)) {
-      out->append("null");
+    // As the HTTP front end (and Python's json module): NaN, Infinity, -Infinity.
+    if (std::isnan(v)) {
+      out->append("NaN");
+      return;
+    }
+    if (std::isinf(v)) {
+      out->append(v > 0 ? "Infinity" : "-Infinity");
       return;
     }
   }
@@ -291,6 +296,20 @@ void AppendKeyJson(const Tensor& keys, int64_t i, std::string* out) {
   }
 }
 
+// A tensor as nested arrays (a scalar as the bare element), as the HTTP front end writes it.
+void AppendNestedJson(const Tensor& t, int dim, int64_t* index, std::string* out) {
+  if (dim == t.rank()) {
+    AppendElementJson(t, (*index)++, out);
+    return;
+  }
+  out->push_back('[');
+  for (int64_t i = 0; i < t.dim(dim); ++i) {
+    if (i) out->push_back(',');
+    AppendNestedJson(t, dim + 1, index, out);
+  }
+  out->push_back(']');
+}
+
 void AppendNumeric(const Tensor& t, std::string* out) {
   const size_t bytes = t.bytes();
   if (bytes) out->append(static_cast<const char*>(t.raw_data()), bytes);
@@ -309,13 +328,8 @@ void AppendLengthPrefixed(std::string_view s, std::string* out) {
 void AppendValueJson(const Value& v, std::string* out) {
   switch (v.kind()) {
     case ValueKind::kTensor: {
-      const Tensor& t = v.tensor();
-      out->push_back('[');
-      for (int64_t i = 0; i < t.num_elements(); ++i) {
-        if (i) out->push_back(',');
-        AppendElementJson(t, i, out);
-      }
-      out->push_back(']');
+      int64_t index = 0;
+      AppendNestedJson(v.tensor(), 0, &index, out);
       break;
     }
     case ValueKind::kMap: {

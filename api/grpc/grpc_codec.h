@@ -30,7 +30,8 @@ Status DecodeInferRequest(const inference::ModelInferRequest& req, server::Infer
 // content_type = "application/json".
 Status EncodeInferResponse(const server::InferResponse& resp, inference::ModelInferResponse* out);
 
-// JSON text of one non-tensor value (map -> object, tensor -> flat array, sequence -> array).
+// JSON text of one non-tensor value (map -> object, tensor -> nested arrays, sequence -> array;
+// NaN/Infinity as Python's json writes them), the same text as the HTTP front end.
 // Exposed for tests.
 void AppendValueJson(const Value& v, std::string* out);
 

@@ -29,6 +29,9 @@ using steady = std::chrono::steady_clock;
 
 constexpr const char* kServiceName = "inference.GRPCInferenceService";
 constexpr size_t kMaxWatches = 1024;
+// Requests waiting for a worker beyond the running ones; past it, calls get RESOURCE_EXHAUSTED.
+constexpr size_t kMaxQueued = size_t{1} << 16;
+constexpr const char* kQueueFull = "the gRPC server's request queue is full (or the server is stopping)";
 
 // The call's gRPC deadline on the steady clock (max when none).
 steady::time_point SteadyDeadline(const grpc::ServerContextBase* ctx) {
@@ -81,15 +84,15 @@ class GrpcServer::Impl {
   Status RunInfer(const inference::ModelInferRequest& req, const grpc::ServerContextBase* ctx,
                   const std::shared_ptr<std::atomic<bool>>& cancelled, steady::time_point received,
                   inference::ModelInferResponse* resp) {
+    if (cancelled->load(std::memory_order_relaxed)) {
+      return Cancelled("request for model '" + req.model_name() + "' was cancelled by the client");
+    }
     server::InferRequest r;
     r.received = received;
     RETURN_IF_ERROR(grpc_codec::DecodeInferRequest(req, &r));
     const auto dl = SteadyDeadline(ctx);
     if (dl < r.deadline) r.deadline = dl;
     r.cancelled = cancelled;
-    if (cancelled->load(std::memory_order_relaxed)) {
-      return Cancelled("request for model '" + req.model_name() + "' was cancelled by the client");
-    }
     server::InferResponse out;
     RETURN_IF_ERROR(core_.Infer(r, &out));
     return grpc_codec::EncodeInferResponse(out, resp);
@@ -264,7 +267,7 @@ ServerUnaryReactor* GrpcServer::Impl::InferService::OnPool(CallbackServerContext
     const Status s = work(reactor->cancelled());
     reactor->Finish(GrpcStatusFor(s));  // the last use: OnDone may delete it at once
   });
-  if (!queued) reactor->Finish(GrpcStatusFor(ResourceExhausted("the gRPC server is shutting down or overloaded")));
+  if (!queued) reactor->Finish(GrpcStatusFor(ResourceExhausted(kQueueFull)));
   return reactor;
 }
 
@@ -443,7 +446,7 @@ void StreamCall::OnReadDone(bool ok) {
     Actions b;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      s->resp.set_error_message("the gRPC server is shutting down or overloaded");
+      s->resp.set_error_message(kQueueFull);
       s->resp.mutable_infer_response()->set_id(s->req.id());
       s->done = true;
       --running_;
@@ -636,7 +639,7 @@ Status GrpcServer::Impl::Start() {
   const unsigned hc = std::max(1u, std::thread::hardware_concurrency());
   const int threads = static_cast<int>(2 * hc + 4);
   max_stream_pending_ = std::max(8, threads);
-  pool_ = std::make_unique<GrpcWorkerPool>(threads, /*max_queued=*/static_cast<size_t>(threads) * 256);
+  pool_ = std::make_unique<GrpcWorkerPool>(threads, kMaxQueued);
   {
     std::lock_guard<std::mutex> wl(watch_mu_);
     watches_closed_ = false;

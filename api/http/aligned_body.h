@@ -20,7 +20,7 @@
 
 namespace onnxd::api::http {
 
-inline constexpr std::string_view kInferenceHeaderContentLength = "Inference-Header-Content-Length";
+inline constexpr char kInferenceHeaderContentLength[] = "Inference-Header-Content-Length";
 
 // Parses a non-negative decimal header value; nullopt when absent or malformed.
 inline std::optional<size_t> ParseSizeHeader(std::string_view v) {

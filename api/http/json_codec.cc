@@ -39,12 +39,6 @@ const char* const kKServeTypes[] = {"BOOL",  "UINT8", "UINT16", "UINT32", "UINT6
                                     "INT8",  "INT16", "INT32",  "INT64",  "FP16",
                                     "FP32",  "FP64",  "BF16",   "BYTES"};
 
-// Only the KServe spellings are accepted on the wire.
-DataType ParseKServeDatatype(std::string_view name) {
-  for (const char* k : kKServeTypes)
-    if (name == k) return DataTypeFromKServeName(name);
-  return DataType::kUndefined;
-}
 
 std::string KServeTypeList() {
   std::string s;
@@ -278,245 +272,437 @@ struct DataCapture {
   }
 };
 
-class RequestSax {
+// A JSON parser for infer requests: builds a DOM for everything except inputs[i].data, whose
+// elements are parsed with from_chars and stored straight into typed storage (the tensor itself
+// when "datatype" and "shape" came before "data", as clients send them).
+class RequestParser {
  public:
-  explicit RequestSax(size_t text_size) : text_size_(text_size) {}
+  RequestParser(std::string_view text) : p_(text.data()), begin_(text.data()), end_(text.data() + text.size()) {}
 
   json root;
   std::vector<DataCapture> captures;  // by input index
 
-  bool null() {
-    if (skipping_) return true;
-    if (cap_) {
-      cap_->Fail("null is not a valid tensor element");
-      cap_->count++;
-      return true;
+  // False on a syntax error (see error()).
+  bool Parse() {
+    SkipWs();
+    if (p_ < end_ && *p_ == '{') {
+      if (!ParseRootObject()) return false;
+    } else if (!ParseValue(&root, 0)) {
+      return false;
     }
-    if (data_key_) return ScalarData([](DataCapture& c) {
-      c.Fail("null is not valid tensor data");
-      c.count++;
-    });
-    return Value(json(nullptr));
-  }
-  bool boolean(bool v) {
-    JsonScalar s{};
-    s.kind = ScalarKind::kBool;
-    s.b = v;
-    return Scalar(s, json(v));
-  }
-  bool number_integer(json::number_integer_t v) {
-    JsonScalar s{};
-    s.kind = ScalarKind::kInt;
-    s.i = v;
-    return Scalar(s, json(v));
-  }
-  bool number_unsigned(json::number_unsigned_t v) {
-    JsonScalar s{};
-    s.kind = ScalarKind::kUInt;
-    s.u = v;
-    return Scalar(s, json(v));
-  }
-  bool number_float(json::number_float_t v, const std::string&) {
-    JsonScalar s{};
-    s.kind = ScalarKind::kFloat;
-    s.d = v;
-    return Scalar(s, json(v));
-  }
-  bool string(std::string& v) {
-    if (skipping_) return true;
-    if (cap_) {
-      cap_->AddString(v);
-      return true;
-    }
-    if (data_key_) return ScalarData([&v](DataCapture& c) { c.AddString(v); });
-    return Value(json(std::move(v)));
-  }
-  bool binary(json::binary_t&) { return false; }
-
-  bool start_object(std::size_t) {
-    if (skipping_) {
-      ++skip_depth_;
-      return true;
-    }
-    if (cap_ || data_key_) {
-      // An object where tensor elements belong: note it, then skip its contents.
-      DataCapture& c = cap_ ? *cap_ : BeginCapture();
-      c.Fail("objects are not valid tensor elements");
-      c.count++;
-      skipping_ = &c;
-      skip_depth_ = 1;
-      saved_cap_ = cap_;
-      cap_ = nullptr;
-      data_key_ = false;
-      return true;
-    }
-    json* obj = Value(json::object()) ? last_value_ : nullptr;
-    if (!obj) return false;
-    stack_.push_back(obj);
-    if (stack_.size() == 3 && inputs_array_ != nullptr && stack_[1] == inputs_array_) {
-      current_input_ = static_cast<int64_t>(inputs_array_->size()) - 1;
-      if (captures.size() <= static_cast<size_t>(current_input_)) captures.resize(current_input_ + 1);
-    }
+    SkipWs();
+    if (p_ != end_) return Fail("unexpected text after the JSON value");
     return true;
   }
-  bool key(std::string& k) {
-    if (skipping_) return true;
-    json& top = *stack_.back();
-    data_key_ = stack_.size() == 3 && current_input_ >= 0 && k == "data";
-    if (stack_.size() == 1) root_key_inputs_ = k == "inputs";
-    if (data_key_) {
-      object_element_ = nullptr;
-    } else {
-      object_element_ = &top[k];
-    }
-    return true;
-  }
-  bool end_object() {
-    if (skipping_) return SkipEnd();
-    if (stack_.size() == 3 && current_input_ >= 0) current_input_ = -1;
-    stack_.pop_back();
-    data_key_ = false;
-    return true;
-  }
-  bool start_array(std::size_t) {
-    if (skipping_) {
-      ++skip_depth_;
-      return true;
-    }
-    if (cap_) {
-      ++cap_depth_;
-      return true;
-    }
-    if (data_key_) {
-      cap_ = &BeginCapture();
-      cap_depth_ = 1;
-      return true;
-    }
-    json* arr = Value(json::array()) ? last_value_ : nullptr;
-    if (!arr) return false;
-    stack_.push_back(arr);
-    if (stack_.size() == 2 && root_key_inputs_ && stack_[0]->is_object()) inputs_array_ = arr;
-    return true;
-  }
-  bool end_array() {
-    if (skipping_) return SkipEnd();
-    if (cap_) {
-      if (--cap_depth_ == 0) cap_ = nullptr;
-      return true;
-    }
-    stack_.pop_back();
-    return true;
-  }
-  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& ex) {
-    parse_error_ = ex.what();
-    // nlohmann's message starts with "[json.exception.parse_error.101] "; keep the part after it.
-    auto p = parse_error_.find("] ");
-    if (p != std::string::npos) parse_error_ = parse_error_.substr(p + 2);
-    return false;
-  }
-
-  const std::string& parse_error_message() const { return parse_error_; }
+  const std::string& error() const { return error_; }
 
  private:
-  bool Scalar(const JsonScalar& s, json&& v) {
-    if (skipping_) return true;
-    if (cap_) {
-      cap_->AddScalar(s);
-      return true;
-    }
-    if (data_key_) return ScalarData([&s](DataCapture& c) { c.AddScalar(s); });
-    return Value(std::move(v));
-  }
+  static constexpr int kMaxDepth = 64;
 
-  // "data": <scalar> -- one element.
-  template <typename F>
-  bool ScalarData(F&& add) {
-    DataCapture& c = BeginCapture();
-    add(c);
-    data_key_ = false;
+  bool Fail(const std::string& what) {
+    if (error_.empty()) error_ = what + " at offset " + std::to_string(p_ - begin_);
+    return false;
+  }
+  void SkipWs() {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+  }
+  bool Expect(char c) {
+    SkipWs();
+    if (p_ >= end_ || *p_ != c) return Fail(std::string("expected '") + c + "'");
+    ++p_;
+    return true;
+  }
+  bool Literal(std::string_view word) {
+    if (static_cast<size_t>(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word)
+      return Fail("invalid literal");
+    p_ += word.size();
     return true;
   }
 
-  DataCapture& BeginCapture() {
-    data_key_ = false;
-    DataCapture& c = captures[current_input_];
-    if (c.present) {
-      c.Fail("'data' given twice");
-      return c;
+  // Iterates the members of an object at p_ ('{' not yet consumed), calling member(key).
+  template <typename F>
+  bool Members(F&& member) {
+    if (!Expect('{')) return false;
+    SkipWs();
+    if (p_ < end_ && *p_ == '}') {
+      ++p_;
+      return true;
     }
-    c.present = true;
-    const json& obj = *stack_.back();
+    std::string key;
+    while (true) {
+      SkipWs();
+      if (p_ >= end_ || *p_ != '"') return Fail("expected a string key");
+      key.clear();
+      if (!ParseString(&key)) return false;
+      if (!Expect(':')) return false;
+      SkipWs();
+      if (!member(key)) return false;
+      SkipWs();
+      if (p_ < end_ && *p_ == ',') {
+        ++p_;
+        continue;
+      }
+      if (p_ < end_ && *p_ == '}') {
+        ++p_;
+        return true;
+      }
+      return Fail("expected ',' or '}'");
+    }
+  }
+  template <typename F>
+  bool Elements(F&& element) {
+    if (!Expect('[')) return false;
+    SkipWs();
+    if (p_ < end_ && *p_ == ']') {
+      ++p_;
+      return true;
+    }
+    while (true) {
+      SkipWs();
+      if (!element()) return false;
+      SkipWs();
+      if (p_ < end_ && *p_ == ',') {
+        ++p_;
+        continue;
+      }
+      if (p_ < end_ && *p_ == ']') {
+        ++p_;
+        return true;
+      }
+      return Fail("expected ',' or ']'");
+    }
+  }
+
+  bool ParseRootObject() {
+    root = json::object();
+    return Members([this](const std::string& key) {
+      json& slot = root[key];
+      if (key == "inputs" && p_ < end_ && *p_ == '[') {
+        slot = json::array();
+        size_t index = 0;
+        return Elements([this, &slot, &index] {
+          slot.push_back(json());
+          json& in = slot.back();
+          if (p_ < end_ && *p_ == '{') return ParseInputObject(&in, index++);
+          ++index;
+          return ParseValue(&in, 2);
+        });
+      }
+      return ParseValue(&slot, 1);
+    });
+  }
+
+  bool ParseInputObject(json* obj, size_t index) {
+    if (captures.size() <= index) captures.resize(index + 1);
+    *obj = json::object();
+    return Members([this, obj, index](const std::string& key) {
+      if (key == "data") return ParseData(*obj, &captures[index]);
+      return ParseValue(&(*obj)[key], 3);
+    });
+  }
+
+  bool ParseValue(json* out, int depth) {
+    if (depth > kMaxDepth) return Fail("JSON nested too deeply");
+    SkipWs();
+    if (p_ >= end_) return Fail("unexpected end of the JSON text");
+    switch (*p_) {
+      case '{':
+        *out = json::object();
+        return Members([this, out, depth](const std::string& key) {
+          return ParseValue(&(*out)[key], depth + 1);
+        });
+      case '[':
+        *out = json::array();
+        return Elements([this, out, depth] {
+          out->push_back(json());
+          return ParseValue(&out->back(), depth + 1);
+        });
+      case '"': {
+        std::string v;
+        if (!ParseString(&v)) return false;
+        *out = std::move(v);
+        return true;
+      }
+      case 't':
+        *out = true;
+        return Literal("true");
+      case 'f':
+        *out = false;
+        return Literal("false");
+      case 'n':
+        *out = nullptr;
+        return Literal("null");
+      default: {
+        JsonScalar s{};
+        if (!ParseNumber(&s, nullptr)) return false;
+        if (s.kind == ScalarKind::kInt) *out = s.i;
+        else if (s.kind == ScalarKind::kUInt) *out = s.u;
+        else *out = s.d;
+        return true;
+      }
+    }
+  }
+
+  // "data": elements go to the capture; nesting is flattened row-major.
+  bool ParseData(const json& input, DataCapture* c) {
+    if (c->present) c->Fail("'data' given twice");
+    c->present = true;
+    SetUpCapture(input, c);
+    return ParseDataValue(c, 0);
+  }
+
+  bool ParseDataValue(DataCapture* c, int depth) {
+    if (depth > kMaxDepth) return Fail("'data' nested too deeply");
+    SkipWs();
+    if (p_ >= end_) return Fail("unexpected end of the JSON text");
+    switch (*p_) {
+      case '[':
+        return Elements([this, c, depth] { return ParseDataValue(c, depth + 1); });
+      case '"': {
+        std::string v;
+        if (!ParseString(&v)) return false;
+        c->AddString(v);
+        return true;
+      }
+      case '{': {
+        json ignored;
+        if (!ParseValue(&ignored, depth + 4)) return false;
+        c->Fail("objects are not valid tensor elements");
+        c->count++;
+        return true;
+      }
+      case 't':
+      case 'f': {
+        bool v = *p_ == 't';
+        if (!Literal(v ? "true" : "false")) return false;
+        JsonScalar s{};
+        s.kind = ScalarKind::kBool;
+        s.b = v;
+        c->AddScalar(s);
+        return true;
+      }
+      case 'n':
+        if (!Literal("null")) return false;
+        c->Fail("null is not a valid tensor element");
+        c->count++;
+        return true;
+      default: {
+        // Fast path: FP32 straight into the preallocated tensor.
+        if (c->dtype == DataType::kFloat && c->capacity > c->count && c->error.empty()) {
+          float f;
+          if (!ParseNumber(nullptr, &f)) return false;
+          c->tensor.data<float>()[c->count++] = f;
+          return true;
+        }
+        JsonScalar s{};
+        if (!ParseNumber(&s, nullptr)) return false;
+        c->AddScalar(s);
+        return true;
+      }
+    }
+  }
+
+  void SetUpCapture(const json& obj, DataCapture* c) {
     auto dt = obj.find("datatype");
     if (dt != obj.end() && dt->is_string()) {
       DataType d = ParseKServeDatatype(dt->get_ref<const std::string&>());
-      if (d != DataType::kUndefined) c.dtype = d;
+      if (d != DataType::kUndefined) c->dtype = d;
     }
     auto sh = obj.find("shape");
-    if (c.dtype != DataType::kUndefined && sh != obj.end() && sh->is_array() && sh->size() <= 64) {
-      std::vector<int64_t> dims;
-      bool ok = true;
-      for (const json& d : *sh) {
-        if (!d.is_number_integer()) {
-          ok = false;
-          break;
-        }
-        if (d.is_number_unsigned() && d.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
-          ok = false;
-          break;
-        }
-        dims.push_back(d.get<int64_t>());
-      }
-      int64_t n = ok ? CheckedNumElements(dims) : -1;
-      // Each element takes at least one character of JSON, so a bigger shape cannot match.
-      if (n >= 0 && static_cast<uint64_t>(n) <= text_size_) {
-        c.tensor = Tensor::Allocate(c.dtype, Shape(std::span<const int64_t>(dims)));
-        c.capacity = n;
-      }
+    if (c->dtype == DataType::kUndefined || sh == obj.end() || !sh->is_array() || sh->size() > 64)
+      return;
+    std::vector<int64_t> dims;
+    for (const json& d : *sh) {
+      if (!d.is_number_integer()) return;
+      if (d.is_number_unsigned() && d.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) return;
+      dims.push_back(d.get<int64_t>());
     }
-    return c;
+    int64_t n = CheckedNumElements(dims);
+    // Each element takes at least one character of JSON, so a bigger shape cannot match.
+    if (n < 0 || static_cast<uint64_t>(n) > static_cast<uint64_t>(end_ - begin_)) return;
+    c->tensor = Tensor::Allocate(c->dtype, Shape(std::span<const int64_t>(dims)));
+    c->capacity = n;
   }
 
-  bool Value(json&& v) {
-    if (stack_.empty()) {
-      root = std::move(v);
-      last_value_ = &root;
+  // A JSON number (plus NaN / Infinity / -Infinity, as Python writes them). Exactly one of
+  // `s` (integers kept exact) and `f` (parsed as float directly) is set.
+  bool ParseNumber(JsonScalar* s, float* f) {
+    const char* start = p_;
+    const char* q = p_;
+    if (q < end_ && *q == '-') ++q;
+    if (q < end_ && (*q == 'N' || *q == 'I')) {
+      bool neg = q != start;
+      std::string_view rest(q, end_ - q);
+      double v;
+      if (!neg && rest.substr(0, 3) == "NaN") {
+        v = std::numeric_limits<double>::quiet_NaN();
+        p_ = q + 3;
+      } else if (rest.substr(0, 8) == "Infinity") {
+        v = neg ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+        p_ = q + 8;
+      } else {
+        return Fail("invalid literal");
+      }
+      if (f) *f = static_cast<float>(v);
+      if (s) {
+        s->kind = ScalarKind::kFloat;
+        s->d = v;
+      }
       return true;
     }
-    json& top = *stack_.back();
-    if (top.is_array()) {
-      top.push_back(std::move(v));
-      last_value_ = &top.back();
+    const char* digits = q;
+    while (q < end_ && *q >= '0' && *q <= '9') ++q;
+    if (q == digits) return Fail("invalid value");
+    if (*digits == '0' && q - digits > 1) return Fail("invalid number (leading zero)");
+    bool integral = true;
+    if (q < end_ && *q == '.') {
+      integral = false;
+      const char* frac = ++q;
+      while (q < end_ && *q >= '0' && *q <= '9') ++q;
+      if (q == frac) return Fail("invalid number");
+    }
+    if (q < end_ && (*q == 'e' || *q == 'E')) {
+      integral = false;
+      ++q;
+      if (q < end_ && (*q == '+' || *q == '-')) ++q;
+      const char* exp = q;
+      while (q < end_ && *q >= '0' && *q <= '9') ++q;
+      if (q == exp) return Fail("invalid number");
+    }
+    p_ = q;
+    if (f) {
+      // from_chars takes no leading '+' and none is possible here.
+      auto r = std::from_chars(start, q, *f);
+      if (r.ec == std::errc::result_out_of_range) {
+        *f = (*start == '-') ? -std::numeric_limits<float>::infinity() : std::numeric_limits<float>::infinity();
+        double d;
+        if (std::from_chars(start, q, d).ec == std::errc()) *f = static_cast<float>(d);
+      } else if (r.ec != std::errc()) {
+        return Fail("invalid number");
+      }
       return true;
     }
-    if (object_element_ == nullptr) return false;
-    *object_element_ = std::move(v);
-    last_value_ = object_element_;
+    if (integral) {
+      if (*start == '-') {
+        int64_t v;
+        if (std::from_chars(start, q, v).ec == std::errc()) {
+          s->kind = ScalarKind::kInt;
+          s->i = v;
+          return true;
+        }
+      } else {
+        uint64_t v;
+        if (std::from_chars(start, q, v).ec == std::errc()) {
+          if (v <= static_cast<uint64_t>(INT64_MAX)) {
+            s->kind = ScalarKind::kInt;
+            s->i = static_cast<int64_t>(v);
+          } else {
+            s->kind = ScalarKind::kUInt;
+            s->u = v;
+          }
+          return true;
+        }
+      }
+      // Too big for 64 bits: fall through to a double.
+    }
+    double d;
+    auto r = std::from_chars(start, q, d);
+    if (r.ec == std::errc::result_out_of_range) {
+      d = (*start == '-') ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+    } else if (r.ec != std::errc()) {
+      return Fail("invalid number");
+    }
+    s->kind = ScalarKind::kFloat;
+    s->d = d;
     return true;
   }
 
-  bool SkipEnd() {
-    if (--skip_depth_ == 0) {
-      skipping_ = nullptr;
-      cap_ = saved_cap_;
-      saved_cap_ = nullptr;
+  static int Hex4(const char* p) {
+    int v = 0;
+    for (int i = 0; i < 4; ++i) {
+      char c = p[i];
+      int h = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+      if (h < 0) return -1;
+      v = v * 16 + h;
     }
-    return true;
+    return v;
+  }
+  static void AppendUtf8(std::string* out, uint32_t cp) {
+    if (cp < 0x80) {
+      out->push_back(static_cast<char>(cp));
+    } else if (cp < 0x800) {
+      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else if (cp < 0x10000) {
+      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else {
+      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    }
   }
 
-  size_t text_size_;
-  std::vector<json*> stack_;
-  json* object_element_ = nullptr;
-  json* last_value_ = nullptr;
-  json* inputs_array_ = nullptr;
-  bool root_key_inputs_ = false;
-  int64_t current_input_ = -1;
-  bool data_key_ = false;
-  DataCapture* cap_ = nullptr;
-  int cap_depth_ = 0;
-  DataCapture* skipping_ = nullptr;
-  int skip_depth_ = 0;
-  DataCapture* saved_cap_ = nullptr;
-  std::string parse_error_;
+  // A string literal at p_ (the opening quote). Bytes are taken as they are (no UTF-8 check).
+  bool ParseString(std::string* out) {
+    ++p_;
+    const char* run = p_;
+    while (true) {
+      if (p_ >= end_) return Fail("unterminated string");
+      unsigned char c = static_cast<unsigned char>(*p_);
+      if (c == '"') {
+        out->append(run, p_ - run);
+        ++p_;
+        return true;
+      }
+      if (c < 0x20) return Fail("control character in a string");
+      if (c != '\\') {
+        ++p_;
+        continue;
+      }
+      out->append(run, p_ - run);
+      if (end_ - p_ < 2) return Fail("unterminated string");
+      char e = p_[1];
+      p_ += 2;
+      switch (e) {
+        case '"': out->push_back('"'); break;
+        case '\\': out->push_back('\\'); break;
+        case '/': out->push_back('/'); break;
+        case 'b': out->push_back('\b'); break;
+        case 'f': out->push_back('\f'); break;
+        case 'n': out->push_back('\n'); break;
+        case 'r': out->push_back('\r'); break;
+        case 't': out->push_back('\t'); break;
+        case 'u': {
+          if (end_ - p_ < 4) return Fail("bad \\u escape");
+          int cp = Hex4(p_);
+          if (cp < 0) return Fail("bad \\u escape");
+          p_ += 4;
+          uint32_t code = static_cast<uint32_t>(cp);
+          if (code >= 0xD800 && code <= 0xDBFF) {
+            if (end_ - p_ < 6 || p_[0] != '\\' || p_[1] != 'u') return Fail("unpaired surrogate");
+            int lo = Hex4(p_ + 2);
+            if (lo < 0xDC00 || lo > 0xDFFF) return Fail("unpaired surrogate");
+            p_ += 6;
+            code = 0x10000 + ((code - 0xD800) << 10) + (static_cast<uint32_t>(lo) - 0xDC00);
+          } else if (code >= 0xDC00 && code <= 0xDFFF) {
+            return Fail("unpaired surrogate");
+          }
+          AppendUtf8(out, code);
+          break;
+        }
+        default: return Fail("bad escape");
+      }
+      run = p_;
+    }
+  }
+
+  const char* p_;
+  const char* begin_;
+  const char* end_;
+  std::string error_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -686,6 +872,13 @@ StatusOr<Tensor> FinishJsonInput(const std::string& label, DataType dtype, const
 
 }  // namespace
 
+// Only the KServe spellings are accepted on the wire.
+DataType ParseKServeDatatype(std::string_view name) {
+  for (const char* k : kKServeTypes)
+    if (name == k) return DataTypeFromKServeName(name);
+  return DataType::kUndefined;
+}
+
 // ---------------------------------------------------------------------------------------------
 
 Status SplitInferBody(std::string_view body, std::optional<size_t> header_length,
@@ -707,14 +900,9 @@ Status SplitInferBody(std::string_view body, std::optional<size_t> header_length
 
 Status DecodeInferRequest(std::string_view text, std::span<const uint8_t> binary,
                           InferRequest* request) {
-  RequestSax sax(text.size());
-  bool ok = json::sax_parse(text.begin(), text.end(), &sax);
-  if (!ok) {
-    if (!sax.parse_error_message().empty())
-      return InvalidArgument("failed to parse the request JSON: " + sax.parse_error_message());
-    return InvalidArgument("failed to parse the request JSON");
-  }
-  const json& root = sax.root;
+  RequestParser parser(text);
+  if (!parser.Parse()) return InvalidArgument("failed to parse the request JSON: " + parser.error());
+  const json& root = parser.root;
   if (!root.is_object())
     return InvalidArgument("the infer request must be a JSON object, got " +
                            std::string(root.type_name()));
@@ -767,7 +955,7 @@ Status DecodeInferRequest(std::string_view text, std::span<const uint8_t> binary
     if (input.parameters.count("shared_memory_region"))
       return Unimplemented(label + ": shared memory inputs are not supported");
 
-    DataCapture* cap = i < sax.captures.size() ? &sax.captures[i] : nullptr;
+    DataCapture* cap = i < parser.captures.size() ? &parser.captures[i] : nullptr;
     bool has_data = cap && cap->present;
     auto bds = input.parameters.find("binary_data_size");
     if (bds != input.parameters.end()) {
@@ -886,28 +1074,55 @@ void AppendArray(std::string* out, const T* p, int64_t n, F&& one) {
   out->push_back(']');
 }
 
+// Numeric arrays: to_chars straight into the string's buffer, sized for the worst case.
+template <typename T, typename Conv>
+void AppendNumericArray(std::string* out, const T* p, int64_t n, Conv&& conv) {
+  constexpr size_t kMax = 32;  // longest element text plus a comma
+  size_t pos = out->size();
+  out->resize(pos + 2 + static_cast<size_t>(n) * kMax);
+  char* w = out->data() + pos;
+  char* const limit = out->data() + out->size();
+  *w++ = '[';
+  for (int64_t i = 0; i < n; ++i) {
+    if (i) *w++ = ',';
+    auto v = conv(p[i]);
+    if constexpr (std::is_floating_point_v<decltype(v)>) {
+      if (!std::isfinite(v)) {
+        const char* t = std::isnan(v) ? "NaN" : (v > 0 ? "Infinity" : "-Infinity");
+        size_t len = std::strlen(t);
+        std::memcpy(w, t, len);
+        w += len;
+        continue;
+      }
+    }
+    w = std::to_chars(w, limit, v).ptr;
+  }
+  *w++ = ']';
+  out->resize(static_cast<size_t>(w - out->data()));
+}
+
 // Flat JSON array of all elements.
 void AppendFlatData(std::string* out, const Tensor& t) {
   int64_t n = t.num_elements();
-  auto i = [](std::string* o, auto v) { AppendInt(o, v); };
-  auto f = [](std::string* o, auto v) { AppendFloat(o, v); };
+  auto same = [](auto v) { return v; };
+  auto widen = [](auto v) { return static_cast<int>(v); };
   switch (t.dtype()) {
-    case DataType::kFloat: AppendArray(out, t.data<float>(), n, f); break;
-    case DataType::kDouble: AppendArray(out, t.data<double>(), n, f); break;
+    case DataType::kFloat: AppendNumericArray(out, t.data<float>(), n, same); break;
+    case DataType::kDouble: AppendNumericArray(out, t.data<double>(), n, same); break;
     case DataType::kFloat16:
-      AppendArray(out, t.data<Float16>(), n, [](std::string* o, Float16 v) { AppendFloat(o, static_cast<float>(v)); });
+      AppendNumericArray(out, t.data<Float16>(), n, [](Float16 v) { return static_cast<float>(v); });
       break;
     case DataType::kBFloat16:
-      AppendArray(out, t.data<BFloat16>(), n, [](std::string* o, BFloat16 v) { AppendFloat(o, static_cast<float>(v)); });
+      AppendNumericArray(out, t.data<BFloat16>(), n, [](BFloat16 v) { return static_cast<float>(v); });
       break;
-    case DataType::kInt8: AppendArray(out, t.data<int8_t>(), n, i); break;
-    case DataType::kInt16: AppendArray(out, t.data<int16_t>(), n, i); break;
-    case DataType::kInt32: AppendArray(out, t.data<int32_t>(), n, i); break;
-    case DataType::kInt64: AppendArray(out, t.data<int64_t>(), n, i); break;
-    case DataType::kUInt8: AppendArray(out, t.data<uint8_t>(), n, i); break;
-    case DataType::kUInt16: AppendArray(out, t.data<uint16_t>(), n, i); break;
-    case DataType::kUInt32: AppendArray(out, t.data<uint32_t>(), n, i); break;
-    case DataType::kUInt64: AppendArray(out, t.data<uint64_t>(), n, i); break;
+    case DataType::kInt8: AppendNumericArray(out, t.data<int8_t>(), n, widen); break;
+    case DataType::kInt16: AppendNumericArray(out, t.data<int16_t>(), n, same); break;
+    case DataType::kInt32: AppendNumericArray(out, t.data<int32_t>(), n, same); break;
+    case DataType::kInt64: AppendNumericArray(out, t.data<int64_t>(), n, same); break;
+    case DataType::kUInt8: AppendNumericArray(out, t.data<uint8_t>(), n, widen); break;
+    case DataType::kUInt16: AppendNumericArray(out, t.data<uint16_t>(), n, same); break;
+    case DataType::kUInt32: AppendNumericArray(out, t.data<uint32_t>(), n, same); break;
+    case DataType::kUInt64: AppendNumericArray(out, t.data<uint64_t>(), n, same); break;
     case DataType::kBool:
       AppendArray(out, t.data<bool>(), n, [](std::string* o, bool v) { o->append(v ? "true" : "false"); });
       break;
@@ -1332,6 +1547,118 @@ StatusOr<std::string> Base64Decode(std::string_view in) {
   }
   if (bits >= 6) return InvalidArgument("invalid base64 length");
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generic JSON values <-> tensors (TF-Serving v1 API)
+
+void AppendJsonTensorRow(std::string* out, const Tensor& t, int64_t row) {
+  if (t.rank() == 0) {
+    AppendJsonElement(out, t, 0);
+    return;
+  }
+  int64_t per_row = 1;
+  for (int d = 1; d < t.rank(); ++d) per_row *= t.dim(d);
+  int64_t index = row * per_row;
+  AppendNested(out, t, 1, &index);
+}
+
+namespace {
+
+std::vector<int64_t> NestedDims(const json& v) {
+  std::vector<int64_t> dims;
+  const json* p = &v;
+  while (p->is_array()) {
+    dims.push_back(static_cast<int64_t>(p->size()));
+    if (p->empty()) break;
+    p = &(*p)[0];
+  }
+  return dims;
+}
+
+Status StoreJsonLeaf(const json& v, DataType dtype, Tensor* t, int64_t idx, const std::string& what) {
+  if (dtype == DataType::kString) {
+    if (v.is_string()) {
+      t->data<std::string>()[idx] = v.get<std::string>();
+      return Status::Ok();
+    }
+    if (v.is_object() && v.size() == 1 && v.contains("b64") && v["b64"].is_string()) {
+      auto decoded = Base64Decode(v["b64"].get_ref<const std::string&>());
+      if (!decoded.ok())
+        return InvalidArgument(what + ": element " + std::to_string(idx) + ": " +
+                               decoded.status().message());
+      t->data<std::string>()[idx] = std::move(*decoded);
+      return Status::Ok();
+    }
+    return InvalidArgument(what + ": element " + std::to_string(idx) +
+                           ": expected a string or {\"b64\": ...} for BYTES, got " + v.dump());
+  }
+  JsonScalar s{};
+  if (v.is_boolean()) {
+    s.kind = ScalarKind::kBool;
+    s.b = v.get<bool>();
+  } else if (v.is_number_unsigned()) {
+    s.kind = ScalarKind::kUInt;
+    s.u = v.get<uint64_t>();
+  } else if (v.is_number_integer()) {
+    s.kind = ScalarKind::kInt;
+    s.i = v.get<int64_t>();
+  } else if (v.is_number_float()) {
+    s.kind = ScalarKind::kFloat;
+    s.d = v.get<double>();
+  } else {
+    return InvalidArgument(what + ": element " + std::to_string(idx) + ": expected a number for " +
+                           DataTypeKServeName(dtype) + ", got " + std::string(v.type_name()));
+  }
+  std::string err;
+  if (!StoreScalar(dtype, s, t->raw_data(), idx, &err))
+    return InvalidArgument(what + ": element " + std::to_string(idx) + ": " + err);
+  return Status::Ok();
+}
+
+Status FillNested(const json& v, const std::vector<int64_t>& dims, size_t depth, DataType dtype,
+                  Tensor* t, int64_t* idx, const std::string& what) {
+  if (depth == dims.size()) {
+    if (v.is_array())
+      return InvalidArgument(what + ": nested arrays are ragged (deeper than the first element's " +
+                             std::to_string(dims.size()) + " levels)");
+    return StoreJsonLeaf(v, dtype, t, (*idx)++, what);
+  }
+  if (!v.is_array() || static_cast<int64_t>(v.size()) != dims[depth])
+    return InvalidArgument(what + ": nested arrays are ragged: expected " +
+                           std::to_string(dims[depth]) + " elements at depth " +
+                           std::to_string(depth) + ", got " +
+                           (v.is_array() ? std::to_string(v.size()) : std::string("a scalar")));
+  for (const json& e : v) RETURN_IF_ERROR(FillNested(e, dims, depth + 1, dtype, t, idx, what));
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<Tensor> JsonValueToTensor(const json& v, DataType dtype, const std::string& what) {
+  std::vector<int64_t> dims = NestedDims(v);
+  if (ElementSize(dtype) == 0)
+    return InvalidArgument(what + ": datatype " + std::string(DataTypeName(dtype)) + " is not supported");
+  Tensor t = Tensor::Allocate(dtype, Shape(std::span<const int64_t>(dims)));
+  int64_t idx = 0;
+  RETURN_IF_ERROR(FillNested(v, dims, 0, dtype, &t, &idx, what));
+  return t;
+}
+
+StatusOr<Tensor> JsonRowsToTensor(const std::vector<const json*>& rows, DataType dtype,
+                                  const std::string& what) {
+  if (ElementSize(dtype) == 0)
+    return InvalidArgument(what + ": datatype " + std::string(DataTypeName(dtype)) + " is not supported");
+  std::vector<int64_t> row_dims = rows.empty() ? std::vector<int64_t>{} : NestedDims(*rows[0]);
+  std::vector<int64_t> dims;
+  dims.push_back(static_cast<int64_t>(rows.size()));
+  dims.insert(dims.end(), row_dims.begin(), row_dims.end());
+  Tensor t = Tensor::Allocate(dtype, Shape(std::span<const int64_t>(dims)));
+  int64_t idx = 0;
+  for (size_t r = 0; r < rows.size(); ++r)
+    RETURN_IF_ERROR(FillNested(*rows[r], row_dims, 0, dtype, &t, &idx,
+                               what + " (instance " + std::to_string(r) + ")"));
+  return t;
 }
 
 }  // namespace onnxd::api::http

@@ -69,4 +69,19 @@ void AppendJsonElement(std::string* out, const Tensor& t, int64_t index);
 // shape, maps as objects keyed by the key's text, sequences as arrays.
 void AppendJsonValue(std::string* out, const Value& v);
 
+// Row `row` (index into dim 0) of a tensor of rank >= 1 as a nested JSON array (a scalar for
+// rank 1). Used by TF-Serving style responses.
+void AppendJsonTensorRow(std::string* out, const Tensor& t, int64_t row);
+
+// A tensor of `dtype` from a JSON value: nested arrays give the shape (must be rectangular), a
+// bare scalar gives shape []. BYTES takes strings or {"b64": "<base64>"}. `what` names the value
+// in error messages ("input 'x'").
+StatusOr<Tensor> JsonValueToTensor(const nlohmann::json& v, DataType dtype, const std::string& what);
+// Stacks rows of equal shape into one tensor of shape [rows] + row shape.
+StatusOr<Tensor> JsonRowsToTensor(const std::vector<const nlohmann::json*>& rows, DataType dtype,
+                                  const std::string& what);
+
+// Exact KServe datatype name ("FP32", "BYTES", ...) to DataType; kUndefined when not one.
+DataType ParseKServeDatatype(std::string_view name);
+
 }  // namespace onnxd::api::http

@@ -2,10 +2,11 @@
 // float16/bfloat16 compute in float; float32 exp/tanh/sigmoid use the vectorisable versions in
 // kernels/cpu/elementwise_cpu.h (a few ulp).
 // The build's -O2 uses GCC's "very cheap" vectoriser cost model, which skips loops of unknown trip
-// count; this file's loops want the dynamic model (vector body + scalar epilogue). Set for the
+// count, and keeps -ftrapping-math, which blocks if-conversion of selects like x > 0 ? x : a * x.
+// This file wants the dynamic model and no trapping math (we never read FP exception flags). Set for the
 // whole translation unit, before any include, so inlining sees one set of options.
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("vect-cost-model=dynamic")
+#pragma GCC optimize("vect-cost-model=dynamic", "no-trapping-math")
 #endif
 #include <cmath>
 #include <limits>
@@ -155,16 +156,19 @@ struct HardSwishOp : NoAttrs {
 
 struct SigmoidOp : NoAttrs {
   Status Run(KernelContext& ctx, const Tensor& t) const {
+    if (t.dtype() == DataType::kFloat) return RunFloatUnaryF32(ctx, t, FloatUnaryKind::kSigmoid);
     return SimpleUnary<kTypeFloat>(ctx, t, [](auto x) { return Sigmoid(x); }, kExpensiveGrain);
   }
 };
 struct TanhOp : NoAttrs {
   Status Run(KernelContext& ctx, const Tensor& t) const {
+    if (t.dtype() == DataType::kFloat) return RunFloatUnaryF32(ctx, t, FloatUnaryKind::kTanh);
     return SimpleUnary<kTypeFloat>(ctx, t, [](auto x) { return Tanh(x); }, kExpensiveGrain);
   }
 };
 struct SoftplusOp : NoAttrs {
   Status Run(KernelContext& ctx, const Tensor& t) const {
+    if (t.dtype() == DataType::kFloat) return RunFloatUnaryF32(ctx, t, FloatUnaryKind::kSoftplus);
     return SimpleUnary<kTypeFloat>(ctx, t, [](auto x) { return Softplus(x); }, kExpensiveGrain);
   }
 };
@@ -178,6 +182,7 @@ struct SoftsignOp : NoAttrs {
 };
 struct MishOp : NoAttrs {
   Status Run(KernelContext& ctx, const Tensor& t) const {
+    if (t.dtype() == DataType::kFloat) return RunFloatUnaryF32(ctx, t, FloatUnaryKind::kMish);
     return SimpleUnary<kTypeFloat>(ctx, t, [](auto x) { return x * Tanh(Softplus(x)); }, kExpensiveGrain);
   }
 };
@@ -185,6 +190,7 @@ struct MishOp : NoAttrs {
 struct SwishOp : AlphaAttr {
   SwishOp() : AlphaAttr(1.0f) {}
   Status Run(KernelContext& ctx, const Tensor& t) const {
+    if (t.dtype() == DataType::kFloat) return RunFloatUnaryF32(ctx, t, FloatUnaryKind::kSwish, alpha);
     return DispatchSet<kTypeFloat>(ctx, t.dtype(), [&](auto tag) -> Status {
       using T = typename decltype(tag)::type;
       using C = ComputeType<T>;
@@ -203,6 +209,8 @@ struct GeluOp {
     return Status::Ok();
   }
   Status Run(KernelContext& ctx, const Tensor& t) const {
+    if (t.dtype() == DataType::kFloat)
+      return RunFloatUnaryF32(ctx, t, tanh_approx ? FloatUnaryKind::kGeluTanh : FloatUnaryKind::kGelu);
     if (tanh_approx) {
       return SimpleUnary<kTypeFloat>(
           ctx, t,

@@ -1,10 +1,11 @@
 // Elementwise ai.onnx ops: binary arithmetic / logic / comparison with numpy broadcasting,
 // variadic Sum/Mean/Max/Min, unary math, Where. Loops live in kernels/cpu/elementwise_cpu.h.
 // The build's -O2 uses GCC's "very cheap" vectoriser cost model, which skips loops of unknown trip
-// count; this file's loops want the dynamic model (vector body + scalar epilogue). Set for the
+// count, and keeps -ftrapping-math, which blocks if-conversion of selects like x > 0 ? x : a * x.
+// This file wants the dynamic model and no trapping math (we never read FP exception flags). Set for the
 // whole translation unit, before any include, so inlining sees one set of options.
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("vect-cost-model=dynamic")
+#pragma GCC optimize("vect-cost-model=dynamic", "no-trapping-math")
 #endif
 #include <cmath>
 #include <limits>
@@ -381,7 +382,6 @@ ONNXD_UNARY_FLOAT_OP(ReciprocalOp, kCheapGrain, static_cast<decltype(x)>(1) / x)
 ONNXD_UNARY_FLOAT_OP(CeilOp, kCheapGrain, std::ceil(x))
 ONNXD_UNARY_FLOAT_OP(FloorOp, kCheapGrain, std::floor(x))
 ONNXD_UNARY_FLOAT_OP(RoundOp, kCheapGrain, std::nearbyint(x))
-ONNXD_UNARY_FLOAT_OP(LogOp, kExpensiveGrain, std::log(x))
 ONNXD_UNARY_FLOAT_OP(SinOp, kExpensiveGrain, std::sin(x))
 ONNXD_UNARY_FLOAT_OP(CosOp, kExpensiveGrain, std::cos(x))
 ONNXD_UNARY_FLOAT_OP(TanOp, kExpensiveGrain, std::tan(x))
@@ -393,18 +393,25 @@ ONNXD_UNARY_FLOAT_OP(CoshOp, kExpensiveGrain, std::cosh(x))
 ONNXD_UNARY_FLOAT_OP(AsinhOp, kExpensiveGrain, std::asinh(x))
 ONNXD_UNARY_FLOAT_OP(AcoshOp, kExpensiveGrain, std::acosh(x))
 ONNXD_UNARY_FLOAT_OP(AtanhOp, kExpensiveGrain, std::atanh(x))
-ONNXD_UNARY_FLOAT_OP(ErfOp, kExpensiveGrain, std::erf(x))
 #undef ONNXD_UNARY_FLOAT_OP
 
+// Exp, Log, Erf: float32 through the dispatched vector kernels, other types through std::.
 struct ExpOp : NoAttrs {
   Status Run(KernelContext& ctx, const Tensor& t) const {
-    return SimpleUnary<kTypeFloat>(
-        ctx, t,
-        [](auto x) {
-          if constexpr (std::is_same_v<decltype(x), float>) return FastExp(x);
-          else return std::exp(x);
-        },
-        kExpensiveGrain);
+    if (t.dtype() == DataType::kFloat) return RunFloatUnaryF32(ctx, t, FloatUnaryKind::kExp);
+    return SimpleUnary<kTypeFloat>(ctx, t, [](auto x) { return std::exp(x); }, kExpensiveGrain);
+  }
+};
+struct LogOp : NoAttrs {
+  Status Run(KernelContext& ctx, const Tensor& t) const {
+    if (t.dtype() == DataType::kFloat) return RunFloatUnaryF32(ctx, t, FloatUnaryKind::kLog);
+    return SimpleUnary<kTypeFloat>(ctx, t, [](auto x) { return std::log(x); }, kExpensiveGrain);
+  }
+};
+struct ErfOp : NoAttrs {
+  Status Run(KernelContext& ctx, const Tensor& t) const {
+    if (t.dtype() == DataType::kFloat) return RunFloatUnaryF32(ctx, t, FloatUnaryKind::kErf);
+    return SimpleUnary<kTypeFloat>(ctx, t, [](auto x) { return std::erf(x); }, kExpensiveGrain);
   }
 };
 
@@ -480,13 +487,22 @@ struct IsInfOp {
 // ---------------------------------------------------------------------------------------------
 // Where(condition, X, Y) with three-way broadcasting.
 
+// Numeric rows select with a mask so the loop vectorises (loads happen on both sides).
 template <typename T, int SC, int SX, int SY>
-inline void WhereRowT(const bool* c, const T* x, const T* y, T* o, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) o[i] = c[i * SC] ? x[i * SX] : y[i * SY];
+inline void WhereRowT(const uint8_t* c, const T* x, const T* y, T* o, int64_t n) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    for (int64_t i = 0; i < n; ++i) o[i] = c[i * SC] ? x[i * SX] : y[i * SY];
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      const T a = x[i * SX], b = y[i * SY];
+      const T m = static_cast<T>(T(0) - static_cast<T>(c[i * SC] != 0));
+      o[i] = static_cast<T>((a & m) | (b & static_cast<T>(~m)));
+    }
+  }
 }
 
 template <typename T>
-inline void WhereRow(const bool* c, int64_t sc, const T* x, int64_t sx, const T* y, int64_t sy, T* o, int64_t n) {
+inline void WhereRow(const uint8_t* c, int64_t sc, const T* x, int64_t sx, const T* y, int64_t sy, T* o, int64_t n) {
   switch (sc * 4 + sx * 2 + sy) {
     case 0: { const T& v = c[0] ? x[0] : y[0]; for (int64_t i = 0; i < n; ++i) o[i] = v; break; }
     case 1: WhereRowT<T, 0, 0, 1>(c, x, y, o, n); break;
@@ -539,7 +555,7 @@ class WhereKernel final : public OpKernel {
   template <typename T>
   static void Run(KernelContext& ctx, const BroadcastPlan& p, const Tensor& c, const Tensor& x, const Tensor& y,
                   Tensor* out) {
-    const bool* cp = c.data<bool>();
+    const uint8_t* cp = static_cast<const uint8_t*>(c.raw_data());
     const T* xp = static_cast<const T*>(x.raw_data());
     const T* yp = static_cast<const T*>(y.raw_data());
     T* op = static_cast<T*>(out->raw_data());

@@ -13,6 +13,11 @@
 #include "ops/op_kernel.h"
 #include "ops/op_util.h"
 
+// The per-element loops here (bias, activations, normalisation, pooling) rely on
+// auto-vectorisation, which the project's -O2 leaves to the "very cheap" cost model.
+#pragma GCC optimize("O3")
+#pragma GCC diagnostic ignored "-Wrestrict"
+
 namespace onnxd::engine {
 namespace {
 
@@ -159,10 +164,59 @@ void Im2ColT(const WindowGeom& g, const T* x, int64_t channels, int64_t p0, int6
   }
 }
 
-// Y[N, M, out] = conv(X[N, C, in], W[M, C/G, k]) + bias, float or double.
+// Activation fused into Conv by the graph pass (attributes onnxd_activation[_alpha|_beta]).
+struct FusedActivation {
+  enum Kind { kNone, kRelu, kLeakyRelu, kClip, kSigmoid, kTanh } kind = kNone;
+  float alpha = 0.f, beta = 0.f;
+
+  Status Parse(const NodeInfo& n) {
+    std::string a = n.GetString("onnxd_activation", "");
+    alpha = n.GetFloat("onnxd_activation_alpha", 0.01f);
+    beta = n.GetFloat("onnxd_activation_beta", 0.f);
+    if (a.empty()) kind = kNone;
+    else if (a == "Relu") kind = kRelu;
+    else if (a == "LeakyRelu") kind = kLeakyRelu;
+    else if (a == "Clip") kind = kClip;
+    else if (a == "Sigmoid") kind = kSigmoid;
+    else if (a == "Tanh") kind = kTanh;
+    else return n.Error("unknown fused activation '" + a + "'");
+    return Status::Ok();
+  }
+
+  template <typename T>
+  void Apply(T* p, int64_t n) const {
+    switch (kind) {
+      case kNone: return;
+      case kRelu:
+        for (int64_t i = 0; i < n; ++i) p[i] = p[i] > T(0) ? p[i] : T(0);
+        return;
+      case kLeakyRelu: {
+        const T a = static_cast<T>(alpha);
+        for (int64_t i = 0; i < n; ++i) p[i] = p[i] >= T(0) ? p[i] : p[i] * a;
+        return;
+      }
+      case kClip: {
+        const T lo = static_cast<T>(alpha), hi = static_cast<T>(beta);
+        for (int64_t i = 0; i < n; ++i) p[i] = p[i] < lo ? lo : (p[i] > hi ? hi : p[i]);
+        return;
+      }
+      case kSigmoid:
+        for (int64_t i = 0; i < n; ++i) {
+          if constexpr (std::is_same_v<T, float>) p[i] = 1.f / (1.f + cpu::FastExp(-p[i]));
+          else p[i] = T(1) / (T(1) + std::exp(-p[i]));
+        }
+        return;
+      case kTanh:
+        for (int64_t i = 0; i < n; ++i) p[i] = std::tanh(p[i]);
+        return;
+    }
+  }
+};
+
+// Y[N, M, out] = act(conv(X[N, C, in], W[M, C/G, k]) + bias), float or double.
 template <typename T>
 void RunConv(ThreadPool& pool, KernelContext& ctx, const WindowGeom& g, int64_t N, int64_t C, int64_t M, int64_t G,
-             const T* x, const T* w, const T* bias, T* y) {
+             const T* x, const T* w, const T* bias, T* y, const FusedActivation& act = {}) {
   const int64_t P = g.OutSize(), Pin = g.InSize(), ks = g.KernelSize();
   const int64_t Cg = C / G, Mg = M / G, Kc = Cg * ks;
   const int threads = pool.num_threads();
@@ -171,6 +225,7 @@ void RunConv(ThreadPool& pool, KernelContext& ctx, const WindowGeom& g, int64_t 
     for (int64_t n = 0; n < N; ++n)
       for (int64_t m = 0; m < M; ++m)
         for (int64_t p = 0; p < P; ++p) y[(n * M + m) * P + p] = bias ? bias[m] : T(0);
+    act.Apply(y, N * M * P);
     return;
   }
 
@@ -191,6 +246,7 @@ void RunConv(ThreadPool& pool, KernelContext& ctx, const WindowGeom& g, int64_t 
           int64_t n = i / M, m = i % M;
           int64_t c = m / Mg;
           cpu::DepthwiseConv2D(g2, x + (n * C + c) * Pin, w + m * ks, bias ? bias[m] : 0.f, y + i * P);
+          act.Apply(y + i * P, P);
         }
       });
       return;
@@ -211,11 +267,14 @@ void RunConv(ThreadPool& pool, KernelContext& ctx, const WindowGeom& g, int64_t 
   const int64_t units = N * G * tiles_per;
 
   auto add_bias = [&](T* yc, int64_t p0, int64_t p1, int64_t m0) {
-    if (bias == nullptr) return;
+    if (bias == nullptr && act.kind == FusedActivation::kNone) return;
     for (int64_t m = 0; m < Mg; ++m) {
-      T bv = bias[m0 + m];
       T* row = yc + m * P;
-      for (int64_t p = p0; p < p1; ++p) row[p] += bv;
+      if (bias != nullptr) {
+        T bv = bias[m0 + m];
+        for (int64_t p = p0; p < p1; ++p) row[p] += bv;
+      }
+      act.Apply(row + p0, p1 - p0);
     }
   };
 
@@ -307,6 +366,7 @@ class ConvKernel final : public OpKernel {
  public:
   Status Init(const NodeInfo& n) {
     RETURN_IF_ERROR(a_.Parse(n));
+    RETURN_IF_ERROR(act_.Parse(n));
     if (n.num_inputs() < 2) return n.Error("Conv needs X and W");
     if (const Tensor* w = n.constant_input(1)) {
       if (w->dtype() == DataType::kFloat16 || w->dtype() == DataType::kBFloat16) {
@@ -337,12 +397,12 @@ class ConvKernel final : public OpKernel {
     DataType dt = x->dtype();
     if (dt == DataType::kFloat) {
       RunConv<float>(ctx.pool(), ctx, s.g, s.N, s.C, s.M, s.G, x->data<float>(), w->data<float>(),
-                     b ? b->data<float>() : nullptr, y->data<float>());
+                     b ? b->data<float>() : nullptr, y->data<float>(), act_);
       return Status::Ok();
     }
     if (dt == DataType::kDouble) {
       RunConv<double>(ctx.pool(), ctx, s.g, s.N, s.C, s.M, s.G, x->data<double>(), w->data<double>(),
-                      b ? b->data<double>() : nullptr, y->data<double>());
+                      b ? b->data<double>() : nullptr, y->data<double>(), act_);
       return Status::Ok();
     }
     bool ok = DispatchFloat(dt, [&](auto tag) {
@@ -363,7 +423,7 @@ class ConvKernel final : public OpKernel {
         }
         cpu::ToFloat(x->data<T>(), xf, nx);
         if (b) cpu::ToFloat(b->data<T>(), bf, nb);
-        RunConv<float>(ctx.pool(), ctx, s.g, s.N, s.C, s.M, s.G, xf, wf, b ? bf : nullptr, yf);
+        RunConv<float>(ctx.pool(), ctx, s.g, s.N, s.C, s.M, s.G, xf, wf, b ? bf : nullptr, yf, act_);
         cpu::FromFloat(yf, y->data<T>(), ny);
       }
     });
@@ -373,6 +433,7 @@ class ConvKernel final : public OpKernel {
 
  private:
   WindowAttrs a_;
+  FusedActivation act_;
   std::vector<float> w_float_;
   bool has_w_float_ = false;
 };
@@ -485,6 +546,45 @@ void PoolPlane(const PoolPlaneArgs& a, const T* x, T* y, int64_t* ind, int64_t i
   }
 }
 
+// 2-D float max/average pooling without dilation (the common CNN case).
+template <PoolMode kMode>
+void PoolPlane2D(const PoolPlaneArgs& a, const float* x, float* y) {
+  const WindowGeom& g = *a.g;
+  const int64_t H = g.in[0], W = g.in[1], OH = g.out[0], OW = g.out[1];
+  const int64_t KH = g.k[0], KW = g.k[1], sh = g.stride[0], sw = g.stride[1], ph = g.pad[0], pw = g.pad[1];
+  const int64_t peh = a.pad_end[0], pew = a.pad_end[1];
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    const int64_t hs = oh * sh - ph;
+    const int64_t h0 = std::max<int64_t>(hs, 0), h1 = std::min(hs + KH, H);
+    const int64_t hp = std::min(hs + KH, H + peh) - hs;
+    float* yr = y + oh * OW;
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const int64_t ws = ow * sw - pw;
+      const int64_t w0 = std::max<int64_t>(ws, 0), w1 = std::min(ws + KW, W);
+      if constexpr (kMode == PoolMode::kMax) {
+        float m = -std::numeric_limits<float>::infinity();
+        bool any = false;
+        for (int64_t h = h0; h < h1; ++h) {
+          const float* r = x + h * W;
+          for (int64_t w = w0; w < w1; ++w) m = r[w] > m ? r[w] : m;
+          any = any || w1 > w0;
+        }
+        yr[ow] = any ? m : 0.f;
+      } else {
+        float s = 0.f;
+        for (int64_t h = h0; h < h1; ++h) {
+          const float* r = x + h * W;
+          for (int64_t w = w0; w < w1; ++w) s += r[w];
+        }
+        int64_t valid = std::max<int64_t>(h1 - h0, 0) * std::max<int64_t>(w1 - w0, 0);
+        int64_t padded = std::max<int64_t>(hp, 0) * std::max<int64_t>(std::min(ws + KW, W + pew) - ws, 0);
+        int64_t div = a.include_pad ? padded : valid;
+        yr[ow] = div > 0 ? s / static_cast<float>(div) : 0.f;
+      }
+    }
+  }
+}
+
 template <PoolMode kMode>
 class PoolKernel final : public OpKernel {
  public:
@@ -546,6 +646,14 @@ class PoolKernel final : public OpKernel {
       using T = typename decltype(tag)::type;
       const T* xd = x->data<T>();
       T* yd = y->data<T>();
+      if constexpr (std::is_same_v<T, float> && kMode != PoolMode::kLp) {
+        if (nd == 2 && ind == nullptr && g.dil[0] == 1 && g.dil[1] == 1) {
+          ctx.pool().ParallelFor(planes, grain, [&](int64_t b, int64_t e) {
+            for (int64_t i = b; i < e; ++i) PoolPlane2D<kMode>(pa, xd + i * Pin, yd + i * P);
+          });
+          return;
+        }
+      }
       ctx.pool().ParallelFor(planes, grain, [&](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i)
           PoolPlane<T, kMode>(pa, xd + i * Pin, yd + i * P, ind ? ind + i * P : nullptr, i * Pin);

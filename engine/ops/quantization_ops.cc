@@ -7,20 +7,22 @@
 // the element loops see one representation.
 //
 // The integer matmuls are exact on BLAS: (a - a_zero) and (b - b_zero) are small integers, so a
-// float GEMM is exact while every partial sum stays below 2^24 (checked from the actual operand
-// magnitudes and K) and a double GEMM (exact below 2^53) is used otherwise.
+// float GEMM is exact while every partial sum stays below 2^24; K is cut into chunks short enough
+// for that (from the operands' bounds) and the chunk results are summed in int32. Constant B
+// (the weights) is widened once at compile time.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "kernels/cpu/gemm.h"
 #include "ops/op_kernel.h"
 #include "ops/op_util.h"
 
-#pragma GCC optimize("O3")
+#pragma GCC optimize("O3", "no-trapping-math")  // lets GCC if-convert float clamps; no FP-exception semantics are relied on
 
 namespace onnxd::engine {
 namespace {
@@ -419,7 +421,8 @@ class DynamicQuantizeLinearKernel : public OpKernel {
       minx = std::min(minx, part[2 * c]);
       maxx = std::max(maxx, part[2 * c + 1]);
     }
-    const float scale = (maxx == minx ? 1.0f : (maxx - minx)) / 255.0f;
+    // An empty input gets scale 1 and zero point 0 (what onnxruntime reports).
+    const float scale = n == 0 ? 1.0f : (maxx == minx ? 1.0f : (maxx - minx)) / 255.0f;
     float zpf = 0.0f - minx / scale;
     zpf = std::max(0.0f, std::min(255.0f, zpf));
     const int32_t zp = static_cast<int32_t>(std::nearbyint(zpf));
@@ -553,31 +556,55 @@ int32_t MaxAbsDiff(const Q* q, int64_t n, const int32_t* z, bool per, int64_t pe
   return std::max(std::abs(hi - zmin), std::abs(zmax - lo));
 }
 
-// Computes the exact integer products (a - za) @ (b - zb) for every batch into C (F = float or
-// double, chosen by the caller), C laid out [batch, M, N].
-template <typename F, typename QA, typename QB>
-void IntMatMul(const MatMulDims& d, const QA* a, const int32_t* za, bool za_per, const QB* b, const int32_t* zb,
-               bool zb_per, F* aw, F* bw, F* c, ThreadPool& pool) {
-  Widen8<F>(a, d.a_mats, d.M, d.K, za, za_per, false, aw, pool);
-  Widen8<F>(b, d.b_mats, d.K, d.N, zb, false, zb_per, bw, pool);
-  for (int64_t bi = 0; bi < d.batch; ++bi) {
-    int64_t ai, bj;
-    BatchOffsets(d, bi, &ai, &bj);
-    const F* am = aw + ai * d.M * d.K;
-    const F* bm = bw + bj * d.K * d.N;
-    F* cm = c + bi * d.M * d.N;
-    if constexpr (std::is_same_v<F, float>)
-      cpu::Sgemm(false, false, d.M, d.N, d.K, 1.0f, am, d.K, bm, d.N, 0.0f, cm, d.N, &pool);
-    else
-      cpu::Dgemm(false, false, d.M, d.N, d.K, 1.0, am, d.K, bm, d.N, 0.0, cm, d.N, &pool);
-  }
+// acc[j] += av * b[j]: the GEMV inner loop, cloned for AVX2 (32-bit multiplies and byte widening
+// in one instruction each) with a baseline fallback chosen at load time.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define ONNXD_AVX2_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define ONNXD_AVX2_CLONES
+#endif
+ONNXD_AVX2_CLONES void AxpyRow(const uint8_t* b, int32_t av, int32_t* acc, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) acc[j] += av * static_cast<int32_t>(b[j]);
+}
+ONNXD_AVX2_CLONES void AxpyRow(const int8_t* b, int32_t av, int32_t* acc, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) acc[j] += av * static_cast<int32_t>(b[j]);
 }
 
-// Dispatches on the A/B element types (int8/uint8) and picks float or double accumulation;
-// calls finish(c_ptr) with F-typed results.
+// B (constant weights) widened once at compile time into float (b - b_zero). Empty when B or its
+// zero point is not a compile-time constant.
+struct PackedB {
+  std::vector<float> w;
+};
+
+void PrepackB(const NodeInfo& n, int b_index, int zb_index, PackedB* out) {
+  const Tensor* b = n.constant_input(b_index);
+  if (b == nullptr || (b->dtype() != DataType::kUInt8 && b->dtype() != DataType::kInt8) || b->rank() < 1) return;
+  const Tensor* zb = n.has_input(zb_index) ? n.constant_input(zb_index) : nullptr;
+  if (n.has_input(zb_index) && (zb == nullptr || zb->dtype() != b->dtype())) return;
+  const int64_t N = b->rank() >= 2 ? b->dim(b->rank() - 1) : 1;
+  const int64_t nz = zb != nullptr ? zb->num_elements() : 1;
+  if (nz != 1 && nz != N) return;
+  std::vector<int32_t> z(static_cast<size_t>(std::max<int64_t>(nz, 1)), 0);
+  if (zb != nullptr) LoadInts(*zb, z.data());
+  const int64_t total = b->num_elements();
+  std::vector<float> w(static_cast<size_t>(total));
+  auto fill = [&](auto tag) {
+    using QB = typename decltype(tag)::type;
+    const QB* src = b->data<QB>();
+    for (int64_t i = 0; i < total; ++i)
+      w[static_cast<size_t>(i)] = static_cast<float>(static_cast<int32_t>(src[i]) - z[nz == 1 ? 0 : i % N]);
+  };
+  if (b->dtype() == DataType::kUInt8) fill(TypeTag<uint8_t>{});
+  else fill(TypeTag<int8_t>{});
+  out->w = std::move(w);
+}
+
+// Computes the exact integer products (a - za) @ (b - zb) for every batch and calls finish(c) with
+// c laid out [batch, M, N]: float* when one float GEMM over all of K is exact (every partial sum
+// below 2^24), else int32_t* accumulated from float GEMMs over K-chunks that each are exact.
 template <typename Finish>
 Status RunIntMatMul(KernelContext& ctx, const Tensor& A, const Tensor* za_t, const Tensor& B, const Tensor* zb_t,
-                    const MatMulDims& d, Finish&& finish) {
+                    const MatMulDims& d, const PackedB& packed, Finish&& finish) {
   auto is8 = [](DataType t) { return t == DataType::kUInt8 || t == DataType::kInt8; };
   if (!is8(A.dtype()) || !is8(B.dtype()))
     return Status(StatusCode::kUnimplemented, "node '" + ctx.node_name() + "' (" + ctx.op_type() + "): input types " +
@@ -588,23 +615,79 @@ Status RunIntMatMul(KernelContext& ctx, const Tensor& A, const Tensor* za_t, con
   bool za_per = false, zb_per = false;
   RETURN_IF_ERROR(LoadZeroPoint(ctx, za_t, A.dtype(), d.M, "a_zero_point", za, &za_per));
   RETURN_IF_ERROR(LoadZeroPoint(ctx, zb_t, B.dtype(), d.N, "b_zero_point", zb, &zb_per));
-  Status st;
+  ThreadPool& pool = ctx.pool();
   auto go = [&](auto atag, auto btag) {
     using QA = typename decltype(atag)::type;
     using QB = typename decltype(btag)::type;
     const int64_t ma = MaxAbsDiff(A.data<QA>(), A.num_elements(), za, za_per, d.M);
     const int64_t mb = MaxAbsDiff(B.data<QB>(), B.num_elements(), zb, zb_per, d.N);
-    const bool use_float = static_cast<double>(ma) * static_cast<double>(mb) * static_cast<double>(d.K) < 16777216.0;
-    auto run = [&](auto ftag) {
-      using F = typename decltype(ftag)::type;
-      F* aw = static_cast<F*>(ctx.Scratch(static_cast<size_t>(std::max<int64_t>(A.num_elements(), 1)) * sizeof(F)));
-      F* bw = static_cast<F*>(ctx.Scratch(static_cast<size_t>(std::max<int64_t>(B.num_elements(), 1)) * sizeof(F)));
-      F* c = static_cast<F*>(ctx.Scratch(static_cast<size_t>(std::max<int64_t>(d.batch * d.M * d.N, 1)) * sizeof(F)));
-      IntMatMul<F>(d, A.data<QA>(), za, za_per, B.data<QB>(), zb, zb_per, aw, bw, c, ctx.pool());
-      finish(c);
+    const int64_t MN = d.M * d.N;
+    if (d.M <= 4 && d.N >= 64) {
+      // Few rows (GEMV-like): stay on the 8-bit data, which is 4x less memory to stream than
+      // widened floats. sum_k (a - za)(b - zb) = sum_k (a - za) b - zb * sum_k (a - za).
+      int32_t* ci = static_cast<int32_t*>(ctx.Scratch(static_cast<size_t>(std::max<int64_t>(d.batch * MN, 1)) * 4));
+      for (int64_t bi = 0; bi < d.batch; ++bi) {
+        int64_t ai, bj;
+        BatchOffsets(d, bi, &ai, &bj);
+        const QA* am = A.data<QA>() + ai * d.M * d.K;
+        const QB* bm = B.data<QB>() + bj * d.K * d.N;
+        pool.ParallelFor(d.N, std::max<int64_t>(64, kGrain * 4 / std::max<int64_t>(d.K * d.M, 1)), [&](int64_t j0, int64_t j1) {
+          for (int64_t m = 0; m < d.M; ++m) {
+            const int32_t zam = za[za_per ? m : 0];
+            int32_t* acc = ci + bi * MN + m * d.N;
+            for (int64_t j = j0; j < j1; ++j) acc[j] = 0;
+            int32_t asum = 0;
+            for (int64_t k = 0; k < d.K; ++k) {
+              const int32_t av = static_cast<int32_t>(am[m * d.K + k]) - zam;
+              asum += av;
+              if (av == 0) continue;
+              AxpyRow(bm + k * d.N + j0, av, acc + j0, j1 - j0);
+            }
+            for (int64_t j = j0; j < j1; ++j) acc[j] -= asum * zb[zb_per ? j : 0];
+          }
+        });
+      }
+      finish(ci);
+      return;
+    }
+    const int64_t chunk = std::max<int64_t>(1, int64_t{16777215} / std::max<int64_t>(1, ma * mb));
+    const bool prepacked = !packed.w.empty() && static_cast<int64_t>(packed.w.size()) == B.num_elements();
+    float* aw = static_cast<float*>(ctx.Scratch(static_cast<size_t>(std::max<int64_t>(A.num_elements(), 1)) * 4));
+    Widen8<float>(A.data<QA>(), d.a_mats, d.M, d.K, za, za_per, false, aw, pool);
+    const float* bw = packed.w.data();
+    if (!prepacked) {
+      float* w = static_cast<float*>(ctx.Scratch(static_cast<size_t>(std::max<int64_t>(B.num_elements(), 1)) * 4));
+      Widen8<float>(B.data<QB>(), d.b_mats, d.K, d.N, zb, false, zb_per, w, pool);
+      bw = w;
+    }
+    float* c = static_cast<float*>(ctx.Scratch(static_cast<size_t>(std::max<int64_t>(d.batch * MN, 1)) * 4));
+    auto gemm = [&](int64_t k0, int64_t kk) {
+      for (int64_t bi = 0; bi < d.batch; ++bi) {
+        int64_t ai, bj;
+        BatchOffsets(d, bi, &ai, &bj);
+        cpu::Sgemm(false, false, d.M, d.N, kk, 1.0f, aw + ai * d.M * d.K + k0, d.K, bw + bj * d.K * d.N + k0 * d.N, d.N,
+                   0.0f, c + bi * MN, d.N, &pool);
+      }
     };
-    if (use_float) run(TypeTag<float>{});
-    else run(TypeTag<double>{});
+    if (d.K <= chunk) {
+      gemm(0, d.K);
+      finish(c);
+      return;
+    }
+    int32_t* ci = static_cast<int32_t*>(ctx.Scratch(static_cast<size_t>(std::max<int64_t>(d.batch * MN, 1)) * 4));
+    const int64_t total = d.batch * MN;
+    for (int64_t k0 = 0; k0 < d.K; k0 += chunk) {
+      gemm(k0, std::min(chunk, d.K - k0));
+      const bool first = k0 == 0;
+      pool.ParallelFor(total, kGrain, [&](int64_t s, int64_t e) {
+        if (first)
+          for (int64_t i = s; i < e; ++i) ci[i] = static_cast<int32_t>(c[i]);
+        else
+          for (int64_t i = s; i < e; ++i)
+            ci[i] = static_cast<int32_t>(static_cast<uint32_t>(ci[i]) + static_cast<uint32_t>(static_cast<int32_t>(c[i])));
+      });
+    }
+    finish(ci);
   };
   auto with_b = [&](auto atag) {
     if (B.dtype() == DataType::kUInt8) go(atag, TypeTag<uint8_t>{});
@@ -612,12 +695,15 @@ Status RunIntMatMul(KernelContext& ctx, const Tensor& A, const Tensor* za_t, con
   };
   if (A.dtype() == DataType::kUInt8) with_b(TypeTag<uint8_t>{});
   else with_b(TypeTag<int8_t>{});
-  return st;
+  return Status::Ok();
 }
 
 class MatMulIntegerKernel : public OpKernel {
  public:
-  Status Init(const NodeInfo&) { return Status::Ok(); }
+  Status Init(const NodeInfo& n) {
+    PrepackB(n, 1, 3, &packed_);
+    return Status::Ok();
+  }
 
   Status Compute(KernelContext& ctx) const override {
     const Tensor* a = ctx.input(0);
@@ -628,17 +714,23 @@ class MatMulIntegerKernel : public OpKernel {
     Tensor* y = ctx.Output(0, DataType::kInt32, d.out_shape);
     int32_t* out = y->data<int32_t>();
     const int64_t total = d.batch * d.M * d.N;
-    return RunIntMatMul(ctx, *a, ctx.input(2), *b, ctx.input(3), d, [&](auto* c) {
+    return RunIntMatMul(ctx, *a, ctx.input(2), *b, ctx.input(3), d, packed_, [&](auto* c) {
       ctx.pool().ParallelFor(total, kGrain, [&](int64_t s, int64_t e) {
         for (int64_t i = s; i < e; ++i) out[i] = static_cast<int32_t>(c[i]);
       });
     });
   }
+
+ private:
+  PackedB packed_;
 };
 
 class QLinearMatMulKernel : public OpKernel {
  public:
-  Status Init(const NodeInfo&) { return Status::Ok(); }
+  Status Init(const NodeInfo& n) {
+    PrepackB(n, 3, 5, &packed_);
+    return Status::Ok();
+  }
 
   Status Compute(KernelContext& ctx) const override {
     const Tensor* a = ctx.input(0);
@@ -684,7 +776,7 @@ class QLinearMatMulKernel : public OpKernel {
     };
     Tensor* y = ctx.Output(0, yt, d.out_shape);
     const int64_t M = d.M, N = d.N, rows = d.batch * d.M;
-    return RunIntMatMul(ctx, *a, ctx.input(2), *b, ctx.input(5), d, [&](auto* c) {
+    return RunIntMatMul(ctx, *a, ctx.input(2), *b, ctx.input(5), d, packed_, [&](auto* c) {
       auto requant = [&](auto qtag) {
         using Q = typename decltype(qtag)::type;
         Q* out = y->data<Q>();
@@ -711,6 +803,9 @@ class QLinearMatMulKernel : public OpKernel {
       else requant(TypeTag<int8_t>{});
     });
   }
+
+ private:
+  PackedB packed_;
 };
 
 }  // namespace

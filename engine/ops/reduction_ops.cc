@@ -17,14 +17,14 @@
 #include "ops/op_kernel.h"
 #include "ops/op_util.h"
 
-#pragma GCC optimize("O3")
+#pragma GCC optimize("O3", "no-trapping-math")  // lets GCC if-convert float clamps; no FP-exception semantics are relied on
 
 namespace onnxd::engine {
 namespace {
 
 constexpr int kMaxRank = 64;
 constexpr int kLanes = 8;
-constexpr int64_t kBlk = 256;
+constexpr int64_t kBlk = 1024;
 constexpr int64_t kWorkGrain = 16384;
 
 template <typename T>
@@ -41,6 +41,18 @@ inline A ToAcc(const T& x) {
   if constexpr (kIsHalf<T>) return static_cast<A>(static_cast<float>(x));
   else return static_cast<A>(x);
 }
+
+// Four floats, for the min/max loops the compiler will not vectorise from scalar code (a float
+// max is not a reassociable reduction without fast-math). GCC/Clang vector extension.
+typedef float V4F __attribute__((vector_size(16)));
+typedef int32_t V4I __attribute__((vector_size(16)));
+
+inline V4F LoadV4(const float* p) {
+  V4F v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+inline void StoreV4(float* p, V4F v) { std::memcpy(p, &v, sizeof(v)); }
 
 enum class RK { kSum, kMean, kMax, kMin, kProd, kL1, kL2, kLogSum, kLogSumExp, kSumSquare };
 
@@ -76,6 +88,7 @@ template <typename A>
 struct SumOp {
   using Acc = A;
   static constexpr bool kShift = false;
+  static constexpr bool kVec = false;
   static A Init() { return A(0); }
   static A Pre(A x, A) { return x; }
   static A Comb(A a, A b) { return Add(a, b); }
@@ -119,6 +132,7 @@ template <typename A>
 struct ProdOp {
   using Acc = A;
   static constexpr bool kShift = false;
+  static constexpr bool kVec = false;
   static A Init() { return A(1); }
   static A Pre(A x, A) { return x; }
   static A Comb(A a, A b) { return Mul(a, b); }
@@ -129,6 +143,11 @@ template <typename A>
 struct MaxOp {
   using Acc = A;
   static constexpr bool kShift = false;
+  static constexpr bool kVec = std::is_same_v<A, float>;
+  static V4F VComb(V4F a, V4F b) {
+    V4I m = (b > a) | (b != b);
+    return m ? b : a;
+  }
   static A Init() {
     if constexpr (std::is_floating_point_v<A>) return -std::numeric_limits<A>::infinity();
     else return std::numeric_limits<A>::lowest();
@@ -142,6 +161,11 @@ template <typename A>
 struct MinOp {
   using Acc = A;
   static constexpr bool kShift = false;
+  static constexpr bool kVec = std::is_same_v<A, float>;
+  static V4F VComb(V4F a, V4F b) {
+    V4I m = (b < a) | (b != b);
+    return m ? b : a;
+  }
   static A Init() {
     if constexpr (std::is_floating_point_v<A>) return std::numeric_limits<A>::infinity();
     else return std::numeric_limits<A>::max();
@@ -156,6 +180,7 @@ template <typename A>
 struct LseOp {
   using Acc = A;
   static constexpr bool kShift = true;
+  static constexpr bool kVec = false;
   static A Init() { return A(0); }
   static A Pre(A x, A s) { return std::exp(x - s); }
   static A Comb(A a, A b) { return Add(a, b); }
@@ -261,7 +286,18 @@ inline typename Op::Acc RowPartial(const T* x, int64_t n, typename Op::Acc s) {
   using A = typename Op::Acc;
   A a = Op::Init();
   int64_t r = 0;
-  if (n >= 2 * kLanes) {
+  if constexpr (Op::kVec && std::is_same_v<T, float>) {
+    if (n >= 8) {
+      const float init = Op::Init();
+      V4F a0 = {init, init, init, init}, a1 = a0;
+      for (; r + 8 <= n; r += 8) {
+        a0 = Op::VComb(a0, LoadV4(x + r));
+        a1 = Op::VComb(a1, LoadV4(x + r + 4));
+      }
+      a0 = Op::VComb(a0, a1);
+      for (int j = 0; j < 4; ++j) a = Op::Comb(a, a0[j]);
+    }
+  } else if (n >= 2 * kLanes) {
     A lanes[kLanes];
     for (int j = 0; j < kLanes; ++j) lanes[j] = Op::Init();
     for (; r + kLanes <= n; r += kLanes)
@@ -282,6 +318,10 @@ inline void ColPartial(const T* x, int64_t R, int64_t stride, int64_t len, const
     const T* row = x + r * stride;
     if constexpr (Op::kShift) {
       for (int64_t i = 0; i < len; ++i) acc[i] = Op::Comb(acc[i], Op::Pre(ToAcc<A>(row[i]), s[i]));
+    } else if constexpr (Op::kVec && std::is_same_v<T, float>) {
+      int64_t i = 0;
+      for (; i + 4 <= len; i += 4) StoreV4(acc + i, Op::VComb(LoadV4(acc + i), LoadV4(row + i)));
+      for (; i < len; ++i) acc[i] = Op::Comb(acc[i], row[i]);
     } else {
       for (int64_t i = 0; i < len; ++i) acc[i] = Op::Comb(acc[i], Op::Pre(ToAcc<A>(row[i]), A(0)));
     }

@@ -164,7 +164,7 @@ void StridedCopyT(const T* src, int64_t* dims, int64_t* strides, int rank, T* ds
   if (rank >= 2 && istride != 1 && strides[rank - 2] == 1 && !std::is_same_v<T, std::string> && inner >= 4 &&
       dims[rank - 2] >= 4) {
     const int64_t rows = dims[rank - 2], cols = inner;
-    constexpr int64_t kB = 32;
+    constexpr int64_t kB = 16;
     const int64_t rblocks = (rows + kB - 1) / kB;
     const int64_t batch = total / (rows * cols);
     const int brank = rank - 2;
@@ -1036,6 +1036,8 @@ class ScatterElementsKernel : public OpKernel {
         return ctx.Error("indices[" + std::to_string(i) + "] = " + std::to_string(v) + " is out of range for axis " +
                          std::to_string(a) + " of size " + std::to_string(N));
     }
+    if (red_ != Reduction::kNone && (x->dtype() == DataType::kString || x->dtype() == DataType::kBool))
+      return ctx.Error(std::string("reductions are not defined for ") + DataTypeName(x->dtype()) + " data");
     Tensor* y = ctx.Output(0, x->dtype(), x->shape());
     int64_t xs[kMaxRank];
     RowMajorStrides(x->shape(), xs);
@@ -1103,6 +1105,8 @@ class ScatterNDKernel : public OpKernel {
           return ctx.Error("index " + std::to_string(v) + " is out of range for data dim " + std::to_string(j) +
                            " of size " + std::to_string(dd));
       }
+    if (red_ != Reduction::kNone && (x->dtype() == DataType::kString || x->dtype() == DataType::kBool))
+      return ctx.Error(std::string("reductions are not defined for ") + DataTypeName(x->dtype()) + " data");
     Tensor* y = ctx.Output(0, x->dtype(), x->shape());
     bool ok = DispatchAny(x->dtype(), [&](auto tag) {
       using T = typename decltype(tag)::type;
@@ -1265,15 +1269,21 @@ class PadKernel : public OpKernel {
     RETURN_IF_ERROR(CheckMovable(ctx, *x, "data"));
     const int r = x->rank();
     if (r > kMaxRank) return ctx.Error("rank too large");
-    Shape raw;
+    int64_t raw[2 * kMaxRank];
+    int nraw = 0;
     Shape axes;
     bool has_axes = false;
     const Tensor* cv = nullptr;
     if (use_attr_) {
-      raw = ToShape(attr_pads_);
+      if (attr_pads_.size() > 2 * kMaxRank) return ctx.Error("too many pads");
+      nraw = static_cast<int>(attr_pads_.size());
+      std::copy(attr_pads_.begin(), attr_pads_.end(), raw);
     } else {
       REQUIRE_INPUT(p, 1, "pads");
-      RETURN_IF_ERROR(ReadIntList(ctx, *p, &raw, "pads"));
+      RETURN_IF_ERROR(CheckIndexType(ctx, *p, "pads"));
+      if (p->rank() > 1 || p->num_elements() > 2 * kMaxRank) return ctx.Error("pads must be 1-D with at most 64 entries");
+      nraw = static_cast<int>(p->num_elements());
+      for (int i = 0; i < nraw; ++i) raw[i] = IndexAt(*p, i);
       cv = ctx.input(2);
       if (cv != nullptr) {
         if (cv->dtype() != x->dtype()) return ctx.Error("constant_value dtype differs from data dtype");
@@ -1286,8 +1296,8 @@ class PadKernel : public OpKernel {
     }
     int64_t pb[kMaxRank] = {}, pe[kMaxRank] = {};
     const int na = has_axes ? axes.rank() : r;
-    if (raw.rank() != 2 * na)
-      return ctx.Error("pads has " + std::to_string(raw.rank()) + " entries, expected " + std::to_string(2 * na));
+    if (nraw != 2 * na)
+      return ctx.Error("pads has " + std::to_string(nraw) + " entries, expected " + std::to_string(2 * na));
     for (int i = 0; i < na; ++i) {
       int64_t ax = has_axes ? axes[i] : i;
       if (ax < 0) ax += r;
@@ -1299,7 +1309,7 @@ class PadKernel : public OpKernel {
     out.Resize(r);
     for (int i = 0; i < r; ++i) {
       out[i] = x->dim(i) + pb[i] + pe[i];
-      if (out[i] < 0) return ctx.Error("pads " + raw.ToString() + " make dim " + std::to_string(i) + " negative");
+      if (out[i] < 0) return ctx.Error("pads " + DimsString(raw, nraw) + " make dim " + std::to_string(i) + " negative");
       if (mode_ != PadMode::kConstant && x->dim(i) == 0 && out[i] > 0)
         return ctx.Error("cannot pad an empty dim in a non-constant mode");
     }

@@ -431,9 +431,8 @@ class DropoutKernel : public OpKernel {
  public:
   Status Init(const NodeInfo& n) {
     opset_ = n.opset();
-    ratio_ = n.GetFloat("ratio", 0.5f);
-    if (opset_ < 7 && n.GetInt("is_test", 0) == 0 && ratio_ != 0.0f)
-      return n.Unsupported("training-mode Dropout (is_test = 0) is not supported");
+    // Before opset 7, is_test = 0 asked for training behaviour; an inference engine runs every
+    // Dropout as the identity, as other runtimes do for these old models.
     return Status::Ok();
   }
   Status Compute(KernelContext& ctx) const override {
@@ -467,7 +466,6 @@ class DropoutKernel : public OpKernel {
 
  private:
   int opset_ = 0;
-  float ratio_ = 0.5f;
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -15,25 +15,31 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SUITE = os.environ.get("ONNXD_NODE_SUITE", os.path.join(REPO, "build-ml", "tests", "onnxd_node_suite"))
 
 
+def _map_proto(d, name=None):
+    m = onnx.MapProto(key_type=onnx.TensorProto.STRING if isinstance(next(iter(d)), str) else onnx.TensorProto.INT64)
+    if name:
+        m.name = name
+    if m.key_type == onnx.TensorProto.STRING:
+        m.string_keys.extend([k.encode() for k in d])
+    else:
+        m.keys.extend([int(k) for k in d])
+    m.values.elem_type = onnx.SequenceProto.TENSOR
+    for v in d.values():
+        v = np.asarray(v)
+        m.values.tensor_values.append(nh.from_array(v.astype(np.float32) if v.dtype == np.float64 else v))
+    return m
+
+
 def _to_proto(value, name):
     if isinstance(value, list):
         if value and isinstance(value[0], dict):
             seq = onnx.SequenceProto(name=name, elem_type=onnx.SequenceProto.MAP)
             for d in value:
-                m = onnx.MapProto(key_type=onnx.TensorProto.STRING if isinstance(next(iter(d)), str)
-                                  else onnx.TensorProto.INT64)
-                if m.key_type == onnx.TensorProto.STRING:
-                    m.string_keys.extend([k.encode() for k in d])
-                else:
-                    m.keys.extend([int(k) for k in d])
-                m.values.elem_type = onnx.SequenceProto.TENSOR
-                for v in d.values():
-                    m.values.tensor_values.append(nh.from_array(np.array(v, dtype=np.float32)))
-                seq.map_values.append(m)
+                seq.map_values.append(_map_proto(d))
             return seq
         return nh.from_list(value, name)
     if isinstance(value, dict):
-        return nh.from_dict(value, name)
+        return _map_proto(value, name)
     return nh.from_array(np.asarray(value), name)
 
 

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 
 #include "onnxd/engine/tensor.h"
@@ -104,13 +105,15 @@ inline void ParallelElements(ThreadPool& pool, int64_t n, int64_t grain, Fn&& fn
 
 // o[i] = op(x[i]) for i < n.
 template <typename TI, typename TO, typename Op>
-inline void UnaryRow(const TI* x, TO* o, int64_t n, const Op& op) {
+inline void UnaryRow(const TI* x, TO* o, int64_t n, const Op& op_ref) {
+  const Op op = op_ref;  // a local copy: captured constants cannot alias the output
   for (int64_t i = 0; i < n; ++i) o[i] = Store<TO>(op(Load(x[i])));
 }
 
 // o[i] = op(a[i*sa], b[i*sb]) with sa, sb in {0, 1}. `o` may alias `a` or `b` exactly.
 template <typename TA, typename TB, typename TO, typename Op>
-inline void BinaryRow(const TA* a, int64_t sa, const TB* b, int64_t sb, TO* o, int64_t n, const Op& op) {
+inline void BinaryRow(const TA* a, int64_t sa, const TB* b, int64_t sb, TO* o, int64_t n, const Op& op_ref) {
+  const Op op = op_ref;  // a local copy: captured constants cannot alias the output
   if (sa != 0 && sb != 0) {
     for (int64_t i = 0; i < n; ++i) o[i] = Store<TO>(op(Load(a[i]), Load(b[i])));
   } else if (sa != 0) {
@@ -174,9 +177,12 @@ Status RunBinary(KernelContext& ctx, const Tensor& a, const Tensor& b, const Op&
 
 // ---- accurate vectorisable float32 math ----
 
+// Always inlined so the AVX2 / AVX-512 loops in elementwise_cpu.cc get them in their own ISA.
+#define ONNXD_EW_INLINE inline __attribute__((always_inline))
+
 // exp(x) for float, within ~2 ulp over the whole range (overflow to inf, underflow to 0).
 // Written as straight-line code so loops over it vectorise.
-inline float FastExp(float x) {
+ONNXD_EW_INLINE float FastExp(float x) {
   x = std::min(std::max(x, -104.0f), 88.8f);
   const float kLog2e = 1.44269504088896341f;
   const float kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
@@ -204,7 +210,7 @@ inline float FastExp(float x) {
 }
 
 // tanh(x) for float within a few ulp; branch-free so loops over it vectorise.
-inline float FastTanh(float x) {
+ONNXD_EW_INLINE float FastTanh(float x) {
   const float ax = std::min(std::fabs(x), 20.0f);
   // |x| < 0.625: odd polynomial (minimax on the small interval).
   const float z = x * x;
@@ -220,7 +226,115 @@ inline float FastTanh(float x) {
 }
 
 // 1 / (1 + exp(-x)) for float.
-inline float FastSigmoid(float x) { return 1.0f / (1.0f + FastExp(-x)); }
+ONNXD_EW_INLINE float FastSigmoid(float x) { return 1.0f / (1.0f + FastExp(-x)); }
+
+// log(x) for float within a few ulp; log(0) = -inf, log(x<0) = NaN, log(inf) = inf.
+ONNXD_EW_INLINE float FastLog(float x) {
+  // Subnormals: scale by 2^23 first.
+  const bool sub = x < 1.17549435e-38f;
+  const float xs = sub ? x * 8388608.0f : x;
+  uint32_t u;
+  std::memcpy(&u, &xs, 4);
+  int32_t e = static_cast<int32_t>((u >> 23) & 0xff) - (sub ? 150 : 127);
+  // Mantissa in [1, 2), then folded into [sqrt(1/2), sqrt(2)).
+  uint32_t mu = (u & 0x007fffffu) | 0x3f800000u;
+  float m;
+  std::memcpy(&m, &mu, 4);
+  const bool fold = m > 1.41421356f;
+  m = fold ? m * 0.5f : m;
+  e = fold ? e + 1 : e;
+  const float fe = static_cast<float>(e);
+  const float r = m - 1.0f;
+  const float z = r * r;
+  float p = 7.0376836292e-2f;
+  p = p * r - 1.1514610310e-1f;
+  p = p * r + 1.1676998740e-1f;
+  p = p * r - 1.2420140846e-1f;
+  p = p * r + 1.4249322787e-1f;
+  p = p * r - 1.6668057665e-1f;
+  p = p * r + 2.0000714765e-1f;
+  p = p * r - 2.4999993993e-1f;
+  p = p * r + 3.3333331174e-1f;
+  float y = r * z * p;
+  y += fe * -2.12194440e-4f;
+  y += -0.5f * z;
+  float result = r + y + fe * 0.693359375f;
+  const float inf = std::numeric_limits<float>::infinity();
+  result = x == 0.0f ? -inf : result;
+  result = x < 0.0f ? std::numeric_limits<float>::quiet_NaN() : result;
+  result = x == inf ? inf : result;
+  result = x != x ? x : result;
+  return result;
+}
+
+// log(1 + u) for u >= 0 (accurate for tiny u): log(w) * u / (w - 1) with w = 1 + u.
+ONNXD_EW_INLINE float FastLog1pPos(float u) {
+  const float w = 1.0f + u;
+  const float d = w - 1.0f;
+  const float r = FastLog(w) * (u / (d == 0.0f ? 1.0f : d));
+  return d == 0.0f ? u : r;
+}
+
+// erfc(z) for z >= 0 with relative error ~2e-7 (Chebyshev fit, Numerical Recipes' erfcc).
+ONNXD_EW_INLINE float FastErfcPos(float z) {
+  const float t = 1.0f / (1.0f + 0.5f * z);
+  float p = 0.17087277f;
+  p = p * t - 0.82215223f;
+  p = p * t + 1.48851587f;
+  p = p * t - 1.13520398f;
+  p = p * t + 0.27886807f;
+  p = p * t - 0.18628806f;
+  p = p * t + 0.09678418f;
+  p = p * t + 0.37409196f;
+  p = p * t + 1.00002368f;
+  p = p * t - 1.26551223f;
+  return t * FastExp(p - z * z);
+}
+
+// erf(x) for |x| < 0.5 by its Taylor series (7 terms, error < 1e-9).
+ONNXD_EW_INLINE float ErfSmall(float x) {
+  const float z = x * x;
+  float p = 1.0f / 9360.0f;
+  p = p * z - 1.0f / 1320.0f;
+  p = p * z + 1.0f / 216.0f;
+  p = p * z - 1.0f / 42.0f;
+  p = p * z + 1.0f / 10.0f;
+  p = p * z - 1.0f / 3.0f;
+  p = p * z + 1.0f;
+  return 1.12837916709551257f * x * p;
+}
+
+// erf(x) for float, relative error ~3e-7.
+ONNXD_EW_INLINE float FastErf(float x) {
+  const float ax = std::fabs(x);
+  const float big = std::copysign(1.0f - FastErfcPos(ax), x);
+  return ax < 0.5f ? ErfSmall(x) : big;
+}
+
+// Gelu: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)); the negative side uses erfc directly so tiny
+// results keep their relative accuracy.
+ONNXD_EW_INLINE float FastGelu(float x) {
+  const float z = x * 0.70710678118654752f;
+  const float az = std::fabs(z);
+  const float erfc = FastErfcPos(az);
+  const float one_plus_erf = az < 0.5f ? 1.0f + ErfSmall(z) : (z > 0.0f ? 2.0f - erfc : erfc);
+  return 0.5f * x * one_plus_erf;
+}
+
+ONNXD_EW_INLINE float FastGeluTanh(float x) {
+  const float k = 0.7978845608028654f;  // sqrt(2 / pi)
+  return 0.5f * x * (1.0f + FastTanh(k * (x + 0.044715f * x * x * x)));
+}
+
+// log(1 + exp(x)) without overflow.
+ONNXD_EW_INLINE float FastSoftplus(float x) {
+  return std::max(x, 0.0f) + FastLog1pPos(FastExp(-std::fabs(x)));
+}
+
+// Float32 unary kernels with runtime ISA dispatch (SSE2 / AVX2 / AVX-512).
+enum class FloatUnaryKind { kExp, kLog, kTanh, kSigmoid, kErf, kGelu, kGeluTanh, kSoftplus, kMish, kSwish };
+// y[i] = f(x[i]) for i < n; `alpha` is Swish's. x and y may be the same array.
+void FloatUnaryF32(FloatUnaryKind kind, const float* x, float* y, int64_t n, float alpha = 1.0f);
 
 // ---- dtype dispatch restricted at compile time ----
 
@@ -294,6 +408,16 @@ Status SimpleUnary(KernelContext& ctx, const Tensor& x, const Fn& fn, int64_t gr
     using T = typename decltype(tag)::type;
     return RunUnary<T, T>(ctx, x, fn, grain);
   });
+}
+
+// Output 0 = f(x) for a float32 x via the dispatched kernels.
+inline Status RunFloatUnaryF32(KernelContext& ctx, const Tensor& x, FloatUnaryKind kind, float alpha = 1.0f) {
+  Tensor* y = ctx.Output(0, DataType::kFloat, x.shape());
+  const float* xp = x.data<float>();
+  float* yp = y->data<float>();
+  ParallelElements(ctx.pool(), x.num_elements(), kExpensiveGrain,
+                   [&](int64_t b, int64_t e) { FloatUnaryF32(kind, xp + b, yp + b, e - b, alpha); });
+  return Status::Ok();
 }
 
 }  // namespace onnxd::engine

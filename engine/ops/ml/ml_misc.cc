@@ -136,14 +136,21 @@ class BinarizerKernel : public OpKernel {
     if (x == nullptr) return ctx.Error("input X must be a tensor");
     Tensor* out = ctx.Output(0, x->dtype(), x->shape());
     const int64_t n = x->num_elements();
+    int64_t nan_at = -1;
     bool ok = DispatchNumeric(x->dtype(), [&](auto tag) {
       using T = typename decltype(tag)::type;
       using C = ComputeType<T>;
       const T* s = x->data<T>();
       T* d = out->data<T>();
       const C th = static_cast<C>(threshold_);
-      for (int64_t i = 0; i < n; ++i) d[i] = static_cast<T>(static_cast<C>(s[i]) > th ? C(1) : C(0));
+      for (int64_t i = 0; i < n; ++i) {
+        const C v = static_cast<C>(s[i]);
+        if constexpr (std::is_floating_point_v<C>)
+          if (std::isnan(v)) nan_at = nan_at < 0 ? i : nan_at;
+        d[i] = static_cast<T>(v > th ? C(1) : C(0));
+      }
     });
+    if (nan_at >= 0) return ctx.Error("input element " + std::to_string(nan_at) + " is NaN");
     if (!ok) return ctx.Error(std::string("unsupported type ") + DataTypeName(x->dtype()));
     return Status::Ok();
   }
@@ -194,7 +201,7 @@ class CastMapKernel : public OpKernel {
     const int64_t n = static_cast<int64_t>(order.size());
     const int64_t width = sparse_ ? max_map_ : n;
     Tensor* out = ctx.Output(0, out_, Shape{1, width});
-    // Default fill (sparse): 0 / "0".
+    // Default fill (sparse): 0 / "0.f".
     for (int64_t i = 0; i < width; ++i) Set(out, i, vt, nullptr, 0);
     for (int64_t j = 0; j < n; ++j) {
       const int64_t src = order[j];
@@ -211,7 +218,7 @@ class CastMapKernel : public OpKernel {
  private:
   void Set(Tensor* out, int64_t pos, DataType vt, const Tensor* values, int64_t src) const {
     float f = 0;
-    std::string s = "0";
+    std::string s = "0.f";  // onnxruntime's default for missing SPARSE entries
     if (values != nullptr) {
       if (vt == DataType::kFloat) {
         f = values->data<float>()[src];

@@ -236,6 +236,8 @@ inline bool Decide(const Compiled<T>& c, const TNode<T>& nd, T v) {
     case kEq: return v == nd.th;
     case kNeq: return v != nd.th;
     case kMember: {
+      // Exact membership (the spec). onnxruntime accepts only integral members and, for sets with
+      // negative members, also matches non-integral inputs that truncate onto a member.
       const auto& s = c.sets[nd.set];
       return std::binary_search(s.begin(), s.end(), v);
     }
@@ -257,28 +259,37 @@ inline const TNode<T>* FindLeaf(const Compiled<T>& c, int32_t root, const T* x) 
   return nd;
 }
 
+template <typename T, Agg kAgg>
+inline void AddLeaf(const TWeight<T>* weights, const TNode<T>* leaf, T* sc, uint8_t* hs) {
+  for (int32_t w = leaf->t; w < leaf->f; ++w) {
+    const int32_t id = weights[w].target;
+    const T val = weights[w].w;
+    if constexpr (kAgg == Agg::kSum || kAgg == Agg::kAverage) {
+      sc[id] += val;
+    } else if constexpr (kAgg == Agg::kMin) {
+      sc[id] = (!hs[id] || val < sc[id]) ? val : sc[id];
+    } else {
+      sc[id] = (!hs[id] || val > sc[id]) ? val : sc[id];
+    }
+    hs[id] = 1;
+  }
+}
+
 template <typename T, bool kLeqOnly, Agg kAgg>
 void EvalRange(const Ensemble& e, const Compiled<T>& c, const T* x, int64_t stride, int64_t r0, int64_t r1,
                size_t t0, size_t t1, T* scores, uint8_t* has) {
   const int64_t k = e.n_targets;
   const TWeight<T>* weights = c.weights.data();
-  for (int64_t r = r0; r < r1; ++r) {
-    const T* row = x + r * stride;
-    T* sc = scores + r * k;
-    uint8_t* hs = has + r * k;
+  // Tree-major over blocks of rows: one tree stays in cache while a block of rows walks it.
+  constexpr int64_t kBlock = 64;
+  for (int64_t rb = r0; rb < r1; rb += kBlock) {
+    const int64_t re = std::min(r1, rb + kBlock);
     for (size_t t = t0; t < t1; ++t) {
-      const TNode<T>* leaf = FindLeaf<T, kLeqOnly>(c, e.roots[t], row);
-      for (int32_t w = leaf->t; w < leaf->f; ++w) {
-        const int32_t id = weights[w].target;
-        const T val = weights[w].w;
-        if constexpr (kAgg == Agg::kSum || kAgg == Agg::kAverage) {
-          sc[id] += val;
-        } else if constexpr (kAgg == Agg::kMin) {
-          sc[id] = (!hs[id] || val < sc[id]) ? val : sc[id];
-        } else {
-          sc[id] = (!hs[id] || val > sc[id]) ? val : sc[id];
-        }
-        hs[id] = 1;
+      const int32_t root = e.roots[t];
+      int64_t r = rb;
+      for (; r < re; ++r) {
+        const TNode<T>* leaf = FindLeaf<T, kLeqOnly>(c, root, x + r * stride);
+        AddLeaf<T, kAgg>(weights, leaf, scores + r * k, has + r * k);
       }
     }
   }
@@ -568,7 +579,11 @@ class TreeRegressorKernel : public OpKernel {
     v5_ = true;
     int64_t pt = n.GetInt("post_transform", 0);
     if (pt < 0 || pt > 4) return n.Error("post_transform " + std::to_string(pt) + " is out of range");
-    post_ = static_cast<PostTransform>(pt);
+    // onnxruntime reads this integer as its own enum (NONE, LOGISTIC, SOFTMAX, SOFTMAX_ZERO, PROBIT),
+    // which swaps 1 and 2 relative to the spec's list; we follow onnxruntime.
+    static constexpr PostTransform kOrtOrder[] = {PostTransform::kNone, PostTransform::kLogistic, PostTransform::kSoftmax,
+                                                  PostTransform::kSoftmaxZero, PostTransform::kProbit};
+    post_ = kOrtOrder[pt];
     int64_t agg = n.GetInt("aggregate_function", 1);
     switch (agg) {
       case 0: agg_ = Agg::kAverage; break;

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 
 namespace onnxd::api::grpc_codec {
@@ -348,6 +349,14 @@ TEST(GrpcCodecEncode, ZipMapRowsBecomeJsonBytes) {
   EXPECT_EQ(out.outputs(0).parameters().at("content_type").string_param(), "application/json");
   EXPECT_EQ(out.raw_output_contents(0),
             LengthPrefixed({R"({"0":0.9,"1":0.1})", R"({"0":0.25,"1":0.75})", R"({"a\"b":1})"}));
+}
+
+TEST(GrpcCodecEncode, ValueJsonNestedTensorsAndNonFinite) {
+  std::string s;
+  AppendValueJson(Value::Sequence({Value(Tensor::FromVector<float>({1.f, 2.5f, 3.f, 4.f}, Shape{2, 2})),
+                                   Value(Tensor::FromVector<double>({std::nan(""), -INFINITY}, Shape{2}))}),
+                  &s);
+  EXPECT_EQ(s, "[[[1,2.5],[3,4]],[NaN,-Infinity]]");
 }
 
 TEST(GrpcCodecEncode, ParametersRoundTrip) {

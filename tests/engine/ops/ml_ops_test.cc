@@ -3,8 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 
+#include "alloc_hook.h"
 #include "onnx/onnx-ml.pb.h"
 #include "onnxd/engine/engine.h"
 
@@ -93,6 +97,81 @@ TEST(MlOpsTest, RandomForestIrisWithoutCast) {
   auto out = RunModel(m.SerializeAsString(), &st);
   ASSERT_TRUE(st.ok()) << st.ToString();
   CheckRfOutputs(out);
+}
+
+}  // namespace
+}  // namespace onnxd
+
+namespace onnxd {
+namespace {
+
+// Timing helper, skipped unless ONNXD_ML_BENCH_MODEL names a model with one float [N, F] input;
+// ONNXD_ML_BENCH_INPUT names a .pb input for it.
+TEST(MlOpsTest, BenchFromEnvironment) {
+  const char* path = std::getenv("ONNXD_ML_BENCH_MODEL");
+  const char* input = std::getenv("ONNXD_ML_BENCH_INPUT");
+  if (path == nullptr || input == nullptr) GTEST_SKIP() << "set ONNXD_ML_BENCH_MODEL and ONNXD_ML_BENCH_INPUT";
+  Engine engine;
+  auto model = engine.CompileFile(path);
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  auto session = (*model)->CreateSession();
+  onnx::TensorProto tp;
+  std::ifstream f(input, std::ios::binary);
+  ASSERT_TRUE(tp.ParseFromIstream(&f));
+  Shape s;
+  for (auto d : tp.dims()) s.PushBack(d);
+  Tensor x = Tensor::Allocate(DataType::kFloat, s);
+  std::memcpy(x.raw_data(), tp.raw_data().data(), x.bytes());
+  std::vector<Value> in{Value(x)}, out;
+  ASSERT_TRUE(session->Run(in, &out).ok());
+  const int iters = 20;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < iters; ++i) ASSERT_TRUE(session->Run(in, &out).ok());
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / iters;
+  std::printf("onnxd: %.3f ms per run\n", ms);
+}
+
+}  // namespace
+}  // namespace onnxd
+
+namespace onnxd {
+namespace {
+
+// The tree classifier alone (ZipMap and Cast removed): steady-state runs allocate nothing.
+TEST(MlOpsTest, TreeEnsembleClassifierSteadyStateMakesNoHeapAllocation) {
+  onnx::ModelProto m;
+  std::ifstream f(kRfModel, std::ios::binary);
+  ASSERT_TRUE(m.ParseFromIstream(&f));
+  auto* g = m.mutable_graph();
+  onnx::NodeProto tree;
+  for (const auto& n : g->node())
+    if (n.op_type() == "TreeEnsembleClassifier") tree = n;
+  g->clear_node();
+  *g->add_node() = tree;
+  g->clear_output();
+  for (int i = 0; i < 2; ++i) {
+    auto* o = g->add_output();
+    o->set_name(tree.output(i));
+    auto* t = o->mutable_type()->mutable_tensor_type();
+    t->set_elem_type(i == 0 ? onnx::TensorProto::INT64 : onnx::TensorProto::FLOAT);
+  }
+  Engine engine;
+  auto model = engine.CompileBytes(m.SerializeAsString(), "");
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  auto session = (*model)->CreateSession();
+  std::vector<Value> in{Value(RfInput())}, out;
+  out.reserve(2);
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(session->Run(in, &out).ok());
+  testing::StartCountingAllocations();
+  Status st;
+  for (int i = 0; i < 5 && st.ok(); ++i) st = session->Run(in, &out);
+  long allocations = testing::StopCountingAllocations();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(allocations, 0);
+  for (int r = 0; r < 3; ++r) {
+    EXPECT_EQ(out[0].tensor().data<int64_t>()[r], kLabels[r]);
+    for (int c = 0; c < 3; ++c) EXPECT_NEAR(out[1].tensor().data<float>()[r * 3 + c], kProbs[r][c], 1e-6);
+  }
 }
 
 }  // namespace
