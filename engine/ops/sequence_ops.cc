@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include "onnx/onnx-ml.pb.h"
 #include "ops/op_kernel.h"
 #include "ops/op_util.h"
 #include "runtime/graph_plan.h"

@@ -108,8 +108,7 @@ Status RunGraphPasses(onnx::ModelProto* model, const std::map<std::string, int64
   int64_t opset = it == opsets.end() ? 0 : it->second;
   onnx::GraphProto* g = model->mutable_graph();
   stats->conv_batchnorm_folded += FoldConvBatchNorm(g);
-  // Conv activation fusion is switched on once the Conv kernel applies onnxd_activation.
-  (void)opset;
+  stats->activations_fused += FuseConvActivation(g, opset);
   if (stats->conv_batchnorm_folded > 0) DropUnusedInitializers(g);
   return Status::Ok();
 }

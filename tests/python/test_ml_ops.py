@@ -131,6 +131,21 @@ def regressor_cases(root):
                     n += 1
 
 
+def many_tree_cases(root):
+    """Few rows, many trees: the tree-parallel path with partial scores merged per aggregate."""
+    rng = np.random.default_rng(2)
+    X = np.round(rng.normal(size=(3, 4)), 1).astype(np.float32)
+    for agg in ["SUM", "AVERAGE", "MIN", "MAX"]:
+        _, att = random_tree_classifier(rng, 64, 4, 2, 4, "NONE")
+        kw = {k: v for k, v in att.items() if k.startswith("nodes_")}
+        kw.update(target_treeids=att["class_treeids"], target_nodeids=att["class_nodeids"], target_ids=att["class_ids"],
+                  target_weights=att["class_weights"], n_targets=2, aggregate_function=agg)
+        node = helper.make_node("TreeEnsembleRegressor", ["X"], ["Y"], domain="ai.onnx.ml", **kw)
+        m = _model(node, [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 4])],
+                   [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 2])])
+        write_case(root, f"many_{agg}", m, {"X": X})
+
+
 def sklearn_cases(root):
     from skl2onnx import to_onnx
     from sklearn.datasets import load_iris, make_classification, make_regression
@@ -365,7 +380,7 @@ def double_cases(root):
     write_case(root, "int_tec", m, {"X": (X * 3).astype(np.int64)})
 
 
-ALL_CASES = [tree_cases, regressor_cases, sklearn_cases, misc_cases, v5_cases, map_cases, double_cases]
+ALL_CASES = [tree_cases, regressor_cases, many_tree_cases, sklearn_cases, misc_cases, v5_cases, map_cases, double_cases]
 
 
 if __name__ == "__main__":

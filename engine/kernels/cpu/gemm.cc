@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "kernels/cpu/small_gemm.h"
+
 namespace onnxd::engine::cpu {
 namespace {
 
@@ -36,6 +38,10 @@ void BlasCall(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const 
     return;
   }
   if constexpr (std::is_same_v<T, float>) {
+    if (!ta && static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) <= kSmallGemmMaxMacs) {
+      SmallSgemm(tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      return;
+    }
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                 static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
                 static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));

@@ -1,6 +1,5 @@
 #include "ops/ml/ml_common.h"
 
-#include "onnx/onnx-ml.pb.h"
 
 namespace onnxd::engine::ml {
 

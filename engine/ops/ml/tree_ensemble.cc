@@ -11,7 +11,6 @@
 #include <utility>
 
 #include "ops/ml/ml_common.h"
-#include "onnx/onnx-ml.pb.h"
 
 namespace onnxd::engine::ml {
 namespace {

@@ -45,6 +45,50 @@ TEST(ElementwiseMath, FastTanhAndSigmoidAreAccurate) {
   EXPECT_LT(RelErr(FastTanh(1e-30f), 1e-30), 1e-6);
 }
 
+TEST(ElementwiseMath, FastLogErfGeluAreAccurate) {
+  double worst_log = 0, worst_erf = 0, worst_gelu = 0, worst_sp = 0;
+  for (float x = 1e-30f; x < 1e30f; x *= 1.0137f) worst_log = std::max(worst_log, RelErr(FastLog(x), std::log(double(x))));
+  for (float x = -6.0f; x < 6.0f; x += 0.000913f) {
+    worst_erf = std::max(worst_erf, RelErr(FastErf(x), std::erf(double(x))));
+    const double g = 0.5 * x * std::erfc(-double(x) / std::sqrt(2.0));
+    worst_gelu = std::max(worst_gelu, RelErr(FastGelu(x), g));
+  }
+  for (float x = -80.0f; x < 80.0f; x += 0.00731f) {
+    const double sp = x > 0 ? x + std::log1p(std::exp(-double(x))) : std::log1p(std::exp(double(x)));
+    worst_sp = std::max(worst_sp, RelErr(FastSoftplus(x), sp));
+  }
+  EXPECT_LT(worst_log, 3e-7);
+  EXPECT_LT(worst_erf, 1e-6);
+  EXPECT_LT(worst_gelu, 2e-6);
+  EXPECT_LT(worst_sp, 1e-6);
+  EXPECT_TRUE(std::isinf(FastLog(0.0f)) && FastLog(0.0f) < 0);
+  EXPECT_TRUE(std::isnan(FastLog(-1.0f)));
+  EXPECT_TRUE(std::isinf(FastLog(INFINITY)));
+  EXPECT_LT(RelErr(FastLog(1e-40f), std::log(1e-40)), 1e-6);
+  EXPECT_EQ(FastErf(10.0f), 1.0f);
+  EXPECT_EQ(FastErf(-10.0f), -1.0f);
+  EXPECT_EQ(FastGelu(-30.0f), -0.0f);
+  EXPECT_EQ(FastGelu(30.0f), 30.0f);
+}
+
+// The ISA-dispatched kernels agree with the scalar inline functions.
+TEST(ElementwiseMath, DispatchedKernelsMatchScalar) {
+  const int n = 1003;
+  std::vector<float> x(n), y(n);
+  for (int i = 0; i < n; ++i) x[i] = -9.0f + 18.0f * i / n;
+  FloatUnaryF32(FloatUnaryKind::kExp, x.data(), y.data(), n);
+  for (int i = 0; i < n; ++i) ASSERT_LT(RelErr(y[i], std::exp(double(x[i]))), 3e-7) << x[i];
+  FloatUnaryF32(FloatUnaryKind::kTanh, x.data(), y.data(), n);
+  for (int i = 0; i < n; ++i) ASSERT_LT(RelErr(y[i], std::tanh(double(x[i]))), 1e-6) << x[i];
+  FloatUnaryF32(FloatUnaryKind::kErf, x.data(), y.data(), n);
+  for (int i = 0; i < n; ++i) ASSERT_LT(RelErr(y[i], std::erf(double(x[i]))), 1e-6) << x[i];
+  FloatUnaryF32(FloatUnaryKind::kSwish, x.data(), y.data(), n, 0.5f);
+  for (int i = 0; i < n; ++i) ASSERT_LT(RelErr(y[i], x[i] / (1 + std::exp(-0.5 * x[i]))), 1e-6) << x[i];
+  for (int i = 0; i < n; ++i) x[i] = 0.001f + i;
+  FloatUnaryF32(FloatUnaryKind::kLog, x.data(), y.data(), n);
+  for (int i = 0; i < n; ++i) ASSERT_LT(RelErr(y[i], std::log(double(x[i]))), 3e-7) << x[i];
+}
+
 TEST(BroadcastPlan, CollapsesDims) {
   BroadcastPlan p;
   Shape a{2, 3, 4, 5}, b{3, 1, 1};

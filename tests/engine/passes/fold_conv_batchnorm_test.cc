@@ -59,6 +59,15 @@ TEST(FoldConvBatchNormTest, RemovesTheBatchNormalization) {
   EXPECT_EQ(m.graph().node(0).output(0), "bn");
 }
 
+TEST(FuseConvActivationTest, ReluIsFusedIntoTheConv) {
+  auto m = ConvBnRelu(true);
+  engine::FoldConvBatchNorm(m.mutable_graph());
+  EXPECT_EQ(engine::FuseConvActivation(m.mutable_graph(), 13), 1);
+  ASSERT_EQ(m.graph().node_size(), 1);
+  EXPECT_EQ(m.graph().node(0).output(0), "y");
+}
+
+// Both rewrites (BatchNormalization folded, Relu fused) against the unoptimised graph.
 TEST(FoldConvBatchNormTest, FoldedModelComputesTheSameAsTheOriginal) {
   for (bool bias : {true, false}) {
     auto bytes = ConvBnRelu(bias).SerializeAsString();
