@@ -156,5 +156,12 @@ void RegisterMlOps(OpRegistry& r);          // ai.onnx.ml
 void RegisterControlFlowOps(OpRegistry& r); // If, Loop, Scan
 void RegisterSequenceOps(OpRegistry& r);    // Sequence*, Optional*
 void RegisterQuantizationOps(OpRegistry& r);
+void RegisterAttentionOps(OpRegistry& r);   // Attention, RotaryEmbedding...
+void RegisterImageOps(OpRegistry& r);       // Resize, GridSample, AffineGrid, Col2Im...
+void RegisterRnnOps(OpRegistry& r);         // RNN, GRU, LSTM
+void RegisterLossOps(OpRegistry& r);        // SoftmaxCrossEntropyLoss, NegativeLogLikelihoodLoss
+void RegisterStringOps(OpRegistry& r);      // StringSplit, StringNormalizer, RegexFullMatch, TfIdf...
+void RegisterDetectionOps(OpRegistry& r);   // NonMaxSuppression, RoiAlign
+void RegisterSignalOps(OpRegistry& r);      // DFT, STFT, windows, MelWeightMatrix
 
 }  // namespace onnxd::engine

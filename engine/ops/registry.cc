@@ -23,6 +23,13 @@ OpRegistry BuildRegistry() {
   RegisterControlFlowOps(r);
   RegisterSequenceOps(r);
   RegisterQuantizationOps(r);
+  RegisterAttentionOps(r);
+  RegisterImageOps(r);
+  RegisterRnnOps(r);
+  RegisterLossOps(r);
+  RegisterStringOps(r);
+  RegisterDetectionOps(r);
+  RegisterSignalOps(r);
   return r;
 }
 }  // namespace
