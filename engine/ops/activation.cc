@@ -225,7 +225,8 @@ struct GeluOp {
         ctx, t,
         [](auto x) {
           using C = decltype(x);
-          return C(0.5) * x * (C(1) + std::erf(x * static_cast<C>(0.70710678118654752440)));
+          if constexpr (std::is_same_v<C, float>) return FastGelu(x);
+          else return C(0.5) * x * std::erfc(-x * static_cast<C>(0.70710678118654752440));
         },
         kExpensiveGrain);
   }

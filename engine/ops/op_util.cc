@@ -6,7 +6,7 @@ namespace onnxd::engine {
 
 StatusOr<int> NormalizeAxis(int64_t axis, int rank, const char* what) {
   int64_t a = axis < 0 ? axis + rank : axis;
-  if (a < 0 || a >= rank && !(rank == 0 && a == 0))
+  if (a < 0 || (a >= rank && !(rank == 0 && a == 0)))
     return InvalidArgument(std::string(what) + " " + std::to_string(axis) + " is out of range for rank " +
                            std::to_string(rank));
   return static_cast<int>(a);

