@@ -1,5 +1,6 @@
 #include "core/inference_server.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -40,6 +41,59 @@ Value OwnedCopy(const Value& v) {
     return Value::Map(m.keys.buffer() ? m.keys : m.keys.Clone(), m.values.buffer() ? m.values : m.values.Clone());
   }
   return v;
+}
+
+// Triton's classification extension: the top `k` entries of each batch row (or of the whole tensor
+// when the model does not batch) as BYTES "value:index", largest first, ties to the lower index.
+StatusOr<Tensor> Classify(const std::string& name, const Tensor& t, int64_t k, bool batched) {
+  if (!t.defined() || t.dtype() == DataType::kString || t.dtype() == DataType::kBool)
+    return InvalidArgument("output '" + name + "': classification needs a numeric tensor");
+  const int64_t rows = batched && t.rank() > 0 ? t.dim(0) : 1;
+  const int64_t per_row = rows > 0 ? t.num_elements() / rows : 0;
+  const int64_t kk = std::min(k, per_row);
+  Tensor out = Tensor::Allocate(DataType::kString, batched ? Shape{rows, kk} : Shape{kk});
+  std::vector<double> values(static_cast<size_t>(per_row));
+  std::vector<int64_t> order(static_cast<size_t>(per_row));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t i = 0; i < per_row; ++i) {
+      Tensor one = Tensor::View(t.dtype(), Shape{},
+                                const_cast<char*>(static_cast<const char*>(t.raw_data())) +
+                                    (r * per_row + i) * static_cast<int64_t>(ElementSize(t.dtype())));
+      double v = 0;
+      switch (t.dtype()) {
+        case DataType::kFloat: v = *one.data<float>(); break;
+        case DataType::kDouble: v = *one.data<double>(); break;
+        case DataType::kFloat16: v = static_cast<float>(*one.data<Float16>()); break;
+        case DataType::kBFloat16: v = static_cast<float>(*one.data<BFloat16>()); break;
+        case DataType::kInt8: v = *one.data<int8_t>(); break;
+        case DataType::kInt16: v = *one.data<int16_t>(); break;
+        case DataType::kInt32: v = *one.data<int32_t>(); break;
+        case DataType::kInt64: v = static_cast<double>(*one.data<int64_t>()); break;
+        case DataType::kUInt8: v = *one.data<uint8_t>(); break;
+        case DataType::kUInt16: v = *one.data<uint16_t>(); break;
+        case DataType::kUInt32: v = *one.data<uint32_t>(); break;
+        case DataType::kUInt64: v = static_cast<double>(*one.data<uint64_t>()); break;
+        default: break;
+      }
+      values[static_cast<size_t>(i)] = v;
+      order[static_cast<size_t>(i)] = i;
+    }
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int64_t a, int64_t b) { return values[static_cast<size_t>(a)] > values[static_cast<size_t>(b)]; });
+    for (int64_t j = 0; j < kk; ++j) {
+      const int64_t idx = order[static_cast<size_t>(j)];
+      out.data<std::string>()[r * kk + j] = std::to_string(values[static_cast<size_t>(idx)]) + ":" + std::to_string(idx);
+    }
+  }
+  return out;
+}
+
+int64_t ClassificationCount(const Parameters& p) {
+  auto it = p.find("classification");
+  if (it == p.end()) return 0;
+  if (const auto* i = std::get_if<int64_t>(&it->second)) return *i;
+  if (const auto* u = std::get_if<uint64_t>(&it->second)) return static_cast<int64_t>(*u);
+  return 0;
 }
 
 }  // namespace
@@ -211,10 +265,14 @@ Status InferenceServer::Infer(const InferRequest& request, InferResponse* respon
   for (size_t i = 0; i < specs.size(); ++i)
     if (!given[i]) return fail(InvalidArgument("missing input '" + specs[i].name + "' for " + model_label));
   std::vector<int> wanted;
+  std::vector<int64_t> classify;  // per wanted output: top-k count, 0 = plain output
   for (const RequestedOutput& o : request.outputs) {
     int idx = model.OutputIndex(o.name);
     if (idx < 0) return fail(InvalidArgument(model_label + " has no output named '" + o.name + "'"));
     wanted.push_back(idx);
+    const int64_t k = ClassificationCount(o.parameters);
+    if (k < 0) return fail(InvalidArgument("output '" + o.name + "': classification count must be positive"));
+    classify.push_back(k);
   }
   if (wanted.empty())
     for (size_t i = 0; i < model.outputs().size(); ++i) wanted.push_back(static_cast<int>(i));
@@ -240,7 +298,18 @@ Status InferenceServer::Infer(const InferRequest& request, InferResponse* respon
   response->model_version = std::to_string(mv->version);
   response->id = request.id;
   response->outputs.clear();
-  for (int idx : wanted) response->outputs.push_back({model.outputs()[idx].name, OwnedCopy(outputs[idx]), {}});
+  for (size_t w = 0; w < wanted.size(); ++w) {
+    const int idx = wanted[w];
+    const std::string& name = model.outputs()[idx].name;
+    if (w < classify.size() && classify[w] > 0) {
+      if (!outputs[idx].is_tensor()) return fail(InvalidArgument("output '" + name + "': classification needs a tensor"));
+      auto top = Classify(name, outputs[idx].tensor(), classify[w], mv->config.max_batch_size() > 0);
+      if (!top.ok()) return fail(top.status());
+      response->outputs.push_back({name, Value(std::move(top).value()), {}});
+    } else {
+      response->outputs.push_back({name, OwnedCopy(outputs[idx]), {}});
+    }
+  }
   outputs.clear();
   const uint64_t output_ns = NsSince(output_start);
 

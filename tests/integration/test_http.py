@@ -149,3 +149,18 @@ def test_repository_index_load_unload_and_stats(client, daemon):
     assert s["name"] == "simple" and s["inference_count"] >= 1
     assert s["inference_stats"]["success"]["count"] >= 1
     assert "compute_infer" in s["inference_stats"]
+
+
+def test_classification_extension(client):
+    x = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)
+    i = httpclient.InferInput("input", [2, 1, 28, 28], "FP32")
+    i.set_data_from_numpy(x)
+    full = client.infer("mnist_cnn", [i]).as_numpy("probabilities")
+    res = client.infer("mnist_cnn", [i], outputs=[httpclient.InferRequestedOutput("probabilities", class_count=3)])
+    top = res.as_numpy("probabilities")
+    assert top.shape == (2, 3)
+    for row, probs in zip(top, full):
+        entries = [e.decode() if isinstance(e, bytes) else e for e in row]
+        idx = [int(e.split(":")[1]) for e in entries]
+        assert idx == list(np.argsort(-probs, kind="stable")[:3])
+        assert float(entries[0].split(":")[0]) == pytest.approx(float(probs[idx[0]]), abs=1e-6)
