@@ -195,6 +195,25 @@ void CountOps(const onnx::GraphProto& g, ModelInfo* info, const std::map<std::st
   }
 }
 
+// Every op of the graph (and its subgraphs) without a kernel, as "domain:Op (node 'name')".
+void CollectUnsupported(const onnx::GraphProto& g, const std::map<std::string, int64_t>& opsets,
+                        std::map<std::string, std::string>* out) {
+  const OpRegistry& reg = OpRegistry::Global();
+  for (const auto& n : g.node()) {
+    std::string d = CanonicalDomain(n.domain());
+    auto os = opsets.find(d);
+    int version = os == opsets.end() ? 0 : static_cast<int>(os->second);
+    if (reg.Find(d, n.op_type(), version) == nullptr) {
+      std::string key = (d.empty() ? "" : d + ":") + n.op_type() + " (opset " + std::to_string(version) + ")";
+      out->emplace(key, n.name());
+    }
+    for (const auto& a : n.attribute()) {
+      if (a.has_g()) CollectUnsupported(a.g(), opsets, out);
+      for (const auto& sg : a.graphs()) CollectUnsupported(sg, opsets, out);
+    }
+  }
+}
+
 ModelInfo MakeInfo(const onnx::ModelProto& m) {
   ModelInfo info;
   info.ir_version = m.ir_version();
@@ -296,6 +315,16 @@ StatusOr<std::shared_ptr<const CompiledModel>> Engine::CompileBytesUnchecked(con
   ASSIGN_OR_RETURN(lm, engine::LoadModelBytes(bytes, base_dir));
   auto impl = std::make_shared<ModelImpl>();
   impl->info = engine::MakeInfo(lm->proto);
+  {
+    // Name every missing op at once, not just the first one the compiler meets.
+    std::map<std::string, std::string> missing;
+    engine::CollectUnsupported(lm->proto.graph(), lm->opsets, &missing);
+    if (!missing.empty()) {
+      std::string list;
+      for (const auto& [op, node] : missing) list += (list.empty() ? "" : ", ") + op + " at node '" + node + "'";
+      return Unimplemented("the model uses ops onnxd does not support yet: " + list);
+    }
+  }
   if (options.optimize) RETURN_IF_ERROR(engine::RunGraphPasses(&lm->proto, lm->opsets, &impl->pass_stats));
   impl->pool = &engine::ThreadPool::Process();
   ASSIGN_OR_RETURN(impl->graph, engine::BuildGraphPlan(lm->proto.graph(), lm->opsets, options, nullptr, lm->base_dir));

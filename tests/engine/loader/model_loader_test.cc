@@ -83,6 +83,17 @@ TEST(ModelLoaderTest, UnknownOpNamesNodeAndOp) {
   EXPECT_NE(c.status().message().find("FrobnicateX"), std::string::npos) << c.status().message();
 }
 
+TEST(ModelLoaderTest, EveryUnsupportedOpIsListed) {
+  auto m = AddReluModel();
+  m.mutable_graph()->mutable_node(0)->set_op_type("FrobA");
+  m.mutable_graph()->mutable_node(1)->set_op_type("FrobB");
+  Engine engine;
+  auto c = engine.CompileBytes(m.SerializeAsString(), "");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("FrobA"), std::string::npos) << c.status().message();
+  EXPECT_NE(c.status().message().find("FrobB"), std::string::npos) << c.status().message();
+}
+
 TEST(ModelLoaderTest, MissingOpsetIsAnError) {
   auto m = AddReluModel();
   m.mutable_graph()->mutable_node(1)->set_domain("ai.onnx.ml");
