@@ -26,8 +26,9 @@ def test_sigterm_under_load_exits_cleanly(repo):
                     body = json.loads(r.read())
                     ok = body["outputs"][0]["data"] == [2 * v for v in range(16)]
                     with lock:
-                        results["ok" if ok else "bad"] += 1 if ok else 0
-                        if not ok:
+                        if ok:
+                            results["ok"] += 1
+                        else:
                             results["bad"].append(body)
             except urllib.error.HTTPError as e:
                 with lock:
