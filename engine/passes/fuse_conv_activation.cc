@@ -93,13 +93,18 @@ namespace {
 // Drops initializers nothing reads any more (e.g. the BatchNormalization parameters after folding).
 void DropUnusedInitializers(onnx::GraphProto* g) {
   GraphIndex idx(*g);
-  std::unordered_set<std::string> inputs;
-  for (const auto& i : g->input()) inputs.insert(i.name());
   google::protobuf::RepeatedPtrField<onnx::TensorProto> kept;
+  std::unordered_set<std::string> dropped;
   for (auto& t : *g->mutable_initializer()) {
-    if (idx.IsRead(t.name()) || inputs.count(t.name())) *kept.Add() = std::move(t);
+    if (idx.IsRead(t.name())) *kept.Add() = std::move(t);
+    else dropped.insert(t.name());
   }
   g->mutable_initializer()->Swap(&kept);
+  // A graph input naming a dropped initializer goes too (IR-3 models list every initializer).
+  google::protobuf::RepeatedPtrField<onnx::ValueInfoProto> inputs;
+  for (auto& i : *g->mutable_input())
+    if (!dropped.count(i.name())) *inputs.Add() = std::move(i);
+  g->mutable_input()->Swap(&inputs);
 }
 }  // namespace
 
@@ -108,8 +113,9 @@ Status RunGraphPasses(onnx::ModelProto* model, const std::map<std::string, int64
   int64_t opset = it == opsets.end() ? 0 : it->second;
   onnx::GraphProto* g = model->mutable_graph();
   stats->conv_batchnorm_folded += FoldConvBatchNorm(g);
+  stats->conv_add_folded += FoldConvAdd(g);
   stats->activations_fused += FuseConvActivation(g, opset);
-  if (stats->conv_batchnorm_folded > 0) DropUnusedInitializers(g);
+  if (stats->conv_batchnorm_folded + stats->conv_add_folded > 0) DropUnusedInitializers(g);
   return Status::Ok();
 }
 

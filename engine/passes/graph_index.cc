@@ -14,10 +14,9 @@ void CollectSubgraphReads(const onnx::GraphProto& g, std::unordered_set<std::str
 }  // namespace
 
 GraphIndex::GraphIndex(const onnx::GraphProto& g) {
-  std::unordered_set<std::string> inputs;
-  for (const auto& i : g.input()) inputs.insert(i.name());
-  for (const auto& t : g.initializer())
-    if (!inputs.count(t.name())) constants_[t.name()] = &t;
+  // Initializers listed as graph inputs too (every IR-3 model does that) are constants as well: the
+  // engine does not offer them as inputs (runtime/graph_plan.cc).
+  for (const auto& t : g.initializer()) constants_[t.name()] = &t;
   for (int i = 0; i < g.node_size(); ++i) {
     for (const auto& in : g.node(i).input())
       if (!in.empty()) consumers_[in].push_back(i);

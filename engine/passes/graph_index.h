@@ -13,7 +13,7 @@ namespace onnxd::engine {
 class GraphIndex {
  public:
   explicit GraphIndex(const onnx::GraphProto& g);
-  // Initializer named `name` that is not overridable by a graph input, or null.
+  // Initializer named `name`, or null.
   const onnx::TensorProto* Constant(const std::string& name) const;
   int NumConsumers(const std::string& name) const;
   bool IsGraphOutput(const std::string& name) const { return outputs_.count(name) > 0; }

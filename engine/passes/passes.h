@@ -13,11 +13,14 @@ namespace onnxd::engine {
 
 struct PassStats {
   int conv_batchnorm_folded = 0;
+  int conv_add_folded = 0;
   int activations_fused = 0;
 };
 
 // Conv + BatchNormalization (constant parameters) -> Conv with rescaled weights and bias.
 int FoldConvBatchNorm(onnx::GraphProto* g);
+// Conv + Add(per-channel constant) -> Conv with that bias.
+int FoldConvAdd(onnx::GraphProto* g);
 // Conv -> Relu / LeakyRelu / Clip / Sigmoid / Tanh -> Conv carrying the activation as internal
 // attributes (onnxd_activation, onnxd_activation_alpha/beta), applied by the Conv kernel while the
 // output is still in cache.

@@ -357,7 +357,9 @@ TEST_F(GrpcServerTest, ZipMapOutputIsJsonBytes) {
 TEST_F(GrpcServerTest, DeadlineAlreadyShort) {
   auto stub = GRPCInferenceService::NewStub(Channel());
   grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::microseconds(1));
+  // A deadline already in the past. (A 1 us deadline is not reliable: grpc rounds timeouts it sends
+  // up to its coarser units, and `simple` can finish inside that.)
+  ctx.set_deadline(std::chrono::system_clock::now() - std::chrono::seconds(1));
   inference::ModelInferResponse resp;
   grpc::Status s = stub->ModelInfer(&ctx, SimpleRequest(0, true), &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <random>
 
 #include "onnxd/engine/engine.h"
@@ -57,6 +58,18 @@ TEST(FoldConvBatchNormTest, RemovesTheBatchNormalization) {
   ASSERT_EQ(m.graph().node_size(), 2);
   EXPECT_EQ(m.graph().node(0).op_type(), "Conv");
   EXPECT_EQ(m.graph().node(0).output(0), "bn");
+}
+
+TEST(FoldConvAddTest, MnistZooBiasAddsFoldIntoItsConvs) {
+  std::ifstream f(std::string(ONNXD_SHARED_MODELS) + "/tutorial/mnist-zoo-opset7/model.onnx", std::ios::binary);
+  onnx::ModelProto m;
+  ASSERT_TRUE(m.ParseFromIstream(&f));
+  int adds_before = 0, adds_after = 0;
+  for (const auto& n : m.graph().node()) adds_before += n.op_type() == "Add";
+  EXPECT_EQ(engine::FoldConvAdd(m.mutable_graph()), 2);
+  for (const auto& n : m.graph().node()) adds_after += n.op_type() == "Add";
+  EXPECT_EQ(adds_after, adds_before - 2);
+  // The zoo model's outputs with the rewrite are checked against its test data in engine_test.cc.
 }
 
 TEST(FuseConvActivationTest, ReluIsFusedIntoTheConv) {
