@@ -58,7 +58,8 @@ void ThreadPool::Run(int64_t n, int64_t grain, RangeFn fn, void* ctx) {
   job.n = n;
   // A few chunks per thread balances uneven work without much overhead.
   int64_t max_chunks = static_cast<int64_t>(num_threads_) * 4;
-  int64_t chunks = std::min((n + grain - 1) / grain, max_chunks);
+  // Floor division keeps every chunk at least `grain` long, as ParallelFor promises.
+  int64_t chunks = std::max<int64_t>(1, std::min(n / grain, max_chunks));
   job.chunk = (n + chunks - 1) / chunks;
   job.num_chunks = (n + job.chunk - 1) / job.chunk;
 

@@ -20,6 +20,25 @@ TEST(ThreadPoolTest, CoversEveryIndexExactlyOnce) {
   }
 }
 
+TEST(ThreadPoolTest, ChunksAreAtLeastTheGrain) {
+  ThreadPool pool(4);
+  for (int64_t n : {100, 512, 1000, 4097}) {
+    for (int64_t grain : {7, 81, 200}) {
+      std::atomic<int64_t> shortest{n};
+      std::atomic<int> chunks{0};
+      pool.ParallelFor(n, grain, [&](int64_t b, int64_t e) {
+        chunks++;
+        if (e != n) {  // only the last range may be shorter
+          int64_t len = e - b, cur = shortest.load();
+          while (len < cur && !shortest.compare_exchange_weak(cur, len)) {
+          }
+        }
+      });
+      if (chunks.load() > 1) EXPECT_GE(shortest.load(), grain) << "n=" << n << " grain=" << grain;
+    }
+  }
+}
+
 TEST(ThreadPoolTest, ZeroAndNegativeRangesDoNothing) {
   ThreadPool pool(2);
   int calls = 0;
