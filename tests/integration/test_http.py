@@ -9,7 +9,7 @@ import pytest
 import tritonclient.http as httpclient
 from PIL import Image
 
-from conftest import TUTORIAL
+from daemon_util import TUTORIAL
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import time
 import urllib.error
 import urllib.request
 
-from conftest import Daemon
+from daemon_util import Daemon
 
 BODY = json.dumps({"inputs": [{"name": n, "shape": [1, 16], "datatype": "INT32", "data": list(range(16))}
                               for n in ("INPUT0", "INPUT1")]}).encode()

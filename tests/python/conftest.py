@@ -22,10 +22,3 @@ def tutorial():
     if not path.exists():
         pytest.fail(f"{path} is missing (../shared must sit beside the checkout)")
     return path
-
-
-def run_onnxd(*args, check=True):
-    proc = subprocess.run([str(ONNXD), *map(str, args)], capture_output=True, text=True, timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"onnxd {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
-    return proc

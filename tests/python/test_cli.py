@@ -1,7 +1,7 @@
 """`onnxd run`, `inspect` and `bench` behave as documented, including on bad input."""
 import numpy as np
 
-from conftest import run_onnxd
+from onnxd_cli import run_onnxd
 
 
 def test_inspect_lists_io_and_finds_no_unsupported_ops(tutorial):

@@ -6,7 +6,7 @@ import onnxruntime as ort
 import pytest
 from PIL import Image
 
-from conftest import run_onnxd
+from onnxd_cli import run_onnxd
 
 
 def run_through_onnxd(tmp_path, model, feeds):
