@@ -178,24 +178,18 @@ Status SessionImpl::Run(std::span<const Value> inputs, std::vector<Value>* outpu
 
 namespace {
 
-void CountOps(const onnx::GraphProto& g, ModelInfo* info, const std::map<std::string, int64_t>& opsets,
-              std::set<std::string>* unsupported) {
-  const OpRegistry& reg = OpRegistry::Global();
+void CountOps(const onnx::GraphProto& g, ModelInfo* info) {
   for (const auto& n : g.node()) {
     std::string d = CanonicalDomain(n.domain());
-    std::string key = d.empty() ? n.op_type() : d + ":" + n.op_type();
-    info->op_histogram[key]++;
-    auto os = opsets.find(d);
-    int version = os == opsets.end() ? 0 : static_cast<int>(os->second);
-    if (reg.Find(d, n.op_type(), version) == nullptr) unsupported->insert(key);
+    info->op_histogram[d.empty() ? n.op_type() : d + ":" + n.op_type()]++;
     for (const auto& a : n.attribute()) {
-      if (a.has_g()) CountOps(a.g(), info, opsets, unsupported);
-      for (const auto& sg : a.graphs()) CountOps(sg, info, opsets, unsupported);
+      if (a.has_g()) CountOps(a.g(), info);
+      for (const auto& sg : a.graphs()) CountOps(sg, info);
     }
   }
 }
 
-// Every op of the graph (and its subgraphs) without a kernel, as "domain:Op (node 'name')".
+// Every op of the graph (and its subgraphs) without a kernel: "domain:Op" -> a node using it.
 void CollectUnsupported(const onnx::GraphProto& g, const std::map<std::string, int64_t>& opsets,
                         std::map<std::string, std::string>* out) {
   const OpRegistry& reg = OpRegistry::Global();
@@ -204,7 +198,7 @@ void CollectUnsupported(const onnx::GraphProto& g, const std::map<std::string, i
     auto os = opsets.find(d);
     int version = os == opsets.end() ? 0 : static_cast<int>(os->second);
     if (reg.Find(d, n.op_type(), version) == nullptr) {
-      std::string key = (d.empty() ? "" : d + ":") + n.op_type() + " (opset " + std::to_string(version) + ")";
+      std::string key = (d.empty() ? "" : d + ":") + n.op_type();
       out->emplace(key, n.name());
     }
     for (const auto& a : n.attribute()) {
@@ -235,9 +229,10 @@ ModelInfo MakeInfo(const onnx::ModelProto& m) {
     if (!inits.count(in.name())) info.inputs.push_back({in.name(), TypeInfoFromProto(in.type())});
   for (const auto& out : m.graph().output()) info.outputs.push_back({out.name(), TypeInfoFromProto(out.type())});
   for (const auto& p : m.metadata_props()) info.metadata.push_back(p.key() + "=" + p.value());
-  std::set<std::string> unsupported;
-  CountOps(m.graph(), &info, info.opsets, &unsupported);
-  info.unsupported_ops.assign(unsupported.begin(), unsupported.end());
+  CountOps(m.graph(), &info);
+  std::map<std::string, std::string> unsupported;
+  CollectUnsupported(m.graph(), info.opsets, &unsupported);
+  for (const auto& [op, node] : unsupported) info.unsupported_ops.push_back(op);
   return info;
 }
 
