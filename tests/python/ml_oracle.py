@@ -12,7 +12,7 @@ import onnx.numpy_helper as nh
 import onnxruntime as ort
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SUITE = os.environ.get("ONNXD_NODE_SUITE", os.path.join(REPO, "build-ml", "tests", "onnxd_node_suite"))
+SUITE = os.environ.get("ONNXD_NODE_SUITE", os.path.join(REPO, "build", "tests", "onnxd_node_suite"))
 
 
 def _map_proto(d, name=None):
