@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <thread>
 #include <string>
 
@@ -19,6 +20,7 @@
 #include "core/log.h"
 #include "grpc/grpc_server.h"
 #include "http/http_server.h"
+#include "http/metrics_server.h"
 
 namespace {
 
@@ -30,6 +32,7 @@ void Usage() {
          "      --http-address A (0.0.0.0)  --grpc-address A (0.0.0.0)\n"
          "      --model-control-mode none|explicit (none)  --load-model NAME|* (repeatable)\n"
          "      --strict-readiness true|false (true)  --exit-timeout-secs N (30)  --log-verbose N (0)\n"
+         "      --allow-metrics true|false (true): Prometheus text at :metrics-port/metrics\n"
          "      --http-max-body-bytes N (67108864)  --default-max-batch-size N (4)\n"
          "  onnxd run MODEL.onnx (--input NAME=FILE ... | --input-dir DIR) [--output-dir DIR]\n"
          "      run a model once on TensorProto (.pb) or NumPy (.npy) inputs and print the outputs\n"
@@ -49,6 +52,7 @@ bool ParseBool(const std::string& v, bool* out) {
 int Serve(int argc, char** argv) {
   using onnxd::server::ServerOptions;
   ServerOptions opts;
+  bool allow_metrics = true;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     std::string value;
@@ -96,6 +100,12 @@ int Serve(int argc, char** argv) {
         std::cerr << "onnxd: --strict-readiness wants true or false, got '" << v << "'\n";
         return 2;
       }
+    } else if (a == "--allow-metrics") {
+      std::string v = next();
+      if (!ParseBool(v, &allow_metrics)) {
+        std::cerr << "onnxd: --allow-metrics wants true or false, got '" << v << "'\n";
+        return 2;
+      }
     } else if (a == "--help" || a == "-h") {
       Usage();
       return 0;
@@ -141,9 +151,19 @@ int Serve(int argc, char** argv) {
     LOG_ERROR("gRPC server: " << st.message());
     return 1;
   }
+  std::optional<onnxd::api::MetricsServer> metrics;
+  if (allow_metrics) {
+    metrics.emplace(core, opts);
+    st = metrics->Start();
+    if (!st.ok()) {
+      LOG_ERROR("metrics server: " << st.message());
+      return 1;
+    }
+  }
   std::printf("onnxd 0.1.0 serving %s\n", opts.model_repository.c_str());
   std::printf("  HTTP  %s:%d\n  gRPC  %s:%d\n", opts.http_address.c_str(), http.port(), opts.grpc_address.c_str(),
               grpc.port());
+  if (metrics) std::printf("  Metrics  %s:%d/metrics\n", opts.http_address.c_str(), metrics->port());
   std::printf("+%-32s+%-9s+%-13s+%s\n", "--------------------------------", "---------", "-------------", "--------");
   std::printf("|%-32s|%-9s|%-13s|%s\n", " model", " version", " state", " reason");
   for (const auto& m : core.RepositoryIndex(false))
@@ -163,6 +183,7 @@ int Serve(int argc, char** argv) {
   }).detach();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(opts.exit_timeout_secs);
   if (!core.WaitIdle(deadline)) LOG_WARNING(core.in_flight() << " requests still running at the exit timeout");
+  if (metrics) metrics->Stop();
   grpc.Stop();
   http.Stop();
   LOG_INFO("onnxd stopped");

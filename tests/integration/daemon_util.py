@@ -44,13 +44,13 @@ class Daemon:
     def __init__(self, repo, extra_args=()):
         self.repo = repo
         self.proc = subprocess.Popen([str(ONNXD), "--model-repository", str(repo), "--http-port", "0",
-                                      "--grpc-port", "0", *extra_args],
+                                      "--grpc-port", "0", "--metrics-port", "0", *extra_args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.stderr_lines = []
         threading.Thread(target=self._drain_stderr, daemon=True).start()
-        self.http_port = self.grpc_port = None
+        self.http_port = self.grpc_port = self.metrics_port = None
         deadline = time.time() + 120
-        while time.time() < deadline and (self.http_port is None or self.grpc_port is None):
+        while time.time() < deadline and None in (self.http_port, self.grpc_port, self.metrics_port):
             line = self.proc.stdout.readline()
             if not line:
                 break
@@ -60,7 +60,10 @@ class Daemon:
             m = re.search(r"gRPC\s+\S+:(\d+)", line)
             if m:
                 self.grpc_port = int(m.group(1))
-        if self.http_port is None or self.grpc_port is None:
+            m = re.search(r"Metrics\s+\S+:(\d+)/metrics", line)
+            if m:
+                self.metrics_port = int(m.group(1))
+        if None in (self.http_port, self.grpc_port, self.metrics_port):
             self.stop()
             raise RuntimeError("onnxd did not start:\n" + "".join(self.stderr_lines))
         threading.Thread(target=self._drain_stdout, daemon=True).start()
