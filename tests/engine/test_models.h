@@ -4,7 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "loader/tensor_proto.h"
 #include "onnx/onnx-ml.pb.h"
+#include "onnxd/engine/engine.h"
 
 namespace onnxd::testing {
 
@@ -61,6 +63,61 @@ inline onnx::ModelProto AddReluModel(int64_t ir_version = 8, int64_t opset = 13)
   *g->add_node() = Node("Add", {"x", "bias"}, {"s"}, "add");
   *g->add_node() = Node("Relu", {"s"}, {"y"}, "relu");
   return m;
+}
+
+// ---- Building and running one-off models in op tests ----
+
+inline void AddInit(onnx::GraphProto* g, const std::string& name, const Tensor& t) {
+  onnx::TensorProto p;
+  engine::TensorToProto(t, &p);
+  p.set_name(name);
+  *g->add_initializer() = p;
+}
+
+inline void SetAttr(onnx::NodeProto* n, const std::string& name, const std::string& s) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::STRING);
+  a->set_s(s);
+}
+
+inline void SetAttr(onnx::NodeProto* n, const std::string& name, int64_t v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(v);
+}
+
+inline void SetAttr(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INTS);
+  for (int64_t x : v) a->add_ints(x);
+}
+
+// An empty ai.onnx model at `opset` (IR 8) whose graph the test fills in.
+inline onnx::ModelProto NewModel(int opset) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  auto* os = m.add_opset_import();
+  os->set_domain("");
+  os->set_version(opset);
+  m.mutable_graph()->set_name("g");
+  return m;
+}
+
+// Compiles and runs `m` once; tensor outputs are copied out of the session's arena.
+inline StatusOr<std::vector<Value>> RunModel(const onnx::ModelProto& m, std::vector<Value> ins) {
+  Engine engine;
+  auto model = engine.CompileBytes(m.SerializeAsString(), "");
+  if (!model.ok()) return model.status();
+  auto session = (*model)->CreateSession();
+  std::vector<Value> outs;
+  Status st = session->Run(ins, &outs);
+  if (!st.ok()) return st;
+  for (auto& v : outs)
+    if (v.is_tensor()) v = Value(v.tensor().Clone());
+  return outs;
 }
 
 }  // namespace onnxd::testing

@@ -16,58 +16,11 @@
 namespace onnxd {
 namespace {
 
+using testing::AddInit;
+using testing::NewModel;
 using testing::Node;
-
-void AddInit(onnx::GraphProto* g, const std::string& name, const Tensor& t) {
-  onnx::TensorProto p;
-  engine::TensorToProto(t, &p);
-  p.set_name(name);
-  *g->add_initializer() = p;
-}
-
-void SetAttr(onnx::NodeProto* n, const std::string& name, const std::string& s) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::STRING);
-  a->set_s(s);
-}
-
-void SetAttr(onnx::NodeProto* n, const std::string& name, int64_t v) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INT);
-  a->set_i(v);
-}
-
-void SetAttr(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INTS);
-  for (int64_t x : v) a->add_ints(x);
-}
-
-onnx::ModelProto NewModel(int opset) {
-  onnx::ModelProto m;
-  m.set_ir_version(8);
-  auto* os = m.add_opset_import();
-  os->set_domain("");
-  os->set_version(opset);
-  m.mutable_graph()->set_name("g");
-  return m;
-}
-
-StatusOr<std::vector<Value>> RunModel(const onnx::ModelProto& m, std::vector<Value> ins) {
-  Engine engine;
-  auto model = engine.CompileBytes(m.SerializeAsString(), "");
-  if (!model.ok()) return model.status();
-  auto session = (*model)->CreateSession();
-  std::vector<Value> outs;
-  Status st = session->Run(ins, &outs);
-  if (!st.ok()) return st;
-  for (auto& v : outs)
-    if (v.is_tensor()) v = Value(v.tensor().Clone());
-  return outs;
-}
+using testing::RunModel;
+using testing::SetAttr;
 
 Tensor Ramp(const Shape& shape) {
   Tensor t = Tensor::Allocate(DataType::kFloat, shape);
