@@ -119,6 +119,21 @@ Value Value::Sequence(std::vector<Value> elements, DataType elem_type) {
   return v;
 }
 
+Value Value::Owned() const {
+  switch (kind_) {
+    case ValueKind::kTensor: return Value(tensor_.Owned());
+    case ValueKind::kSequence: {
+      std::vector<Value> elems;
+      elems.reserve(sequence_->size());
+      for (const Value& e : *sequence_) elems.push_back(e.Owned());
+      return Sequence(std::move(elems), sequence_elem_type());
+    }
+    case ValueKind::kMap: return Map(map_->keys.Owned(), map_->values.Owned());
+    case ValueKind::kNone: return *this;
+  }
+  return *this;
+}
+
 Value Value::Map(Tensor keys, Tensor values) {
   Value v;
   v.kind_ = ValueKind::kMap;

@@ -12,20 +12,6 @@ namespace onnxd::engine {
 namespace {
 
 // Tensor outputs go through the planner (copied); sequences, maps and empty optionals as they are.
-void EmitValue(KernelContext& ctx, int i, const Value& v) {
-  if (!ctx.has_output(i)) return;
-  if (v.is_tensor()) {
-    const Tensor& t = v.tensor();
-    Tensor* out = ctx.Output(i, t.dtype(), t.shape());
-    CopyElements(t.dtype(), t.raw_data(), out->raw_data(), t.num_elements());
-  } else {
-    ctx.SetOutputValue(i, v);
-  }
-}
-
-Value OwnedValue(const Value& v) {
-  return v.is_tensor() && v.tensor().buffer() == nullptr ? Value(v.tensor().Clone()) : v;
-}
 
 Status ScalarBool(KernelContext& ctx, const Tensor& t, const char* what, bool* out) {
   if (t.num_elements() != 1) return ctx.Error(std::string(what) + " must have one element, got shape " + t.shape().ToString());
@@ -132,7 +118,7 @@ class IfKernel : public OpKernel {
     RETURN_IF_ERROR(ctx.RunSubgraph(cond ? *then_ : *else_, {}, &outs));
     for (int i = 0; i < ctx.num_outputs() && i < static_cast<int>(outs.size()); ++i) {
       if (!ctx.has_output(i)) continue;
-      ctx.SetOutputValue(i, OwnedValue(outs[i]));
+      ctx.SetOutputValue(i, outs[i].Owned());
     }
     return Status::Ok();
   }
@@ -319,7 +305,7 @@ class ScanKernel : public OpKernel {
       RETURN_IF_ERROR(RunOne(ctx, states, slice_ptrs, true, &parts));
       for (int k = 0; k < num_states_; ++k) {
         if (!states[k].is_tensor()) return ctx.Error("state outputs must be tensors");
-        state_parts[k].push_back(OwnedValue(states[k]).tensor());
+        state_parts[k].push_back(states[k].Owned().tensor());
       }
       for (int o = 0; o < num_scan_out_; ++o) {
         // Stack this batch's steps (axis 0), then keep it for the batch stacking.

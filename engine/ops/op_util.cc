@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "ops/op_kernel.h"
+
 namespace onnxd::engine {
 
 StatusOr<int> NormalizeAxis(int64_t axis, int rank, const char* what) {
@@ -75,6 +77,17 @@ void CopyElements(DataType dt, const void* src, void* dst, int64_t n) {
     for (int64_t i = 0; i < n; ++i) d[i] = s[i];
   } else {
     std::memcpy(dst, src, static_cast<size_t>(n) * ElementSize(dt));
+  }
+}
+
+void EmitValue(KernelContext& ctx, int i, const Value& v) {
+  if (!ctx.has_output(i)) return;
+  if (v.is_tensor()) {
+    const Tensor& t = v.tensor();
+    Tensor* out = ctx.Output(i, t.dtype(), t.shape());
+    CopyElements(t.dtype(), t.raw_data(), out->raw_data(), t.num_elements());
+  } else {
+    ctx.SetOutputValue(i, v);
   }
 }
 

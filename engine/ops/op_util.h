@@ -82,6 +82,11 @@ Status ReadInt64s(const Tensor& t, std::vector<int64_t>* out);
 double ScalarAsDouble(const Tensor& t);
 int64_t ScalarAsInt64(const Tensor& t);
 
+class KernelContext;
+// Writes a tensor as output i through the planner (a copy), or a non-tensor value as is; nothing
+// when the node does not want output i.
+void EmitValue(KernelContext& ctx, int i, const Value& v);
+
 // Copies `n` elements of dtype `dt` (strings by assignment).
 void CopyElements(DataType dt, const void* src, void* dst, int64_t n);
 

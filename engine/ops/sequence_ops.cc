@@ -14,21 +14,6 @@
 namespace onnxd::engine {
 namespace {
 
-Tensor Owned(const Tensor& t) { return t.buffer() != nullptr ? t : t.Clone(); }
-
-Value OwnedValue(const Value& v) { return v.is_tensor() ? Value(Owned(v.tensor())) : v; }
-
-// Writes a tensor as output i through the planner (a copy), or a non-tensor value as is.
-void EmitValue(KernelContext& ctx, int i, const Value& v) {
-  if (v.is_tensor()) {
-    const Tensor& t = v.tensor();
-    Tensor* out = ctx.Output(i, t.dtype(), t.shape());
-    CopyElements(t.dtype(), t.raw_data(), out->raw_data(), t.num_elements());
-  } else {
-    ctx.SetOutputValue(i, v);
-  }
-}
-
 Status GetSequence(KernelContext& ctx, int i, const Value** seq) {
   const Value* v = ctx.input_value(i);
   if (v == nullptr || !v->is_sequence()) return ctx.Error("input " + std::to_string(i) + " must be a sequence");
@@ -81,7 +66,7 @@ class SequenceConstructKernel : public OpKernel {
       if (i == 0) dt = t->dtype();
       else if (t->dtype() != dt)
         return ctx.Error("input " + std::to_string(i) + " is " + DataTypeName(t->dtype()) + ", input 0 is " + DataTypeName(dt));
-      elems.emplace_back(Owned(*t));
+      elems.emplace_back(t->Owned());
     }
     ctx.SetOutputValue(0, Value::Sequence(std::move(elems), dt));
     return Status::Ok();
@@ -98,7 +83,7 @@ class SequenceAtKernel : public OpKernel {
     if (ctx.input(1) == nullptr) return ctx.Error("position is missing");
     int64_t pos;
     RETURN_IF_ERROR(GetPosition(ctx, 1, static_cast<int64_t>(e.size()), false, 0, &pos));
-    ctx.SetOutputValue(0, OwnedValue(e[pos]));
+    ctx.SetOutputValue(0, e[pos].Owned());
     return Status::Ok();
   }
 };
@@ -122,7 +107,7 @@ class SequenceInsertKernel : public OpKernel {
     std::vector<Value> out;
     out.reserve(e.size() + 1);
     out.insert(out.end(), e.begin(), e.begin() + pos);
-    out.emplace_back(Owned(*t));
+    out.emplace_back(t->Owned());
     out.insert(out.end(), e.begin() + pos, e.end());
     ctx.SetOutputValue(0, Value::Sequence(std::move(out), t->dtype()));
     return Status::Ok();
@@ -334,7 +319,7 @@ class SequenceMapKernel : public OpKernel {
         in[i] = v->is_sequence() ? v->sequence()[k] : *v;
       }
       RETURN_IF_ERROR(ctx.RunSubgraph(*body_, in, &res));
-      for (size_t o = 0; o < nout; ++o) outs[o].push_back(OwnedValue(res[o]));
+      for (size_t o = 0; o < nout; ++o) outs[o].push_back(res[o].Owned());
     }
     for (size_t o = 0; o < nout; ++o) {
       DataType dt = body_->outputs[o].type.elem_type;

@@ -155,9 +155,8 @@ Status RunSubgraphFrame(Executor& exec, const GraphPlan& graph, const Frame& par
   RETURN_IF_ERROR(exec.Run(frame));
   outputs->resize(graph.output_ids.size());
   for (size_t k = 0; k < graph.output_ids.size(); ++k) {
-    const Value& v = frame.values[graph.output_ids[k]];
     // A view (of the enclosing frame's arena) must not outlive this call: own it.
-    (*outputs)[k] = v.is_tensor() && v.tensor().buffer() == nullptr ? Value(v.tensor().Clone()) : v;
+    (*outputs)[k] = frame.values[graph.output_ids[k]].Owned();
   }
   return Status::Ok();
 }

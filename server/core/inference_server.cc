@@ -27,21 +27,6 @@ std::vector<int64_t> MetadataShape(const IoSpec& s) {
   return s.type.dims;
 }
 
-// Outputs must outlive the session's next run: copy tensors that are views into its arena.
-Value OwnedCopy(const Value& v) {
-  if (v.is_tensor()) return v.tensor().buffer() ? v : Value(v.tensor().Clone());
-  if (v.is_sequence()) {
-    std::vector<Value> elems;
-    elems.reserve(v.sequence().size());
-    for (const Value& e : v.sequence()) elems.push_back(OwnedCopy(e));
-    return Value::Sequence(std::move(elems), v.sequence_elem_type());
-  }
-  if (v.is_map()) {
-    const MapValue& m = v.map();
-    return Value::Map(m.keys.buffer() ? m.keys : m.keys.Clone(), m.values.buffer() ? m.values : m.values.Clone());
-  }
-  return v;
-}
 
 // Triton's classification extension: the top `k` entries of each batch row (or of the whole tensor
 // when the model does not batch) as BYTES "value:index", largest first, ties to the lower index.
@@ -307,7 +292,7 @@ Status InferenceServer::Infer(const InferRequest& request, InferResponse* respon
       if (!top.ok()) return fail(top.status());
       response->outputs.push_back({name, Value(std::move(top).value()), {}});
     } else {
-      response->outputs.push_back({name, OwnedCopy(outputs[idx]), {}});
+      response->outputs.push_back({name, outputs[idx].Owned(), {}});
     }
   }
   outputs.clear();

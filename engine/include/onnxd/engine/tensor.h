@@ -107,6 +107,9 @@ class Tensor {
   }
   // A deep copy that owns its storage.
   Tensor Clone() const;
+  // This tensor if it shares ownership of its storage, else a Clone: what must be kept beyond the
+  // run that produced a view into a session's arena.
+  Tensor Owned() const { return buffer_ != nullptr ? *this : Clone(); }
   const std::shared_ptr<Buffer>& buffer() const { return buffer_; }
 
  private:
@@ -157,6 +160,8 @@ class Value {
   const MapValue& map() const { return *map_; }
 
   std::string DebugString(int max_elements = 16) const;
+  // The same value with every tensor inside it (sequence elements, map keys and values) Owned().
+  Value Owned() const;
 
  private:
   ValueKind kind_ = ValueKind::kNone;
