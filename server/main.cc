@@ -33,6 +33,7 @@ void Usage() {
          "      --model-control-mode none|explicit (none)  --load-model NAME|* (repeatable)\n"
          "      --strict-readiness true|false (true)  --exit-timeout-secs N (30)  --log-verbose N (0)\n"
          "      --allow-metrics true|false (true): Prometheus text at :metrics-port/metrics\n"
+         "      --metrics-address A (the HTTP address)\n"
          "      --http-max-body-bytes N (67108864)  --default-max-batch-size N (4)\n"
          "  onnxd run MODEL.onnx (--input NAME=FILE ... | --input-dir DIR) [--output-dir DIR]\n"
          "      run a model once on TensorProto (.pb) or NumPy (.npy) inputs and print the outputs\n"
@@ -88,6 +89,7 @@ int Serve(int argc, char** argv) {
     else if (a == "--metrics-port") opts.metrics_port = static_cast<int>(next_int());
     else if (a == "--http-address") opts.http_address = next();
     else if (a == "--grpc-address") opts.grpc_address = next();
+    else if (a == "--metrics-address") opts.metrics_address = next();
     else if (a == "--log-verbose") opts.log_verbose = static_cast<int>(next_int());
     else if (a == "--exit-timeout-secs") opts.exit_timeout_secs = static_cast<int>(next_int());
     else if (a == "--http-max-body-bytes") opts.http_body_limit = static_cast<size_t>(next_int());
@@ -163,7 +165,9 @@ int Serve(int argc, char** argv) {
   std::printf("onnxd 0.1.0 serving %s\n", opts.model_repository.c_str());
   std::printf("  HTTP  %s:%d\n  gRPC  %s:%d\n", opts.http_address.c_str(), http.port(), opts.grpc_address.c_str(),
               grpc.port());
-  if (metrics) std::printf("  Metrics  %s:%d/metrics\n", opts.http_address.c_str(), metrics->port());
+  if (metrics)
+    std::printf("  Metrics  %s:%d/metrics\n",
+                (opts.metrics_address.empty() ? opts.http_address : opts.metrics_address).c_str(), metrics->port());
   std::printf("+%-32s+%-9s+%-13s+%s\n", "--------------------------------", "---------", "-------------", "--------");
   std::printf("|%-32s|%-9s|%-13s|%s\n", " model", " version", " state", " reason");
   for (const auto& m : core.RepositoryIndex(false))

@@ -121,12 +121,13 @@ class MetricsServer::Impl {
     if (started_) return InvalidArgument("the metrics server is already started");
     if (stopped_) return InvalidArgument("the metrics server was stopped; make a new one");
     beast::error_code ec;
-    auto addr = asio::ip::make_address(opts_.http_address, ec);
-    if (ec) return InvalidArgument("metrics address '" + opts_.http_address + "' is not an IP address: " + ec.message());
+    const std::string& address = opts_.metrics_address.empty() ? opts_.http_address : opts_.metrics_address;
+    auto addr = asio::ip::make_address(address, ec);
+    if (ec) return InvalidArgument("metrics address '" + address + "' is not an IP address: " + ec.message());
     if (opts_.metrics_port < 0 || opts_.metrics_port > 65535)
       return InvalidArgument("metrics port " + std::to_string(opts_.metrics_port) + " is out of range");
     tcp::endpoint ep(addr, static_cast<unsigned short>(opts_.metrics_port));
-    const std::string where = opts_.http_address + ":" + std::to_string(opts_.metrics_port);
+    const std::string where = address + ":" + std::to_string(opts_.metrics_port);
     acceptor_->open(ep.protocol(), ec);
     if (ec) return Unavailable("metrics server: cannot open a socket for " + where + ": " + ec.message());
     acceptor_->set_option(asio::socket_base::reuse_address(true), ec);

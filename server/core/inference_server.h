@@ -24,6 +24,7 @@ struct ServerOptions {
   int grpc_port = 8001;
   int metrics_port = 8002;
   std::string grpc_address = "0.0.0.0";
+  std::string metrics_address;  // "" = the HTTP address
   int log_verbose = 0;
   int exit_timeout_secs = 30;
   bool strict_readiness = true;

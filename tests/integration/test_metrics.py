@@ -56,3 +56,14 @@ def test_counters_follow_known_traffic(daemon):
         stats = json.loads(r.read())["model_stats"][0]
     assert stats["inference_stats"]["success"]["count"] == value(after, ok, model="simple", version="1")
     assert stats["inference_stats"]["fail"]["count"] == value(after, fail, model="simple", reason="OTHER", version="1")
+
+
+def test_metrics_address(repo):
+    from daemon_util import Daemon
+
+    d = Daemon(repo, ["--metrics-address", "127.0.0.1"])
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{d.metrics_port}/metrics", timeout=10) as r:
+            assert "nv_cpu_memory_total_bytes" in r.read().decode()
+    finally:
+        assert d.stop() == 0
