@@ -1,5 +1,7 @@
 #include "grpc/grpc_codec.h"
 
+#include "http/json_codec.h"
+
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -218,98 +220,6 @@ Status DecodeRaw(const ModelInferRequest& req, const ModelInferRequest::InferInp
   return Status::Ok();
 }
 
-// ---- JSON text of non-tensor outputs ----
-
-void AppendJsonString(std::string_view s, std::string* out) {
-  static const char kHex[] = "0123456789abcdef";
-  out->push_back('"');
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      case '\b': out->append("\\b"); break;
-      case '\f': out->append("\\f"); break;
-      default:
-        if (c < 0x20) {
-          out->append("\\u00");
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 15]);
-        } else {
-          out->push_back(ch);
-        }
-    }
-  }
-  out->push_back('"');
-}
-
-template <typename T>
-void AppendNumber(T v, std::string* out) {
-  char buf[64];
-  if constexpr (std::is_floating_point_v<T>) {
-    // As the HTTP front end (and Python's json module): NaN, Infinity, -Infinity.
-    if (std::isnan(v)) {
-      out->append("NaN");
-      return;
-    }
-    if (std::isinf(v)) {
-      out->append(v > 0 ? "Infinity" : "-Infinity");
-      return;
-    }
-  }
-  auto r = std::to_chars(buf, buf + sizeof(buf), v);
-  out->append(buf, r.ptr);
-}
-
-// Element i of a tensor as JSON (number, bool or string).
-void AppendElementJson(const Tensor& t, int64_t i, std::string* out) {
-  switch (t.dtype()) {
-    case DataType::kFloat: AppendNumber(t.data<float>()[i], out); break;
-    case DataType::kDouble: AppendNumber(t.data<double>()[i], out); break;
-    case DataType::kFloat16: AppendNumber(static_cast<float>(t.data<Float16>()[i]), out); break;
-    case DataType::kBFloat16: AppendNumber(static_cast<float>(t.data<BFloat16>()[i]), out); break;
-    case DataType::kInt8: AppendNumber(static_cast<int>(t.data<int8_t>()[i]), out); break;
-    case DataType::kInt16: AppendNumber(t.data<int16_t>()[i], out); break;
-    case DataType::kInt32: AppendNumber(t.data<int32_t>()[i], out); break;
-    case DataType::kInt64: AppendNumber(t.data<int64_t>()[i], out); break;
-    case DataType::kUInt8: AppendNumber(static_cast<unsigned>(t.data<uint8_t>()[i]), out); break;
-    case DataType::kUInt16: AppendNumber(t.data<uint16_t>()[i], out); break;
-    case DataType::kUInt32: AppendNumber(t.data<uint32_t>()[i], out); break;
-    case DataType::kUInt64: AppendNumber(t.data<uint64_t>()[i], out); break;
-    case DataType::kBool: out->append(t.data<bool>()[i] ? "true" : "false"); break;
-    case DataType::kString: AppendJsonString(t.data<std::string>()[i], out); break;
-    default: out->append("null"); break;
-  }
-}
-
-// Map keys are JSON object keys: strings as they are, numbers as their decimal text.
-void AppendKeyJson(const Tensor& keys, int64_t i, std::string* out) {
-  if (keys.dtype() == DataType::kString) {
-    AppendJsonString(keys.data<std::string>()[i], out);
-  } else {
-    out->push_back('"');
-    AppendElementJson(keys, i, out);
-    out->push_back('"');
-  }
-}
-
-// A tensor as nested arrays (a scalar as the bare element), as the HTTP front end writes it.
-void AppendNestedJson(const Tensor& t, int dim, int64_t* index, std::string* out) {
-  if (dim == t.rank()) {
-    AppendElementJson(t, (*index)++, out);
-    return;
-  }
-  out->push_back('[');
-  for (int64_t i = 0; i < t.dim(dim); ++i) {
-    if (i) out->push_back(',');
-    AppendNestedJson(t, dim + 1, index, out);
-  }
-  out->push_back(']');
-}
-
 void AppendNumeric(const Tensor& t, std::string* out) {
   const size_t bytes = t.bytes();
   if (bytes) out->append(static_cast<const char*>(t.raw_data()), bytes);
@@ -326,38 +236,8 @@ void AppendLengthPrefixed(std::string_view s, std::string* out) {
 }  // namespace
 
 void AppendValueJson(const Value& v, std::string* out) {
-  switch (v.kind()) {
-    case ValueKind::kTensor: {
-      int64_t index = 0;
-      AppendNestedJson(v.tensor(), 0, &index, out);
-      break;
-    }
-    case ValueKind::kMap: {
-      const MapValue& m = v.map();
-      const int64_t n = std::min(m.keys.num_elements(), m.values.num_elements());
-      out->push_back('{');
-      for (int64_t i = 0; i < n; ++i) {
-        if (i) out->push_back(',');
-        AppendKeyJson(m.keys, i, out);
-        out->push_back(':');
-        AppendElementJson(m.values, i, out);
-      }
-      out->push_back('}');
-      break;
-    }
-    case ValueKind::kSequence: {
-      out->push_back('[');
-      bool first = true;
-      for (const Value& e : v.sequence()) {
-        if (!first) out->push_back(',');
-        first = false;
-        AppendValueJson(e, out);
-      }
-      out->push_back(']');
-      break;
-    }
-    case ValueKind::kNone: out->append("null"); break;
-  }
+  // The same text the HTTP front end writes for a non-tensor output row.
+  http::AppendJsonValue(out, v);
 }
 
 Status DecodeParameters(const google::protobuf::Map<std::string, InferParameter>& in,
