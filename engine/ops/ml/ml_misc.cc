@@ -566,6 +566,29 @@ class ScalerKernel : public OpKernel {
 };
 
 // LabelEncoder (ai.onnx.ml 1-4): a lookup table from keys to values with a default.
+
+// LabelEncoder's keys or values (`prefix` "keys" / "values"): from <prefix>_tensor or one of
+// <prefix>_strings, <prefix>_int64s, <prefix>_floats.
+Status ReadLabelEncoderList(const NodeInfo& n, const std::string& prefix, Tensor* out) {
+  if (n.has_attr(prefix + "_tensor")) {
+    ASSIGN_OR_RETURN(*out, n.GetTensor(prefix + "_tensor"));
+  } else if (n.has_attr(prefix + "_strings")) {
+    auto v = n.GetStrings(prefix + "_strings");
+    *out = Tensor::Allocate(DataType::kString, Shape{static_cast<int64_t>(v.size())});
+    for (size_t i = 0; i < v.size(); ++i) out->data<std::string>()[i] = v[i];
+  } else if (n.has_attr(prefix + "_int64s")) {
+    auto v = n.GetInts(prefix + "_int64s");
+    *out = Tensor::FromVector(v, Shape{static_cast<int64_t>(v.size())});
+  } else if (n.has_attr(prefix + "_floats")) {
+    auto v = n.GetFloats(prefix + "_floats");
+    *out = Tensor::FromVector(v, Shape{static_cast<int64_t>(v.size())});
+  } else {
+    return n.Error("one of " + prefix + "_strings, " + prefix + "_int64s, " + prefix + "_floats, " + prefix +
+                   "_tensor must be set");
+  }
+  return Status::Ok();
+}
+
 class LabelEncoderKernel : public OpKernel {
  public:
   Status Init(const NodeInfo& n) {
@@ -582,39 +605,9 @@ class LabelEncoderKernel : public OpKernel {
       v1_ = true;
       return Status::Ok();
     }
-    // Keys.
     Tensor keys;
-    if (n.has_attr("keys_tensor")) {
-      ASSIGN_OR_RETURN(keys, n.GetTensor("keys_tensor"));
-    } else if (n.has_attr("keys_strings")) {
-      auto v = n.GetStrings("keys_strings");
-      keys = Tensor::Allocate(DataType::kString, Shape{static_cast<int64_t>(v.size())});
-      for (size_t i = 0; i < v.size(); ++i) keys.data<std::string>()[i] = v[i];
-    } else if (n.has_attr("keys_int64s")) {
-      auto v = n.GetInts("keys_int64s");
-      keys = Tensor::FromVector(v, Shape{static_cast<int64_t>(v.size())});
-    } else if (n.has_attr("keys_floats")) {
-      auto v = n.GetFloats("keys_floats");
-      keys = Tensor::FromVector(v, Shape{static_cast<int64_t>(v.size())});
-    } else {
-      return n.Error("one of keys_strings, keys_int64s, keys_floats, keys_tensor must be set");
-    }
-    // Values.
-    if (n.has_attr("values_tensor")) {
-      ASSIGN_OR_RETURN(values_, n.GetTensor("values_tensor"));
-    } else if (n.has_attr("values_strings")) {
-      auto v = n.GetStrings("values_strings");
-      values_ = Tensor::Allocate(DataType::kString, Shape{static_cast<int64_t>(v.size())});
-      for (size_t i = 0; i < v.size(); ++i) values_.data<std::string>()[i] = v[i];
-    } else if (n.has_attr("values_int64s")) {
-      auto v = n.GetInts("values_int64s");
-      values_ = Tensor::FromVector(v, Shape{static_cast<int64_t>(v.size())});
-    } else if (n.has_attr("values_floats")) {
-      auto v = n.GetFloats("values_floats");
-      values_ = Tensor::FromVector(v, Shape{static_cast<int64_t>(v.size())});
-    } else {
-      return n.Error("one of values_strings, values_int64s, values_floats, values_tensor must be set");
-    }
+    RETURN_IF_ERROR(ReadLabelEncoderList(n, "keys", &keys));
+    RETURN_IF_ERROR(ReadLabelEncoderList(n, "values", &values_));
     if (keys.num_elements() != values_.num_elements())
       return n.Error("keys and values differ in length (" + std::to_string(keys.num_elements()) + " vs " +
                      std::to_string(values_.num_elements()) + ")");
