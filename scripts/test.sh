@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
 (cd build && ctest --output-on-failure -j2)
-.venv/bin/python -m pytest -q tests/python tests/integration
+.venv/bin/python -m pytest -q tests/python tests/integration tests/corpus

@@ -1,4 +1,5 @@
-// String ops (ai.onnx): StringNormalizer, StringConcat, StringSplit, RegexFullMatch, TfIdfVectorizer.
+// String ops (ai.onnx): StringNormalizer, StringConcat, StringSplit, RegexFullMatch, TfIdfVectorizer;
+// com.microsoft Tokenizer (what skl2onnx writes for text vectorizers).
 #include <algorithm>
 #include <cstring>
 #include <map>
@@ -552,6 +553,188 @@ class TfIdfVectorizerKernel : public OpKernel {
   std::vector<Node> nodes_;
 };
 
+// ---------------------------------------------------------------------------------------------
+// Tokenizer (com.microsoft, onnxruntime's contrib op; skl2onnx emits it for CountVectorizer and
+// TfidfVectorizer). X [C] or [N, C] strings -> Y [C, D] or [N, C, D]: each string's tokens padded
+// with pad_value to the most tokens D of any string. Modes, as onnxruntime behaves:
+//   separators = [""]      one token per UTF-8 character;
+//   separators = [re, ...]  tokens are the text between matches of any separator;
+//   tokenexp = re           tokens are the leftmost-longest matches of re, scanning left to right
+// (separators win when both are given). Tokens shorter than mincharnum characters are dropped.
+// mark wraps each row in "\x02" ... "\x03" (D + 2 columns) unless no string has any token.
+// Patterns compile as ECMAScript, which covers the RE2 subset converters write.
+
+size_t Utf8Length(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0u) != 0x80u ? 1 : 0;
+  return n;
+}
+
+class TokenizerKernel : public OpKernel {
+ public:
+  Status Init(const NodeInfo& n) {
+    ASSIGN_OR_RETURN(int64_t mark, n.RequireInt("mark"));
+    mark_ = mark != 0;
+    ASSIGN_OR_RETURN(mincharnum_, n.RequireInt("mincharnum"));
+    if (mincharnum_ < 1) return n.Error("mincharnum must be positive");
+    if (!n.has_attr("pad_value")) return n.Error("attribute pad_value is required");
+    pad_ = n.GetString("pad_value", "");
+    const std::vector<std::string> seps = n.GetStrings("separators");
+    const std::string tokenexp = n.GetString("tokenexp", "");
+    auto compile = [&](const std::string& p, std::regex* re) -> Status {
+      try {
+        *re = std::regex(p, std::regex::ECMAScript | std::regex::optimize);
+      } catch (const std::regex_error& e) {
+        return n.Unsupported("cannot compile regex '" + p + "': " + e.what());
+      }
+      return Status::Ok();
+    };
+    if (!seps.empty()) {
+      if (seps.size() == 1 && seps[0].empty()) {
+        mode_ = Mode::kChars;
+        if (mincharnum_ != 1) return n.Error("mincharnum must be 1 when tokenizing characters");
+      } else {
+        mode_ = Mode::kSeparators;
+        separators_.resize(seps.size());
+        for (size_t i = 0; i < seps.size(); ++i) {
+          if (seps[i].empty()) return n.Error("an empty separator is only allowed alone");
+          RETURN_IF_ERROR(compile(seps[i], &separators_[i]));
+        }
+      }
+    } else if (!tokenexp.empty()) {
+      mode_ = Mode::kTokenExp;
+      RETURN_IF_ERROR(compile(tokenexp, &tokenexp_));
+      // Backtracking returns the first match the pattern's order finds, not the longest; without
+      // alternation, optional parts, counted repeats or groups the two agree.
+      may_stop_short_ = tokenexp.find_first_of("|?({") != std::string::npos;
+    } else {
+      return n.Error("one of the attributes separators or tokenexp is required");
+    }
+    return Status::Ok();
+  }
+
+  Status Compute(KernelContext& ctx) const override {
+    const Tensor* x = ctx.input(0);
+    if (x == nullptr || x->dtype() != DataType::kString) return ctx.Error("input X must be a string tensor");
+    if (x->rank() != 1 && x->rank() != 2) {
+      return ctx.Error("input X must have shape [C] or [N, C], got " + x->shape().ToString());
+    }
+    const int64_t n = x->num_elements();
+    if (n == 0) {
+      ctx.Output(0, DataType::kString, x->shape());
+      return Status::Ok();
+    }
+    const std::string* in = x->data<std::string>();
+    std::vector<std::vector<std::string_view>> tokens(static_cast<size_t>(n));
+    size_t most = 0;
+    try {
+      for (int64_t i = 0; i < n; ++i) {
+        Tokenize(in[i], &tokens[static_cast<size_t>(i)]);
+        most = std::max(most, tokens[static_cast<size_t>(i)].size());
+      }
+    } catch (const std::regex_error& e) {
+      return ctx.Error(std::string("regex search failed: ") + e.what());
+    }
+    const bool marks = mark_ && most > 0;
+    const int64_t d = static_cast<int64_t>(most) + (marks ? 2 : 0);
+    Shape ys = x->shape();
+    ys.PushBack(d);
+    Tensor* y = ctx.Output(0, DataType::kString, ys);
+    std::string* out = y->data<std::string>();
+    for (int64_t i = 0; i < n; ++i) {
+      std::string* row = out + i * d;
+      int64_t k = 0;
+      if (marks) row[k++] = "\x02";
+      for (std::string_view t : tokens[static_cast<size_t>(i)]) row[k++].assign(t);
+      if (marks) row[k++] = "\x03";
+      for (; k < d; ++k) row[k] = pad_;
+    }
+    return Status::Ok();
+  }
+
+ private:
+  enum class Mode { kChars, kSeparators, kTokenExp };
+
+  void Keep(std::string_view t, std::vector<std::string_view>* out) const {
+    if (!t.empty() && static_cast<int64_t>(Utf8Length(t)) >= mincharnum_) out->push_back(t);
+  }
+
+  void Tokenize(const std::string& s, std::vector<std::string_view>* out) const {
+    const std::string_view sv(s);
+    if (mode_ == Mode::kChars) {
+      for (size_t i = 0; i < s.size();) {
+        size_t j = i + 1;
+        while (j < s.size() && (static_cast<unsigned char>(s[j]) & 0xC0u) == 0x80u) ++j;
+        out->push_back(sv.substr(i, j - i));
+        i = j;
+      }
+      return;
+    }
+    using It = std::string::const_iterator;
+    std::smatch m;
+    size_t pos = 0;
+    if (mode_ == Mode::kSeparators) {
+      while (pos <= s.size()) {
+        // The earliest non-empty separator match; the longest one where several start there.
+        size_t best_at = std::string::npos, best_len = 0;
+        for (const std::regex& re : separators_) {
+          for (It from = s.begin() + static_cast<std::ptrdiff_t>(pos);
+               std::regex_search(from, s.end(), m, re); ) {
+            const size_t at = static_cast<size_t>(m[0].first - s.begin());
+            if (m.length(0) == 0) {  // an empty match separates nothing; look further on
+              if (at >= s.size()) break;
+              from = s.begin() + static_cast<std::ptrdiff_t>(at + 1);
+              continue;
+            }
+            const size_t len = static_cast<size_t>(m.length(0));
+            if (at < best_at || (at == best_at && len > best_len)) {
+              best_at = at;
+              best_len = len;
+            }
+            break;
+          }
+        }
+        if (best_at == std::string::npos) {
+          Keep(sv.substr(pos), out);
+          return;
+        }
+        Keep(sv.substr(pos, best_at - pos), out);
+        pos = best_at + best_len;
+      }
+      return;
+    }
+    while (pos < s.size() &&
+           std::regex_search(s.begin() + static_cast<std::ptrdiff_t>(pos), s.end(), m, tokenexp_)) {
+      const size_t at = static_cast<size_t>(m[0].first - s.begin());
+      size_t len = static_cast<size_t>(m.length(0));
+      if (may_stop_short_) {
+        // Leftmost-longest: the longest whole match starting at `at`.
+        for (size_t end = s.size(); end > at + len; --end) {
+          if (std::regex_match(s.begin() + static_cast<std::ptrdiff_t>(at),
+                               s.begin() + static_cast<std::ptrdiff_t>(end), tokenexp_)) {
+            len = end - at;
+            break;
+          }
+        }
+      }
+      if (len == 0) {  // empty matches make no token
+        pos = at + 1;
+        continue;
+      }
+      Keep(sv.substr(at, len), out);
+      pos = at + len;
+    }
+  }
+
+  bool mark_ = false;
+  int64_t mincharnum_ = 1;
+  std::string pad_;
+  Mode mode_ = Mode::kTokenExp;
+  std::vector<std::regex> separators_;
+  std::regex tokenexp_;
+  bool may_stop_short_ = false;
+};
+
 }  // namespace
 
 void RegisterStringOps(OpRegistry& r) {
@@ -560,6 +743,7 @@ void RegisterStringOps(OpRegistry& r) {
   r.Add("", "StringSplit", Factory<StringSplitKernel>(), 20);
   r.Add("", "RegexFullMatch", Factory<RegexFullMatchKernel>(), 20);
   r.Add("", "TfIdfVectorizer", Factory<TfIdfVectorizerKernel>(), 9);
+  r.Add("com.microsoft", "Tokenizer", Factory<TokenizerKernel>(), 1);
 }
 
 }  // namespace onnxd::engine
