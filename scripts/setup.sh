@@ -33,3 +33,20 @@ if ! .venv/bin/python -c "import onnx, onnxruntime, numpy, PIL, pytest" 2>/dev/n
   .venv/bin/pip install -q -r requirements-dev.txt
   touch .venv/.installed
 fi
+
+# Prometheus and promtool for the deployment checks (scripts/check_deploy.sh): Debian's package,
+# unpacked into .venv rather than installed, so no prometheus service is set up on this machine.
+if [ ! -x .venv/opt/prometheus/usr/bin/prometheus ]; then
+  echo "setup: unpacking Debian's prometheus into .venv/opt/prometheus"
+  tmp="$(mktemp -d)"
+  chmod 755 "$tmp"  # apt's _apt user downloads into it
+  asroot=""
+  [ "$(id -u)" -eq 0 ] || asroot=sudo
+  (cd "$tmp" && { apt-get download -qq prometheus 2>/dev/null ||
+                  { $asroot apt-get update -qq && apt-get download -qq prometheus; }; })
+  mkdir -p .venv/opt/prometheus
+  dpkg-deb -x "$tmp"/prometheus_*.deb .venv/opt/prometheus
+  rm -rf "$tmp"
+fi
+command -v kubectl >/dev/null ||
+  echo "setup: warning: no kubectl; the deployment checks need one with kustomize v4+ (Debian 12's kubernetes-client is too old)"
