@@ -6,3 +6,4 @@ cd "$(dirname "$0")/.."
 bash scripts/build.sh
 (cd build && ctest --output-on-failure -j2)
 .venv/bin/python -m pytest -q tests/python tests/integration tests/corpus
+bash scripts/check_deploy.sh
