@@ -9,6 +9,7 @@ PKGS=(build-essential cmake ninja-build ccache pkg-config git
       libonnx-dev libprotobuf-dev protobuf-compiler libopenblas-dev
       libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libboost-dev
       libgrpc++-dev protobuf-compiler-grpc
+      shellcheck
       python3 python3-venv python3-pip)
 missing=()
 for p in "${PKGS[@]}"; do

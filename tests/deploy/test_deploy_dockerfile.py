@@ -78,6 +78,12 @@ def test_hadolint():
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_shellcheck_healthcheck_and_check_script():
+    r = subprocess.run([tool("shellcheck"), str(DEPLOY / "docker" / "healthcheck.sh"),
+                        str(ROOT / "scripts" / "check_deploy.sh")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def test_runtime_stage_installs_exactly_the_libraries_onnxd_links(onnxd_binary):
     st = stages()
     runtime = st["runtime"]
