@@ -35,10 +35,10 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DONNXD_BUILD_TESTS
 
 # ---- CUDA build (only built for --target cuda) -------------------------------------------------
 # Ubuntu 24.04 carries the same gRPC (1.51) and protobuf (3.21) as Debian 12. The runtime package
-# list is derived from `ldd` of the binary just built, so it cannot drift from what onnxd links.
+# list is derived from `ldd` of the binary just built (deploy/docker/runtime-packages.sh, which
+# fails on a library no package owns), so it cannot drift from what onnxd links.
 FROM ${CUDA_DEVEL_IMAGE} AS build-cuda
 ARG CUDA_CMAKE_ARGS="-DONNXD_CUDA=ON"
-SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # hadolint ignore=DL3008
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
@@ -53,10 +53,7 @@ COPY . .
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DONNXD_BUILD_TESTS=OFF ${CUDA_CMAKE_ARGS} \
     && ninja -C /build onnxd \
     && strip /build/onnxd \
-    && ldd /build/onnxd | awk '$2 == "=>" && $3 ~ /^\// {print $3}' \
-       | while read -r lib; do dpkg -S "*/$(basename "$lib")" | head -n1 | cut -d: -f1; done \
-       | sort -u > /build/runtime-packages \
-    && test -s /build/runtime-packages
+    && deploy/docker/runtime-packages.sh /build/onnxd > /build/runtime-packages
 
 # ---- CUDA runtime: docker build --target cuda ----------------------------------------------------
 FROM ${CUDA_RUNTIME_IMAGE} AS cuda

@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import socket
 import subprocess
 import urllib.request
@@ -59,18 +60,9 @@ def one(stage, instr):
     return found[0]
 
 
-def owning_package(path):
-    """The Debian package that owns a library path. With merged /usr, dpkg knows only the spelling
-    the package shipped (/lib/... or /usr/lib/...), so try the path, its real path, and both with
-    the other spelling."""
-    candidates = []
-    for p in (path, os.path.realpath(path)):
-        candidates += [p, p[4:] if p.startswith("/usr/") else "/usr" + p]
-    for p in candidates:
-        r = subprocess.run(["dpkg", "-S", p], capture_output=True, text=True)
-        if r.returncode == 0:
-            return r.stdout.split(":")[0].strip()
-    raise AssertionError(f"no Debian package owns {path}")
+def runtime_packages(binary, env=None):
+    return subprocess.run(["bash", str(DEPLOY / "docker" / "runtime-packages.sh"), str(binary)],
+                          capture_output=True, text=True, env=env)
 
 
 def test_hadolint():
@@ -92,18 +84,24 @@ def test_runtime_stage_installs_exactly_the_libraries_onnxd_links(onnxd_binary):
     listed = set(apt_packages(runtime))
     assert listed, "the runtime stage installs no packages"
 
-    ldd = subprocess.run(["ldd", str(onnxd_binary)], check=True, capture_output=True, text=True).stdout
-    assert "not found" not in ldd, ldd
-    owners = {}
-    for m in re.finditer(r"^\s*(\S+) => (/\S+)", ldd, re.M):
-        soname, path = m.groups()
-        owners[soname] = owning_package(path)
-    assert len(owners) >= 10, ldd
-    needed = set(owners.values()) - BASE_PACKAGES
-    missing = {so: p for so, p in owners.items() if p in needed - listed}
-    assert not missing, f"libraries onnxd links whose packages the runtime stage lacks: {missing}"
+    # The script the CUDA stage derives its package list with: ldd, then the owning packages.
+    r = runtime_packages(onnxd_binary)
+    assert r.returncode == 0, r.stderr
+    owners = set(r.stdout.split())
+    assert len(owners) >= 10 and "libc6" in owners, r.stdout
+    needed = owners - BASE_PACKAGES
+    missing = needed - listed
+    assert not missing, f"packages owning libraries onnxd links that the runtime stage lacks: {sorted(missing)}"
     extra = listed - needed
     assert not extra, f"the runtime stage installs packages onnxd links nothing from: {sorted(extra)}"
+
+
+def test_runtime_packages_script_fails_on_an_unowned_library(onnxd_binary, tmp_path):
+    ldd = subprocess.run(["ldd", str(onnxd_binary)], check=True, capture_output=True, text=True).stdout
+    zlib = re.search(r"libz\.so\.1 => (\S+)", ldd).group(1)
+    shutil.copy(zlib, tmp_path / "libz.so.1")  # same library, but from a place no package owns
+    r = runtime_packages(onnxd_binary, env={**os.environ, "LD_LIBRARY_PATH": str(tmp_path)})
+    assert r.returncode != 0 and "no package owns" in r.stderr and "libz.so.1" in r.stderr, r.stdout + r.stderr
 
 
 def test_runtime_stages_share_user_ports_healthcheck_and_entrypoint(daemon_defaults):
@@ -111,6 +109,9 @@ def test_runtime_stages_share_user_ports_healthcheck_and_entrypoint(daemon_defau
     assert "cuda" in st, "no CUDA target"
     assert re.match(r"\$\{CUDA_RUNTIME_IMAGE\}|nvidia/cuda:.*runtime", st["cuda"][0][1])
     assert "nvidia/cuda:" in DOCKERFILE.read_text() and "-runtime-" in DOCKERFILE.read_text()
+    runs = " ".join(rest for i, rest in st["build-cuda"] if i == "RUN")
+    assert "deploy/docker/runtime-packages.sh /build/onnxd > /build/runtime-packages" in runs
+    assert "xargs -a /tmp/runtime-packages" in " ".join(rest for i, rest in st["cuda"] if i == "RUN")
     ports = {int(daemon_defaults[f]) for f in ("--http-port", "--grpc-port", "--metrics-port")}
     for name in ("runtime", "cuda"):
         stage = st[name]
