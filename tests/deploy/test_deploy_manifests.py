@@ -166,6 +166,12 @@ def test_queue_time_hpa_uses_the_adapter_metric():
     {"modelRepository": {"source": "s3"}},
     {"autoscaling": {"enabled": True, "metric": "memory"}},
     {"serviceMonitor": {"enabled": True}, "server": {"allowMetrics": False}},
+    # values.schema.json: misspelt keys and wrong types are refused, not ignored
+    {"replicas": 2},
+    {"server": {"httpport": 8000}},
+    {"server": {"httpPort": "8000"}},
+    {"gpu": {"enabled": "yes"}},
+    {"server": {"extraArgs": ["default-max-batch-size=8"]}},
 ])
 def test_chart_refuses_broken_values(bad):
     import helm_python as helm
