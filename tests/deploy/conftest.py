@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from deploy_util import ROOT, all_renders
+from deploy_util import ROOT, all_renders, stop
 
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 from daemon_util import ONNXD, Daemon  # noqa: E402
@@ -50,4 +50,4 @@ def daemon(onnxd_binary, model_repo):
     d = Daemon(model_repo)
     yield d
     assert d.alive(), "onnxd died during the tests:\n" + "".join(d.stderr_lines[-50:])
-    assert d.stop() == 0
+    stop(d)

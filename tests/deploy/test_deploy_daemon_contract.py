@@ -7,8 +7,8 @@ import urllib.request
 
 import pytest
 
-from conftest import Daemon
-from deploy_util import expand_args, flag_values, render, render_targets
+from daemon_util import Daemon  # tests/integration, on sys.path through conftest.py
+from deploy_util import expand_args, flag_values, render, render_targets, stop
 
 ROLES = {"http": "--http-port", "grpc": "--grpc-port", "metrics": "--metrics-port"}
 PROBE_PATHS = {"startupProbe": "/v2/health/live", "livenessProbe": "/v2/health/live",
@@ -121,7 +121,7 @@ def test_rendered_arguments_start_onnxd_and_probes_answer(label, model_repo, dae
             status, body = get(f"http://localhost:{d.metrics_port}/metrics")
             assert status == 200 and "nv_model_state" in body, f"{label}: /metrics answered {status}"
         finally:
-            assert d.stop() == 0, "".join(d.stderr_lines[-20:])
+            stop(d)
 
 
 def test_poll_mode_and_json_logs_render_flags_onnxd_knows(help_text, model_repo):
@@ -144,4 +144,4 @@ def test_poll_mode_and_json_logs_render_flags_onnxd_knows(help_text, model_repo)
     try:
         assert get(f"http://{d.http_url}/v2/health/ready")[0] == 200
     finally:
-        assert d.stop() == 0
+        stop(d)
