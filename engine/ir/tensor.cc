@@ -180,7 +180,19 @@ void AppendTensor(std::ostringstream& os, const Tensor& t, int max_elements) {
     case DataType::kUInt64: AppendElements<uint64_t>(os, t, max_elements); break;
     case DataType::kBool: AppendElements<bool>(os, t, max_elements); break;
     case DataType::kString: AppendElements<std::string>(os, t, max_elements); break;
-    default: os << "?"; break;
+    default:
+      if (IsNarrowInt(t.dtype())) {
+        if (t.dtype() == DataType::kInt4 || t.dtype() == DataType::kInt2) AppendElements<int8_t>(os, t, max_elements);
+        else AppendElements<uint8_t>(os, t, max_elements);
+      } else if (IsNarrowFloat(t.dtype())) {
+        const uint8_t* d = t.data<uint8_t>();
+        for (int64_t i = 0; i < t.num_elements() && i < max_elements; ++i)
+          os << (i ? ", " : "") << NarrowFloatToFloat(t.dtype(), d[i]);
+        if (t.num_elements() > max_elements) os << ", ...";
+      } else {
+        os << "?";
+      }
+      break;
   }
   os << "}";
 }

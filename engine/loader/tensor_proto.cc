@@ -69,6 +69,29 @@ void ConvertField(const Src& field, Dst* out) {
   for (int i = 0; i < field.size(); ++i) out[i] = static_cast<Dst>(field.Get(i));
 }
 
+// Sub-byte types on the wire: `bits` (4 or 2) per element, first element in the low bits. In
+// memory: one element per byte, signed types sign-extended (types.h).
+void UnpackSubByte(DataType dt, const uint8_t* packed, int64_t n, uint8_t* out) {
+  const int bits = BitWidth(dt);
+  const int per_byte = 8 / bits;
+  const uint32_t mask = (1u << bits) - 1;
+  const bool sign_extend = dt == DataType::kInt4 || dt == DataType::kInt2;
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t v = (packed[i / per_byte] >> ((i % per_byte) * bits)) & mask;
+    if (sign_extend && (v & (1u << (bits - 1)))) v |= ~mask;  // two's complement into the whole byte
+    out[i] = static_cast<uint8_t>(v);
+  }
+}
+
+void PackSubByte(DataType dt, const uint8_t* in, int64_t n, uint8_t* packed) {
+  const int bits = BitWidth(dt);
+  const int per_byte = 8 / bits;
+  const uint32_t mask = (1u << bits) - 1;
+  std::memset(packed, 0, PackedBytes(dt, n));
+  for (int64_t i = 0; i < n; ++i)
+    packed[i / per_byte] = static_cast<uint8_t>(packed[i / per_byte] | ((in[i] & mask) << ((i % per_byte) * bits)));
+}
+
 }  // namespace
 
 StatusOr<Tensor> TensorFromProto(const onnx::TensorProto& p, const std::string& base_dir) {
@@ -84,8 +107,8 @@ StatusOr<Tensor> TensorFromProto(const onnx::TensorProto& p, const std::string& 
     n *= d;
     shape.PushBack(d);
   }
-  const size_t esize = ElementSize(dt);
-  const size_t expected = static_cast<size_t>(n) * esize;
+  const bool sub_byte = BitWidth(dt) < 8;
+  const size_t expected = PackedBytes(dt, n);  // bytes on the wire
   std::string external;
   const std::string* raw = nullptr;
   if (p.data_location() == onnx::TensorProto::EXTERNAL) {
@@ -100,7 +123,8 @@ StatusOr<Tensor> TensorFromProto(const onnx::TensorProto& p, const std::string& 
       return InvalidArgument(tname + ": raw data has " + std::to_string(raw->size()) + " bytes, shape " +
                              shape.ToString() + " of " + DataTypeName(dt) + " needs " + std::to_string(expected));
     Tensor t = Tensor::Allocate(dt, shape);
-    if (expected) std::memcpy(t.raw_data(), raw->data(), expected);
+    if (sub_byte) UnpackSubByte(dt, reinterpret_cast<const uint8_t*>(raw->data()), n, t.data<uint8_t>());
+    else if (expected) std::memcpy(t.raw_data(), raw->data(), expected);
     return t;
   }
   // Typed fields.
@@ -109,6 +133,22 @@ StatusOr<Tensor> TensorFromProto(const onnx::TensorProto& p, const std::string& 
                            " needs " + std::to_string(n));
   };
   Tensor t = Tensor::Allocate(dt, shape);
+  if (sub_byte) {
+    // int32_data holds one packed byte per value (two 4-bit or four 2-bit elements).
+    const int64_t words = static_cast<int64_t>(expected);
+    if (p.int32_data_size() != words)
+      return InvalidArgument(tname + ": holds " + std::to_string(p.int32_data_size()) + " packed values, shape " +
+                             shape.ToString() + " of " + DataTypeName(dt) + " needs " + std::to_string(words));
+    std::string packed(static_cast<size_t>(words), '\0');
+    for (int64_t i = 0; i < words; ++i) packed[static_cast<size_t>(i)] = static_cast<char>(p.int32_data(static_cast<int>(i)));
+    UnpackSubByte(dt, reinterpret_cast<const uint8_t*>(packed.data()), n, t.data<uint8_t>());
+    return t;
+  }
+  if (IsNarrowFloat(dt)) {  // float8 / e8m0: one bit pattern per int32
+    if (p.int32_data_size() != n) return count_mismatch(p.int32_data_size());
+    for (int64_t i = 0; i < n; ++i) t.data<uint8_t>()[i] = static_cast<uint8_t>(p.int32_data(static_cast<int>(i)));
+    return t;
+  }
   switch (dt) {
     case DataType::kFloat:
       if (p.float_data_size() != n) return count_mismatch(p.float_data_size());
@@ -173,6 +213,10 @@ void TensorToProto(const Tensor& t, onnx::TensorProto* p) {
   if (t.dtype() == DataType::kString) {
     const auto* s = t.data<std::string>();
     for (int64_t i = 0; i < t.num_elements(); ++i) p->add_string_data(s[i]);
+  } else if (BitWidth(t.dtype()) < 8) {
+    std::string packed(PackedBytes(t.dtype(), t.num_elements()), '\0');
+    PackSubByte(t.dtype(), t.data<uint8_t>(), t.num_elements(), reinterpret_cast<uint8_t*>(packed.data()));
+    p->set_raw_data(std::move(packed));
   } else {
     p->set_raw_data(t.raw_data(), t.bytes());
   }

@@ -56,8 +56,12 @@ std::string TypeLabel(int64_t t) {
 }
 
 bool IsQuantType(DataType t) {
-  return t == DataType::kUInt8 || t == DataType::kInt8 || t == DataType::kUInt16 || t == DataType::kInt16;
+  return t == DataType::kUInt8 || t == DataType::kInt8 || t == DataType::kUInt16 || t == DataType::kInt16 ||
+         IsNarrowInt(t) || IsFloat8(t) || t == DataType::kFloat4E2M1;
 }
+
+// Narrow integers are stored as int8 (int4, int2) or uint8 (uint4, uint2) values (types.h).
+bool IsSignedNarrowInt(DataType t) { return t == DataType::kInt4 || t == DataType::kInt2; }
 
 // Widens a float-like tensor (float, float16, bfloat16, double, int32) into float.
 bool LoadFloats(const Tensor& t, float* dst) {
@@ -76,13 +80,23 @@ bool LoadFloats(const Tensor& t, float* dst) {
     case DataType::kInt32:
       for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(t.data<int32_t>()[i]);
       return true;
-    default: return false;
+    default:
+      if (!IsNarrowFloat(t.dtype())) return false;
+      for (int64_t i = 0; i < n; ++i) dst[i] = NarrowFloatToFloat(t.dtype(), t.data<uint8_t>()[i]);
+      return true;
   }
 }
 
-// Widens an 8/16/32-bit integer tensor into int32.
+// Widens an 8/16/32-bit integer tensor into int32. Narrow integers give their values, narrow
+// floats their bit patterns (float zero points are decoded where they are used).
 bool LoadInts(const Tensor& t, int32_t* dst) {
   const int64_t n = t.num_elements();
+  if (IsNarrowInt(t.dtype()) || IsNarrowFloat(t.dtype())) {
+    const bool sign = IsSignedNarrowInt(t.dtype());
+    for (int64_t i = 0; i < n; ++i)
+      dst[i] = sign ? int32_t{t.data<int8_t>()[i]} : int32_t{t.data<uint8_t>()[i]};
+    return true;
+  }
   bool ok = DispatchInteger(t.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<int32_t>(t.data<T>()[i]);
@@ -97,7 +111,7 @@ struct QRange {
 };
 
 template <typename Q, typename F>
-inline Q QuantOne(F v, int32_t z) {
+inline Q QuantOne(F v, int32_t z, int32_t lo = QRange<Q>::lo, int32_t hi = QRange<Q>::hi) {
   // Round half to even: for |v| <= 2^21, adding and removing 1.5 * 2^mantissa_bits leaves the
   // nearest integer (round-to-nearest-even mode; no fast-math).
   constexpr F kLim = F(1 << 21);
@@ -106,8 +120,8 @@ inline Q QuantOne(F v, int32_t z) {
   int32_t r = static_cast<int32_t>((v + F(std::is_same_v<F, float> ? 12582912.0 : 6755399441055744.0)) -
                                    F(std::is_same_v<F, float> ? 12582912.0 : 6755399441055744.0)) +
               z;
-  r = r < QRange<Q>::lo ? QRange<Q>::lo : r;
-  r = r > QRange<Q>::hi ? QRange<Q>::hi : r;
+  r = r < lo ? lo : r;
+  r = r > hi ? hi : r;
   return static_cast<Q>(r);
 }
 
@@ -135,7 +149,10 @@ Status ResolveLayout(const KernelContext& ctx, const Tensor& x, const Tensor& sc
                      int64_t block_size, QLayout* L) {
   L->n = x.num_elements();
   const Shape& ss = scale.shape();
-  if (zp != nullptr && zp->shape() != ss)
+  // A per-tensor zero point may be [1] beside a scalar scale (and vice versa).
+  const bool both_single = zp != nullptr && zp->num_elements() == 1 && scale.num_elements() == 1 &&
+                           zp->rank() <= 1 && ss.rank() <= 1;
+  if (zp != nullptr && zp->shape() != ss && !both_single)
     return ctx.Error("zero point shape " + zp->shape().ToString() + " differs from scale shape " + ss.ToString());
   if (block_size <= 0 && scale.num_elements() == 1 && ss.rank() <= 1) {
     L->mode = 0;
@@ -206,7 +223,8 @@ class QuantizeLinearKernel : public OpKernel {
     output_dtype_ = n.GetInt("output_dtype", 0);
     if (output_dtype_ != 0 && !IsQuantType(static_cast<DataType>(output_dtype_)))
       return n.Unsupported("QuantizeLinear to " + TypeLabel(output_dtype_) +
-                           " is not supported (onnxd supports uint8, int8, uint16, int16)");
+                           " is not supported (onnxd supports [u]int16, [u]int8, [u]int4, [u]int2, float8, float4e2m1)");
+    saturate_ = n.GetInt("saturate", 1) != 0;
     const int64_t precision = n.GetInt("precision", 0);
     if (precision != 0 && precision != static_cast<int64_t>(DataType::kFloat) &&
         precision != static_cast<int64_t>(DataType::kFloat16) && precision != static_cast<int64_t>(DataType::kBFloat16) &&
@@ -243,9 +261,12 @@ class QuantizeLinearKernel : public OpKernel {
       LoadInts(*zp, zi);
     }
     Tensor* y = ctx.Output(0, qt, x->shape());
+    if (IsNarrowFloat(qt)) return QuantizeToFloat(ctx, *x, L, sc, zi, qt, y);
     bool ok = true;
+    const int32_t lo = IsNarrowInt(qt) ? NarrowIntMin(qt) : 0, hi = IsNarrowInt(qt) ? NarrowIntMax(qt) : 0;
     auto run = [&](auto qtag) {
       using Q = typename decltype(qtag)::type;
+      const int32_t qlo = IsNarrowInt(qt) ? lo : QRange<Q>::lo, qhi = IsNarrowInt(qt) ? hi : QRange<Q>::hi;
       Q* out = y->data<Q>();
       auto with_x = [&](auto xtag) {
         using X = typename decltype(xtag)::type;
@@ -257,10 +278,11 @@ class QuantizeLinearKernel : public OpKernel {
                        if (step == 0) {
                          const F sv = static_cast<F>(s[0]);
                          const int32_t zv = z[0];
-                         for (int64_t i = b; i < e; ++i) out[i] = QuantOne<Q, F>(Widen<F>(in[i]) / sv, zv);
+                         for (int64_t i = b; i < e; ++i) out[i] = QuantOne<Q, F>(Widen<F>(in[i]) / sv, zv, qlo, qhi);
                        } else {
                          for (int64_t i = b; i < e; ++i)
-                           out[i] = QuantOne<Q, F>(Widen<F>(in[i]) / static_cast<F>(s[i - b]), has_z ? z[i - b] : 0);
+                           out[i] = QuantOne<Q, F>(Widen<F>(in[i]) / static_cast<F>(s[i - b]), has_z ? z[i - b] : 0,
+                                                   qlo, qhi);
                        }
                      });
         };
@@ -281,6 +303,10 @@ class QuantizeLinearKernel : public OpKernel {
       case DataType::kInt8: run(TypeTag<int8_t>{}); break;
       case DataType::kUInt16: run(TypeTag<uint16_t>{}); break;
       case DataType::kInt16: run(TypeTag<int16_t>{}); break;
+      case DataType::kInt4:
+      case DataType::kInt2: run(TypeTag<int8_t>{}); break;
+      case DataType::kUInt4:
+      case DataType::kUInt2: run(TypeTag<uint8_t>{}); break;
       default: ok = false;
     }
     if (!ok) return ctx.Error(std::string("unsupported input type ") + DataTypeName(x->dtype()));
@@ -288,10 +314,41 @@ class QuantizeLinearKernel : public OpKernel {
   }
 
  private:
+  // float8 / float4e2m1 outputs: x / scale, rounded to x's precision as the reference computes it
+  // in x's type, then encoded (float8 with `saturate`; float4e2m1 adds its zero point first and
+  // always saturates; a float8 zero point must be zero and is not applied).
+  Status QuantizeToFloat(KernelContext& ctx, const Tensor& x, const QLayout& L, const float* sc, const int32_t* zi,
+                         DataType qt, Tensor* y) const {
+    uint8_t* out = y->data<uint8_t>();
+    const bool add_zero = qt == DataType::kFloat4E2M1;
+    const bool sat = saturate_;
+    auto with_x = [&](auto xtag) {
+      using X = typename decltype(xtag)::type;
+      const X* in = x.data<X>();
+      ForEachRun(L, sc, zi, ctx.pool(),
+                 [&](int64_t b, int64_t e, const float* s, const int32_t* z, int64_t step, bool has_z) {
+                   for (int64_t i = b; i < e; ++i) {
+                     const int64_t k = step == 0 ? 0 : i - b;
+                     float v = static_cast<float>(Narrow<X>(Widen<float>(in[i]) / s[k]));
+                     if (add_zero && has_z) v = static_cast<float>(Narrow<X>(v + NarrowFloatToFloat(qt, static_cast<uint8_t>(z[k]))));
+                     out[i] = FloatToNarrowFloat(qt, v, sat);
+                   }
+                 });
+    };
+    switch (x.dtype()) {
+      case DataType::kFloat: with_x(TypeTag<float>{}); break;
+      case DataType::kFloat16: with_x(TypeTag<Float16>{}); break;
+      case DataType::kBFloat16: with_x(TypeTag<BFloat16>{}); break;
+      default: return ctx.Error(std::string("unsupported input type ") + DataTypeName(x.dtype()) + " for " + DataTypeName(qt));
+    }
+    return Status::Ok();
+  }
+
   int64_t axis_ = 1;
   int64_t block_size_ = 0;
   int64_t output_dtype_ = 0;
   bool double_ = false;
+  bool saturate_ = true;
 };
 
 // ---- DequantizeLinear ----
@@ -317,6 +374,8 @@ class DequantizeLinearKernel : public OpKernel {
     if (!IsQuantType(xt) && xt != DataType::kInt32)
       return Status(StatusCode::kUnimplemented, "node '" + ctx.node_name() + "' (DequantizeLinear): input type " +
                                                     std::string(DataTypeName(xt)) + " is not supported");
+    // float8 / float4e2m1 inputs take no zero point (the reference ignores it).
+    if (IsNarrowFloat(xt)) zp = nullptr;
     if (zp != nullptr && zp->dtype() != xt)
       return ctx.Error(std::string("zero point type ") + DataTypeName(zp->dtype()) + " differs from input type " +
                        DataTypeName(xt));
@@ -336,7 +395,20 @@ class DequantizeLinearKernel : public OpKernel {
       LoadInts(*zp, zi);
     }
     Tensor* y = ctx.Output(0, yt, x->shape());
-    DispatchInteger(xt, [&](auto xtag) {
+    if (IsNarrowFloat(xt)) {
+      DispatchFloat(yt, [&](auto ytag) {
+        using Y = typename decltype(ytag)::type;
+        Y* out = y->data<Y>();
+        const uint8_t* in = x->data<uint8_t>();
+        ForEachRun(L, sc, nullptr, ctx.pool(), [&](int64_t b, int64_t e, const float* s, const int32_t*, int64_t step, bool) {
+          for (int64_t i = b; i < e; ++i) out[i] = Narrow<Y>(NarrowFloatToFloat(xt, in[i]) * s[step == 0 ? 0 : i - b]);
+        });
+      });
+      return Status::Ok();
+    }
+    // Narrow integers hold their values in int8 / uint8 (types.h).
+    const DataType xv = IsNarrowInt(xt) ? (IsSignedNarrowInt(xt) ? DataType::kInt8 : DataType::kUInt8) : xt;
+    DispatchInteger(xv, [&](auto xtag) {
       using X = typename decltype(xtag)::type;
       if constexpr (sizeof(X) <= 4) {
         const X* in = x->data<X>();

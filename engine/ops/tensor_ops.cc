@@ -243,7 +243,98 @@ void ConvertRun(const S* src, D* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = ConvertValue<S, D>(src[i]);
 }
 
-Status CastTensor(KernelContext& ctx, const Tensor& x, DataType to, Tensor* y) {
+// Options of a cast into a narrow type (Cast / CastLike attributes).
+struct NarrowOptions {
+  bool saturate = true;                             // float8: clamp out-of-range values
+  E8M0Rounding rounding = E8M0Rounding::kUp;        // float8e8m0
+};
+
+bool IsNarrow(DataType t) { return IsNarrowFloat(t) || IsNarrowInt(t); }
+
+// Casts where either side is a narrow type (types.h: one element per byte). Values go through a
+// wide intermediate, kChunk at a time: float for narrow floats, int64 for narrow integers (float
+// sources are truncated toward zero and wrapped, as numpy / ml_dtypes astype do).
+template <typename S>
+void NarrowSourceToWide(DataType st, const S* src, int64_t n, float* f, int64_t* i, bool to_int) {
+  if constexpr (std::is_same_v<S, uint8_t>) {
+    if (IsNarrowFloat(st)) {
+      for (int64_t k = 0; k < n; ++k) f[k] = NarrowFloatToFloat(st, src[k]);
+      if (to_int)
+        for (int64_t k = 0; k < n; ++k) i[k] = std::isfinite(f[k]) ? static_cast<int64_t>(f[k]) : 0;
+      return;
+    }
+    if (IsNarrowInt(st)) {
+      const bool sign = st == DataType::kInt4 || st == DataType::kInt2;
+      for (int64_t k = 0; k < n; ++k) i[k] = sign ? static_cast<int8_t>(src[k]) : src[k];
+      if (!to_int)
+        for (int64_t k = 0; k < n; ++k) f[k] = static_cast<float>(i[k]);
+      return;
+    }
+  }
+  if (to_int) {
+    if constexpr (std::is_same_v<S, std::string>) {
+      for (int64_t k = 0; k < n; ++k) i[k] = ConvertValue<std::string, int64_t>(src[k]);
+    } else if constexpr (std::is_integral_v<S>) {
+      for (int64_t k = 0; k < n; ++k) i[k] = static_cast<int64_t>(src[k]);
+    } else {
+      for (int64_t k = 0; k < n; ++k) {
+        const double d = static_cast<double>(static_cast<ComputeType<S>>(src[k]));
+        // Out of int64's range (and NaN): 0 once wrapped into any narrow type, as ml_dtypes gives.
+        i[k] = std::fabs(d) < 9.2e18 ? static_cast<int64_t>(d) : 0;
+      }
+    }
+  } else {
+    for (int64_t k = 0; k < n; ++k) f[k] = ConvertValue<S, float>(src[k]);
+  }
+}
+
+Status CastNarrow(KernelContext& ctx, const Tensor& x, DataType to, const NarrowOptions& opt, Tensor* y) {
+  const DataType from = x.dtype();
+  const int64_t n = x.num_elements();
+  const bool to_int = IsNarrowInt(to) || (IsNarrow(from) && !IsNarrowFloat(from) && !IsNarrow(to));
+  auto with_source = [&](auto stag) {
+    using S = typename decltype(stag)::type;
+    const S* src = x.data<S>();
+    ctx.pool().ParallelFor(n, 4096, [&](int64_t b, int64_t e) {
+      constexpr int64_t kChunk = 256;
+      float f[kChunk];
+      int64_t iv[kChunk];
+      for (int64_t c = b; c < e; c += kChunk) {
+        const int64_t m = std::min(kChunk, e - c);
+        NarrowSourceToWide<S>(from, src + c, m, f, iv, to_int);
+        if (IsNarrowInt(to)) {
+          uint8_t* d = y->data<uint8_t>() + c;
+          for (int64_t k = 0; k < m; ++k) d[k] = static_cast<uint8_t>(WrapNarrowInt(to, iv[k]));
+        } else if (to == DataType::kFloat8E8M0) {
+          uint8_t* d = y->data<uint8_t>() + c;
+          for (int64_t k = 0; k < m; ++k) d[k] = FloatToFloat8E8M0(f[k], opt.saturate, opt.rounding);
+        } else if (IsNarrowFloat(to)) {
+          uint8_t* d = y->data<uint8_t>() + c;
+          for (int64_t k = 0; k < m; ++k) d[k] = FloatToNarrowFloat(to, f[k], opt.saturate);
+        } else {
+          DispatchAny(to, [&](auto dtag) {
+            using D = typename decltype(dtag)::type;
+            if (to_int) {
+              for (int64_t k = 0; k < m; ++k) y->data<D>()[c + k] = ConvertValue<int64_t, D>(iv[k]);
+            } else {
+              ConvertRun<float, D>(f, y->data<D>() + c, m);
+            }
+          });
+        }
+      }
+    });
+  };
+  if (IsNarrow(from)) {
+    with_source(TypeTag<uint8_t>{});
+    return Status::Ok();
+  }
+  if (!DispatchAny(from, with_source))
+    return ctx.Error(std::string("cannot cast ") + DataTypeName(from) + " to " + DataTypeName(to));
+  return Status::Ok();
+}
+
+Status CastTensor(KernelContext& ctx, const Tensor& x, DataType to, Tensor* y, const NarrowOptions& opt = {}) {
+  if (IsNarrow(x.dtype()) || IsNarrow(to)) return CastNarrow(ctx, x, to, opt, y);
   const int64_t n = x.num_elements();
   bool ok = false;
   DispatchAny(x.dtype(), [&](auto stag) {
@@ -262,15 +353,25 @@ Status CastTensor(KernelContext& ctx, const Tensor& x, DataType to, Tensor* y) {
   return Status::Ok();
 }
 
+Status ParseNarrowOptions(const NodeInfo& n, NarrowOptions* opt) {
+  opt->saturate = n.GetInt("saturate", 1) != 0;
+  const std::string mode = n.GetString("round_mode", "up");
+  if (mode == "up") opt->rounding = E8M0Rounding::kUp;
+  else if (mode == "down") opt->rounding = E8M0Rounding::kDown;
+  else if (mode == "nearest") opt->rounding = E8M0Rounding::kNearest;
+  else return n.Error("round_mode must be 'up', 'down' or 'nearest', got '" + mode + "'");
+  return Status::Ok();
+}
+
 class CastKernel : public OpKernel {
  public:
   Status Init(const NodeInfo& n) {
     int64_t to = 0;
     ASSIGN_OR_RETURN(to, n.RequireInt("to"));
-    if (to <= 0 || to > 16 || !IsCastable(static_cast<DataType>(to)))
-      return n.Unsupported("Cast to " + OnnxTypeName(to) + " is not supported (float8/int4/complex types are not implemented)");
+    if (to <= 0 || to > 26 || !IsCastable(static_cast<DataType>(to)))
+      return n.Unsupported("Cast to " + OnnxTypeName(to) + " is not supported (complex types are not implemented)");
     to_ = static_cast<DataType>(to);
-    return Status::Ok();
+    return ParseNarrowOptions(n, &opt_);
   }
   Status Compute(KernelContext& ctx) const override {
     REQUIRE_INPUT(x, 0, "input");
@@ -281,16 +382,17 @@ class CastKernel : public OpKernel {
       return Status::Ok();
     }
     Tensor* y = ctx.Output(0, to_, x->shape());
-    return CastTensor(ctx, *x, to_, y);
+    return CastTensor(ctx, *x, to_, y, opt_);
   }
 
  private:
   DataType to_ = DataType::kFloat;
+  NarrowOptions opt_;
 };
 
 class CastLikeKernel : public OpKernel {
  public:
-  Status Init(const NodeInfo&) { return Status::Ok(); }
+  Status Init(const NodeInfo& n) { return ParseNarrowOptions(n, &opt_); }
   Status Compute(KernelContext& ctx) const override {
     REQUIRE_INPUT(x, 0, "input");
     REQUIRE_INPUT(like, 1, "target_type");
@@ -303,8 +405,11 @@ class CastLikeKernel : public OpKernel {
       return Status::Ok();
     }
     Tensor* y = ctx.Output(0, to, x->shape());
-    return CastTensor(ctx, *x, to, y);
+    return CastTensor(ctx, *x, to, y, opt_);
   }
+
+ private:
+  NarrowOptions opt_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -368,12 +473,14 @@ class ConstantOfShapeKernel : public OpKernel {
     }
     Tensor* y = ctx.Output(0, value_.dtype(), out);
     const int64_t n = out.NumElements();
-    bool ok = DispatchAny(value_.dtype(), [&](auto tag) {
+    auto fill = [&](auto tag) {
       using T = typename decltype(tag)::type;
       const T v = value_.data<T>()[0];
       T* d = y->data<T>();
       ctx.pool().ParallelFor(n, kGrain * 4, [&](int64_t b, int64_t e) { std::fill(d + b, d + e, v); });
-    });
+    };
+    // Narrow types hold one byte per element (types.h).
+    bool ok = IsNarrow(value_.dtype()) ? (fill(TypeTag<uint8_t>{}), true) : DispatchAny(value_.dtype(), fill);
     if (!ok) return ctx.Error(std::string("unsupported value type ") + DataTypeName(value_.dtype()));
     return Status::Ok();
   }

@@ -21,7 +21,13 @@ double ElementAsDouble(const Tensor& t, int64_t i) {
     case DataType::kUInt32: return t.data<uint32_t>()[i];
     case DataType::kUInt64: return static_cast<double>(t.data<uint64_t>()[i]);
     case DataType::kBool: return t.data<bool>()[i] ? 1.0 : 0.0;
-    default: return 0;
+    case DataType::kInt4:
+    case DataType::kInt2: return t.data<int8_t>()[i];
+    case DataType::kUInt4:
+    case DataType::kUInt2: return t.data<uint8_t>()[i];
+    default:
+      if (IsNarrowFloat(t.dtype())) return NarrowFloatToFloat(t.dtype(), t.data<uint8_t>()[i]);
+      return 0;
   }
 }
 
@@ -44,6 +50,7 @@ std::string CompareTensors(const Tensor& a, const Tensor& e, double rtol, double
       }
     return "";
   }
+  // Narrow floats compare exactly too: one step of float8 is far above any tolerance.
   const bool exact = !IsFloatingPoint(e.dtype());
   for (int64_t i = 0; i < n; ++i) {
     double x = ElementAsDouble(a, i), y = ElementAsDouble(e, i);
