@@ -189,7 +189,8 @@ void CountOps(const onnx::GraphProto& g, ModelInfo* info) {
   }
 }
 
-// Every op of the graph (and its subgraphs) without a kernel: "domain:Op" -> a node using it.
+// Every op of the graph (and its subgraphs) without a kernel: "domain:Op" (the domain always
+// spelled out, ai.onnx included) -> "opset N, node 'name'" for the first node using it.
 void CollectUnsupported(const onnx::GraphProto& g, const std::map<std::string, int64_t>& opsets,
                         std::map<std::string, std::string>* out) {
   const OpRegistry& reg = OpRegistry::Global();
@@ -198,8 +199,15 @@ void CollectUnsupported(const onnx::GraphProto& g, const std::map<std::string, i
     auto os = opsets.find(d);
     int version = os == opsets.end() ? 0 : static_cast<int>(os->second);
     if (reg.Find(d, n.op_type(), version) == nullptr) {
-      std::string key = (d.empty() ? "" : d + ":") + n.op_type();
-      out->emplace(key, n.name());
+      std::string key = (d.empty() ? "ai.onnx" : d) + ":" + n.op_type();
+      std::string where = "opset " + std::to_string(version) + ", ";
+      if (!n.name().empty()) {
+        where += "node '" + n.name() + "'";
+      } else {
+        where += "unnamed node with output '" + (n.output_size() > 0 ? n.output(0) : std::string()) + "'";
+      }
+      if (g.name().size() > 0) where += " in graph '" + g.name() + "'";
+      out->emplace(key, where);
     }
     for (const auto& a : n.attribute()) {
       if (a.has_g()) CollectUnsupported(a.g(), opsets, out);
@@ -316,7 +324,7 @@ StatusOr<std::shared_ptr<const CompiledModel>> Engine::CompileBytesUnchecked(con
     engine::CollectUnsupported(lm->proto.graph(), lm->opsets, &missing);
     if (!missing.empty()) {
       std::string list;
-      for (const auto& [op, node] : missing) list += (list.empty() ? "" : ", ") + op + " at node '" + node + "'";
+      for (const auto& [op, where] : missing) list += (list.empty() ? "" : "; ") + op + " (" + where + ")";
       return Unimplemented("the model uses ops onnxd does not support yet: " + list);
     }
   }
