@@ -80,22 +80,28 @@ class GrpcServer::Impl {
   GrpcWorkerPool& pool() { return *pool_; }
   int max_stream_pending() const { return max_stream_pending_; }
 
-  // Decodes, runs and encodes one inference. `received` is when the call arrived.
-  Status RunInfer(const inference::ModelInferRequest& req, const grpc::ServerContextBase* ctx,
+  // Decodes one inference, queues it on the model's scheduler, and once it has run encodes the
+  // response into `resp` and calls `done` with the outcome (on this thread when it is refused at
+  // once, else on a scheduler thread). `received` is when the call arrived; `req` and `resp` stay
+  // alive until `done`.
+  template <typename Done>
+  void StartInfer(const inference::ModelInferRequest& req, const grpc::ServerContextBase* ctx,
                   const std::shared_ptr<std::atomic<bool>>& cancelled, steady::time_point received,
-                  inference::ModelInferResponse* resp) {
+                  inference::ModelInferResponse* resp, Done done) {
     if (cancelled->load(std::memory_order_relaxed)) {
-      return Cancelled("request for model '" + req.model_name() + "' was cancelled by the client");
+      return done(Cancelled("request for model '" + req.model_name() + "' was cancelled by the client"));
     }
     server::InferRequest r;
     r.received = received;
-    RETURN_IF_ERROR(grpc_codec::DecodeInferRequest(req, &r));
+    Status st = grpc_codec::DecodeInferRequest(req, &r);
+    if (!st.ok()) return done(std::move(st));
     const auto dl = SteadyDeadline(ctx);
     if (dl < r.deadline) r.deadline = dl;
     r.cancelled = cancelled;
-    server::InferResponse out;
-    RETURN_IF_ERROR(core_.Infer(r, &out));
-    return grpc_codec::EncodeInferResponse(out, resp);
+    core_.InferAsync(r, [resp, done = std::move(done)](Status s, server::InferResponse&& out) mutable {
+      if (s.ok()) s = grpc_codec::EncodeInferResponse(out, resp);
+      done(std::move(s));
+    });
   }
 
   // Health watches: registered so that Stop can end them at once.
@@ -275,10 +281,11 @@ ServerUnaryReactor* GrpcServer::Impl::InferService::ModelInfer(CallbackServerCon
                                                                const inference::ModelInferRequest* req,
                                                                inference::ModelInferResponse* resp) {
   const auto received = steady::now();
-  Impl* impl = impl_;
-  return OnPool(ctx, [impl, ctx, req, resp, received](const std::shared_ptr<std::atomic<bool>>& cancelled) {
-    return impl->RunInfer(*req, ctx, cancelled, received, resp);
-  });
+  auto* reactor = new PooledUnary();
+  // The reactor lives until Finish's OnDone; Finish is the callback's last use of it.
+  impl_->StartInfer(*req, ctx, reactor->cancelled(), received, resp,
+                    [reactor](const Status& s) { reactor->Finish(GrpcStatusFor(s)); });
+  return reactor;
 }
 
 ServerUnaryReactor* GrpcServer::Impl::InferService::RepositoryModelLoad(
@@ -380,7 +387,8 @@ class StreamCall : public grpc::ServerBidiReactor<inference::ModelInferRequest, 
     if (a.write) StartWrite(a.write);
     if (a.finish) Finish(a.status);  // last: OnDone may delete this at once
   }
-  void Process(Slot* s);
+  void Process(Slot* s);  // queues the slot's request; Processed follows
+  void Processed(Slot* s, const Status& st);
 
   GrpcServer::Impl* impl_;
   CallbackServerContext* ctx_;
@@ -442,24 +450,17 @@ void StreamCall::OnReadDone(bool ok) {
     }
     a = NextLocked();
   }
-  if (s && !impl_->pool().TrySubmit([this, s] { Process(s); })) {
-    Actions b;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      s->resp.set_error_message(kQueueFull);
-      s->resp.mutable_infer_response()->set_id(s->req.id());
-      s->done = true;
-      --running_;
-      b = NextLocked();
-    }
-    Run(b);  // cannot finish: the read just started (or reads are not done) keeps the call open
-  }
   Run(a);
+  if (s) Process(s);
 }
 
 void StreamCall::Process(Slot* s) {
   inference::ModelInferResponse* resp = s->resp.mutable_infer_response();
-  const Status st = impl_->RunInfer(s->req, ctx_, cancelled_, s->received, resp);
+  impl_->StartInfer(s->req, ctx_, cancelled_, s->received, resp, [this, s](const Status& st) { Processed(s, st); });
+}
+
+void StreamCall::Processed(Slot* s, const Status& st) {
+  inference::ModelInferResponse* resp = s->resp.mutable_infer_response();
   if (!st.ok()) {
     resp->Clear();
     resp->set_model_name(s->req.model_name());

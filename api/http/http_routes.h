@@ -2,6 +2,7 @@
 // and one handler family per routes_*.cc file. Handlers decode, call InferenceServer, encode.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -53,8 +54,14 @@ struct HttpReply {
 // Path segments after percent-decoding, e.g. "/v2/models/m/infer" -> {"v2","models","m","infer"}.
 std::vector<std::string> SplitPath(std::string_view path);
 
+// Receives a reply; called exactly once per request, on any thread.
+using ReplyFn = std::function<void(HttpReply)>;
+
 // Routes a request. Never throws; unknown routes 404, wrong methods 405.
 HttpReply Dispatch(server::InferenceServer& core, const HttpRequest& request);
+// The same, answering through `reply`: inference replies come from a scheduler thread once the
+// request has run (the request's buffers must stay alive until then); other routes answer at once.
+void Dispatch(server::InferenceServer& core, const HttpRequest& request, const ReplyFn& reply);
 
 // Route families (paths given as decoded segments).
 namespace routes {
@@ -65,9 +72,10 @@ std::optional<HttpReply> Health(server::InferenceServer& core, const HttpRequest
 // /v2/models/... metadata, ready, config, stats
 std::optional<HttpReply> Models(server::InferenceServer& core, const HttpRequest& req,
                                 const std::vector<std::string>& seg);
-// POST /v2/models/{m}[/versions/{v}]/infer
-std::optional<HttpReply> Infer(server::InferenceServer& core, const HttpRequest& req,
-                               const std::vector<std::string>& seg);
+// POST /v2/models/{m}[/versions/{v}]/infer: false when the path is not an infer route; else
+// `reply` is called exactly once (possibly before this returns).
+bool Infer(server::InferenceServer& core, const HttpRequest& req, const std::vector<std::string>& seg,
+           const ReplyFn& reply);
 // /v2/repository/...
 std::optional<HttpReply> Repository(server::InferenceServer& core, const HttpRequest& req,
                                     const std::vector<std::string>& seg);

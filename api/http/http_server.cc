@@ -177,8 +177,14 @@ class Session : public std::enable_shared_from_this<Session> {
       r.content_encoding = Sv(it->value());
 
     keep_alive_ = req.keep_alive();
-    HttpReply reply = Dispatch(*shared_->core, r);
-    Send(std::move(reply), req.version(), false);
+    // Inference replies arrive on a scheduler thread: back onto this session's strand to send.
+    // The request body (parser_) stays until Send.
+    const unsigned version = req.version();
+    Dispatch(*shared_->core, r, [self = shared_from_this(), version](HttpReply reply) {
+      asio::dispatch(self->stream_.get_executor(), [self, version, reply = std::move(reply)]() mutable {
+        self->Send(std::move(reply), version, false);
+      });
+    });
   }
 
   void SendError(int status, std::string message, bool close) {

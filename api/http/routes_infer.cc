@@ -4,42 +4,53 @@
 
 namespace onnxd::api::http::routes {
 
-std::optional<HttpReply> Infer(server::InferenceServer& core, const HttpRequest& req,
-                               const std::vector<std::string>& seg) {
+bool Infer(server::InferenceServer& core, const HttpRequest& req, const std::vector<std::string>& seg,
+           const ReplyFn& reply) {
   std::string model, version;
   size_t rest = 0;
   if (!ParseModelPath(seg, 2, &model, &version, &rest) || rest + 1 != seg.size() ||
       seg[rest] != "infer")
-    return std::nullopt;
-  if (req.method != Method::kPost) return MethodNotAllowed("POST");
-  if (!req.content_encoding.empty() && req.content_encoding != "identity")
-    return HttpReply::Error(415, "Content-Encoding '" + std::string(req.content_encoding) +
-                                     "' is not supported; send the request uncompressed");
+    return false;
+  if (req.method != Method::kPost) {
+    reply(MethodNotAllowed("POST"));
+    return true;
+  }
+  if (!req.content_encoding.empty() && req.content_encoding != "identity") {
+    reply(HttpReply::Error(415, "Content-Encoding '" + std::string(req.content_encoding) +
+                                    "' is not supported; send the request uncompressed"));
+    return true;
+  }
 
   std::string_view json_part;
   std::span<const uint8_t> binary;
   Status s = SplitInferBody(req.body, req.inference_header_length, &json_part, &binary);
-  if (!s.ok()) return HttpReply::FromStatus(s);
+  if (!s.ok()) {
+    reply(HttpReply::FromStatus(s));
+    return true;
+  }
+  // Kept until the reply: the response encoder reads the requested outputs' parameters.
+  auto request = std::make_shared<server::InferRequest>();
+  s = DecodeInferRequest(json_part, binary, request.get());
+  if (!s.ok()) {
+    reply(HttpReply::FromStatus(s));
+    return true;
+  }
+  request->model_name = std::move(model);
+  request->model_version = std::move(version);
 
-  server::InferRequest request;
-  s = DecodeInferRequest(json_part, binary, &request);
-  if (!s.ok()) return HttpReply::FromStatus(s);
-  request.model_name = std::move(model);
-  request.model_version = std::move(version);
-
-  server::InferResponse response;
-  s = core.Infer(request, &response);
-  if (!s.ok()) return HttpReply::FromStatus(s);
-
-  EncodedInferResponse enc;
-  s = EncodeInferResponse(request, response, &enc);
-  if (!s.ok()) return HttpReply::FromStatus(s);
-  HttpReply reply;
-  reply.status = 200;
-  reply.body = std::move(enc.body);
-  reply.inference_header_length = enc.header_length;
-  reply.content_type = enc.header_length ? "application/octet-stream" : "application/json";
-  return reply;
+  core.InferAsync(*request, [request, reply](Status st, server::InferResponse&& response) {
+    if (!st.ok()) return reply(HttpReply::FromStatus(st));
+    EncodedInferResponse enc;
+    st = EncodeInferResponse(*request, response, &enc);
+    if (!st.ok()) return reply(HttpReply::FromStatus(st));
+    HttpReply out;
+    out.status = 200;
+    out.body = std::move(enc.body);
+    out.inference_header_length = enc.header_length;
+    out.content_type = enc.header_length ? "application/octet-stream" : "application/json";
+    reply(std::move(out));
+  });
+  return true;
 }
 
 }  // namespace onnxd::api::http::routes

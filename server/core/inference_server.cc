@@ -1,11 +1,15 @@
 #include "core/inference_server.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <chrono>
 #include <thread>
 
 #include "core/log.h"
 #include "lifecycle/model_manager.h"
+#include "scheduling/scheduler.h"
+#include "workers/worker_pool.h"
 
 namespace onnxd::server {
 namespace {
@@ -84,9 +88,14 @@ int64_t ClassificationCount(const Parameters& p) {
 }  // namespace
 
 InferenceServer::InferenceServer(ServerOptions options)
-    : options_(std::move(options)), models_(std::make_unique<ModelManager>(options_, ProcessEngine())) {}
+    : options_(std::move(options)),
+      workers_(std::make_unique<WorkerPool>(options_.scheduler_threads)),
+      models_(std::make_unique<ModelManager>(options_, ProcessEngine(), *workers_)) {}
 
-InferenceServer::~InferenceServer() = default;
+InferenceServer::~InferenceServer() {
+  // Queued work finishes (or is answered) before the models it holds go.
+  workers_->Stop();
+}
 
 Status InferenceServer::Start() {
   models_->LoadInitial();
@@ -142,7 +151,7 @@ void FillDuration(const DurationStat& d, inference::StatisticDuration* out) {
 }
 
 void FillStats(const ModelVersion& mv, inference::ModelStatistics* out) {
-  const ModelStats& s = mv.stats;
+  const ModelStats& s = mv.stats();
   out->set_name(mv.name);
   out->set_version(std::to_string(mv.version));
   out->set_last_inference(s.last_inference_ms.load());
@@ -195,33 +204,121 @@ bool InferenceServer::WaitIdle(std::chrono::steady_clock::time_point deadline) c
   return true;
 }
 
-Status InferenceServer::Infer(const InferRequest& request, InferResponse* response) {
+namespace {
+
+uint64_t ParamUint(const Parameters& p, const char* key) {
+  auto it = p.find(key);
+  if (it == p.end()) return 0;
+  if (const auto* i = std::get_if<int64_t>(&it->second)) return *i > 0 ? static_cast<uint64_t>(*i) : 0;
+  if (const auto* u = std::get_if<uint64_t>(&it->second)) return *u;
+  return 0;
+}
+
+uint64_t NowMs() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+}  // namespace
+
+// One request on its way through the scheduler: what the response needs besides the outputs.
+class InferenceServer::Job final : public ScheduledJob {
+ public:
+  Job(InferenceServer* server, std::shared_ptr<ModelVersion> mv, InferCallback done)
+      : server_(server), mv_(std::move(mv)), done_(std::move(done)) {}
+  ~Job() override { server_->in_flight_.fetch_sub(1, std::memory_order_acq_rel); }
+
+  std::string id;
+  std::vector<int> wanted;        // model output indices, in response order
+  std::vector<int64_t> classify;  // per wanted output: top-k count, 0 = plain output
+  TimePoint received{};
+  std::shared_ptr<std::atomic<bool>> cancel_hold;  // keeps `cancelled` alive
+
+  void Finish(Status status, std::vector<Value>* outputs, const ExecTiming* timing) override {
+    ModelStats& stats = mv_->stats();
+    InferResponse response;
+    if (status.ok()) status = BuildResponse(outputs, &response);
+    const TimePoint end = SteadyClock::now();
+    if (!status.ok()) {
+      stats.fail.Add(NsSince(received));
+    } else {
+      stats.success.Add(NsSince(received));
+      stats.queue.Add(static_cast<uint64_t>(std::max<int64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(timing->dispatched - enqueued).count(), 0)));
+      stats.compute_input.Add(timing->input_ns);
+      stats.compute_infer.Add(timing->infer_ns);
+      stats.compute_output.Add(timing->output_ns + NsSince(end));
+      stats.inference_count.fetch_add(static_cast<uint64_t>(std::max<int64_t>(rows, 1)), std::memory_order_relaxed);
+      stats.last_inference_ms.store(NowMs(), std::memory_order_relaxed);
+    }
+    InferCallback done = std::move(done_);
+    done(std::move(status), std::move(response));
+  }
+
+ private:
+  Status BuildResponse(std::vector<Value>* outputs, InferResponse* response) {
+    const CompiledModel& model = *mv_->model;
+    response->model_name = mv_->name;
+    response->model_version = std::to_string(mv_->version);
+    response->id = id;
+    response->outputs.reserve(wanted.size());
+    for (size_t w = 0; w < wanted.size(); ++w) {
+      const int idx = wanted[w];
+      const std::string& name = model.outputs()[idx].name;
+      Value& v = (*outputs)[static_cast<size_t>(idx)];
+      if (classify[w] > 0) {
+        if (!v.is_tensor()) return InvalidArgument("output '" + name + "': classification needs a tensor");
+        auto top = Classify(name, v.tensor(), classify[w], mv_->config.max_batch_size() > 0);
+        if (!top.ok()) return top.status();
+        response->outputs.push_back({name, Value(std::move(top).value()), {}});
+      } else {
+        response->outputs.push_back({name, v, {}});
+      }
+    }
+    return Status::Ok();
+  }
+
+  InferenceServer* server_;
+  std::shared_ptr<ModelVersion> mv_;
+  InferCallback done_;
+};
+
+void InferenceServer::InferAsync(const InferRequest& request, InferCallback done) {
   in_flight_.fetch_add(1, std::memory_order_acq_rel);
-  struct Done {
+  struct Refused {
     std::atomic<int>& n;
-    ~Done() { n.fetch_sub(1, std::memory_order_acq_rel); }
-  } done{in_flight_};
-  if (shutting_down_.load(std::memory_order_acquire)) return Unavailable("the server is shutting down");
-  std::shared_ptr<ModelVersion> mv;
-  ASSIGN_OR_RETURN(mv, models_->Get(request.model_name, request.model_version));
-  ModelStats& stats = mv->stats;
-  const auto start = request.received;
+    ~Refused() { n.fetch_sub(1, std::memory_order_acq_rel); }
+  };
+  auto refuse = [&](Status st) {
+    Refused r{in_flight_};
+    done(std::move(st), InferResponse{});
+  };
+  if (shutting_down_.load(std::memory_order_acquire)) return refuse(Unavailable("the server is shutting down"));
+  auto found = models_->Get(request.model_name, request.model_version);
+  if (!found.ok()) return refuse(found.status());
+  std::shared_ptr<ModelVersion> mv = std::move(found).value();
+  ModelStats& stats = mv->stats();
   auto fail = [&](Status st) {
-    stats.fail.Add(NsSince(start));
-    return st;
+    stats.fail.Add(NsSince(request.received));
+    refuse(std::move(st));
   };
   const CompiledModel& model = *mv->model;
   const auto& specs = model.inputs();
   const std::string model_label = "model '" + request.model_name + "'";
+  const int64_t max_batch = mv->config.max_batch_size();
 
   // Inputs in the model's order, checked against its declared types and the config's batch limit.
   std::vector<Value> inputs(specs.size());
-  std::vector<bool> given(specs.size(), false);
-  int64_t batch = 1;
+  std::vector<int64_t> key;
+  key.reserve(specs.size() * 4);
+  int64_t batch = -1;
+  std::string batch_input;
   for (const InferInput& in : request.inputs) {
     int idx = model.InputIndex(in.name);
     if (idx < 0) return fail(InvalidArgument(model_label + " has no input named '" + in.name + "'"));
-    if (given[idx]) return fail(InvalidArgument("input '" + in.name + "' is given twice"));
+    if (!inputs[static_cast<size_t>(idx)].is_none())
+      return fail(InvalidArgument("input '" + in.name + "' is given twice"));
     const TypeInfo& t = specs[idx].type;
     const Tensor& x = in.tensor;
     if (t.kind == ValueKind::kTensor && t.elem_type != x.dtype())
@@ -237,85 +334,80 @@ Status InferenceServer::Infer(const InferRequest& request, InferResponse* respon
                                       std::to_string(x.dim(static_cast<int>(d))) + ", " + model_label + " expects " +
                                       std::to_string(t.dims[d])));
     }
-    if (mv->config.max_batch_size() > 0 && x.rank() > 0) {
+    if (max_batch > 0) {
+      if (x.rank() == 0)
+        return fail(InvalidArgument("input '" + in.name + "' is a scalar, but " + model_label +
+                                    " batches (max_batch_size " + std::to_string(max_batch) +
+                                    "): its first dim is the batch"));
+      if (x.dim(0) > max_batch)
+        return fail(InvalidArgument("input '" + in.name + "' has batch size " + std::to_string(x.dim(0)) +
+                                    ", above the model's max_batch_size " + std::to_string(max_batch)));
+      if (batch >= 0 && x.dim(0) != batch)
+        return fail(InvalidArgument("input '" + in.name + "' has batch size " + std::to_string(x.dim(0)) +
+                                    ", input '" + batch_input + "' has " + std::to_string(batch) +
+                                    ": every input must carry the same number of rows"));
       batch = x.dim(0);
-      if (batch > mv->config.max_batch_size())
-        return fail(InvalidArgument("input '" + in.name + "' has batch size " + std::to_string(batch) +
-                                    ", above the model's max_batch_size " +
-                                    std::to_string(mv->config.max_batch_size())));
+      batch_input = in.name;
     }
-    inputs[idx] = Value(x);
-    given[idx] = true;
+    inputs[static_cast<size_t>(idx)] = Value(x);
   }
-  for (size_t i = 0; i < specs.size(); ++i)
-    if (!given[i]) return fail(InvalidArgument("missing input '" + specs[i].name + "' for " + model_label));
-  std::vector<int> wanted;
-  std::vector<int64_t> classify;  // per wanted output: top-k count, 0 = plain output
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if (inputs[i].is_none()) return fail(InvalidArgument("missing input '" + specs[i].name + "' for " + model_label));
+    const Tensor& x = inputs[i].tensor();
+    key.push_back(static_cast<int64_t>(x.dtype()));
+    key.push_back(x.rank());
+    for (int d = 1; d < x.rank(); ++d) key.push_back(x.dim(d));
+  }
+  auto job = std::make_unique<Job>(this, mv, std::move(done));
+  in_flight_.fetch_add(1, std::memory_order_acq_rel);  // the job's own count; the caller's goes below
+  Refused caller_count{in_flight_};
   for (const RequestedOutput& o : request.outputs) {
     int idx = model.OutputIndex(o.name);
-    if (idx < 0) return fail(InvalidArgument(model_label + " has no output named '" + o.name + "'"));
-    wanted.push_back(idx);
-    const int64_t k = ClassificationCount(o.parameters);
-    if (k < 0) return fail(InvalidArgument("output '" + o.name + "': classification count must be positive"));
-    classify.push_back(k);
-  }
-  if (wanted.empty())
-    for (size_t i = 0; i < model.outputs().size(); ++i) wanted.push_back(static_cast<int>(i));
-
-  if (std::chrono::steady_clock::now() > request.deadline)
-    return fail(DeadlineExceeded("the request's deadline passed before it could run"));
-  if (request.cancelled && request.cancelled->load()) return fail(Cancelled("the client cancelled the request"));
-
-  const auto queue_start = std::chrono::steady_clock::now();
-  auto lease = mv->pool.Acquire(request.deadline);
-  if (!lease.ok()) return fail(lease.status());
-  const uint64_t queue_ns = NsSince(queue_start);
-  const auto infer_start = std::chrono::steady_clock::now();
-  RunOptions run_options;
-  run_options.deadline = request.deadline;
-  run_options.cancelled = request.cancelled.get();
-  std::vector<Value> outputs;
-  Status st = (*lease)->Run(inputs, &outputs, run_options);
-  const uint64_t infer_ns = NsSince(infer_start);
-  if (!st.ok()) return fail(st);
-  const auto output_start = std::chrono::steady_clock::now();
-  response->model_name = request.model_name;
-  response->model_version = std::to_string(mv->version);
-  response->id = request.id;
-  response->outputs.clear();
-  for (size_t w = 0; w < wanted.size(); ++w) {
-    const int idx = wanted[w];
-    const std::string& name = model.outputs()[idx].name;
-    if (w < classify.size() && classify[w] > 0) {
-      if (!outputs[idx].is_tensor()) return fail(InvalidArgument("output '" + name + "': classification needs a tensor"));
-      auto top = Classify(name, outputs[idx].tensor(), classify[w], mv->config.max_batch_size() > 0);
-      if (!top.ok()) return fail(top.status());
-      response->outputs.push_back({name, Value(std::move(top).value()), {}});
-    } else {
-      response->outputs.push_back({name, outputs[idx].Owned(), {}});
+    if (idx < 0) {
+      job->Finish(InvalidArgument(model_label + " has no output named '" + o.name + "'"), nullptr, nullptr);
+      return;
     }
+    job->wanted.push_back(idx);
+    const int64_t k = ClassificationCount(o.parameters);
+    if (k < 0) {
+      job->Finish(InvalidArgument("output '" + o.name + "': classification count must be positive"), nullptr, nullptr);
+      return;
+    }
+    job->classify.push_back(k);
   }
-  outputs.clear();
-  const uint64_t output_ns = NsSince(output_start);
+  if (job->wanted.empty()) {
+    for (size_t i = 0; i < model.outputs().size(); ++i) job->wanted.push_back(static_cast<int>(i));
+    job->classify.assign(job->wanted.size(), 0);
+  }
+  job->id = request.id;
+  job->received = request.received;
+  job->inputs = std::move(inputs);
+  job->rows = max_batch > 0 ? batch : 1;
+  job->shape_key = std::move(key);
+  job->deadline = request.deadline;
+  job->cancelled = request.cancelled.get();
+  job->cancel_hold = request.cancelled;
+  std::unique_ptr<ScheduledJob> queued(std::move(job));
+  Status st = mv->scheduler->Enqueue(queued, ParamUint(request.parameters, "priority"),
+                                     ParamUint(request.parameters, "timeout"));
+  if (!st.ok()) queued->Finish(std::move(st), nullptr, nullptr);
+}
 
-  stats.queue.Add(queue_ns);
-  stats.compute_infer.Add(infer_ns);
-  stats.compute_output.Add(output_ns);
-  stats.compute_input.Add(0);
-  stats.success.Add(NsSince(start));
-  stats.inference_count.fetch_add(static_cast<uint64_t>(std::max<int64_t>(batch, 1)), std::memory_order_relaxed);
-  stats.execution_count.fetch_add(1, std::memory_order_relaxed);
-  stats.last_inference_ms.store(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                          std::chrono::system_clock::now().time_since_epoch())
-                                                          .count()),
-                                std::memory_order_relaxed);
-  if (batch >= 1 && batch <= ModelStats::kMaxTrackedBatch) {
-    auto& b = stats.batch[static_cast<size_t>(batch)];
-    b.compute_input.Add(0);
-    b.compute_infer.Add(infer_ns);
-    b.compute_output.Add(output_ns);
-  }
-  return Status::Ok();
+Status InferenceServer::Infer(const InferRequest& request, InferResponse* response) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool finished = false;
+  Status result;
+  InferAsync(request, [&](Status st, InferResponse&& r) {
+    std::lock_guard<std::mutex> lock(mu);
+    result = std::move(st);
+    *response = std::move(r);
+    finished = true;
+    cv.notify_one();
+  });
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return finished; });
+  return result;
 }
 
 std::vector<ModelIndexEntry> InferenceServer::RepositoryIndex(bool ready_only) const { return models_->Index(ready_only); }

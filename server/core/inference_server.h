@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -16,6 +17,10 @@
 namespace onnxd::server {
 
 class ModelManager;
+class WorkerPool;
+
+// Called exactly once with the outcome of an inference.
+using InferCallback = std::function<void(Status status, InferResponse&& response)>;
 
 struct ServerOptions {
   std::string model_repository;
@@ -36,6 +41,11 @@ struct ServerOptions {
   // "none" (load everything at start), "explicit" (only --load-model and the repository API).
   std::string model_control_mode = "none";
   std::vector<std::string> load_models;  // --load-model; "*" = all
+  // Scheduler threads shared by all models (0: twice the cores, at least 4).
+  int scheduler_threads = 0;
+  // Bound of each model queue whose config leaves max_queue_size 0, so that memory stays bounded
+  // under overload: beyond it requests are refused at once with UNAVAILABLE.
+  size_t default_max_queue_size = 1024;
 };
 
 class InferenceServer {
@@ -62,8 +72,13 @@ class InferenceServer {
   StatusOr<inference::ModelStatisticsResponse> GetStatistics(const std::string& name,
                                                              const std::string& version) const;
 
-  // Runs one request. On success fills `response` with owned outputs (in the order requested, or
-  // the model's output order when none are requested).
+  // Checks `request` against the model and queues it on the model's scheduler; `done` is called
+  // exactly once: on this thread when the request is refused before queueing (bad input, unknown
+  // model, full queue), else on a scheduler thread. The request's input buffers must stay alive
+  // until then. On success the response holds owned outputs (in the order requested, or the
+  // model's output order when none are requested).
+  void InferAsync(const InferRequest& request, InferCallback done);
+  // InferAsync, waiting for the outcome.
   Status Infer(const InferRequest& request, InferResponse* response);
 
   std::vector<ModelIndexEntry> RepositoryIndex(bool ready_only) const;
@@ -80,7 +95,9 @@ class InferenceServer {
   ModelManager& models() { return *models_; }
 
  private:
+  class Job;
   ServerOptions options_;
+  std::unique_ptr<WorkerPool> workers_;  // outlives models_: queued work holds model handles
   std::unique_ptr<ModelManager> models_;
   std::atomic<bool> started_{false};
   std::atomic<bool> shutting_down_{false};

@@ -18,8 +18,8 @@ const char* ModelStateName(ModelState s) {
   return "UNKNOWN";
 }
 
-ModelManager::ModelManager(const ServerOptions& options, const Engine& engine)
-    : options_(options), engine_(engine), snapshot_(std::make_shared<const Snapshot>()) {}
+ModelManager::ModelManager(const ServerOptions& options, const Engine& engine, WorkerPool& workers)
+    : options_(options), engine_(engine), workers_(workers), snapshot_(std::make_shared<const Snapshot>()) {}
 
 void ModelManager::SetModel(const std::string& name, ModelEntry entry) {
   auto next = std::make_shared<Snapshot>(*Current());
@@ -100,10 +100,13 @@ Status ModelManager::Load(const std::string& name, const std::string& config_jso
     if (st.ok()) {
       int instances = 0;
       for (const auto& g : config.instance_group()) instances += g.count();
-      auto mv = std::make_shared<ModelVersion>(name, v, std::move(config), std::move(compiled).value(), instances);
+      std::shared_ptr<const CompiledModel> model = std::move(compiled).value();
+      auto scheduler = std::make_shared<ModelScheduler>(
+          workers_, model, BatchPolicy::FromConfig(config, options_.default_max_queue_size), instances);
+      auto mv = std::make_shared<ModelVersion>(name, v, std::move(config), std::move(model), std::move(scheduler));
       // Warm-up off the request path: builds each instance's first memory plan. Some models cannot
       // run on zeros (index inputs, say); that is not a load failure.
-      Status warm = mv->pool.WarmUp(*mv->model);
+      Status warm = mv->scheduler->WarmUp();
       if (!warm.ok()) LOG_VERBOSE("model '" << name << "' version " << v << " warm-up skipped: " << warm.message());
       ve.state = ModelState::kReady;
       ve.ready = std::move(mv);

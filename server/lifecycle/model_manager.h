@@ -17,20 +17,23 @@
 #include "lifecycle/model_stats.h"
 #include "model_config.pb.h"
 #include "onnxd/engine/engine.h"
-#include "workers/instance_pool.h"
+#include "scheduling/scheduler.h"
+#include "workers/worker_pool.h"
 
 namespace onnxd::server {
 
-// One loaded, ready version. Immutable apart from its instance pool and statistics.
+// One loaded, ready version. Immutable apart from its scheduler (queue, instances, statistics).
+// Requests hold a shared handle, so a version replaced or unloaded finishes what it has queued.
 struct ModelVersion {
-  ModelVersion(std::string n, int64_t v, inference::ModelConfig c, std::shared_ptr<const CompiledModel> m, int instances)
-      : name(std::move(n)), version(v), config(std::move(c)), model(std::move(m)), pool(*model, instances) {}
+  ModelVersion(std::string n, int64_t v, inference::ModelConfig c, std::shared_ptr<const CompiledModel> m,
+               std::shared_ptr<ModelScheduler> s)
+      : name(std::move(n)), version(v), config(std::move(c)), model(std::move(m)), scheduler(std::move(s)) {}
   const std::string name;
   const int64_t version;
   const inference::ModelConfig config;
   const std::shared_ptr<const CompiledModel> model;
-  InstancePool pool;
-  ModelStats stats;
+  const std::shared_ptr<ModelScheduler> scheduler;
+  ModelStats& stats() const { return scheduler->stats(); }
 };
 
 enum class ModelState { kLoading, kReady, kUnavailable, kUnloading };
@@ -38,7 +41,7 @@ const char* ModelStateName(ModelState s);
 
 class ModelManager {
  public:
-  ModelManager(const ServerOptions& options, const Engine& engine);
+  ModelManager(const ServerOptions& options, const Engine& engine, WorkerPool& workers);
 
   // Loads the repository's models as the control mode says (none: all; explicit: --load-model).
   void LoadInitial();
@@ -76,6 +79,7 @@ class ModelManager {
 
   const ServerOptions& options_;
   const Engine& engine_;
+  WorkerPool& workers_;
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
   std::mutex write_mu_;  // serialises loads and unloads (never taken by requests)
 };

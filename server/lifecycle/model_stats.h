@@ -23,6 +23,7 @@ struct ModelStats {
   std::atomic<uint64_t> inference_count{0};  // rows (batch elements) inferred
   std::atomic<uint64_t> execution_count{0};  // engine runs
   std::atomic<uint64_t> last_inference_ms{0};
+  std::atomic<int64_t> pending{0};  // requests queued, not yet running
   struct Batch {
     DurationStat compute_input, compute_infer, compute_output;
   };

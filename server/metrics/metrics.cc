@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "metrics/metrics.h"
 
 #include <charconv>
@@ -147,7 +148,7 @@ std::string MetricsRenderer::Render() {
       out += name;
       out += labels[i];
       out += ' ';
-      AppendValue(out, static_cast<uint64_t>(get(ready[i]->stats)));
+      AppendValue(out, static_cast<uint64_t>(get(ready[i]->stats())));
       out += '\n';
     }
   };
@@ -161,7 +162,7 @@ std::string MetricsRenderer::Render() {
     out += "nv_inference_request_failure";
     out += ModelLabels(mv->name, std::to_string(mv->version), "reason", "OTHER");
     out += ' ';
-    AppendValue(out, mv->stats.fail.count.load(std::memory_order_relaxed));
+    AppendValue(out, mv->stats().fail.count.load(std::memory_order_relaxed));
     out += '\n';
   }
   counter("nv_inference_count", "Number of inferences performed (does not include cached requests)",
@@ -183,6 +184,16 @@ std::string MetricsRenderer::Render() {
   counter("nv_inference_compute_output_duration_us",
           "Cumulative inference compute output duration in microseconds (does not include cached requests)",
           [&](const ModelStats& s) { return us(s.compute_output); });
+
+  AppendHeader(out, "nv_inference_pending_request_count", "gauge",
+               "Instantaneous number of pending requests awaiting execution per-model.");
+  for (size_t i = 0; i < ready.size(); ++i) {
+    out += "nv_inference_pending_request_count";
+    out += labels[i];
+    out += ' ';
+    AppendValue(out, static_cast<uint64_t>(std::max<int64_t>(ready[i]->stats().pending.load(std::memory_order_relaxed), 0)));
+    out += '\n';
+  }
 
   AppendHeader(out, "nv_model_state", "gauge",
                "Model version state (onnxd extension): 1 for the state the version is in");

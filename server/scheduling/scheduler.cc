@@ -1,0 +1,260 @@
+#include "scheduling/scheduler.h"
+
+#include <algorithm>
+
+#include "scheduling/batch_io.h"
+
+namespace onnxd::server {
+namespace {
+
+uint64_t NsBetween(TimePoint a, TimePoint b) {
+  return b > a ? static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count()) : 0;
+}
+
+ScheduledJob& AsJob(const std::unique_ptr<QueuedJob>& q) { return static_cast<ScheduledJob&>(*q); }
+
+std::unique_ptr<ScheduledJob> TakeJob(std::unique_ptr<QueuedJob>& q) {
+  return std::unique_ptr<ScheduledJob>(static_cast<ScheduledJob*>(q.release()));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// ModelScheduler
+
+ModelScheduler::ModelScheduler(WorkerPool& pool, std::shared_ptr<const CompiledModel> model, BatchPolicy policy,
+                               int instances)
+    : pool_(pool), model_(std::move(model)), policy_(policy), queue_(std::move(policy)) {
+  for (int i = 0; i < std::max(instances, 1); ++i) sessions_.push_back(model_->CreateSession());
+  for (auto& s : sessions_) free_.push_back(s.get());
+}
+
+size_t ModelScheduler::queued() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.size();
+}
+
+Status ModelScheduler::WarmUp() {
+  std::vector<Value> inputs;
+  for (const auto& spec : model_->inputs()) {
+    if (spec.type.kind != ValueKind::kTensor) return Status::Ok();  // nothing sensible to invent
+    Shape shape;
+    for (int64_t d : spec.type.dims) shape.PushBack(d < 0 ? 1 : d);
+    inputs.emplace_back(Tensor::Allocate(spec.type.elem_type, shape));
+  }
+  std::vector<Value> outputs;
+  for (auto& s : sessions_) RETURN_IF_ERROR(s->Run(inputs, &outputs));
+  return Status::Ok();
+}
+
+void ModelScheduler::ScheduleLocked() {
+  scheduled_ = true;
+  pool_.Submit(shared_from_this());
+}
+
+Status ModelScheduler::Enqueue(std::unique_ptr<ScheduledJob>& job, uint64_t priority, uint64_t timeout_override_us) {
+  std::unique_ptr<QueuedJob> q(job.release());
+  Status st;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) {
+      st = Unavailable("the model is being unloaded");
+    } else {
+      st = queue_.Push(q, SteadyClock::now(), priority, timeout_override_us);
+    }
+    if (st.ok()) {
+      stats_.pending.fetch_add(1, std::memory_order_relaxed);
+      if (waiting_) {
+        cv_.notify_one();
+      } else if (!scheduled_ && !free_.empty()) {
+        ScheduleLocked();
+      }
+    }
+  }
+  if (!st.ok()) job.reset(static_cast<ScheduledJob*>(q.release()));
+  return st;
+}
+
+void ModelScheduler::Stop(const std::string& reason) {
+  std::vector<std::unique_ptr<QueuedJob>> left;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+    left = queue_.TakeAll();
+    cv_.notify_all();
+  }
+  for (auto& j : left) {
+    stats_.pending.fetch_sub(1, std::memory_order_relaxed);
+    Deliver(TakeJob(j), Unavailable(reason), {}, nullptr);
+  }
+}
+
+void ModelScheduler::RunScheduled() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    if (free_.empty()) {
+      scheduled_ = false;  // the instance that frees up reschedules
+      return;
+    }
+    BatchQueue::Decision d = queue_.Next(SteadyClock::now());
+    if (!d.expired.empty()) {
+      lock.unlock();
+      for (auto& j : d.expired) {
+        stats_.pending.fetch_sub(1, std::memory_order_relaxed);
+        Status why = j->status;
+        Deliver(TakeJob(j), std::move(why), {}, nullptr);
+      }
+      lock.lock();
+    }
+    if (d.batch.empty()) {
+      if (d.wake == TimePoint::max() && queue_.size() == 0) {
+        scheduled_ = false;
+        return;
+      }
+      if (d.wake != TimePoint::max()) {
+        waiting_ = true;
+        cv_.wait_until(lock, d.wake);
+        waiting_ = false;
+      }
+      continue;
+    }
+    Session* session = free_.back();
+    free_.pop_back();
+    // Another pool thread forms the next batch while this one runs, if there is work and an instance.
+    if (queue_.size() > 0 && !free_.empty()) {
+      ScheduleLocked();
+    } else {
+      scheduled_ = false;
+    }
+    lock.unlock();
+    Execute(*session, std::move(d.batch));
+    lock.lock();
+    free_.push_back(session);
+    if (!scheduled_ && queue_.size() > 0) ScheduleLocked();
+    return;
+  }
+}
+
+void ModelScheduler::Execute(Session& session, std::vector<std::unique_ptr<QueuedJob>> batch) {
+  ExecTiming t;
+  t.dispatched = SteadyClock::now();
+  const int running = running_.fetch_add(1, std::memory_order_relaxed) + 1;
+  for (int peak = peak_running_.load(std::memory_order_relaxed);
+       running > peak && !peak_running_.compare_exchange_weak(peak, running, std::memory_order_relaxed);) {
+  }
+  t.batch_requests = batch.size();
+  stats_.pending.fetch_sub(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
+  std::vector<int64_t> rows;
+  rows.reserve(batch.size());
+  for (const auto& j : batch) {
+    rows.push_back(j->rows);
+    t.batch_rows += j->rows;
+  }
+  Status st;
+  std::vector<Value> inputs;
+  RunOptions run_options;
+  if (batch.size() == 1) {
+    const ScheduledJob& j = AsJob(batch.front());
+    inputs = j.inputs;
+    run_options.deadline = j.deadline;
+    run_options.cancelled = j.cancelled;
+  } else {
+    // The batch stops when every request in it has passed its deadline.
+    TimePoint latest{};
+    for (const auto& j : batch) latest = std::max(latest, j->deadline);
+    run_options.deadline = latest;
+    const size_t n_inputs = AsJob(batch.front()).inputs.size();
+    inputs.resize(n_inputs);
+    std::vector<const Tensor*> parts(batch.size());
+    for (size_t i = 0; i < n_inputs && st.ok(); ++i) {
+      for (size_t b = 0; b < batch.size(); ++b) parts[b] = &AsJob(batch[b]).inputs[i].tensor();
+      auto joined = ConcatRows(parts);
+      if (!joined.ok()) {
+        st = joined.status();
+      } else {
+        inputs[i] = Value(std::move(joined).value());
+      }
+    }
+  }
+  const TimePoint infer_start = SteadyClock::now();
+  t.input_ns = NsBetween(t.dispatched, infer_start);
+  std::vector<Value> outputs;
+  if (st.ok()) st = session.Run(inputs, &outputs, run_options);
+  const TimePoint infer_end = SteadyClock::now();
+  t.infer_ns = NsBetween(infer_start, infer_end);
+  inputs.clear();
+
+  // Per request outputs, owned (the session's arena is reused by the next run).
+  std::vector<std::vector<Value>> per_job(batch.size());
+  if (st.ok()) {
+    if (batch.size() == 1) {
+      per_job[0].reserve(outputs.size());
+      for (const Value& v : outputs) per_job[0].push_back(v.Owned());
+    } else {
+      for (auto& p : per_job) p.reserve(outputs.size());
+      std::vector<Value> pieces;
+      for (size_t o = 0; o < outputs.size() && st.ok(); ++o) {
+        st = SplitRows(model_->outputs()[o].name, outputs[o], rows, &pieces);
+        if (st.ok())
+          for (size_t b = 0; b < batch.size(); ++b) per_job[b].push_back(std::move(pieces[b]));
+      }
+    }
+  }
+  outputs.clear();
+  t.output_ns = NsBetween(infer_end, SteadyClock::now());
+  running_.fetch_sub(1, std::memory_order_relaxed);
+
+  if (st.ok()) {
+    stats_.execution_count.fetch_add(1, std::memory_order_relaxed);
+    if (t.batch_rows >= 1 && t.batch_rows <= ModelStats::kMaxTrackedBatch) {
+      auto& bs = stats_.batch[static_cast<size_t>(t.batch_rows)];
+      bs.compute_input.Add(t.input_ns);
+      bs.compute_infer.Add(t.infer_ns);
+      bs.compute_output.Add(t.output_ns);
+    }
+  }
+  for (size_t b = 0; b < batch.size(); ++b) Deliver(TakeJob(batch[b]), st, std::move(per_job[b]), &t);
+}
+
+void ModelScheduler::Deliver(std::unique_ptr<ScheduledJob> job, Status status, std::vector<Value> outputs,
+                             const ExecTiming* timing) {
+  if (!policy_.preserve_ordering) {
+    job->Finish(std::move(status), &outputs, timing);
+    return;
+  }
+  // Responses leave in arrival order: one thread at a time delivers every job whose predecessors
+  // are all answered.
+  {
+    std::lock_guard<std::mutex> lock(order_mu_);
+    const uint64_t seq = job->sequence;
+    Done& d = reorder_[seq];
+    d.job = std::move(job);
+    d.status = std::move(status);
+    d.outputs = std::move(outputs);
+    if (timing) {
+      d.has_timing = true;
+      d.timing = *timing;
+    }
+    if (delivering_) return;
+    delivering_ = true;
+  }
+  std::vector<Done> ready;
+  for (;;) {
+    ready.clear();
+    {
+      std::lock_guard<std::mutex> lock(order_mu_);
+      while (!reorder_.empty() && reorder_.begin()->first == next_delivery_) {
+        ready.push_back(std::move(reorder_.begin()->second));
+        reorder_.erase(reorder_.begin());
+        ++next_delivery_;
+      }
+      if (ready.empty()) {
+        delivering_ = false;
+        return;
+      }
+    }
+    for (Done& d : ready) d.job->Finish(std::move(d.status), &d.outputs, d.has_timing ? &d.timing : nullptr);
+  }
+}
+
+}  // namespace onnxd::server
