@@ -6,6 +6,9 @@
 //   onnxd bench MODEL.onnx [--threads N] [--batch B] [--iterations K]
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <chrono>
 #include <cstdio>
@@ -23,6 +26,27 @@
 #include "http/metrics_server.h"
 
 namespace {
+
+int g_signal_pipe[2] = {-1, -1};
+
+extern "C" void OnShutdownSignal(int sig) {
+  const int saved = errno;
+  const unsigned char b = static_cast<unsigned char>(sig);
+  [[maybe_unused]] ssize_t n = write(g_signal_pipe[1], &b, 1);  // async-signal-safe
+  errno = saved;
+}
+
+// Blocks until SIGTERM or SIGINT arrives; returns its number.
+int WaitShutdownSignal() {
+  unsigned char b = 0;
+  for (;;) {
+    const ssize_t n = read(g_signal_pipe[0], &b, 1);
+    if (n == 1) return b;
+    if (n < 0 && errno == EINTR) continue;
+    return SIGTERM;
+  }
+}
+
 
 void Usage() {
   std::cout
@@ -127,12 +151,18 @@ int Serve(int argc, char** argv) {
   }
   onnxd::server::SetLogVerbosity(opts.log_verbose);
 
-  // Signals go to one waiting thread; every other thread (I/O, gRPC, compute) has them blocked.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // SIGTERM and SIGINT, whichever thread they land on (libraries start threads before main, with
+  // no signal mask of ours), only write their number to a pipe that the main thread reads.
+  if (pipe(g_signal_pipe) != 0) {
+    std::perror("onnxd: pipe");
+    return 1;
+  }
+  struct sigaction sa {};
+  sa.sa_handler = OnShutdownSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
   onnxd::server::InferenceServer core(opts);
@@ -174,14 +204,12 @@ int Serve(int argc, char** argv) {
     std::printf("| %-31s| %-8s| %-12s| %s\n", m.name.c_str(), m.version.c_str(), m.state.c_str(), m.reason.c_str());
   std::fflush(stdout);
 
-  int sig = 0;
-  sigwait(&signals, &sig);
+  const int sig = WaitShutdownSignal();
   LOG_INFO("signal " << sig << ": shutting down (readiness off, draining for up to " << opts.exit_timeout_secs << " s)");
   core.BeginShutdown();
   // A second signal ends the process at once.
-  std::thread([signals]() mutable {
-    int s2 = 0;
-    sigwait(&signals, &s2);
+  std::thread([] {
+    const int s2 = WaitShutdownSignal();
     LOG_WARNING("second signal " << s2 << ": exiting now");
     std::_Exit(1);
   }).detach();
