@@ -158,16 +158,15 @@ struct MiniFloat {
   int bits;          // total width (8, or 4 for float4e2m1)
   int exp_bits, mant_bits, bias;
   enum Special { kFn, kFnuz, kIeee, kNone } special;  // how NaN / inf are encoded
-  uint8_t max_code;  // largest finite magnitude code
-  float overflow_at; // magnitudes at or above this are out of range (ml_dtypes' rule)
+  uint8_t max_code;  // largest finite magnitude code: what rounds above it overflows
 };
 
 // E4M3FN: NaN = S.1111.111, no inf. FNUZ: NaN = 0x80, no inf, no -0. E5M2: IEEE-like.
-constexpr MiniFloat kE4M3FN{8, 4, 3, 7, MiniFloat::kFn, 0x7e, 464.0f};
-constexpr MiniFloat kE4M3FNUZ{8, 4, 3, 8, MiniFloat::kFnuz, 0x7f, 248.0f};
-constexpr MiniFloat kE5M2{8, 5, 2, 15, MiniFloat::kIeee, 0x7b, 61440.0f};
-constexpr MiniFloat kE5M2FNUZ{8, 5, 2, 16, MiniFloat::kFnuz, 0x7f, 61440.0f};
-constexpr MiniFloat kE2M1{4, 2, 1, 1, MiniFloat::kNone, 0x7, std::numeric_limits<float>::infinity()};
+constexpr MiniFloat kE4M3FN{8, 4, 3, 7, MiniFloat::kFn, 0x7e};
+constexpr MiniFloat kE4M3FNUZ{8, 4, 3, 8, MiniFloat::kFnuz, 0x7f};
+constexpr MiniFloat kE5M2{8, 5, 2, 15, MiniFloat::kIeee, 0x7b};
+constexpr MiniFloat kE5M2FNUZ{8, 5, 2, 16, MiniFloat::kFnuz, 0x7f};
+constexpr MiniFloat kE2M1{4, 2, 1, 1, MiniFloat::kNone, 0x7};
 
 const MiniFloat* FormatOf(DataType t) {
   switch (t) {
@@ -233,7 +232,6 @@ uint8_t Encode(const MiniFloat& f, float x, bool saturate) {
       default: return 0x80;
     }
   };
-  if (a >= f.overflow_at) return overflow();
   const int emin = 1 - f.bias;  // exponent of the smallest normal
   const int e = static_cast<int>(abs >> 23) - 127;
   uint32_t code;
@@ -248,6 +246,7 @@ uint8_t Encode(const MiniFloat& f, float x, bool saturate) {
     const uint32_t rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
     if (rem > half || (rem == half && (code & 1u))) ++code;  // a carry moves into the exponent
   }
+  // Rounded past the largest finite value (inf lands here too: its exponent field is all ones).
   if (code > f.max_code) return overflow();
   if (code == 0 && f.special == MiniFloat::kFnuz) return 0;  // no negative zero
   return static_cast<uint8_t>(sbit | code);

@@ -1350,7 +1350,7 @@ class PadKernel : public OpKernel {
     }
     int64_t xs[kMaxRank];
     RowMajorStrides(x->shape(), xs);
-    bool ok = DispatchAny(x->dtype(), [&](auto tag) {
+    auto pad = [&](auto tag) {
       using T = typename decltype(tag)::type;
       T c{};
       if (cv != nullptr) {
@@ -1396,7 +1396,10 @@ class PadKernel : public OpKernel {
           }
         }
       });
-    });
+    };
+    // Narrow types (int4, float8, ...) are one byte per element; byte 0 is their zero.
+    const bool narrow = IsNarrowInt(x->dtype()) || IsNarrowFloat(x->dtype());
+    bool ok = narrow ? (pad(TypeTag<uint8_t>{}), true) : DispatchAny(x->dtype(), pad);
     if (!ok) return ctx.Error(std::string("unsupported element type ") + DataTypeName(x->dtype()));
     return Status::Ok();
   }
