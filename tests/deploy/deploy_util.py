@@ -3,7 +3,6 @@ Kubernetes objects, and the small helpers the deployment tests share."""
 import pathlib
 import re
 import shutil
-import signal
 import subprocess
 
 import yaml
@@ -150,10 +149,8 @@ def flag_values(args):
 
 
 def stop(d):
-    """Stops a daemon with SIGTERM and checks that it went. Exit 0 is the contract; -SIGTERM is
-    accepted for now: OpenBLAS starts a worker thread when the library loads, before main() blocks
-    SIGTERM, and when the kernel hands the signal to that thread the default action kills onnxd
-    without draining. Tighten this to == 0 once server/main.cc handles signals in every thread."""
+    """Stops a daemon with SIGTERM: it must drain and exit 0 (what Kubernetes' rolling updates and
+    the preStop/grace-period settings rely on)."""
     rc = d.stop()
-    assert rc in (0, -signal.SIGTERM), f"onnxd exited {rc}:\n" + "".join(d.stderr_lines[-20:])
+    assert rc == 0, f"onnxd exited {rc} on SIGTERM:\n" + "".join(d.stderr_lines[-20:])
     return rc
