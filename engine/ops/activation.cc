@@ -262,12 +262,23 @@ class PReluKernel final : public OpKernel {
  public:
   Status Init(const NodeInfo& n) {
     if (n.num_inputs() != 2) return n.Error("expects 2 inputs (X, slope)");
+    per_channel_1d_ = n.opset() < 7;
     return Status::Ok();
   }
   Status Compute(KernelContext& ctx) const override {
     const Tensor* x = ctx.input(0);
     const Tensor* s = ctx.input(1);
     if (x == nullptr || s == nullptr) return ctx.Error("X and slope must be tensors");
+    // Before opset 7 a 1-D slope of X's channel count applies per channel (dim 1), as PyTorch
+    // exports of nn.PReLU(num_parameters=C) expect.
+    Tensor channel_slope;
+    if (per_channel_1d_ && s->rank() == 1 && x->rank() >= 2 && s->dim(0) == x->dim(1) && s->dim(0) != 1) {
+      Shape cs;
+      cs.Resize(static_cast<size_t>(x->rank() - 1), 1);
+      cs[0] = s->dim(0);
+      channel_slope = s->Reshaped(cs);
+      s = &channel_slope;
+    }
     if (x->dtype() != s->dtype())
       return ctx.Error(std::string("X is ") + DataTypeName(x->dtype()) + " but slope is " + DataTypeName(s->dtype()));
     auto shape = BroadcastShapes(x->shape(), s->shape());
@@ -282,6 +293,9 @@ class PReluKernel final : public OpKernel {
       });
     });
   }
+
+ private:
+  bool per_channel_1d_ = false;
 };
 
 // Clip: bounds are attributes before opset 11, optional scalar inputs from 11 on.
