@@ -117,7 +117,7 @@ std::deque<std::unique_ptr<QueuedJob>>* BatchQueue::FirstNonEmpty() {
   return nullptr;
 }
 
-BatchQueue::Decision BatchQueue::Next(TimePoint now) {
+BatchQueue::Decision BatchQueue::Next(TimePoint now, bool runs_in_flight) {
   Decision d;
   if (size_ == 0) return d;
   Sweep(now, &d.expired);
@@ -164,7 +164,7 @@ BatchQueue::Decision BatchQueue::Next(TimePoint now) {
     pop_front(count);
   } else if (preferred_count > 0) {
     pop_front(preferred_count);
-  } else if (policy_.max_queue_delay.count() == 0 || now >= oldest + policy_.max_queue_delay) {
+  } else if (policy_.max_queue_delay.count() == 0 || now >= oldest + policy_.max_queue_delay || !runs_in_flight) {
     pop_front(count);
   } else {
     d.wake = std::min(oldest + policy_.max_queue_delay, wake_deadline);

@@ -76,8 +76,11 @@ class BatchQueue {
     TimePoint wake = TimePoint::max();
   };
   // Called when an instance is free. Removes cancelled and timed-out jobs, then either hands out a
-  // batch or says how long to wait for one to fill.
-  Decision Next(TimePoint now);
+  // batch or says how long to wait for one to fill. `runs_in_flight`: whether the model has batches
+  // running. The queue delay is a maximum: waiting pays only while runs are in flight (their clients
+  // are about to send more); a model with nothing running sends what it has at once, so a lone
+  // request is never delayed.
+  Decision Next(TimePoint now, bool runs_in_flight = true);
 
   size_t size() const { return size_; }
   const BatchPolicy& policy() const { return policy_; }

@@ -96,7 +96,7 @@ void ModelScheduler::RunScheduled() {
       scheduled_ = false;  // the instance that frees up reschedules
       return;
     }
-    BatchQueue::Decision d = queue_.Next(SteadyClock::now());
+    BatchQueue::Decision d = queue_.Next(SteadyClock::now(), free_.size() < sessions_.size());
     if (!d.expired.empty()) {
       lock.unlock();
       for (auto& j : d.expired) {
@@ -130,6 +130,7 @@ void ModelScheduler::RunScheduled() {
     Execute(*session, std::move(d.batch));
     lock.lock();
     free_.push_back(session);
+    if (waiting_) cv_.notify_one();  // the drainer's reason to wait may be gone
     if (!scheduled_ && queue_.size() > 0) ScheduleLocked();
     return;
   }

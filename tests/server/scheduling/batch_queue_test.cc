@@ -43,7 +43,7 @@ class Q {
     EXPECT_EQ(st.ok(), q == nullptr) << "a refused job stays with the caller";
     return st;
   }
-  BatchQueue::Decision Next(TimePoint now) { return q_.Next(now); }
+  BatchQueue::Decision Next(TimePoint now, bool running = true) { return q_.Next(now, running); }
   size_t size() const { return q_.size(); }
 
  private:
@@ -79,6 +79,14 @@ TEST(BatchQueueTest, WaitsForTheDelayThenSendsWhatItHas) {
   d = q.Next(T0() + microseconds(200));
   EXPECT_TRUE(d.batch.empty());
   EXPECT_EQ(d.wake, TimePoint::max()) << "nothing queued: wait for arrivals";
+}
+
+TEST(BatchQueueTest, IdleModelDoesNotWaitForTheDelay) {
+  Q q(Batching(8, 100));
+  ASSERT_TRUE(q.Push(0, T0()).ok());
+  EXPECT_TRUE(q.Next(T0(), /*runs_in_flight=*/true).batch.empty()) << "runs in flight: wait for company";
+  EXPECT_EQ(Tags(q.Next(T0(), /*runs_in_flight=*/false).batch), (std::vector<int>{0}))
+      << "nothing running: nothing is about to bring more requests, so send at once";
 }
 
 TEST(BatchQueueTest, NoDelaySendsAtOnce) {

@@ -96,9 +96,34 @@ void ExpectAddRelu(const Record& j) {
     EXPECT_FLOAT_EQ(y.data<float>()[i], std::max(0.f, x.data<float>()[i] + bias[i % 4])) << i;
 }
 
+// Occupies a pool thread until released, so that requests pile up in a queue meanwhile.
+struct Blocker : Schedulable {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool started = false, released = false;
+  void RunScheduled() override {
+    std::unique_lock<std::mutex> lock(mu);
+    started = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return released; });
+  }
+  void WaitStarted() {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return started; });
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu);
+    released = true;
+    cv.notify_all();
+  }
+};
+
 TEST(ModelSchedulerTest, BatchesConcurrentRequestsAndSplitsTheOutputs) {
-  WorkerPool pool(2);
+  WorkerPool pool(1);
   auto sched = std::make_shared<ModelScheduler>(pool, Compile(AddReluModel()), Batching(16, 200'000), 1);
+  auto blocker = std::make_shared<Blocker>();
+  pool.Submit(blocker);
+  blocker->WaitStarted();
   Outcome o;
   std::vector<Record> jobs(4);
   const int64_t rows[] = {1, 3, 2, 4};
@@ -107,6 +132,8 @@ TEST(ModelSchedulerTest, BatchesConcurrentRequestsAndSplitsTheOutputs) {
     ASSERT_TRUE(sched->Enqueue(j).ok());
     ASSERT_EQ(j, nullptr);
   }
+  EXPECT_EQ(sched->queued(), 4u);
+  blocker->Release();
   o.Wait(4);
   for (const Record& j : jobs) {
     ExpectAddRelu(j);

@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Dynamic batching on and off, side by side: onnxd under closed-loop load at concurrency 1..32.
+
+Starts one onnxd on a temporary repository holding each model twice, `<m>_nobatch` (max_batch_size
+32, no dynamic_batching: one request per run) and `<m>_batch` (the same file with dynamic_batching),
+then drives both with build/onnxd_loadgen (perf_analyzer's concurrency mode; PyPI has no working
+perf_analyzer here) over gRPC and HTTP. Runs are interleaved (for each concurrency: off, on, per
+protocol and model) so that drift on a shared machine hits both alike. Writes
+bench/results/batching.md (table, machine) and bench/results/batching.png (throughput and p99 latency
+against concurrency).
+
+    .venv/bin/python bench/batching.py [--duration 3] [--concurrency 1,2,4,8,16,32]
+"""
+import argparse
+import json
+import os
+import pathlib
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from daemon_util import Daemon  # noqa: E402
+import make_models  # noqa: E402
+
+BATCH_CONFIG = """
+max_batch_size: 32
+dynamic_batching {{
+  max_queue_delay_microseconds: {delay}
+}}
+"""
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(next(l for l in open("/proc/meminfo") if l.startswith("MemTotal")).split()[1])
+        mem = f", {kb / 1048576:.0f} GiB"
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}"
+
+
+def make_repo(root, delay_us):
+    models = {}
+    mnist = ROOT / "models" / "mnist_cnn" / "1" / "model.onnx"
+    cnn = root / "cnn.onnx"
+    make_models.cnn(str(cnn))
+    for name, path in (("mnist", mnist), ("cnn", cnn)):
+        for variant in ("nobatch", "batch"):
+            d = root / "repo" / f"{name}_{variant}"
+            (d / "1").mkdir(parents=True)
+            shutil.copy(path, d / "1" / "model.onnx")
+            cfg = BATCH_CONFIG.format(delay=delay_us) if variant == "batch" else "max_batch_size: 32\n"
+            (d / "config.pbtxt").write_text(cfg)
+        models[name] = path
+    return root / "repo", list(models)
+
+
+def loadgen(protocol, daemon, model, concurrency, duration):
+    url = f"localhost:{daemon.grpc_port if protocol == 'grpc' else daemon.http_port}"
+    env = dict(os.environ, ONNXD_GRPC_URL=f"localhost:{daemon.grpc_port}")
+    out = subprocess.run([str(ROOT / "build" / "onnxd_loadgen"), "--protocol", protocol, "--url", url, "--model", model,
+                          "--concurrency", str(concurrency), "--warmup-s", "0.5", "--duration-s", str(duration)],
+                         env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def plot(rows, path, concurrency):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    models = sorted({r["model_base"] for r in rows})
+    fig, axes = plt.subplots(2, len(models), figsize=(6 * len(models), 8), squeeze=False)
+    for col, m in enumerate(models):
+        for protocol, style in (("grpc", "-"), ("http", "--")):
+            for variant, color in (("nobatch", "tab:gray"), ("batch", "tab:blue")):
+                sel = [r for r in rows if r["model_base"] == m and r["protocol"] == protocol and r["variant"] == variant]
+                sel.sort(key=lambda r: r["concurrency"])
+                xs = [r["concurrency"] for r in sel]
+                label = f"{protocol}, batching {'on' if variant == 'batch' else 'off'}"
+                axes[0][col].plot(xs, [r["throughput_rps"] for r in sel], style, color=color, marker="o", label=label)
+                axes[1][col].plot(xs, [r["p99_us"] / 1000 for r in sel], style, color=color, marker="o", label=label)
+        axes[0][col].set_title(f"{m}: throughput")
+        axes[0][col].set_ylabel("inferences / s")
+        axes[1][col].set_title(f"{m}: p99 latency")
+        axes[1][col].set_ylabel("ms")
+        for ax in (axes[0][col], axes[1][col]):
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(concurrency)
+            ax.set_xticklabels([str(c) for c in concurrency])
+            ax.set_xlabel("concurrent requests")
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=float, default=3.0, help="seconds measured per point")
+    ap.add_argument("--concurrency", default="1,2,4,8,16,32")
+    ap.add_argument("--delay-us", type=int, default=500, help="max_queue_delay_microseconds of the batched models")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    args = ap.parse_args()
+    concurrency = [int(c) for c in args.concurrency.split(",")]
+    if not (ROOT / "build" / "onnxd_loadgen").exists():
+        sys.exit("build/onnxd_loadgen is missing: run scripts/build.sh")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        repo, models = make_repo(pathlib.Path(tmp), args.delay_us)
+        d = Daemon(str(repo))
+        try:
+            for c in concurrency:
+                for m in models:
+                    for protocol in ("grpc", "http"):
+                        for variant in ("nobatch", "batch"):
+                            r = loadgen(protocol, d, f"{m}_{variant}", c, args.duration)
+                            r.update(model_base=m, variant=variant)
+                            rows.append(r)
+                            print(f"{m:6s} {protocol:4s} c={c:2d} batching {'on ' if variant == 'batch' else 'off'}: "
+                                  f"{r['throughput_rps']:8.0f}/s p50 {r['p50_us'] / 1000:6.2f} ms "
+                                  f"p99 {r['p99_us'] / 1000:6.2f} ms errors {r['errors']}", flush=True)
+            with urllib.request.urlopen(f"http://localhost:{d.http_port}/v2/models/mnist_batch/stats") as resp:
+                stats = json.loads(resp.read())
+        finally:
+            d.stop()
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "batching.json").write_text(json.dumps(rows, indent=1))
+    plot(rows, out / "batching.png", concurrency)
+
+    def get(m, protocol, variant, c):
+        return next(r for r in rows if r["model_base"] == m and r["protocol"] == protocol and r["variant"] == variant
+                    and r["concurrency"] == c)
+
+    lines = ["# Dynamic batching: throughput and latency against concurrency", "",
+             f"Machine: {machine()}. onnxd and the load generator share the machine's cores.", "",
+             "Command: `.venv/bin/python bench/batching.py` (build/onnxd_loadgen, perf_analyzer's concurrency mode:",
+             "each of N clients sends its next request when the last one returns). `batch` models use",
+             f"`dynamic_batching {{ max_queue_delay_microseconds: {args.delay_us} }}`, `nobatch` run one request per run;",
+             "both max_batch_size 32, 2 CPU instances (the default), one row per request, "
+             f"{args.duration:g} s measured per point after 0.5 s warm-up, runs interleaved.", "",
+             "| model | protocol | concurrency | off: req/s | on: req/s | on/off | off: p50 ms | on: p50 ms | off: p99 ms | on: p99 ms |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for m in models:
+        for protocol in ("grpc", "http"):
+            for c in concurrency:
+                a, b = get(m, protocol, "nobatch", c), get(m, protocol, "batch", c)
+                ratio = b["throughput_rps"] / a["throughput_rps"] if a["throughput_rps"] else float("nan")
+                lines.append(f"| {m} | {protocol} | {c} | {a['throughput_rps']:.0f} | {b['throughput_rps']:.0f} | "
+                             f"{ratio:.2f} | {a['p50_us'] / 1000:.2f} | {b['p50_us'] / 1000:.2f} | "
+                             f"{a['p99_us'] / 1000:.2f} | {b['p99_us'] / 1000:.2f} |")
+    errors = sum(r["errors"] for r in rows)
+    lines += ["", f"Errors across all runs: {errors}.", ""]
+    for protocol in ("grpc", "http"):
+        if 16 in concurrency and 1 in concurrency:
+            a16, b16 = get("mnist", protocol, "nobatch", 16), get("mnist", protocol, "batch", 16)
+            a1, b1 = get("mnist", protocol, "nobatch", 1), get("mnist", protocol, "batch", 1)
+            lines.append(f"- MNIST over {protocol}: at concurrency 16 batching gives "
+                         f"{b16['throughput_rps'] / a16['throughput_rps']:.2f}x the throughput (target 1.5x); "
+                         f"p50 at concurrency 1 is {b1['p50_us'] / a1['p50_us']:.2f}x of no batching (target within 1.10x).")
+    sizes = {}
+    for b in stats.get("model_stats", [{}])[0].get("batch_stats", []):
+        sizes[int(b["batch_size"])] = int(b["compute_infer"]["count"])
+    if sizes:
+        total = sum(sizes.values())
+        mean = sum(k * v for k, v in sizes.items()) / total
+        lines.append(f"- mnist_batch ran {total} batches, mean size {mean:.1f} rows, largest {max(sizes)} "
+                     "(statistics API, all concurrencies together).")
+    lines += ["", "![throughput and p99 latency](batching.png)", ""]
+    (out / "batching.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
