@@ -1,4 +1,5 @@
-// Attention-family ops of ai.onnx: Attention (23, 24) and RotaryEmbedding (23).
+// Attention-family ops of ai.onnx: Attention (23, 24), RotaryEmbedding (23), LinearAttention (27)
+// and TensorScatter (24, the KV-cache update).
 //
 // Attention runs on float32: other float types are converted into scratch, computed, and converted
 // back. The core works per (batch, q head, block of query rows): one GEMM for the scores of the block
@@ -685,12 +686,72 @@ class LinearAttentionKernel : public OpKernel {
   float scale_ = 0.f;
 };
 
+// TensorScatter: present = past with `update` written along `axis` at each batch row's
+// write_indices[b] (wrapping around the axis in circular mode).
+class TensorScatterKernel final : public OpKernel {
+ public:
+  Status Init(const NodeInfo& n) {
+    const std::string mode = n.GetString("mode", "linear");
+    if (mode != "linear" && mode != "circular") return n.Error("mode must be 'linear' or 'circular', got '" + mode + "'");
+    circular_ = mode == "circular";
+    axis_ = n.GetInt("axis", -2);
+    return Status::Ok();
+  }
+  Status Compute(KernelContext& ctx) const override {
+    const Tensor* past = ctx.input(0);
+    const Tensor* upd = ctx.input(1);
+    const Tensor* wi = ctx.input(2);
+    if (past == nullptr || upd == nullptr) return ctx.Error("past_cache and update are required");
+    if (past->dtype() != upd->dtype() || past->dtype() == DataType::kString)
+      return ctx.Error("past_cache and update must share a numeric type");
+    const int r = past->rank();
+    if (upd->rank() != r) return ctx.Error("update rank differs from past_cache rank");
+    auto ax = NormalizeAxis(axis_, r);
+    if (!ax.ok()) return ctx.Error(ax.status().message());
+    const int axis = *ax;
+    if (axis == 0) return ctx.Error("axis must not be the batch axis");
+    for (int i = 0; i < r; ++i)
+      if (i != axis ? upd->dim(i) != past->dim(i) : upd->dim(i) > past->dim(i))
+        return ctx.Error("update shape " + upd->shape().ToString() + " does not fit past_cache shape " +
+                         past->shape().ToString() + " along axis " + std::to_string(axis));
+    const int64_t batch = past->dim(0), max_len = past->dim(axis), len = upd->dim(axis);
+    if (wi != nullptr) {
+      if (wi->dtype() != DataType::kInt64 || wi->num_elements() != batch)
+        return ctx.Error("write_indices must be int64 with one entry per batch row");
+    }
+    int64_t outer = 1, inner = ElementSize(past->dtype());
+    for (int i = 0; i < axis; ++i) outer *= past->dim(i);
+    for (int i = axis + 1; i < r; ++i) inner *= past->dim(i);
+    const int64_t per_batch = batch == 0 ? 0 : outer / batch;
+    Tensor* y = ctx.Output(0, past->dtype(), past->shape());
+    auto* dst = static_cast<char*>(y->raw_data());
+    const auto* src = static_cast<const char*>(upd->raw_data());
+    if (past->bytes() > 0) std::memcpy(dst, past->raw_data(), past->bytes());
+    for (int64_t o = 0; o < outer; ++o) {
+      const int64_t start = wi != nullptr ? wi->data<int64_t>()[o / per_batch] : 0;
+      for (int64_t s = 0; s < len; ++s) {
+        int64_t pos = start + s;
+        if (circular_) pos = ((pos % max_len) + max_len) % max_len;
+        else if (pos < 0 || pos >= max_len)
+          return ctx.Error("write index " + std::to_string(pos) + " is outside the cache length " + std::to_string(max_len));
+        std::memcpy(dst + (o * max_len + pos) * inner, src + (o * len + s) * inner, static_cast<size_t>(inner));
+      }
+    }
+    return Status::Ok();
+  }
+
+ private:
+  bool circular_ = false;
+  int64_t axis_ = -2;
+};
+
 }  // namespace
 
 void RegisterAttentionOps(OpRegistry& r) {
   r.Add("", "Attention", Factory<AttentionKernel>(), 23);
   r.Add("", "RotaryEmbedding", Factory<RotaryEmbeddingKernel>(), 23);
   r.Add("", "LinearAttention", Factory<LinearAttentionKernel>(), 27);
+  r.Add("", "TensorScatter", Factory<TensorScatterKernel>(), 24);
 }
 
 }  // namespace onnxd::engine

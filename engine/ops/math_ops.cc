@@ -1,5 +1,6 @@
-// MatMul, Gemm, Einsum.
+// MatMul, Gemm, Einsum, Det.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -555,12 +556,65 @@ class EinsumKernel final : public OpKernel {
   bool explicit_ = false;
 };
 
+// ---------------------------------------------------------------------------------------------
+// Det: determinants of the trailing M x M matrices, by LU with partial pivoting in double.
+
+class DetKernel final : public OpKernel {
+ public:
+  Status Init(const NodeInfo&) { return Status::Ok(); }
+  Status Compute(KernelContext& ctx) const override {
+    const Tensor* x = ctx.input(0);
+    if (x == nullptr) return ctx.Error("input X is required");
+    const int r = x->rank();
+    if (r < 2 || x->dim(r - 1) != x->dim(r - 2))
+      return ctx.Error("X must be [*, M, M], got " + x->shape().ToString());
+    const int64_t m = x->dim(r - 1);
+    Shape out;
+    for (int i = 0; i < r - 2; ++i) out.PushBack(x->dim(i));
+    Tensor* y = ctx.Output(0, x->dtype(), out);
+    const int64_t mats = out.NumElements();
+    double* a = static_cast<double*>(ctx.Scratch(static_cast<size_t>(std::max<int64_t>(m * m, 1)) * sizeof(double)));
+    const bool ok = DispatchFloat(x->dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* src = x->data<T>();
+      T* dst = y->data<T>();
+      for (int64_t b = 0; b < mats; ++b) {
+        for (int64_t i = 0; i < m * m; ++i) a[i] = static_cast<double>(static_cast<ComputeType<T>>(src[b * m * m + i]));
+        double det = 1.0;
+        for (int64_t c = 0; c < m && det != 0.0; ++c) {
+          int64_t p = c;
+          for (int64_t i = c + 1; i < m; ++i)
+            if (std::fabs(a[i * m + c]) > std::fabs(a[p * m + c])) p = i;
+          if (a[p * m + c] == 0.0) {
+            det = 0.0;
+            break;
+          }
+          if (p != c) {
+            for (int64_t j = 0; j < m; ++j) std::swap(a[p * m + j], a[c * m + j]);
+            det = -det;
+          }
+          const double piv = a[c * m + c];
+          det *= piv;
+          for (int64_t i = c + 1; i < m; ++i) {
+            const double f = a[i * m + c] / piv;
+            for (int64_t j = c + 1; j < m; ++j) a[i * m + j] -= f * a[c * m + j];
+          }
+        }
+        dst[b] = static_cast<T>(static_cast<ComputeType<T>>(det));
+      }
+    });
+    if (!ok) return ctx.Error(std::string("unsupported type ") + DataTypeName(x->dtype()));
+    return Status::Ok();
+  }
+};
+
 }  // namespace
 
 void RegisterMathOps(OpRegistry& r) {
   r.Add("", "MatMul", Factory<MatMulKernel>());
   r.Add("", "Gemm", Factory<GemmKernel>());
   r.Add("", "Einsum", Factory<EinsumKernel>());
+  r.Add("", "Det", Factory<DetKernel>());
 }
 
 }  // namespace onnxd::engine

@@ -156,6 +156,7 @@ void RegisterMlOps(OpRegistry& r);          // ai.onnx.ml
 void RegisterControlFlowOps(OpRegistry& r); // If, Loop, Scan
 void RegisterSequenceOps(OpRegistry& r);    // Sequence*, Optional*
 void RegisterQuantizationOps(OpRegistry& r);
+void RegisterContribQuantOps(OpRegistry& r);  // com.microsoft QLinearAdd, QGemm... (QOperator format)
 void RegisterAttentionOps(OpRegistry& r);   // Attention, RotaryEmbedding...
 void RegisterImageOps(OpRegistry& r);       // Resize, GridSample, AffineGrid, Col2Im...
 void RegisterRnnOps(OpRegistry& r);         // RNN, GRU, LSTM
@@ -163,5 +164,6 @@ void RegisterLossOps(OpRegistry& r);        // SoftmaxCrossEntropyLoss, Negative
 void RegisterStringOps(OpRegistry& r);      // StringSplit, StringNormalizer, RegexFullMatch, TfIdf...
 void RegisterDetectionOps(OpRegistry& r);   // NonMaxSuppression, RoiAlign
 void RegisterSignalOps(OpRegistry& r);      // DFT, STFT, windows, MelWeightMatrix
+void RegisterConvVariantOps(OpRegistry& r); // DeformConv, CausalConvWithState
 
 }  // namespace onnxd::engine

@@ -23,6 +23,7 @@ OpRegistry BuildRegistry() {
   RegisterControlFlowOps(r);
   RegisterSequenceOps(r);
   RegisterQuantizationOps(r);
+  RegisterContribQuantOps(r);
   RegisterAttentionOps(r);
   RegisterImageOps(r);
   RegisterRnnOps(r);
@@ -30,6 +31,7 @@ OpRegistry BuildRegistry() {
   RegisterStringOps(r);
   RegisterDetectionOps(r);
   RegisterSignalOps(r);
+  RegisterConvVariantOps(r);
   return r;
 }
 }  // namespace

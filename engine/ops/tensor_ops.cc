@@ -1,4 +1,4 @@
-// Tensor creation and conversion ops: Cast, CastLike, Constant, ConstantOfShape, Range, Dropout
+// Tensor creation and conversion ops: Cast, CastLike, BitCast, Constant, ConstantOfShape, Range, Dropout
 // (inference), EyeLike, OneHot, NonZero, TopK, CumSum, CumProd, Unique.
 #include <algorithm>
 #include <charconv>
@@ -410,6 +410,50 @@ class CastLikeKernel : public OpKernel {
 
  private:
   NarrowOptions opt_;
+};
+
+// BitCast: the same bits read as another type of the same width (opset 26). Narrow types hold
+// one element per byte (types.h), so between 4-bit (or 2-bit) types only the low bits carry
+// over, sign-extended when the target is signed.
+class BitCastKernel : public OpKernel {
+ public:
+  Status Init(const NodeInfo& n) {
+    int64_t to = 0;
+    ASSIGN_OR_RETURN(to, n.RequireInt("to"));
+    to_ = static_cast<DataType>(to);
+    if (to_ == DataType::kString || !IsSupportedDataType(static_cast<int32_t>(to)))
+      return n.Unsupported("BitCast to " + OnnxTypeName(to) + " is not supported");
+    return Status::Ok();
+  }
+  Status Compute(KernelContext& ctx) const override {
+    REQUIRE_INPUT(x, 0, "input");
+    const DataType from = x->dtype();
+    if (from == DataType::kString || !IsSupportedDataType(static_cast<int32_t>(from)))
+      return ctx.Error(std::string("BitCast from ") + DataTypeName(from) + " is not supported");
+    if (BitWidth(from) != BitWidth(to_))
+      return ctx.Error(std::string("BitCast needs types of one width: ") + DataTypeName(from) + " has " +
+                       std::to_string(BitWidth(from)) + " bits, " + DataTypeName(to_) + " " + std::to_string(BitWidth(to_)));
+    Tensor* y = ctx.Output(0, to_, x->shape());
+    const int64_t n = x->num_elements();
+    const int bits = BitWidth(to_);
+    if (bits >= 8) {
+      if (n > 0) std::memcpy(y->raw_data(), x->raw_data(), x->bytes());
+      return Status::Ok();
+    }
+    const uint8_t* src = x->data<uint8_t>();
+    uint8_t* dst = y->data<uint8_t>();
+    const uint32_t mask = (1u << bits) - 1;
+    const bool sign = to_ == DataType::kInt4 || to_ == DataType::kInt2;
+    for (int64_t i = 0; i < n; ++i) {
+      uint32_t v = src[i] & mask;
+      if (sign && (v & (1u << (bits - 1)))) v |= ~mask;
+      dst[i] = static_cast<uint8_t>(v);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  DataType to_ = DataType::kUndefined;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1000,6 +1044,7 @@ class UniqueKernel : public OpKernel {
 void RegisterTensorOps(OpRegistry& r) {
   r.Add("", "Cast", Factory<CastKernel>());
   r.Add("", "CastLike", Factory<CastLikeKernel>());
+  r.Add("", "BitCast", Factory<BitCastKernel>(), 26);
   r.Add("", "Constant", Factory<ConstantKernel>());
   r.Add("", "ConstantOfShape", Factory<ConstantOfShapeKernel>());
   r.Add("", "Range", Factory<RangeKernel>());
