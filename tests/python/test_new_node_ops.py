@@ -1,0 +1,175 @@
+"""DeformConv, Det, TensorScatter, BitCast and CausalConvWithState against onnxruntime (the onnx
+reference where onnxruntime has no kernel for the opset) on shapes and attributes the node suite
+does not reach: strides, dilations, groups, offset groups, padding, batches, double / float16.
+
+    .venv/bin/python -m pytest tests/python/test_new_node_ops.py
+"""
+import os
+import shutil
+import sys
+import tempfile
+
+import numpy as np
+import onnxruntime as ort
+from onnx import TensorProto as TP
+from onnx import helper
+from onnx.reference import ReferenceEvaluator
+
+sys.path.insert(0, os.path.dirname(__file__))
+from ml_oracle import run_onnxd, write_case  # noqa: E402
+
+ORACLE = {}
+ort.set_default_logger_severity(3)  # TensorScatter logs a warning per run
+
+
+def _model(node, inputs, outputs, opset):
+    g = helper.make_graph([node], "g", inputs, outputs)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 11 if opset >= 23 else 10
+    return m
+
+
+def _case(root, name, model, feeds):
+    try:
+        out = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
+        ORACLE[name] = "onnxruntime"
+    except Exception:  # noqa: BLE001  no onnxruntime kernel at this opset
+        out = ReferenceEvaluator(model).run(None, feeds)
+        ORACLE[name] = "onnx reference"
+    write_case(root, name, model, feeds, outputs=out)
+
+
+def _vi(name, elem, shape=None):
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def deform_conv_cases(root):
+    rng = np.random.default_rng(1)
+    configs = [
+        # (N, C, H, W, OC, k, group, offset_group, pads, strides, dilations, mask, bias)
+        (2, 4, 7, 6, 6, (3, 3), 2, 2, (1, 1, 1, 1), (1, 1), (1, 1), True, True),
+        (1, 3, 9, 8, 4, (3, 2), 1, 3, (0, 1, 2, 0), (2, 1), (1, 2), False, True),
+        (1, 2, 5, 5, 2, (1, 1), 2, 1, (0, 0, 0, 0), (1, 1), (1, 1), True, False),
+        (1, 4, 10, 10, 8, (3, 3), 4, 1, (2, 2, 2, 2), (2, 2), (2, 2), True, True),
+    ]
+    for idx, (n, c, h, w, oc, k, g, og, pads, st, dil, use_mask, use_bias) in enumerate(configs):
+        oh = (h + pads[0] + pads[2] - ((k[0] - 1) * dil[0] + 1)) // st[0] + 1
+        ow = (w + pads[1] + pads[3] - ((k[1] - 1) * dil[1] + 1)) // st[1] + 1
+        feeds = {
+            "X": rng.standard_normal((n, c, h, w)).astype(np.float32),
+            "W": rng.standard_normal((oc, c // g, *k)).astype(np.float32),
+            # Offsets up to +-2.5 pixels: taps land between pixels and beyond the borders.
+            "offset": (rng.random((n, og * k[0] * k[1] * 2, oh, ow)) * 5 - 2.5).astype(np.float32),
+        }
+        inputs = ["X", "W", "offset"]
+        if use_bias or use_mask:
+            feeds["B"] = rng.standard_normal(oc).astype(np.float32)
+            inputs.append("B" if use_bias else "")
+        if use_mask:
+            feeds["mask"] = rng.random((n, og * k[0] * k[1], oh, ow)).astype(np.float32)
+            inputs.append("mask")
+        if not use_bias:
+            feeds.pop("B", None)
+        node = helper.make_node("DeformConv", inputs, ["Y"], kernel_shape=list(k), group=g, offset_group=og,
+                                pads=list(pads), strides=list(st), dilations=list(dil))
+        m = _model(node, [_vi(nm, TP.FLOAT, list(v.shape)) for nm, v in feeds.items()], [_vi("Y", TP.FLOAT)], 22)
+        _case(root, f"deform_conv_{idx}", m, feeds)
+
+
+def det_cases(root):
+    rng = np.random.default_rng(2)
+    for dt, np_dt in ((TP.FLOAT, np.float32), (TP.DOUBLE, np.float64)):
+        for shape in ((1, 1), (5, 5), (2, 3, 4, 4)):
+            x = rng.standard_normal(shape).astype(np_dt)
+            m = _model(helper.make_node("Det", ["x"], ["y"]), [_vi("x", dt, list(shape))], [_vi("y", dt)], 22)
+            _case(root, f"det_{np.dtype(np_dt).name}_{'x'.join(map(str, shape))}", m, {"x": x})
+    x = np.array([[[1, 2], [2, 4]], [[0, 1], [1, 0]]], np.float32)  # singular, and a pivot swap
+    m = _model(helper.make_node("Det", ["x"], ["y"]), [_vi("x", TP.FLOAT, [2, 2, 2])], [_vi("y", TP.FLOAT)], 22)
+    _case(root, "det_singular_and_swap", m, {"x": x})
+
+
+def tensor_scatter_cases(root):
+    rng = np.random.default_rng(3)
+    for mode in ("linear", "circular"):
+        for axis, past_shape, upd_len in ((-2, (3, 2, 6, 4), 2), (1, (2, 5, 3), 3), (2, (2, 3, 7, 2), 4)):
+            upd_shape = list(past_shape)
+            upd_shape[axis] = upd_len
+            ax = axis % len(past_shape)
+            maxlen = past_shape[ax]
+            wi = rng.integers(0, maxlen - upd_len + 1 if mode == "linear" else maxlen, size=past_shape[0]).astype(np.int64)
+            feeds = {"past": rng.standard_normal(past_shape).astype(np.float32),
+                     "update": rng.standard_normal(upd_shape).astype(np.float32), "wi": wi}
+            node = helper.make_node("TensorScatter", ["past", "update", "wi"], ["present"], mode=mode, axis=axis)
+            m = _model(node, [_vi("past", TP.FLOAT, list(past_shape)), _vi("update", TP.FLOAT, upd_shape),
+                              _vi("wi", TP.INT64, [past_shape[0]])], [_vi("present", TP.FLOAT)], 24)
+            _case(root, f"tensor_scatter_{mode}_{ax}", m, feeds)
+
+
+def bitcast_cases(root):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 5)).astype(np.float16)
+    for to, name in ((TP.INT16, "int16"), (TP.UINT16, "uint16"), (TP.BFLOAT16, "bfloat16")):
+        out_t = to if to != TP.BFLOAT16 else TP.BFLOAT16
+        nodes = [helper.make_node("BitCast", ["x"], ["b"], to=to)]
+        # bfloat16 is read back through a float Cast (numpy has no bfloat16 for the feeds/outputs).
+        if to == TP.BFLOAT16:
+            nodes.append(helper.make_node("Cast", ["b"], ["y"], to=TP.FLOAT))
+        else:
+            nodes.append(helper.make_node("Identity", ["b"], ["y"]))
+        g = helper.make_graph(nodes, "g", [_vi("x", TP.FLOAT16, [3, 5])], [_vi("y", TP.FLOAT if to == TP.BFLOAT16 else out_t)])
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 26)])
+        m.ir_version = 12
+        _case(root, f"bitcast_float16_{name}", m, {"x": x})
+    # Between 4-bit types: the nibble carries over, sign-extended for int4.
+    nodes = [helper.make_node("Cast", ["x"], ["u"], to=TP.UINT4), helper.make_node("BitCast", ["u"], ["i"], to=TP.INT4),
+             helper.make_node("Cast", ["i"], ["y"], to=TP.INT32)]
+    g = helper.make_graph(nodes, "g", [_vi("x", TP.INT32, [16])], [_vi("y", TP.INT32)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 26)])
+    m.ir_version = 12
+    _case(root, "bitcast_uint4_int4", m, {"x": np.arange(16, dtype=np.int32)})
+
+
+def causal_conv_cases(root):
+    rng = np.random.default_rng(5)
+    for dt, np_dt in ((TP.FLOAT, np.float32), (TP.DOUBLE, np.float64)):
+        for b, c, length, k, act, with_state in ((3, 5, 11, 4, "silu", True), (1, 2, 1, 3, "none", True),
+                                                 (2, 3, 6, 1, "swish", False)):
+            feeds = {"x": rng.standard_normal((b, c, length)).astype(np_dt),
+                     "w": rng.standard_normal((c, 1, k)).astype(np_dt), "bias": rng.standard_normal(c).astype(np_dt)}
+            ins = ["x", "w", "bias"]
+            if with_state:
+                feeds["state"] = rng.standard_normal((b, c, k - 1)).astype(np_dt)
+                ins.append("state")
+            node = helper.make_node("CausalConvWithState", ins, ["y", "present"], activation=act)
+            m = _model(node, [_vi(nm, dt, list(v.shape)) for nm, v in feeds.items()], [_vi("y", dt), _vi("present", dt)], 27)
+            _case(root, f"causal_conv_{np.dtype(np_dt).name}_{b}x{c}x{length}_k{k}_{act}", m, feeds)
+
+
+ALL_CASES = [deform_conv_cases, det_cases, tensor_scatter_cases, bitcast_cases, causal_conv_cases]
+
+
+def _run_all(root):
+    for f in ALL_CASES:
+        f(root)
+    return run_onnxd(root)
+
+
+def test_new_node_ops_match_the_oracles():
+    root = tempfile.mkdtemp(prefix="onnxd_newops_")
+    try:
+        res = _run_all(root)
+        assert len(res) >= 25, f"only {len(res)} cases ran"
+        failed = {k: v for k, v in res.items() if v}
+        assert not failed, "\n".join(f"{k} ({ORACLE.get(k)}): {v}" for k, v in sorted(failed.items()))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    root = sys.argv[1] if len(sys.argv) > 1 else "/tmp/newops_cases"
+    shutil.rmtree(root, ignore_errors=True)
+    os.makedirs(root)
+    res = _run_all(root)
+    for k, v in sorted(res.items()):
+        print("PASS" if not v else "FAIL", k, f"[{ORACLE.get(k)}]", v[:300])
+    print(sum(1 for v in res.values() if not v), "of", len(res), "pass")
