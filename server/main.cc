@@ -17,6 +17,8 @@
 #include <optional>
 #include <thread>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "cli/commands.h"
 #include "core/inference_server.h"
@@ -58,6 +60,12 @@ void Usage() {
          "      --strict-readiness true|false (true)  --exit-timeout-secs N (30)  --log-verbose N (0)\n"
          "      --allow-metrics true|false (true): Prometheus text at :metrics-port/metrics\n"
          "      --metrics-address A (the HTTP address)\n"
+         "      --allow-gpu-metrics true|false (true): nv_gpu_* through NVML when a driver is there\n"
+         "      --allow-cpu-metrics true|false (true): nv_cpu_utilization, nv_cpu_memory_*\n"
+         "      --metrics-config KEY=VALUE (repeatable): histogram_latencies=true|false (true),\n"
+         "          histogram_buckets=S,S,... (latency bounds in seconds), batch_size_buckets=N,N,...,\n"
+         "          counter_latencies=true|false (true)\n"
+         "      --log-format default|json (default): json writes one object per line (ts, level, msg, fields)\n"
          "      --http-max-body-bytes N (67108864)  --default-max-batch-size N (4)\n"
          "  onnxd run MODEL.onnx (--input NAME=FILE ... | --input-dir DIR) [--output-dir DIR]\n"
          "      run a model once on TensorProto (.pb) or NumPy (.npy) inputs and print the outputs\n"
@@ -78,6 +86,9 @@ int Serve(int argc, char** argv) {
   using onnxd::server::ServerOptions;
   ServerOptions opts;
   bool allow_metrics = true;
+  bool histogram_latencies = true;
+  std::vector<double> latency_buckets, batch_size_buckets;
+  onnxd::server::LogFormat log_format = onnxd::server::LogFormat::kDefault;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     std::string value;
@@ -132,6 +143,43 @@ int Serve(int argc, char** argv) {
         std::cerr << "onnxd: --allow-metrics wants true or false, got '" << v << "'\n";
         return 2;
       }
+    } else if (a == "--allow-gpu-metrics" || a == "--allow-cpu-metrics") {
+      std::string v = next();
+      if (!ParseBool(v, a == "--allow-gpu-metrics" ? &opts.allow_gpu_metrics : &opts.allow_cpu_metrics)) {
+        std::cerr << "onnxd: " << a << " wants true or false, got '" << v << "'\n";
+        return 2;
+      }
+    } else if (a == "--metrics-config") {
+      std::string v = next();
+      const size_t kv = v.find('=');
+      const std::string key = v.substr(0, kv), val = kv == std::string::npos ? "" : v.substr(kv + 1);
+      bool ok = kv != std::string::npos;
+      std::string why;
+      if (!ok) {
+        why = "wants KEY=VALUE";
+      } else if (key == "histogram_latencies") {
+        ok = ParseBool(val, &histogram_latencies);
+      } else if (key == "counter_latencies") {
+        ok = ParseBool(val, &opts.counter_latencies);
+      } else if (key == "histogram_buckets" || key == "batch_size_buckets") {
+        auto list = onnxd::server::ParseBucketList(val);
+        ok = list.ok();
+        if (ok) (key == "histogram_buckets" ? latency_buckets : batch_size_buckets) = *list;
+        else why = list.status().message();
+      } else {
+        ok = false;
+        why = "unknown key '" + key + "'";
+      }
+      if (!ok) {
+        std::cerr << "onnxd: --metrics-config " << v << ": " << (why.empty() ? "bad value" : why) << "\n";
+        return 2;
+      }
+    } else if (a == "--log-format") {
+      std::string v = next();
+      if (!onnxd::server::ParseLogFormat(v, &log_format)) {
+        std::cerr << "onnxd: --log-format wants default or json, got '" << v << "'\n";
+        return 2;
+      }
     } else if (a == "--help" || a == "-h") {
       Usage();
       return 0;
@@ -150,6 +198,22 @@ int Serve(int argc, char** argv) {
     return 2;
   }
   onnxd::server::SetLogVerbosity(opts.log_verbose);
+  onnxd::server::SetLogFormat(log_format);
+  if (!histogram_latencies) {
+    opts.latency_buckets = nullptr;
+    opts.batch_size_buckets = nullptr;
+  } else {
+    for (auto [list, scale, target] : {std::tuple{&latency_buckets, 1e9, &opts.latency_buckets},
+                                       std::tuple{&batch_size_buckets, 1.0, &opts.batch_size_buckets}}) {
+      if (list->empty()) continue;
+      auto bounds = onnxd::server::HistogramBounds::Create(*list, scale);
+      if (!bounds.ok()) {
+        std::cerr << "onnxd: --metrics-config: " << bounds.status().message() << "\n";
+        return 2;
+      }
+      *target = std::move(bounds).value();
+    }
+  }
 
   // SIGTERM and SIGINT, whichever thread they land on (libraries start threads before main, with
   // no signal mask of ours), only write their number to a pipe that the main thread reads.

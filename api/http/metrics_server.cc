@@ -110,7 +110,7 @@ class Session : public std::enable_shared_from_this<Session> {
 class MetricsServer::Impl {
  public:
   Impl(server::InferenceServer& core, const server::ServerOptions& opts)
-      : opts_(opts), renderer_(core.models()) {
+      : opts_(opts), renderer_(core.models(), opts) {
     ioc_.emplace(1);
     acceptor_.emplace(*ioc_);
     retry_timer_.emplace(*ioc_);

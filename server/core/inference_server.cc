@@ -214,6 +214,20 @@ uint64_t ParamUint(const Parameters& p, const char* key) {
   return 0;
 }
 
+// One line per request, at --log-verbose 1 only (never at the default level).
+void LogRequest(const std::string& id, const ModelVersion& mv, const Status& status, uint64_t ns) {
+  std::string msg = "request " + (id.empty() ? std::string("(no id)") : id) + " to model '" + mv.name + "' version " +
+                    std::to_string(mv.version) + ": " + StatusCodeName(status.code()) + " after " +
+                    std::to_string(ns / 1000) + " us";
+  if (!status.ok()) msg += ": " + status.message();
+  LogEvent(LogLevel::kVerbose, msg,
+           {{"request_id", id},
+            {"model", mv.name},
+            {"version", std::to_string(mv.version)},
+            {"status", StatusCodeName(status.code())},
+            {"duration_us", std::to_string(ns / 1000)}});
+}
+
 uint64_t NowMs() {
   return static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -238,20 +252,31 @@ class InferenceServer::Job final : public ScheduledJob {
   void Finish(Status status, std::vector<Value>* outputs, const ExecTiming* timing) override {
     ModelStats& stats = mv_->stats();
     InferResponse response;
+    // The engine's verdict decides BACKEND; a response that cannot be built afterwards is OTHER.
+    const bool ran = timing != nullptr && !status.ok();
     if (status.ok()) status = BuildResponse(outputs, &response);
     const TimePoint end = SteadyClock::now();
+    const uint64_t total_ns = NsSince(received);
     if (!status.ok()) {
-      stats.fail.Add(NsSince(received));
+      stats.AddFailure(ClassifyFailure(status.code(), ran, end >= deadline), total_ns);
     } else {
-      stats.success.Add(NsSince(received));
-      stats.queue.Add(static_cast<uint64_t>(std::max<int64_t>(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(timing->dispatched - enqueued).count(), 0)));
+      const uint64_t queue_ns = static_cast<uint64_t>(std::max<int64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(timing->dispatched - enqueued).count(), 0));
+      const uint64_t output_ns = timing->output_ns + NsSince(end);
+      stats.success.Add(total_ns);
+      stats.queue.Add(queue_ns);
       stats.compute_input.Add(timing->input_ns);
       stats.compute_infer.Add(timing->infer_ns);
-      stats.compute_output.Add(timing->output_ns + NsSince(end));
+      stats.compute_output.Add(output_ns);
       stats.inference_count.fetch_add(static_cast<uint64_t>(std::max<int64_t>(rows, 1)), std::memory_order_relaxed);
       stats.last_inference_ms.store(NowMs(), std::memory_order_relaxed);
+      if (ModelHistograms* h = stats.histograms.get()) {
+        h->request.Observe(total_ns);
+        h->queue.Observe(queue_ns);
+        h->compute.Observe(timing->input_ns + timing->infer_ns + output_ns);
+      }
     }
+    if (LogEnabled(LogLevel::kVerbose)) LogRequest(id, *mv_, status, total_ns);
     InferCallback done = std::move(done_);
     done(std::move(status), std::move(response));
   }
@@ -300,7 +325,9 @@ void InferenceServer::InferAsync(const InferRequest& request, InferCallback done
   std::shared_ptr<ModelVersion> mv = std::move(found).value();
   ModelStats& stats = mv->stats();
   auto fail = [&](Status st) {
-    stats.fail.Add(NsSince(request.received));
+    const uint64_t ns = NsSince(request.received);
+    stats.AddFailure(FailureReason::kOther, ns);
+    if (LogEnabled(LogLevel::kVerbose)) LogRequest(request.id, *mv, st, ns);
     refuse(std::move(st));
   };
   const CompiledModel& model = *mv->model;

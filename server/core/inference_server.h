@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/infer_types.h"
+#include "metrics/registry.h"
 #include "model_config.pb.h"
 #include "grpc_service.pb.h"
 #include "onnxd/engine/status.h"
@@ -46,6 +47,14 @@ struct ServerOptions {
   // Bound of each model queue whose config leaves max_queue_size 0, so that memory stays bounded
   // under overload: beyond it requests are refused at once with UNAVAILABLE.
   size_t default_max_queue_size = 1024;
+  // Metrics (--allow-gpu-metrics, --allow-cpu-metrics, --metrics-config).
+  bool allow_gpu_metrics = true;  // NVML's nv_gpu_* when a driver is there
+  bool allow_cpu_metrics = true;  // nv_cpu_*
+  bool counter_latencies = true;  // Triton's nv_inference_*_duration_us counters
+  // Buckets of the onnxd_inference_*_duration_seconds and onnxd_inference_batch_size histograms;
+  // null (--metrics-config histogram_latencies=false) turns the histograms off.
+  std::shared_ptr<const HistogramBounds> latency_buckets = DefaultLatencyBounds();
+  std::shared_ptr<const HistogramBounds> batch_size_buckets = DefaultBatchSizeBounds();
 };
 
 class InferenceServer {

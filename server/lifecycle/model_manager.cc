@@ -91,6 +91,8 @@ Status ModelManager::Load(const std::string& name, const std::string& config_jso
   for (int64_t v : wanted) {
     VersionEntry ve;
     ve.version = v;
+    const auto version_t0 = std::chrono::steady_clock::now();
+    LogModelState(name, v, ModelStateName(ModelState::kLoading), "");
     const std::string path = ModelFilePath(*repo_model, v, base);
     auto compiled = engine_.CompileFile(path);
     Status st = compiled.ok() ? Status::Ok() : compiled.status();
@@ -104,17 +106,22 @@ Status ModelManager::Load(const std::string& name, const std::string& config_jso
       auto scheduler = std::make_shared<ModelScheduler>(
           workers_, model, BatchPolicy::FromConfig(config, options_.default_max_queue_size), instances);
       auto mv = std::make_shared<ModelVersion>(name, v, std::move(config), std::move(model), std::move(scheduler));
+      if (options_.latency_buckets && options_.batch_size_buckets)
+        mv->stats().histograms = std::make_unique<ModelHistograms>(options_.latency_buckets, options_.batch_size_buckets);
       // Warm-up off the request path: builds each instance's first memory plan. Some models cannot
       // run on zeros (index inputs, say); that is not a load failure.
       Status warm = mv->scheduler->WarmUp();
       if (!warm.ok()) LOG_VERBOSE("model '" << name << "' version " << v << " warm-up skipped: " << warm.message());
+      const auto load_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - version_t0);
+      mv->stats().load_ns.store(static_cast<uint64_t>(load_ns.count()), std::memory_order_relaxed);
       ve.state = ModelState::kReady;
       ve.ready = std::move(mv);
+      LogModelState(name, v, ModelStateName(ve.state), "loaded in " + std::to_string(load_ns.count() / 1000000) + " ms");
     } else {
       ve.state = ModelState::kUnavailable;
       ve.reason = st.message();
       if (first_error.ok()) first_error = st;
-      LOG_ERROR("model '" << name << "' version " << v << " failed to load: " << st.message());
+      LogModelState(name, v, ModelStateName(ve.state), "failed to load: " + st.message(), true);
     }
     entry.versions.push_back(std::move(ve));
   }
@@ -145,10 +152,12 @@ Status ModelManager::Unload(const std::string& name) {
   auto cur = Current();
   if (cur->find(name) == cur->end()) return NotFound("model '" + name + "' is not loaded");
   auto next = std::make_shared<Snapshot>(*cur);
+  const ModelEntry& old = cur->at(name);  // `cur` keeps the old snapshot alive
   next->erase(name);
   Publish(std::move(next));
   // In-flight requests hold their version's handle; its memory goes when the last one finishes.
-  LOG_INFO("model '" << name << "' unloaded");
+  for (const auto& ve : old.versions)
+    if (ve.state == ModelState::kReady) LogModelState(name, ve.version, "UNLOADED", "unloaded on request");
   return Status::Ok();
 }
 

@@ -1,14 +1,15 @@
-#include <algorithm>
 #include "metrics/metrics.h"
 
+#include <algorithm>
 #include <charconv>
-#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <vector>
 
+#include "core/log.h"
 #include "lifecycle/model_manager.h"
+#include "metrics/gpu_metrics.h"
 
 namespace onnxd::server {
 namespace {
@@ -33,58 +34,7 @@ bool NextUint(std::string_view& s, uint64_t* out) {
   return true;
 }
 
-void AppendHeader(std::string& out, const char* name, const char* type, const char* help) {
-  out += "# HELP ";
-  out += name;
-  out += ' ';
-  out += help;
-  out += "\n# TYPE ";
-  out += name;
-  out += ' ';
-  out += type;
-  out += '\n';
-}
-
-void AppendValue(std::string& out, uint64_t v) {
-  char buf[24];
-  auto [p, ec] = std::to_chars(buf, buf + sizeof(buf), v);
-  out.append(buf, p);
-}
-
-void AppendValue(std::string& out, double v) {
-  char buf[32];
-  int n = std::snprintf(buf, sizeof(buf), "%.6f", v);
-  out.append(buf, n > 0 ? static_cast<size_t>(n) : 0);
-}
-
-// The {model="..",version=".."} label block of one model version (with optional extra labels).
-std::string ModelLabels(const std::string& name, const std::string& version, const char* extra_key = nullptr,
-                        std::string_view extra_value = {}) {
-  std::string l = "{model=\"" + EscapeLabelValue(name) + "\"";
-  if (extra_key) {
-    l += ',';
-    l += extra_key;
-    l += "=\"" + EscapeLabelValue(extra_value) + "\"";
-  }
-  l += ",version=\"" + EscapeLabelValue(version) + "\"}";
-  return l;
-}
-
 }  // namespace
-
-std::string EscapeLabelValue(std::string_view v) {
-  std::string out;
-  out.reserve(v.size());
-  for (char c : v) {
-    switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
-      case '\n': out += "\\n"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 std::optional<CpuTimes> ParseProcStat(std::string_view text) {
   if (text.substr(0, 4) != "cpu ") return std::nullopt;
@@ -130,80 +80,115 @@ std::optional<MemInfo> ParseMeminfo(std::string_view text) {
   return m;
 }
 
-MetricsRenderer::MetricsRenderer(const ModelManager& models) : models_(models) {
-  prev_cpu_ = ParseProcStat(ReadFile("/proc/stat"));
-}
+void CollectModelMetrics(const ModelManager& models, bool counter_latencies, ExpositionWriter& w) {
+  const std::vector<std::shared_ptr<ModelVersion>> ready = models.AllReady();
+  std::vector<std::string> versions;
+  versions.reserve(ready.size());
+  for (const auto& mv : ready) versions.push_back(std::to_string(mv->version));
+  auto labels = [&](size_t i) -> Labels { return {{"model", ready[i]->name}, {"version", versions[i]}}; };
+  constexpr auto relaxed = std::memory_order_relaxed;
 
-std::string MetricsRenderer::Render() {
-  const std::vector<std::shared_ptr<ModelVersion>> ready = models_.AllReady();
-  std::vector<std::string> labels;
-  labels.reserve(ready.size());
-  for (const auto& mv : ready) labels.push_back(ModelLabels(mv->name, std::to_string(mv->version)));
-
-  std::string out;
-  out.reserve(4096 + ready.size() * 1024);
+  // One counter per model version; `get` reads it from the version's ModelStats.
   auto counter = [&](const char* name, const char* help, auto get) {
-    AppendHeader(out, name, "counter", help);
-    for (size_t i = 0; i < ready.size(); ++i) {
-      out += name;
-      out += labels[i];
-      out += ' ';
-      AppendValue(out, static_cast<uint64_t>(get(ready[i]->stats())));
-      out += '\n';
-    }
+    w.Family(name, "counter", help);
+    for (size_t i = 0; i < ready.size(); ++i) w.Sample(name, labels(i), static_cast<uint64_t>(get(ready[i]->stats())));
   };
   auto us = [](const DurationStat& d) { return d.ns.load(std::memory_order_relaxed) / 1000; };
 
   counter("nv_inference_request_success", "Number of successful inference requests, all batch sizes",
-          [](const ModelStats& s) { return s.success.count.load(std::memory_order_relaxed); });
-  AppendHeader(out, "nv_inference_request_failure", "counter",
-               "Number of failed inference requests, all batch sizes");
-  for (const auto& mv : ready) {
-    out += "nv_inference_request_failure";
-    out += ModelLabels(mv->name, std::to_string(mv->version), "reason", "OTHER");
-    out += ' ';
-    AppendValue(out, mv->stats().fail.count.load(std::memory_order_relaxed));
-    out += '\n';
+          [](const ModelStats& s) { return s.success.count.load(relaxed); });
+  w.Family("nv_inference_request_failure", "counter", "Number of failed inference requests, all batch sizes");
+  for (size_t i = 0; i < ready.size(); ++i) {
+    for (int r = 0; r < kFailureReasons; ++r) {
+      const auto reason = static_cast<FailureReason>(r);
+      w.Sample("nv_inference_request_failure",
+               {{"model", ready[i]->name}, {"reason", FailureReasonName(reason)}, {"version", versions[i]}},
+               ready[i]->stats().failures_of(reason));
+    }
   }
   counter("nv_inference_count", "Number of inferences performed (does not include cached requests)",
-          [](const ModelStats& s) { return s.inference_count.load(std::memory_order_relaxed); });
+          [](const ModelStats& s) { return s.inference_count.load(relaxed); });
   counter("nv_inference_exec_count", "Number of model executions performed (does not include cached requests)",
-          [](const ModelStats& s) { return s.execution_count.load(std::memory_order_relaxed); });
-  counter("nv_inference_request_duration_us",
-          "Cumulative inference request duration in microseconds (includes cached requests)",
-          [&](const ModelStats& s) { return us(s.success); });
-  counter("nv_inference_queue_duration_us",
-          "Cumulative inference queuing duration in microseconds (includes cached requests)",
-          [&](const ModelStats& s) { return us(s.queue); });
-  counter("nv_inference_compute_input_duration_us",
-          "Cumulative compute input duration in microseconds (does not include cached requests)",
-          [&](const ModelStats& s) { return us(s.compute_input); });
-  counter("nv_inference_compute_infer_duration_us",
-          "Cumulative compute inference duration in microseconds (does not include cached requests)",
-          [&](const ModelStats& s) { return us(s.compute_infer); });
-  counter("nv_inference_compute_output_duration_us",
-          "Cumulative inference compute output duration in microseconds (does not include cached requests)",
-          [&](const ModelStats& s) { return us(s.compute_output); });
-
-  AppendHeader(out, "nv_inference_pending_request_count", "gauge",
-               "Instantaneous number of pending requests awaiting execution per-model.");
-  for (size_t i = 0; i < ready.size(); ++i) {
-    out += "nv_inference_pending_request_count";
-    out += labels[i];
-    out += ' ';
-    AppendValue(out, static_cast<uint64_t>(std::max<int64_t>(ready[i]->stats().pending.load(std::memory_order_relaxed), 0)));
-    out += '\n';
+          [](const ModelStats& s) { return s.execution_count.load(relaxed); });
+  if (counter_latencies) {
+    counter("nv_inference_request_duration_us",
+            "Cumulative inference request duration in microseconds (includes cached requests)",
+            [&](const ModelStats& s) { return us(s.success); });
+    counter("nv_inference_queue_duration_us",
+            "Cumulative inference queuing duration in microseconds (includes cached requests)",
+            [&](const ModelStats& s) { return us(s.queue); });
+    counter("nv_inference_compute_input_duration_us",
+            "Cumulative compute input duration in microseconds (does not include cached requests)",
+            [&](const ModelStats& s) { return us(s.compute_input); });
+    counter("nv_inference_compute_infer_duration_us",
+            "Cumulative compute inference duration in microseconds (does not include cached requests)",
+            [&](const ModelStats& s) { return us(s.compute_infer); });
+    counter("nv_inference_compute_output_duration_us",
+            "Cumulative inference compute output duration in microseconds (does not include cached requests)",
+            [&](const ModelStats& s) { return us(s.compute_output); });
   }
 
-  AppendHeader(out, "nv_model_state", "gauge",
-               "Model version state (onnxd extension): 1 for the state the version is in");
-  for (const ModelIndexEntry& e : models_.Index(false)) {
+  w.Family("nv_inference_pending_request_count", "gauge",
+           "Instantaneous number of pending requests awaiting execution per-model.");
+  for (size_t i = 0; i < ready.size(); ++i)
+    w.Sample("nv_inference_pending_request_count", labels(i),
+             static_cast<uint64_t>(std::max<int64_t>(ready[i]->stats().pending.load(relaxed), 0)));
+
+  w.Family("nv_model_load_duration_secs", "gauge", "Model load time in seconds");
+  for (size_t i = 0; i < ready.size(); ++i)
+    w.Sample("nv_model_load_duration_secs", labels(i), static_cast<double>(ready[i]->stats().load_ns.load(relaxed)) / 1e9);
+
+  // Histograms (onnxd's; Triton has none of these). Versions loaded with histograms off have none.
+  auto histogram = [&](const char* name, const char* help, Histogram ModelHistograms::*member) {
+    bool any = false;
+    for (const auto& mv : ready) any |= mv->stats().histograms != nullptr;
+    if (!any) return;
+    w.Family(name, "histogram", help);
+    for (size_t i = 0; i < ready.size(); ++i)
+      if (const ModelHistograms* h = ready[i]->stats().histograms.get()) w.HistogramSamples(name, labels(i), h->*member);
+  };
+  histogram("onnxd_inference_request_duration_seconds",
+            "End-to-end duration of successful inference requests (received to response built), in seconds",
+            &ModelHistograms::request);
+  histogram("onnxd_inference_queue_duration_seconds",
+            "Time successful inference requests waited in the model's queue, in seconds", &ModelHistograms::queue);
+  histogram("onnxd_inference_compute_duration_seconds",
+            "Compute time (input, infer, output) of the batch each successful request ran in, in seconds",
+            &ModelHistograms::compute);
+  histogram("onnxd_inference_batch_size", "Rows per model execution (dynamic batches included)",
+            &ModelHistograms::batch_size);
+
+  w.Family("nv_model_state", "gauge", "Model version state (onnxd extension): 1 for the state the version is in");
+  for (const ModelIndexEntry& e : models.Index(false)) {
     if (e.state.empty()) continue;  // in the repository but never loaded
-    out += "nv_model_state";
-    out += ModelLabels(e.name, e.version, "state", e.state);
-    out += " 1\n";
+    w.Sample("nv_model_state", {{"model", e.name}, {"state", e.state}, {"version", e.version}}, uint64_t{1});
   }
+}
 
+MetricsRenderer::MetricsRenderer(const ModelManager& models, const ServerOptions& options) {
+  const bool counter_latencies = options.counter_latencies;
+  registry_.AddCollector([&models, counter_latencies](ExpositionWriter& w) {
+    CollectModelMetrics(models, counter_latencies, w);
+  });
+  if (options.allow_cpu_metrics) {
+    prev_cpu_ = ParseProcStat(ReadFile("/proc/stat"));
+    registry_.AddCollector([this](ExpositionWriter& w) { CollectCpu(w); });
+  }
+  if (options.allow_gpu_metrics) {
+    std::string why;
+    gpu_ = NvmlGpuMetrics::Load(&why);
+    if (gpu_) {
+      LOG_INFO("GPU metrics: NVML sees " << gpu_->gpu_count() << " GPU(s)");
+      registry_.AddCollector([g = gpu_.get()](ExpositionWriter& w) { g->Collect(w); });
+    } else {
+      LOG_VERBOSE("GPU metrics off: " << why);
+    }
+  }
+}
+
+MetricsRenderer::~MetricsRenderer() = default;
+
+void MetricsRenderer::CollectCpu(ExpositionWriter& w) {
   if (auto now = ParseProcStat(ReadFile("/proc/stat"))) {
     double util = 0.0;
     {
@@ -211,22 +196,15 @@ std::string MetricsRenderer::Render() {
       if (prev_cpu_) util = CpuUtilization(*prev_cpu_, *now);
       prev_cpu_ = now;
     }
-    AppendHeader(out, "nv_cpu_utilization", "gauge", "CPU utilization rate [0.0 - 1.0]");
-    out += "nv_cpu_utilization ";
-    AppendValue(out, util);
-    out += '\n';
+    w.Family("nv_cpu_utilization", "gauge", "CPU utilization rate [0.0 - 1.0]");
+    w.Sample("nv_cpu_utilization", {}, util);
   }
   if (auto mem = ParseMeminfo(ReadFile("/proc/meminfo"))) {
-    AppendHeader(out, "nv_cpu_memory_total_bytes", "gauge", "CPU total memory (RAM), in bytes");
-    out += "nv_cpu_memory_total_bytes ";
-    AppendValue(out, mem->total_bytes);
-    out += '\n';
-    AppendHeader(out, "nv_cpu_memory_used_bytes", "gauge", "CPU used memory (RAM), in bytes");
-    out += "nv_cpu_memory_used_bytes ";
-    AppendValue(out, mem->used_bytes);
-    out += '\n';
+    w.Family("nv_cpu_memory_total_bytes", "gauge", "CPU total memory (RAM), in bytes");
+    w.Sample("nv_cpu_memory_total_bytes", {}, mem->total_bytes);
+    w.Family("nv_cpu_memory_used_bytes", "gauge", "CPU used memory (RAM), in bytes");
+    w.Sample("nv_cpu_memory_used_bytes", {}, mem->used_bytes);
   }
-  return out;
 }
 
 }  // namespace onnxd::server

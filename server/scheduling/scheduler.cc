@@ -207,6 +207,7 @@ void ModelScheduler::Execute(Session& session, std::vector<std::unique_ptr<Queue
 
   if (st.ok()) {
     stats_.execution_count.fetch_add(1, std::memory_order_relaxed);
+    if (ModelHistograms* h = stats_.histograms.get()) h->batch_size.Observe(static_cast<uint64_t>(t.batch_rows));
     if (t.batch_rows >= 1 && t.batch_rows <= ModelStats::kMaxTrackedBatch) {
       auto& bs = stats_.batch[static_cast<size_t>(t.batch_rows)];
       bs.compute_input.Add(t.input_ns);

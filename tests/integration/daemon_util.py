@@ -14,7 +14,8 @@ import onnx
 from onnx import TensorProto, helper
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-ONNXD = ROOT / "build" / "onnxd"
+# ONNXD_BIN (or ONNXD, as tests/corpus reads it) picks another build; build/onnxd by default.
+ONNXD = pathlib.Path(os.environ.get("ONNXD_BIN") or os.environ.get("ONNXD") or ROOT / "build" / "onnxd").resolve()
 TUTORIAL = ROOT.parent / "shared" / "models" / "tutorial"
 
 
