@@ -1,5 +1,5 @@
 // Attention-family ops of ai.onnx: Attention (23, 24), RotaryEmbedding (23), LinearAttention (27)
-// and TensorScatter (24, the KV-cache update).
+// TensorScatter (24, the KV-cache update) and ai.onnx.preview FlexAttention (1).
 //
 // Attention runs on float32: other float types are converted into scratch, computed, and converted
 // back. The core works per (batch, q head, block of query rows): one GEMM for the scores of the block
@@ -11,6 +11,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/vec_math.h"
@@ -745,6 +746,147 @@ class TensorScatterKernel final : public OpKernel {
   int64_t axis_ = -2;
 };
 
+// FlexAttention (ai.onnx.preview, 1): softmax(score_mod(Q K^T * scale)) then prob_mod, times V,
+// with Q, K, V [B, H, L|S, E] and K/V heads shared by groups of Q heads. score_mod and prob_mod are
+// graphs run once on the whole [B, Hq, L, S] tensor, in the softmax precision (float for float16 /
+// bfloat16 inputs unless softmax_precision says otherwise). As the reference, Q and K are each
+// scaled by sqrt(scale) in their own type and their product is rounded to that type.
+class FlexAttentionKernel final : public OpKernel {
+ public:
+  Status Init(const NodeInfo& n) {
+    has_scale_ = n.has_attr("scale");
+    scale_ = n.GetFloat("scale", 0.f);
+    precision_ = n.GetInt("softmax_precision", 0);
+    if (precision_ != 0 && !IsFloatingPoint(static_cast<DataType>(precision_)))
+      return n.Error("softmax_precision must be a float type, got " + std::to_string(precision_));
+    if (n.has_attr("score_mod")) {
+      ASSIGN_OR_RETURN(score_mod_, n.GetSubgraph("score_mod"));
+    }
+    if (n.has_attr("prob_mod")) {
+      ASSIGN_OR_RETURN(prob_mod_, n.GetSubgraph("prob_mod"));
+    }
+    return Status::Ok();
+  }
+
+  Status Compute(KernelContext& ctx) const override {
+    const Tensor* q = ctx.input(0);
+    const Tensor* k = ctx.input(1);
+    const Tensor* v = ctx.input(2);
+    if (q == nullptr || k == nullptr || v == nullptr) return ctx.Error("Q, K and V are required");
+    if (q->rank() != 4 || k->rank() != 4 || v->rank() != 4) return ctx.Error("Q, K and V must be rank 4");
+    if (k->dtype() != q->dtype() || v->dtype() != q->dtype()) return ctx.Error("Q, K and V must share one type");
+    const int64_t B = q->dim(0), Hq = q->dim(1), L = q->dim(2), E = q->dim(3);
+    const int64_t Hkv = k->dim(1), S = k->dim(2), Ev = v->dim(3);
+    if (k->dim(0) != B || v->dim(0) != B || v->dim(1) != Hkv || v->dim(2) != S || k->dim(3) != E)
+      return ctx.Error("shapes do not fit: Q " + q->shape().ToString() + ", K " + k->shape().ToString() + ", V " +
+                       v->shape().ToString());
+    if (Hkv <= 0 || Hq % Hkv != 0) return ctx.Error("Q heads must be a multiple of K/V heads");
+    const DataType in_t = q->dtype();
+    if (!IsFloatingPoint(in_t)) return ctx.Error(std::string("unsupported type ") + DataTypeName(in_t));
+    const DataType soft_t = precision_ != 0 ? static_cast<DataType>(precision_)
+                                            : (in_t == DataType::kDouble ? DataType::kDouble : DataType::kFloat);
+    const float scale = has_scale_ ? scale_ : 1.0f / std::sqrt(static_cast<float>(E));
+    const int64_t rep = Hq / Hkv, rows = B * Hq * L;
+    // Values in double throughout; `round_in` / `round_soft` apply the reference's precisions.
+    auto scratch = [&](int64_t n) { return static_cast<double*>(ctx.Scratch(static_cast<size_t>(std::max<int64_t>(n, 1)) * 8)); };
+    double* qf = scratch(q->num_elements());
+    double* kf = scratch(k->num_elements());
+    double* vf = scratch(v->num_elements());
+    double* scores = scratch(rows * S);
+    auto round_to = [](DataType t, double x) -> double {
+      switch (t) {
+        case DataType::kFloat: return static_cast<float>(x);
+        case DataType::kFloat16: return static_cast<float>(Float16(static_cast<float>(x)));
+        case DataType::kBFloat16: return static_cast<float>(BFloat16(static_cast<float>(x)));
+        default: return x;
+      }
+    };
+    DispatchFloat(in_t, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const double ss = round_to(in_t, std::sqrt(static_cast<double>(scale)));
+      auto load = [&](const Tensor* t, double* d, bool scaled) {
+        for (int64_t i = 0; i < t->num_elements(); ++i) {
+          const double x = static_cast<double>(static_cast<ComputeType<T>>(t->data<T>()[i]));
+          d[i] = scaled ? round_to(in_t, x * ss) : x;
+        }
+      };
+      load(q, qf, true);
+      load(k, kf, true);
+      load(v, vf, false);
+    });
+    ctx.pool().ParallelFor(rows, 4, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t b = r / (Hq * L), h = (r / L) % Hq;
+        const double* qr = qf + r * E;
+        const double* kb = kf + (b * Hkv + h / rep) * S * E;
+        for (int64_t s = 0; s < S; ++s) {
+          double acc = 0;
+          for (int64_t e = 0; e < E; ++e) acc += qr[e] * kb[s * E + e];
+          scores[r * S + s] = round_to(soft_t, round_to(in_t, acc));
+        }
+      }
+    });
+    const Shape sshape{B, Hq, L, S};
+    if (score_mod_ != nullptr) RETURN_IF_ERROR(RunMod(ctx, *score_mod_, "score_mod", soft_t, sshape, scores));
+    for (int64_t r = 0; r < rows; ++r) {
+      double* row = scores + r * S;
+      double mx = -std::numeric_limits<double>::infinity();
+      for (int64_t s = 0; s < S; ++s) mx = std::max(mx, row[s]);
+      double sum = 0;
+      for (int64_t s = 0; s < S; ++s) sum += (row[s] = round_to(soft_t, std::exp(row[s] - mx)));
+      for (int64_t s = 0; s < S; ++s) row[s] = round_to(soft_t, row[s] / sum);
+    }
+    if (prob_mod_ != nullptr) RETURN_IF_ERROR(RunMod(ctx, *prob_mod_, "prob_mod", soft_t, sshape, scores));
+    Tensor* y = ctx.Output(0, in_t, Shape{B, Hq, L, Ev});
+    DispatchFloat(in_t, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      T* out = y->data<T>();
+      ctx.pool().ParallelFor(rows, 4, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const int64_t b = r / (Hq * L), h = (r / L) % Hq;
+          const double* vb = vf + (b * Hkv + h / rep) * S * Ev;
+          const double* p = scores + r * S;
+          for (int64_t e = 0; e < Ev; ++e) {
+            double acc = 0;
+            for (int64_t s = 0; s < S; ++s) acc += p[s] * round_to(soft_t, vb[s * Ev + e]);
+            out[r * Ev + e] = static_cast<T>(static_cast<ComputeType<T>>(round_to(soft_t, acc)));
+          }
+        }
+      });
+    });
+    return Status::Ok();
+  }
+
+ private:
+  // Runs a score_mod / prob_mod graph on `vals` (shape `shape`, type `t`) in place.
+  static Status RunMod(KernelContext& ctx, const GraphPlan& g, const char* what, DataType t, const Shape& shape,
+                       double* vals) {
+    const int64_t n = shape.NumElements();
+    Tensor in = Tensor::Allocate(t, shape);
+    DispatchFloat(t, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      for (int64_t i = 0; i < n; ++i) in.data<T>()[i] = static_cast<T>(static_cast<ComputeType<T>>(vals[i]));
+    });
+    std::vector<Value> outs;
+    const Value arg(in);
+    RETURN_IF_ERROR(ctx.RunSubgraph(g, std::span<const Value>(&arg, 1), &outs));
+    if (outs.size() != 1 || !outs[0].is_tensor() || outs[0].tensor().shape() != shape)
+      return ctx.Error(std::string(what) + " must return one tensor of shape " + shape.ToString());
+    const Tensor& o = outs[0].tensor();
+    bool ok = DispatchFloat(o.dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      for (int64_t i = 0; i < n; ++i) vals[i] = static_cast<double>(static_cast<ComputeType<T>>(o.data<T>()[i]));
+    });
+    if (!ok) return ctx.Error(std::string(what) + " returned a non-float tensor");
+    return Status::Ok();
+  }
+
+  bool has_scale_ = false;
+  float scale_ = 0.f;
+  int64_t precision_ = 0;
+  std::shared_ptr<const GraphPlan> score_mod_, prob_mod_;
+};
+
 }  // namespace
 
 void RegisterAttentionOps(OpRegistry& r) {
@@ -752,6 +894,7 @@ void RegisterAttentionOps(OpRegistry& r) {
   r.Add("", "RotaryEmbedding", Factory<RotaryEmbeddingKernel>(), 23);
   r.Add("", "LinearAttention", Factory<LinearAttentionKernel>(), 27);
   r.Add("", "TensorScatter", Factory<TensorScatterKernel>(), 24);
+  r.Add("ai.onnx.preview", "FlexAttention", Factory<FlexAttentionKernel>());
 }
 
 }  // namespace onnxd::engine

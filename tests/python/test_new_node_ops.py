@@ -1,5 +1,5 @@
-"""DeformConv, Det, TensorScatter, BitCast and CausalConvWithState against onnxruntime (the onnx
-reference where onnxruntime has no kernel for the opset) on shapes and attributes the node suite
+"""DeformConv, Det, TensorScatter, BitCast, CausalConvWithState and FlexAttention against
+onnxruntime (the onnx reference where onnxruntime has no kernel for the opset or domain) on shapes and attributes the node suite
 does not reach: strides, dilations, groups, offset groups, padding, batches, double / float16.
 
     .venv/bin/python -m pytest tests/python/test_new_node_ops.py
@@ -145,7 +145,35 @@ def causal_conv_cases(root):
             _case(root, f"causal_conv_{np.dtype(np_dt).name}_{b}x{c}x{length}_k{k}_{act}", m, feeds)
 
 
-ALL_CASES = [deform_conv_cases, det_cases, tensor_scatter_cases, bitcast_cases, causal_conv_cases]
+def flex_attention_cases(root):
+    rng = np.random.default_rng(6)
+    # score_mod: a causal mask built from the scores' shape; prob_mod: a scale.
+    i64 = lambda name, v: helper.make_tensor(name, TP.INT64, [len(v)] if isinstance(v, list) else [], v if isinstance(v, list) else [v])  # noqa: E731
+    causal = helper.make_graph(
+        [helper.make_node("Shape", ["s"], ["sh"]),
+         helper.make_node("Gather", ["sh", "i2"], ["l"], axis=0), helper.make_node("Gather", ["sh", "i3"], ["n"], axis=0),
+         helper.make_node("Range", ["zero", "l", "one"], ["qr"]), helper.make_node("Reshape", ["qr", "qs"], ["qi"]),
+         helper.make_node("Range", ["zero", "n", "one"], ["kr"]), helper.make_node("Reshape", ["kr", "ks"], ["ki"]),
+         helper.make_node("GreaterOrEqual", ["qi", "ki"], ["m"]), helper.make_node("Where", ["m", "s", "ninf"], ["o"])],
+        "causal", [_vi("s", TP.FLOAT)], [_vi("o", TP.FLOAT)],
+        initializer=[i64("i2", 2), i64("i3", 3), i64("zero", 0), i64("one", 1), i64("qs", [1, 1, -1, 1]),
+                     i64("ks", [1, 1, 1, -1]), helper.make_tensor("ninf", TP.FLOAT, [], [-np.inf])])
+    halve = helper.make_graph([helper.make_node("Mul", ["p", "h"], ["o"])], "halve", [_vi("p", TP.FLOAT)], [_vi("o", TP.FLOAT)],
+                              initializer=[helper.make_tensor("h", TP.FLOAT, [], [0.5])])
+    for idx, (b, hq, hkv, l, s, e, ev, attrs) in enumerate([
+            (2, 6, 2, 5, 7, 8, 3, {}), (1, 4, 4, 9, 9, 16, 16, {"scale": 0.3, "score_mod": causal}),
+            (3, 2, 1, 4, 6, 5, 7, {"prob_mod": halve, "score_mod": causal})]):
+        feeds = {"Q": rng.standard_normal((b, hq, l, e)).astype(np.float32),
+                 "K": rng.standard_normal((b, hkv, s, e)).astype(np.float32),
+                 "V": rng.standard_normal((b, hkv, s, ev)).astype(np.float32)}
+        node = helper.make_node("FlexAttention", ["Q", "K", "V"], ["Y"], domain="ai.onnx.preview", **attrs)
+        g = helper.make_graph([node], "g", [_vi(k, TP.FLOAT, list(v.shape)) for k, v in feeds.items()], [_vi("Y", TP.FLOAT)])
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 26), helper.make_opsetid("ai.onnx.preview", 1)])
+        m.ir_version = 12
+        _case(root, f"flex_attention_{idx}", m, feeds)
+
+
+ALL_CASES = [deform_conv_cases, det_cases, tensor_scatter_cases, bitcast_cases, causal_conv_cases, flex_attention_cases]
 
 
 def _run_all(root):
