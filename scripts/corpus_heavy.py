@@ -63,7 +63,9 @@ def _unit_logits(model, x):
     activations to ~1e-11): re-draw a zero head and scale the last Linear so the logits have std 1,
     which keeps atol 1e-5 meaningful."""
     import torch
-    head = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+    # The last Linear (or, for SqueezeNet, the last Conv2d: ReLU and average pooling after it are
+    # positively homogeneous, so scaling it scales the logits).
+    head = [m for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))][-1]
     with torch.no_grad():
         if not head.weight.abs().sum():
             torch.nn.init.normal_(head.weight, std=0.02)
