@@ -3,7 +3,8 @@
 // QLinearLeakyRelu. (The ai.onnx ones, QLinearConv / QLinearMatMul, live in quantization_ops.cc.)
 //
 // Each follows onnxruntime's arithmetic so that results agree to the integer, not just to a step:
-// the elementwise ops fold the scales into ratios (a_scale / c_scale ...) and round half to even;
+// the elementwise ops fold the scales into ratios (a_scale / c_scale ...) and round half to even
+// (QLinearAdd with onnxruntime's fused multiply-adds);
 // unary ops and QLinearConcat go through a 256-entry table built by dequantize -> f -> quantize
 // (q = round(f / y_scale) + y_zero_point); QGemm accumulates (a - a_zero)(b - b_zero) plus the int32
 // bias exactly in int32 and requantizes with alpha * a_scale * b_scale / y_scale (or scales to
@@ -87,17 +88,34 @@ class QLinearBinaryKernel : public OpKernel {
     Tensor* c = ctx.Output(0, a->dtype(), out_shape);
     const int64_t n = out_shape.NumElements();
     const float ra = sa / sc, rb = sb / sc, rab = sa * sb / sc, fz = static_cast<float>(zc);
+    // QLinearAdd as onnxruntime's x86 kernel rounds it: the zero points fold into one constant,
+    // c = fma(a, ra, fma(b, rb, fixed)) on the raw values; a scalar operand joins the constant with
+    // a separate multiply and add. (Matches it to the integer on ResNet-50's residual adds.)
+    const float fixed = fz - std::fma(ra, static_cast<float>(za), rb * static_cast<float>(zb));
     DispatchQ8(a->dtype(), [&](auto tag) {
       using Q = typename decltype(tag)::type;
       const Q* ad = a->data<Q>();
       const Q* bd = b->data<Q>();
       Q* out = c->data<Q>();
       auto one = [&](Q x, Q y) -> Q {
-        const float va = static_cast<float>(static_cast<int32_t>(x) - za);
-        const float vb = static_cast<float>(static_cast<int32_t>(y) - zb);
-        if constexpr (kMul) return Saturate<Q>(va * vb * rab + fz);
-        else return Saturate<Q>(va * ra + vb * rb + fz);
+        if constexpr (kMul) {
+          const float va = static_cast<float>(static_cast<int32_t>(x) - za);
+          const float vb = static_cast<float>(static_cast<int32_t>(y) - zb);
+          return Saturate<Q>(va * vb * rab + fz);
+        } else {
+          return Saturate<Q>(std::fma(static_cast<float>(x), ra, std::fma(static_cast<float>(y), rb, fixed)));
+        }
       };
+      if (!kMul && (a->num_elements() == 1) != (b->num_elements() == 1)) {
+        const bool a_scalar = a->num_elements() == 1;
+        const float f = a_scalar ? fixed + static_cast<float>(ad[0]) * ra : fixed + static_cast<float>(bd[0]) * rb;
+        const Q* v = a_scalar ? bd : ad;
+        const float r = a_scalar ? rb : ra;
+        ctx.pool().ParallelFor(n, kGrain, [&](int64_t s, int64_t e) {
+          for (int64_t i = s; i < e; ++i) out[i] = Saturate<Q>(std::fma(static_cast<float>(v[i]), r, f));
+        });
+        return;
+      }
       if (a->shape() == b->shape() || a->num_elements() == 1 || b->num_elements() == 1) {
         const int64_t sa_step = a->num_elements() == 1 ? 0 : 1, sb_step = b->num_elements() == 1 ? 0 : 1;
         ctx.pool().ParallelFor(n, kGrain, [&](int64_t s, int64_t e) {
