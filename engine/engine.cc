@@ -316,6 +316,11 @@ StatusOr<std::shared_ptr<const CompiledModel>> Engine::CompileBytesUnchecked(con
                                                                             const CompileOptions& options) const {
   std::unique_ptr<engine::LoadedModel> lm;
   ASSIGN_OR_RETURN(lm, engine::LoadModelBytes(bytes, base_dir));
+  return CompileLoaded(std::move(lm), options);
+}
+
+StatusOr<std::shared_ptr<const CompiledModel>> Engine::CompileLoaded(std::unique_ptr<engine::LoadedModel> lm,
+                                                                     const CompileOptions& options) const {
   auto impl = std::make_shared<ModelImpl>();
   impl->info = engine::MakeInfo(lm->proto);
   {
@@ -336,11 +341,23 @@ StatusOr<std::shared_ptr<const CompiledModel>> Engine::CompileBytesUnchecked(con
 
 StatusOr<std::shared_ptr<const CompiledModel>> Engine::CompileFile(const std::string& path,
                                                                   const CompileOptions& options) const {
-  std::string bytes;
-  ASSIGN_OR_RETURN(bytes, engine::ReadAll(path));
   auto slash = path.find_last_of('/');
   std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  return CompileBytes(bytes, dir, options);
+  try {
+    std::unique_ptr<engine::LoadedModel> lm;
+    {
+      // The file's bytes go as soon as they are parsed: a reload holds the old model, the new
+      // model's protobuf and its engine tensors, not a fourth copy.
+      std::string bytes;
+      ASSIGN_OR_RETURN(bytes, engine::ReadAll(path));
+      ASSIGN_OR_RETURN(lm, engine::LoadModelBytes(bytes, dir));
+    }
+    return CompileLoaded(std::move(lm), options);
+  } catch (const std::bad_alloc&) {
+    return ResourceExhausted("out of memory while compiling the model");
+  } catch (const std::exception& e) {
+    return Internal(std::string("unexpected exception while compiling the model: ") + e.what());
+  }
 }
 
 }  // namespace onnxd

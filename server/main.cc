@@ -5,6 +5,7 @@
 //   onnxd inspect MODEL.onnx
 //   onnxd bench MODEL.onnx [--threads N] [--batch B] [--iterations K]
 #include <pthread.h>
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -56,7 +57,11 @@ void Usage() {
          "  onnxd --model-repository DIR [options]      serve the repository over KServe v2 HTTP and gRPC\n"
          "      --http-port N (8000)  --grpc-port N (8001)  --metrics-port N (8002)\n"
          "      --http-address A (0.0.0.0)  --grpc-address A (0.0.0.0)\n"
-         "      --model-control-mode none|explicit (none)  --load-model NAME|* (repeatable)\n"
+         "      --model-control-mode none|explicit|poll (none)  --load-model NAME|* (repeatable)\n"
+         "      --repository-poll-secs N (15): poll mode's longest time between two looks at the repository\n"
+         "          (inotify events make it look sooner; a change counts once its files hold still)\n"
+         "      --scheduler-threads N (0 = twice the cores)  --max-queue-size N (1024): per model, when the\n"
+         "          config's queue policy leaves max_queue_size 0\n"
          "      --strict-readiness true|false (true)  --exit-timeout-secs N (30)  --log-verbose N (0)\n"
          "      --allow-metrics true|false (true): Prometheus text at :metrics-port/metrics\n"
          "      --metrics-address A (the HTTP address)\n"
@@ -83,6 +88,10 @@ bool ParseBool(const std::string& v, bool* out) {
 }
 
 int Serve(int argc, char** argv) {
+  // Blocks of 1 MiB and more (weights, batch buffers) are mapped and unmapped on their own, so that
+  // unloading a model returns its memory. A fixed threshold also stops glibc from raising it after
+  // each large free, which would move later weights into heap arenas that never shrink.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   using onnxd::server::ServerOptions;
   ServerOptions opts;
   bool allow_metrics = true;
@@ -131,6 +140,9 @@ int Serve(int argc, char** argv) {
     else if (a == "--default-max-batch-size") opts.default_max_batch_size = static_cast<int>(next_int());
     else if (a == "--model-control-mode") opts.model_control_mode = next();
     else if (a == "--load-model") opts.load_models.push_back(next());
+    else if (a == "--repository-poll-secs") opts.repository_poll_secs = static_cast<int>(next_int());
+    else if (a == "--scheduler-threads") opts.scheduler_threads = static_cast<int>(next_int());
+    else if (a == "--max-queue-size") opts.default_max_queue_size = static_cast<size_t>(next_int());
     else if (a == "--strict-readiness") {
       std::string v = next();
       if (!ParseBool(v, &opts.strict_readiness)) {
@@ -193,8 +205,9 @@ int Serve(int argc, char** argv) {
     std::cerr << "onnxd: --model-repository is required\n";
     return 2;
   }
-  if (opts.model_control_mode != "none" && opts.model_control_mode != "explicit") {
-    std::cerr << "onnxd: --model-control-mode must be none or explicit (poll comes with hot reload)\n";
+  if (opts.model_control_mode != "none" && opts.model_control_mode != "explicit" &&
+      opts.model_control_mode != "poll") {
+    std::cerr << "onnxd: --model-control-mode must be none, explicit or poll\n";
     return 2;
   }
   onnxd::server::SetLogVerbosity(opts.log_verbose);

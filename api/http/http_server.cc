@@ -78,9 +78,11 @@ class Session : public std::enable_shared_from_this<Session> {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadHeader(); });
   }
 
-  // Called from Stop() on another thread: close on the session's strand.
+  // Called from Stop() on another thread: close on the session's strand. A session with a request
+  // in progress closes after writing its response (OnWrite sees `stopping`).
   void Close() {
     asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->busy_) return;
       beast::error_code ec;
       self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
       self->stream_.close();
@@ -177,6 +179,7 @@ class Session : public std::enable_shared_from_this<Session> {
       r.content_encoding = Sv(it->value());
 
     keep_alive_ = req.keep_alive();
+    busy_ = true;
     // Inference replies arrive on a scheduler thread: back onto this session's strand to send.
     // The request body (parser_) stays until Send.
     const unsigned version = req.version();
@@ -194,7 +197,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Send(HttpReply reply, unsigned version, bool close) {
     // The request body (which the reply no longer references) can go now.
-    if (close) keep_alive_ = false;
+    if (close || shared_->stopping) keep_alive_ = false;
     res_.emplace();
     res_->version(version);
     res_->result(static_cast<unsigned>(reply.status));
@@ -215,6 +218,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnWrite(beast::error_code ec) {
     res_.reset();
+    busy_ = false;
     if (ec || shared_->stopping) return Shutdown();
     if (!keep_alive_) {
       // The client may still be sending a body we refused: stop sending, then read and discard
@@ -257,6 +261,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<bhttp::request_parser<AlignedBody>> parser_;
   std::optional<bhttp::response<bhttp::string_body>> res_;
   std::optional<bhttp::response<bhttp::empty_body>> continue_;
+  bool busy_ = false;  // a request is being answered (on the strand only)
   bool keep_alive_ = true;
   bool drain_after_write_ = false;
   std::vector<char> drain_buf_;
@@ -324,19 +329,25 @@ class HttpServer::Impl {
       beast::error_code ec;
       acceptor_.close(ec);
     });
+    // Open connections get a moment to end by themselves: each answers at most one more request
+    // (refused, with "Connection: close") and closes, so that a client never has a request it
+    // already sent cut off. Then whatever is idle is closed, and in-flight responses may finish.
+    auto wait_sessions = [&](std::chrono::milliseconds d) {
+      const auto deadline = std::chrono::steady_clock::now() + d;
+      while (std::chrono::steady_clock::now() < deadline) {
+        {
+          std::lock_guard<std::mutex> lock(shared_->mu);
+          if (shared_->sessions.empty()) return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    };
+    wait_sessions(std::chrono::milliseconds(500));
     {
       std::lock_guard<std::mutex> lock(shared_->mu);
       for (Session* s : shared_->sessions) s->Close();
     }
-    // Give in-flight responses a moment to finish, then stop the loop.
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    while (std::chrono::steady_clock::now() < deadline) {
-      {
-        std::lock_guard<std::mutex> lock(shared_->mu);
-        if (shared_->sessions.empty()) break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    wait_sessions(std::chrono::seconds(2));
     ioc_.stop();
     for (auto& t : threads_)
       if (t.joinable()) t.join();

@@ -8,6 +8,7 @@
 
 #include "core/log.h"
 #include "lifecycle/model_manager.h"
+#include "repository/repository_watcher.h"
 #include "scheduling/scheduler.h"
 #include "workers/worker_pool.h"
 
@@ -93,17 +94,35 @@ InferenceServer::InferenceServer(ServerOptions options)
       models_(std::make_unique<ModelManager>(options_, ProcessEngine(), *workers_)) {}
 
 InferenceServer::~InferenceServer() {
+  if (watcher_) watcher_->Stop();
   // Queued work finishes (or is answered) before the models it holds go.
   workers_->Stop();
 }
 
 Status InferenceServer::Start() {
   models_->LoadInitial();
+  if (options_.model_control_mode == "poll") {
+    watcher_ = std::make_unique<RepositoryWatcher>(
+        options_.model_repository, std::chrono::seconds(std::max(options_.repository_poll_secs, 1)),
+        std::chrono::milliseconds(std::max(options_.repository_settle_ms, 10)),
+        [this](const std::string& name, RepositoryWatcher::Change change) {
+          if (shutting_down_.load()) return;
+          if (change == RepositoryWatcher::Change::kRemoved) {
+            (void)models_->Unload(name);
+          } else {
+            (void)models_->Load(name, "");  // failures are logged and shown in the index
+          }
+        });
+    watcher_->Start();
+  }
   started_.store(true);
   return Status::Ok();
 }
 
-void InferenceServer::BeginShutdown() { shutting_down_.store(true); }
+void InferenceServer::BeginShutdown() {
+  shutting_down_.store(true);
+  if (watcher_) watcher_->Stop();
+}
 
 bool InferenceServer::Live() const { return true; }
 

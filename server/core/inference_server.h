@@ -18,6 +18,7 @@
 namespace onnxd::server {
 
 class ModelManager;
+class RepositoryWatcher;
 class WorkerPool;
 
 // Called exactly once with the outcome of an inference.
@@ -39,8 +40,12 @@ struct ServerOptions {
   // max_batch_size given to models whose config does not set it but whose inputs and outputs all
   // have a dynamic first dim (as Triton's default-max-batch-size).
   int default_max_batch_size = 4;
-  // "none" (load everything at start), "explicit" (only --load-model and the repository API).
+  // "none" (load everything at start), "explicit" (only --load-model and the repository API),
+  // "poll" (load everything, then follow the repository: new, changed and removed models).
   std::string model_control_mode = "none";
+  int repository_poll_secs = 15;
+  // Poll mode: time between the two looks that confirm a change (its files must hold still).
+  int repository_settle_ms = 500;
   std::vector<std::string> load_models;  // --load-model; "*" = all
   // Scheduler threads shared by all models (0: twice the cores, at least 4).
   int scheduler_threads = 0;
@@ -108,6 +113,7 @@ class InferenceServer {
   ServerOptions options_;
   std::unique_ptr<WorkerPool> workers_;  // outlives models_: queued work holds model handles
   std::unique_ptr<ModelManager> models_;
+  std::unique_ptr<RepositoryWatcher> watcher_;  // poll mode
   std::atomic<bool> started_{false};
   std::atomic<bool> shutting_down_{false};
   std::atomic<int> in_flight_{0};

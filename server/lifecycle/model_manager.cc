@@ -1,12 +1,18 @@
 #include "lifecycle/model_manager.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <chrono>
+#include <functional>
 
 #include "core/log.h"
 #include "repository/model_repository.h"
+#include "repository/repository_watcher.h"
 
 namespace onnxd::server {
+
+ModelVersion::ReturnMemory::~ReturnMemory() { malloc_trim(0); }
 
 const char* ModelStateName(ModelState s) {
   switch (s) {
@@ -33,7 +39,7 @@ void ModelManager::LoadInitial() {
     LOG_ERROR("model repository: " << models.status().message());
     return;
   }
-  bool all = options_.model_control_mode == "none" ||
+  bool all = options_.model_control_mode != "explicit" ||
              std::find(options_.load_models.begin(), options_.load_models.end(), "*") != options_.load_models.end();
   for (const auto& m : *models) {
     if (!all && std::find(options_.load_models.begin(), options_.load_models.end(), m.name) == options_.load_models.end())
@@ -88,9 +94,24 @@ Status ModelManager::Load(const std::string& name, const std::string& config_jso
   if (wanted.empty()) return fail_model(NotFound("the version policy selects none of the model's versions"));
 
   Status first_error;
+  // A version whose files and config are unchanged keeps its loaded instance (and its queue and
+  // statistics): reloading a model touches only what changed.
+  const uint64_t config_fp = std::hash<std::string>{}(base.SerializeAsString() + "\n" + config_json);
+  const auto before = Current();
+  const auto before_it = before->find(name);
   for (int64_t v : wanted) {
     VersionEntry ve;
     ve.version = v;
+    ve.fingerprint = TreeFingerprint(repo_model->dir + "/" + std::to_string(v)) ^ (config_fp * 0x9e3779b97f4a7c15ull);
+    if (before_it != before->end()) {
+      const VersionEntry* same = nullptr;
+      for (const auto& old : before_it->second.versions)
+        if (old.version == v && old.state == ModelState::kReady && old.fingerprint == ve.fingerprint) same = &old;
+      if (same) {
+        entry.versions.push_back(*same);
+        continue;
+      }
+    }
     const auto version_t0 = std::chrono::steady_clock::now();
     LogModelState(name, v, ModelStateName(ModelState::kLoading), "");
     const std::string path = ModelFilePath(*repo_model, v, base);
@@ -125,7 +146,9 @@ Status ModelManager::Load(const std::string& name, const std::string& config_jso
     }
     entry.versions.push_back(std::move(ve));
   }
-  // A failed version must not take down a version of the same number that was serving.
+  // A failed version must not take down a version of the same number that was serving, and while
+  // a new version fails to load the versions that were serving go on serving (until one of the
+  // versions the policy selects loads).
   auto cur = Current();
   auto it = cur->find(name);
   if (it != cur->end()) {
@@ -137,6 +160,20 @@ Status ModelManager::Load(const std::string& name, const std::string& config_jso
           ve = old;
           ve.reason = "reload failed, still serving the previous load: " + reason;
         }
+    }
+    if (!first_error.ok()) {
+      for (const auto& old : it->second.versions) {
+        if (old.state != ModelState::kReady) continue;
+        bool listed = false;
+        for (const auto& ve : entry.versions) listed |= ve.version == old.version;
+        if (listed) continue;
+        VersionEntry kept = old;
+        kept.reason = "kept serving: a newer version failed to load (" + first_error.message() + ")";
+        LOG_WARNING("model '" << name << "' version " << old.version << " keeps serving: " << first_error.message());
+        entry.versions.push_back(std::move(kept));
+      }
+      std::sort(entry.versions.begin(), entry.versions.end(),
+                [](const VersionEntry& a, const VersionEntry& b) { return a.version < b.version; });
     }
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -28,6 +28,12 @@ struct ModelVersion {
   ModelVersion(std::string n, int64_t v, inference::ModelConfig c, std::shared_ptr<const CompiledModel> m,
                std::shared_ptr<ModelScheduler> s)
       : name(std::move(n)), version(v), config(std::move(c)), model(std::move(m)), scheduler(std::move(s)) {}
+  // Declared first, destroyed last: once the weights and sessions are gone, the allocator hands
+  // their pages back to the system (glibc keeps freed heap memory otherwise, and raises its mmap
+  // threshold after a large free, so a reload would grow the resident set).
+  struct ReturnMemory {
+    ~ReturnMemory();
+  } return_memory;
   const std::string name;
   const int64_t version;
   const inference::ModelConfig config;
@@ -65,6 +71,7 @@ class ModelManager {
     ModelState state = ModelState::kUnavailable;
     std::string reason;
     std::shared_ptr<ModelVersion> ready;  // set when state is kReady
+    uint64_t fingerprint = 0;             // of the version's files and the config it loaded with
   };
   struct ModelEntry {
     std::vector<VersionEntry> versions;  // ascending

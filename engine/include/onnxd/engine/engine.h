@@ -28,6 +28,7 @@ namespace engine {
 class ModelImpl;
 class SessionImpl;
 class ThreadPool;
+struct LoadedModel;
 }  // namespace engine
 
 struct CompileOptions {
@@ -117,6 +118,8 @@ class Engine {
   StatusOr<std::shared_ptr<const CompiledModel>> CompileBytesUnchecked(const std::string& bytes,
                                                                       const std::string& base_dir,
                                                                       const CompileOptions& options) const;
+  StatusOr<std::shared_ptr<const CompiledModel>> CompileLoaded(std::unique_ptr<engine::LoadedModel> model,
+                                                               const CompileOptions& options) const;
 
  public:
   // Size of the process's one intra-op pool; effective only before the first Engine is used.
