@@ -165,5 +165,6 @@ void RegisterStringOps(OpRegistry& r);      // StringSplit, StringNormalizer, Re
 void RegisterDetectionOps(OpRegistry& r);   // NonMaxSuppression, RoiAlign
 void RegisterSignalOps(OpRegistry& r);      // DFT, STFT, windows, MelWeightMatrix
 void RegisterConvVariantOps(OpRegistry& r); // DeformConv, CausalConvWithState
+void RegisterImageDecoderOps(OpRegistry& r); // ImageDecoder (PNG, BMP, PNM)
 
 }  // namespace onnxd::engine

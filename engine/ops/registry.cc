@@ -32,6 +32,7 @@ OpRegistry BuildRegistry() {
   RegisterDetectionOps(r);
   RegisterSignalOps(r);
   RegisterConvVariantOps(r);
+  RegisterImageDecoderOps(r);
   return r;
 }
 }  // namespace

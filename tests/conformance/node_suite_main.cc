@@ -181,6 +181,15 @@ std::string Classify(const std::string& why) {
     if (!training.empty()) return "out of scope: training op " + join(training) + " (not implemented)";
     if (!random.empty()) return "out of scope: random op " + join(random) + " (not implemented; its values cannot match)";
   }
+  // A kernel that exists but refuses this input (ImageDecoder on JPEG, ...).
+  const std::string unimpl = "UNIMPLEMENTED: node '";
+  m = why.find(unimpl);
+  if (m != std::string::npos) {
+    const auto op_start = why.find("' (", m);
+    const auto op_end = why.find("): ", op_start == std::string::npos ? m : op_start);
+    if (op_start != std::string::npos && op_end != std::string::npos)
+      return "not implemented: " + why.substr(op_start + 3, op_end - op_start - 3) + ": " + why.substr(op_end + 3);
+  }
   if (why.find("training_mode = true") != std::string::npos)
     return "out of scope: training-mode Dropout (random mask), values cannot match";
   std::string line = why.substr(0, why.find('\n'));

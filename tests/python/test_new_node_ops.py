@@ -1,4 +1,4 @@
-"""DeformConv, Det, TensorScatter, BitCast, CausalConvWithState and FlexAttention against
+"""DeformConv, Det, TensorScatter, BitCast, CausalConvWithState, FlexAttention and ImageDecoder against
 onnxruntime (the onnx reference where onnxruntime has no kernel for the opset or domain) on shapes and attributes the node suite
 does not reach: strides, dilations, groups, offset groups, padding, batches, double / float16.
 
@@ -173,7 +173,54 @@ def flex_attention_cases(root):
         _case(root, f"flex_attention_{idx}", m, feeds)
 
 
-ALL_CASES = [deform_conv_cases, det_cases, tensor_scatter_cases, bitcast_cases, causal_conv_cases, flex_attention_cases]
+def image_decoder_cases(root):
+    """PNG (every color type, Pillow's filters), BMP (8/24/32-bit) and PNM (binary and ASCII) encoded by
+    Pillow; the reference decodes with Pillow too."""
+    import io
+
+    from PIL import Image
+    rng = np.random.default_rng(7)
+    # Smooth gradients plus noise, so PNG's Sub / Up / Average / Paeth filters all get chosen.
+    yy, xx = np.mgrid[0:23, 0:37]
+    base = np.stack([xx * 7, yy * 11, (xx + yy) * 3], axis=2) + rng.integers(0, 9, (23, 37, 3))
+    rgb = (base % 256).astype(np.uint8)
+    images = {
+        "png_rgb": (Image.fromarray(rgb), "PNG", {}),
+        "png_rgba": (Image.fromarray(np.dstack([rgb, rgb[:, :, :1]])), "PNG", {}),
+        "png_gray": (Image.fromarray(rgb[:, :, 0]), "PNG", {}),
+        "png_gray_alpha": (Image.fromarray(np.dstack([rgb[:, :, 0], rgb[:, :, 1]])).convert("LA"), "PNG", {}),
+        "png_palette": (Image.fromarray(rgb).quantize(colors=40), "PNG", {}),
+        "bmp_24": (Image.fromarray(rgb), "BMP", {}),
+        "bmp_32": (Image.fromarray(np.dstack([rgb, rgb[:, :, :1]])), "BMP", {}),
+        "bmp_8": (Image.fromarray(rgb).quantize(colors=17), "BMP", {}),
+        "ppm_p6": (Image.fromarray(rgb), "PPM", {}),
+        "pgm_p5": (Image.fromarray(rgb[:, :, 2]), "PPM", {}),
+    }
+    for name, (im, fmt, kw) in images.items():
+        buf = io.BytesIO()
+        im.save(buf, format=fmt, **kw)
+        data = np.frombuffer(buf.getvalue(), np.uint8)
+        for pf in ("RGB", "BGR", "Grayscale"):
+            # The reference returns palette indices / alpha for P, RGBA and LA images in RGB/BGR mode;
+            # ImageDecoder's output is 3 channels: compare those against Pillow's RGB conversion.
+            node = helper.make_node("ImageDecoder", ["x"], ["y"], pixel_format=pf)
+            m = _model(node, [_vi("x", TP.UINT8, [data.size])], [_vi("y", TP.UINT8)], 20)
+            if pf == "Grayscale":
+                out = [np.asarray(im.convert("L"))[:, :, None]]
+            else:
+                out = [np.asarray(im.convert("RGB"))[:, :, ::-1 if pf == "BGR" else 1].copy()]
+            ORACLE[f"image_{name}_{pf}"] = "Pillow"
+            write_case(root, f"image_{name}_{pf}", m, {"x": data}, outputs=out)
+    # ASCII PNM (Pillow writes binary only).
+    ascii_ppm = ("P3\n# a comment\n3 2\n255\n" + " ".join(str(v) for v in rgb[:2, :3].flatten()) + "\n").encode()
+    data = np.frombuffer(ascii_ppm, np.uint8)
+    m = _model(helper.make_node("ImageDecoder", ["x"], ["y"]), [_vi("x", TP.UINT8, [data.size])], [_vi("y", TP.UINT8)], 20)
+    ORACLE["image_ppm_p3_RGB"] = "Pillow"
+    write_case(root, "image_ppm_p3_RGB", m, {"x": data}, outputs=[rgb[:2, :3].copy()])
+
+
+ALL_CASES = [deform_conv_cases, det_cases, tensor_scatter_cases, bitcast_cases, causal_conv_cases, flex_attention_cases,
+             image_decoder_cases]
 
 
 def _run_all(root):
@@ -186,7 +233,7 @@ def test_new_node_ops_match_the_oracles():
     root = tempfile.mkdtemp(prefix="onnxd_newops_")
     try:
         res = _run_all(root)
-        assert len(res) >= 25, f"only {len(res)} cases ran"
+        assert len(res) >= 55, f"only {len(res)} cases ran"
         failed = {k: v for k, v in res.items() if v}
         assert not failed, "\n".join(f"{k} ({ORACLE.get(k)}): {v}" for k, v in sorted(failed.items()))
     finally:
