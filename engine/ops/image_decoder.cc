@@ -32,8 +32,11 @@ uint32_t Le32(const uint8_t* p) {
 }
 uint16_t Le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
 
-// Guards against absurd sizes in headers before anything is allocated.
-bool SaneSize(int64_t w, int64_t h) { return w > 0 && h > 0 && w <= (1 << 16) && h <= (1 << 16); }
+// Guards against absurd sizes in headers before anything is allocated: at most 2^16 a side and
+// 2^26 pixels (64 Mpx, 192 MiB decoded).
+bool SaneSize(int64_t w, int64_t h) {
+  return w > 0 && h > 0 && w <= (1 << 16) && h <= (1 << 16) && w * h <= (int64_t{1} << 26);
+}
 
 std::string DecodePng(const uint8_t* d, size_t n, Rgb* img) {
   size_t pos = 8;
@@ -137,10 +140,10 @@ std::string DecodeBmp(const uint8_t* d, size_t n, Rgb* img) {
   if (bpp != 8 && bpp != 24 && bpp != 32) return "BMP with " + std::to_string(bpp) + " bits per pixel is not supported";
   const size_t stride = ((static_cast<size_t>(w) * bpp + 31) / 32) * 4;
   if (off > n || stride * h > n - off) return "truncated BMP pixel data";
-  uint32_t colors = Le32(d + 46);
+  uint64_t colors = Le32(d + 46);
   if (bpp == 8 && colors == 0) colors = 256;
-  const uint8_t* pal = d + 14 + dib;
-  if (bpp == 8 && (14 + dib + colors * 4 > n)) return "truncated BMP palette";
+  if (bpp == 8 && 14 + uint64_t{dib} + colors * 4 > n) return "truncated BMP palette";
+  const uint8_t* pal = bpp == 8 ? d + 14 + dib : nullptr;
   img->h = h;
   img->w = w;
   img->px.resize(static_cast<size_t>(w) * h * 3);

@@ -219,6 +219,30 @@ def image_decoder_cases(root):
     write_case(root, "image_ppm_p3_RGB", m, {"x": data}, outputs=[rgb[:2, :3].copy()])
 
 
+def image_decoder_garbage_cases(root):
+    """Truncated and corrupted PNG / BMP / PNM bytes: each must give an answer or an error, never a
+    crash or a hang (the runner reports those). The expected output is a placeholder."""
+    import io
+
+    from PIL import Image
+    rng = np.random.default_rng(8)
+    img = Image.fromarray(rng.integers(0, 256, (9, 13, 3)).astype(np.uint8))
+    for fmt in ("PNG", "BMP", "PPM"):
+        buf = io.BytesIO()
+        img.save(buf, format=fmt)
+        good = np.frombuffer(buf.getvalue(), np.uint8)
+        for i in range(40):
+            data = good.copy()
+            if i % 2:
+                data = data[: rng.integers(2, data.size)]
+            else:
+                idx = rng.integers(0, data.size, size=rng.integers(1, 6))
+                data[idx] = rng.integers(0, 256, size=idx.size)
+            m = _model(helper.make_node("ImageDecoder", ["x"], ["y"]), [_vi("x", TP.UINT8, [data.size])],
+                       [_vi("y", TP.UINT8)], 20)
+            write_case(root, f"garbage_{fmt.lower()}_{i}", m, {"x": data}, outputs=[np.zeros((1, 1, 3), np.uint8)])
+
+
 ALL_CASES = [deform_conv_cases, det_cases, tensor_scatter_cases, bitcast_cases, causal_conv_cases, flex_attention_cases,
              image_decoder_cases]
 
@@ -227,6 +251,18 @@ def _run_all(root):
     for f in ALL_CASES:
         f(root)
     return run_onnxd(root)
+
+
+def test_image_decoder_survives_garbage():
+    root = tempfile.mkdtemp(prefix="onnxd_garbage_")
+    try:
+        image_decoder_garbage_cases(root)
+        res = run_onnxd(root)
+        assert len(res) == 120, f"{len(res)} cases ran"
+        bad = {k: v for k, v in res.items() if "crashed" in v or "timed out" in v or "child exited" in v}
+        assert not bad, "\n".join(f"{k}: {v}" for k, v in sorted(bad.items()))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_new_node_ops_match_the_oracles():
