@@ -178,6 +178,10 @@ def test_dashboard_query(expr, prometheus, daemon):
         pytest.xfail(f"onnxd does not serve {sorted(pending)} yet")
     assert r["data"]["result"], f"no data for {q}"
     for s in r["data"]["result"]:
+        # A quantile or a mean (_sum / _count) of a histogram that saw nothing in the window is NaN
+        # (Prometheus's answer for empty buckets): only the model the traffic went to must have a number.
+        if "onnxd_inference_" in q and s["metric"].get("model") != "simple":
+            continue
         assert not math.isnan(float(s["value"][1])), (q, s)
 
 
