@@ -2,7 +2,9 @@
 // and one handler family per routes_*.cc file. Handlers decode, call InferenceServer, encode.
 #pragma once
 
+#include <atomic>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +28,8 @@ struct HttpRequest {
   std::optional<size_t> inference_header_length;  // Inference-Header-Content-Length
   std::string_view content_type;
   std::string_view content_encoding;
+  // Raised when the client closes its connection before the reply (queued work is then dropped).
+  std::shared_ptr<std::atomic<bool>> cancelled;
 };
 
 struct HttpReply {

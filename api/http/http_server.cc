@@ -7,6 +7,9 @@
 #include <optional>
 #include <set>
 #include <thread>
+
+#include <sys/socket.h>
+#include <cerrno>
 #include <vector>
 
 #include <boost/asio/dispatch.hpp>
@@ -180,6 +183,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
     keep_alive_ = req.keep_alive();
     busy_ = true;
+    WatchForHangUp(&r);
     // Inference replies arrive on a scheduler thread: back onto this session's strand to send.
     // The request body (parser_) stays until Send.
     const unsigned version = req.version();
@@ -188,6 +192,31 @@ class Session : public std::enable_shared_from_this<Session> {
         self->Send(std::move(reply), version, false);
       });
     });
+  }
+
+  // While a request is being answered, a readable socket with no bytes to read means the client
+  // hung up: the request's cancelled flag rises so that the scheduler drops it if it still waits.
+  // (Bytes of a pipelined next request leave the flag alone.)
+  void WatchForHangUp(HttpRequest* r) {
+    auto flag = std::make_shared<std::atomic<bool>>(false);
+    r->cancelled = flag;
+    ArmHangUpWatch(std::move(flag), ++requests_);
+  }
+
+  void ArmHangUpWatch(std::shared_ptr<std::atomic<bool>> flag, uint64_t request) {
+    stream_.socket().async_wait(
+        tcp::socket::wait_read, [self = shared_from_this(), flag, request](beast::error_code ec) {
+          if (ec || !self->busy_ || request != self->requests_) return;
+          // Readiness can be spurious: peek to tell end-of-stream from data and from nothing.
+          char b;
+          const ssize_t n = ::recv(self->stream_.socket().native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+          if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            flag->store(true, std::memory_order_relaxed);  // the client is gone
+          } else if (n < 0) {
+            self->ArmHangUpWatch(flag, request);  // nothing there after all: keep watching
+          }
+          // n > 0: a pipelined request; the client is still there.
+        });
   }
 
   void SendError(int status, std::string message, bool close) {
@@ -262,6 +291,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<bhttp::response<bhttp::string_body>> res_;
   std::optional<bhttp::response<bhttp::empty_body>> continue_;
   bool busy_ = false;  // a request is being answered (on the strand only)
+  uint64_t requests_ = 0;  // requests read on this connection (on the strand only)
   bool keep_alive_ = true;
   bool drain_after_write_ = false;
   std::vector<char> drain_buf_;

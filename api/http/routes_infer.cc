@@ -37,6 +37,7 @@ bool Infer(server::InferenceServer& core, const HttpRequest& req, const std::vec
   }
   request->model_name = std::move(model);
   request->model_version = std::move(version);
+  request->cancelled = req.cancelled;
 
   core.InferAsync(*request, [request, reply](Status st, server::InferResponse&& response) {
     if (!st.ok()) return reply(HttpReply::FromStatus(st));
