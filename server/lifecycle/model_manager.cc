@@ -120,19 +120,27 @@ Status ModelManager::Load(const std::string& name, const std::string& config_jso
     inference::ModelConfig config = base;
     if (st.ok())
       st = CompleteConfig(**compiled, loaded_config->explicit_max_batch_size, options_.default_max_batch_size, &config);
+    std::shared_ptr<ModelVersion> mv;
     if (st.ok()) {
       int instances = 0;
       for (const auto& g : config.instance_group()) instances += g.count();
       std::shared_ptr<const CompiledModel> model = std::move(compiled).value();
       auto scheduler = std::make_shared<ModelScheduler>(
           workers_, model, BatchPolicy::FromConfig(config, options_.default_max_queue_size), instances);
-      auto mv = std::make_shared<ModelVersion>(name, v, std::move(config), std::move(model), std::move(scheduler));
+      mv = std::make_shared<ModelVersion>(name, v, std::move(config), std::move(model), std::move(scheduler));
       if (options_.latency_buckets && options_.batch_size_buckets)
         mv->stats().histograms = std::make_unique<ModelHistograms>(options_.latency_buckets, options_.batch_size_buckets);
-      // Warm-up off the request path: builds each instance's first memory plan. Some models cannot
-      // run on zeros (index inputs, say); that is not a load failure.
-      Status warm = mv->scheduler->WarmUp();
-      if (!warm.ok()) LOG_VERBOSE("model '" << name << "' version " << v << " warm-up skipped: " << warm.message());
+      // Warm-up off the request path: the config's model_warmup (whose failure fails the load, as
+      // in Triton), else one run on zeros that builds each instance's first memory plan (some
+      // models cannot run on zeros, index inputs say: that is not a load failure).
+      Status warm = mv->scheduler->WarmUp(mv->config, repo_model->dir);
+      if (!warm.ok() && mv->config.model_warmup_size() > 0) {
+        st = warm;
+      } else if (!warm.ok()) {
+        LOG_VERBOSE("model '" << name << "' version " << v << " warm-up skipped: " << warm.message());
+      }
+    }
+    if (st.ok()) {
       const auto load_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - version_t0);
       mv->stats().load_ns.store(static_cast<uint64_t>(load_ns.count()), std::memory_order_relaxed);
       ve.state = ModelState::kReady;

@@ -1,7 +1,11 @@
 #include "scheduling/scheduler.h"
 
 #include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 
+#include "repository/model_repository.h"
 #include "scheduling/batch_io.h"
 
 namespace onnxd::server {
@@ -34,7 +38,71 @@ size_t ModelScheduler::queued() const {
   return queue_.size();
 }
 
-Status ModelScheduler::WarmUp() {
+namespace {
+
+// The inputs of one model_warmup sample, in the model's input order.
+StatusOr<std::vector<Value>> WarmupInputs(const CompiledModel& model, const inference::ModelConfig& config,
+                                          const inference::ModelWarmup& w, const std::string& model_dir) {
+  const std::string where = "model_warmup '" + w.name() + "'";
+  std::vector<Value> inputs;
+  uint32_t seed = 12345;
+  for (const auto& spec : model.inputs()) {
+    auto it = w.inputs().find(spec.name);
+    if (it == w.inputs().end()) return InvalidArgument(where + " gives no data for input '" + spec.name + "'");
+    const inference::ModelWarmup::Input& in = it->second;
+    if (spec.type.kind != ValueKind::kTensor || ConfigDataType(spec.type.elem_type) != in.data_type())
+      return InvalidArgument(where + ": input '" + spec.name + "' has data_type " +
+                             inference::DataType_Name(in.data_type()) + ", the model takes " + spec.type.ToString());
+    Shape shape;
+    if (config.max_batch_size() > 0) shape.PushBack(std::max<int64_t>(w.batch_size(), 1));
+    for (int64_t d : in.dims()) shape.PushBack(d);
+    Tensor t = Tensor::Allocate(spec.type.elem_type, shape);  // zero_data
+    if (in.has_random_data() && t.dtype() != DataType::kString) {
+      auto* bytes = static_cast<unsigned char*>(t.raw_data());
+      if (t.dtype() == DataType::kFloat) {
+        for (int64_t i = 0; i < t.num_elements(); ++i) {
+          seed = seed * 1664525u + 1013904223u;
+          t.data<float>()[i] = static_cast<float>(seed >> 8) / 16777216.0f;
+        }
+      } else {
+        for (size_t i = 0; i < t.bytes(); ++i) {  // small non-negative integers, any byte pattern else
+          seed = seed * 1664525u + 1013904223u;
+          bytes[i] = static_cast<unsigned char>((seed >> 24) & 0x03);
+        }
+      }
+    } else if (in.has_input_data_file()) {
+      const std::string file = in.input_data_file();
+      if (file.find("..") != std::string::npos || (!file.empty() && file[0] == '/'))
+        return InvalidArgument(where + ": input_data_file '" + file + "' must name a file inside " + model_dir + "/warmup");
+      std::ifstream f(model_dir + "/warmup/" + file, std::ios::binary);
+      if (!f) return InvalidArgument(where + ": cannot read " + model_dir + "/warmup/" + file);
+      std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      if (t.dtype() == DataType::kString || data.size() != t.bytes())
+        return InvalidArgument(where + ": " + file + " holds " + std::to_string(data.size()) + " bytes, input '" +
+                               spec.name + "' of shape " + shape.ToString() + " needs " + std::to_string(t.bytes()));
+      std::memcpy(t.raw_data(), data.data(), data.size());
+    }
+    inputs.emplace_back(std::move(t));
+  }
+  return inputs;
+}
+
+}  // namespace
+
+Status ModelScheduler::WarmUp(const inference::ModelConfig& config, const std::string& model_dir) {
+  std::vector<Value> outputs;
+  if (config.model_warmup_size() > 0) {
+    for (const auto& w : config.model_warmup()) {
+      std::vector<Value> inputs;
+      ASSIGN_OR_RETURN(inputs, WarmupInputs(*model_, config, w, model_dir));
+      for (auto& s : sessions_)
+        for (uint32_t i = 0; i < std::max<uint32_t>(w.count(), 1); ++i) {
+          Status st = s->Run(inputs, &outputs);
+          if (!st.ok()) return st.WithContext("model_warmup '" + w.name() + "': ");
+        }
+    }
+    return Status::Ok();
+  }
   std::vector<Value> inputs;
   for (const auto& spec : model_->inputs()) {
     if (spec.type.kind != ValueKind::kTensor) return Status::Ok();  // nothing sensible to invent
@@ -42,7 +110,6 @@ Status ModelScheduler::WarmUp() {
     for (int64_t d : spec.type.dims) shape.PushBack(d < 0 ? 1 : d);
     inputs.emplace_back(Tensor::Allocate(spec.type.elem_type, shape));
   }
-  std::vector<Value> outputs;
   for (auto& s : sessions_) RETURN_IF_ERROR(s->Run(inputs, &outputs));
   return Status::Ok();
 }

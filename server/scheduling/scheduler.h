@@ -58,9 +58,11 @@ class ModelScheduler final : public Schedulable, public std::enable_shared_from_
   // which answers it; Finish is not called.
   Status Enqueue(std::unique_ptr<ScheduledJob>& job, uint64_t priority = 0, uint64_t timeout_override_us = 0);
 
-  // One run per instance on zeros of the model's input shapes (dynamic dims 1), before the model
-  // is published, so that the first request finds its memory plan built.
-  Status WarmUp();
+  // Before the model is published, so that the first requests find their memory plans built: the
+  // config's model_warmup samples (zero_data, random_data, or input_data_file read from
+  // <model_dir>/warmup/), `count` runs each on every instance; without any, one run per instance
+  // on zeros of the model's input shapes (dynamic dims 1). Errors name the sample and input.
+  Status WarmUp(const inference::ModelConfig& config, const std::string& model_dir);
   // Answers everything still queued with UNAVAILABLE and refuses new work.
   void Stop(const std::string& reason);
 

@@ -201,3 +201,36 @@ def test_sigterm_under_grpc_and_http_load_answers_what_it_accepted(tmp_path):
                                               "failed to connect", "Connection reset", "Socket closed"))
                   and not f.endswith("[StatusCode.CANCELLED] CANCELLED")]
     assert unexpected == [], unexpected[:5]
+
+
+def test_model_warmup_from_the_config_runs_before_ready_and_a_bad_one_fails_the_load(tmp_path):
+    repo = tmp_path / "repo"
+    good = repo / "warm"
+    write_version(repo, 1)
+    (repo / "swap").rename(good)
+    (good / "warmup").mkdir()
+    (good / "warmup" / "x.bin").write_bytes(np.ones((2, 4), np.float32).tobytes())
+    (good / "config.pbtxt").write_text(CONFIG + """
+model_warmup [
+  { name: "zeros" batch_size: 4 count: 2 inputs { key: "x" value { data_type: TYPE_FP32 dims: [4] zero_data: true } } },
+  { name: "random" batch_size: 1 inputs { key: "x" value { data_type: TYPE_FP32 dims: [4] random_data: true } } },
+  { name: "file" batch_size: 2 inputs { key: "x" value { data_type: TYPE_FP32 dims: [4] input_data_file: "x.bin" } } }
+]""")
+    bad = repo / "cold"
+    (bad / "1").mkdir(parents=True)
+    (bad / "1" / "model.onnx").write_bytes(add_k_model_bytes(1))
+    (bad / "config.pbtxt").write_text(CONFIG + """
+model_warmup [{ name: "short" batch_size: 2 inputs { key: "x" value { data_type: TYPE_FP32 dims: [4] input_data_file: "missing.bin" } } }]""")
+    d = Daemon(repo)
+    try:
+        urllib.request.urlopen(f"http://{d.http_url}/v2/models/warm/ready", timeout=5)
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(f"http://{d.http_url}/v2/models/cold/ready", timeout=5)
+        index = json.loads(urllib.request.urlopen(
+            urllib.request.Request(f"http://{d.http_url}/v2/repository/index", data=b"{}", method="POST")).read())
+        cold = [e for e in index if e["name"] == "cold"][0]
+        assert cold["state"] == "UNAVAILABLE" and "model_warmup 'short'" in cold["reason"], cold
+        stats = json.loads(urllib.request.urlopen(f"http://{d.http_url}/v2/models/warm/stats").read())
+        assert int(stats["model_stats"][0]["execution_count"]) == 0, "warm-up runs are not requests"
+    finally:
+        assert d.stop() == 0
