@@ -1,0 +1,100 @@
+#include "kernels/cuda/binary_elementwise.h"
+
+#include "kernels/cuda/cuda_status.h"
+#include "kernels/cuda/tensor_shape.h"
+
+namespace onnxd::cuda {
+namespace {
+
+template <BinaryOp Op>
+__device__ __forceinline__ float Apply(float x, float y) {
+  if constexpr (Op == BinaryOp::kAdd) return x + y;
+  if constexpr (Op == BinaryOp::kSub) return x - y;
+  if constexpr (Op == BinaryOp::kMul) return x * y;
+  return x / y;
+}
+
+// Same shape, or b a single value (the common bias/scale cases): no index arithmetic.
+template <BinaryOp Op, bool kScalarB>
+__global__ void BinaryFlatKernel(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ out,
+                                 int64_t n) {
+  const float bs = kScalarB ? b[0] : 0.f;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    out[i] = Apply<Op>(a[i], kScalarB ? bs : b[i]);
+}
+
+// General broadcast: `shape` holds the output dims; a_strides / b_strides are 0 on broadcast axes.
+template <BinaryOp Op>
+__global__ void BinaryBroadcastKernel(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ out,
+                                      int64_t n, KernelShape shape, KernelShape a_strides, KernelShape b_strides) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    int64_t rem = i, ia = 0, ib = 0;
+#pragma unroll
+    for (int d = kMaxRank - 1; d >= 0; --d) {
+      const int64_t c = rem % shape.dims[d];
+      rem /= shape.dims[d];
+      ia += c * a_strides.strides[d];
+      ib += c * b_strides.strides[d];
+    }
+    out[i] = Apply<Op>(a[ia], b[ib]);
+  }
+}
+
+// Strides (in elements) of `shape` right-aligned into kMaxRank slots, 0 where the dim is 1.
+KernelShape BroadcastStrides(std::span<const int64_t> shape) {
+  KernelShape s;
+  s.rank = kMaxRank;
+  int64_t stride = 1;
+  for (int d = kMaxRank - 1, j = static_cast<int>(shape.size()) - 1; d >= 0; --d, --j) {
+    const int64_t dim = j >= 0 ? shape[j] : 1;
+    s.dims[d] = dim;
+    s.strides[d] = dim == 1 ? 0 : stride;
+    stride *= dim;
+  }
+  return s;
+}
+
+int GridFor(int64_t n, int block) {
+  int64_t g = (n + block - 1) / block;
+  return static_cast<int>(g < 65535 * 32 ? g : 65535 * 32);
+}
+
+template <BinaryOp Op>
+Status Launch(const float* a, std::span<const int64_t> a_shape, const float* b, std::span<const int64_t> b_shape,
+              float* out, cudaStream_t stream) {
+  auto out_shape = BroadcastShape(a_shape, b_shape);
+  if (!out_shape.ok()) return out_shape.status();
+  if (out_shape->size() > static_cast<size_t>(kMaxRank)) return Unimplemented("BinaryElementwise: rank > 6");
+  const int64_t n = NumElements(*out_shape);
+  if (n == 0) return Status::Ok();
+  constexpr int kBlock = 256;
+  const int grid = GridFor(n, kBlock);
+  const int64_t na = NumElements(a_shape), nb = NumElements(b_shape);
+  if (na == n && nb == n) {
+    BinaryFlatKernel<Op, false><<<grid, kBlock, 0, stream>>>(a, b, out, n);
+  } else if (na == n && nb == 1) {
+    BinaryFlatKernel<Op, true><<<grid, kBlock, 0, stream>>>(a, b, out, n);
+  } else {
+    KernelShape shape = BroadcastStrides(*out_shape);
+    BinaryBroadcastKernel<Op><<<grid, kBlock, 0, stream>>>(a, b, out, n, shape, BroadcastStrides(a_shape),
+                                                           BroadcastStrides(b_shape));
+  }
+  return CudaStatus(cudaGetLastError(), "BinaryElementwise launch");
+}
+
+}  // namespace
+
+Status BinaryElementwise(BinaryOp op, const float* a, std::span<const int64_t> a_shape, const float* b,
+                         std::span<const int64_t> b_shape, float* out, cudaStream_t stream) {
+  switch (op) {
+    case BinaryOp::kAdd: return Launch<BinaryOp::kAdd>(a, a_shape, b, b_shape, out, stream);
+    case BinaryOp::kSub: return Launch<BinaryOp::kSub>(a, a_shape, b, b_shape, out, stream);
+    case BinaryOp::kMul: return Launch<BinaryOp::kMul>(a, a_shape, b, b_shape, out, stream);
+    case BinaryOp::kDiv: return Launch<BinaryOp::kDiv>(a, a_shape, b, b_shape, out, stream);
+  }
+  return InvalidArgument("BinaryElementwise: unknown op");
+}
+
+}  // namespace onnxd::cuda

@@ -1,0 +1,20 @@
+// Broadcast elementwise binary ops (Add, Sub, Mul, Div) on fp32, numpy broadcasting, rank <= 6.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <span>
+
+#include "onnxd/engine/status.h"
+
+namespace onnxd::cuda {
+
+enum class BinaryOp { kAdd, kSub, kMul, kDiv };
+
+// out (shape BroadcastShape(a_shape, b_shape), packed) = a op b. Queued on `stream`; returns the
+// launch status (errors inside the kernel surface at the next synchronisation).
+Status BinaryElementwise(BinaryOp op, const float* a, std::span<const int64_t> a_shape, const float* b,
+                         std::span<const int64_t> b_shape, float* out, cudaStream_t stream);
+
+}  // namespace onnxd::cuda

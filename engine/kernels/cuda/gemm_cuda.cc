@@ -1,0 +1,69 @@
+#include "kernels/cuda/gemm_cuda.h"
+
+#include <algorithm>
+#include <limits>
+#include <string>
+
+#include "kernels/cuda/cuda_status.h"
+
+namespace onnxd::cuda {
+
+StatusOr<Blas> Blas::Create(cudaStream_t stream) {
+  cublasHandle_t h = nullptr;
+  Status st = CublasStatus(cublasCreate(&h), "cublasCreate");
+  if (!st.ok()) return st;
+  Blas blas(h);
+  st = CublasStatus(cublasSetStream(h, stream), "cublasSetStream");
+  if (!st.ok()) return st;
+  return blas;
+}
+
+Blas& Blas::operator=(Blas&& o) noexcept {
+  if (this != &o) {
+    if (handle_) cublasDestroy(handle_);
+    handle_ = o.handle_;
+    o.handle_ = nullptr;
+  }
+  return *this;
+}
+
+Blas::~Blas() {
+  if (handle_) cublasDestroy(handle_);
+}
+
+Status Blas::Gemm(const GemmArgs& args, const float* a, const float* b, float* c, GemmMath math) {
+  return GemmEx(args, a, b, c, CUDA_R_32F,
+                math == GemmMath::kTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F);
+}
+
+Status Blas::GemmFp16(const GemmArgs& args, const void* a, const void* b, void* c) {
+  return GemmEx(args, a, b, c, CUDA_R_16F, CUBLAS_COMPUTE_32F);
+}
+
+Status Blas::GemmEx(const GemmArgs& g, const void* a, const void* b, void* c, cudaDataType_t type,
+                    cublasComputeType_t compute) {
+  if (g.m < 0 || g.n < 0 || g.k < 0) return InvalidArgument("Gemm: negative dimension");
+  if (g.m == 0 || g.n == 0) return Status::Ok();
+  // cuBLAS wants every leading dimension >= 1, even for an empty (k == 0) operand.
+  const int64_t lda = g.lda ? g.lda : std::max<int64_t>(1, g.trans_a ? g.m : g.k);
+  const int64_t ldb = g.ldb ? g.ldb : std::max<int64_t>(1, g.trans_b ? g.k : g.n);
+  const int64_t ldc = g.ldc ? g.ldc : g.n;
+  if (lda < (g.trans_a ? g.m : g.k) || ldb < (g.trans_b ? g.k : g.n) || ldc < g.n)
+    return InvalidArgument("Gemm: leading dimension smaller than the row length");
+  constexpr int64_t kMax = std::numeric_limits<int>::max();
+  if (g.m > kMax || g.n > kMax || g.k > kMax || lda > kMax || ldb > kMax || ldc > kMax)
+    return InvalidArgument("Gemm: dimension exceeds the 32-bit cuBLAS interface");
+  // Column-major view: C^T[N,M] = op(B)^T[N,K] * op(A)^T[K,M]. The row-major buffer of A read
+  // column-major is A^T, so op stays N for an untransposed operand.
+  const cublasOperation_t op_a = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t op_b = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  // alpha/beta are fp32 for every compute type used here (32F, 32F_FAST_TF32).
+  const float alpha = g.alpha, beta = g.beta;
+  return CublasStatus(
+      cublasGemmEx(handle_, op_b, op_a, static_cast<int>(g.n), static_cast<int>(g.m), static_cast<int>(g.k),
+                   &alpha, b, type, static_cast<int>(ldb), a, type, static_cast<int>(lda), &beta, c, type,
+                   static_cast<int>(ldc), compute, CUBLAS_GEMM_DEFAULT),
+      "cublasGemmEx");
+}
+
+}  // namespace onnxd::cuda

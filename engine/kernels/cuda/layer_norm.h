@@ -1,0 +1,18 @@
+// LayerNormalization over the last axis on fp32: x and y are [rows, cols], packed;
+// scale (gamma) and bias (beta) are [cols]; bias may be null.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "onnxd/engine/status.h"
+
+namespace onnxd::cuda {
+
+// y = (x - mean) / sqrt(var + epsilon) * scale + bias per row (population variance, as ONNX).
+// Queued on `stream`.
+Status LayerNormLastAxis(const float* x, const float* scale, const float* bias, float* y, int64_t rows, int64_t cols,
+                         float epsilon, cudaStream_t stream);
+
+}  // namespace onnxd::cuda

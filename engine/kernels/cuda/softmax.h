@@ -1,0 +1,15 @@
+// Softmax over the last axis on fp32: in and out are [rows, cols], packed.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "onnxd/engine/status.h"
+
+namespace onnxd::cuda {
+
+// out = exp(x - max) / sum(exp(x - max)) per row. in == out is allowed. Queued on `stream`.
+Status SoftmaxLastAxis(const float* in, float* out, int64_t rows, int64_t cols, cudaStream_t stream);
+
+}  // namespace onnxd::cuda

@@ -1,0 +1,48 @@
+#include "kernels/cuda/unary_elementwise.h"
+
+#include "kernels/cuda/cuda_status.h"
+
+namespace onnxd::cuda {
+namespace {
+
+template <UnaryOp Op>
+__device__ __forceinline__ float Apply(float x) {
+  if constexpr (Op == UnaryOp::kRelu) return x > 0.f ? x : 0.f;
+  if constexpr (Op == UnaryOp::kSigmoid) return 1.f / (1.f + expf(-x));
+  if constexpr (Op == UnaryOp::kTanh) return tanhf(x);
+  if constexpr (Op == UnaryOp::kGelu) return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
+  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+  return 0.5f * x * (1.f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+}
+
+template <UnaryOp Op>
+__global__ void UnaryKernel(const float* in, float* out, int64_t n) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    out[i] = Apply<Op>(in[i]);
+}
+
+template <UnaryOp Op>
+Status Launch(const float* in, float* out, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return Status::Ok();
+  constexpr int kBlock = 256;
+  int64_t g = (n + kBlock - 1) / kBlock;
+  const int grid = static_cast<int>(g < 65535 * 32 ? g : 65535 * 32);
+  UnaryKernel<Op><<<grid, kBlock, 0, stream>>>(in, out, n);
+  return CudaStatus(cudaGetLastError(), "UnaryElementwise launch");
+}
+
+}  // namespace
+
+Status UnaryElementwise(UnaryOp op, const float* in, float* out, int64_t n, cudaStream_t stream) {
+  switch (op) {
+    case UnaryOp::kRelu: return Launch<UnaryOp::kRelu>(in, out, n, stream);
+    case UnaryOp::kSigmoid: return Launch<UnaryOp::kSigmoid>(in, out, n, stream);
+    case UnaryOp::kTanh: return Launch<UnaryOp::kTanh>(in, out, n, stream);
+    case UnaryOp::kGelu: return Launch<UnaryOp::kGelu>(in, out, n, stream);
+    case UnaryOp::kGeluTanh: return Launch<UnaryOp::kGeluTanh>(in, out, n, stream);
+  }
+  return InvalidArgument("UnaryElementwise: unknown op");
+}
+
+}  // namespace onnxd::cuda

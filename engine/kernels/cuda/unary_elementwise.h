@@ -1,0 +1,18 @@
+// Elementwise activations on fp32: Relu, Sigmoid, Tanh, Gelu (exact erf form, and ONNX Gelu's
+// approximate="tanh" form).
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "onnxd/engine/status.h"
+
+namespace onnxd::cuda {
+
+enum class UnaryOp { kRelu, kSigmoid, kTanh, kGelu, kGeluTanh };
+
+// out[i] = op(in[i]) for i < n; in == out is allowed. Queued on `stream`.
+Status UnaryElementwise(UnaryOp op, const float* in, float* out, int64_t n, cudaStream_t stream);
+
+}  // namespace onnxd::cuda

@@ -1,0 +1,18 @@
+// Main of onnxd_gpu_tests: skips the whole binary (exit 77, CTest's SKIP_RETURN_CODE) with the
+// reason when no CUDA device is usable.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <string>
+
+#include "kernels/cuda/cuda_status.h"
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  std::string why;
+  if (!::testing::GTEST_FLAG(list_tests) && !onnxd::cuda::CudaDeviceAvailable(&why)) {
+    std::printf("onnxd_gpu_tests: SKIPPED, no CUDA device: %s\n", why.c_str());
+    return 77;
+  }
+  return RUN_ALL_TESTS();
+}

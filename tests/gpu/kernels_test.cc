@@ -1,0 +1,231 @@
+// Our CUDA kernels against straightforward CPU references on random inputs, with odd sizes that
+// leave partial blocks and warps.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+#include "gpu_test_util.h"
+#include "kernels/cuda/binary_elementwise.h"
+#include "kernels/cuda/layer_norm.h"
+#include "kernels/cuda/softmax.h"
+#include "kernels/cuda/tensor_shape.h"
+#include "kernels/cuda/transpose.h"
+#include "kernels/cuda/unary_elementwise.h"
+
+namespace onnxd::cuda {
+namespace {
+
+using testing::Download;
+using testing::Empty;
+using testing::ExpectClose;
+using testing::RandomVector;
+using testing::Upload;
+
+using Shape = std::vector<int64_t>;
+
+class CudaKernelTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = Stream::Create();
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    stream_ = std::make_unique<Stream>(std::move(s).value());
+  }
+  std::unique_ptr<Stream> stream_;
+  DevicePool pool_;
+};
+
+// ---- binary broadcast ----
+
+std::vector<float> ReferenceBinary(BinaryOp op, const std::vector<float>& a, const Shape& as, const std::vector<float>& b,
+                                   const Shape& bs, const Shape& out) {
+  const size_t r = out.size();
+  auto index = [&](const Shape& s, const std::vector<int64_t>& coord) {
+    int64_t idx = 0;
+    for (size_t d = 0; d < s.size(); ++d) {
+      int64_t c = coord[d + r - s.size()];
+      idx = idx * s[d] + (s[d] == 1 ? 0 : c);
+    }
+    return idx;
+  };
+  std::vector<float> y(NumElements(out));
+  std::vector<int64_t> coord(r, 0);
+  for (size_t i = 0; i < y.size(); ++i) {
+    int64_t rem = i;
+    for (int d = static_cast<int>(r) - 1; d >= 0; --d) {
+      coord[d] = rem % out[d];
+      rem /= out[d];
+    }
+    float x = a[index(as, coord)], z = b[index(bs, coord)];
+    y[i] = op == BinaryOp::kAdd ? x + z : op == BinaryOp::kSub ? x - z : op == BinaryOp::kMul ? x * z : x / z;
+  }
+  return y;
+}
+
+TEST_F(CudaKernelTest, BinaryBroadcastMatchesReference) {
+  const std::vector<std::pair<Shape, Shape>> cases = {
+      {{1000}, {1000}},          {{7, 13}, {1}},           {{7, 13}, {13}},         {{5, 1, 9}, {1, 4, 1}},
+      {{2, 3, 4, 5, 6, 7}, {1, 3, 1, 5, 1, 7}}, {{3}, {2, 4, 3}}, {{1, 1}, {6, 1}},  {{2, 0, 3}, {3}},
+      {{4, 1, 1}, {}}};
+  int seed = 10;
+  for (const auto& [as, bs] : cases) {
+    auto out_shape = BroadcastShape(as, bs);
+    ASSERT_TRUE(out_shape.ok());
+    const size_t n = NumElements(*out_shape);
+    auto a = RandomVector(NumElements(as), seed++);
+    auto b = RandomVector(NumElements(bs), seed++, 0.5f, 2.f);  // away from 0 for Div
+    auto da = Upload(pool_, a), db = Upload(pool_, b);
+    for (BinaryOp op : {BinaryOp::kAdd, BinaryOp::kSub, BinaryOp::kMul, BinaryOp::kDiv}) {
+      SCOPED_TRACE(::testing::Message() << "op " << static_cast<int>(op) << " a rank " << as.size() << " b rank "
+                                        << bs.size() << " n " << n);
+      auto dy = Empty(pool_, n);
+      Status st = BinaryElementwise(op, da.as<float>(), as, db.as<float>(), bs, dy.as<float>(), stream_->get());
+      ASSERT_TRUE(st.ok()) << st.message();
+      ExpectClose(Download(dy, n, *stream_), ReferenceBinary(op, a, as, b, bs, *out_shape));
+    }
+  }
+}
+
+TEST_F(CudaKernelTest, BinaryRejectsNonBroadcastableShapes) {
+  Shape as{3, 4}, bs{5};
+  Status st = BinaryElementwise(BinaryOp::kAdd, nullptr, as, nullptr, bs, nullptr, stream_->get());
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+}
+
+// ---- unary ----
+
+TEST_F(CudaKernelTest, UnaryMatchesReference) {
+  const int64_t n = 100003;
+  auto x = RandomVector(n, 20, -8.f, 8.f);
+  auto dx = Upload(pool_, x);
+  struct Case {
+    UnaryOp op;
+    double (*f)(double);
+  };
+  const Case cases[] = {
+      {UnaryOp::kRelu, [](double v) { return v > 0 ? v : 0.0; }},
+      {UnaryOp::kSigmoid, [](double v) { return 1 / (1 + std::exp(-v)); }},
+      {UnaryOp::kTanh, [](double v) { return std::tanh(v); }},
+      {UnaryOp::kGelu, [](double v) { return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0))); }},
+      {UnaryOp::kGeluTanh,
+       [](double v) { return 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v))); }},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(static_cast<int>(c.op));
+    auto dy = Empty(pool_, n);
+    ASSERT_TRUE(UnaryElementwise(c.op, dx.as<float>(), dy.as<float>(), n, stream_->get()).ok());
+    std::vector<float> want(n);
+    for (int64_t i = 0; i < n; ++i) want[i] = static_cast<float>(c.f(x[i]));
+    ExpectClose(Download(dy, n, *stream_), want);
+  }
+}
+
+// ---- softmax ----
+
+TEST_F(CudaKernelTest, SoftmaxLastAxisMatchesReference) {
+  const std::pair<int64_t, int64_t> shapes[] = {{1, 1}, {3, 7}, {64, 1000}, {5, 4097}, {2, 30000}, {1000, 33}};
+  int seed = 30;
+  for (auto [rows, cols] : shapes) {
+    SCOPED_TRACE(::testing::Message() << rows << "x" << cols);
+    auto x = RandomVector(rows * cols, seed++, -10.f, 10.f);
+    x[0] = 80.f;  // exp overflows without the max subtraction
+    auto dx = Upload(pool_, x);
+    auto dy = Empty(pool_, rows * cols);
+    ASSERT_TRUE(SoftmaxLastAxis(dx.as<float>(), dy.as<float>(), rows, cols, stream_->get()).ok());
+    std::vector<float> want(rows * cols);
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* xr = &x[r * cols];
+      double m = *std::max_element(xr, xr + cols), s = 0;
+      for (int64_t c = 0; c < cols; ++c) s += std::exp(xr[c] - m);
+      for (int64_t c = 0; c < cols; ++c) want[r * cols + c] = static_cast<float>(std::exp(xr[c] - m) / s);
+    }
+    ExpectClose(Download(dy, rows * cols, *stream_), want);
+  }
+}
+
+// ---- layer norm ----
+
+TEST_F(CudaKernelTest, LayerNormLastAxisMatchesReference) {
+  const std::pair<int64_t, int64_t> shapes[] = {{1, 1}, {3, 7}, {128, 768}, {5, 4097}, {17, 1024}};
+  int seed = 40;
+  for (auto [rows, cols] : shapes) {
+    for (bool with_bias : {true, false}) {
+      SCOPED_TRACE(::testing::Message() << rows << "x" << cols << (with_bias ? " bias" : " no bias"));
+      auto x = RandomVector(rows * cols, seed++, -3.f, 5.f);
+      for (float& v : x) v += 100.f;  // a large mean: a one-pass variance would cancel
+      auto gamma = RandomVector(cols, seed++), beta = RandomVector(cols, seed++);
+      auto dx = Upload(pool_, x), dg = Upload(pool_, gamma), db = Upload(pool_, beta);
+      auto dy = Empty(pool_, rows * cols);
+      const float eps = 1e-5f;
+      ASSERT_TRUE(LayerNormLastAxis(dx.as<float>(), dg.as<float>(), with_bias ? db.as<float>() : nullptr,
+                                    dy.as<float>(), rows, cols, eps, stream_->get())
+                      .ok());
+      std::vector<float> want(rows * cols);
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* xr = &x[r * cols];
+        double mean = 0, var = 0;
+        for (int64_t c = 0; c < cols; ++c) mean += xr[c];
+        mean /= cols;
+        for (int64_t c = 0; c < cols; ++c) var += (xr[c] - mean) * (xr[c] - mean);
+        var /= cols;
+        const double inv = 1 / std::sqrt(var + eps);
+        for (int64_t c = 0; c < cols; ++c)
+          want[r * cols + c] = static_cast<float>((xr[c] - mean) * inv * gamma[c] + (with_bias ? beta[c] : 0.0));
+      }
+      // Inputs near 100 carry ~1e-5 absolute rounding, which normalisation scales by 1/stddev.
+      ExpectClose(Download(dy, rows * cols, *stream_), want, 1e-3f, 1e-4f);
+    }
+  }
+}
+
+// ---- transpose ----
+
+std::vector<float> ReferenceTranspose(const std::vector<float>& x, const Shape& s, const Shape& perm) {
+  const size_t r = s.size();
+  Shape out(r), in_stride(r);
+  int64_t st = 1;
+  for (int d = static_cast<int>(r) - 1; d >= 0; --d) {
+    in_stride[d] = st;
+    st *= s[d];
+  }
+  for (size_t d = 0; d < r; ++d) out[d] = s[perm[d]];
+  std::vector<float> y(x.size());
+  for (size_t i = 0; i < y.size(); ++i) {
+    int64_t rem = i, src = 0;
+    for (int d = static_cast<int>(r) - 1; d >= 0; --d) {
+      src += (rem % out[d]) * in_stride[perm[d]];
+      rem /= out[d];
+    }
+    y[i] = x[src];
+  }
+  return y;
+}
+
+TEST_F(CudaKernelTest, TransposeMatchesReference) {
+  const std::vector<std::pair<Shape, Shape>> cases = {
+      {{5}, {0}},           {{33, 65}, {1, 0}},         {{2, 3, 4}, {2, 0, 1}},
+      {{1, 64, 56, 56}, {0, 2, 3, 1}},                  {{2, 3, 4, 5, 6}, {4, 2, 0, 3, 1}},
+      {{2, 3, 1, 4, 5, 3}, {5, 4, 3, 2, 1, 0}},         {{3, 0, 2}, {2, 1, 0}}};
+  int seed = 50;
+  for (const auto& [s, perm] : cases) {
+    SCOPED_TRACE(::testing::Message() << "rank " << s.size());
+    auto x = RandomVector(NumElements(s), seed++);
+    auto dx = Upload(pool_, x);
+    auto dy = Empty(pool_, x.size());
+    Status st = Transpose(dx.as<float>(), s, perm, dy.as<float>(), stream_->get());
+    ASSERT_TRUE(st.ok()) << st.message();
+    // A copy is exact: no tolerance.
+    EXPECT_EQ(Download(dy, x.size(), *stream_), ReferenceTranspose(x, s, perm));
+  }
+}
+
+TEST_F(CudaKernelTest, TransposeRejectsBadPermutation) {
+  Shape s{2, 3}, bad{0, 0};
+  EXPECT_EQ(Transpose(nullptr, s, bad, nullptr, stream_->get()).code(), StatusCode::kInvalidArgument);
+  Shape r7{1, 1, 1, 1, 1, 1, 1}, p7{0, 1, 2, 3, 4, 5, 6};
+  EXPECT_EQ(Transpose(nullptr, r7, p7, nullptr, stream_->get()).code(), StatusCode::kUnimplemented);
+}
+
+}  // namespace
+}  // namespace onnxd::cuda
