@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# GPU check for the CUDA building blocks (issue #8), in two halves:
+#
+#   bash scripts/gpu_check.sh build    (here, no GPU needed; the default)
+#       Configures build-gpu/ (Release, ONNXD_CUDA=ON, sm_90), builds only onnxd_gpu_tests and
+#       onnxd_gpu_bench, and bundles them stripped into build-gpu/bundle/ with the non-system,
+#       non-CUDA shared libraries they need (../shared/GPU.md; CUDA libraries are never bundled:
+#       the device's own match its driver). Prints the command to give the device `run` tool.
+#
+#   bash scripts/gpu_check.sh device   (on the GPU machine, from the repository root)
+#       Runs the bundled binaries and writes into $OUT (or ./gpu-out): nvidia-smi.txt,
+#       gpu_tests.xml (gtest XML), gpu_tests.log, gpu_bench.md (GEMM / elementwise table).
+#       Exit status: that of the tests (77 = no device found).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode="${1:-build}"
+BUNDLE=build-gpu/bundle
+
+case "$mode" in
+  build)
+    export CCACHE_DIR="${CCACHE_DIR:-$HOME/.ccache}"
+    cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DONNXD_CUDA=ON \
+          -DCMAKE_CUDA_ARCHITECTURES="${ONNXD_CUDA_ARCHS:-90}" >/dev/null
+    ninja -C build-gpu -j"${ONNXD_BUILD_JOBS:-2}" onnxd_gpu_tests onnxd_gpu_bench
+    rm -rf "$BUNDLE"
+    mkdir -p "$BUNDLE/lib"
+    for bin in onnxd_gpu_tests onnxd_gpu_bench; do
+      cp build-gpu/tests/gpu/$bin "$BUNDLE/"
+      # Same selection as GPU.md; today the binaries need none of these (gtest is static and the
+      # engine is not linked), but keep the step so that a later dependency is carried.
+      for l in $(ldd "$BUNDLE/$bin" | awk '/=> \/(usr\/)?lib\/x86_64/ {print $3}' \
+                 | grep -E 'gtest|proto|onnx|openblas|gfortran|quadmath|grpc|absl|boost|cares|re2|ssl|crypto|upb|address_sorting|gpr' || true); do
+        cp -L "$l" "$BUNDLE/lib/"
+      done
+    done
+    strip --strip-unneeded "$BUNDLE"/onnxd_gpu_* $(ls "$BUNDLE"/lib/* 2>/dev/null || true)
+    du -sh "$BUNDLE"
+    echo
+    echo "Device run (tool 'run'):"
+    echo "  carry:   [\"$BUNDLE\"]"
+    echo "  command: bash scripts/gpu_check.sh device"
+    echo "  timeout_s: 300"
+    ;;
+  device)
+    out="${OUT:-$PWD/gpu-out}"
+    mkdir -p "$out"
+    export LD_LIBRARY_PATH="$PWD/$BUNDLE/lib:/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+    nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
+    head -15 "$out/nvidia-smi.txt" || true
+    rc=0
+    "$BUNDLE/onnxd_gpu_tests" --gtest_output="xml:$out/gpu_tests.xml" > "$out/gpu_tests.log" 2>&1 || rc=$?
+    grep -E '^\[  (PASSED|FAILED|SKIPPED)|FAILED|SKIPPED|tests ran' "$out/gpu_tests.log" | tail -40 || true
+    echo "onnxd_gpu_tests exit status: $rc"
+    timeout 240 "$BUNDLE/onnxd_gpu_bench" > "$out/gpu_bench.md" 2>&1 || echo "onnxd_gpu_bench exit status: $?"
+    cat "$out/gpu_bench.md"
+    exit "$rc"
+    ;;
+  *)
+    echo "usage: $0 [build|device]" >&2
+    exit 2
+    ;;
+esac
