@@ -1,7 +1,9 @@
 // Our CUDA kernels against straightforward CPU references on random inputs, with odd sizes that
 // leave partial blocks and warps.
+#include <cuda_fp16.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <vector>
@@ -91,7 +93,8 @@ TEST_F(CudaKernelTest, BinaryBroadcastMatchesReference) {
 
 TEST_F(CudaKernelTest, BinaryRejectsNonBroadcastableShapes) {
   Shape as{3, 4}, bs{5};
-  Status st = BinaryElementwise(BinaryOp::kAdd, nullptr, as, nullptr, bs, nullptr, stream_->get());
+  const float* none = nullptr;
+  Status st = BinaryElementwise(BinaryOp::kAdd, none, as, none, bs, nullptr, stream_->get());
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
 }
 
@@ -125,6 +128,17 @@ TEST_F(CudaKernelTest, UnaryMatchesReference) {
 
 // ---- softmax ----
 
+std::vector<float> ReferenceSoftmax(const std::vector<float>& x, int64_t rows, int64_t cols) {
+  std::vector<float> want(rows * cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = &x[r * cols];
+    double m = *std::max_element(xr, xr + cols), s = 0;
+    for (int64_t c = 0; c < cols; ++c) s += std::exp(xr[c] - m);
+    for (int64_t c = 0; c < cols; ++c) want[r * cols + c] = static_cast<float>(std::exp(xr[c] - m) / s);
+  }
+  return want;
+}
+
 TEST_F(CudaKernelTest, SoftmaxLastAxisMatchesReference) {
   const std::pair<int64_t, int64_t> shapes[] = {{1, 1}, {3, 7}, {64, 1000}, {5, 4097}, {2, 30000}, {1000, 33}};
   int seed = 30;
@@ -135,18 +149,28 @@ TEST_F(CudaKernelTest, SoftmaxLastAxisMatchesReference) {
     auto dx = Upload(pool_, x);
     auto dy = Empty(pool_, rows * cols);
     ASSERT_TRUE(SoftmaxLastAxis(dx.as<float>(), dy.as<float>(), rows, cols, stream_->get()).ok());
-    std::vector<float> want(rows * cols);
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* xr = &x[r * cols];
-      double m = *std::max_element(xr, xr + cols), s = 0;
-      for (int64_t c = 0; c < cols; ++c) s += std::exp(xr[c] - m);
-      for (int64_t c = 0; c < cols; ++c) want[r * cols + c] = static_cast<float>(std::exp(xr[c] - m) / s);
-    }
-    ExpectClose(Download(dy, rows * cols, *stream_), want);
+    ExpectClose(Download(dy, rows * cols, *stream_), ReferenceSoftmax(x, rows, cols));
   }
 }
 
 // ---- layer norm ----
+
+std::vector<float> ReferenceLayerNorm(const std::vector<float>& x, const std::vector<float>& gamma,
+                                      const std::vector<float>* beta, int64_t rows, int64_t cols, double eps) {
+  std::vector<float> want(rows * cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = &x[r * cols];
+    double mean = 0, var = 0;
+    for (int64_t c = 0; c < cols; ++c) mean += xr[c];
+    mean /= cols;
+    for (int64_t c = 0; c < cols; ++c) var += (xr[c] - mean) * (xr[c] - mean);
+    var /= cols;
+    const double inv = 1 / std::sqrt(var + eps);
+    for (int64_t c = 0; c < cols; ++c)
+      want[r * cols + c] = static_cast<float>((xr[c] - mean) * inv * gamma[c] + (beta ? (*beta)[c] : 0.0));
+  }
+  return want;
+}
 
 TEST_F(CudaKernelTest, LayerNormLastAxisMatchesReference) {
   const std::pair<int64_t, int64_t> shapes[] = {{1, 1}, {3, 7}, {128, 768}, {5, 4097}, {17, 1024}};
@@ -165,18 +189,7 @@ TEST_F(CudaKernelTest, LayerNormLastAxisMatchesReference) {
       ASSERT_TRUE(LayerNormLastAxis(dx.as<float>(), dg.as<float>(), with_bias ? db.as<float>() : nullptr,
                                     dy.as<float>(), rows, cols, eps, stream_->get())
                       .ok());
-      std::vector<float> want(rows * cols);
-      for (int64_t r = 0; r < rows; ++r) {
-        const float* xr = &x[r * cols];
-        double mean = 0, var = 0;
-        for (int64_t c = 0; c < cols; ++c) mean += xr[c];
-        mean /= cols;
-        for (int64_t c = 0; c < cols; ++c) var += (xr[c] - mean) * (xr[c] - mean);
-        var /= cols;
-        const double inv = 1 / std::sqrt(var + eps);
-        for (int64_t c = 0; c < cols; ++c)
-          want[r * cols + c] = static_cast<float>((xr[c] - mean) * inv * gamma[c] + (with_bias ? beta[c] : 0.0));
-      }
+      std::vector<float> want = ReferenceLayerNorm(x, gamma, with_bias ? &beta : nullptr, rows, cols, eps);
       // Inputs near 100 carry ~4e-6 absolute rounding (and the fp32 mean ~1e-5), which normalisation
       // scales by gamma/stddev: those cases get atol 1e-4; the unshifted ones the suite's 1e-5.
       ExpectClose(Download(dy, rows * cols, *stream_), want, kRtol, shifted ? 1e-4f : kAtol);
@@ -226,10 +239,105 @@ TEST_F(CudaKernelTest, TransposeMatchesReference) {
 }
 
 TEST_F(CudaKernelTest, TransposeRejectsBadPermutation) {
+  const float* none = nullptr;
   Shape s{2, 3}, bad{0, 0};
-  EXPECT_EQ(Transpose(nullptr, s, bad, nullptr, stream_->get()).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Transpose(none, s, bad, nullptr, stream_->get()).code(), StatusCode::kInvalidArgument);
   Shape r7{1, 1, 1, 1, 1, 1, 1}, p7{0, 1, 2, 3, 4, 5, 6};
-  EXPECT_EQ(Transpose(nullptr, r7, p7, nullptr, stream_->get()).code(), StatusCode::kUnimplemented);
+  EXPECT_EQ(Transpose(none, r7, p7, nullptr, stream_->get()).code(), StatusCode::kUnimplemented);
+}
+
+// ---- fp16 storage (fp32 arithmetic) ----
+// Inputs are rounded to fp16 first and the reference runs in fp32/fp64 on those rounded values, so
+// the only expected difference is the final rounding of each output to fp16 (half an ulp, 2^-11
+// relative): rtol 2e-3, atol 1e-3.
+
+constexpr float kHalfRtol = 2e-3f, kHalfAtol = 1e-3f;
+
+std::vector<float> RoundToHalf(std::vector<float> v) {
+  for (float& x : v) x = __half2float(__float2half(x));
+  return v;
+}
+
+DeviceBuffer UploadHalf(DevicePool& pool, const std::vector<float>& host) {
+  std::vector<__half> h(host.size());
+  for (size_t i = 0; i < h.size(); ++i) h[i] = __float2half(host[i]);
+  auto buf = pool.Allocate(h.size() * sizeof(__half));
+  EXPECT_TRUE(buf.ok());
+  if (!h.empty()) {
+    EXPECT_EQ(cudaMemcpy(buf->data(), h.data(), h.size() * sizeof(__half), cudaMemcpyHostToDevice), cudaSuccess);
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  }
+  return std::move(buf).value();
+}
+
+DeviceBuffer EmptyHalf(DevicePool& pool, size_t n) {
+  auto buf = pool.Allocate(n * sizeof(__half));
+  EXPECT_TRUE(buf.ok());
+  return std::move(buf).value();
+}
+
+std::vector<float> DownloadHalf(const DeviceBuffer& buf, size_t n, const Stream& stream) {
+  EXPECT_TRUE(stream.Synchronize().ok());
+  std::vector<__half> h(n);
+  if (n) {
+    EXPECT_EQ(cudaMemcpy(h.data(), buf.data(), n * sizeof(__half), cudaMemcpyDeviceToHost), cudaSuccess);
+  }
+  std::vector<float> out(n);
+  for (size_t i = 0; i < n; ++i) out[i] = __half2float(h[i]);
+  return out;
+}
+
+TEST_F(CudaKernelTest, Fp16BinaryBroadcastMatchesReference) {
+  const Shape as{5, 1, 9, 3}, bs{4, 1, 3};
+  auto out_shape = BroadcastShape(as, bs);
+  ASSERT_TRUE(out_shape.ok());
+  const size_t n = NumElements(*out_shape);
+  auto a = RoundToHalf(RandomVector(NumElements(as), 60)), b = RoundToHalf(RandomVector(NumElements(bs), 61, 0.5f, 2.f));
+  auto da = UploadHalf(pool_, a), db = UploadHalf(pool_, b);
+  for (BinaryOp op : {BinaryOp::kAdd, BinaryOp::kSub, BinaryOp::kMul, BinaryOp::kDiv}) {
+    SCOPED_TRACE(static_cast<int>(op));
+    auto dy = EmptyHalf(pool_, n);
+    ASSERT_TRUE(BinaryElementwise(op, da.as<__half>(), as, db.as<__half>(), bs, dy.as<__half>(), stream_->get()).ok());
+    ExpectClose(DownloadHalf(dy, n, *stream_), ReferenceBinary(op, a, as, b, bs, *out_shape), kHalfRtol, kHalfAtol);
+  }
+}
+
+TEST_F(CudaKernelTest, Fp16UnaryMatchesReference) {
+  const int64_t n = 4099;
+  auto x = RoundToHalf(RandomVector(n, 62, -6.f, 6.f));
+  auto dx = UploadHalf(pool_, x);
+  auto dy = EmptyHalf(pool_, n);
+  ASSERT_TRUE(UnaryElementwise(UnaryOp::kGelu, dx.as<__half>(), dy.as<__half>(), n, stream_->get()).ok());
+  std::vector<float> want(n);
+  for (int64_t i = 0; i < n; ++i) want[i] = static_cast<float>(0.5 * x[i] * (1 + std::erf(x[i] / std::sqrt(2.0))));
+  ExpectClose(DownloadHalf(dy, n, *stream_), want, kHalfRtol, kHalfAtol);
+  ASSERT_TRUE(UnaryElementwise(UnaryOp::kSigmoid, dx.as<__half>(), dy.as<__half>(), n, stream_->get()).ok());
+  for (int64_t i = 0; i < n; ++i) want[i] = static_cast<float>(1 / (1 + std::exp(-double(x[i]))));
+  ExpectClose(DownloadHalf(dy, n, *stream_), want, kHalfRtol, kHalfAtol);
+}
+
+TEST_F(CudaKernelTest, Fp16SoftmaxAndLayerNormMatchReference) {
+  const int64_t rows = 33, cols = 769;
+  auto x = RoundToHalf(RandomVector(rows * cols, 63, -4.f, 4.f));
+  auto gamma = RoundToHalf(RandomVector(cols, 64)), beta = RoundToHalf(RandomVector(cols, 65));
+  auto dx = UploadHalf(pool_, x), dg = UploadHalf(pool_, gamma), db = UploadHalf(pool_, beta);
+  auto dy = EmptyHalf(pool_, rows * cols);
+  ASSERT_TRUE(SoftmaxLastAxis(dx.as<__half>(), dy.as<__half>(), rows, cols, stream_->get()).ok());
+  ExpectClose(DownloadHalf(dy, rows * cols, *stream_), ReferenceSoftmax(x, rows, cols), kHalfRtol, kHalfAtol);
+  ASSERT_TRUE(LayerNormLastAxis(dx.as<__half>(), dg.as<__half>(), db.as<__half>(), dy.as<__half>(), rows, cols, 1e-5f,
+                                stream_->get())
+                  .ok());
+  ExpectClose(DownloadHalf(dy, rows * cols, *stream_), ReferenceLayerNorm(x, gamma, &beta, rows, cols, 1e-5),
+              kHalfRtol, 4e-3f);
+}
+
+TEST_F(CudaKernelTest, Fp16TransposeIsExact) {
+  const Shape s{2, 3, 4, 5, 6}, perm{4, 2, 0, 3, 1};
+  auto x = RoundToHalf(RandomVector(NumElements(s), 66));
+  auto dx = UploadHalf(pool_, x);
+  auto dy = EmptyHalf(pool_, x.size());
+  ASSERT_TRUE(Transpose(dx.as<__half>(), s, perm, dy.as<__half>(), stream_->get()).ok());
+  EXPECT_EQ(DownloadHalf(dy, x.size(), *stream_), ReferenceTranspose(x, s, perm));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "kernels/cuda/binary_elementwise.h"
 
 #include "kernels/cuda/cuda_status.h"
+#include "kernels/cuda/element_io.cuh"
 #include "kernels/cuda/tensor_shape.h"
 
 namespace onnxd::cuda {
@@ -15,18 +16,17 @@ __device__ __forceinline__ float Apply(float x, float y) {
 }
 
 // Same shape, or b a single value (the common bias/scale cases): no index arithmetic.
-template <BinaryOp Op, bool kScalarB>
-__global__ void BinaryFlatKernel(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ out,
-                                 int64_t n) {
-  const float bs = kScalarB ? b[0] : 0.f;
+template <BinaryOp Op, bool kScalarB, typename T>
+__global__ void BinaryFlatKernel(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ out, int64_t n) {
+  const float bs = kScalarB ? ToFloat(b[0]) : 0.f;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    out[i] = Apply<Op>(a[i], kScalarB ? bs : b[i]);
+    out[i] = FromFloat<T>(Apply<Op>(ToFloat(a[i]), kScalarB ? bs : ToFloat(b[i])));
 }
 
 // General broadcast: `shape` holds the output dims; a_strides / b_strides are 0 on broadcast axes.
-template <BinaryOp Op>
-__global__ void BinaryBroadcastKernel(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ out,
+template <BinaryOp Op, typename T>
+__global__ void BinaryBroadcastKernel(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ out,
                                       int64_t n, KernelShape shape, KernelShape a_strides, KernelShape b_strides) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -38,7 +38,7 @@ __global__ void BinaryBroadcastKernel(const float* __restrict__ a, const float* 
       ia += c * a_strides.strides[d];
       ib += c * b_strides.strides[d];
     }
-    out[i] = Apply<Op>(a[ia], b[ib]);
+    out[i] = FromFloat<T>(Apply<Op>(ToFloat(a[ia]), ToFloat(b[ib])));
   }
 }
 
@@ -61,9 +61,9 @@ int GridFor(int64_t n, int block) {
   return static_cast<int>(g < 65535 * 32 ? g : 65535 * 32);
 }
 
-template <BinaryOp Op>
-Status Launch(const float* a, std::span<const int64_t> a_shape, const float* b, std::span<const int64_t> b_shape,
-              float* out, cudaStream_t stream) {
+template <BinaryOp Op, typename T>
+Status Launch(const T* a, std::span<const int64_t> a_shape, const T* b, std::span<const int64_t> b_shape, T* out,
+              cudaStream_t stream) {
   auto out_shape = BroadcastShape(a_shape, b_shape);
   if (!out_shape.ok()) return out_shape.status();
   if (out_shape->size() > static_cast<size_t>(kMaxRank)) return Unimplemented("BinaryElementwise: rank > 6");
@@ -73,21 +73,20 @@ Status Launch(const float* a, std::span<const int64_t> a_shape, const float* b, 
   const int grid = GridFor(n, kBlock);
   const int64_t na = NumElements(a_shape), nb = NumElements(b_shape);
   if (na == n && nb == n) {
-    BinaryFlatKernel<Op, false><<<grid, kBlock, 0, stream>>>(a, b, out, n);
+    BinaryFlatKernel<Op, false, T><<<grid, kBlock, 0, stream>>>(a, b, out, n);
   } else if (na == n && nb == 1) {
-    BinaryFlatKernel<Op, true><<<grid, kBlock, 0, stream>>>(a, b, out, n);
+    BinaryFlatKernel<Op, true, T><<<grid, kBlock, 0, stream>>>(a, b, out, n);
   } else {
     KernelShape shape = BroadcastStrides(*out_shape);
-    BinaryBroadcastKernel<Op><<<grid, kBlock, 0, stream>>>(a, b, out, n, shape, BroadcastStrides(a_shape),
+    BinaryBroadcastKernel<Op, T><<<grid, kBlock, 0, stream>>>(a, b, out, n, shape, BroadcastStrides(a_shape),
                                                            BroadcastStrides(b_shape));
   }
   return CudaStatus(cudaGetLastError(), "BinaryElementwise launch");
 }
 
-}  // namespace
-
-Status BinaryElementwise(BinaryOp op, const float* a, std::span<const int64_t> a_shape, const float* b,
-                         std::span<const int64_t> b_shape, float* out, cudaStream_t stream) {
+template <typename T>
+Status Dispatch(BinaryOp op, const T* a, std::span<const int64_t> a_shape, const T* b, std::span<const int64_t> b_shape,
+                T* out, cudaStream_t stream) {
   switch (op) {
     case BinaryOp::kAdd: return Launch<BinaryOp::kAdd>(a, a_shape, b, b_shape, out, stream);
     case BinaryOp::kSub: return Launch<BinaryOp::kSub>(a, a_shape, b, b_shape, out, stream);
@@ -95,6 +94,18 @@ Status BinaryElementwise(BinaryOp op, const float* a, std::span<const int64_t> a
     case BinaryOp::kDiv: return Launch<BinaryOp::kDiv>(a, a_shape, b, b_shape, out, stream);
   }
   return InvalidArgument("BinaryElementwise: unknown op");
+}
+
+}  // namespace
+
+Status BinaryElementwise(BinaryOp op, const float* a, std::span<const int64_t> a_shape, const float* b,
+                         std::span<const int64_t> b_shape, float* out, cudaStream_t stream) {
+  return Dispatch(op, a, a_shape, b, b_shape, out, stream);
+}
+
+Status BinaryElementwise(BinaryOp op, const __half* a, std::span<const int64_t> a_shape, const __half* b,
+                         std::span<const int64_t> b_shape, __half* out, cudaStream_t stream) {
+  return Dispatch(op, a, a_shape, b, b_shape, out, stream);
 }
 
 }  // namespace onnxd::cuda

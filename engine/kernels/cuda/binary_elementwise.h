@@ -1,6 +1,8 @@
-// Broadcast elementwise binary ops (Add, Sub, Mul, Div) on fp32, numpy broadcasting, rank <= 6.
+// Broadcast elementwise binary ops (Add, Sub, Mul, Div) on fp32 or fp16 (computed in fp32),
+// numpy broadcasting, rank <= 6.
 #pragma once
 
+#include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
@@ -16,5 +18,7 @@ enum class BinaryOp { kAdd, kSub, kMul, kDiv };
 // launch status (errors inside the kernel surface at the next synchronisation).
 Status BinaryElementwise(BinaryOp op, const float* a, std::span<const int64_t> a_shape, const float* b,
                          std::span<const int64_t> b_shape, float* out, cudaStream_t stream);
+Status BinaryElementwise(BinaryOp op, const __half* a, std::span<const int64_t> a_shape, const __half* b,
+                         std::span<const int64_t> b_shape, __half* out, cudaStream_t stream);
 
 }  // namespace onnxd::cuda

@@ -1,7 +1,8 @@
-// LayerNormalization over the last axis on fp32: x and y are [rows, cols], packed;
+// LayerNormalization over the last axis on fp32 or fp16 (fp32 arithmetic): x and y are [rows, cols], packed;
 // scale (gamma) and bias (beta) are [cols]; bias may be null.
 #pragma once
 
+#include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
@@ -14,5 +15,7 @@ namespace onnxd::cuda {
 // Queued on `stream`.
 Status LayerNormLastAxis(const float* x, const float* scale, const float* bias, float* y, int64_t rows, int64_t cols,
                          float epsilon, cudaStream_t stream);
+Status LayerNormLastAxis(const __half* x, const __half* scale, const __half* bias, __half* y, int64_t rows,
+                         int64_t cols, float epsilon, cudaStream_t stream);
 
 }  // namespace onnxd::cuda

@@ -8,7 +8,8 @@ namespace {
 
 // One thread per output element: decompose the output index over the output dims and gather
 // with the input strides permuted into output order. Writes are coalesced; reads are not.
-__global__ void TransposeKernel(const float* __restrict__ in, float* __restrict__ out, int64_t n, KernelShape out_shape,
+template <typename T>
+__global__ void TransposeKernel(const T* __restrict__ in, T* __restrict__ out, int64_t n, KernelShape out_shape,
                                 KernelShape in_strides) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -23,10 +24,9 @@ __global__ void TransposeKernel(const float* __restrict__ in, float* __restrict_
   }
 }
 
-}  // namespace
-
-Status Transpose(const float* in, std::span<const int64_t> in_shape, std::span<const int64_t> perm, float* out,
-                 cudaStream_t stream) {
+template <typename T>
+Status Launch(const T* in, std::span<const int64_t> in_shape, std::span<const int64_t> perm, T* out,
+              cudaStream_t stream) {
   const int rank = static_cast<int>(in_shape.size());
   if (rank > kMaxRank) return Unimplemented("Transpose: rank > 6");
   if (static_cast<int>(perm.size()) != rank) return InvalidArgument("Transpose: perm length differs from the rank");
@@ -52,8 +52,20 @@ Status Transpose(const float* in, std::span<const int64_t> in_shape, std::span<c
   constexpr int kBlock = 256;
   int64_t g = (n + kBlock - 1) / kBlock;
   const int grid = static_cast<int>(g < 65535 * 32 ? g : 65535 * 32);
-  TransposeKernel<<<grid, kBlock, 0, stream>>>(in, out, n, out_shape, in_strides);
+  TransposeKernel<T><<<grid, kBlock, 0, stream>>>(in, out, n, out_shape, in_strides);
   return CudaStatus(cudaGetLastError(), "Transpose launch");
+}
+
+}  // namespace
+
+Status Transpose(const float* in, std::span<const int64_t> in_shape, std::span<const int64_t> perm, float* out,
+                 cudaStream_t stream) {
+  return Launch(in, in_shape, perm, out, stream);
+}
+
+Status Transpose(const __half* in, std::span<const int64_t> in_shape, std::span<const int64_t> perm, __half* out,
+                 cudaStream_t stream) {
+  return Launch(in, in_shape, perm, out, stream);
 }
 
 }  // namespace onnxd::cuda

@@ -1,6 +1,7 @@
 #include "kernels/cuda/unary_elementwise.h"
 
 #include "kernels/cuda/cuda_status.h"
+#include "kernels/cuda/element_io.cuh"
 
 namespace onnxd::cuda {
 namespace {
@@ -15,26 +16,25 @@ __device__ __forceinline__ float Apply(float x) {
   return 0.5f * x * (1.f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
 }
 
-template <UnaryOp Op>
-__global__ void UnaryKernel(const float* in, float* out, int64_t n) {
+template <UnaryOp Op, typename T>
+__global__ void UnaryKernel(const T* in, T* out, int64_t n) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    out[i] = Apply<Op>(in[i]);
+    out[i] = FromFloat<T>(Apply<Op>(ToFloat(in[i])));
 }
 
-template <UnaryOp Op>
-Status Launch(const float* in, float* out, int64_t n, cudaStream_t stream) {
+template <UnaryOp Op, typename T>
+Status Launch(const T* in, T* out, int64_t n, cudaStream_t stream) {
   if (n <= 0) return Status::Ok();
   constexpr int kBlock = 256;
   int64_t g = (n + kBlock - 1) / kBlock;
   const int grid = static_cast<int>(g < 65535 * 32 ? g : 65535 * 32);
-  UnaryKernel<Op><<<grid, kBlock, 0, stream>>>(in, out, n);
+  UnaryKernel<Op, T><<<grid, kBlock, 0, stream>>>(in, out, n);
   return CudaStatus(cudaGetLastError(), "UnaryElementwise launch");
 }
 
-}  // namespace
-
-Status UnaryElementwise(UnaryOp op, const float* in, float* out, int64_t n, cudaStream_t stream) {
+template <typename T>
+Status Dispatch(UnaryOp op, const T* in, T* out, int64_t n, cudaStream_t stream) {
   switch (op) {
     case UnaryOp::kRelu: return Launch<UnaryOp::kRelu>(in, out, n, stream);
     case UnaryOp::kSigmoid: return Launch<UnaryOp::kSigmoid>(in, out, n, stream);
@@ -43,6 +43,16 @@ Status UnaryElementwise(UnaryOp op, const float* in, float* out, int64_t n, cuda
     case UnaryOp::kGeluTanh: return Launch<UnaryOp::kGeluTanh>(in, out, n, stream);
   }
   return InvalidArgument("UnaryElementwise: unknown op");
+}
+
+}  // namespace
+
+Status UnaryElementwise(UnaryOp op, const float* in, float* out, int64_t n, cudaStream_t stream) {
+  return Dispatch(op, in, out, n, stream);
+}
+
+Status UnaryElementwise(UnaryOp op, const __half* in, __half* out, int64_t n, cudaStream_t stream) {
+  return Dispatch(op, in, out, n, stream);
 }
 
 }  // namespace onnxd::cuda

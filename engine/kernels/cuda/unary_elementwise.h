@@ -1,7 +1,8 @@
-// Elementwise activations on fp32: Relu, Sigmoid, Tanh, Gelu (exact erf form, and ONNX Gelu's
+// Elementwise activations on fp32 or fp16 (computed in fp32): Relu, Sigmoid, Tanh, Gelu (exact erf form, and ONNX Gelu's
 // approximate="tanh" form).
 #pragma once
 
+#include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
@@ -14,5 +15,6 @@ enum class UnaryOp { kRelu, kSigmoid, kTanh, kGelu, kGeluTanh };
 
 // out[i] = op(in[i]) for i < n; in == out is allowed. Queued on `stream`.
 Status UnaryElementwise(UnaryOp op, const float* in, float* out, int64_t n, cudaStream_t stream);
+Status UnaryElementwise(UnaryOp op, const __half* in, __half* out, int64_t n, cudaStream_t stream);
 
 }  // namespace onnxd::cuda

@@ -1,0 +1,19 @@
+// Loads and stores that compute in fp32 whatever the storage type (float or __half), so that one
+// kernel template serves both precisions with fp32 arithmetic and accumulation.
+#pragma once
+
+#include <cuda_fp16.h>
+
+namespace onnxd::cuda {
+
+__device__ __forceinline__ float ToFloat(float v) { return v; }
+__device__ __forceinline__ float ToFloat(__half v) { return __half2float(v); }
+
+template <typename T>
+__device__ __forceinline__ T FromFloat(float v);
+template <>
+__device__ __forceinline__ float FromFloat<float>(float v) { return v; }
+template <>
+__device__ __forceinline__ __half FromFloat<__half>(float v) { return __float2half_rn(v); }
+
+}  // namespace onnxd::cuda
