@@ -83,14 +83,18 @@ void ThreadPool::Run(int64_t n, int64_t grain, RangeFn fn, void* ctx) {
   Work(&job);
   t_in_worker = was_worker;
   if (slot != nullptr) {
-    slot->job.store(nullptr, std::memory_order_release);
+    // Sequentially consistent with the workers' users.fetch_add / job reload below (a store then a
+    // load on each side): either the worker sees null here, or this thread sees its users count.
+    // With release/acquire alone the users read below may pass the store, see 0, and return while
+    // a worker still runs `job` off this frame.
+    slot->job.store(nullptr, std::memory_order_seq_cst);
     // Wait until every chunk finished and no worker still holds a pointer to `job`.
     for (int64_t d = job.done.load(std::memory_order_acquire); d < job.num_chunks;
          d = job.done.load(std::memory_order_acquire)) {
       job.done.wait(d, std::memory_order_acquire);
     }
-    for (int32_t u = slot->users.load(std::memory_order_acquire); u != 0;
-         u = slot->users.load(std::memory_order_acquire)) {
+    for (int32_t u = slot->users.load(std::memory_order_seq_cst); u != 0;
+         u = slot->users.load(std::memory_order_seq_cst)) {
       slot->users.wait(u, std::memory_order_acquire);
     }
     slot->claimed.store(false, std::memory_order_release);
@@ -104,8 +108,8 @@ void ThreadPool::WorkerLoop() {
     bool worked = false;
     for (auto& s : slots_) {
       if (s.job.load(std::memory_order_acquire) == nullptr) continue;
-      s.users.fetch_add(1, std::memory_order_acq_rel);
-      Job* job = s.job.load(std::memory_order_acquire);
+      s.users.fetch_add(1, std::memory_order_seq_cst);
+      Job* job = s.job.load(std::memory_order_seq_cst);
       if (job != nullptr && job->next.load(std::memory_order_relaxed) < job->num_chunks) {
         Work(job);
         worked = true;
