@@ -121,6 +121,7 @@ def main():
     if not (ROOT / "build" / "onnxd_loadgen").exists():
         sys.exit("build/onnxd_loadgen is missing: run scripts/build.sh")
     rows = []
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         repo, models = make_repo(pathlib.Path(tmp), args.delay_us)
         d = Daemon(str(repo))
@@ -149,7 +150,9 @@ def main():
                     and r["concurrency"] == c)
 
     lines = ["# Dynamic batching: throughput and latency against concurrency", "",
-             f"Machine: {machine()}. onnxd and the load generator share the machine's cores.", "",
+             f"Machine: {machine()}. onnxd and the load generator share the machine's cores.",
+             f"Load average (1 min) before and after the run: {load_before[0]:.1f}, {os.getloadavg()[0]:.1f} "
+             "(anything well above 0 means other work shared the cores: read the ratios with care).", "",
              "Command: `.venv/bin/python bench/batching.py` (build/onnxd_loadgen, perf_analyzer's concurrency mode:",
              "each of N clients sends its next request when the last one returns). `batch` models use",
              f"`dynamic_batching {{ max_queue_delay_microseconds: {args.delay_us} }}`, `nobatch` run one request per run;",
