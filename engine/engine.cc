@@ -42,7 +42,10 @@ class SessionImpl {
     MemoryPlan plan;
     uint64_t last_used = 0;
   };
-  static constexpr size_t kMaxPlans = 16;
+  // Dynamic batching alone gives up to max_batch_size shapes per instance; plans are small (the
+  // arena is shared and sized to the largest), so keep enough that batch sizes do not evict each
+  // other.
+  static constexpr size_t kMaxPlans = 64;
 
   Status CheckInputs(std::span<const Value> inputs) const;
   bool KeyMatches(const std::vector<int64_t>& key, std::span<const Value> inputs) const;
