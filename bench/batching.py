@@ -151,8 +151,8 @@ def main():
 
     lines = ["# Dynamic batching: throughput and latency against concurrency", "",
              f"Machine: {machine()}. onnxd and the load generator share the machine's cores.",
-             f"Load average (1 min) before and after the run: {load_before[0]:.1f}, {os.getloadavg()[0]:.1f} "
-             "(anything well above 0 means other work shared the cores: read the ratios with care).", "",
+             f"Load average (1 min) before the run: {load_before[0]:.1f} (the run itself then loads both cores; "
+             "a high figure here means other work shared them: read the ratios with care).", "",
              "Command: `.venv/bin/python bench/batching.py` (build/onnxd_loadgen, perf_analyzer's concurrency mode:",
              "each of N clients sends its next request when the last one returns). `batch` models use",
              f"`dynamic_batching {{ max_queue_delay_microseconds: {args.delay_us} }}`, `nobatch` run one request per run;",
