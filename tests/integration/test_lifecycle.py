@@ -42,6 +42,21 @@ def write_version(repo, k, data=None):
     tmp.rename(d / "model.onnx")
 
 
+def swap_repo(tmp_path, first_version):
+    """A repository holding the `swap` model (CONFIG) at `first_version`."""
+    repo = tmp_path / "repo"
+    (repo / "swap").mkdir(parents=True)
+    (repo / "swap" / "config.pbtxt").write_text(CONFIG)
+    write_version(repo, first_version)
+    return repo
+
+
+def repository_index(http_url):
+    req = urllib.request.Request(f"http://{http_url}/v2/repository/index", data=b"{}", method="POST")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
 def ready_version(http_url):
     with urllib.request.urlopen(f"http://{http_url}/v2/models/swap", timeout=10) as r:
         return max(int(v) for v in json.loads(r.read())["versions"])
@@ -98,10 +113,7 @@ class Load:
 
 
 def test_fifty_swaps_under_load_drop_nothing(tmp_path):
-    repo = tmp_path / "repo"
-    (repo / "swap").mkdir(parents=True)
-    (repo / "swap" / "config.pbtxt").write_text(CONFIG)
-    write_version(repo, 1)
+    repo = swap_repo(tmp_path, 1)
     d = Daemon(repo, ["--model-control-mode", "explicit", "--load-model", "swap"])
     try:
         client = httpclient.InferenceServerClient(d.http_url)
@@ -127,8 +139,7 @@ def test_fifty_swaps_under_load_drop_nothing(tmp_path):
         assert load.ok > 200, load.ok
         assert len(load.versions) > 10, sorted(load.versions)
         assert broken_loads == 10
-        index = json.loads(urllib.request.urlopen(
-            urllib.request.Request(f"http://{d.http_url}/v2/repository/index", data=b"{}", method="POST")).read())
+        index = repository_index(d.http_url)
         states = {(e["name"], e.get("version")): e for e in index}
         assert states[("swap", str(version))]["state"] == "READY"
     finally:
@@ -136,10 +147,7 @@ def test_fifty_swaps_under_load_drop_nothing(tmp_path):
 
 
 def test_poll_mode_loads_new_versions_once_their_files_hold_still(tmp_path):
-    repo = tmp_path / "repo"
-    (repo / "swap").mkdir(parents=True)
-    (repo / "swap" / "config.pbtxt").write_text(CONFIG)
-    write_version(repo, 1)
+    repo = swap_repo(tmp_path, 1)
     d = Daemon(repo, ["--model-control-mode", "poll", "--repository-poll-secs", "1"])
     try:
         assert ready_version(d.http_url) == 1
@@ -181,10 +189,7 @@ def test_poll_mode_loads_new_versions_once_their_files_hold_still(tmp_path):
 
 
 def test_sigterm_under_grpc_and_http_load_answers_what_it_accepted(tmp_path):
-    repo = tmp_path / "repo"
-    (repo / "swap").mkdir(parents=True)
-    (repo / "swap" / "config.pbtxt").write_text(CONFIG)
-    write_version(repo, 3)
+    repo = swap_repo(tmp_path, 3)
     d = Daemon(repo, ["--exit-timeout-secs", "10"])
     load = Load(d)
     with load:
@@ -226,8 +231,7 @@ model_warmup [{ name: "short" batch_size: 2 inputs { key: "x" value { data_type:
         urllib.request.urlopen(f"http://{d.http_url}/v2/models/warm/ready", timeout=5)
         with pytest.raises(urllib.error.HTTPError):
             urllib.request.urlopen(f"http://{d.http_url}/v2/models/cold/ready", timeout=5)
-        index = json.loads(urllib.request.urlopen(
-            urllib.request.Request(f"http://{d.http_url}/v2/repository/index", data=b"{}", method="POST")).read())
+        index = repository_index(d.http_url)
         cold = [e for e in index if e["name"] == "cold"][0]
         assert cold["state"] == "UNAVAILABLE" and "model_warmup 'short'" in cold["reason"], cold
         stats = json.loads(urllib.request.urlopen(f"http://{d.http_url}/v2/models/warm/stats").read())
