@@ -61,10 +61,9 @@ std::vector<std::string> SplitPath(std::string_view path);
 // Receives a reply; called exactly once per request, on any thread.
 using ReplyFn = std::function<void(HttpReply)>;
 
-// Routes a request. Never throws; unknown routes 404, wrong methods 405.
-HttpReply Dispatch(server::InferenceServer& core, const HttpRequest& request);
-// The same, answering through `reply`: inference replies come from a scheduler thread once the
-// request has run (the request's buffers must stay alive until then); other routes answer at once.
+// Routes a request and answers through `reply`; never throws; unknown routes 404, wrong methods
+// 405. Inference replies come from a scheduler thread once the request has run (the request's
+// buffers must stay alive until then); other routes answer at once.
 void Dispatch(server::InferenceServer& core, const HttpRequest& request, const ReplyFn& reply);
 
 // Route families (paths given as decoded segments).

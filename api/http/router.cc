@@ -1,6 +1,4 @@
-#include <condition_variable>
 #include <exception>
-#include <mutex>
 #include <new>
 
 #include "http/http_routes.h"
@@ -93,6 +91,28 @@ bool ParseModelPath(const std::vector<std::string>& seg, size_t first, std::stri
 
 }  // namespace routes
 
+namespace {
+
+// Every route but inference, which answers through its callback (Dispatch below).
+HttpReply RouteOther(server::InferenceServer& core, const HttpRequest& req, const std::vector<std::string>& seg) {
+  std::optional<HttpReply> reply;
+  if (!seg.empty() && seg[0] == "v2") {
+    if (seg.size() == 1 || seg[1] == "health") {
+      reply = routes::Health(core, req, seg);
+    } else if (seg[1] == "models") {
+      reply = routes::Models(core, req, seg);
+    } else if (seg[1] == "repository") {
+      reply = routes::Repository(core, req, seg);
+    }
+  } else if (!seg.empty() && seg[0] == "v1") {
+    reply = routes::V1(core, req, seg);
+  }
+  if (reply) return std::move(*reply);
+  return HttpReply::Error(404, std::string("no route for ") + MethodName(req.method) + " " + std::string(req.path));
+}
+
+}  // namespace
+
 void Dispatch(server::InferenceServer& core, const HttpRequest& req, const ReplyFn& reply_fn) {
   HttpReply reply;
   try {
@@ -100,53 +120,13 @@ void Dispatch(server::InferenceServer& core, const HttpRequest& req, const Reply
     if (seg.size() >= 3 && seg[0] == "v2" && seg[1] == "models" && seg.back() == "infer" &&
         routes::Infer(core, req, seg, reply_fn))
       return;
-    reply = Dispatch(core, req);
+    reply = RouteOther(core, req, seg);
   } catch (const std::bad_alloc&) {
     reply = HttpReply::Error(500, "out of memory while handling the request");
   } catch (const std::exception& e) {
     reply = HttpReply::Error(500, std::string("internal error: ") + e.what());
   }
   reply_fn(std::move(reply));
-}
-
-HttpReply Dispatch(server::InferenceServer& core, const HttpRequest& req) {
-  try {
-    std::vector<std::string> seg = SplitPath(req.path);
-    std::optional<HttpReply> reply;
-    if (!seg.empty() && seg[0] == "v2") {
-      if (seg.size() == 1 || seg[1] == "health") {
-        reply = routes::Health(core, req, seg);
-      } else if (seg[1] == "models") {
-        if (seg.back() == "infer") {
-          // The synchronous form of the asynchronous route.
-          std::optional<HttpReply> done;
-          std::mutex mu;
-          std::condition_variable cv;
-          if (routes::Infer(core, req, seg, [&](HttpReply r) {
-                std::lock_guard<std::mutex> lock(mu);
-                done = std::move(r);
-                cv.notify_one();
-              })) {
-            std::unique_lock<std::mutex> lock(mu);
-            cv.wait(lock, [&] { return done.has_value(); });
-            return std::move(*done);
-          }
-        }
-        if (!reply) reply = routes::Models(core, req, seg);
-      } else if (seg[1] == "repository") {
-        reply = routes::Repository(core, req, seg);
-      }
-    } else if (!seg.empty() && seg[0] == "v1") {
-      reply = routes::V1(core, req, seg);
-    }
-    if (reply) return std::move(*reply);
-    return HttpReply::Error(404, std::string("no route for ") + MethodName(req.method) + " " +
-                                     std::string(req.path));
-  } catch (const std::bad_alloc&) {
-    return HttpReply::Error(500, "out of memory while handling the request");
-  } catch (const std::exception& e) {
-    return HttpReply::Error(500, std::string("internal error: ") + e.what());
-  }
 }
 
 }  // namespace onnxd::api::http
