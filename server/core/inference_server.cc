@@ -329,14 +329,11 @@ class InferenceServer::Job final : public ScheduledJob {
 };
 
 void InferenceServer::InferAsync(const InferRequest& request, InferCallback done) {
+  // Counted from here; the Job takes the count over once it exists (its destructor gives it back).
   in_flight_.fetch_add(1, std::memory_order_acq_rel);
-  struct Refused {
-    std::atomic<int>& n;
-    ~Refused() { n.fetch_sub(1, std::memory_order_acq_rel); }
-  };
   auto refuse = [&](Status st) {
-    Refused r{in_flight_};
     done(std::move(st), InferResponse{});
+    in_flight_.fetch_sub(1, std::memory_order_acq_rel);
   };
   if (shutting_down_.load(std::memory_order_acquire)) return refuse(Unavailable("the server is shutting down"));
   auto found = models_->Get(request.model_name, request.model_version);
@@ -405,8 +402,6 @@ void InferenceServer::InferAsync(const InferRequest& request, InferCallback done
     for (int d = 1; d < x.rank(); ++d) key.push_back(x.dim(d));
   }
   auto job = std::make_unique<Job>(this, mv, std::move(done));
-  in_flight_.fetch_add(1, std::memory_order_acq_rel);  // the job's own count; the caller's goes below
-  Refused caller_count{in_flight_};
   for (const RequestedOutput& o : request.outputs) {
     int idx = model.OutputIndex(o.name);
     if (idx < 0) {
