@@ -2,6 +2,8 @@
 
 #include <cblas.h>
 
+#include <dlfcn.h>
+
 #include <algorithm>
 
 #include "kernels/cpu/small_gemm.h"
@@ -9,9 +11,15 @@
 namespace onnxd::engine::cpu {
 namespace {
 
-// OpenBLAS must not start its own threads: the engine has one pool.
+// OpenBLAS must not run its own threads: the engine has one pool. Setting one thread is not
+// enough with the pthread build: its server threads, started when the library loaded, keep
+// polling with sched_yield whenever the caller is busy in BLAS, taking a core from the pool on a
+// small machine. Shutting the server down ends them; with one thread set, OpenBLAS never needs
+// them again. Looked up at run time because only the pthread build has the symbol.
 bool InitBlasThreads() {
   openblas_set_num_threads(1);
+  using ShutdownFn = int (*)();
+  if (auto shutdown = reinterpret_cast<ShutdownFn>(dlsym(RTLD_DEFAULT, "blas_thread_shutdown_"))) shutdown();
   return true;
 }
 [[maybe_unused]] const bool kBlasInit = InitBlasThreads();
