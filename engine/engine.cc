@@ -11,6 +11,8 @@
 #include "loader/tensor_proto.h"
 #include "passes/passes.h"
 #include "planner/memory_plan.h"
+#include "planner/partition.h"
+#include "runtime/cuda_session.h"
 #include "runtime/executor.h"
 #include "runtime/graph_plan.h"
 
@@ -23,6 +25,9 @@ class ModelImpl {
   ModelInfo info;
   PassStats pass_stats;
   ThreadPool* pool = nullptr;
+  CompileOptions options;
+  DevicePlan device_plan;   // where each node runs (all CPU unless options.device is kCuda)
+  PlacementInfo placement;  // the same, for the public API
 };
 
 class SessionImpl {
@@ -274,6 +279,7 @@ CompiledModel::~CompiledModel() = default;
 const std::vector<IoSpec>& CompiledModel::inputs() const { return impl_->graph->inputs; }
 const std::vector<IoSpec>& CompiledModel::outputs() const { return impl_->graph->outputs; }
 const ModelInfo& CompiledModel::info() const { return impl_->info; }
+const PlacementInfo& CompiledModel::placement() const { return impl_->placement; }
 int CompiledModel::InputIndex(const std::string& name) const {
   for (size_t i = 0; i < inputs().size(); ++i)
     if (inputs()[i].name == name) return static_cast<int>(i);
@@ -299,6 +305,7 @@ int Session::cached_plans() const { return impl_->cached_plans(); }
 Engine::Engine() = default;
 Engine::~Engine() = default;
 int Engine::intra_op_threads() const { return engine::ThreadPool::Process().num_threads(); }
+bool Engine::CudaAvailable(std::string* why) { return engine::CudaRuntimeAvailable(why); }
 void Engine::SetIntraOpThreads(int n) { engine::ThreadPool::SetProcessThreads(n); }
 
 StatusOr<std::shared_ptr<const CompiledModel>> Engine::CompileBytes(const std::string& bytes, const std::string& base_dir,
@@ -339,6 +346,9 @@ StatusOr<std::shared_ptr<const CompiledModel>> Engine::CompileLoaded(std::unique
   if (options.optimize) RETURN_IF_ERROR(engine::RunGraphPasses(&lm->proto, lm->opsets, &impl->pass_stats));
   impl->pool = &engine::ThreadPool::Process();
   ASSIGN_OR_RETURN(impl->graph, engine::BuildGraphPlan(lm->proto.graph(), lm->opsets, options, nullptr, lm->base_dir));
+  impl->options = options;
+  ASSIGN_OR_RETURN(impl->device_plan, engine::PartitionGraph(*impl->graph, lm->proto.graph(), lm->opsets, options.device));
+  impl->placement = engine::MakePlacementInfo(*impl->graph, impl->device_plan);
   return std::shared_ptr<const CompiledModel>(new CompiledModel(std::move(impl)));
 }
 

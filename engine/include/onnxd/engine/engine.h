@@ -31,10 +31,36 @@ class ThreadPool;
 struct LoadedModel;
 }  // namespace engine
 
+// Where a compiled model's sessions run.
+enum class Device { kCpu, kCuda };
+
 struct CompileOptions {
   bool constant_folding = true;
   // Graph rewrites (engine/passes/): BatchNormalization folded into Conv, fused activations.
   bool optimize = true;
+  // kCuda: nodes with a CUDA kernel run on the GPU, the rest on the CPU with explicit copies
+  // (CompiledModel::placement()). Compiling for kCuda needs no GPU (it is a plan); sessions do.
+  Device device = Device::kCpu;
+  // GEMMs on the GPU may use TF32 tensor cores (10-bit mantissa products, fp32 accumulation).
+  bool allow_tf32 = false;
+};
+
+// Where each node of a compiled model runs, and the copies between host and device per run.
+struct PlacementInfo {
+  struct Node {
+    std::string name;
+    std::string op_type;
+    Device device = Device::kCpu;
+    std::string reason;  // why a node stays on the CPU when the target is kCuda
+  };
+  Device target = Device::kCpu;
+  std::vector<Node> nodes;  // in execution order (constant-folded nodes are gone)
+  int input_copies = 0;     // graph inputs copied to the device
+  int internal_copies = 0;  // values crossing between CPU and GPU nodes
+  int output_copies = 0;    // graph outputs copied back to the host
+  int uploaded_constants = 0;  // weights copied to the device once per session
+  int total_copies() const { return input_copies + internal_copies + output_copies; }
+  std::string summary;      // one line for logs
 };
 
 struct RunOptions {
@@ -76,6 +102,9 @@ class CompiledModel {
   // Index of the input/output with this name, or -1.
   int InputIndex(const std::string& name) const;
   int OutputIndex(const std::string& name) const;
+  const PlacementInfo& placement() const;
+  // A session on the model's device. For kCuda without a usable GPU (or an onnxd built without
+  // CUDA) the session's runs fail with UNAVAILABLE; check Engine::CudaAvailable first.
   std::unique_ptr<Session> CreateSession() const;
 
  private:
@@ -113,6 +142,8 @@ class Engine {
                                                              const std::string& base_dir,
                                                              const CompileOptions& options = {}) const;
   int intra_op_threads() const;
+  // True when this onnxd has the CUDA backend and a GPU is usable; `why` gets the reason if not.
+  static bool CudaAvailable(std::string* why = nullptr);
 
  private:
   StatusOr<std::shared_ptr<const CompiledModel>> CompileBytesUnchecked(const std::string& bytes,

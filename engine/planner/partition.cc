@@ -1,0 +1,290 @@
+#include "planner/partition.h"
+
+#include <algorithm>
+#include <set>
+#include <unordered_map>
+
+#include "loader/model_loader.h"
+#include "onnx/onnx-ml.pb.h"
+
+namespace onnxd::engine {
+namespace {
+
+const onnx::AttributeProto* FindAttr(const onnx::NodeProto& n, const std::string& name) {
+  for (const auto& a : n.attribute())
+    if (a.name() == name) return &a;
+  return nullptr;
+}
+
+int64_t AttrInt(const onnx::NodeProto& n, const std::string& name, int64_t dflt) {
+  const auto* a = FindAttr(n, name);
+  return a != nullptr ? a->i() : dflt;
+}
+
+float AttrFloat(const onnx::NodeProto& n, const std::string& name, float dflt) {
+  const auto* a = FindAttr(n, name);
+  return a != nullptr ? a->f() : dflt;
+}
+
+std::string AttrString(const onnx::NodeProto& n, const std::string& name, const std::string& dflt) {
+  const auto* a = FindAttr(n, name);
+  return a != nullptr ? a->s() : dflt;
+}
+
+bool IsCudaFloat(DataType t) { return t == DataType::kFloat || t == DataType::kFloat16; }
+
+bool HasInput(const onnx::NodeProto& n, int i) { return i < n.input_size() && !n.input(i).empty(); }
+bool HasOutput(const onnx::NodeProto& n, int i) { return i < n.output_size() && !n.output(i).empty(); }
+
+// The first `count` given inputs all have one fp32/fp16 type; "" or the reason they do not.
+std::string CheckFloatInputs(const onnx::NodeProto& n, const std::vector<DataType>& types, int count) {
+  DataType first = DataType::kUndefined;
+  for (int i = 0; i < count && i < static_cast<int>(types.size()); ++i) {
+    if (!HasInput(n, i)) continue;
+    DataType t = types[i];
+    if (t == DataType::kUndefined) return "element type of input " + std::to_string(i) + " unknown at compile time";
+    if (!IsCudaFloat(t)) return std::string("element type ") + DataTypeName(t) + " (the CUDA kernels take float and float16)";
+    if (first == DataType::kUndefined) first = t;
+    if (t != first) return "inputs of mixed element types";
+  }
+  return "";
+}
+
+CudaSupportResult Cpu(std::string reason) {
+  CudaSupportResult r;
+  r.placement = CudaPlacement::kCpu;
+  r.reason = std::move(reason);
+  return r;
+}
+
+CudaSupportResult Kernel(const onnx::NodeProto& n, const std::vector<DataType>& types, int data_inputs) {
+  std::string why = CheckFloatInputs(n, types, data_inputs);
+  if (!why.empty()) return Cpu(why);
+  CudaSupportResult r;
+  r.placement = CudaPlacement::kKernel;
+  r.inputs.assign(n.input_size(), InputPlace::kNodeDevice);
+  return r;
+}
+
+// Element type of output `k` of `n` from its input types, where the op's rule is simple; kUndefined
+// otherwise (the graph's value_info may still say).
+DataType InferOutputType(const onnx::NodeProto& n, const std::vector<DataType>& in, int k) {
+  const std::string& op = n.op_type();
+  auto input = [&](int i) { return i < static_cast<int>(in.size()) ? in[i] : DataType::kUndefined; };
+  static const std::set<std::string> kSameAsFirst = {
+      "Add", "Sub", "Mul", "Div", "Pow", "Relu", "Sigmoid", "Tanh", "Gelu", "Erf", "Sqrt", "Exp", "Log", "Neg",
+      "Abs", "Reciprocal", "Softmax", "LogSoftmax", "LayerNormalization", "Transpose", "Gemm", "MatMul", "Reshape",
+      "Flatten", "Squeeze", "Unsqueeze", "Identity", "Conv", "ConvTranspose", "MaxPool", "AveragePool",
+      "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization", "InstanceNormalization", "Concat", "Slice",
+      "Split", "Gather", "GatherElements", "Expand", "Tile", "Pad", "ReduceMean", "ReduceSum", "ReduceMax",
+      "ReduceMin", "ReduceProd", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish", "Softplus", "Mish", "Elu",
+      "Selu", "Dropout", "Resize", "Upsample", "Min", "Max", "Sum", "Mean", "Floor", "Ceil", "Round", "Sign",
+      "SkipLayerNormalization", "FastGelu", "BiasGelu", "Einsum", "CumSum", "DepthToSpace", "SpaceToDepth",
+      "LRN", "PRelu", "Sin", "Cos", "Trilu", "ScatterND", "ScatterElements", "Celu", "ThresholdedRelu",
+      "ReduceL2", "ReduceLogSumExp", "Softsign", "Shrink", "Mod", "BitShift"};
+  if (op == "Shape" || op == "Size" || op == "ArgMax" || op == "ArgMin" || op == "NonZero" || op == "TopK") {
+    if (op == "TopK") return k == 0 ? input(0) : DataType::kInt64;
+    return DataType::kInt64;
+  }
+  if (op == "Equal" || op == "Less" || op == "Greater" || op == "LessOrEqual" || op == "GreaterOrEqual" ||
+      op == "Not" || op == "And" || op == "Or" || op == "Xor" || op == "IsNaN" || op == "IsInf")
+    return DataType::kBool;
+  if (op == "Cast") return static_cast<DataType>(AttrInt(n, "to", 0));
+  if (op == "CastLike") return input(1);
+  if (op == "Where") return input(1);
+  if (op == "Dropout" && k == 1) return DataType::kBool;
+  if (op == "LayerNormalization" && k > 0) return DataType::kFloat;
+  if (kSameAsFirst.count(op)) return input(0);
+  return DataType::kUndefined;
+}
+
+}  // namespace
+
+const char* DeviceName(Device d) { return d == Device::kCuda ? "cuda" : "cpu"; }
+
+CudaSupportResult CudaSupport(const onnx::NodeProto& n, int opset, const std::vector<DataType>& types) {
+  const std::string domain = CanonicalDomain(n.domain());
+  const std::string& op = n.op_type();
+  if (domain.empty()) {
+    if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") return Kernel(n, types, 2);
+    if (op == "Relu" || op == "Sigmoid" || op == "Tanh" || op == "Transpose") return Kernel(n, types, 1);
+    if (op == "Gelu") {
+      std::string approx = AttrString(n, "approximate", "none");
+      if (approx != "none" && approx != "tanh") return Cpu("Gelu approximate='" + approx + "'");
+      return Kernel(n, types, 1);
+    }
+    if (op == "Softmax") {
+      // Before opset 13 Softmax flattens at `axis` into [rows, cols]: always a last-axis softmax.
+      if (opset >= 13 && AttrInt(n, "axis", -1) != -1) return Cpu("Softmax over an axis other than the last (-1)");
+      return Kernel(n, types, 1);
+    }
+    if (op == "LayerNormalization") {
+      if (AttrInt(n, "axis", -1) != -1) return Cpu("LayerNormalization over axes other than the last (-1)");
+      if (HasOutput(n, 1) || HasOutput(n, 2)) return Cpu("LayerNormalization with Mean / InvStdDev outputs");
+      return Kernel(n, types, 3);
+    }
+    if (op == "MatMul") return Kernel(n, types, 2);
+    if (op == "Gemm") {
+      if (HasInput(n, 2) && AttrFloat(n, "beta", 1.f) != 1.f) return Cpu("Gemm with beta != 1");
+      return Kernel(n, types, 3);
+    }
+    if (op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" || op == "Identity") {
+      CudaSupportResult r;
+      r.placement = CudaPlacement::kFollow;
+      r.inputs.assign(n.input_size(), InputPlace::kHost);
+      if (!r.inputs.empty()) r.inputs[0] = InputPlace::kNodeDevice;
+      return r;
+    }
+    if (op == "Shape" || op == "Size") {
+      CudaSupportResult r = Cpu("reads only dims (no copy)");
+      r.inputs.assign(n.input_size(), InputPlace::kAny);
+      return r;
+    }
+  }
+  return Cpu("no CUDA kernel for " + (domain.empty() ? std::string() : domain + ":") + op);
+}
+
+int DevicePlan::CountCopies(CopyPoint::Kind kind) const {
+  return static_cast<int>(std::count_if(copies.begin(), copies.end(), [&](const CopyPoint& c) { return c.kind == kind; }));
+}
+
+int DevicePlan::nodes_on(Device d) const {
+  return static_cast<int>(std::count(node_device.begin(), node_device.end(), d));
+}
+
+std::string DevicePlan::Summary() const {
+  return std::to_string(nodes_on(target)) + " of " + std::to_string(node_device.size()) + " nodes on " +
+         DeviceName(target) + "; " + std::to_string(total_copies()) + " copies per run (" +
+         std::to_string(CountCopies(CopyPoint::Kind::kInput)) + " input, " +
+         std::to_string(CountCopies(CopyPoint::Kind::kInternal)) + " between devices, " +
+         std::to_string(CountCopies(CopyPoint::Kind::kOutput)) + " output); " +
+         std::to_string(uploaded_constants.size()) + " constants uploaded once";
+}
+
+PlacementInfo MakePlacementInfo(const GraphPlan& plan, const DevicePlan& dp) {
+  PlacementInfo p;
+  p.target = dp.target;
+  for (size_t i = 0; i < plan.nodes.size() && i < dp.node_device.size(); ++i)
+    p.nodes.push_back({plan.nodes[i].name, plan.nodes[i].op_type, dp.node_device[i], dp.node_reason[i]});
+  p.input_copies = dp.CountCopies(CopyPoint::Kind::kInput);
+  p.internal_copies = dp.CountCopies(CopyPoint::Kind::kInternal);
+  p.output_copies = dp.CountCopies(CopyPoint::Kind::kOutput);
+  p.uploaded_constants = static_cast<int>(dp.uploaded_constants.size());
+  p.summary = dp.Summary();
+  return p;
+}
+
+StatusOr<DevicePlan> PartitionGraph(const GraphPlan& plan, const onnx::GraphProto& graph,
+                                    const std::map<std::string, int64_t>& opsets, Device target) {
+  const int num_values = plan.num_values();
+  const int num_nodes = static_cast<int>(plan.nodes.size());
+  DevicePlan dp;
+  dp.target = target;
+  dp.node_device.assign(num_nodes, Device::kCpu);
+  dp.node_reason.assign(num_nodes, "");
+  dp.value_type.assign(num_values, DataType::kUndefined);
+  dp.value_home.assign(num_values, Device::kCpu);
+
+  // Element types known before placement: inputs, constants, the graph's value_info and outputs.
+  for (size_t k = 0; k < plan.input_ids.size() && k < plan.inputs.size(); ++k)
+    if (plan.inputs[k].type.kind == ValueKind::kTensor) dp.value_type[plan.input_ids[k]] = plan.inputs[k].type.elem_type;
+  for (int v = 0; v < num_values; ++v)
+    if (plan.is_constant[v] && plan.constants[v].is_tensor()) dp.value_type[v] = plan.constants[v].tensor().dtype();
+  std::unordered_map<std::string, DataType> declared;
+  auto declare = [&](const onnx::ValueInfoProto& vi) {
+    if (vi.type().has_tensor_type() && vi.type().tensor_type().elem_type() != 0)
+      declared[vi.name()] = static_cast<DataType>(vi.type().tensor_type().elem_type());
+  };
+  for (const auto& vi : graph.value_info()) declare(vi);
+  for (const auto& vi : graph.output()) declare(vi);
+
+  // Plan nodes are the graph's nodes less the folded ones; their first output names them.
+  std::unordered_map<std::string, const onnx::NodeProto*> by_output;
+  for (const auto& n : graph.node())
+    for (const auto& o : n.output())
+      if (!o.empty()) by_output.emplace(o, &n);
+
+  std::vector<uint8_t> on_host(num_values, 1), on_device(num_values, 0);
+  std::vector<uint8_t> uploaded(num_values, 0);
+  auto need = [&](int id, Device where, int node) {
+    if (id < 0) return;
+    if (plan.is_constant[id]) {
+      if (where == Device::kCuda && !uploaded[id]) {
+        uploaded[id] = 1;
+        dp.uploaded_constants.push_back(id);
+      }
+      return;
+    }
+    auto& have = where == Device::kCuda ? on_device : on_host;
+    if (have[id]) return;
+    have[id] = 1;
+    bool is_input = std::find(plan.input_ids.begin(), plan.input_ids.end(), id) != plan.input_ids.end();
+    dp.copies.push_back({id, where, node, is_input ? CopyPoint::Kind::kInput : CopyPoint::Kind::kInternal});
+  };
+
+  for (int i = 0; i < num_nodes; ++i) {
+    const PlannedNode& node = plan.nodes[i];
+    const onnx::NodeProto* proto = nullptr;
+    for (int o : node.outputs)
+      if (o >= 0) {
+        auto it = by_output.find(plan.value_names[o]);
+        if (it != by_output.end()) proto = it->second;
+        break;
+      }
+    std::vector<DataType> in_types;
+    for (int id : node.inputs) in_types.push_back(id >= 0 ? dp.value_type[id] : DataType::kUndefined);
+
+    CudaSupportResult s;
+    if (proto == nullptr) {
+      s = Cpu("node not found in the graph");
+    } else {
+      auto os = opsets.find(CanonicalDomain(proto->domain()));
+      s = CudaSupport(*proto, os == opsets.end() ? 0 : static_cast<int>(os->second), in_types);
+    }
+    Device dev = Device::kCpu;
+    if (target == Device::kCuda) {
+      if (s.placement == CudaPlacement::kKernel) {
+        dev = Device::kCuda;
+      } else if (s.placement == CudaPlacement::kFollow) {
+        int src = node.inputs.empty() ? -1 : node.inputs[0];
+        dev = src >= 0 && !plan.is_constant[src] ? dp.value_home[src] : Device::kCpu;
+      } else {
+        dp.node_reason[i] = s.reason;
+      }
+    }
+    dp.node_device[i] = dev;
+
+    if (target == Device::kCuda) {
+      for (size_t k = 0; k < node.inputs.size(); ++k) {
+        InputPlace place = k < s.inputs.size() ? s.inputs[k] : InputPlace::kNodeDevice;
+        if (dev == Device::kCpu && place == InputPlace::kNodeDevice) place = InputPlace::kHost;
+        if (place == InputPlace::kAny) continue;
+        need(node.inputs[k], place == InputPlace::kHost ? Device::kCpu : dev, i);
+      }
+      for (int id : node.implicit_inputs) need(id, Device::kCpu, i);
+    }
+    for (size_t k = 0; k < node.outputs.size(); ++k) {
+      int id = node.outputs[k];
+      if (id < 0) continue;
+      dp.value_home[id] = dev;
+      on_host[id] = dev == Device::kCpu;
+      on_device[id] = dev == Device::kCuda;
+      DataType t = proto != nullptr ? InferOutputType(*proto, in_types, static_cast<int>(k)) : DataType::kUndefined;
+      if (t == DataType::kUndefined) {
+        auto it = declared.find(plan.value_names[id]);
+        if (it != declared.end()) t = it->second;
+      }
+      dp.value_type[id] = t;
+    }
+  }
+  if (target == Device::kCuda) {
+    for (int id : plan.output_ids) {
+      if (id < 0 || plan.is_constant[id] || on_host[id]) continue;
+      on_host[id] = 1;
+      dp.copies.push_back({id, Device::kCpu, -1, CopyPoint::Kind::kOutput});
+    }
+  }
+  return dp;
+}
+
+}  // namespace onnxd::engine

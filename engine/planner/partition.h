@@ -1,0 +1,92 @@
+// Device placement: which device runs each node of a compiled graph, and where values must be
+// copied between host and device.
+//
+// For target kCpu every node runs on the CPU and nothing is copied. For target kCuda a node runs on
+// the GPU when the CUDA backend has a kernel for its op, element types and attributes (CudaSupport
+// below, the single list the CUDA executor implements), else on the CPU. Reshape-like ops that only
+// relabel dims (Reshape, Flatten, Squeeze, Unsqueeze, Identity) run where their data lives, and
+// Shape/Size read only dims, so neither ever causes a copy.
+//
+// Copies: graph inputs arrive on the host; a value needed on the other device than the one that
+// produced it is copied once per run (later readers on that device share the copy); graph outputs
+// left on the device are copied back. Constants read on the device are uploaded once per session,
+// not per run, and are listed apart.
+//
+// Pure logic: no CUDA is needed to plan, so `onnxd inspect --device cuda` and the unit tests run
+// anywhere.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "onnxd/engine/engine.h"
+#include "onnxd/engine/status.h"
+#include "runtime/graph_plan.h"
+
+namespace onnx {
+class GraphProto;
+class NodeProto;
+}  // namespace onnx
+
+namespace onnxd::engine {
+
+// Where one input of a node must be when the node runs.
+enum class InputPlace {
+  kNodeDevice,  // on the device the node runs on
+  kHost,        // on the host (shape / axes inputs read by the CPU)
+  kAny,         // only its dims are read: no copy either way
+};
+
+// How a node may be placed with target kCuda.
+enum class CudaPlacement {
+  kCpu,     // no CUDA kernel (reason says why)
+  kKernel,  // a CUDA kernel computes it
+  kFollow,  // a metadata-only alias (Reshape...): runs where input 0 lives, costs nothing
+};
+
+struct CudaSupportResult {
+  CudaPlacement placement = CudaPlacement::kCpu;
+  std::string reason;                 // kCpu: why not on the GPU
+  std::vector<InputPlace> inputs;     // per node input (absent inputs: anything)
+};
+
+// Whether the CUDA backend runs this node, given the element types of its inputs
+// (kUndefined where unknown at compile time). `opset` is that of the node's domain.
+CudaSupportResult CudaSupport(const onnx::NodeProto& node, int opset, const std::vector<DataType>& input_types);
+
+struct CopyPoint {
+  enum class Kind { kInput, kInternal, kOutput };
+  int value = -1;        // value id in the graph plan
+  Device to = Device::kCpu;
+  int before_node = -1;  // the node that first needs it there; -1 for graph outputs (after the last)
+  Kind kind = Kind::kInternal;
+};
+
+struct DevicePlan {
+  Device target = Device::kCpu;
+  std::vector<Device> node_device;        // per plan node
+  std::vector<std::string> node_reason;   // per plan node: why it stays on the CPU ("" otherwise)
+  std::vector<DataType> value_type;       // per value id: element type when known
+  std::vector<Device> value_home;         // per value id: where it is produced (inputs: kCpu)
+  std::vector<CopyPoint> copies;          // per run, in execution order
+  std::vector<int> uploaded_constants;    // constant value ids the device reads (uploaded once)
+
+  int CountCopies(CopyPoint::Kind kind) const;
+  int total_copies() const { return static_cast<int>(copies.size()); }
+  int nodes_on(Device d) const;
+  // "12 of 14 nodes on cuda; 3 copies per run (1 input, 1 between devices, 1 output)".
+  std::string Summary() const;
+};
+
+const char* DeviceName(Device d);
+
+// Places every node of `plan` (built from `graph`, the same proto after passes) for `target`.
+// Nodes are matched to their protos by output names. `opsets` as for BuildGraphPlan.
+StatusOr<DevicePlan> PartitionGraph(const GraphPlan& plan, const onnx::GraphProto& graph,
+                                    const std::map<std::string, int64_t>& opsets, Device target);
+
+// The public view of a DevicePlan (node names, devices, copy counts).
+PlacementInfo MakePlacementInfo(const GraphPlan& plan, const DevicePlan& dp);
+
+}  // namespace onnxd::engine

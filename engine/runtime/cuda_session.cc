@@ -1,0 +1,19 @@
+#include "runtime/cuda_session.h"
+
+#ifndef ONNXD_WITH_CUDA
+
+namespace onnxd::engine {
+
+bool CudaRuntimeAvailable(std::string* why) {
+  if (why != nullptr) *why = "this onnxd was built without the CUDA backend (ONNXD_CUDA off)";
+  return false;
+}
+
+StatusOr<std::unique_ptr<CudaSession>> CreateCudaSession(std::shared_ptr<const GraphPlan>, const DevicePlan&,
+                                                         const CompileOptions&, ThreadPool*) {
+  return Unavailable("this onnxd was built without the CUDA backend (ONNXD_CUDA off)");
+}
+
+}  // namespace onnxd::engine
+
+#endif  // !ONNXD_WITH_CUDA

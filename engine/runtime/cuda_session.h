@@ -1,0 +1,43 @@
+// The CUDA execution path of a Session (CompileOptions::device = kCuda).
+//
+// CudaSession runs a compiled graph by its DevicePlan: nodes placed on the GPU run our CUDA kernels
+// on the session's own stream, with device buffers from the session's DevicePool (cached, so a
+// steady workload makes no cudaMalloc after its first run) and the model's constants uploaded once
+// at creation; nodes placed on the CPU run their CPU kernels on host copies. Graph inputs go to the
+// device and outputs come back through pinned staging buffers. Everything the session holds on the
+// device is returned when it is destroyed (model unload).
+//
+// Built only with ONNXD_CUDA (ONNXD_WITH_CUDA defined); without it, creating one fails with a reason.
+// Not thread-safe: one thread runs a session at a time (as Session).
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "onnxd/engine/engine.h"
+#include "planner/partition.h"
+#include "runtime/graph_plan.h"
+
+namespace onnxd::engine {
+
+// True when this build has the CUDA backend and a device is usable; `why` gets the reason if not.
+bool CudaRuntimeAvailable(std::string* why);
+
+class CudaSession {
+ public:
+  virtual ~CudaSession() = default;
+  // Inputs are checked by the caller (types and dims as declared).
+  virtual Status Run(std::span<const Value> inputs, std::vector<Value>* outputs, const RunOptions& options) = 0;
+  // Host<->device copies made by the last Run (for tests against the plan's count).
+  virtual int last_run_copies() const = 0;
+};
+
+// Creates the CUDA state for one session of `graph` placed by `plan` (uploads the constants the
+// device reads). UNAVAILABLE without a device or without the CUDA backend.
+StatusOr<std::unique_ptr<CudaSession>> CreateCudaSession(std::shared_ptr<const GraphPlan> graph,
+                                                         const DevicePlan& plan, const CompileOptions& options,
+                                                         ThreadPool* pool);
+
+}  // namespace onnxd::engine

@@ -1,0 +1,219 @@
+// Device placement (engine/planner/partition): pure logic, checked on small graphs through the
+// public CompiledModel::placement() that `onnxd inspect --device cuda` prints. No GPU needed.
+#include "planner/partition.h"
+
+#include <gtest/gtest.h>
+
+#include "onnx/onnx-ml.pb.h"
+#include "test_models.h"
+
+namespace onnxd {
+namespace {
+
+using testing::FloatInitializer;
+using testing::NewModel;
+using testing::Node;
+using testing::SetAttr;
+using testing::TensorInfo;
+
+constexpr int kFloat = onnx::TensorProto::FLOAT;
+
+PlacementInfo Place(const onnx::ModelProto& m, Device target = Device::kCuda) {
+  Engine engine;
+  CompileOptions options;
+  options.device = target;
+  auto model = engine.CompileBytes(m.SerializeAsString(), "", options);
+  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  if (!model.ok()) return {};
+  return (*model)->placement();
+}
+
+std::string Devices(const PlacementInfo& p) {
+  std::string s;
+  for (const auto& n : p.nodes) s += std::string(n.device == Device::kCuda ? "G" : "C");
+  return s;
+}
+
+// x[2,4] -> MatMul(W) -> Add(b) -> Relu -> y
+onnx::ModelProto Chain() {
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = TensorInfo("x", kFloat, {2, 4});
+  *g->add_output() = TensorInfo("y", kFloat, {2, 3});
+  *g->add_initializer() = FloatInitializer("W", {4, 3}, std::vector<float>(12, 0.5f));
+  *g->add_initializer() = FloatInitializer("b", {3}, {1.f, 2.f, 3.f});
+  *g->add_node() = Node("MatMul", {"x", "W"}, {"xw"}, "mm");
+  *g->add_node() = Node("Add", {"xw", "b"}, {"s"}, "add");
+  *g->add_node() = Node("Relu", {"s"}, {"y"}, "relu");
+  return m;
+}
+
+TEST(PartitionTest, CpuTargetRunsEverythingOnCpuWithoutCopies) {
+  PlacementInfo p = Place(Chain(), Device::kCpu);
+  EXPECT_EQ(Devices(p), "CCC");
+  EXPECT_EQ(p.total_copies(), 0);
+  EXPECT_EQ(p.uploaded_constants, 0);
+}
+
+TEST(PartitionTest, AllCudaChainCopiesOnlyInputAndOutput) {
+  PlacementInfo p = Place(Chain());
+  EXPECT_EQ(Devices(p), "GGG");
+  EXPECT_EQ(p.input_copies, 1);
+  EXPECT_EQ(p.internal_copies, 0);
+  EXPECT_EQ(p.output_copies, 1);
+  EXPECT_EQ(p.total_copies(), 2);
+  EXPECT_EQ(p.uploaded_constants, 2);  // W and b, once per session
+  EXPECT_NE(p.summary.find("3 of 3 nodes on cuda"), std::string::npos) << p.summary;
+}
+
+TEST(PartitionTest, UnsupportedOpInTheMiddleAddsTwoCopies) {
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = TensorInfo("x", kFloat, {2, 4});
+  *g->add_output() = TensorInfo("y", kFloat, {2, 4});
+  *g->add_node() = Node("Relu", {"x"}, {"a"}, "relu");
+  *g->add_node() = Node("Floor", {"a"}, {"b"}, "floor");  // no CUDA kernel
+  *g->add_node() = Node("Sigmoid", {"b"}, {"y"}, "sigmoid");
+  PlacementInfo p = Place(m);
+  EXPECT_EQ(Devices(p), "GCG");
+  EXPECT_EQ(p.input_copies, 1);
+  EXPECT_EQ(p.internal_copies, 2);  // a to the host, b back to the device
+  EXPECT_EQ(p.output_copies, 1);
+  EXPECT_NE(p.nodes[1].reason.find("no CUDA kernel for Floor"), std::string::npos) << p.nodes[1].reason;
+  EXPECT_TRUE(p.nodes[0].reason.empty());
+}
+
+TEST(PartitionTest, CpuOnlyGraphOnCudaTargetCopiesNothing) {
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = TensorInfo("x", kFloat, {2, 4});
+  *g->add_output() = TensorInfo("y", kFloat, {2, 4});
+  *g->add_node() = Node("Floor", {"x"}, {"a"}, "floor");
+  *g->add_node() = Node("Ceil", {"a"}, {"y"}, "ceil");
+  PlacementInfo p = Place(m);
+  EXPECT_EQ(Devices(p), "CC");
+  EXPECT_EQ(p.total_copies(), 0);
+}
+
+TEST(PartitionTest, AValueReadTwiceOnTheOtherDeviceIsCopiedOnce) {
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = TensorInfo("x", kFloat, {2, 4});
+  *g->add_output() = TensorInfo("y", kFloat, {2, 4});
+  *g->add_output() = TensorInfo("z", kFloat, {2, 4});
+  *g->add_node() = Node("Relu", {"x"}, {"a"}, "relu");
+  *g->add_node() = Node("Floor", {"a"}, {"y"}, "floor");
+  *g->add_node() = Node("Ceil", {"a"}, {"z"}, "ceil");
+  PlacementInfo p = Place(m);
+  EXPECT_EQ(Devices(p), "GCC");
+  EXPECT_EQ(p.input_copies, 1);
+  EXPECT_EQ(p.internal_copies, 1);
+  EXPECT_EQ(p.output_copies, 0);
+}
+
+TEST(PartitionTest, GraphOutputAlreadyCopiedForACpuReaderIsNotCopiedAgain) {
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = TensorInfo("x", kFloat, {2, 4});
+  *g->add_output() = TensorInfo("a", kFloat, {2, 4});
+  *g->add_output() = TensorInfo("y", kFloat, {2, 4});
+  *g->add_node() = Node("Relu", {"x"}, {"a"}, "relu");
+  *g->add_node() = Node("Floor", {"a"}, {"y"}, "floor");
+  PlacementInfo p = Place(m);
+  EXPECT_EQ(Devices(p), "GC");
+  EXPECT_EQ(p.internal_copies, 1);
+  EXPECT_EQ(p.output_copies, 0);
+}
+
+TEST(PartitionTest, ReshapeFollowsItsDataAndShapeReadsOnlyDims) {
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = TensorInfo("x", kFloat, {2, 4});
+  *g->add_output() = TensorInfo("y", kFloat, {8});
+  *g->add_output() = TensorInfo("z", kFloat, {2, 4});
+  *g->add_node() = Node("Relu", {"x"}, {"a"}, "relu");
+  *g->add_node() = Node("Flatten", {"a"}, {"f"}, "flatten");
+  *g->add_node() = Node("Shape", {"f"}, {"shp"}, "shape");      // host, reads dims of a device value
+  *g->add_node() = Node("Reshape", {"a", "shp"}, {"r"}, "reshape");  // data on device, shape on host
+  *g->add_node() = Node("Sigmoid", {"r"}, {"s"}, "sigmoid");
+  onnx::TensorProto flat;
+  flat.set_name("flat");
+  flat.set_data_type(onnx::TensorProto::INT64);
+  flat.add_dims(1);
+  flat.add_int64_data(-1);
+  *g->add_initializer() = flat;
+  *g->add_node() = Node("Reshape", {"s", "flat"}, {"y"}, "to_1d");
+  *g->add_node() = Node("Identity", {"x"}, {"z"}, "identity");  // input on the host: stays there
+  PlacementInfo p = Place(m);
+  EXPECT_EQ(Devices(p), "GGCGGGC");
+  EXPECT_EQ(p.input_copies, 1);
+  EXPECT_EQ(p.internal_copies, 0);
+  EXPECT_EQ(p.output_copies, 1);
+  EXPECT_EQ(p.uploaded_constants, 0);  // the shape constant is read on the host
+}
+
+TEST(PartitionTest, IntegerTensorsStayOnTheCpu) {
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = TensorInfo("x", onnx::TensorProto::INT32, {2, 4});
+  *g->add_input() = TensorInfo("w", onnx::TensorProto::INT32, {2, 4});
+  *g->add_output() = TensorInfo("y", onnx::TensorProto::INT32, {2, 4});
+  *g->add_node() = Node("Add", {"x", "w"}, {"y"}, "add");
+  PlacementInfo p = Place(m);
+  EXPECT_EQ(Devices(p), "C");
+  EXPECT_NE(p.nodes[0].reason.find("int32"), std::string::npos) << p.nodes[0].reason;
+  EXPECT_EQ(p.total_copies(), 0);
+}
+
+TEST(PartitionTest, AttributesDecideToo) {
+  auto softmax = [](int opset, int64_t axis) {
+    onnx::ModelProto m = NewModel(opset);
+    auto* g = m.mutable_graph();
+    *g->add_input() = TensorInfo("x", kFloat, {2, 3, 4});
+    *g->add_output() = TensorInfo("y", kFloat, {2, 3, 4});
+    onnx::NodeProto n = Node("Softmax", {"x"}, {"y"}, "softmax");
+    SetAttr(&n, "axis", axis);
+    *g->add_node() = n;
+    return Place(m);
+  };
+  EXPECT_EQ(Devices(softmax(13, -1)), "G");
+  EXPECT_EQ(Devices(softmax(13, 1)), "C");
+  EXPECT_NE(softmax(13, 1).nodes[0].reason.find("axis"), std::string::npos);
+  EXPECT_EQ(Devices(softmax(11, 1)), "G");  // opset < 13 flattens at axis: a last-axis softmax
+
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = TensorInfo("a", kFloat, {2, 4});
+  *g->add_input() = TensorInfo("c", kFloat, {2, 3});
+  *g->add_output() = TensorInfo("y", kFloat, {2, 3});
+  *g->add_initializer() = FloatInitializer("B", {4, 3}, std::vector<float>(12, 1.f));
+  onnx::NodeProto gemm = Node("Gemm", {"a", "B", "c"}, {"y"}, "gemm");
+  auto* beta = gemm.add_attribute();
+  beta->set_name("beta");
+  beta->set_type(onnx::AttributeProto::FLOAT);
+  beta->set_f(0.5f);
+  *g->add_node() = gemm;
+  PlacementInfo p = Place(m);
+  EXPECT_EQ(Devices(p), "C");
+  EXPECT_NE(p.nodes[0].reason.find("beta"), std::string::npos);
+}
+
+TEST(PartitionTest, ElementTypesFlowThroughCpuNodes) {
+  // Cast to float on the CPU (int input), then a float op on the GPU: the type is known after Cast.
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = TensorInfo("x", onnx::TensorProto::INT64, {2, 4});
+  *g->add_output() = TensorInfo("y", kFloat, {2, 4});
+  onnx::NodeProto cast = Node("Cast", {"x"}, {"xf"}, "cast");
+  SetAttr(&cast, "to", static_cast<int64_t>(kFloat));
+  *g->add_node() = cast;
+  *g->add_node() = Node("Tanh", {"xf"}, {"y"}, "tanh");
+  PlacementInfo p = Place(m);
+  EXPECT_EQ(Devices(p), "CG");
+  EXPECT_EQ(p.input_copies, 0);
+  EXPECT_EQ(p.internal_copies, 1);
+  EXPECT_EQ(p.output_copies, 1);
+}
+
+}  // namespace
+}  // namespace onnxd
