@@ -98,11 +98,42 @@ DataType InferOutputType(const onnx::NodeProto& n, const std::vector<DataType>& 
   return DataType::kUndefined;
 }
 
+// Rank of output `k` of `n` from its input ranks where the rule is simple; -1 otherwise.
+int InferOutputRank(const onnx::NodeProto& n, const std::vector<int>& in, int k) {
+  const std::string& op = n.op_type();
+  auto input = [&](int i) { return i < static_cast<int>(in.size()) ? in[i] : -1; };
+  if (k != 0) return -1;
+  if (op == "Gemm" || op == "Flatten") return 2;
+  if (op == "Shape") return 1;
+  if (op == "Size") return 0;
+  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Pow" || op == "Where" || op == "Equal") {
+    int r = -1;
+    for (size_t i = 0; i < in.size(); ++i) {
+      if (in[i] < 0) return -1;
+      r = std::max(r, in[i]);
+    }
+    return r;
+  }
+  if (op == "MatMul") {
+    if (input(0) < 2 || input(1) < 2) return -1;
+    return std::max(input(0), input(1));
+  }
+  static const std::set<std::string> kSameRank = {
+      "Relu", "Sigmoid", "Tanh", "Gelu", "Erf", "Sqrt", "Exp", "Log", "Neg", "Abs", "Softmax", "LogSoftmax",
+      "LayerNormalization", "Transpose", "Identity", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool",
+      "GlobalMaxPool", "BatchNormalization", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish", "Dropout", "Cast",
+      "Concat", "Slice", "Pad", "Tile", "Resize", "Softplus", "Elu", "Mish", "Floor", "Ceil", "Round"};
+  if (kSameRank.count(op)) return input(0);
+  return -1;
+}
+
 }  // namespace
 
 const char* DeviceName(Device d) { return d == Device::kCuda ? "cuda" : "cpu"; }
 
-CudaSupportResult CudaSupport(const onnx::NodeProto& n, int opset, const std::vector<DataType>& types) {
+CudaSupportResult CudaSupport(const onnx::NodeProto& n, int opset, const std::vector<DataType>& types,
+                              const std::vector<int>& ranks) {
+  const int rank0 = ranks.empty() ? -1 : ranks[0];
   const std::string domain = CanonicalDomain(n.domain());
   const std::string& op = n.op_type();
   if (domain.empty()) {
@@ -115,11 +146,15 @@ CudaSupportResult CudaSupport(const onnx::NodeProto& n, int opset, const std::ve
     }
     if (op == "Softmax") {
       // Before opset 13 Softmax flattens at `axis` into [rows, cols]: always a last-axis softmax.
-      if (opset >= 13 && AttrInt(n, "axis", -1) != -1) return Cpu("Softmax over an axis other than the last (-1)");
+      const int64_t axis = AttrInt(n, "axis", -1);
+      if (opset >= 13 && axis != -1 && !(rank0 >= 0 && axis == rank0 - 1))
+        return Cpu("Softmax over an axis that is not known to be the last");
       return Kernel(n, types, 1);
     }
     if (op == "LayerNormalization") {
-      if (AttrInt(n, "axis", -1) != -1) return Cpu("LayerNormalization over axes other than the last (-1)");
+      const int64_t axis = AttrInt(n, "axis", -1);
+      if (axis != -1 && !(rank0 >= 0 && axis == rank0 - 1))
+        return Cpu("LayerNormalization over axes that are not known to be the last only");
       if (HasOutput(n, 1) || HasOutput(n, 2)) return Cpu("LayerNormalization with Mean / InvStdDev outputs");
       return Kernel(n, types, 3);
     }
@@ -164,8 +199,16 @@ std::string DevicePlan::Summary() const {
 PlacementInfo MakePlacementInfo(const GraphPlan& plan, const DevicePlan& dp) {
   PlacementInfo p;
   p.target = dp.target;
-  for (size_t i = 0; i < plan.nodes.size() && i < dp.node_device.size(); ++i)
-    p.nodes.push_back({plan.nodes[i].name, plan.nodes[i].op_type, dp.node_device[i], dp.node_reason[i]});
+  for (size_t i = 0; i < plan.nodes.size() && i < dp.node_device.size(); ++i) {
+    std::string name = plan.nodes[i].name;
+    if (name.empty())
+      for (int o : plan.nodes[i].outputs)
+        if (o >= 0) {
+          name = "-> " + plan.value_names[o];
+          break;
+        }
+    p.nodes.push_back({name, plan.nodes[i].op_type, dp.node_device[i], dp.node_reason[i]});
+  }
   p.input_copies = dp.CountCopies(CopyPoint::Kind::kInput);
   p.internal_copies = dp.CountCopies(CopyPoint::Kind::kInternal);
   p.output_copies = dp.CountCopies(CopyPoint::Kind::kOutput);
@@ -173,6 +216,24 @@ PlacementInfo MakePlacementInfo(const GraphPlan& plan, const DevicePlan& dp) {
   p.summary = dp.Summary();
   return p;
 }
+
+namespace {
+
+CudaNodeParams ReadCudaParams(const onnx::NodeProto& n, int opset) {
+  CudaNodeParams p;
+  p.op = n.op_type();
+  p.opset = opset;
+  p.trans_a = AttrInt(n, "transA", 0) != 0;
+  p.trans_b = AttrInt(n, "transB", 0) != 0;
+  p.alpha = AttrFloat(n, "alpha", 1.f);
+  p.axis = AttrInt(n, "axis", n.op_type() == "Softmax" && opset < 13 ? 1 : -1);
+  p.epsilon = AttrFloat(n, "epsilon", 1e-5f);
+  if (const auto* a = FindAttr(n, "perm")) p.perm.assign(a->ints().begin(), a->ints().end());
+  p.gelu_tanh = AttrString(n, "approximate", "none") == "tanh";
+  return p;
+}
+
+}  // namespace
 
 StatusOr<DevicePlan> PartitionGraph(const GraphPlan& plan, const onnx::GraphProto& graph,
                                     const std::map<std::string, int64_t>& opsets, Device target) {
@@ -183,13 +244,22 @@ StatusOr<DevicePlan> PartitionGraph(const GraphPlan& plan, const onnx::GraphProt
   dp.node_device.assign(num_nodes, Device::kCpu);
   dp.node_reason.assign(num_nodes, "");
   dp.value_type.assign(num_values, DataType::kUndefined);
+  dp.value_rank.assign(num_values, -1);
   dp.value_home.assign(num_values, Device::kCpu);
+  dp.input_place.resize(num_nodes);
+  dp.cuda_params.resize(num_nodes);
 
   // Element types known before placement: inputs, constants, the graph's value_info and outputs.
   for (size_t k = 0; k < plan.input_ids.size() && k < plan.inputs.size(); ++k)
     if (plan.inputs[k].type.kind == ValueKind::kTensor) dp.value_type[plan.input_ids[k]] = plan.inputs[k].type.elem_type;
+  for (size_t k = 0; k < plan.input_ids.size() && k < plan.inputs.size(); ++k)
+    if (plan.inputs[k].type.kind == ValueKind::kTensor && plan.inputs[k].type.has_shape)
+      dp.value_rank[plan.input_ids[k]] = static_cast<int>(plan.inputs[k].type.dims.size());
   for (int v = 0; v < num_values; ++v)
-    if (plan.is_constant[v] && plan.constants[v].is_tensor()) dp.value_type[v] = plan.constants[v].tensor().dtype();
+    if (plan.is_constant[v] && plan.constants[v].is_tensor()) {
+      dp.value_type[v] = plan.constants[v].tensor().dtype();
+      dp.value_rank[v] = plan.constants[v].tensor().rank();
+    }
   std::unordered_map<std::string, DataType> declared;
   auto declare = [&](const onnx::ValueInfoProto& vi) {
     if (vi.type().has_tensor_type() && vi.type().tensor_type().elem_type() != 0)
@@ -232,14 +302,20 @@ StatusOr<DevicePlan> PartitionGraph(const GraphPlan& plan, const onnx::GraphProt
         break;
       }
     std::vector<DataType> in_types;
-    for (int id : node.inputs) in_types.push_back(id >= 0 ? dp.value_type[id] : DataType::kUndefined);
+    std::vector<int> in_ranks;
+    for (int id : node.inputs) {
+      in_types.push_back(id >= 0 ? dp.value_type[id] : DataType::kUndefined);
+      in_ranks.push_back(id >= 0 ? dp.value_rank[id] : -1);
+    }
 
     CudaSupportResult s;
+    int opset = 0;
     if (proto == nullptr) {
       s = Cpu("node not found in the graph");
     } else {
       auto os = opsets.find(CanonicalDomain(proto->domain()));
-      s = CudaSupport(*proto, os == opsets.end() ? 0 : static_cast<int>(os->second), in_types);
+      opset = os == opsets.end() ? 0 : static_cast<int>(os->second);
+      s = CudaSupport(*proto, opset, in_types, in_ranks);
     }
     Device dev = Device::kCpu;
     if (target == Device::kCuda) {
@@ -253,11 +329,13 @@ StatusOr<DevicePlan> PartitionGraph(const GraphPlan& plan, const onnx::GraphProt
       }
     }
     dp.node_device[i] = dev;
+    if (dev == Device::kCuda && s.placement == CudaPlacement::kKernel) dp.cuda_params[i] = ReadCudaParams(*proto, opset);
 
     if (target == Device::kCuda) {
       for (size_t k = 0; k < node.inputs.size(); ++k) {
         InputPlace place = k < s.inputs.size() ? s.inputs[k] : InputPlace::kNodeDevice;
         if (dev == Device::kCpu && place == InputPlace::kNodeDevice) place = InputPlace::kHost;
+        dp.input_place[i].push_back(place);
         if (place == InputPlace::kAny) continue;
         need(node.inputs[k], place == InputPlace::kHost ? Device::kCpu : dev, i);
       }
@@ -275,6 +353,7 @@ StatusOr<DevicePlan> PartitionGraph(const GraphPlan& plan, const onnx::GraphProt
         if (it != declared.end()) t = it->second;
       }
       dp.value_type[id] = t;
+      dp.value_rank[id] = proto != nullptr ? InferOutputRank(*proto, in_ranks, static_cast<int>(k)) : -1;
     }
   }
   if (target == Device::kCuda) {

@@ -52,8 +52,10 @@ struct CudaSupportResult {
 };
 
 // Whether the CUDA backend runs this node, given the element types of its inputs
-// (kUndefined where unknown at compile time). `opset` is that of the node's domain.
-CudaSupportResult CudaSupport(const onnx::NodeProto& node, int opset, const std::vector<DataType>& input_types);
+// (kUndefined where unknown at compile time) and their ranks. `opset` is that of the node's domain.
+// `input_ranks` likewise (-1 where unknown).
+CudaSupportResult CudaSupport(const onnx::NodeProto& node, int opset, const std::vector<DataType>& input_types,
+                              const std::vector<int>& input_ranks = {});
 
 struct CopyPoint {
   enum class Kind { kInput, kInternal, kOutput };
@@ -63,11 +65,28 @@ struct CopyPoint {
   Kind kind = Kind::kInternal;
 };
 
+// What a CUDA kernel node needs from its attributes (read once at compile time).
+struct CudaNodeParams {
+  std::string op;          // op_type
+  int opset = 0;
+  bool trans_a = false, trans_b = false;  // Gemm
+  float alpha = 1.f;                      // Gemm
+  int64_t axis = -1;                      // Softmax (opset < 13: the flatten axis)
+  float epsilon = 1e-5f;                  // LayerNormalization
+  std::vector<int64_t> perm;              // Transpose (empty: reverse the dims)
+  bool gelu_tanh = false;                 // Gelu approximate="tanh"
+};
+
 struct DevicePlan {
   Device target = Device::kCpu;
+  // Per plan node: where each input must be when it runs (kNodeDevice means the node's device;
+  // CPU nodes have kHost or kAny), and the attributes CUDA kernel nodes use.
+  std::vector<std::vector<InputPlace>> input_place;
+  std::vector<CudaNodeParams> cuda_params;
   std::vector<Device> node_device;        // per plan node
   std::vector<std::string> node_reason;   // per plan node: why it stays on the CPU ("" otherwise)
   std::vector<DataType> value_type;       // per value id: element type when known
+  std::vector<int> value_rank;            // per value id: rank when known, else -1
   std::vector<Device> value_home;         // per value id: where it is produced (inputs: kCpu)
   std::vector<CopyPoint> copies;          // per run, in execution order
   std::vector<int> uploaded_constants;    // constant value ids the device reads (uploaded once)

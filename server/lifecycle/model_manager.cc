@@ -115,7 +115,14 @@ Status ModelManager::Load(const std::string& name, const std::string& config_jso
     const auto version_t0 = std::chrono::steady_clock::now();
     LogModelState(name, v, ModelStateName(ModelState::kLoading), "");
     const std::string path = ModelFilePath(*repo_model, v, base);
-    auto compiled = engine_.CompileFile(path);
+    // KIND_GPU instances run a CUDA plan (CompleteConfig fails the load when no GPU is usable);
+    // the config's parameter allow_tf32 "true" lets its GEMMs use TF32.
+    CompileOptions compile_options;
+    for (const auto& g : base.instance_group())
+      if (g.kind() == inference::ModelInstanceGroup::KIND_GPU) compile_options.device = Device::kCuda;
+    if (auto p = base.parameters().find("allow_tf32"); p != base.parameters().end())
+      compile_options.allow_tf32 = p->second.string_value() == "true";
+    auto compiled = engine_.CompileFile(path, compile_options);
     Status st = compiled.ok() ? Status::Ok() : compiled.status();
     inference::ModelConfig config = base;
     if (st.ok())
@@ -145,7 +152,9 @@ Status ModelManager::Load(const std::string& name, const std::string& config_jso
       mv->stats().load_ns.store(static_cast<uint64_t>(load_ns.count()), std::memory_order_relaxed);
       ve.state = ModelState::kReady;
       ve.ready = std::move(mv);
-      LogModelState(name, v, ModelStateName(ve.state), "loaded in " + std::to_string(load_ns.count() / 1000000) + " ms");
+      std::string detail = "loaded in " + std::to_string(load_ns.count() / 1000000) + " ms";
+      if (ve.ready->model->placement().target == Device::kCuda) detail += "; " + ve.ready->model->placement().summary;
+      LogModelState(name, v, ModelStateName(ve.state), detail);
     } else {
       ve.state = ModelState::kUnavailable;
       ve.reason = st.message();

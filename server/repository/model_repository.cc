@@ -242,8 +242,15 @@ Status CompleteConfig(const CompiledModel& model, bool explicit_max_batch_size, 
   for (auto& g : *config->mutable_instance_group()) {
     if (g.kind() == inference::ModelInstanceGroup::KIND_AUTO) g.set_kind(inference::ModelInstanceGroup::KIND_CPU);
     if (g.count() <= 0) g.set_count(1);
-    if (g.kind() == inference::ModelInstanceGroup::KIND_GPU)
-      return Unavailable("instance_group asks for KIND_GPU, but this onnxd has no GPU backend available");
+    if (g.kind() == inference::ModelInstanceGroup::KIND_GPU) {
+      std::string why;
+      if (!Engine::CudaAvailable(&why))
+        return Unavailable("instance_group asks for KIND_GPU, but no GPU is usable: " + why);
+      if (model.placement().target != Device::kCuda)
+        return Internal("instance_group asks for KIND_GPU, but the model was compiled for the CPU");
+    } else if (model.placement().target == Device::kCuda) {
+      return Unimplemented("instance groups of KIND_GPU and KIND_CPU in one model are not supported yet");
+    }
     if (g.kind() == inference::ModelInstanceGroup::KIND_MODEL)
       return InvalidArgument("instance_group kind KIND_MODEL is not supported");
     if (g.count() > 64) return InvalidArgument("instance_group count " + std::to_string(g.count()) + " is above 64");

@@ -177,7 +177,8 @@ TEST(PartitionTest, AttributesDecideToo) {
     return Place(m);
   };
   EXPECT_EQ(Devices(softmax(13, -1)), "G");
-  EXPECT_EQ(Devices(softmax(13, 1)), "C");
+  EXPECT_EQ(Devices(softmax(13, 1)), "C");  // rank 3: axis 1 is not the last
+  EXPECT_EQ(Devices(softmax(13, 2)), "G");  // rank known from the input: axis 2 is the last
   EXPECT_NE(softmax(13, 1).nodes[0].reason.find("axis"), std::string::npos);
   EXPECT_EQ(Devices(softmax(11, 1)), "G");  // opset < 13 flattens at axis: a last-axis softmax
 
