@@ -213,6 +213,63 @@ struct FusedActivation {
   }
 };
 
+// A 1-D window as a 2-D one with a single row (2-D geometry is returned unchanged).
+WindowGeom As2D(const WindowGeom& g) {
+  if (g.nd != 1) return g;
+  WindowGeom g2;
+  g2.nd = 2;
+  g2.in[0] = g2.out[0] = g2.k[0] = g2.stride[0] = g2.dil[0] = 1;
+  g2.pad[0] = 0;
+  g2.in[1] = g.in[0]; g2.out[1] = g.out[0]; g2.k[1] = g.k[0];
+  g2.stride[1] = g.stride[0]; g2.dil[1] = g.dil[0]; g2.pad[1] = g.pad[0];
+  return g2;
+}
+
+// Stride-1 float Conv through cpu::DirectConv2D: each (image, group) is padded once and multiplied
+// without im2col. Whole images go to threads when there are enough; else one image's wide columns
+// are split between them.
+void RunDirectConv(ThreadPool& pool, KernelContext& ctx, const WindowGeom& g, int64_t N, int64_t C, int64_t M,
+                   int64_t G, const float* x, const float* w, const float* bias, float* y, const FusedActivation& act) {
+  const int64_t Cg = C / G, Mg = M / G, P = g.OutSize(), Pin = g.InSize();
+  const int64_t Kc = Cg * g.KernelSize(), cols = cpu::DirectConv2DColumns(g);
+  const int64_t pad_floats = cpu::DirectConv2DPadFloats(g, Cg);
+  const int64_t units = N * G;
+  const int threads = pool.num_threads();
+  const int64_t slots = std::max<int64_t>(1, std::min<int64_t>(units, threads));
+  auto* off = static_cast<int64_t*>(ctx.Scratch(sizeof(int64_t) * static_cast<size_t>(slots * Kc)));
+  auto* xpad = static_cast<float*>(ctx.Scratch(sizeof(float) * static_cast<size_t>(slots * pad_floats)));
+  if (units >= threads || threads <= 1) {
+    pool.ParallelFor(slots, 1, [&](int64_t s0, int64_t s1) {
+      for (int64_t s = s0; s < s1; ++s) {
+        float* xp = xpad + s * pad_floats;
+        int64_t* of = off + s * Kc;
+        for (int64_t u = s * units / slots; u < (s + 1) * units / slots; ++u) {
+          const int64_t n = u / G, gi = u % G;
+          float* yc = y + (n * M + gi * Mg) * P;
+          cpu::DirectConv2DPad(g, x + (n * C + gi * Cg) * Pin, Cg, xp, of);
+          cpu::DirectConv2D(g, xp, of, Cg, w + gi * Mg * Kc, Mg, bias ? bias + gi * Mg : nullptr, 0, cols, yc);
+          act.Apply(yc, Mg * P);
+        }
+      }
+    });
+    return;
+  }
+  // Fewer images than threads: split each one's columns in 32-wide multiples.
+  const int64_t per = std::max<int64_t>(1, threads / units);
+  const int64_t chunk = ((cols + per - 1) / per + 31) / 32 * 32;
+  for (int64_t u = 0; u < units; ++u) {
+    const int64_t n = u / G, gi = u % G;
+    float* yc = y + (n * M + gi * Mg) * P;
+    cpu::DirectConv2DPad(g, x + (n * C + gi * Cg) * Pin, Cg, xpad, off);
+    pool.ParallelFor((cols + chunk - 1) / chunk, 1, [&](int64_t t0, int64_t t1) {
+      cpu::DirectConv2D(g, xpad, off, Cg, w + gi * Mg * Kc, Mg, bias ? bias + gi * Mg : nullptr, t0 * chunk,
+                        std::min(cols, t1 * chunk), yc);
+    });
+    if (act.kind != FusedActivation::kNone)
+      pool.ParallelFor(Mg, 1, [&](int64_t m0, int64_t m1) { act.Apply(yc + m0 * P, (m1 - m0) * P); });
+  }
+}
+
 // Y[N, M, out] = act(conv(X[N, C, in], W[M, C/G, k]) + bias), float or double.
 template <typename T>
 void RunConv(ThreadPool& pool, KernelContext& ctx, const WindowGeom& g, int64_t N, int64_t C, int64_t M, int64_t G,
@@ -231,15 +288,8 @@ void RunConv(ThreadPool& pool, KernelContext& ctx, const WindowGeom& g, int64_t 
 
   // Depthwise (one input channel per group): direct kernel.
   if constexpr (std::is_same_v<T, float>) {
+    const WindowGeom g2 = As2D(g);
     if (Cg == 1 && G > 1 && (g.nd == 2 || g.nd == 1)) {
-      WindowGeom g2 = g;
-      if (g.nd == 1) {
-        g2.nd = 2;
-        g2.in[1] = g.in[0]; g2.out[1] = g.out[0]; g2.k[1] = g.k[0];
-        g2.stride[1] = g.stride[0]; g2.dil[1] = g.dil[0]; g2.pad[1] = g.pad[0];
-        g2.in[0] = g2.out[0] = g2.k[0] = g2.stride[0] = g2.dil[0] = 1;
-        g2.pad[0] = 0;
-      }
       int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, P * ks));
       pool.ParallelFor(N * M, grain, [&](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i) {
@@ -249,6 +299,10 @@ void RunConv(ThreadPool& pool, KernelContext& ctx, const WindowGeom& g, int64_t 
           act.Apply(y + i * P, P);
         }
       });
+      return;
+    }
+    if ((g.nd == 2 || g.nd == 1) && cpu::DirectConv2DApplies(g2, Cg, Mg)) {
+      RunDirectConv(pool, ctx, g2, N, C, M, G, x, w, bias, y, act);
       return;
     }
   }
@@ -546,18 +600,48 @@ void PoolPlane(const PoolPlaneArgs& a, const T* x, T* y, int64_t* ind, int64_t i
   }
 }
 
-// 2-D float max/average pooling without dilation (the common CNN case).
+// 2-D float max/average pooling without dilation (the common CNN case). O3: the project's -O2
+// leaves loops of unknown trip count scalar.
 template <PoolMode kMode>
-void PoolPlane2D(const PoolPlaneArgs& a, const float* x, float* y) {
+__attribute__((optimize("O3"))) void PoolPlane2D(const PoolPlaneArgs& a, const float* x, float* y) {
   const WindowGeom& g = *a.g;
   const int64_t H = g.in[0], W = g.in[1], OH = g.out[0], OW = g.out[1];
   const int64_t KH = g.k[0], KW = g.k[1], sh = g.stride[0], sw = g.stride[1], ph = g.pad[0], pw = g.pad[1];
   const int64_t peh = a.pad_end[0], pew = a.pad_end[1];
+  // Max pooling over a window row-range inside the image: the rows' column-wise maximum first (one
+  // vectorised pass per row), then the window maximum along it, instead of KH*KW scalar reads per
+  // output. Same comparison as below, so NaN handling is identical.
+  constexpr int64_t kMaxRow = 2048;
+  float colmax[kMaxRow];
+  const bool by_rows = kMode == PoolMode::kMax && W <= kMaxRow;
   for (int64_t oh = 0; oh < OH; ++oh) {
     const int64_t hs = oh * sh - ph;
     const int64_t h0 = std::max<int64_t>(hs, 0), h1 = std::min(hs + KH, H);
     const int64_t hp = std::min(hs + KH, H + peh) - hs;
     float* yr = y + oh * OW;
+    if (by_rows && h1 > h0) {
+      for (int64_t w = 0; w < W; ++w) colmax[w] = -std::numeric_limits<float>::infinity();
+      for (int64_t h = h0; h < h1; ++h) {
+        const float* r = x + h * W;
+        for (int64_t w = 0; w < W; ++w) colmax[w] = r[w] > colmax[w] ? r[w] : colmax[w];
+      }
+      constexpr float kLow = -std::numeric_limits<float>::infinity();
+      // The 2x2 stride-2 windows inside the row, without a loop per output.
+      const int64_t pairs = KW == 2 && sw == 2 && pw == 0 ? std::min(OW, W / 2) : 0;
+      for (int64_t ow = 0; ow < pairs; ++ow) {
+        const float c0 = colmax[2 * ow], c1 = colmax[2 * ow + 1];
+        const float m = c0 > kLow ? c0 : kLow;
+        yr[ow] = c1 > m ? c1 : m;
+      }
+      for (int64_t ow = pairs; ow < OW; ++ow) {
+        const int64_t ws = ow * sw - pw;
+        const int64_t w0 = std::max<int64_t>(ws, 0), w1 = std::min(ws + KW, W);
+        float m = kLow;
+        for (int64_t w = w0; w < w1; ++w) m = colmax[w] > m ? colmax[w] : m;
+        yr[ow] = w1 > w0 ? m : 0.f;
+      }
+      continue;
+    }
     for (int64_t ow = 0; ow < OW; ++ow) {
       const int64_t ws = ow * sw - pw;
       const int64_t w0 = std::max<int64_t>(ws, 0), w1 = std::min(ws + KW, W);

@@ -49,6 +49,20 @@ inline void ValidRange(int64_t n_out, int64_t n_in, int64_t s, int64_t off, int6
   *hi = std::max(std::min(h, n_out), *lo);
 }
 
+// d[0, n) = s[0, n) for the short runs of im2col (one output row, often 7 to 56 values): whole
+// 32-byte moves, the last one overlapping, instead of a call to memcpy or a scalar loop.
+template <typename T>
+inline void CopyRun(T* d, const T* s, int64_t n) {
+  constexpr int64_t kV = 32 / sizeof(T);
+  if (n >= kV) {
+    int64_t i = 0;
+    for (; i + kV <= n; i += kV) std::memcpy(d + i, s + i, 32);
+    if (i < n) std::memcpy(d + n - kV, s + n - kV, 32);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) d[i] = s[i];
+}
+
 template <typename T>
 __attribute__((optimize("no-tree-loop-distribute-patterns"))) void Im2Col2D(const WindowGeom& g, const T* x, int64_t channels, int64_t p0, int64_t p1, T* col, T pad_value) {
   const int64_t H = g.in[0], W = g.in[1], OW = g.out[1];
@@ -79,13 +93,8 @@ __attribute__((optimize("no-tree-loop-distribute-patterns"))) void Im2Col2D(cons
             int64_t j = 0;
             for (int64_t o = ow; o < a; ++o) d[j++] = pad_value;
             if (sw == 1) {
-              const T* sp = src + woff;
-              if (b - a >= 64) {
-                std::memcpy(d + j, sp + a, static_cast<size_t>(b - a) * sizeof(T));
-                j += b - a;
-              } else {
-                for (int64_t o = a; o < b; ++o) d[j++] = sp[o];
-              }
+              CopyRun(d + j, src + woff + a, b - a);
+              j += b - a;
             } else {
               for (int64_t o = a; o < b; ++o) d[j++] = src[o * sw + woff];
             }

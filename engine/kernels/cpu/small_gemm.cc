@@ -21,7 +21,14 @@ ONNXD_INLINE v16 Load(const float* p) {
   return v;
 }
 ONNXD_INLINE void Store(float* p, v16 v) { std::memcpy(p, &v, sizeof(v)); }
-ONNXD_INLINE v16 Splat(float x) { return v16{} + x; }
+// One broadcast instruction. `v16{} + x` costs a scalar add first (-0 + +0 is +0, so it does not
+// fold), and a braced list of 16 x's becomes 16 masked lane inserts with GCC 12.
+typedef int vi16 __attribute__((vector_size(64)));
+ONNXD_INLINE v16 Splat(float x) {
+  v16 v{};
+  v[0] = x;
+  return __builtin_shuffle(v, vi16{});
+}
 
 ONNXD_INLINE void WriteBack(float* c, const float* acc, int64_t n, float alpha, float beta) {
   if (beta == 0.f) {

@@ -1,0 +1,150 @@
+// Stride-1 2-D convolution without im2col (see conv.h, DirectConv2D).
+//
+// The input image is copied once into zero-padded planes Wp = W + pad_left + pad_right wide. Output
+// position (oh, ow) is then read as the "wide" column q = oh * Wp + ow, and its tap (c, kh, kw) sits
+// at xpad[c*Hp*Wp + kh*Wp + kw + q]: every row of the GEMM's B matrix is a contiguous slice of the
+// padded input, found through one offset per tap. Wide columns with ow >= OW straddle two image
+// rows; they are computed and dropped, so the kernel spends (Wp - OW) / Wp more multiply-adds than
+// the output needs and saves the im2col copy, which is KH*KW times the input and, for layers with
+// few output channels, costs more than the GEMM itself.
+#pragma GCC optimize("O3", "fp-contract=fast")
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/cpu/conv.h"
+
+namespace onnxd::engine::cpu {
+namespace {
+
+#define ONNXD_INLINE inline __attribute__((always_inline))
+
+typedef float v16 __attribute__((vector_size(64), aligned(4), may_alias));
+
+ONNXD_INLINE v16 Load(const float* p) {
+  v16 v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+ONNXD_INLINE void Store(float* p, v16 v) { std::memcpy(p, &v, sizeof(v)); }
+// One broadcast instruction. `v16{} + x` costs a scalar add first (-0 + +0 is +0, so it does not
+// fold), and a braced list of 16 x's becomes 16 masked lane inserts with GCC 12.
+typedef int vi16 __attribute__((vector_size(64)));
+ONNXD_INLINE v16 Splat(float x) {
+  v16 v{};
+  v[0] = x;
+  return __builtin_shuffle(v, vi16{});
+}
+
+constexpr int64_t kCols = 32;  // wide columns per micro tile
+
+// acc[R x 32] = W[R rows, K] * B, where B row p is x + off[p] (32 consecutive floats).
+template <int R>
+ONNXD_INLINE void Tile(int64_t k, const float* w, int64_t ldw, const float* x, const int64_t* off, float* acc) {
+  v16 c0[R], c1[R];
+  for (int r = 0; r < R; ++r) c0[r] = c1[r] = v16{};
+  for (int64_t p = 0; p < k; ++p) {
+    const float* b = x + off[p];
+    const v16 b0 = Load(b), b1 = Load(b + 16);
+    for (int r = 0; r < R; ++r) {
+      const v16 a = Splat(w[r * ldw + p]);
+      c0[r] += a * b0;
+      c1[r] += a * b1;
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    Store(acc + r * kCols, c0[r]);
+    Store(acc + r * kCols + 16, c1[r]);
+  }
+}
+
+// Scatters wide columns [q0, q0 + n) of R accumulated rows into y (rows of OH*OW), adding bias.
+template <int R>
+ONNXD_INLINE void Scatter(const float* acc, int64_t q0, int64_t n, int64_t wp, int64_t ow_n, int64_t plane,
+                          const float* bias, float* y) {
+  int64_t oh = q0 / wp, ow = q0 % wp;
+  int64_t i = 0;
+  while (i < n) {
+    const int64_t seg = std::min(wp - ow, n - i);
+    const int64_t valid = std::max<int64_t>(0, std::min(seg, ow_n - ow));
+    if (valid > 0) {
+      for (int r = 0; r < R; ++r) {
+        float* dst = y + r * plane + oh * ow_n + ow;
+        const float* src = acc + r * kCols + i;
+        const float bv = bias ? bias[r] : 0.f;
+        for (int64_t j = 0; j < valid; ++j) dst[j] = src[j] + bv;
+      }
+    }
+    i += seg;
+    ++oh;
+    ow = 0;
+  }
+}
+
+template <int R>
+ONNXD_INLINE void Rows(int64_t k, const float* w, int64_t ldw, const float* xpad, const int64_t* off, int64_t q0,
+                       int64_t q1, int64_t wp, int64_t ow_n, int64_t plane, const float* bias, float* y) {
+  alignas(64) float acc[R * kCols];
+  for (int64_t q = q0; q < q1; q += kCols) {
+    Tile<R>(k, w, ldw, xpad + q, off, acc);
+    Scatter<R>(acc, q, std::min(kCols, q1 - q), wp, ow_n, plane, bias, y);
+  }
+}
+
+}  // namespace
+
+int64_t DirectConv2DPadFloats(const WindowGeom& g, int64_t channels) {
+  // Reads reach kCols - 1 past the last wide column of the last tap (see DirectConv2D).
+  const int64_t hp = g.out[0] + g.k[0] - 1, wp = g.out[1] + g.k[1] - 1;
+  return channels * hp * wp + g.k[1] + kCols;
+}
+
+bool DirectConv2DApplies(const WindowGeom& g, int64_t channels, int64_t out_channels) {
+  if (g.nd != 2 || g.stride[0] != 1 || g.stride[1] != 1 || g.dil[0] != 1 || g.dil[1] != 1) return false;
+  if (g.k[0] == 1 && g.k[1] == 1) return false;  // pointwise needs no im2col anyway
+  const int64_t wp = g.out[1] + g.k[1] - 1;
+  if (g.out[0] <= 0 || g.out[1] <= 0 || wp > 2 * g.out[1]) return false;  // at most 2x wasted columns
+  // B rows are re-read once per 8 output channels: past a few hundred channels a packed GEMM wins.
+  if (out_channels > 256 || channels * g.k[0] * g.k[1] > 4608) return false;
+  return DirectConv2DPadFloats(g, channels) <= (int64_t{1} << 22);
+}
+
+void DirectConv2DPad(const WindowGeom& g, const float* x, int64_t channels, float* xpad, int64_t* off) {
+  const int64_t H = g.in[0], W = g.in[1];
+  const int64_t hp = g.out[0] + g.k[0] - 1, wp = g.out[1] + g.k[1] - 1;
+  const int64_t top = g.pad[0], left = g.pad[1];
+  std::memset(xpad, 0, sizeof(float) * static_cast<size_t>(DirectConv2DPadFloats(g, channels)));
+  for (int64_t c = 0; c < channels; ++c) {
+    float* dst = xpad + c * hp * wp;
+    const float* src = x + c * H * W;
+    for (int64_t h = 0; h < H; ++h) {
+      const int64_t r = h + top;
+      if (r < 0 || r >= hp) continue;
+      // Columns of the input that land inside [0, wp) of the padded row.
+      const int64_t c0 = std::max<int64_t>(0, -left), c1 = std::min<int64_t>(W, wp - left);
+      if (c1 > c0) std::memcpy(dst + r * wp + left + c0, src + h * W + c0, sizeof(float) * static_cast<size_t>(c1 - c0));
+    }
+  }
+  int64_t p = 0;
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t kh = 0; kh < g.k[0]; ++kh)
+      for (int64_t kw = 0; kw < g.k[1]; ++kw) off[p++] = c * hp * wp + kh * wp + kw;
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void DirectConv2D(const WindowGeom& g, const float* xpad, const int64_t* off, int64_t channels, const float* w,
+                  int64_t out_channels, const float* bias, int64_t q0, int64_t q1, float* y) {
+  const int64_t k = channels * g.k[0] * g.k[1];
+  const int64_t wp = g.out[1] + g.k[1] - 1, ow_n = g.out[1], plane = g.out[0] * g.out[1];
+  q1 = std::min(q1, g.out[0] * wp);
+  if (q1 <= q0) return;
+  int64_t m = 0;
+  for (; m + 8 <= out_channels; m += 8)
+    Rows<8>(k, w + m * k, k, xpad, off, q0, q1, wp, ow_n, plane, bias ? bias + m : nullptr, y + m * plane);
+  for (; m + 4 <= out_channels; m += 4)
+    Rows<4>(k, w + m * k, k, xpad, off, q0, q1, wp, ow_n, plane, bias ? bias + m : nullptr, y + m * plane);
+  for (; m < out_channels; ++m)
+    Rows<1>(k, w + m * k, k, xpad, off, q0, q1, wp, ow_n, plane, bias ? bias + m : nullptr, y + m * plane);
+}
+
+}  // namespace onnxd::engine::cpu

@@ -1,0 +1,95 @@
+#include <gtest/gtest.h>
+
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/conv.h"
+
+namespace onnxd::engine::cpu {
+namespace {
+
+struct Case {
+  int64_t C, M, H, W, KH, KW, pt, pl, pb, pr;
+};
+
+// Straightforward stride-1 convolution with zero padding, in double.
+std::vector<float> Reference(const Case& c, const std::vector<float>& x, const std::vector<float>& w,
+                             const std::vector<float>& b, int64_t OH, int64_t OW) {
+  std::vector<float> y(static_cast<size_t>(c.M * OH * OW));
+  for (int64_t m = 0; m < c.M; ++m)
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        double s = b[m];
+        for (int64_t ci = 0; ci < c.C; ++ci)
+          for (int64_t kh = 0; kh < c.KH; ++kh)
+            for (int64_t kw = 0; kw < c.KW; ++kw) {
+              const int64_t ih = oh + kh - c.pt, iw = ow + kw - c.pl;
+              if (ih < 0 || ih >= c.H || iw < 0 || iw >= c.W) continue;
+              s += double(w[((m * c.C + ci) * c.KH + kh) * c.KW + kw]) * x[(ci * c.H + ih) * c.W + iw];
+            }
+        y[(m * OH + oh) * OW + ow] = static_cast<float>(s);
+      }
+  return y;
+}
+
+// Every row-block tail (M = 1..13 covers the 8/4/1 blocks), pads on each side alone, 1-row images,
+// widths around the 32-column tile, and the wide columns split between callers at several points.
+TEST(DirectConv2DTest, MatchesReference) {
+  const Case cases[] = {
+      {1, 8, 28, 28, 5, 5, 0, 0, 0, 0},  {8, 16, 12, 12, 5, 5, 0, 0, 0, 0}, {3, 13, 9, 17, 3, 3, 1, 1, 1, 1},
+      {5, 7, 6, 33, 3, 2, 0, 1, 2, 0},   {2, 9, 1, 40, 1, 3, 0, 1, 0, 1},   {4, 12, 8, 8, 3, 3, 1, 1, 1, 1},
+      {16, 4, 5, 31, 2, 4, 1, 0, 0, 3},  {1, 1, 3, 3, 3, 3, 2, 2, 2, 2},
+  };
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (const Case& c : cases) {
+    WindowGeom g;
+    g.nd = 2;
+    g.in[0] = c.H; g.in[1] = c.W; g.k[0] = c.KH; g.k[1] = c.KW;
+    g.stride[0] = g.stride[1] = g.dil[0] = g.dil[1] = 1;
+    g.pad[0] = c.pt; g.pad[1] = c.pl;
+    g.out[0] = c.H + c.pt + c.pb - c.KH + 1;
+    g.out[1] = c.W + c.pl + c.pr - c.KW + 1;
+    ASSERT_TRUE(DirectConv2DApplies(g, c.C, c.M)) << c.C << "x" << c.H << "x" << c.W;
+    std::vector<float> x(c.C * c.H * c.W), w(c.M * c.C * c.KH * c.KW), b(c.M);
+    for (auto& v : x) v = u(rng);
+    for (auto& v : w) v = u(rng);
+    for (auto& v : b) v = u(rng);
+    const auto ref = Reference(c, x, w, b, g.out[0], g.out[1]);
+    std::vector<float> xpad(DirectConv2DPadFloats(g, c.C), 7.f);  // the kernel must clear it
+    std::vector<int64_t> off(c.C * c.KH * c.KW);
+    DirectConv2DPad(g, x.data(), c.C, xpad.data(), off.data());
+    const int64_t cols = DirectConv2DColumns(g);
+    for (int64_t split : {cols, int64_t{32}, int64_t{64}, cols / 2 / 32 * 32 + 32}) {
+      std::vector<float> y(ref.size(), -99.f);
+      for (int64_t q = 0; q < cols; q += split)
+        DirectConv2D(g, xpad.data(), off.data(), c.C, w.data(), c.M, b.data(), q, q + split, y.data());
+      for (size_t i = 0; i < y.size(); ++i)
+        ASSERT_NEAR(y[i], ref[i], 1e-4) << "case C=" << c.C << " M=" << c.M << " " << c.H << "x" << c.W
+                                        << " split " << split << " at " << i;
+    }
+  }
+}
+
+TEST(DirectConv2DTest, DeclinesWhatItDoesNotCover) {
+  WindowGeom g;
+  g.nd = 2;
+  g.in[0] = g.in[1] = 16; g.k[0] = g.k[1] = 3;
+  g.stride[0] = g.stride[1] = g.dil[0] = g.dil[1] = 1;
+  g.out[0] = g.out[1] = 14;
+  EXPECT_TRUE(DirectConv2DApplies(g, 8, 8));
+  g.stride[1] = 2;
+  g.out[1] = 7;
+  EXPECT_FALSE(DirectConv2DApplies(g, 8, 8));  // strided
+  g.stride[1] = 1;
+  g.out[1] = 14;
+  g.dil[0] = 2;
+  EXPECT_FALSE(DirectConv2DApplies(g, 8, 8));  // dilated
+  g.dil[0] = 1;
+  g.k[0] = g.k[1] = 1;
+  g.out[0] = g.out[1] = 16;
+  EXPECT_FALSE(DirectConv2DApplies(g, 8, 8));  // pointwise: no im2col to save
+}
+
+}  // namespace
+}  // namespace onnxd::engine::cpu
