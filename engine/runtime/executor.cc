@@ -110,6 +110,7 @@ std::string NodeLabel(const PlannedNode& n) {
 
 Status Executor::Run(Frame& frame) {
   const GraphPlan& plan = *frame.plan;
+  ThreadPool::SerialScope serial(options_.serial);
   const bool check_deadline = options_.deadline != std::chrono::steady_clock::time_point::max();
   const int n = static_cast<int>(plan.nodes.size());
   for (int i = 0; i < n; ++i) {

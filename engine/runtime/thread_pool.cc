@@ -40,6 +40,16 @@ ThreadPool& ThreadPool::Process() {
 
 bool ThreadPool::InWorker() { return t_in_worker; }
 
+ThreadPool::SerialScope::SerialScope(bool on) : on_(on) {
+  if (on_) {
+    was_ = t_in_worker;
+    t_in_worker = true;
+  }
+}
+ThreadPool::SerialScope::~SerialScope() {
+  if (on_) t_in_worker = was_;
+}
+
 void ThreadPool::Work(Job* job) {
   for (;;) {
     int64_t c = job->next.fetch_add(1, std::memory_order_relaxed);

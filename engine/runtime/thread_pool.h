@@ -37,6 +37,20 @@ class ThreadPool {
     Run(n, grain, &Trampoline<std::remove_reference_t<F>>, &fn);
   }
 
+  // While alive (and `on`), ParallelFor calls made on this thread run serially on it: for a caller
+  // that knows every core already has work, where waking a pool thread only adds switches.
+  class SerialScope {
+   public:
+    explicit SerialScope(bool on);
+    ~SerialScope();
+    SerialScope(const SerialScope&) = delete;
+    SerialScope& operator=(const SerialScope&) = delete;
+
+   private:
+    bool on_;
+    bool was_ = false;
+  };
+
   // The pool all engines in the process share. Sized on first use: SetProcessThreads(n) if called
   // before, else $ONNXD_NUM_THREADS, else the machine's cores.
   static ThreadPool& Process();

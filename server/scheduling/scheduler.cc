@@ -4,6 +4,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <thread>
 
 #include "repository/model_repository.h"
 #include "scheduling/batch_io.h"
@@ -203,9 +204,24 @@ void ModelScheduler::RunScheduled() {
   }
 }
 
+namespace {
+
+// Runs executing now, all models together (one atomic add per run, not per request).
+std::atomic<int> g_runs_in_flight{0};
+
+// A run splits its ops over the intra-op pool only while some core has nothing else to run; with
+// as many runs in flight as cores (less one for the front ends), splitting just adds switches.
+bool RunSerially(int other_runs) {
+  static const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return other_runs >= std::max(1, cores - 1);
+}
+
+}  // namespace
+
 void ModelScheduler::Execute(Session& session, std::vector<std::unique_ptr<QueuedJob>> batch) {
   ExecTiming t;
   t.dispatched = SteadyClock::now();
+  const int other_runs = g_runs_in_flight.fetch_add(1, std::memory_order_relaxed);
   const int running = running_.fetch_add(1, std::memory_order_relaxed) + 1;
   for (int peak = peak_running_.load(std::memory_order_relaxed);
        running > peak && !peak_running_.compare_exchange_weak(peak, running, std::memory_order_relaxed);) {
@@ -247,7 +263,9 @@ void ModelScheduler::Execute(Session& session, std::vector<std::unique_ptr<Queue
   const TimePoint infer_start = SteadyClock::now();
   t.input_ns = NsBetween(t.dispatched, infer_start);
   std::vector<Value> outputs;
+  run_options.serial = RunSerially(other_runs);
   if (st.ok()) st = session.Run(inputs, &outputs, run_options);
+  g_runs_in_flight.fetch_sub(1, std::memory_order_relaxed);
   const TimePoint infer_end = SteadyClock::now();
   t.infer_ns = NsBetween(infer_start, infer_end);
   inputs.clear();

@@ -34,9 +34,33 @@ TEST(ThreadPoolTest, ChunksAreAtLeastTheGrain) {
           }
         }
       });
-      if (chunks.load() > 1) EXPECT_GE(shortest.load(), grain) << "n=" << n << " grain=" << grain;
+      if (chunks.load() > 1) {
+        EXPECT_GE(shortest.load(), grain) << "n=" << n << " grain=" << grain;
+      }
     }
   }
+}
+
+TEST(ThreadPoolTest, SerialScopeKeepsLoopsOnTheCaller) {
+  ThreadPool pool(4);
+  const auto me = std::this_thread::get_id();
+  std::atomic<int> elsewhere{0};
+  {
+    ThreadPool::SerialScope serial(true);
+    for (int rep = 0; rep < 50; ++rep)
+      pool.ParallelFor(64, 1, [&](int64_t, int64_t) {
+        if (std::this_thread::get_id() != me) elsewhere++;
+      });
+  }
+  EXPECT_EQ(elsewhere.load(), 0);
+  // Off again once the scope ends (and a scope that is off changes nothing): some range of a long
+  // loop whose ranges sleep lands on a pool thread.
+  ThreadPool::SerialScope off(false);
+  pool.ParallelFor(64, 1, [&](int64_t, int64_t) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    if (std::this_thread::get_id() != me) elsewhere++;
+  });
+  EXPECT_GT(elsewhere.load(), 0);
 }
 
 TEST(ThreadPoolTest, ZeroAndNegativeRangesDoNothing) {

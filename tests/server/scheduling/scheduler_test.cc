@@ -212,7 +212,12 @@ TEST(ModelSchedulerTest, PreserveOrderingAnswersInArrivalOrder) {
 }
 
 TEST(ModelSchedulerTest, StopAnswersQueuedRequestsAndRefusesNewOnes) {
-  WorkerPool pool(2);
+  // The pool's one thread is held, so the job is still queued when Stop comes (an idle model
+  // would otherwise dispatch it at once).
+  WorkerPool pool(1);
+  auto blocker = std::make_shared<Blocker>();
+  pool.Submit(blocker);
+  blocker->WaitStarted();
   auto sched = std::make_shared<ModelScheduler>(pool, Compile(AddReluModel()), Batching(8, 60'000'000), 1);
   Outcome o;
   Record queued, late;
@@ -220,6 +225,7 @@ TEST(ModelSchedulerTest, StopAnswersQueuedRequestsAndRefusesNewOnes) {
   ASSERT_TRUE(sched->Enqueue(j).ok());
   sched->Stop("the model is being unloaded");
   o.Wait(1);
+  blocker->Release();
   EXPECT_EQ(queued.status.code(), StatusCode::kUnavailable);
   EXPECT_FALSE(queued.ran);
   auto k = AddReluJob(&o, 1, 0.f, &late);

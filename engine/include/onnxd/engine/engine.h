@@ -68,6 +68,9 @@ struct RunOptions {
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   // When set to true by another thread, the run stops at the next node with CANCELLED.
   const std::atomic<bool>* cancelled = nullptr;
+  // Run every op on the calling thread, leaving the intra-op pool alone: for a server whose cores
+  // are already busy with other runs, where splitting an op only adds thread switches.
+  bool serial = false;
 };
 
 // What `onnxd inspect` shows; available without compiling.
