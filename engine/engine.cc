@@ -34,12 +34,21 @@ class SessionImpl {
  public:
   explicit SessionImpl(std::shared_ptr<ModelImpl> model) : model_(std::move(model)) {
     frame_.Bind(*model_->graph);
+    if (model_->options.device == Device::kCuda) {
+      auto cuda = CreateCudaSession(model_->graph, model_->device_plan, model_->options, model_->pool);
+      if (cuda.ok()) {
+        cuda_ = std::move(cuda).value();
+      } else {
+        cuda_error_ = cuda.status();
+      }
+    }
   }
   ~SessionImpl() { std::free(arena_); }
 
   Status Run(std::span<const Value> inputs, std::vector<Value>* outputs, const RunOptions& options);
   int64_t arena_bytes() const { return arena_size_; }
   int cached_plans() const { return static_cast<int>(plans_.size()); }
+  int last_run_copies() const { return cuda_ != nullptr ? cuda_->last_run_copies() : 0; }
 
  private:
   struct CachedPlan {
@@ -61,6 +70,9 @@ class SessionImpl {
   std::vector<CachedPlan> plans_;
   uint64_t clock_ = 0;
   MemoryRecording recording_;
+  // Device kCuda: the CUDA session runs instead, or the reason it could not be made.
+  std::unique_ptr<CudaSession> cuda_;
+  Status cuda_error_;
   char* arena_ = nullptr;
   int64_t arena_size_ = 0;
 };
@@ -130,6 +142,10 @@ bool SessionImpl::KeyMatches(const std::vector<int64_t>& key, std::span<const Va
 
 Status SessionImpl::Run(std::span<const Value> inputs, std::vector<Value>* outputs, const RunOptions& options) {
   RETURN_IF_ERROR(CheckInputs(inputs));
+  if (model_->options.device == Device::kCuda) {
+    if (cuda_ == nullptr) return cuda_error_;
+    return cuda_->Run(inputs, outputs, options);
+  }
   const GraphPlan& g = *model_->graph;
   CachedPlan* cached = nullptr;
   for (auto& p : plans_)
@@ -301,6 +317,7 @@ Status Session::Run(std::span<const Value> inputs, std::vector<Value>* outputs, 
 }
 int64_t Session::planned_arena_bytes() const { return impl_->arena_bytes(); }
 int Session::cached_plans() const { return impl_->cached_plans(); }
+int Session::last_run_copies() const { return impl_->last_run_copies(); }
 
 Engine::Engine() = default;
 Engine::~Engine() = default;

@@ -40,6 +40,36 @@ Status Blas::GemmFp16(const GemmArgs& args, const void* a, const void* b, void* 
   return GemmEx(args, a, b, c, CUDA_R_16F, CUBLAS_COMPUTE_32F);
 }
 
+Status Blas::GemmStridedBatched(const GemmArgs& g, const void* a, int64_t stride_a, const void* b, int64_t stride_b,
+                                void* c, int64_t stride_c, int64_t batch, bool fp16, GemmMath math) {
+  if (batch < 0) return InvalidArgument("Gemm: negative batch");
+  if (batch == 0 || g.m == 0 || g.n == 0) return Status::Ok();
+  if (batch == 1) return GemmEx(g, a, b, c, fp16 ? CUDA_R_16F : CUDA_R_32F,
+                                !fp16 && math == GemmMath::kTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F);
+  if (g.m < 0 || g.n < 0 || g.k < 0) return InvalidArgument("Gemm: negative dimension");
+  const int64_t lda = g.lda ? g.lda : std::max<int64_t>(1, g.trans_a ? g.m : g.k);
+  const int64_t ldb = g.ldb ? g.ldb : std::max<int64_t>(1, g.trans_b ? g.k : g.n);
+  const int64_t ldc = g.ldc ? g.ldc : g.n;
+  if (lda < (g.trans_a ? g.m : g.k) || ldb < (g.trans_b ? g.k : g.n) || ldc < g.n)
+    return InvalidArgument("Gemm: leading dimension smaller than the row length");
+  constexpr int64_t kMax = std::numeric_limits<int>::max();
+  if (g.m > kMax || g.n > kMax || g.k > kMax || lda > kMax || ldb > kMax || ldc > kMax || batch > kMax)
+    return InvalidArgument("Gemm: dimension exceeds the 32-bit cuBLAS interface");
+  const cublasOperation_t op_a = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t op_b = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cudaDataType_t type = fp16 ? CUDA_R_16F : CUDA_R_32F;
+  const cublasComputeType_t compute =
+      !fp16 && math == GemmMath::kTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  const float alpha = g.alpha, beta = g.beta;
+  // Same operand swap as GemmEx (row-major C = A*B is column-major C^T = B^T * A^T).
+  return CublasStatus(
+      cublasGemmStridedBatchedEx(handle_, op_b, op_a, static_cast<int>(g.n), static_cast<int>(g.m),
+                                 static_cast<int>(g.k), &alpha, b, type, static_cast<int>(ldb), stride_b, a, type,
+                                 static_cast<int>(lda), stride_a, &beta, c, type, static_cast<int>(ldc), stride_c,
+                                 static_cast<int>(batch), compute, CUBLAS_GEMM_DEFAULT),
+      "cublasGemmStridedBatchedEx");
+}
+
 Status Blas::GemmEx(const GemmArgs& g, const void* a, const void* b, void* c, cudaDataType_t type,
                     cublasComputeType_t compute) {
   if (g.m < 0 || g.n < 0 || g.k < 0) return InvalidArgument("Gemm: negative dimension");

@@ -45,6 +45,11 @@ class Blas {
   Status Gemm(const GemmArgs& args, const float* a, const float* b, float* c, GemmMath math = GemmMath::kFp32);
   // fp16 in, fp16 out, fp32 accumulation (`half` is cuda_fp16's __half, passed untyped here).
   Status GemmFp16(const GemmArgs& args, const void* a, const void* b, void* c);
+  // `batch` GEMMs of the same shape; matrix i of A starts stride_a elements after matrix i-1
+  // (0 repeats one matrix for every batch: broadcasting), likewise B and C. fp16 selects
+  // half-precision storage (fp32 accumulation); math applies to fp32 only.
+  Status GemmStridedBatched(const GemmArgs& args, const void* a, int64_t stride_a, const void* b, int64_t stride_b,
+                            void* c, int64_t stride_c, int64_t batch, bool fp16, GemmMath math = GemmMath::kFp32);
 
  private:
   explicit Blas(cublasHandle_t h) : handle_(h) {}

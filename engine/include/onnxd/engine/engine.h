@@ -126,6 +126,8 @@ class Session {
   // Statistics for tests and benches.
   int64_t planned_arena_bytes() const;
   int cached_plans() const;
+  // Host<->device copies the last Run made (CUDA sessions; 0 on the CPU).
+  int last_run_copies() const;
 
  private:
   friend class CompiledModel;

@@ -1,0 +1,629 @@
+// The CUDA half of runtime/cuda_session.h (built with ONNXD_WITH_CUDA only; the stub is in
+// cuda_session.cc).
+#ifdef ONNXD_WITH_CUDA
+
+#include <cuda_fp16.h>
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
+#include "kernels/cuda/binary_elementwise.h"
+#include "kernels/cuda/cuda_status.h"
+#include "kernels/cuda/device_pool.h"
+#include "kernels/cuda/gemm_cuda.h"
+#include "kernels/cuda/layer_norm.h"
+#include "kernels/cuda/pinned_buffer.h"
+#include "kernels/cuda/softmax.h"
+#include "kernels/cuda/stream.h"
+#include "kernels/cuda/tensor_shape.h"
+#include "kernels/cuda/transpose.h"
+#include "kernels/cuda/unary_elementwise.h"
+#include "runtime/cuda_session.h"
+#include "runtime/executor.h"
+
+namespace onnxd::engine {
+
+bool CudaRuntimeAvailable(std::string* why) { return cuda::CudaDeviceAvailable(why); }
+
+namespace {
+
+using DeviceBufferPtr = std::shared_ptr<cuda::DeviceBuffer>;
+
+std::string Label(const PlannedNode& n) {
+  return "node '" + n.name + "' (" + (n.domain.empty() ? "" : n.domain + ":") + n.op_type + ")";
+}
+
+// Runs a CPU kernel on explicit input values (host tensors, or device views for the kAny / alias
+// inputs); outputs are heap tensors or aliases of inputs. Subgraphs run on the host frame.
+class MixedContext : public KernelContext {
+ public:
+  MixedContext(Executor& exec, const Frame& frame, const PlannedNode& node, std::vector<const Value*> inputs,
+               std::vector<Value>* outputs)
+      : exec_(exec), frame_(frame), node_(node), inputs_(std::move(inputs)), outputs_(outputs) {}
+  int num_inputs() const override { return static_cast<int>(inputs_.size()); }
+  int num_outputs() const override { return static_cast<int>(outputs_->size()); }
+  const Value* input_value(int i) const override { return i >= 0 && i < num_inputs() ? inputs_[i] : nullptr; }
+  bool has_output(int i) const override { return i >= 0 && i < num_outputs() && node_.outputs[i] >= 0; }
+  Tensor* Output(int i, DataType dtype, const Shape& shape) override {
+    (*outputs_)[i] = Value(Tensor::Allocate(dtype, shape));
+    aliased_.resize(outputs_->size(), -1);
+    aliased_[i] = -1;
+    return &(*outputs_)[i].tensor();
+  }
+  void SetOutputAlias(int i, int input_index, const Shape& shape) override {
+    (*outputs_)[i] = Value(inputs_[input_index]->tensor().Reshaped(shape));
+    aliased_.resize(outputs_->size(), -1);
+    aliased_[i] = input_index;
+  }
+  void SetOutputValue(int i, Value v) override {
+    (*outputs_)[i] = std::move(v);
+    aliased_.resize(outputs_->size(), -1);
+    aliased_[i] = -1;
+  }
+  void* Scratch(size_t bytes) override {
+    scratch_.push_back(Buffer::Allocate(DataType::kUInt8, static_cast<int64_t>(std::max<size_t>(bytes, 1))));
+    return scratch_.back()->data();
+  }
+  ThreadPool& pool() override { return exec_.pool(); }
+  Status RunSubgraph(const GraphPlan& graph, std::span<const Value> inputs, std::vector<Value>* outputs) override {
+    return RunSubgraphFrame(exec_, graph, frame_, inputs, outputs);
+  }
+  const std::string& node_name() const override { return node_.name; }
+  const std::string& op_type() const override { return node_.op_type; }
+  // The input output i aliases, or -1.
+  int aliased(int i) const { return i < static_cast<int>(aliased_.size()) ? aliased_[i] : -1; }
+
+ private:
+  Executor& exec_;
+  const Frame& frame_;
+  const PlannedNode& node_;
+  std::vector<const Value*> inputs_;
+  std::vector<Value>* outputs_;
+  std::vector<int> aliased_;
+  std::vector<std::shared_ptr<Buffer>> scratch_;
+};
+
+class CudaSessionImpl : public CudaSession {
+ public:
+  CudaSessionImpl(std::shared_ptr<const GraphPlan> graph, const DevicePlan& plan, const CompileOptions& options,
+                  ThreadPool* pool)
+      : graph_(std::move(graph)), plan_(plan), options_(options), threads_(pool) {}
+  ~CudaSessionImpl() override {
+    // Work still queued may read buffers: finish it before they go back to the pool.
+    if (stream_ != nullptr) cudaStreamSynchronize(stream_->get());
+  }
+
+  Status Init();
+  Status Run(std::span<const Value> inputs, std::vector<Value>* outputs, const RunOptions& options) override;
+  int last_run_copies() const override { return copies_; }
+
+ private:
+  Status RunNode(int i, Executor& exec);
+  Status RunCudaKernel(int i);
+  Status RunOnHost(int i, Executor& exec);
+  Status EnsureDevice(int id);
+  Status EnsureHost(std::span<const int> ids);
+  StatusOr<char*> Stage(size_t bytes);
+  StatusOr<Tensor*> DeviceOutput(int id, DataType dtype, const Shape& shape);
+  void Release(int id);
+  void ClearRun();
+
+  std::shared_ptr<const GraphPlan> graph_;
+  DevicePlan plan_;
+  CompileOptions options_;
+  ThreadPool* threads_;
+
+  // Declaration order is destruction order reversed: the pool outlives every buffer below it.
+  std::unique_ptr<cuda::DevicePool> pool_;
+  std::unique_ptr<cuda::Stream> stream_;
+  std::unique_ptr<cuda::Blas> blas_;
+  std::vector<DeviceBufferPtr> dev_buf_;  // per value id: the device storage its device view uses
+  std::vector<Value> dev_;                // per value id: the device view (kNone when not on the device)
+  std::vector<uint8_t> on_host_;          // per value id: frame_.values holds it
+  Frame frame_;                           // host values
+  cuda::PinnedBuffer staging_;
+  size_t staged_ = 0;                     // bytes of staging_ used by copies queued since the last sync
+  int copies_ = 0;
+};
+
+Status CudaSessionImpl::Init() {
+  int device = 0;
+  ONNXD_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
+  pool_ = std::make_unique<cuda::DevicePool>();
+  auto stream = cuda::Stream::Create();
+  if (!stream.ok()) return stream.status();
+  stream_ = std::make_unique<cuda::Stream>(std::move(stream).value());
+  ASSIGN_OR_RETURN(auto blas, cuda::Blas::Create(stream_->get()));
+  blas_ = std::make_unique<cuda::Blas>(std::move(blas));
+  const int n = graph_->num_values();
+  dev_buf_.assign(n, nullptr);
+  dev_.assign(n, Value());
+  on_host_.assign(n, 0);
+  frame_.Bind(*graph_);
+  for (int id = 0; id < n; ++id) on_host_[id] = graph_->is_constant[id];
+  // Constants the device reads are uploaded once, here (not on the request path).
+  for (int id : plan_.uploaded_constants) {
+    const Value& c = graph_->constants[id];
+    if (!c.is_tensor()) return Internal("constant '" + graph_->value_names[id] + "' read on the GPU is not a tensor");
+    const Tensor& t = c.tensor();
+    auto buf = pool_->Allocate(std::max<size_t>(t.bytes(), 1));
+    if (!buf.ok()) return buf.status();
+    auto owner = std::make_shared<cuda::DeviceBuffer>(std::move(buf).value());
+    if (t.bytes() > 0)
+      ONNXD_CUDA_RETURN_IF_ERROR(cudaMemcpy(owner->data(), t.raw_data(), t.bytes(), cudaMemcpyHostToDevice));
+    dev_[id] = Value(Tensor::View(t.dtype(), t.shape(), owner->data()));
+    dev_buf_[id] = std::move(owner);
+  }
+  // A copy from pageable memory may return before its DMA lands, on the legacy stream that the
+  // session's non-blocking stream does not wait for.
+  ONNXD_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
+  return Status::Ok();
+}
+
+StatusOr<char*> CudaSessionImpl::Stage(size_t bytes) {
+  const size_t need = (bytes + 255) / 256 * 256;
+  if (staged_ + need > staging_.size()) {
+    // Copies still queued read the old staging area: let them land before it goes.
+    RETURN_IF_ERROR(stream_->Synchronize());
+    staged_ = 0;
+    if (need > staging_.size()) {
+      size_t size = std::max<size_t>(need, staging_.size() * 2);
+      size = std::max<size_t>(size, 1 << 20);
+      staging_ = cuda::PinnedBuffer();
+      ASSIGN_OR_RETURN(staging_, cuda::PinnedBuffer::Allocate(size));
+    }
+  }
+  char* p = staging_.data() + staged_;
+  staged_ += need;
+  return p;
+}
+
+StatusOr<Tensor*> CudaSessionImpl::DeviceOutput(int id, DataType dtype, const Shape& shape) {
+  const size_t bytes = static_cast<size_t>(shape.NumElements()) * ElementSize(dtype);
+  auto buf = pool_->Allocate(std::max<size_t>(bytes, 1));
+  if (!buf.ok()) return buf.status();
+  auto owner = std::make_shared<cuda::DeviceBuffer>(std::move(buf).value());
+  dev_[id] = Value(Tensor::View(dtype, shape, owner->data()));
+  dev_buf_[id] = std::move(owner);
+  on_host_[id] = 0;
+  frame_.values[id] = Value();
+  return &dev_[id].tensor();
+}
+
+Status CudaSessionImpl::EnsureDevice(int id) {
+  if (id < 0 || dev_[id].is_tensor()) return Status::Ok();
+  if (!on_host_[id]) return Internal("value '" + graph_->value_names[id] + "' is on neither device");
+  const Value& v = frame_.values[id];
+  if (!v.is_tensor()) return Internal("value '" + graph_->value_names[id] + "' needed on the GPU is not a tensor");
+  const Tensor& t = v.tensor();
+  if (t.dtype() == DataType::kString) return Internal("string tensor '" + graph_->value_names[id] + "' on the GPU");
+  auto buf = pool_->Allocate(std::max<size_t>(t.bytes(), 1));
+  if (!buf.ok()) return buf.status();
+  auto owner = std::make_shared<cuda::DeviceBuffer>(std::move(buf).value());
+  if (t.bytes() > 0) {
+    char* stage = nullptr;
+    ASSIGN_OR_RETURN(stage, Stage(t.bytes()));
+    std::memcpy(stage, t.raw_data(), t.bytes());
+    ONNXD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(owner->data(), stage, t.bytes(), cudaMemcpyHostToDevice, stream_->get()));
+  }
+  dev_[id] = Value(Tensor::View(t.dtype(), t.shape(), owner->data()));
+  dev_buf_[id] = std::move(owner);
+  ++copies_;
+  return Status::Ok();
+}
+
+Status CudaSessionImpl::EnsureHost(std::span<const int> ids) {
+  struct Pending {
+    int id;
+    char* stage;
+  };
+  std::vector<Pending> pending;
+  size_t total = 0;
+  for (int id : ids) {
+    if (id < 0 || on_host_[id]) continue;
+    if (!dev_[id].is_tensor()) return Internal("value '" + graph_->value_names[id] + "' is on neither device");
+    bool dup = false;
+    for (const auto& p : pending) dup |= p.id == id;
+    if (dup) continue;
+    pending.push_back({id, nullptr});
+    total += (dev_[id].tensor().bytes() + 255) / 256 * 256;
+  }
+  if (pending.empty()) return Status::Ok();
+  // One staging block for all of them: a second Stage() call could synchronise and reuse (or
+  // replace) the area the first copies land in before they are read out.
+  char* stage = nullptr;
+  ASSIGN_OR_RETURN(stage, Stage(std::max<size_t>(total, 1)));
+  for (auto& p : pending) {
+    const Tensor& t = dev_[p.id].tensor();
+    p.stage = stage;
+    if (t.bytes() > 0)
+      ONNXD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(stage, t.raw_data(), t.bytes(), cudaMemcpyDeviceToHost, stream_->get()));
+    stage += (t.bytes() + 255) / 256 * 256;
+  }
+  RETURN_IF_ERROR(stream_->Synchronize());
+  staged_ = 0;
+  for (const auto& p : pending) {
+    const Tensor& t = dev_[p.id].tensor();
+    Tensor h = Tensor::Allocate(t.dtype(), t.shape());
+    if (t.bytes() > 0) std::memcpy(h.raw_data(), p.stage, t.bytes());
+    frame_.values[p.id] = Value(std::move(h));
+    on_host_[p.id] = 1;
+    ++copies_;
+  }
+  return Status::Ok();
+}
+
+void CudaSessionImpl::Release(int id) {
+  if (id < 0 || graph_->is_constant[id]) return;
+  frame_.values[id] = Value();
+  on_host_[id] = 0;
+  dev_[id] = Value();
+  dev_buf_[id].reset();  // back to the pool; stream order keeps queued readers safe
+}
+
+void CudaSessionImpl::ClearRun() {
+  for (int id = 0; id < graph_->num_values(); ++id) Release(id);
+}
+
+Status CudaSessionImpl::Run(std::span<const Value> inputs, std::vector<Value>* outputs, const RunOptions& options) {
+  const GraphPlan& g = *graph_;
+  copies_ = 0;
+  staged_ = 0;
+  for (size_t k = 0; k < inputs.size() && k < g.input_ids.size(); ++k) {
+    frame_.values[g.input_ids[k]] = inputs[k];
+    on_host_[g.input_ids[k]] = 1;
+  }
+  Executor exec(*threads_, options);
+  const bool check_deadline = options.deadline != std::chrono::steady_clock::time_point::max();
+  Status st;
+  for (int i = 0; i < static_cast<int>(g.nodes.size()) && st.ok(); ++i) {
+    const PlannedNode& node = g.nodes[i];
+    if (options.cancelled != nullptr && options.cancelled->load(std::memory_order_relaxed)) {
+      st = Cancelled("run cancelled before " + Label(node));
+      break;
+    }
+    if (check_deadline && std::chrono::steady_clock::now() > options.deadline) {
+      st = DeadlineExceeded("deadline exceeded before " + Label(node));
+      break;
+    }
+    try {
+      st = RunNode(i, exec);
+    } catch (const std::bad_alloc&) {
+      st = ResourceExhausted("out of memory");
+    } catch (const std::exception& e) {
+      st = Internal(std::string("unexpected exception: ") + e.what());
+    }
+    if (!st.ok()) {
+      if (st.message().rfind("node '", 0) != 0) st = st.WithContext(Label(node) + ": ");
+      break;
+    }
+    for (int id : node.release) Release(id);
+  }
+  if (st.ok()) st = EnsureHost(g.output_ids);
+  // Every run ends with its stream drained: kernel errors surface here, and the next run may
+  // reuse the staging area and the pooled buffers freely.
+  if (st.ok()) st = stream_->Synchronize();
+  if (st.ok()) {
+    outputs->resize(g.output_ids.size());
+    for (size_t k = 0; k < g.output_ids.size(); ++k) (*outputs)[k] = frame_.values[g.output_ids[k]];
+  } else {
+    // Leave nothing queued that reads buffers about to be reused.
+    cudaStreamSynchronize(stream_->get());
+    cudaGetLastError();
+  }
+  ClearRun();
+  return st;
+}
+
+Status CudaSessionImpl::RunNode(int i, Executor& exec) {
+  const PlannedNode& node = graph_->nodes[i];
+  const std::vector<InputPlace>& places = plan_.input_place[i];
+  const bool on_gpu = plan_.node_device[i] == Device::kCuda;
+  std::vector<int> host_ids;
+  for (size_t k = 0; k < node.inputs.size(); ++k) {
+    int id = node.inputs[k];
+    if (id < 0) continue;
+    InputPlace p = k < places.size() ? places[k] : InputPlace::kNodeDevice;
+    if (p == InputPlace::kNodeDevice && on_gpu) {
+      RETURN_IF_ERROR(EnsureDevice(id));
+    } else if (p != InputPlace::kAny) {
+      host_ids.push_back(id);
+    }
+  }
+  for (int id : node.implicit_inputs) host_ids.push_back(id);
+  RETURN_IF_ERROR(EnsureHost(host_ids));
+  if (on_gpu && !plan_.cuda_params[i].op.empty()) return RunCudaKernel(i);
+  return RunOnHost(i, exec);
+}
+
+// CPU kernels, and the metadata-only aliases placed on the GPU (their data input is a device view
+// they never dereference).
+Status CudaSessionImpl::RunOnHost(int i, Executor& exec) {
+  const PlannedNode& node = graph_->nodes[i];
+  const bool on_gpu = plan_.node_device[i] == Device::kCuda;
+  std::vector<const Value*> ins;
+  for (size_t k = 0; k < node.inputs.size(); ++k) {
+    int id = node.inputs[k];
+    if (id < 0) {
+      ins.push_back(nullptr);
+    } else if (on_host_[id] && !(on_gpu && k == 0)) {
+      ins.push_back(&frame_.values[id]);
+    } else if (dev_[id].is_tensor()) {
+      ins.push_back(&dev_[id]);
+    } else {
+      ins.push_back(&frame_.values[id]);
+    }
+  }
+  std::vector<Value> outs(node.outputs.size());
+  MixedContext ctx(exec, frame_, node, ins, &outs);
+  RETURN_IF_ERROR(node.kernel->Compute(ctx));
+  for (size_t k = 0; k < node.outputs.size(); ++k) {
+    int id = node.outputs[k];
+    if (id < 0) continue;
+    int src = ctx.aliased(static_cast<int>(k));
+    const int src_id = src >= 0 ? node.inputs[src] : -1;
+    if (src_id >= 0 && ins[src] == &dev_[src_id]) {
+      // An alias of device data: a device value sharing the source's storage.
+      dev_[id] = std::move(outs[k]);
+      dev_buf_[id] = dev_buf_[src_id];
+      on_host_[id] = 0;
+      frame_.values[id] = Value();
+    } else {
+      if (on_gpu) return Internal("a node placed on the GPU produced host data");
+      frame_.values[id] = std::move(outs[k]);
+      on_host_[id] = 1;
+    }
+  }
+  return Status::Ok();
+}
+
+int64_t NumElementsOf(std::span<const int64_t> dims, size_t from, size_t to) {
+  int64_t n = 1;
+  for (size_t i = from; i < to; ++i) n *= dims[i];
+  return n;
+}
+
+Status CudaSessionImpl::RunCudaKernel(int i) {
+  const PlannedNode& node = graph_->nodes[i];
+  const CudaNodeParams& p = plan_.cuda_params[i];
+  cudaStream_t s = stream_->get();
+  auto in = [&](int k) -> const Tensor* {
+    if (k >= static_cast<int>(node.inputs.size()) || node.inputs[k] < 0) return nullptr;
+    return &dev_[node.inputs[k]].tensor();
+  };
+  const int out_id = node.outputs.empty() ? -1 : node.outputs[0];
+  if (out_id < 0) return Status::Ok();  // nothing wanted
+  const Tensor* x = in(0);
+  if (x == nullptr) return InvalidArgument("input 0 is missing");
+  const DataType dt = x->dtype();
+  const bool is_half = dt == DataType::kFloat16;
+  if (dt != DataType::kFloat && !is_half)
+    return Internal(std::string("placed on the GPU with element type ") + DataTypeName(dt));
+  for (size_t k = 1; k < node.inputs.size(); ++k)
+    if (in(static_cast<int>(k)) != nullptr && in(static_cast<int>(k))->dtype() != dt)
+      return InvalidArgument("inputs of mixed element types");
+
+  const std::string& op = p.op;
+  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") {
+    const Tensor* y = in(1);
+    if (y == nullptr) return InvalidArgument("input 1 is missing");
+    if (x->rank() > cuda::kMaxRank || y->rank() > cuda::kMaxRank) return Unimplemented("rank above 6 on the GPU");
+    auto shape = cuda::BroadcastShape(x->shape().dims(), y->shape().dims());
+    if (!shape.ok())
+      return InvalidArgument("shapes " + x->shape().ToString() + " and " + y->shape().ToString() + " do not broadcast");
+    cuda::BinaryOp bop = op == "Add" ? cuda::BinaryOp::kAdd
+                         : op == "Sub" ? cuda::BinaryOp::kSub
+                         : op == "Mul" ? cuda::BinaryOp::kMul
+                                       : cuda::BinaryOp::kDiv;
+    const Tensor* a = x;
+    const Tensor* b = y;
+    Tensor* out = nullptr;
+    ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, Shape(std::span<const int64_t>(*shape))));
+    if (is_half)
+      return cuda::BinaryElementwise(bop, a->data<__half>(), a->shape().dims(), b->data<__half>(), b->shape().dims(),
+                                     out->data<__half>(), s);
+    return cuda::BinaryElementwise(bop, a->data<float>(), a->shape().dims(), b->data<float>(), b->shape().dims(),
+                                   out->data<float>(), s);
+  }
+  if (op == "Relu" || op == "Sigmoid" || op == "Tanh" || op == "Gelu") {
+    cuda::UnaryOp uop = op == "Relu" ? cuda::UnaryOp::kRelu
+                        : op == "Sigmoid" ? cuda::UnaryOp::kSigmoid
+                        : op == "Tanh" ? cuda::UnaryOp::kTanh
+                        : p.gelu_tanh ? cuda::UnaryOp::kGeluTanh
+                                      : cuda::UnaryOp::kGelu;
+    const Tensor* src = x;
+    Tensor* out = nullptr;
+    ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, src->shape()));
+    if (is_half) return cuda::UnaryElementwise(uop, src->data<__half>(), out->data<__half>(), src->num_elements(), s);
+    return cuda::UnaryElementwise(uop, src->data<float>(), out->data<float>(), src->num_elements(), s);
+  }
+  if (op == "Softmax") {
+    const int r = x->rank();
+    int64_t cols = 1;
+    if (p.opset < 13) {
+      int64_t axis = p.axis < 0 ? p.axis + r : p.axis;
+      if (axis < 0 || axis > r) return InvalidArgument("axis " + std::to_string(p.axis) + " out of range");
+      cols = NumElementsOf(x->shape().dims(), static_cast<size_t>(axis), static_cast<size_t>(r));
+    } else {
+      int64_t axis = p.axis < 0 ? p.axis + r : p.axis;
+      if (axis != r - 1) return Internal("Softmax placed on the GPU over an axis that is not the last");
+      cols = r == 0 ? 1 : x->dim(r - 1);
+    }
+    const int64_t n = x->num_elements();
+    const int64_t rows = cols == 0 ? 0 : n / cols;
+    const Tensor* src = x;
+    Tensor* out = nullptr;
+    ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, src->shape()));
+    if (rows == 0 || cols == 0) return Status::Ok();
+    if (is_half) return cuda::SoftmaxLastAxis(src->data<__half>(), out->data<__half>(), rows, cols, s);
+    return cuda::SoftmaxLastAxis(src->data<float>(), out->data<float>(), rows, cols, s);
+  }
+  if (op == "LayerNormalization") {
+    const Tensor* scale = in(1);
+    const Tensor* bias = in(2);
+    const int r = x->rank();
+    if (r == 0 || scale == nullptr) return InvalidArgument("LayerNormalization needs a rank >= 1 input and a scale");
+    const int64_t axis = p.axis < 0 ? p.axis + r : p.axis;
+    if (axis != r - 1) return Internal("LayerNormalization placed on the GPU over axes that are not the last");
+    const int64_t cols = x->dim(r - 1);
+    if (scale->num_elements() != cols || (bias != nullptr && bias->num_elements() != cols))
+      return Unimplemented("LayerNormalization on the GPU takes scale and bias of the last dim's size");
+    const int64_t rows = cols == 0 ? 0 : x->num_elements() / cols;
+    const Tensor* src = x;
+    Tensor* out = nullptr;
+    ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, src->shape()));
+    if (rows == 0) return Status::Ok();
+    if (is_half)
+      return cuda::LayerNormLastAxis(src->data<__half>(), scale->data<__half>(),
+                                     bias ? bias->data<__half>() : nullptr, out->data<__half>(), rows, cols,
+                                     p.epsilon, s);
+    return cuda::LayerNormLastAxis(src->data<float>(), scale->data<float>(), bias ? bias->data<float>() : nullptr,
+                                   out->data<float>(), rows, cols, p.epsilon, s);
+  }
+  if (op == "Transpose") {
+    const int r = x->rank();
+    if (r > cuda::kMaxRank) return Unimplemented("rank above 6 on the GPU");
+    std::vector<int64_t> perm = p.perm;
+    if (perm.empty())
+      for (int d = r - 1; d >= 0; --d) perm.push_back(d);
+    if (static_cast<int>(perm.size()) != r) return InvalidArgument("perm has the wrong length for the input's rank");
+    Shape out_shape;
+    for (int64_t d : perm) {
+      if (d < 0 || d >= r) return InvalidArgument("perm is not a permutation");
+      out_shape.PushBack(x->dim(static_cast<int>(d)));
+    }
+    const Tensor* src = x;
+    Tensor* out = nullptr;
+    ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
+    if (src->num_elements() == 0) return Status::Ok();
+    if (is_half) return cuda::Transpose(src->data<__half>(), src->shape().dims(), perm, out->data<__half>(), s);
+    return cuda::Transpose(src->data<float>(), src->shape().dims(), perm, out->data<float>(), s);
+  }
+  const cuda::GemmMath math = options_.allow_tf32 ? cuda::GemmMath::kTf32 : cuda::GemmMath::kFp32;
+  if (op == "Gemm") {
+    const Tensor* b = in(1);
+    const Tensor* c = in(2);
+    if (b == nullptr || x->rank() != 2 || b->rank() != 2) return InvalidArgument("Gemm takes rank-2 A and B");
+    cuda::GemmArgs args;
+    args.trans_a = p.trans_a;
+    args.trans_b = p.trans_b;
+    args.m = p.trans_a ? x->dim(1) : x->dim(0);
+    args.k = p.trans_a ? x->dim(0) : x->dim(1);
+    args.n = p.trans_b ? b->dim(0) : b->dim(1);
+    const int64_t kb = p.trans_b ? b->dim(1) : b->dim(0);
+    if (kb != args.k)
+      return InvalidArgument("A " + x->shape().ToString() + " and B " + b->shape().ToString() + " do not multiply");
+    args.alpha = p.alpha;
+    const Tensor* a = x;
+    Tensor* out = nullptr;
+    ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, Shape{args.m, args.n}));
+    if (args.m == 0 || args.n == 0) return Status::Ok();
+    if (args.k == 0) {
+      ONNXD_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(out->raw_data(), 0, out->bytes(), s));
+    } else if (is_half) {
+      RETURN_IF_ERROR(blas_->GemmFp16(args, a->raw_data(), b->raw_data(), out->raw_data()));
+    } else {
+      RETURN_IF_ERROR(blas_->Gemm(args, a->data<float>(), b->data<float>(), out->data<float>(), math));
+    }
+    if (c != nullptr) {
+      // beta is 1 (the planner's condition): Y += C, broadcast.
+      if (c->rank() > 2) return InvalidArgument("Gemm's C has rank above 2");
+      auto shape = cuda::BroadcastShape(out->shape().dims(), c->shape().dims());
+      if (!shape.ok() || *shape != out->shape().ToVector())
+        return InvalidArgument("C " + c->shape().ToString() + " does not broadcast to " + out->shape().ToString());
+      if (is_half)
+        return cuda::BinaryElementwise(cuda::BinaryOp::kAdd, out->data<__half>(), out->shape().dims(),
+                                       c->data<__half>(), c->shape().dims(), out->data<__half>(), s);
+      return cuda::BinaryElementwise(cuda::BinaryOp::kAdd, out->data<float>(), out->shape().dims(), c->data<float>(),
+                                     c->shape().dims(), out->data<float>(), s);
+    }
+    return Status::Ok();
+  }
+  if (op == "MatMul") {
+    const Tensor* b = in(1);
+    if (b == nullptr) return InvalidArgument("input 1 is missing");
+    if (x->rank() == 0 || b->rank() == 0) return InvalidArgument("MatMul of a scalar");
+    // Promote rank-1 operands as numpy does ([K] -> [1,K] for A, [K,1] for B), drop those dims after.
+    std::vector<int64_t> ad = x->shape().ToVector(), bd = b->shape().ToVector();
+    const bool a_vec = ad.size() == 1, b_vec = bd.size() == 1;
+    if (a_vec) ad.insert(ad.begin(), 1);
+    if (b_vec) bd.push_back(1);
+    const int64_t m = ad[ad.size() - 2], k = ad.back(), n = bd.back();
+    if (bd[bd.size() - 2] != k)
+      return InvalidArgument("A " + x->shape().ToString() + " and B " + b->shape().ToString() + " do not multiply");
+    std::vector<int64_t> abatch(ad.begin(), ad.end() - 2), bbatch(bd.begin(), bd.end() - 2);
+    auto batch_or = cuda::BroadcastShape(abatch, bbatch);
+    if (!batch_or.ok())
+      return InvalidArgument("batch dims of " + x->shape().ToString() + " and " + b->shape().ToString() +
+                             " do not broadcast");
+    const std::vector<int64_t>& batch = *batch_or;
+    Shape out_shape;
+    for (int64_t d : batch) out_shape.PushBack(d);
+    if (!a_vec) out_shape.PushBack(m);
+    if (!b_vec) out_shape.PushBack(n);
+    const Tensor* a = x;
+    Tensor* out = nullptr;
+    ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
+    const int64_t total = cuda::NumElements(batch);
+    if (out->num_elements() == 0) return Status::Ok();
+    if (k == 0) {
+      ONNXD_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(out->raw_data(), 0, out->bytes(), s));
+      return Status::Ok();
+    }
+    const int64_t na = cuda::NumElements(abatch), nb = cuda::NumElements(bbatch);
+    const size_t esize = ElementSize(dt);
+    cuda::GemmArgs args;
+    args.m = m;
+    args.n = n;
+    args.k = k;
+    if (nb == 1) {
+      // B is one matrix: A's batch folds into M (one GEMM over [na*M, K]).
+      args.m = m * na;
+      return blas_->GemmStridedBatched(args, a->raw_data(), 0, b->raw_data(), 0, out->raw_data(), 0, 1, is_half, math);
+    }
+    if (abatch == bbatch || na == 1) {
+      return blas_->GemmStridedBatched(args, a->raw_data(), na == 1 ? 0 : m * k, b->raw_data(), k * n,
+                                       out->raw_data(), m * n, total, is_half, math);
+    }
+    // General broadcast of the batch dims: one GEMM per output matrix.
+    const size_t r = batch.size();
+    std::vector<int64_t> idx(r, 0);
+    for (int64_t t = 0; t < total; ++t) {
+      int64_t ia = 0, ib = 0;
+      for (size_t d = 0; d < r; ++d) {
+        const size_t pa = d + abatch.size() >= r ? d + abatch.size() - r : SIZE_MAX;
+        const size_t pb = d + bbatch.size() >= r ? d + bbatch.size() - r : SIZE_MAX;
+        if (pa != SIZE_MAX) ia = ia * abatch[pa] + (abatch[pa] == 1 ? 0 : idx[d]);
+        if (pb != SIZE_MAX) ib = ib * bbatch[pb] + (bbatch[pb] == 1 ? 0 : idx[d]);
+      }
+      const char* pa_ptr = static_cast<const char*>(a->raw_data()) + ia * m * k * esize;
+      const char* pb_ptr = static_cast<const char*>(b->raw_data()) + ib * k * n * esize;
+      char* pc = static_cast<char*>(out->raw_data()) + t * m * n * esize;
+      RETURN_IF_ERROR(blas_->GemmStridedBatched(args, pa_ptr, 0, pb_ptr, 0, pc, 0, 1, is_half, math));
+      for (size_t d = r; d-- > 0;) {
+        if (++idx[d] < batch[d]) break;
+        idx[d] = 0;
+      }
+    }
+    return Status::Ok();
+  }
+  return Internal("op " + op + " was placed on the GPU but has no CUDA path");
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<CudaSession>> CreateCudaSession(std::shared_ptr<const GraphPlan> graph,
+                                                         const DevicePlan& plan, const CompileOptions& options,
+                                                         ThreadPool* pool) {
+  std::string why;
+  if (!CudaRuntimeAvailable(&why)) return Unavailable("no usable CUDA device: " + why);
+  auto s = std::make_unique<CudaSessionImpl>(std::move(graph), plan, options, pool);
+  RETURN_IF_ERROR(s->Init());
+  return std::unique_ptr<CudaSession>(std::move(s));
+}
+
+}  // namespace onnxd::engine
+
+#endif  // ONNXD_WITH_CUDA

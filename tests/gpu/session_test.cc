@@ -1,0 +1,414 @@
+// The CUDA session end to end (issue 8): small models compiled for Device::kCuda run through the
+// public Session API and are compared with the CPU session of the same model on the same inputs
+// (the CPU engine is checked against onnxruntime by the node suite). Each test also checks that
+// the copies a run makes are the ones the placement plan counted. Skipped without a device
+// (gpu_test_main.cc).
+#include <cuda_fp16.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "onnx/onnx-ml.pb.h"
+#include "onnxd/engine/engine.h"
+
+namespace onnxd {
+namespace {
+
+constexpr int kF32 = onnx::TensorProto::FLOAT;
+constexpr int kF16 = onnx::TensorProto::FLOAT16;
+
+onnx::ValueInfoProto Info(const std::string& name, int type, const std::vector<int64_t>& dims) {
+  onnx::ValueInfoProto v;
+  v.set_name(name);
+  auto* t = v.mutable_type()->mutable_tensor_type();
+  t->set_elem_type(type);
+  auto* s = t->mutable_shape();
+  for (int64_t d : dims) {
+    if (d >= 0) s->add_dim()->set_dim_value(d);
+    else s->add_dim()->set_dim_param("N");
+  }
+  return v;
+}
+
+onnx::NodeProto* AddNode(onnx::GraphProto* g, const std::string& op, const std::vector<std::string>& in,
+                         const std::vector<std::string>& out, const std::string& name = "") {
+  auto* n = g->add_node();
+  n->set_op_type(op);
+  n->set_name(name.empty() ? out[0] : name);
+  for (const auto& i : in) n->add_input(i);
+  for (const auto& o : out) n->add_output(o);
+  return n;
+}
+
+void IntAttr(onnx::NodeProto* n, const std::string& name, int64_t v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(v);
+}
+void FloatAttr(onnx::NodeProto* n, const std::string& name, float v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::FLOAT);
+  a->set_f(v);
+}
+void IntsAttr(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INTS);
+  for (int64_t x : v) a->add_ints(x);
+}
+void StringAttr(onnx::NodeProto* n, const std::string& name, const std::string& v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::STRING);
+  a->set_s(v);
+}
+
+std::vector<float> Random(size_t n, uint32_t seed, float scale = 1.f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(-scale, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+int64_t Count(const std::vector<int64_t>& dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  return n;
+}
+
+void FloatInit(onnx::GraphProto* g, const std::string& name, const std::vector<int64_t>& dims, uint32_t seed,
+               float scale = 0.5f) {
+  auto* t = g->add_initializer();
+  t->set_name(name);
+  t->set_data_type(kF32);
+  for (int64_t d : dims) t->add_dims(d);
+  auto v = Random(static_cast<size_t>(Count(dims)), seed, scale);
+  t->set_raw_data(v.data(), v.size() * sizeof(float));
+}
+
+void Int64Init(onnx::GraphProto* g, const std::string& name, const std::vector<int64_t>& values) {
+  auto* t = g->add_initializer();
+  t->set_name(name);
+  t->set_data_type(onnx::TensorProto::INT64);
+  t->add_dims(static_cast<int64_t>(values.size()));
+  for (int64_t v : values) t->add_int64_data(v);
+}
+
+onnx::ModelProto NewModel(int opset) {
+  onnx::ModelProto m;
+  m.set_ir_version(9);
+  auto* os = m.add_opset_import();
+  os->set_domain("");
+  os->set_version(opset);
+  m.mutable_graph()->set_name("g");
+  return m;
+}
+
+struct Result {
+  std::vector<std::vector<float>> outputs;
+  std::vector<std::vector<int64_t>> shapes;
+  int copies = 0;
+};
+
+Value FloatTensor(const std::vector<int64_t>& dims, const std::vector<float>& data) {
+  Tensor t = Tensor::Allocate(DataType::kFloat, Shape(std::span<const int64_t>(dims)));
+  std::copy(data.begin(), data.end(), t.data<float>());
+  return Value(t);
+}
+
+Value HalfTensor(const std::vector<int64_t>& dims, const std::vector<float>& data) {
+  Tensor t = Tensor::Allocate(DataType::kFloat16, Shape(std::span<const int64_t>(dims)));
+  auto* p = static_cast<__half*>(t.raw_data());
+  for (size_t i = 0; i < data.size(); ++i) p[i] = __float2half(data[i]);
+  return Value(t);
+}
+
+std::vector<float> ToFloats(const Tensor& t) {
+  std::vector<float> v(static_cast<size_t>(t.num_elements()));
+  if (t.dtype() == DataType::kFloat16) {
+    const auto* p = static_cast<const __half*>(t.raw_data());
+    for (size_t i = 0; i < v.size(); ++i) v[i] = __half2float(p[i]);
+  } else {
+    std::copy(t.data<float>(), t.data<float>() + v.size(), v.begin());
+  }
+  return v;
+}
+
+// Runs `m` on `device` `runs` times (checking the runs agree) and returns the last run's outputs.
+Result RunOn(const onnx::ModelProto& m, Device device, const std::vector<Value>& inputs, int runs = 2,
+             bool tf32 = false, const PlacementInfo** placement_out = nullptr) {
+  static Engine engine;
+  static std::vector<std::shared_ptr<const CompiledModel>> keep;
+  CompileOptions options;
+  options.device = device;
+  options.allow_tf32 = tf32;
+  auto model = engine.CompileBytes(m.SerializeAsString(), "", options);
+  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  Result r;
+  if (!model.ok()) return r;
+  keep.push_back(*model);
+  if (placement_out != nullptr) *placement_out = &(*model)->placement();
+  auto session = (*model)->CreateSession();
+  std::vector<std::vector<float>> first;
+  for (int k = 0; k < runs; ++k) {
+    std::vector<Value> outs;
+    Status st = session->Run(inputs, &outs);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    if (!st.ok()) return r;
+    r.outputs.clear();
+    r.shapes.clear();
+    for (const auto& v : outs) {
+      r.outputs.push_back(ToFloats(v.tensor()));
+      r.shapes.push_back(v.tensor().shape().ToVector());
+    }
+    if (k == 0) first = r.outputs;
+    else EXPECT_EQ(first, r.outputs) << "run " << k << " differs from the first run";
+    r.copies = session->last_run_copies();
+  }
+  return r;
+}
+
+void ExpectClose(const Result& got, const Result& want, float rtol = 1e-3f, float atol = 1e-5f) {
+  ASSERT_EQ(got.outputs.size(), want.outputs.size());
+  for (size_t o = 0; o < got.outputs.size(); ++o) {
+    EXPECT_EQ(got.shapes[o], want.shapes[o]) << "output " << o;
+    ASSERT_EQ(got.outputs[o].size(), want.outputs[o].size());
+    int bad = 0;
+    for (size_t i = 0; i < got.outputs[o].size(); ++i) {
+      float g = got.outputs[o][i], w = want.outputs[o][i];
+      if (!(std::fabs(g - w) <= atol + rtol * std::fabs(w)) && ++bad <= 5)
+        ADD_FAILURE() << "output " << o << " element " << i << ": cuda " << g << ", cpu " << w;
+    }
+    EXPECT_EQ(bad, 0) << "output " << o << " of " << got.outputs[o].size() << " elements";
+  }
+}
+
+// Compiles for both devices, runs, compares, and checks the copies against the plan.
+void CheckAgainstCpu(const onnx::ModelProto& m, const std::vector<Value>& inputs, int expect_cuda_nodes,
+                     int expect_copies, float rtol = 1e-3f, float atol = 1e-5f) {
+  const PlacementInfo* placement = nullptr;
+  Result gpu = RunOn(m, Device::kCuda, inputs, 2, false, &placement);
+  Result cpu = RunOn(m, Device::kCpu, inputs);
+  ASSERT_NE(placement, nullptr);
+  int on_cuda = 0;
+  for (const auto& n : placement->nodes) on_cuda += n.device == Device::kCuda;
+  EXPECT_EQ(on_cuda, expect_cuda_nodes) << placement->summary;
+  EXPECT_EQ(placement->total_copies(), expect_copies) << placement->summary;
+  EXPECT_EQ(gpu.copies, placement->total_copies()) << "copies made vs planned: " << placement->summary;
+  ExpectClose(gpu, cpu, rtol, atol);
+}
+
+TEST(CudaSessionTest, MatMulAddReluChainMatchesCpu) {
+  onnx::ModelProto m = NewModel(17);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {-1, 37});
+  *g->add_output() = Info("y", kF32, {-1, 19});
+  FloatInit(g, "W", {37, 19}, 1);
+  FloatInit(g, "b", {19}, 2);
+  AddNode(g, "MatMul", {"x", "W"}, {"xw"});
+  AddNode(g, "Add", {"xw", "b"}, {"s"});
+  AddNode(g, "Relu", {"s"}, {"y"});
+  for (int64_t batch : {1, 5, 64})
+    CheckAgainstCpu(m, {FloatTensor({batch, 37}, Random(batch * 37, 3))}, 3, 2);
+}
+
+TEST(CudaSessionTest, UnsupportedOpInTheMiddleRunsOnCpuWithCopies) {
+  onnx::ModelProto m = NewModel(17);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {3, 50});
+  *g->add_output() = Info("y", kF32, {3, 50});
+  *g->add_output() = Info("z", kF32, {3, 50});
+  AddNode(g, "Tanh", {"x"}, {"t"});
+  AddNode(g, "Floor", {"t"}, {"f"});  // CPU
+  AddNode(g, "Sigmoid", {"f"}, {"y"});
+  AddNode(g, "Mul", {"t", "y"}, {"z"});
+  CheckAgainstCpu(m, {FloatTensor({3, 50}, Random(150, 4, 3.f))}, 3, 5);  // x in; t out, f in; y, z out
+}
+
+TEST(CudaSessionTest, GemmWithTransposeAlphaAndBias) {
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("a", kF32, {33, 7});
+  *g->add_output() = Info("y", kF32, {7, 21});
+  FloatInit(g, "B", {21, 33}, 5);
+  FloatInit(g, "C", {21}, 6);
+  auto* n = AddNode(g, "Gemm", {"a", "B", "C"}, {"y"});
+  IntAttr(n, "transA", 1);
+  IntAttr(n, "transB", 1);
+  FloatAttr(n, "alpha", 0.75f);
+  CheckAgainstCpu(m, {FloatTensor({33, 7}, Random(33 * 7, 7))}, 1, 2);
+}
+
+TEST(CudaSessionTest, BatchedAndBroadcastMatMul) {
+  struct Case {
+    std::vector<int64_t> a, b;
+  };
+  for (const Case& c : std::vector<Case>{{{2, 3, 5, 8}, {2, 3, 8, 4}},   // strided batched
+                                         {{1, 5, 8}, {6, 8, 4}},         // A broadcast (stride 0)
+                                         {{2, 1, 5, 8}, {1, 3, 8, 4}},   // general broadcast loop
+                                         {{7, 8}, {2, 8, 3}},            // rank 2 x rank 3
+                                         {{8}, {2, 8, 3}},               // vector A
+                                         {{4, 5, 8}, {8}}}) {            // vector B
+    onnx::ModelProto m = NewModel(17);
+    auto* g = m.mutable_graph();
+    *g->add_input() = Info("a", kF32, c.a);
+    *g->add_input() = Info("b", kF32, c.b);
+    *g->add_output() = Info("y", kF32, {});
+    g->mutable_output(0)->mutable_type()->mutable_tensor_type()->clear_shape();
+    AddNode(g, "MatMul", {"a", "b"}, {"y"});
+    SCOPED_TRACE(::testing::Message() << "A rank " << c.a.size() << " B rank " << c.b.size());
+    CheckAgainstCpu(m, {FloatTensor(c.a, Random(Count(c.a), 8)), FloatTensor(c.b, Random(Count(c.b), 9))}, 1, 3);
+  }
+}
+
+// One BERT-style self-attention block with its LayerNorm and GELU feed-forward: every op but the
+// Shape-free reshapes runs on the GPU and nothing crosses back until the output.
+TEST(CudaSessionTest, AttentionBlockStaysOnTheGpu) {
+  const int64_t B = 2, S = 16, H = 4, D = 8, E = H * D;
+  onnx::ModelProto m = NewModel(20);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {B, S, E});
+  *g->add_output() = Info("y", kF32, {B, S, E});
+  FloatInit(g, "Wq", {E, E}, 11, 0.3f);
+  FloatInit(g, "Wk", {E, E}, 12, 0.3f);
+  FloatInit(g, "Wv", {E, E}, 13, 0.3f);
+  FloatInit(g, "bq", {E}, 14);
+  FloatInit(g, "W1", {E, 2 * E}, 15, 0.3f);
+  FloatInit(g, "W2", {2 * E, E}, 16, 0.3f);
+  FloatInit(g, "gamma", {E}, 17);
+  FloatInit(g, "beta", {E}, 18);
+  Int64Init(g, "heads", {B, S, H, D});
+  Int64Init(g, "merged", {B, S, E});
+  auto* scale = g->add_initializer();
+  scale->set_name("scale");
+  scale->set_data_type(kF32);
+  float sv = std::sqrt(static_cast<float>(D));
+  scale->set_raw_data(&sv, sizeof(float));
+  AddNode(g, "MatMul", {"x", "Wq"}, {"q0"});
+  AddNode(g, "Add", {"q0", "bq"}, {"q1"});
+  AddNode(g, "MatMul", {"x", "Wk"}, {"k0"});
+  AddNode(g, "MatMul", {"x", "Wv"}, {"v0"});
+  AddNode(g, "Reshape", {"q1", "heads"}, {"q2"});
+  AddNode(g, "Reshape", {"k0", "heads"}, {"k2"});
+  AddNode(g, "Reshape", {"v0", "heads"}, {"v2"});
+  IntsAttr(AddNode(g, "Transpose", {"q2"}, {"q"}), "perm", {0, 2, 1, 3});
+  IntsAttr(AddNode(g, "Transpose", {"k2"}, {"kt"}), "perm", {0, 2, 3, 1});
+  IntsAttr(AddNode(g, "Transpose", {"v2"}, {"v"}), "perm", {0, 2, 1, 3});
+  AddNode(g, "MatMul", {"q", "kt"}, {"scores0"});
+  AddNode(g, "Div", {"scores0", "scale"}, {"scores"});
+  AddNode(g, "Softmax", {"scores"}, {"probs"});
+  AddNode(g, "MatMul", {"probs", "v"}, {"ctx0"});
+  IntsAttr(AddNode(g, "Transpose", {"ctx0"}, {"ctx1"}), "perm", {0, 2, 1, 3});
+  AddNode(g, "Reshape", {"ctx1", "merged"}, {"ctx"});
+  AddNode(g, "Add", {"ctx", "x"}, {"res"});
+  FloatAttr(AddNode(g, "LayerNormalization", {"res", "gamma", "beta"}, {"ln"}), "epsilon", 1e-5f);
+  AddNode(g, "MatMul", {"ln", "W1"}, {"h0"});
+  StringAttr(AddNode(g, "Gelu", {"h0"}, {"h1"}), "approximate", "none");
+  AddNode(g, "MatMul", {"h1", "W2"}, {"h2"});
+  AddNode(g, "Add", {"h2", "ln"}, {"y"});
+  const int nodes = g->node_size();
+  CheckAgainstCpu(m, {FloatTensor({B, S, E}, Random(B * S * E, 19))}, nodes, 2, 1e-3f, 1e-4f);
+}
+
+TEST(CudaSessionTest, SoftmaxBeforeOpset13FlattensAtAxis) {
+  onnx::ModelProto m = NewModel(11);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {3, 4, 5});
+  *g->add_output() = Info("y", kF32, {3, 4, 5});
+  IntAttr(AddNode(g, "Softmax", {"x"}, {"y"}), "axis", 1);
+  CheckAgainstCpu(m, {FloatTensor({3, 4, 5}, Random(60, 20, 4.f))}, 1, 2);
+}
+
+TEST(CudaSessionTest, ShapeOfADeviceValueNeedsNoCopy) {
+  onnx::ModelProto m = NewModel(17);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {4, 6});
+  *g->add_output() = Info("y", kF32, {24});
+  *g->add_output() = Info("s", onnx::TensorProto::INT64, {2});
+  AddNode(g, "Relu", {"x"}, {"r"});
+  AddNode(g, "Shape", {"r"}, {"s"});
+  Int64Init(g, "flat", {-1});
+  AddNode(g, "Reshape", {"r", "flat"}, {"y"});
+  const PlacementInfo* placement = nullptr;
+  Result gpu = RunOn(m, Device::kCuda, {FloatTensor({4, 6}, Random(24, 21))}, 2, false, &placement);
+  ASSERT_NE(placement, nullptr);
+  EXPECT_EQ(placement->total_copies(), 2) << placement->summary;
+  EXPECT_EQ(gpu.copies, 2);
+  ASSERT_EQ(gpu.shapes.size(), 2u);
+  EXPECT_EQ(gpu.shapes[0], std::vector<int64_t>{24});
+}
+
+TEST(CudaSessionTest, Tf32GemmStaysWithinTf32Tolerance) {
+  onnx::ModelProto m = NewModel(17);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {64, 256});
+  *g->add_output() = Info("y", kF32, {64, 128});
+  FloatInit(g, "W", {256, 128}, 22);
+  AddNode(g, "MatMul", {"x", "W"}, {"y"});
+  std::vector<Value> in = {FloatTensor({64, 256}, Random(64 * 256, 23))};
+  Result tf32 = RunOn(m, Device::kCuda, in, 1, true);
+  Result cpu = RunOn(m, Device::kCpu, in, 1);
+  // TF32 keeps 10 mantissa bits of each product's operands: ~1e-3 relative per product.
+  ExpectClose(tf32, cpu, 1e-2f, 1e-2f);
+}
+
+TEST(CudaSessionTest, Float16ChainMatchesFloatReferenceWithinHalfTolerance) {
+  auto build = [](int type) {
+    onnx::ModelProto m = NewModel(17);
+    auto* g = m.mutable_graph();
+    *g->add_input() = Info("x", type, {8, 64});
+    *g->add_input() = Info("w", type, {64, 32});
+    *g->add_output() = Info("y", type, {8, 32});
+    AddNode(g, "MatMul", {"x", "w"}, {"xw"});
+    AddNode(g, "Tanh", {"xw"}, {"t"});
+    AddNode(g, "Softmax", {"t"}, {"y"});
+    return m;
+  };
+  // fp16-representable inputs, so that the fp32 CPU run sees exactly what the fp16 GPU run sees.
+  auto round = [](std::vector<float> v) {
+    for (float& x : v) x = __half2float(__float2half(x));
+    return v;
+  };
+  auto xv = round(Random(8 * 64, 24)), wv = round(Random(64 * 32, 25, 0.25f));
+  const PlacementInfo* placement = nullptr;
+  Result half = RunOn(build(kF16), Device::kCuda, {HalfTensor({8, 64}, xv), HalfTensor({64, 32}, wv)}, 2, false,
+                      &placement);
+  ASSERT_NE(placement, nullptr);
+  for (const auto& n : placement->nodes) EXPECT_EQ(n.device, Device::kCuda) << n.op_type << ": " << n.reason;
+  Result ref = RunOn(build(kF32), Device::kCpu, {FloatTensor({8, 64}, xv), FloatTensor({64, 32}, wv)});
+  ExpectClose(half, ref, 1e-2f, 1e-3f);
+}
+
+TEST(CudaSessionTest, BadInputShapeFailsWithAReasonAndTheSessionStaysUsable) {
+  onnx::ModelProto m = NewModel(17);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("a", kF32, {-1, 4});
+  *g->add_input() = Info("b", kF32, {-1, 4});
+  *g->add_output() = Info("y", kF32, {-1, 4});
+  AddNode(g, "Add", {"a", "b"}, {"y"});
+  Engine engine;
+  CompileOptions options;
+  options.device = Device::kCuda;
+  auto model = engine.CompileBytes(m.SerializeAsString(), "", options);
+  ASSERT_TRUE(model.ok());
+  auto session = (*model)->CreateSession();
+  std::vector<Value> outs;
+  Status st = session->Run(std::vector<Value>{FloatTensor({2, 4}, Random(8, 1)), FloatTensor({3, 4}, Random(12, 2))},
+                           &outs);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+  EXPECT_NE(st.message().find("broadcast"), std::string::npos) << st.message();
+  st = session->Run(std::vector<Value>{FloatTensor({2, 4}, std::vector<float>(8, 1.f)),
+                                       FloatTensor({2, 4}, std::vector<float>(8, 2.f))},
+                    &outs);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(ToFloats(outs[0].tensor()), std::vector<float>(8, 3.f));
+}
+
+}  // namespace
+}  // namespace onnxd
