@@ -2,44 +2,48 @@
 # GPU check for the CUDA building blocks (issue #8), in two halves:
 #
 #   bash scripts/gpu_check.sh build    (here, no GPU needed; the default)
-#       Configures build-gpu/ (Release, ONNXD_CUDA=ON, sm_90), builds only onnxd_gpu_tests and
-#       onnxd_gpu_bench, and bundles them stripped into build-gpu/bundle/ with the non-system,
-#       non-CUDA shared libraries they need (../shared/GPU.md; CUDA libraries are never bundled:
-#       the device's own match its driver). Prints the command to give the device `run` tool.
+#       Configures build-gpu/ (Release, ONNXD_CUDA=ON, sm_90), builds only onnxd_gpu_tests,
+#       onnxd_gpu_session_tests and onnxd_gpu_bench, and bundles them stripped into
+#       build-gpu/bundle/ with the non-system, non-CUDA shared libraries they need
+#       (../shared/GPU.md; CUDA libraries are never bundled: the device's own match its driver).
+#       Prints the command to give the device `run` tool.
 #
 #   bash scripts/gpu_check.sh device   (on the GPU machine, from the repository root)
 #       Runs the bundled binaries and writes into $OUT (or ./gpu-out): nvidia-smi.txt,
-#       gpu_tests.xml (gtest XML), gpu_tests.log, gpu_bench.md (GEMM / elementwise table).
-#       Exit status: that of the tests (77 = no device found).
+#       gpu_tests.xml / gpu_tests.log (kernels against CPU references), gpu_session_tests.xml /
+#       gpu_session_tests.log (models through CUDA sessions against CPU sessions), gpu_bench.md
+#       (GEMM / elementwise table). Exit status: the first failing test binary's (77 = no device).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-build}"
-BUNDLE=build-gpu/bundle
+# ONNXD_GPU_BUILD picks another build folder (both halves must agree); build-gpu by default.
+B="${ONNXD_GPU_BUILD:-build-gpu}"
+BUNDLE="$B/bundle"
 
 case "$mode" in
   build)
     export CCACHE_DIR="${CCACHE_DIR:-$HOME/.ccache}"
-    cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DONNXD_CUDA=ON \
+    cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DONNXD_CUDA=ON \
           -DCMAKE_CUDA_ARCHITECTURES="${ONNXD_CUDA_ARCHS:-90}" >/dev/null
-    ninja -C build-gpu -j"${ONNXD_BUILD_JOBS:-2}" onnxd_gpu_tests onnxd_gpu_bench
+    ninja -C "$B" -j"${ONNXD_BUILD_JOBS:-2}" onnxd_gpu_tests onnxd_gpu_session_tests onnxd_gpu_bench
     rm -rf "$BUNDLE"
     mkdir -p "$BUNDLE/lib"
-    for bin in onnxd_gpu_tests onnxd_gpu_bench; do
-      cp build-gpu/tests/gpu/$bin "$BUNDLE/"
-      # Same selection as GPU.md; today the binaries need none of these (gtest is static and the
-      # engine is not linked), but keep the step so that a later dependency is carried.
+    for bin in onnxd_gpu_tests onnxd_gpu_session_tests onnxd_gpu_bench; do
+      cp "$B/tests/gpu/$bin" "$BUNDLE/"
+      # Same selection as GPU.md: the session tests link the engine (protobuf, ONNX, OpenBLAS).
       for l in $(ldd "$BUNDLE/$bin" | awk '/=> \/(usr\/)?lib\/x86_64/ {print $3}' \
                  | grep -E 'gtest|proto|onnx|openblas|gfortran|quadmath|grpc|absl|boost|cares|re2|ssl|crypto|upb|address_sorting|gpr' || true); do
-        cp -L "$l" "$BUNDLE/lib/"
+        [ -e "$BUNDLE/lib/$(basename "$l")" ] || cp -L "$l" "$BUNDLE/lib/"
       done
     done
+    chmod u+w "$BUNDLE"/lib/* 2>/dev/null || true
     strip --strip-unneeded "$BUNDLE"/onnxd_gpu_* $(ls "$BUNDLE"/lib/* 2>/dev/null || true)
     du -sh "$BUNDLE"
     echo
     echo "Device run (tool 'run'):"
     echo "  carry:   [\"$BUNDLE\"]"
-    echo "  command: bash scripts/gpu_check.sh device"
-    echo "  timeout_s: 300"
+    echo "  command: ONNXD_GPU_BUILD=$B bash scripts/gpu_check.sh device"
+    echo "  timeout_s: 420"
     ;;
   device)
     out="${OUT:-$PWD/gpu-out}"
@@ -51,6 +55,11 @@ case "$mode" in
     "$BUNDLE/onnxd_gpu_tests" --gtest_output="xml:$out/gpu_tests.xml" > "$out/gpu_tests.log" 2>&1 || rc=$?
     grep -E '^\[  (PASSED|FAILED|SKIPPED)|FAILED|SKIPPED|tests ran' "$out/gpu_tests.log" | tail -40 || true
     echo "onnxd_gpu_tests exit status: $rc"
+    src=0
+    "$BUNDLE/onnxd_gpu_session_tests" --gtest_output="xml:$out/gpu_session_tests.xml" > "$out/gpu_session_tests.log" 2>&1 || src=$?
+    grep -E '^\[  (PASSED|FAILED|SKIPPED)|FAILED|SKIPPED|tests ran|Failure|cuda |copies' "$out/gpu_session_tests.log" | tail -60 || true
+    echo "onnxd_gpu_session_tests exit status: $src"
+    [ "$rc" -ne 0 ] || rc=$src
     timeout 240 "$BUNDLE/onnxd_gpu_bench" > "$out/gpu_bench.md" 2>&1 || echo "onnxd_gpu_bench exit status: $?"
     cat "$out/gpu_bench.md"
     exit "$rc"
