@@ -68,6 +68,12 @@ Status BatchQueue::Push(std::unique_ptr<QueuedJob>& job, TimePoint now, uint64_t
   SteadyClock::duration timeout = q.default_timeout;
   if (q.allow_timeout_override && timeout_override_us > 0) timeout = std::chrono::microseconds(timeout_override_us);
   if (timeout.count() > 0) job->queue_deadline = now + timeout;
+  rows_ += job->rows;
+  const auto* head = FirstNonEmpty();
+  push_due_ = std::min(job->deadline, job->queue_deadline);
+  push_urgent_ = !policy_.dynamic_batching || rows_ >= policy_.max_batch_size ||
+                 std::binary_search(policy_.preferred_batch_sizes.begin(), policy_.preferred_batch_sizes.end(), rows_) ||
+                 (head != nullptr && head->front()->shape_key != job->shape_key);
   dq.push_back(std::move(job));
   ++size_;
   return Status::Ok();
@@ -100,6 +106,7 @@ void BatchQueue::Sweep(TimePoint now, std::vector<std::unique_ptr<QueuedJob>>* e
         drop = true;
       }
       if (drop) {
+        rows_ -= j.rows;
         expired->push_back(std::move(*it));
         --size_;
         continue;
@@ -127,6 +134,7 @@ BatchQueue::Decision BatchQueue::Next(TimePoint now, bool runs_in_flight) {
   auto pop_front = [&](size_t n) {
     for (auto& dq : levels_) {
       while (n > 0 && !dq.empty()) {
+        rows_ -= dq.front()->rows;
         d.batch.push_back(std::move(dq.front()));
         dq.pop_front();
         --size_;
@@ -179,6 +187,7 @@ std::vector<std::unique_ptr<QueuedJob>> BatchQueue::TakeAll() {
     dq.clear();
   }
   size_ = 0;
+  rows_ = 0;
   return out;
 }
 

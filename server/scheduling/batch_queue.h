@@ -82,7 +82,13 @@ class BatchQueue {
   // request is never delayed.
   Decision Next(TimePoint now, bool runs_in_flight = true);
 
+  // After a successful Push, whether the new job can change what Next returns before `wake`, the
+  // time a waiting drainer means to look again: it completes a full or preferred batch, cannot join
+  // the batch at the front, or must be answered earlier. Other arrivals need not wake anyone.
+  bool PushChangesNext(TimePoint wake) const { return push_urgent_ || push_due_ < wake; }
+
   size_t size() const { return size_; }
+  int64_t rows() const { return rows_; }
   const BatchPolicy& policy() const { return policy_; }
   // Everything still queued (shutdown, unload without drain).
   std::vector<std::unique_ptr<QueuedJob>> TakeAll();
@@ -96,7 +102,10 @@ class BatchQueue {
   std::vector<std::deque<std::unique_ptr<QueuedJob>>> levels_;
   std::vector<size_t> level_limit_;
   size_t size_ = 0;
+  int64_t rows_ = 0;  // batch rows of the jobs queued
   uint64_t next_sequence_ = 0;
+  bool push_urgent_ = true;  // see PushChangesNext
+  TimePoint push_due_ = TimePoint::max();
 };
 
 }  // namespace onnxd::server

@@ -133,7 +133,9 @@ Status ModelScheduler::Enqueue(std::unique_ptr<ScheduledJob>& job, uint64_t prio
     if (st.ok()) {
       stats_.pending.fetch_add(1, std::memory_order_relaxed);
       if (waiting_) {
-        cv_.notify_one();
+        // A waiting drainer wakes only for an arrival that changes its plan: under load most
+        // arrivals just join the filling batch, and waking for each cost a switch per request.
+        if (queue_.PushChangesNext(wait_until_)) cv_.notify_one();
       } else if (!scheduled_ && !free_.empty()) {
         ScheduleLocked();
       }
@@ -181,6 +183,7 @@ void ModelScheduler::RunScheduled() {
       }
       if (d.wake != TimePoint::max()) {
         waiting_ = true;
+        wait_until_ = d.wake;
         cv_.wait_until(lock, d.wake);
         waiting_ = false;
       }

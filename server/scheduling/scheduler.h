@@ -95,6 +95,7 @@ class ModelScheduler final : public Schedulable, public std::enable_shared_from_
   std::vector<Session*> free_;  // guarded by mu_
   bool scheduled_ = false;       // in the pool's ring or being drained; guarded by mu_
   bool waiting_ = false;         // the drainer waits for a batch to fill; guarded by mu_
+  TimePoint wait_until_{};       // when it looks again; guarded by mu_
   bool stopped_ = false;         // guarded by mu_
 
   // preserve_ordering: finished jobs wait here until every earlier one is answered.

@@ -45,6 +45,8 @@ class Q {
   }
   BatchQueue::Decision Next(TimePoint now, bool running = true) { return q_.Next(now, running); }
   size_t size() const { return q_.size(); }
+  int64_t rows() const { return q_.rows(); }
+  bool PushChangesNext(TimePoint wake) const { return q_.PushChangesNext(wake); }
 
  private:
   BatchQueue q_;
@@ -54,6 +56,40 @@ std::vector<int> Tags(const std::vector<std::unique_ptr<QueuedJob>>& v) {
   std::vector<int> out;
   for (const auto& j : v) out.push_back(static_cast<const FakeJob&>(*j).tag);
   return out;
+}
+
+// A drainer waiting for the batch to fill is woken only by arrivals that change Next's answer.
+TEST(BatchQueueTest, OnlyArrivalsThatChangeTheBatchWakeTheDrainer) {
+  Q q(Batching(8, 1'000'000, {4}));
+  const TimePoint wake = T0() + microseconds(1'000'000);
+  ASSERT_TRUE(q.Push(1, T0()).ok());
+  EXPECT_FALSE(q.PushChangesNext(wake)) << "one row: the batch keeps filling";
+  ASSERT_TRUE(q.Push(2, T0(), 2).ok());
+  EXPECT_FALSE(q.PushChangesNext(wake));
+  ASSERT_TRUE(q.Push(3, T0()).ok());
+  EXPECT_TRUE(q.PushChangesNext(wake)) << "4 rows is a preferred size";
+  ASSERT_TRUE(q.Push(4, T0()).ok());
+  EXPECT_FALSE(q.PushChangesNext(wake));
+  ASSERT_TRUE(q.Push(5, T0(), 1, {1}, 0, 0, nullptr, T0() + microseconds(10)).ok());
+  EXPECT_TRUE(q.PushChangesNext(wake)) << "its deadline comes before the planned look";
+  EXPECT_EQ(q.rows(), 6);
+  auto d = q.Next(T0(), true);
+  EXPECT_EQ(Tags(d.batch), (std::vector<int>{1, 2, 3})) << "the preferred batch of 4 rows";
+  EXPECT_EQ(q.rows(), 2);
+  ASSERT_TRUE(q.Push(6, T0(), 1, {2}).ok());
+  EXPECT_TRUE(q.PushChangesNext(wake)) << "other dims cannot join the batch at the front";
+  ASSERT_TRUE(q.Push(7, T0(), 6).ok());
+  EXPECT_TRUE(q.PushChangesNext(wake)) << "9 rows queued: a full batch";
+  d = q.Next(T0() + microseconds(20), true);
+  EXPECT_EQ(Tags(d.expired), (std::vector<int>{5}));
+  EXPECT_EQ(Tags(d.batch), (std::vector<int>{4})) << "job 6 cannot join";
+  EXPECT_EQ(q.rows(), 7);
+
+  BatchPolicy one_at_a_time;
+  one_at_a_time.queues.emplace_back();
+  Q single(one_at_a_time);
+  ASSERT_TRUE(single.Push(1, T0()).ok());
+  EXPECT_TRUE(single.PushChangesNext(wake)) << "without dynamic batching every request runs alone";
 }
 
 TEST(BatchQueueTest, FormsBatchAtMaxSizeWithoutWaiting) {
