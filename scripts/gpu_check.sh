@@ -12,7 +12,9 @@
 #       Runs the bundled binaries and writes into $OUT (or ./gpu-out): nvidia-smi.txt,
 #       gpu_tests.xml / gpu_tests.log (kernels against CPU references), gpu_session_tests.xml /
 #       gpu_session_tests.log (models through CUDA sessions against CPU sessions), gpu_bench.md
-#       (GEMM / elementwise table). Exit status: the first failing test binary's (77 = no device).
+#       (GEMM / elementwise table), gpu_node_suite.txt (the ONNX node suite's CPU-passing cases
+#       that place nodes on the GPU, run through CUDA sessions; data from the device's onnx wheel).
+#       Exit status: the first failing test binary's (77 = no device).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-build}"
@@ -25,10 +27,10 @@ case "$mode" in
     export CCACHE_DIR="${CCACHE_DIR:-$HOME/.ccache}"
     cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DONNXD_CUDA=ON \
           -DCMAKE_CUDA_ARCHITECTURES="${ONNXD_CUDA_ARCHS:-90}" >/dev/null
-    ninja -C "$B" -j"${ONNXD_BUILD_JOBS:-2}" onnxd_gpu_tests onnxd_gpu_session_tests onnxd_gpu_bench
+    ninja -C "$B" -j"${ONNXD_BUILD_JOBS:-2}" onnxd_gpu_tests onnxd_gpu_session_tests onnxd_gpu_node_suite onnxd_gpu_bench
     rm -rf "$BUNDLE"
     mkdir -p "$BUNDLE/lib"
-    for bin in onnxd_gpu_tests onnxd_gpu_session_tests onnxd_gpu_bench; do
+    for bin in onnxd_gpu_tests onnxd_gpu_session_tests onnxd_gpu_node_suite onnxd_gpu_bench; do
       cp "$B/tests/gpu/$bin" "$BUNDLE/"
       # Same selection as GPU.md: the session tests link the engine (protobuf, ONNX, OpenBLAS).
       for l in $(ldd "$BUNDLE/$bin" | awk '/=> \/(usr\/)?lib\/x86_64/ {print $3}' \
@@ -60,6 +62,18 @@ case "$mode" in
     grep -E '^\[  (PASSED|FAILED|SKIPPED)|FAILED|SKIPPED|tests ran|Failure|cuda |copies' "$out/gpu_session_tests.log" | tail -60 || true
     echo "onnxd_gpu_session_tests exit status: $src"
     [ "$rc" -ne 0 ] || rc=$src
+    node_data="$(python3 -c 'import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), "backend/test/data/node"))' 2>/dev/null || true)"
+    if [ -n "$node_data" ] && [ -d "$node_data" ]; then
+      nrc=0
+      timeout 300 "$BUNDLE/onnxd_gpu_node_suite" --data "$node_data" --pass-list tests/conformance/node_pass_list.txt \
+        --failures "$out/gpu_node_suite_failures.tsv" > "$out/gpu_node_suite.txt" 2>&1 || nrc=$?
+      grep -E '^FAIL' "$out/gpu_node_suite.txt" | head -40 || true
+      tail -1 "$out/gpu_node_suite.txt"
+      echo "onnxd_gpu_node_suite exit status: $nrc"
+      [ "$rc" -ne 0 ] || rc=$nrc
+    else
+      echo "onnxd_gpu_node_suite: no onnx wheel with node test data on this machine; not run"
+    fi
     timeout 240 "$BUNDLE/onnxd_gpu_bench" > "$out/gpu_bench.md" 2>&1 || echo "onnxd_gpu_bench exit status: $?"
     cat "$out/gpu_bench.md"
     exit "$rc"

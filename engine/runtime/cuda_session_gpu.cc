@@ -517,27 +517,39 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
       return InvalidArgument("A " + x->shape().ToString() + " and B " + b->shape().ToString() + " do not multiply");
     args.alpha = p.alpha;
     const Tensor* a = x;
+    const Shape out_shape{args.m, args.n};
+    if (c != nullptr) {
+      if (c->rank() > 2) return InvalidArgument("Gemm's C has rank above 2");
+      auto shape = cuda::BroadcastShape(out_shape.dims(), c->shape().dims());
+      if (!shape.ok() || *shape != out_shape.ToVector())
+        return InvalidArgument("C " + c->shape().ToString() + " does not broadcast to " + out_shape.ToString());
+    }
     Tensor* out = nullptr;
-    ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, Shape{args.m, args.n}));
+    ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
     if (args.m == 0 || args.n == 0) return Status::Ok();
+    // With C, the product goes to a pooled temporary and Y = product + C (beta is 1: the
+    // planner's condition); the elementwise kernels do not take an output aliasing an input.
+    cuda::DeviceBuffer product;
+    void* prod = out->raw_data();
+    if (c != nullptr) {
+      ASSIGN_OR_RETURN(product, pool_->Allocate(out->bytes()));
+      prod = product.data();
+    }
     if (args.k == 0) {
-      ONNXD_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(out->raw_data(), 0, out->bytes(), s));
+      ONNXD_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(prod, 0, out->bytes(), s));
     } else if (is_half) {
-      RETURN_IF_ERROR(blas_->GemmFp16(args, a->raw_data(), b->raw_data(), out->raw_data()));
+      RETURN_IF_ERROR(blas_->GemmFp16(args, a->raw_data(), b->raw_data(), prod));
     } else {
-      RETURN_IF_ERROR(blas_->Gemm(args, a->data<float>(), b->data<float>(), out->data<float>(), math));
+      RETURN_IF_ERROR(blas_->Gemm(args, a->data<float>(), b->data<float>(), static_cast<float*>(prod), math));
     }
     if (c != nullptr) {
-      // beta is 1 (the planner's condition): Y += C, broadcast.
-      if (c->rank() > 2) return InvalidArgument("Gemm's C has rank above 2");
-      auto shape = cuda::BroadcastShape(out->shape().dims(), c->shape().dims());
-      if (!shape.ok() || *shape != out->shape().ToVector())
-        return InvalidArgument("C " + c->shape().ToString() + " does not broadcast to " + out->shape().ToString());
+      // `product` goes back to the pool on return; the next user of the block is queued on the
+      // same stream, after this Add.
       if (is_half)
-        return cuda::BinaryElementwise(cuda::BinaryOp::kAdd, out->data<__half>(), out->shape().dims(),
+        return cuda::BinaryElementwise(cuda::BinaryOp::kAdd, static_cast<const __half*>(prod), out_shape.dims(),
                                        c->data<__half>(), c->shape().dims(), out->data<__half>(), s);
-      return cuda::BinaryElementwise(cuda::BinaryOp::kAdd, out->data<float>(), out->shape().dims(), c->data<float>(),
-                                     c->shape().dims(), out->data<float>(), s);
+      return cuda::BinaryElementwise(cuda::BinaryOp::kAdd, static_cast<const float*>(prod), out_shape.dims(),
+                                     c->data<float>(), c->shape().dims(), out->data<float>(), s);
     }
     return Status::Ok();
   }

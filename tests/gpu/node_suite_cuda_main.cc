@@ -1,0 +1,220 @@
+// onnxd_gpu_node_suite: the ONNX node suite on the CUDA session (issue 8, point 4): every case
+// that passes on the CPU (the CPU pass list) and places at least one node on the GPU must pass on
+// CUDA too, with the CPU suite's tolerances. Cases whose plan keeps every node on the CPU are
+// counted and skipped (they run the CPU kernels, which the CPU suite covers).
+//
+//   onnxd_gpu_node_suite --data DIR [--pass-list FILE] [--filter TEXT] [--verbose] [--plan-only]
+//                        [--failures FILE]
+//
+// --plan-only places the cases without running them (no GPU needed): how many reach the GPU.
+// Each case runs in a child process, so that a crash or hang is one failure, not the end of the
+// run. Exit 77 without a device (unless --plan-only), 1 when a case fails.
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "loader/tensor_proto.h"
+#include "onnx/onnx-ml.pb.h"
+#include "onnxd/engine/engine.h"
+#include "value_compare.h"
+
+namespace {
+
+bool Exists(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0;
+}
+
+std::vector<std::string> ListDirs(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n == "." || n == "..") continue;
+    if (Exists(dir + "/" + n + "/model.onnx") || n.rfind("test_data_set_", 0) == 0) out.push_back(n);
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Compiles the case for CUDA; sets `gpu_nodes` to the nodes placed on the GPU. "" or the reason.
+std::string Plan(const std::string& dir, int* gpu_nodes, std::string* summary) {
+  onnxd::Engine engine;
+  onnxd::CompileOptions options;
+  options.device = onnxd::Device::kCuda;
+  auto model = engine.CompileFile(dir + "/model.onnx", options);
+  if (!model.ok()) return "compile: " + model.status().ToString();
+  *gpu_nodes = 0;
+  for (const auto& n : (*model)->placement().nodes) *gpu_nodes += n.device == onnxd::Device::kCuda;
+  *summary = (*model)->placement().summary;
+  return "";
+}
+
+std::string RunCase(const std::string& dir) {
+  onnx::ModelProto proto;
+  {
+    std::ifstream f(dir + "/model.onnx", std::ios::binary);
+    if (!proto.ParseFromIstream(&f)) return "model.onnx does not parse";
+  }
+  onnxd::Engine engine;
+  onnxd::CompileOptions options;
+  options.device = onnxd::Device::kCuda;
+  auto model = engine.CompileFile(dir + "/model.onnx", options);
+  if (!model.ok()) return "compile: " + model.status().ToString();
+  std::set<std::string> inits;
+  for (const auto& t : proto.graph().initializer()) inits.insert(t.name());
+  std::vector<const onnx::ValueInfoProto*> graph_inputs;
+  for (const auto& i : proto.graph().input())
+    if (!inits.count(i.name())) graph_inputs.push_back(&i);
+  auto session = (*model)->CreateSession();
+  int sets = 0;
+  for (const std::string& ds : ListDirs(dir)) {
+    if (ds.rfind("test_data_set_", 0) != 0) continue;
+    ++sets;
+    const std::string base = dir + "/" + ds + "/";
+    std::vector<onnxd::Value> inputs;
+    for (size_t i = 0; Exists(base + "input_" + std::to_string(i) + ".pb"); ++i) {
+      const onnx::TypeProto* type = i < graph_inputs.size() ? &graph_inputs[i]->type() : nullptr;
+      auto v = onnxd::engine::ReadValueFile(base + "input_" + std::to_string(i) + ".pb", type);
+      if (!v.ok()) return ds + ": " + v.status().ToString();
+      inputs.push_back(std::move(v).value());
+    }
+    if (inputs.size() < (*model)->inputs().size()) inputs.resize((*model)->inputs().size());
+    std::vector<onnxd::Value> outputs;
+    onnxd::Status st = session->Run(inputs, &outputs);
+    if (!st.ok()) return ds + ": run: " + st.ToString();
+    for (int i = 0; Exists(base + "output_" + std::to_string(i) + ".pb"); ++i) {
+      const onnx::TypeProto* type = i < proto.graph().output_size() ? &proto.graph().output(i).type() : nullptr;
+      auto e = onnxd::engine::ReadValueFile(base + "output_" + std::to_string(i) + ".pb", type);
+      if (!e.ok()) return ds + ": expected output " + std::to_string(i) + ": " + e.status().ToString();
+      if (i >= static_cast<int>(outputs.size())) return ds + ": missing output " + std::to_string(i);
+      // The CPU suite's tolerances; fp16 outputs have their own.
+      const bool half = outputs[i].is_tensor() && outputs[i].tensor().dtype() == onnxd::DataType::kFloat16;
+      std::string diff = onnxd::testing::CompareValues(outputs[i], *e, half ? 2e-3 : 1e-3, half ? 1e-3 : 1e-7);
+      if (!diff.empty()) return ds + ": output " + std::to_string(i) + ": " + diff;
+    }
+  }
+  return sets == 0 ? "no test data sets" : "";
+}
+
+std::string RunIsolated(const std::string& dir, int timeout) {
+  int fds[2];
+  if (pipe(fds) != 0) return "pipe failed";
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    alarm(static_cast<unsigned>(timeout));
+    std::string r = RunCase(dir);
+    if (write(fds[1], r.data(), r.size()) < 0) _exit(3);
+    close(fds[1]);
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string result;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof(buf))) > 0) result.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (WIFSIGNALED(status)) return std::string("crashed with signal ") + strsignal(WTERMSIG(status));
+  if (WIFEXITED(status) && WEXITSTATUS(status) != 0) return "child exited with " + std::to_string(WEXITSTATUS(status));
+  return result;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string data, pass_list, filter, failures;
+  bool verbose = false, plan_only = false;
+  int timeout = 60;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+    if (a == "--data") data = next();
+    else if (a == "--pass-list") pass_list = next();
+    else if (a == "--filter") filter = next();
+    else if (a == "--failures") failures = next();
+    else if (a == "--timeout") timeout = std::stoi(next());
+    else if (a == "--verbose" || a == "-v") verbose = true;
+    else if (a == "--plan-only") plan_only = true;
+    else {
+      std::cerr << "unknown argument " << a << "\n";
+      return 2;
+    }
+  }
+  if (data.empty()) {
+    std::cerr << "usage: onnxd_gpu_node_suite --data DIR [--pass-list FILE] [--filter TEXT] [--plan-only]\n";
+    return 2;
+  }
+  std::set<std::string> cpu_passing;
+  if (!pass_list.empty()) {
+    std::ifstream f(pass_list);
+    if (!f) {
+      std::cerr << "cannot read " << pass_list << "\n";
+      return 2;
+    }
+    for (std::string line; std::getline(f, line);)
+      if (!line.empty()) cpu_passing.insert(line);
+  }
+  if (!plan_only) {
+    std::string why;
+    if (!onnxd::Engine::CudaAvailable(&why)) {
+      std::printf("onnxd_gpu_node_suite: SKIPPED, no CUDA device: %s\n", why.c_str());
+      return 77;
+    }
+  }
+  int considered = 0, cpu_only = 0, passed = 0;
+  std::vector<std::pair<std::string, std::string>> failed;
+  for (const auto& c : ListDirs(data)) {
+    if (c.rfind("test_data_set_", 0) == 0) continue;
+    if (!filter.empty() && c.find(filter) == std::string::npos) continue;
+    if (!pass_list.empty() && !cpu_passing.count(c)) continue;
+    ++considered;
+    int gpu_nodes = 0;
+    std::string summary;
+    std::string r = Plan(data + "/" + c, &gpu_nodes, &summary);
+    if (!r.empty()) {
+      failed.emplace_back(c, r);
+      continue;
+    }
+    if (gpu_nodes == 0) {
+      ++cpu_only;
+      continue;
+    }
+    if (plan_only) {
+      if (verbose) std::cout << "GPU  " << c << ": " << summary << "\n";
+      ++passed;
+      continue;
+    }
+    r = RunIsolated(data + "/" + c, timeout);
+    if (r.empty()) {
+      ++passed;
+      if (verbose) std::cout << "PASS " << c << "\n";
+    } else {
+      failed.emplace_back(c, r);
+      std::cout << "FAIL " << c << ": " << r << "\n";
+    }
+  }
+  if (!failures.empty()) {
+    std::ofstream f(failures);
+    for (const auto& [c, why] : failed) f << c << "\t" << why << "\n";
+  }
+  std::printf("%d cases considered: %d keep every node on the CPU (skipped), %d place nodes on the GPU: "
+              "%d %s, %zu fail\n",
+              considered, cpu_only, considered - cpu_only, passed, plan_only ? "planned" : "pass", failed.size());
+  return failed.empty() ? 0 : 1;
+}
