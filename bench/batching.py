@@ -16,6 +16,7 @@ import json
 import os
 import pathlib
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -60,7 +61,9 @@ def make_repo(root, delay_us):
     mnist = ROOT / "models" / "mnist_cnn" / "1" / "model.onnx"
     cnn = root / "cnn.onnx"
     make_models.cnn(str(cnn))
-    for name, path in (("mnist", mnist), ("cnn", cnn)):
+    io = root / "mnist_io.onnx"
+    make_models.mnist_io(str(io))
+    for name, path in (("mnist", mnist), ("cnn", cnn), ("mnist_io", io)):
         for variant in ("nobatch", "batch"):
             d = root / "repo" / f"{name}_{variant}"
             (d / "1").mkdir(parents=True)
@@ -71,13 +74,29 @@ def make_repo(root, delay_us):
     return root / "repo", list(models)
 
 
+def process_cpu_s(pid):
+    """User + system CPU seconds the process has used so far."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def loadgen(protocol, daemon, model, concurrency, duration):
+    """One loadgen run, plus the CPU time per request of the daemon and of the load generator (both
+    over the whole run, warm-up included, divided by every request sent, warm-up included)."""
     url = f"localhost:{daemon.grpc_port if protocol == 'grpc' else daemon.http_port}"
     env = dict(os.environ, ONNXD_GRPC_URL=f"localhost:{daemon.grpc_port}")
+    d0 = process_cpu_s(daemon.proc.pid)
+    c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run([str(ROOT / "build" / "onnxd_loadgen"), "--protocol", protocol, "--url", url, "--model", model,
                           "--concurrency", str(concurrency), "--warmup-s", "0.5", "--duration-s", str(duration)],
                          env=env, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    d1 = process_cpu_s(daemon.proc.pid)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    sent = max(1.0, r["throughput_rps"] * (duration + 0.5))
+    r["daemon_cpu_us"] = (d1 - d0) * 1e6 / sent
+    r["client_cpu_us"] = (c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime) * 1e6 / sent
+    return r
 
 
 def plot(rows, path, concurrency):
@@ -158,8 +177,12 @@ def main():
              f"`dynamic_batching {{ max_queue_delay_microseconds: {args.delay_us} }}`, `nobatch` run one request per run;",
              "both max_batch_size 32, 2 CPU instances (the default), one row per request, "
              f"{args.duration:g} s measured per point after 0.5 s warm-up, runs interleaved.", "",
-             "| model | protocol | concurrency | off: req/s | on: req/s | on/off | off: p50 ms | on: p50 ms | off: p99 ms | on: p99 ms |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "CPU µs/req: CPU time of the daemon and of the load generator per request (warm-up included), off / on.",
+             "`mnist_io` has MNIST's inputs and outputs and next to no compute (Flatten, Slice): what a request costs",
+             "in protocol, scheduling and client work alone.", "",
+             "| model | protocol | concurrency | off: req/s | on: req/s | on/off | off: p50 ms | on: p50 ms | off: p99 ms | on: p99 ms "
+             "| daemon CPU µs/req | client CPU µs/req |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for m in models:
         for protocol in ("grpc", "http"):
             for c in concurrency:
@@ -167,7 +190,8 @@ def main():
                 ratio = b["throughput_rps"] / a["throughput_rps"] if a["throughput_rps"] else float("nan")
                 lines.append(f"| {m} | {protocol} | {c} | {a['throughput_rps']:.0f} | {b['throughput_rps']:.0f} | "
                              f"{ratio:.2f} | {a['p50_us'] / 1000:.2f} | {b['p50_us'] / 1000:.2f} | "
-                             f"{a['p99_us'] / 1000:.2f} | {b['p99_us'] / 1000:.2f} |")
+                             f"{a['p99_us'] / 1000:.2f} | {b['p99_us'] / 1000:.2f} | "
+                             f"{a['daemon_cpu_us']:.0f} / {b['daemon_cpu_us']:.0f} | {a['client_cpu_us']:.0f} / {b['client_cpu_us']:.0f} |")
     errors = sum(r["errors"] for r in rows)
     lines += ["", f"Errors across all runs: {errors}.", ""]
     for protocol in ("grpc", "http"):
@@ -177,6 +201,10 @@ def main():
             lines.append(f"- MNIST over {protocol}: at concurrency 16 batching gives "
                          f"{b16['throughput_rps'] / a16['throughput_rps']:.2f}x the throughput (target 1.5x); "
                          f"p50 at concurrency 1 is {b1['p50_us'] / a1['p50_us']:.2f}x of no batching (target within 1.10x).")
+            io16 = max(get("mnist_io", protocol, v, 16)["throughput_rps"] for v in ("nobatch", "batch"))
+            lines.append(f"  Ceiling: with MNIST's compute free, requests of the same size go at {io16:.0f}/s (mnist_io), "
+                         f"{io16 / a16['throughput_rps']:.2f}x MNIST without batching; no batching policy can pass that "
+                         "on this machine, where the client shares the cores.")
     sizes = {}
     for b in stats.get("model_stats", [{}])[0].get("batch_stats", []):
         sizes[int(b["batch_size"])] = int(b["compute_infer"]["count"])

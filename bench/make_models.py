@@ -93,6 +93,19 @@ def cnn(path):
     save(g, path)
 
 
+def mnist_io(path):
+    """MNIST's inputs and outputs ([N,1,28,28] -> [N,10] float) with next to no compute: what a request
+    costs in protocol, scheduling and client work alone, the floor that batching cannot go below."""
+    nodes = [helper.make_node("Flatten", ["input"], ["flat"]),
+             helper.make_node("Slice", ["flat", "starts", "ends", "axes"], ["probabilities"])]
+    inits = [numpy_helper.from_array(np.array([0], np.int64), "starts"),
+             numpy_helper.from_array(np.array([10], np.int64), "ends"),
+             numpy_helper.from_array(np.array([1], np.int64), "axes")]
+    g = helper.make_graph(nodes, "mnist_io", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, 28, 28])],
+                          [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 10])], inits)
+    save(g, path)
+
+
 def depthwise(path):
     b = Builder()
     x, c = "x", 32

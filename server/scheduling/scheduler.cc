@@ -199,10 +199,6 @@ void ModelScheduler::RunScheduled() {
     }
     lock.unlock();
     Execute(*session, std::move(d.batch));
-    lock.lock();
-    free_.push_back(session);
-    if (waiting_) cv_.notify_one();  // the drainer's reason to wait may be gone
-    if (!scheduled_ && queue_.size() > 0) ScheduleLocked();
     return;
   }
 }
@@ -292,6 +288,9 @@ void ModelScheduler::Execute(Session& session, std::vector<std::unique_ptr<Queue
   outputs.clear();
   t.output_ns = NsBetween(infer_end, SteadyClock::now());
   running_.fetch_sub(1, std::memory_order_relaxed);
+  // The instance is free before any response leaves: a client that answers its response with the
+  // next request at once must find the model idle, not wait out the queue delay for this run.
+  Release(session);
 
   if (st.ok()) {
     stats_.execution_count.fetch_add(1, std::memory_order_relaxed);
@@ -304,6 +303,13 @@ void ModelScheduler::Execute(Session& session, std::vector<std::unique_ptr<Queue
     }
   }
   for (size_t b = 0; b < batch.size(); ++b) Deliver(TakeJob(batch[b]), st, std::move(per_job[b]), &t);
+}
+
+void ModelScheduler::Release(Session& session) {
+  std::lock_guard<std::mutex> lock(mu_);
+  free_.push_back(&session);
+  if (waiting_) cv_.notify_one();  // the drainer's reason to wait may be gone
+  if (!scheduled_ && queue_.size() > 0) ScheduleLocked();
 }
 
 void ModelScheduler::Deliver(std::unique_ptr<ScheduledJob> job, Status status, std::vector<Value> outputs,

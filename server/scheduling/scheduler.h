@@ -77,7 +77,9 @@ class ModelScheduler final : public Schedulable, public std::enable_shared_from_
   void RunScheduled() override;
 
  private:
+  // Runs `batch` on `session`, gives the session back (Release), then answers every job.
   void Execute(Session& session, std::vector<std::unique_ptr<QueuedJob>> batch);
+  void Release(Session& session);
   void Deliver(std::unique_ptr<ScheduledJob> job, Status status, std::vector<Value> outputs, const ExecTiming* timing);
   void ScheduleLocked();  // requires mu_
 

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include <condition_variable>
 #include <mutex>
 
@@ -209,6 +211,39 @@ TEST(ModelSchedulerTest, PreserveOrderingAnswersInArrivalOrder) {
   o.Wait(40);
   for (size_t i = 1; i < o.order.size(); ++i) EXPECT_LT(o.order[i - 1], o.order[i]);
   for (const Record& j : jobs) ExpectAddRelu(j);
+}
+
+// A closed-loop client answers each response with its next request at once. The instance must be
+// free by then, so the next request finds the model idle and runs without the 60 s queue delay.
+TEST(ModelSchedulerTest, NextRequestSentFromTheResponseDoesNotWaitOutTheDelay) {
+  WorkerPool pool(2);
+  auto sched = std::make_shared<ModelScheduler>(pool, Compile(AddReluModel()), Batching(8, 60'000'000), 1);
+  Outcome o;
+  std::vector<Record> records(5);
+  struct ChainJob : TestJob {
+    ModelScheduler* sched = nullptr;
+    std::function<void()> next;
+    void Finish(Status st, std::vector<Value>* outs, const ExecTiming* t) override {
+      if (next) next();
+      TestJob::Finish(std::move(st), outs, t);
+    }
+  };
+  std::function<void(int)> send = [&](int i) {
+    auto j = std::make_unique<ChainJob>();
+    j->outcome = &o;
+    j->record = &records[static_cast<size_t>(i)];
+    j->inputs.emplace_back(Tensor::FromVector(std::vector<float>{1.f, 2.f, 3.f, 4.f}, Shape{1, 4}));
+    j->rows = 1;
+    j->shape_key = {static_cast<int64_t>(DataType::kFloat), 2, 4};
+    if (i + 1 < static_cast<int>(records.size())) j->next = [&send, i] { send(i + 1); };
+    std::unique_ptr<ScheduledJob> sj(std::move(j));
+    ASSERT_TRUE(sched->Enqueue(sj).ok());
+  };
+  const auto t0 = SteadyClock::now();
+  send(0);
+  o.Wait(5);
+  EXPECT_LT(SteadyClock::now() - t0, std::chrono::seconds(10)) << "a follow-up request waited for the queue delay";
+  for (const Record& r : records) EXPECT_TRUE(r.ran && r.status.ok()) << r.status.message();
 }
 
 TEST(ModelSchedulerTest, StopAnswersQueuedRequestsAndRefusesNewOnes) {
