@@ -62,6 +62,8 @@ void Usage() {
          "          (inotify events make it look sooner; a change counts once its files hold still)\n"
          "      --scheduler-threads N (0 = twice the cores)  --max-queue-size N (1024): per model, when the\n"
          "          config's queue policy leaves max_queue_size 0\n"
+         "      --inline-max-us N (100): an idle model whose runs take under N us a row runs a request on\n"
+         "          the front end's thread, skipping two thread switches; 0 = always through the scheduler\n"
          "      --strict-readiness true|false (true)  --exit-timeout-secs N (30)  --log-verbose N (0)\n"
          "      --allow-metrics true|false (true): Prometheus text at :metrics-port/metrics\n"
          "      --metrics-address A (the HTTP address)\n"
@@ -143,6 +145,7 @@ int Serve(int argc, char** argv) {
     else if (a == "--repository-poll-secs") opts.repository_poll_secs = static_cast<int>(next_int());
     else if (a == "--scheduler-threads") opts.scheduler_threads = static_cast<int>(next_int());
     else if (a == "--max-queue-size") opts.default_max_queue_size = static_cast<size_t>(next_int());
+    else if (a == "--inline-max-us") opts.inline_max_us = next_int();
     else if (a == "--strict-readiness") {
       std::string v = next();
       if (!ParseBool(v, &opts.strict_readiness)) {

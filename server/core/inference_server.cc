@@ -91,7 +91,9 @@ int64_t ClassificationCount(const Parameters& p) {
 InferenceServer::InferenceServer(ServerOptions options)
     : options_(std::move(options)),
       workers_(std::make_unique<WorkerPool>(options_.scheduler_threads)),
-      models_(std::make_unique<ModelManager>(options_, ProcessEngine(), *workers_)) {}
+      models_(std::make_unique<ModelManager>(options_, ProcessEngine(), *workers_)) {
+  ModelScheduler::SetInlineMaxNs(std::max<int64_t>(0, options_.inline_max_us) * 1000);
+}
 
 InferenceServer::~InferenceServer() {
   if (watcher_) watcher_->Stop();

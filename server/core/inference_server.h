@@ -52,6 +52,9 @@ struct ServerOptions {
   // Bound of each model queue whose config leaves max_queue_size 0, so that memory stays bounded
   // under overload: beyond it requests are refused at once with UNAVAILABLE.
   size_t default_max_queue_size = 1024;
+  // Requests to models whose runs take under this (µs, times the request's rows) run on the
+  // front end's thread when the model is idle (ModelScheduler::Enqueue); 0: never.
+  int64_t inline_max_us = 100;
   // Metrics (--allow-gpu-metrics, --allow-cpu-metrics, --metrics-config).
   bool allow_gpu_metrics = true;  // NVML's nv_gpu_* when a driver is there
   bool allow_cpu_metrics = true;  // nv_cpu_*

@@ -120,7 +120,34 @@ void ModelScheduler::ScheduleLocked() {
   pool_.Submit(shared_from_this());
 }
 
+namespace {
+std::atomic<int64_t> g_inline_max_ns{ModelScheduler::kInlineMaxNs};
+}  // namespace
+
+void ModelScheduler::SetInlineMaxNs(int64_t ns) { g_inline_max_ns.store(ns, std::memory_order_relaxed); }
+
 Status ModelScheduler::Enqueue(std::unique_ptr<ScheduledJob>& job, uint64_t priority, uint64_t timeout_override_us) {
+  // Inline: decided under the lock (nothing queued, an instance taken), run outside it.
+  if (priority == 0 && !policy_.preserve_ordering && runs_seen_.load(std::memory_order_relaxed) >= 8 &&
+      run_ns_avg_.load(std::memory_order_relaxed) * std::max<int64_t>(1, job->rows) <
+          g_inline_max_ns.load(std::memory_order_relaxed)) {
+    Session* session = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!stopped_ && queue_.size() == 0 && !free_.empty()) {
+        session = free_.back();
+        free_.pop_back();
+        stats_.pending.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    if (session != nullptr) {
+      job->enqueued = SteadyClock::now();
+      std::vector<std::unique_ptr<QueuedJob>> batch;
+      batch.emplace_back(job.release());
+      Execute(*session, std::move(batch));
+      return Status::Ok();
+    }
+  }
   std::unique_ptr<QueuedJob> q(job.release());
   Status st;
   {
@@ -267,6 +294,14 @@ void ModelScheduler::Execute(Session& session, std::vector<std::unique_ptr<Queue
   g_runs_in_flight.fetch_sub(1, std::memory_order_relaxed);
   const TimePoint infer_end = SteadyClock::now();
   t.infer_ns = NsBetween(infer_start, infer_end);
+  {
+    // Per row, so that a large batch does not read as a slow model; racing updates may lose one.
+    const int64_t per_row = static_cast<int64_t>(t.infer_ns) / std::max<int64_t>(1, t.batch_rows);
+    const int64_t avg = run_ns_avg_.load(std::memory_order_relaxed);
+    run_ns_avg_.store(runs_seen_.load(std::memory_order_relaxed) == 0 ? per_row : avg + (per_row - avg) / 8,
+                      std::memory_order_relaxed);
+    runs_seen_.fetch_add(1, std::memory_order_relaxed);
+  }
   inputs.clear();
 
   // Per request outputs, owned (the session's arena is reused by the next run).

@@ -56,7 +56,17 @@ class ModelScheduler final : public Schedulable, public std::enable_shared_from_
 
   // Queues a request. On failure (queue full, bad priority, stopped) `job` stays with the caller,
   // which answers it; Finish is not called.
+  //
+  // Fast models run on the calling thread: when nothing is queued, an instance is free, ordering
+  // need not be kept and the model's runs have recently taken under kInlineMaxNs a row (times the
+  // job's rows; SetInlineMaxNs changes the bound), the job runs and
+  // is answered (Finish) before Enqueue returns. That spares a request the two thread switches of
+  // going through the worker pool and back, which cost more than the run for small models; a slow
+  // model never holds a front-end thread.
   Status Enqueue(std::unique_ptr<ScheduledJob>& job, uint64_t priority = 0, uint64_t timeout_override_us = 0);
+  static constexpr int64_t kInlineMaxNs = 100'000;
+  // Process-wide (--inline-max-us); 0 sends every request through the worker pool.
+  static void SetInlineMaxNs(int64_t ns);
 
   // Before the model is published, so that the first requests find their memory plans built: the
   // config's model_warmup samples (zero_data, random_data, or input_data_file read from
@@ -90,6 +100,9 @@ class ModelScheduler final : public Schedulable, public std::enable_shared_from_
   ModelStats stats_;
   std::atomic<int> running_{0};
   std::atomic<int> peak_running_{0};
+  // Moving average of a run's compute time (ns), and runs seen, for the inline decision.
+  std::atomic<int64_t> run_ns_avg_{0};
+  std::atomic<uint32_t> runs_seen_{0};
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

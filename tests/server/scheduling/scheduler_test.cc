@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <thread>
 
 #include <condition_variable>
 #include <mutex>
@@ -244,6 +245,51 @@ TEST(ModelSchedulerTest, NextRequestSentFromTheResponseDoesNotWaitOutTheDelay) {
   o.Wait(5);
   EXPECT_LT(SteadyClock::now() - t0, std::chrono::seconds(10)) << "a follow-up request waited for the queue delay";
   for (const Record& r : records) EXPECT_TRUE(r.ran && r.status.ok()) << r.status.message();
+}
+
+// Once the model has shown itself fast, a request to the idle model is answered on the caller's
+// thread before Enqueue returns; with the bound at 0 it goes through the pool.
+TEST(ModelSchedulerTest, FastIdleModelRunsOnTheCallersThread) {
+  WorkerPool pool(2);
+  auto sched = std::make_shared<ModelScheduler>(pool, Compile(AddReluModel()), Batching(8, 1'000), 1);
+  struct WhereJob : TestJob {
+    std::thread::id* where = nullptr;
+    void Finish(Status st, std::vector<Value>* outs, const ExecTiming* t) override {
+      *where = std::this_thread::get_id();
+      TestJob::Finish(std::move(st), outs, t);
+    }
+  };
+  Outcome o;
+  std::vector<Record> records(501);
+  std::vector<std::thread::id> where(records.size());
+  auto send = [&](size_t i) {
+    auto j = std::make_unique<WhereJob>();
+    j->outcome = &o;
+    j->record = &records[i];
+    j->where = &where[i];
+    j->inputs.emplace_back(Tensor::FromVector(std::vector<float>{1.f, -2.f, 3.f, -4.f}, Shape{1, 4}));
+    j->rows = 1;
+    j->shape_key = {static_cast<int64_t>(DataType::kFloat), 2, 4};
+    std::unique_ptr<ScheduledJob> sj(std::move(j));
+    EXPECT_TRUE(sched->Enqueue(sj).ok());
+  };
+  // A loaded machine may make some runs slow: keep sending until one runs inline.
+  size_t i = 0;
+  bool inline_seen = false;
+  for (; i + 1 < records.size() && !inline_seen; ++i) {
+    send(i);
+    o.Wait(static_cast<int>(i) + 1);
+    inline_seen = where[i] == std::this_thread::get_id();
+  }
+  EXPECT_TRUE(inline_seen) << "no request ran on the caller's thread in " << i;
+  for (size_t k = 0; k < i; ++k) ExpectAddRelu(records[k]);
+
+  ModelScheduler::SetInlineMaxNs(0);
+  send(i);
+  o.Wait(static_cast<int>(i) + 1);
+  ModelScheduler::SetInlineMaxNs(ModelScheduler::kInlineMaxNs);
+  EXPECT_NE(where[i], std::this_thread::get_id()) << "with the bound at 0 every request goes through the pool";
+  ExpectAddRelu(records[i]);
 }
 
 TEST(ModelSchedulerTest, StopAnswersQueuedRequestsAndRefusesNewOnes) {
