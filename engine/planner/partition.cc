@@ -137,8 +137,10 @@ CudaSupportResult CudaSupport(const onnx::NodeProto& n, int opset, const std::ve
   const std::string domain = CanonicalDomain(n.domain());
   const std::string& op = n.op_type();
   if (domain.empty()) {
-    if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") return Kernel(n, types, 2);
-    if (op == "Relu" || op == "Sigmoid" || op == "Tanh" || op == "Transpose") return Kernel(n, types, 1);
+    if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Pow") return Kernel(n, types, 2);
+    if (op == "Relu" || op == "Sigmoid" || op == "Tanh" || op == "Transpose" || op == "Erf" || op == "Sqrt" ||
+        op == "Exp" || op == "Log" || op == "Neg" || op == "Abs" || op == "Reciprocal")
+      return Kernel(n, types, 1);
     if (op == "Gelu") {
       std::string approx = AttrString(n, "approximate", "none");
       if (approx != "none" && approx != "tanh") return Cpu("Gelu approximate='" + approx + "'");

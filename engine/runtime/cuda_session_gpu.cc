@@ -406,7 +406,7 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
       return InvalidArgument("inputs of mixed element types");
 
   const std::string& op = p.op;
-  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") {
+  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Pow") {
     const Tensor* y = in(1);
     if (y == nullptr) return InvalidArgument("input 1 is missing");
     if (x->rank() > cuda::kMaxRank || y->rank() > cuda::kMaxRank) return Unimplemented("rank above 6 on the GPU");
@@ -416,6 +416,7 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     cuda::BinaryOp bop = op == "Add" ? cuda::BinaryOp::kAdd
                          : op == "Sub" ? cuda::BinaryOp::kSub
                          : op == "Mul" ? cuda::BinaryOp::kMul
+                         : op == "Pow" ? cuda::BinaryOp::kPow
                                        : cuda::BinaryOp::kDiv;
     const Tensor* a = x;
     const Tensor* b = y;
@@ -427,12 +428,15 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     return cuda::BinaryElementwise(bop, a->data<float>(), a->shape().dims(), b->data<float>(), b->shape().dims(),
                                    out->data<float>(), s);
   }
-  if (op == "Relu" || op == "Sigmoid" || op == "Tanh" || op == "Gelu") {
-    cuda::UnaryOp uop = op == "Relu" ? cuda::UnaryOp::kRelu
-                        : op == "Sigmoid" ? cuda::UnaryOp::kSigmoid
-                        : op == "Tanh" ? cuda::UnaryOp::kTanh
-                        : p.gelu_tanh ? cuda::UnaryOp::kGeluTanh
-                                      : cuda::UnaryOp::kGelu;
+  static const std::pair<const char*, cuda::UnaryOp> kUnary[] = {
+      {"Relu", cuda::UnaryOp::kRelu}, {"Sigmoid", cuda::UnaryOp::kSigmoid}, {"Tanh", cuda::UnaryOp::kTanh},
+      {"Gelu", cuda::UnaryOp::kGelu}, {"Erf", cuda::UnaryOp::kErf},         {"Sqrt", cuda::UnaryOp::kSqrt},
+      {"Exp", cuda::UnaryOp::kExp},   {"Log", cuda::UnaryOp::kLog},         {"Neg", cuda::UnaryOp::kNeg},
+      {"Abs", cuda::UnaryOp::kAbs},   {"Reciprocal", cuda::UnaryOp::kReciprocal}};
+  const auto* unary = std::find_if(std::begin(kUnary), std::end(kUnary), [&](const auto& e) { return op == e.first; });
+  if (unary != std::end(kUnary)) {
+    cuda::UnaryOp uop = unary->second;
+    if (uop == cuda::UnaryOp::kGelu && p.gelu_tanh) uop = cuda::UnaryOp::kGeluTanh;
     const Tensor* src = x;
     Tensor* out = nullptr;
     ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, src->shape()));

@@ -62,7 +62,11 @@ std::vector<float> ReferenceBinary(BinaryOp op, const std::vector<float>& a, con
       rem /= out[d];
     }
     float x = a[index(as, coord)], z = b[index(bs, coord)];
-    y[i] = op == BinaryOp::kAdd ? x + z : op == BinaryOp::kSub ? x - z : op == BinaryOp::kMul ? x * z : x / z;
+    y[i] = op == BinaryOp::kAdd   ? x + z
+           : op == BinaryOp::kSub ? x - z
+           : op == BinaryOp::kMul ? x * z
+           : op == BinaryOp::kPow ? static_cast<float>(std::pow(static_cast<double>(x), static_cast<double>(z)))
+                                  : x / z;
   }
   return y;
 }
@@ -80,7 +84,8 @@ TEST_F(CudaKernelTest, BinaryBroadcastMatchesReference) {
     auto a = RandomVector(NumElements(as), seed++);
     auto b = RandomVector(NumElements(bs), seed++, 0.5f, 2.f);  // away from 0 for Div
     auto da = Upload(pool_, a), db = Upload(pool_, b);
-    for (BinaryOp op : {BinaryOp::kAdd, BinaryOp::kSub, BinaryOp::kMul, BinaryOp::kDiv}) {
+    // Pow: negative bases with fractional exponents are NaN on both sides.
+    for (BinaryOp op : {BinaryOp::kAdd, BinaryOp::kSub, BinaryOp::kMul, BinaryOp::kDiv, BinaryOp::kPow}) {
       SCOPED_TRACE(::testing::Message() << "op " << static_cast<int>(op) << " a rank " << as.size() << " b rank "
                                         << bs.size() << " n " << n);
       auto dy = Empty(pool_, n);
@@ -115,6 +120,13 @@ TEST_F(CudaKernelTest, UnaryMatchesReference) {
       {UnaryOp::kGelu, [](double v) { return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0))); }},
       {UnaryOp::kGeluTanh,
        [](double v) { return 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v))); }},
+      {UnaryOp::kErf, [](double v) { return std::erf(v); }},
+      {UnaryOp::kSqrt, [](double v) { return std::sqrt(v); }},  // NaN below 0 on both sides
+      {UnaryOp::kExp, [](double v) { return std::exp(v); }},
+      {UnaryOp::kLog, [](double v) { return std::log(v); }},
+      {UnaryOp::kNeg, [](double v) { return -v; }},
+      {UnaryOp::kAbs, [](double v) { return std::fabs(v); }},
+      {UnaryOp::kReciprocal, [](double v) { return 1 / v; }},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(static_cast<int>(c.op));

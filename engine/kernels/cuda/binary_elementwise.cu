@@ -12,6 +12,7 @@ __device__ __forceinline__ float Apply(float x, float y) {
   if constexpr (Op == BinaryOp::kAdd) return x + y;
   if constexpr (Op == BinaryOp::kSub) return x - y;
   if constexpr (Op == BinaryOp::kMul) return x * y;
+  if constexpr (Op == BinaryOp::kPow) return powf(x, y);
   return x / y;
 }
 
@@ -92,6 +93,7 @@ Status Dispatch(BinaryOp op, const T* a, std::span<const int64_t> a_shape, const
     case BinaryOp::kSub: return Launch<BinaryOp::kSub>(a, a_shape, b, b_shape, out, stream);
     case BinaryOp::kMul: return Launch<BinaryOp::kMul>(a, a_shape, b, b_shape, out, stream);
     case BinaryOp::kDiv: return Launch<BinaryOp::kDiv>(a, a_shape, b, b_shape, out, stream);
+    case BinaryOp::kPow: return Launch<BinaryOp::kPow>(a, a_shape, b, b_shape, out, stream);
   }
   return InvalidArgument("BinaryElementwise: unknown op");
 }

@@ -1,4 +1,4 @@
-// Broadcast elementwise binary ops (Add, Sub, Mul, Div) on fp32 or fp16 (computed in fp32),
+// Broadcast elementwise binary ops (Add, Sub, Mul, Div, Pow) on fp32 or fp16 (computed in fp32),
 // numpy broadcasting, rank <= 6.
 #pragma once
 
@@ -12,7 +12,7 @@
 
 namespace onnxd::cuda {
 
-enum class BinaryOp { kAdd, kSub, kMul, kDiv };
+enum class BinaryOp { kAdd, kSub, kMul, kDiv, kPow };
 
 // out (shape BroadcastShape(a_shape, b_shape), packed) = a op b. Queued on `stream`; returns the
 // launch status (errors inside the kernel surface at the next synchronisation).

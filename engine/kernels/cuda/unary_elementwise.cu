@@ -12,6 +12,13 @@ __device__ __forceinline__ float Apply(float x) {
   if constexpr (Op == UnaryOp::kSigmoid) return 1.f / (1.f + expf(-x));
   if constexpr (Op == UnaryOp::kTanh) return tanhf(x);
   if constexpr (Op == UnaryOp::kGelu) return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
+  if constexpr (Op == UnaryOp::kErf) return erff(x);
+  if constexpr (Op == UnaryOp::kSqrt) return sqrtf(x);
+  if constexpr (Op == UnaryOp::kExp) return expf(x);
+  if constexpr (Op == UnaryOp::kLog) return logf(x);
+  if constexpr (Op == UnaryOp::kNeg) return -x;
+  if constexpr (Op == UnaryOp::kAbs) return fabsf(x);
+  if constexpr (Op == UnaryOp::kReciprocal) return 1.f / x;
   // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
   return 0.5f * x * (1.f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
 }
@@ -41,6 +48,13 @@ Status Dispatch(UnaryOp op, const T* in, T* out, int64_t n, cudaStream_t stream)
     case UnaryOp::kTanh: return Launch<UnaryOp::kTanh>(in, out, n, stream);
     case UnaryOp::kGelu: return Launch<UnaryOp::kGelu>(in, out, n, stream);
     case UnaryOp::kGeluTanh: return Launch<UnaryOp::kGeluTanh>(in, out, n, stream);
+    case UnaryOp::kErf: return Launch<UnaryOp::kErf>(in, out, n, stream);
+    case UnaryOp::kSqrt: return Launch<UnaryOp::kSqrt>(in, out, n, stream);
+    case UnaryOp::kExp: return Launch<UnaryOp::kExp>(in, out, n, stream);
+    case UnaryOp::kLog: return Launch<UnaryOp::kLog>(in, out, n, stream);
+    case UnaryOp::kNeg: return Launch<UnaryOp::kNeg>(in, out, n, stream);
+    case UnaryOp::kAbs: return Launch<UnaryOp::kAbs>(in, out, n, stream);
+    case UnaryOp::kReciprocal: return Launch<UnaryOp::kReciprocal>(in, out, n, stream);
   }
   return InvalidArgument("UnaryElementwise: unknown op");
 }

@@ -1,5 +1,6 @@
 // Elementwise activations on fp32 or fp16 (computed in fp32): Relu, Sigmoid, Tanh, Gelu (exact erf form, and ONNX Gelu's
-// approximate="tanh" form).
+// approximate="tanh" form), and the math ops exported models decompose GELU / LayerNorm into: Erf, Sqrt, Exp, Log,
+// Neg, Abs, Reciprocal.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -11,7 +12,7 @@
 
 namespace onnxd::cuda {
 
-enum class UnaryOp { kRelu, kSigmoid, kTanh, kGelu, kGeluTanh };
+enum class UnaryOp { kRelu, kSigmoid, kTanh, kGelu, kGeluTanh, kErf, kSqrt, kExp, kLog, kNeg, kAbs, kReciprocal };
 
 // out[i] = op(in[i]) for i < n; in == out is allowed. Queued on `stream`.
 Status UnaryElementwise(UnaryOp op, const float* in, float* out, int64_t n, cudaStream_t stream);
