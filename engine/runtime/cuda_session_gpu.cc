@@ -31,6 +31,11 @@ namespace {
 
 using DeviceBufferPtr = std::shared_ptr<cuda::DeviceBuffer>;
 
+// Marks a Status from a CUDA kernel node meaning "this case is the CPU kernel's": RunNode then
+// runs the node on the host instead.
+constexpr const char* kFallback = "cuda fallback: ";
+Status Fallback(const std::string& why) { return Unimplemented(kFallback + why); }
+
 std::string Label(const PlannedNode& n) {
   return "node '" + n.name + "' (" + (n.domain.empty() ? "" : n.domain + ":") + n.op_type + ")";
 }
@@ -102,7 +107,7 @@ class CudaSessionImpl : public CudaSession {
  private:
   Status RunNode(int i, Executor& exec);
   Status RunCudaKernel(int i);
-  Status RunOnHost(int i, Executor& exec);
+  Status RunOnHost(int i, Executor& exec, bool gpu_alias);
   Status EnsureDevice(int id);
   Status EnsureHost(std::span<const int> ids);
   StatusOr<char*> Stage(size_t bytes);
@@ -334,15 +339,29 @@ Status CudaSessionImpl::RunNode(int i, Executor& exec) {
   }
   for (int id : node.implicit_inputs) host_ids.push_back(id);
   RETURN_IF_ERROR(EnsureHost(host_ids));
-  if (on_gpu && !plan_.cuda_params[i].op.empty()) return RunCudaKernel(i);
-  return RunOnHost(i, exec);
+  if (on_gpu && !plan_.cuda_params[i].op.empty()) {
+    Status st = RunCudaKernel(i);
+    if (st.code() != StatusCode::kUnimplemented || st.message().rfind(kFallback, 0) != 0) return st;
+    // A case the CUDA kernel does not take (rank above 6, an unexpected element type...): the
+    // CPU kernel computes it on host copies, so the GPU path never answers worse than the CPU.
+    for (int id : node.outputs)
+      if (id >= 0) {
+        dev_[id] = Value();
+        dev_buf_[id].reset();
+      }
+    std::vector<int> all;
+    for (int id : node.inputs)
+      if (id >= 0) all.push_back(id);
+    RETURN_IF_ERROR(EnsureHost(all));
+    return RunOnHost(i, exec, false);
+  }
+  return RunOnHost(i, exec, on_gpu);
 }
 
 // CPU kernels, and the metadata-only aliases placed on the GPU (their data input is a device view
 // they never dereference).
-Status CudaSessionImpl::RunOnHost(int i, Executor& exec) {
+Status CudaSessionImpl::RunOnHost(int i, Executor& exec, bool on_gpu) {
   const PlannedNode& node = graph_->nodes[i];
-  const bool on_gpu = plan_.node_device[i] == Device::kCuda;
   std::vector<const Value*> ins;
   for (size_t k = 0; k < node.inputs.size(); ++k) {
     int id = node.inputs[k];
@@ -400,16 +419,16 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
   const DataType dt = x->dtype();
   const bool is_half = dt == DataType::kFloat16;
   if (dt != DataType::kFloat && !is_half)
-    return Internal(std::string("placed on the GPU with element type ") + DataTypeName(dt));
+    return Fallback(std::string("element type ") + DataTypeName(dt));
   for (size_t k = 1; k < node.inputs.size(); ++k)
     if (in(static_cast<int>(k)) != nullptr && in(static_cast<int>(k))->dtype() != dt)
-      return InvalidArgument("inputs of mixed element types");
+      return Fallback("inputs of mixed element types");
 
   const std::string& op = p.op;
   if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Pow") {
     const Tensor* y = in(1);
     if (y == nullptr) return InvalidArgument("input 1 is missing");
-    if (x->rank() > cuda::kMaxRank || y->rank() > cuda::kMaxRank) return Unimplemented("rank above 6 on the GPU");
+    if (x->rank() > cuda::kMaxRank || y->rank() > cuda::kMaxRank) return Fallback("rank above 6");
     auto shape = cuda::BroadcastShape(x->shape().dims(), y->shape().dims());
     if (!shape.ok())
       return InvalidArgument("shapes " + x->shape().ToString() + " and " + y->shape().ToString() + " do not broadcast");
@@ -473,7 +492,7 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     if (axis != r - 1) return Internal("LayerNormalization placed on the GPU over axes that are not the last");
     const int64_t cols = x->dim(r - 1);
     if (scale->num_elements() != cols || (bias != nullptr && bias->num_elements() != cols))
-      return Unimplemented("LayerNormalization on the GPU takes scale and bias of the last dim's size");
+      return Fallback("scale / bias not of the last dim's size");
     const int64_t rows = cols == 0 ? 0 : x->num_elements() / cols;
     const Tensor* src = x;
     Tensor* out = nullptr;
@@ -488,7 +507,7 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
   }
   if (op == "Transpose") {
     const int r = x->rank();
-    if (r > cuda::kMaxRank) return Unimplemented("rank above 6 on the GPU");
+    if (r > cuda::kMaxRank) return Fallback("rank above 6");
     std::vector<int64_t> perm = p.perm;
     if (perm.empty())
       for (int d = r - 1; d >= 0; --d) perm.push_back(d);

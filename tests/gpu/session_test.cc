@@ -385,6 +385,20 @@ TEST(CudaSessionTest, Float16ChainMatchesFloatReferenceWithinHalfTolerance) {
   ExpectClose(half, ref, 1e-2f, 1e-3f);
 }
 
+TEST(CudaSessionTest, CasesTheKernelDoesNotTakeFallBackToTheCpuKernel) {
+  // Rank 7 is above the CUDA elementwise kernels' limit: the node runs its CPU kernel instead.
+  const std::vector<int64_t> dims = {2, 1, 2, 1, 2, 1, 3};
+  onnx::ModelProto m = NewModel(17);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("a", kF32, dims);
+  *g->add_input() = Info("b", kF32, dims);
+  *g->add_output() = Info("y", kF32, dims);
+  AddNode(g, "Add", {"a", "b"}, {"s"});
+  AddNode(g, "Relu", {"s"}, {"y"});
+  std::vector<Value> in = {FloatTensor(dims, Random(Count(dims), 30)), FloatTensor(dims, Random(Count(dims), 31))};
+  ExpectClose(RunOn(m, Device::kCuda, in), RunOn(m, Device::kCpu, in));
+}
+
 TEST(CudaSessionTest, BadInputShapeFailsWithAReasonAndTheSessionStaysUsable) {
   onnx::ModelProto m = NewModel(17);
   auto* g = m.mutable_graph();
