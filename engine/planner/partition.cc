@@ -114,6 +114,7 @@ int InferOutputRank(const onnx::NodeProto& n, const std::vector<int>& in, int k)
     }
     return r;
   }
+  if ((op == "ReduceMean" || op == "ReduceSum" || op == "ReduceMax") && AttrInt(n, "keepdims", 1) != 0) return input(0);
   if (op == "MatMul") {
     if (input(0) < 2 || input(1) < 2) return -1;
     return std::max(input(0), input(1));
@@ -159,6 +160,16 @@ CudaSupportResult CudaSupport(const onnx::NodeProto& n, int opset, const std::ve
         return Cpu("LayerNormalization over axes that are not known to be the last only");
       if (HasOutput(n, 1) || HasOutput(n, 2)) return Cpu("LayerNormalization with Mean / InvStdDev outputs");
       return Kernel(n, types, 3);
+    }
+    if (op == "ReduceMean" || op == "ReduceSum" || op == "ReduceMax") {
+      // The attribute form only (axes became an input at opset 13 for ReduceSum, 18 for the others).
+      const int axes_input_from = op == "ReduceSum" ? 13 : 18;
+      const auto* axes = FindAttr(n, "axes");
+      if (opset >= axes_input_from || axes == nullptr || axes->ints_size() != 1)
+        return Cpu(op + " on the GPU takes one reduced axis given as the attribute");
+      const int64_t axis = axes->ints(0);
+      if (axis != -1 && !(rank0 >= 0 && axis == rank0 - 1)) return Cpu(op + " over an axis not known to be the last");
+      return Kernel(n, types, 1);
     }
     if (op == "MatMul") return Kernel(n, types, 2);
     if (op == "Gemm") {
@@ -232,6 +243,8 @@ CudaNodeParams ReadCudaParams(const onnx::NodeProto& n, int opset) {
   p.epsilon = AttrFloat(n, "epsilon", 1e-5f);
   if (const auto* a = FindAttr(n, "perm")) p.perm.assign(a->ints().begin(), a->ints().end());
   p.gelu_tanh = AttrString(n, "approximate", "none") == "tanh";
+  p.keepdims = AttrInt(n, "keepdims", 1) != 0;
+  if (const auto* a = FindAttr(n, "axes")) p.axes.assign(a->ints().begin(), a->ints().end());
   return p;
 }
 

@@ -75,6 +75,8 @@ struct CudaNodeParams {
   float epsilon = 1e-5f;                  // LayerNormalization
   std::vector<int64_t> perm;              // Transpose (empty: reverse the dims)
   bool gelu_tanh = false;                 // Gelu approximate="tanh"
+  bool keepdims = true;                   // ReduceMean / ReduceSum / ReduceMax
+  std::vector<int64_t> axes;              // the same: the reduced axis (attribute form)
 };
 
 struct DevicePlan {

@@ -15,6 +15,7 @@
 #include "kernels/cuda/gemm_cuda.h"
 #include "kernels/cuda/layer_norm.h"
 #include "kernels/cuda/pinned_buffer.h"
+#include "kernels/cuda/reduce_last_axis.h"
 #include "kernels/cuda/softmax.h"
 #include "kernels/cuda/stream.h"
 #include "kernels/cuda/tensor_shape.h"
@@ -482,6 +483,27 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     if (rows == 0 || cols == 0) return Status::Ok();
     if (is_half) return cuda::SoftmaxLastAxis(src->data<__half>(), out->data<__half>(), rows, cols, s);
     return cuda::SoftmaxLastAxis(src->data<float>(), out->data<float>(), rows, cols, s);
+  }
+  if (op == "ReduceMean" || op == "ReduceSum" || op == "ReduceMax") {
+    const int r = x->rank();
+    if (r == 0) return Fallback("reduction of a scalar");
+    const int64_t axis = p.axes.size() == 1 ? p.axes[0] : -1;
+    if ((axis < 0 ? axis + r : axis) != r - 1) return Fallback("reduced axis is not the last");
+    const int64_t cols = x->dim(r - 1);
+    if (cols == 0) return Fallback("empty reduced axis");
+    const int64_t rows = x->num_elements() / cols;
+    Shape out_shape;
+    for (int d = 0; d < r - 1; ++d) out_shape.PushBack(x->dim(d));
+    if (p.keepdims) out_shape.PushBack(1);
+    const cuda::ReduceOp rop = op == "ReduceMean" ? cuda::ReduceOp::kMean
+                               : op == "ReduceSum" ? cuda::ReduceOp::kSum
+                                                   : cuda::ReduceOp::kMax;
+    const Tensor* src = x;
+    Tensor* out = nullptr;
+    ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
+    if (rows == 0) return Status::Ok();
+    if (is_half) return cuda::ReduceLastAxis(rop, src->data<__half>(), out->data<__half>(), rows, cols, s);
+    return cuda::ReduceLastAxis(rop, src->data<float>(), out->data<float>(), rows, cols, s);
   }
   if (op == "LayerNormalization") {
     const Tensor* scale = in(1);

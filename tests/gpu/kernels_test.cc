@@ -11,6 +11,7 @@
 #include "gpu_test_util.h"
 #include "kernels/cuda/binary_elementwise.h"
 #include "kernels/cuda/layer_norm.h"
+#include "kernels/cuda/reduce_last_axis.h"
 #include "kernels/cuda/softmax.h"
 #include "kernels/cuda/tensor_shape.h"
 #include "kernels/cuda/transpose.h"
@@ -135,6 +136,30 @@ TEST_F(CudaKernelTest, UnaryMatchesReference) {
     std::vector<float> want(n);
     for (int64_t i = 0; i < n; ++i) want[i] = static_cast<float>(c.f(x[i]));
     ExpectClose(Download(dy, n, *stream_), want);
+  }
+}
+
+// ---- reductions over the last axis ----
+
+TEST_F(CudaKernelTest, ReduceLastAxisMatchesReference) {
+  for (int64_t cols : {1, 31, 32, 33, 768, 1025, 5000}) {
+    const int64_t rows = 37;
+    auto x = RandomVector(rows * cols, 40 + static_cast<uint32_t>(cols), -3.f, 3.f);
+    auto dx = Upload(pool_, x);
+    for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kMean, ReduceOp::kMax}) {
+      SCOPED_TRACE(::testing::Message() << "op " << static_cast<int>(op) << " cols " << cols);
+      auto dy = Empty(pool_, rows);
+      ASSERT_TRUE(ReduceLastAxis(op, dx.as<float>(), dy.as<float>(), rows, cols, stream_->get()).ok());
+      std::vector<float> want(rows);
+      for (int64_t r = 0; r < rows; ++r) {
+        double acc = op == ReduceOp::kMax ? -INFINITY : 0.0;
+        for (int64_t c = 0; c < cols; ++c)
+          acc = op == ReduceOp::kMax ? std::max(acc, static_cast<double>(x[r * cols + c])) : acc + x[r * cols + c];
+        want[r] = static_cast<float>(op == ReduceOp::kMean ? acc / cols : acc);
+      }
+      // Sums of up to 5000 terms of magnitude 3 in fp32: absolute error grows with the sum.
+      ExpectClose(Download(dy, rows, *stream_), want, 1e-4f, 1e-4f * std::sqrt(static_cast<float>(cols)));
+    }
   }
 }
 

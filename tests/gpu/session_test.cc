@@ -316,6 +316,39 @@ TEST(CudaSessionTest, AttentionBlockStaysOnTheGpu) {
   CheckAgainstCpu(m, {FloatTensor({B, S, E}, Random(B * S * E, 19))}, nodes, 2, 1e-3f, 1e-4f);
 }
 
+// LayerNorm as exporters wrote it before opset 17: ReduceMean, Sub, Pow, Sqrt, Div... all on the GPU.
+onnx::ModelProto DecomposedLayerNorm(int64_t rows, int64_t cols) {
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {rows, cols});
+  *g->add_output() = Info("y", kF32, {rows, cols});
+  FloatInit(g, "gamma", {cols}, 40);
+  FloatInit(g, "beta", {cols}, 41);
+  auto scalar = [&](const std::string& name, float v) {
+    auto* t = g->add_initializer();
+    t->set_name(name);
+    t->set_data_type(kF32);
+    t->set_raw_data(&v, sizeof(float));
+  };
+  scalar("two", 2.f);
+  scalar("eps", 1e-5f);
+  IntsAttr(AddNode(g, "ReduceMean", {"x"}, {"mean"}), "axes", {-1});
+  AddNode(g, "Sub", {"x", "mean"}, {"d"});
+  AddNode(g, "Pow", {"d", "two"}, {"d2"});
+  IntsAttr(AddNode(g, "ReduceMean", {"d2"}, {"var"}), "axes", {-1});
+  AddNode(g, "Add", {"var", "eps"}, {"ve"});
+  AddNode(g, "Sqrt", {"ve"}, {"sd"});
+  AddNode(g, "Div", {"d", "sd"}, {"n"});
+  AddNode(g, "Mul", {"n", "gamma"}, {"ng"});
+  AddNode(g, "Add", {"ng", "beta"}, {"y"});
+  return m;
+}
+
+TEST(CudaSessionTest, DecomposedLayerNormStaysOnTheGpu) {
+  onnx::ModelProto m = DecomposedLayerNorm(24, 768);
+  CheckAgainstCpu(m, {FloatTensor({24, 768}, Random(24 * 768, 42, 3.f))}, 9, 2, 1e-3f, 1e-4f);
+}
+
 TEST(CudaSessionTest, SoftmaxBeforeOpset13FlattensAtAxis) {
   onnx::ModelProto m = NewModel(11);
   auto* g = m.mutable_graph();

@@ -199,6 +199,25 @@ TEST(PartitionTest, AttributesDecideToo) {
   EXPECT_NE(p.nodes[0].reason.find("beta"), std::string::npos);
 }
 
+TEST(PartitionTest, ReductionsGoToTheGpuOnlyOverTheLastAxisInAttributeForm) {
+  auto reduce = [](int opset, const std::string& op, int64_t axis) {
+    onnx::ModelProto m = NewModel(opset);
+    auto* g = m.mutable_graph();
+    *g->add_input() = TensorInfo("x", kFloat, {2, 3, 4});
+    *g->add_output() = TensorInfo("y", kFloat, {});
+    g->mutable_output(0)->mutable_type()->mutable_tensor_type()->clear_shape();
+    onnx::NodeProto n = Node(op, {"x"}, {"y"}, "reduce");
+    SetAttr(&n, "axes", std::vector<int64_t>{axis});
+    *g->add_node() = n;
+    return Devices(Place(m));
+  };
+  EXPECT_EQ(reduce(13, "ReduceMean", -1), "G");
+  EXPECT_EQ(reduce(13, "ReduceMean", 2), "G");   // rank 3: the last axis
+  EXPECT_EQ(reduce(13, "ReduceMean", 1), "C");
+  EXPECT_EQ(reduce(11, "ReduceSum", -1), "G");
+  EXPECT_EQ(reduce(13, "ReduceMax", -1), "G");
+}
+
 TEST(PartitionTest, ElementTypesFlowThroughCpuNodes) {
   // Cast to float on the CPU (int input), then a float op on the GPU: the type is known after Cast.
   onnx::ModelProto m = NewModel(13);
