@@ -132,6 +132,56 @@ int InferOutputRank(const onnx::NodeProto& n, const std::vector<int>& in, int k)
 
 const char* DeviceName(Device d) { return d == Device::kCuda ? "cuda" : "cpu"; }
 
+bool CudaConvAvailable() {
+#ifdef ONNXD_WITH_CUDNN
+  return true;
+#else
+  return false;
+#endif
+}
+
+namespace {
+
+// Conv / MaxPool / AveragePool / Global*Pool in the forms the cuDNN path takes; "" or the reason.
+std::string CheckConvOrPool(const onnx::NodeProto& n, int rank0) {
+  const std::string& op = n.op_type();
+  if (!CudaConvAvailable()) return "this build's CUDA backend has no cuDNN";
+  if (rank0 >= 0 && rank0 != 3 && rank0 != 4) return "only 1-D and 2-D " + op + " on the GPU";
+  static const std::set<std::string> kConvAttrs = {"auto_pad", "dilations", "group", "kernel_shape", "pads",
+                                                   "strides", "onnxd_activation", "onnxd_activation_alpha",
+                                                   "onnxd_activation_beta"};
+  static const std::set<std::string> kPoolAttrs = {"auto_pad", "kernel_shape", "pads", "strides", "ceil_mode",
+                                                   "dilations", "storage_order", "count_include_pad"};
+  const bool global = op == "GlobalAveragePool" || op == "GlobalMaxPool";
+  for (const auto& a : n.attribute()) {
+    if (global || !(op == "Conv" ? kConvAttrs : kPoolAttrs).count(a.name()))
+      return "attribute '" + a.name() + "' on the GPU";
+  }
+  if (global) return "";
+  const std::string auto_pad = AttrString(n, "auto_pad", "NOTSET");
+  if (auto_pad != "NOTSET" && auto_pad != "VALID") return "auto_pad " + auto_pad + " on the GPU";
+  if (const auto* pads = FindAttr(n, "pads")) {
+    const int k = pads->ints_size() / 2;
+    for (int i = 0; i < k; ++i)
+      if (pads->ints(i) != pads->ints(i + k)) return "asymmetric pads (cuDNN pads both sides alike)";
+  }
+  if (op == "Conv") {
+    const std::string act = AttrString(n, "onnxd_activation", "");
+    if (!act.empty() && act != "Relu" && act != "Sigmoid" && act != "Tanh" && act != "Clip")
+      return "fused activation " + act + " on the GPU";
+    return "";
+  }
+  if (AttrInt(n, "ceil_mode", 0) != 0) return "ceil_mode on the GPU";
+  if (AttrInt(n, "storage_order", 0) != 0) return "storage_order on the GPU";
+  if (const auto* d = FindAttr(n, "dilations"))
+    for (int64_t v : d->ints())
+      if (v != 1) return "dilated pooling on the GPU";
+  if (HasOutput(n, 1)) return "MaxPool Indices output on the GPU";
+  return "";
+}
+
+}  // namespace
+
 CudaSupportResult CudaSupport(const onnx::NodeProto& n, int opset, const std::vector<DataType>& types,
                               const std::vector<int>& ranks) {
   const int rank0 = ranks.empty() ? -1 : ranks[0];
@@ -170,6 +220,12 @@ CudaSupportResult CudaSupport(const onnx::NodeProto& n, int opset, const std::ve
       const int64_t axis = axes->ints(0);
       if (axis != -1 && !(rank0 >= 0 && axis == rank0 - 1)) return Cpu(op + " over an axis not known to be the last");
       return Kernel(n, types, 1);
+    }
+    if (op == "Conv" || op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" ||
+        op == "GlobalMaxPool") {
+      std::string why = CheckConvOrPool(n, rank0);
+      if (!why.empty()) return Cpu(why);
+      return Kernel(n, types, op == "Conv" ? 3 : 1);
     }
     if (op == "MatMul") return Kernel(n, types, 2);
     if (op == "Gemm") {
@@ -245,6 +301,18 @@ CudaNodeParams ReadCudaParams(const onnx::NodeProto& n, int opset) {
   p.gelu_tanh = AttrString(n, "approximate", "none") == "tanh";
   p.keepdims = AttrInt(n, "keepdims", 1) != 0;
   if (const auto* a = FindAttr(n, "axes")) p.axes.assign(a->ints().begin(), a->ints().end());
+  auto ints = [&](const char* name, std::vector<int64_t>* out) {
+    if (const auto* a = FindAttr(n, name)) out->assign(a->ints().begin(), a->ints().end());
+  };
+  ints("kernel_shape", &p.kernel_shape);
+  ints("strides", &p.strides);
+  ints("dilations", &p.dilations);
+  if (AttrString(n, "auto_pad", "NOTSET") == "NOTSET") ints("pads", &p.pads);
+  p.group = AttrInt(n, "group", 1);
+  p.count_include_pad = AttrInt(n, "count_include_pad", 0) != 0;
+  p.activation = AttrString(n, "onnxd_activation", "");
+  p.activation_alpha = AttrFloat(n, "onnxd_activation_alpha", 0.01f);
+  p.activation_beta = AttrFloat(n, "onnxd_activation_beta", 0.f);
   return p;
 }
 

@@ -77,6 +77,12 @@ struct CudaNodeParams {
   bool gelu_tanh = false;                 // Gelu approximate="tanh"
   bool keepdims = true;                   // ReduceMean / ReduceSum / ReduceMax
   std::vector<int64_t> axes;              // the same: the reduced axis (attribute form)
+  // Conv and pooling (cuDNN): attributes as ONNX gives them (empty: the defaults).
+  std::vector<int64_t> kernel_shape, strides, pads, dilations;
+  int64_t group = 1;
+  bool count_include_pad = false;
+  std::string activation;                 // Conv with a fused activation (passes/fuse_conv_activation)
+  float activation_alpha = 0.f, activation_beta = 0.f;
 };
 
 struct DevicePlan {
@@ -101,6 +107,9 @@ struct DevicePlan {
 };
 
 const char* DeviceName(Device d);
+
+// True when this build's CUDA backend has cuDNN (Conv and pooling can go to the GPU).
+bool CudaConvAvailable();
 
 // Places every node of `plan` (built from `graph`, the same proto after passes) for `target`.
 // Nodes are matched to their protos by output names. `opsets` as for BuildGraphPlan.

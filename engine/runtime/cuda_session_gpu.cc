@@ -7,9 +7,13 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <memory>
 
 #include "kernels/cuda/binary_elementwise.h"
+#ifdef ONNXD_WITH_CUDNN
+#include "kernels/cuda/cudnn_conv.h"
+#endif
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/device_pool.h"
 #include "kernels/cuda/gemm_cuda.h"
@@ -108,6 +112,7 @@ class CudaSessionImpl : public CudaSession {
  private:
   Status RunNode(int i, Executor& exec);
   Status RunCudaKernel(int i);
+  Status RunConvOrPool(int i, const Tensor& x, DataType dt);
   Status RunOnHost(int i, Executor& exec, bool gpu_alias);
   Status EnsureDevice(int id);
   Status EnsureHost(std::span<const int> ids);
@@ -125,6 +130,12 @@ class CudaSessionImpl : public CudaSession {
   std::unique_ptr<cuda::DevicePool> pool_;
   std::unique_ptr<cuda::Stream> stream_;
   std::unique_ptr<cuda::Blas> blas_;
+#ifdef ONNXD_WITH_CUDNN
+  std::unique_ptr<cuda::Dnn> dnn_;
+  // Per node and input shape: the descriptors and cuDNN's algorithm, chosen once.
+  std::map<std::pair<int, std::vector<int64_t>>, std::unique_ptr<cuda::ConvPlan>> conv_plans_;
+  std::map<std::pair<int, std::vector<int64_t>>, std::unique_ptr<cuda::PoolPlan>> pool_plans_;
+#endif
   std::vector<DeviceBufferPtr> dev_buf_;  // per value id: the device storage its device view uses
   std::vector<Value> dev_;                // per value id: the device view (kNone when not on the device)
   std::vector<uint8_t> on_host_;          // per value id: frame_.values holds it
@@ -143,6 +154,10 @@ Status CudaSessionImpl::Init() {
   stream_ = std::make_unique<cuda::Stream>(std::move(stream).value());
   ASSIGN_OR_RETURN(auto blas, cuda::Blas::Create(stream_->get()));
   blas_ = std::make_unique<cuda::Blas>(std::move(blas));
+#ifdef ONNXD_WITH_CUDNN
+  ASSIGN_OR_RETURN(auto dnn, cuda::Dnn::Create(stream_->get()));
+  dnn_ = std::make_unique<cuda::Dnn>(std::move(dnn));
+#endif
   const int n = graph_->num_values();
   dev_buf_.assign(n, nullptr);
   dev_.assign(n, Value());
@@ -484,6 +499,8 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     if (is_half) return cuda::SoftmaxLastAxis(src->data<__half>(), out->data<__half>(), rows, cols, s);
     return cuda::SoftmaxLastAxis(src->data<float>(), out->data<float>(), rows, cols, s);
   }
+  if (op == "Conv" || op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" || op == "GlobalMaxPool")
+    return RunConvOrPool(i, *x, dt);
   if (op == "ReduceMean" || op == "ReduceSum" || op == "ReduceMax") {
     const int r = x->rank();
     if (r == 0) return Fallback("reduction of a scalar");
@@ -667,6 +684,133 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     return Status::Ok();
   }
   return Internal("op " + op + " was placed on the GPU but has no CUDA path");
+}
+
+Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
+#ifndef ONNXD_WITH_CUDNN
+  (void)i;
+  (void)x;
+  (void)dt;
+  return Fallback("built without cuDNN");
+#else
+  const PlannedNode& node = graph_->nodes[i];
+  const CudaNodeParams& p = plan_.cuda_params[i];
+  const bool is_half = dt == DataType::kFloat16;
+  const int r = x.rank();
+  if (r != 3 && r != 4) return Fallback("rank " + std::to_string(r));
+  const bool one_d = r == 3;
+  const int spatial = r - 2;
+  auto attr = [&](const std::vector<int64_t>& v, int k, int64_t dflt) {
+    return k < static_cast<int>(v.size()) ? v[k] : dflt;
+  };
+  const int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), w = one_d ? 1 : x.dim(3);
+  const int out_id = node.outputs[0];
+  const std::string& op = p.op;
+  std::vector<int64_t> key = x.shape().ToVector();
+  if (op == "Conv") {
+    const Tensor& wt = dev_[node.inputs[1]].tensor();
+    const Tensor* bias = node.inputs.size() > 2 && node.inputs[2] >= 0 ? &dev_[node.inputs[2]].tensor() : nullptr;
+    if (wt.rank() != r) return InvalidArgument("W " + wt.shape().ToString() + " does not match X " + x.shape().ToString());
+    cuda::ConvGeometry g;
+    g.n = n;
+    g.c = c;
+    g.h = h;
+    g.w = w;
+    g.m = wt.dim(0);
+    g.kh = wt.dim(2);
+    g.kw = one_d ? 1 : wt.dim(3);
+    g.group = p.group;
+    if (g.group <= 0 || c % g.group != 0 || wt.dim(1) != c / g.group)
+      return InvalidArgument("X " + x.shape().ToString() + ", W " + wt.shape().ToString() + " and group " +
+                             std::to_string(p.group) + " do not agree");
+    if (bias != nullptr && bias->num_elements() != g.m) return InvalidArgument("B has the wrong size");
+    g.pad_h = attr(p.pads, 0, 0);
+    g.pad_w = one_d ? 0 : attr(p.pads, 1, 0);
+    g.stride_h = attr(p.strides, 0, 1);
+    g.stride_w = one_d ? 1 : attr(p.strides, 1, 1);
+    g.dil_h = attr(p.dilations, 0, 1);
+    g.dil_w = one_d ? 1 : attr(p.dilations, 1, 1);
+    if (g.out_h() <= 0 || g.out_w() <= 0) return InvalidArgument("the kernel is larger than the padded input");
+    auto& plan = conv_plans_[{i, key}];
+    if (plan == nullptr) {
+      auto made = cuda::ConvPlan::Create(*dnn_, g, is_half, options_.allow_tf32);
+      if (!made.ok()) {
+        conv_plans_.erase({i, key});
+        if (made.status().code() == StatusCode::kUnimplemented) return Fallback(made.status().message());
+        return made.status();
+      }
+      plan = std::move(made).value();
+    }
+    Shape out_shape{n, g.m, g.out_h()};
+    if (!one_d) out_shape.PushBack(g.out_w());
+    Tensor* out = nullptr;
+    ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
+    if (out->num_elements() == 0) return Status::Ok();
+    cuda::DeviceBuffer workspace;
+    if (plan->workspace_bytes() > 0) {
+      ASSIGN_OR_RETURN(workspace, pool_->Allocate(plan->workspace_bytes()));
+    }
+    RETURN_IF_ERROR(plan->Run(*dnn_, x.raw_data(), wt.raw_data(), bias ? bias->raw_data() : nullptr, out->raw_data(),
+                              workspace.data()));
+    const int64_t count = out->num_elements();
+    cudaStream_t s = stream_->get();
+    if (p.activation == "Clip") {
+      if (is_half)
+        return cuda::ClipElementwise(out->data<__half>(), out->data<__half>(), count, p.activation_alpha,
+                                     p.activation_beta, s);
+      return cuda::ClipElementwise(out->data<float>(), out->data<float>(), count, p.activation_alpha,
+                                   p.activation_beta, s);
+    }
+    if (!p.activation.empty()) {
+      const cuda::UnaryOp act = p.activation == "Relu"      ? cuda::UnaryOp::kRelu
+                                : p.activation == "Sigmoid" ? cuda::UnaryOp::kSigmoid
+                                                            : cuda::UnaryOp::kTanh;
+      if (is_half) return cuda::UnaryElementwise(act, out->data<__half>(), out->data<__half>(), count, s);
+      return cuda::UnaryElementwise(act, out->data<float>(), out->data<float>(), count, s);
+    }
+    return Status::Ok();
+  }
+  // Pooling.
+  cuda::PoolGeometry g;
+  g.n = n;
+  g.c = c;
+  g.h = h;
+  g.w = w;
+  cuda::PoolMode mode = cuda::PoolMode::kMax;
+  if (op == "GlobalAveragePool" || op == "GlobalMaxPool") {
+    g.kh = h;
+    g.kw = w;
+    mode = op == "GlobalMaxPool" ? cuda::PoolMode::kMax : cuda::PoolMode::kAverageIncludePad;
+  } else {
+    if (static_cast<int>(p.kernel_shape.size()) != spatial) return InvalidArgument("kernel_shape has the wrong length");
+    g.kh = p.kernel_shape[0];
+    g.kw = one_d ? 1 : p.kernel_shape[1];
+    g.pad_h = attr(p.pads, 0, 0);
+    g.pad_w = one_d ? 0 : attr(p.pads, 1, 0);
+    g.stride_h = attr(p.strides, 0, 1);
+    g.stride_w = one_d ? 1 : attr(p.strides, 1, 1);
+    if (op == "AveragePool")
+      mode = p.count_include_pad ? cuda::PoolMode::kAverageIncludePad : cuda::PoolMode::kAverageExcludePad;
+  }
+  if (g.kh <= 0 || g.kw <= 0 || g.out_h() <= 0 || g.out_w() <= 0)
+    return InvalidArgument("the pooling window does not fit the input " + x.shape().ToString());
+  auto& plan = pool_plans_[{i, key}];
+  if (plan == nullptr) {
+    auto made = cuda::PoolPlan::Create(g, mode, is_half);
+    if (!made.ok()) {
+      pool_plans_.erase({i, key});
+      if (made.status().code() == StatusCode::kUnimplemented) return Fallback(made.status().message());
+      return made.status();
+    }
+    plan = std::move(made).value();
+  }
+  Shape out_shape{n, c, g.out_h()};
+  if (!one_d) out_shape.PushBack(g.out_w());
+  Tensor* out = nullptr;
+  ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
+  if (out->num_elements() == 0) return Status::Ok();
+  return plan->Run(*dnn_, x.raw_data(), out->raw_data());
+#endif
 }
 
 }  // namespace

@@ -349,6 +349,68 @@ TEST(CudaSessionTest, DecomposedLayerNormStaysOnTheGpu) {
   CheckAgainstCpu(m, {FloatTensor({24, 768}, Random(24 * 768, 42, 3.f))}, 9, 2, 1e-3f, 1e-4f);
 }
 
+// A small CNN: Conv+Relu (fused by the graph pass), MaxPool, grouped Conv+Clip(0,6), AveragePool,
+// GlobalAveragePool, Flatten, Gemm: all of it through cuDNN and our kernels.
+TEST(CudaSessionTest, SmallCnnRunsOnCudnn) {
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {-1, 3, 20, 18});
+  *g->add_output() = Info("y", kF32, {-1, 10});
+  FloatInit(g, "W1", {8, 3, 3, 3}, 50, 0.4f);
+  FloatInit(g, "B1", {8}, 51, 0.1f);
+  FloatInit(g, "W2", {16, 4, 3, 3}, 52, 0.3f);
+  FloatInit(g, "B2", {16}, 53, 0.1f);
+  FloatInit(g, "Wfc", {16, 10}, 54, 0.5f);
+  FloatInit(g, "Bfc", {10}, 55, 0.1f);
+  auto scalar = [&](const std::string& name, float v) {
+    auto* t = g->add_initializer();
+    t->set_name(name);
+    t->set_data_type(kF32);
+    t->set_raw_data(&v, sizeof(float));
+  };
+  scalar("lo", 0.f);
+  scalar("hi", 6.f);
+  auto* c1 = AddNode(g, "Conv", {"x", "W1", "B1"}, {"c1"});
+  IntsAttr(c1, "pads", {1, 1, 1, 1});
+  AddNode(g, "Relu", {"c1"}, {"r1"});
+  auto* mp = AddNode(g, "MaxPool", {"r1"}, {"p1"});
+  IntsAttr(mp, "kernel_shape", {2, 2});
+  IntsAttr(mp, "strides", {2, 2});
+  auto* c2 = AddNode(g, "Conv", {"p1", "W2", "B2"}, {"c2"});
+  IntsAttr(c2, "pads", {1, 1, 1, 1});
+  IntsAttr(c2, "strides", {2, 1});
+  IntAttr(c2, "group", 2);
+  AddNode(g, "Clip", {"c2", "lo", "hi"}, {"r2"});
+  auto* ap = AddNode(g, "AveragePool", {"r2"}, {"p2"});
+  IntsAttr(ap, "kernel_shape", {3, 3});
+  IntsAttr(ap, "pads", {1, 1, 1, 1});
+  AddNode(g, "GlobalAveragePool", {"p2"}, {"gp"});
+  AddNode(g, "Flatten", {"gp"}, {"f"});
+  AddNode(g, "Gemm", {"f", "Wfc", "Bfc"}, {"y"});
+  const PlacementInfo* placement = nullptr;
+  std::vector<Value> in = {FloatTensor({2, 3, 20, 18}, Random(2 * 3 * 20 * 18, 56, 2.f))};
+  Result gpu = RunOn(m, Device::kCuda, in, 2, false, &placement);
+  ASSERT_NE(placement, nullptr);
+  for (const auto& n : placement->nodes) EXPECT_EQ(n.device, Device::kCuda) << n.op_type << ": " << n.reason;
+  EXPECT_EQ(placement->total_copies(), 2) << placement->summary;
+  EXPECT_EQ(gpu.copies, 2);
+  ExpectClose(gpu, RunOn(m, Device::kCpu, in), 1e-3f, 1e-4f);
+}
+
+TEST(CudaSessionTest, Conv1dWithDilationAndStride) {
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {2, 4, 50});
+  *g->add_output() = Info("y", kF32, {});
+  g->mutable_output(0)->mutable_type()->mutable_tensor_type()->clear_shape();
+  FloatInit(g, "W", {6, 4, 5}, 57, 0.4f);
+  auto* c = AddNode(g, "Conv", {"x", "W"}, {"y"});
+  IntsAttr(c, "dilations", {2});
+  IntsAttr(c, "strides", {3});
+  IntsAttr(c, "pads", {2, 2});
+  CheckAgainstCpu(m, {FloatTensor({2, 4, 50}, Random(400, 58))}, 1, 2, 1e-3f, 1e-4f);
+}
+
 TEST(CudaSessionTest, SoftmaxBeforeOpset13FlattensAtAxis) {
   onnx::ModelProto m = NewModel(11);
   auto* g = m.mutable_graph();

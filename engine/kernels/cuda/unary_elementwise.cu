@@ -59,7 +59,34 @@ Status Dispatch(UnaryOp op, const T* in, T* out, int64_t n, cudaStream_t stream)
   return InvalidArgument("UnaryElementwise: unknown op");
 }
 
+template <typename T>
+__global__ void ClipKernel(const T* in, T* out, int64_t n, float lo, float hi) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const float x = ToFloat(in[i]);
+    out[i] = FromFloat<T>(x != x ? x : (x < lo ? lo : (x > hi ? hi : x)));
+  }
+}
+
+template <typename T>
+Status LaunchClip(const T* in, T* out, int64_t n, float lo, float hi, cudaStream_t stream) {
+  if (n <= 0) return Status::Ok();
+  constexpr int kBlock = 256;
+  int64_t g = (n + kBlock - 1) / kBlock;
+  const int grid = static_cast<int>(g < 65535 * 32 ? g : 65535 * 32);
+  ClipKernel<T><<<grid, kBlock, 0, stream>>>(in, out, n, lo, hi);
+  return CudaStatus(cudaGetLastError(), "ClipElementwise launch");
+}
+
 }  // namespace
+
+Status ClipElementwise(const float* in, float* out, int64_t n, float lo, float hi, cudaStream_t stream) {
+  return LaunchClip(in, out, n, lo, hi, stream);
+}
+
+Status ClipElementwise(const __half* in, __half* out, int64_t n, float lo, float hi, cudaStream_t stream) {
+  return LaunchClip(in, out, n, lo, hi, stream);
+}
 
 Status UnaryElementwise(UnaryOp op, const float* in, float* out, int64_t n, cudaStream_t stream) {
   return Dispatch(op, in, out, n, stream);

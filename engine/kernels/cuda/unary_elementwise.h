@@ -18,4 +18,8 @@ enum class UnaryOp { kRelu, kSigmoid, kTanh, kGelu, kGeluTanh, kErf, kSqrt, kExp
 Status UnaryElementwise(UnaryOp op, const float* in, float* out, int64_t n, cudaStream_t stream);
 Status UnaryElementwise(UnaryOp op, const __half* in, __half* out, int64_t n, cudaStream_t stream);
 
+// out[i] = min(max(in[i], lo), hi) (Clip; NaN stays NaN); in == out is allowed.
+Status ClipElementwise(const float* in, float* out, int64_t n, float lo, float hi, cudaStream_t stream);
+Status ClipElementwise(const __half* in, __half* out, int64_t n, float lo, float hi, cudaStream_t stream);
+
 }  // namespace onnxd::cuda

@@ -218,6 +218,42 @@ TEST(PartitionTest, ReductionsGoToTheGpuOnlyOverTheLastAxisInAttributeForm) {
   EXPECT_EQ(reduce(13, "ReduceMax", -1), "G");
 }
 
+TEST(PartitionTest, ConvAndPoolingGoToTheGpuInTheFormsCudnnTakes) {
+  auto conv = [](const std::vector<int64_t>& pads, const std::string& then) {
+    onnx::ModelProto m = NewModel(13);
+    auto* g = m.mutable_graph();
+    *g->add_input() = TensorInfo("x", kFloat, {1, 2, 8, 8});
+    *g->add_output() = TensorInfo("y", kFloat, {});
+    g->mutable_output(0)->mutable_type()->mutable_tensor_type()->clear_shape();
+    *g->add_initializer() = FloatInitializer("W", {4, 2, 3, 3}, std::vector<float>(72, 0.1f));
+    onnx::NodeProto n = Node("Conv", {"x", "W"}, {then.empty() ? "y" : "c"}, "conv");
+    SetAttr(&n, "pads", pads);
+    *g->add_node() = n;
+    if (!then.empty()) *g->add_node() = Node(then, {"c"}, {"y"}, "act");  // fused into the Conv by the pass
+    return Place(m);
+  };
+  const std::string want = engine::CudaConvAvailable() ? "G" : "C";
+  EXPECT_EQ(Devices(conv({1, 1, 1, 1}, "")), want);
+  EXPECT_EQ(Devices(conv({1, 1, 1, 1}, "Relu")), want);
+  PlacementInfo asym = conv({0, 0, 1, 1}, "");
+  EXPECT_EQ(Devices(asym), "C");
+  EXPECT_FALSE(asym.nodes[0].reason.empty());
+  EXPECT_EQ(Devices(conv({1, 1, 1, 1}, "LeakyRelu")), "C");  // no fused LeakyRelu on the GPU
+
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = TensorInfo("x", kFloat, {1, 2, 8, 8});
+  *g->add_output() = TensorInfo("y", kFloat, {});
+  g->mutable_output(0)->mutable_type()->mutable_tensor_type()->clear_shape();
+  onnx::NodeProto mp = Node("MaxPool", {"x"}, {"p"}, "maxpool");
+  SetAttr(&mp, "kernel_shape", std::vector<int64_t>{2, 2});
+  SetAttr(&mp, "ceil_mode", static_cast<int64_t>(1));
+  *g->add_node() = mp;
+  *g->add_node() = Node("GlobalAveragePool", {"p"}, {"y"}, "gap");
+  PlacementInfo p = Place(m);
+  EXPECT_EQ(Devices(p), std::string("C") + want);  // ceil_mode stays on the CPU
+}
+
 TEST(PartitionTest, ElementTypesFlowThroughCpuNodes) {
   // Cast to float on the CPU (int input), then a float op on the GPU: the type is known after Cast.
   onnx::ModelProto m = NewModel(13);

@@ -1,0 +1,156 @@
+#include "kernels/cuda/cudnn_conv.h"
+
+#include <string>
+
+namespace onnxd::cuda {
+namespace {
+
+Status DnnStatus(cudnnStatus_t st, const char* what) {
+  if (st == CUDNN_STATUS_SUCCESS) return Status::Ok();
+  StatusCode code = st == CUDNN_STATUS_ALLOC_FAILED ? StatusCode::kResourceExhausted
+                    : st == CUDNN_STATUS_NOT_SUPPORTED ? StatusCode::kUnimplemented
+                                                        : StatusCode::kInternal;
+  return Status(code, std::string(what) + ": " + cudnnGetErrorString(st));
+}
+
+#define ONNXD_DNN_RETURN_IF_ERROR(expr)                                  \
+  do {                                                                  \
+    cudnnStatus_t onnxd_dnn_st_ = (expr);                               \
+    if (onnxd_dnn_st_ != CUDNN_STATUS_SUCCESS) return DnnStatus(onnxd_dnn_st_, #expr); \
+  } while (0)
+
+bool FitsInt(int64_t v) { return v >= 0 && v <= 0x7fffffff; }
+
+Status SetNchw(cudnnTensorDescriptor_t d, cudnnDataType_t type, int64_t n, int64_t c, int64_t h, int64_t w) {
+  if (!FitsInt(n) || !FitsInt(c) || !FitsInt(h) || !FitsInt(w) || !FitsInt(n * c * h * w))
+    return Unimplemented("cuDNN: tensor dims exceed 32 bits");
+  ONNXD_DNN_RETURN_IF_ERROR(cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NCHW, type, static_cast<int>(n),
+                                                       static_cast<int>(c), static_cast<int>(h), static_cast<int>(w)));
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<Dnn> Dnn::Create(cudaStream_t stream) {
+  cudnnHandle_t h = nullptr;
+  cudnnStatus_t st = cudnnCreate(&h);
+  if (st != CUDNN_STATUS_SUCCESS) return DnnStatus(st, "cudnnCreate");
+  Dnn dnn(h);
+  st = cudnnSetStream(h, stream);
+  if (st != CUDNN_STATUS_SUCCESS) return DnnStatus(st, "cudnnSetStream");
+  return dnn;
+}
+
+Dnn& Dnn::operator=(Dnn&& o) noexcept {
+  if (this != &o) {
+    if (handle_) cudnnDestroy(handle_);
+    handle_ = o.handle_;
+    o.handle_ = nullptr;
+  }
+  return *this;
+}
+
+Dnn::~Dnn() {
+  if (handle_) cudnnDestroy(handle_);
+}
+
+ConvPlan::~ConvPlan() {
+  if (x_) cudnnDestroyTensorDescriptor(x_);
+  if (y_) cudnnDestroyTensorDescriptor(y_);
+  if (bias_) cudnnDestroyTensorDescriptor(bias_);
+  if (w_) cudnnDestroyFilterDescriptor(w_);
+  if (conv_) cudnnDestroyConvolutionDescriptor(conv_);
+}
+
+StatusOr<std::unique_ptr<ConvPlan>> ConvPlan::Create(const Dnn& dnn, const ConvGeometry& g, bool half, bool tf32) {
+  if (g.group <= 0 || g.c % g.group != 0 || g.m % g.group != 0) return InvalidArgument("Conv: bad group");
+  if (g.out_h() <= 0 || g.out_w() <= 0) return InvalidArgument("Conv: the kernel is larger than the padded input");
+  std::unique_ptr<ConvPlan> p(new ConvPlan());
+  const cudnnDataType_t type = half ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
+  ONNXD_DNN_RETURN_IF_ERROR(cudnnCreateTensorDescriptor(&p->x_));
+  ONNXD_DNN_RETURN_IF_ERROR(cudnnCreateTensorDescriptor(&p->y_));
+  ONNXD_DNN_RETURN_IF_ERROR(cudnnCreateTensorDescriptor(&p->bias_));
+  ONNXD_DNN_RETURN_IF_ERROR(cudnnCreateFilterDescriptor(&p->w_));
+  ONNXD_DNN_RETURN_IF_ERROR(cudnnCreateConvolutionDescriptor(&p->conv_));
+  RETURN_IF_ERROR(SetNchw(p->x_, type, g.n, g.c, g.h, g.w));
+  RETURN_IF_ERROR(SetNchw(p->y_, type, g.n, g.m, g.out_h(), g.out_w()));
+  RETURN_IF_ERROR(SetNchw(p->bias_, type, 1, g.m, 1, 1));
+  if (!FitsInt(g.kh) || !FitsInt(g.kw) || !FitsInt(g.pad_h) || !FitsInt(g.pad_w) || !FitsInt(g.group))
+    return Unimplemented("cuDNN: conv parameters exceed 32 bits");
+  ONNXD_DNN_RETURN_IF_ERROR(cudnnSetFilter4dDescriptor(p->w_, type, CUDNN_TENSOR_NCHW, static_cast<int>(g.m),
+                                                       static_cast<int>(g.c / g.group), static_cast<int>(g.kh),
+                                                       static_cast<int>(g.kw)));
+  ONNXD_DNN_RETURN_IF_ERROR(cudnnSetConvolution2dDescriptor(
+      p->conv_, static_cast<int>(g.pad_h), static_cast<int>(g.pad_w), static_cast<int>(g.stride_h),
+      static_cast<int>(g.stride_w), static_cast<int>(g.dil_h), static_cast<int>(g.dil_w), CUDNN_CROSS_CORRELATION,
+      CUDNN_DATA_FLOAT));
+  ONNXD_DNN_RETURN_IF_ERROR(cudnnSetConvolutionGroupCount(p->conv_, static_cast<int>(g.group)));
+  // fp16 may use tensor cores; fp32 keeps IEEE FMA math unless TF32 is allowed.
+  ONNXD_DNN_RETURN_IF_ERROR(cudnnSetConvolutionMathType(
+      p->conv_, half ? CUDNN_TENSOR_OP_MATH : (tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH)));
+
+  // The heuristics' best algorithm for this shape whose workspace stays reasonable (once per shape).
+  constexpr int kMaxAlgos = 16;
+  cudnnConvolutionFwdAlgoPerf_t perf[kMaxAlgos];
+  int returned = 0;
+  ONNXD_DNN_RETURN_IF_ERROR(
+      cudnnGetConvolutionForwardAlgorithm_v7(dnn.get(), p->x_, p->w_, p->conv_, p->y_, kMaxAlgos, &returned, perf));
+  constexpr size_t kMaxWorkspace = size_t{1} << 30;
+  bool found = false;
+  for (int i = 0; i < returned && !found; ++i) {
+    if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > kMaxWorkspace) continue;
+    // The math type the heuristics assumed must match the one requested (no TF32 by the back door).
+    if (!half && !tf32 && perf[i].mathType == CUDNN_TENSOR_OP_MATH) continue;
+    p->algo_ = perf[i].algo;
+    found = true;
+  }
+  if (!found) return Unimplemented("cuDNN offers no forward algorithm for this convolution");
+  ONNXD_DNN_RETURN_IF_ERROR(
+      cudnnGetConvolutionForwardWorkspaceSize(dnn.get(), p->x_, p->w_, p->conv_, p->y_, p->algo_, &p->workspace_));
+  return p;
+}
+
+Status ConvPlan::Run(const Dnn& dnn, const void* x, const void* w, const void* bias, void* y, void* workspace) const {
+  // Scaling factors are float for both float and half data.
+  const float one = 1.f, zero = 0.f;
+  ONNXD_DNN_RETURN_IF_ERROR(cudnnConvolutionForward(dnn.get(), &one, x_, x, w_, w, conv_, algo_, workspace, workspace_,
+                                                    &zero, y_, y));
+  if (bias != nullptr) ONNXD_DNN_RETURN_IF_ERROR(cudnnAddTensor(dnn.get(), &one, bias_, bias, &one, y_, y));
+  return Status::Ok();
+}
+
+PoolPlan::~PoolPlan() {
+  if (x_) cudnnDestroyTensorDescriptor(x_);
+  if (y_) cudnnDestroyTensorDescriptor(y_);
+  if (pool_) cudnnDestroyPoolingDescriptor(pool_);
+}
+
+StatusOr<std::unique_ptr<PoolPlan>> PoolPlan::Create(const PoolGeometry& g, PoolMode mode, bool half) {
+  if (g.out_h() <= 0 || g.out_w() <= 0) return InvalidArgument("pooling window larger than the padded input");
+  if (!FitsInt(g.kh) || !FitsInt(g.kw) || !FitsInt(g.pad_h) || !FitsInt(g.pad_w) || !FitsInt(g.stride_h) ||
+      !FitsInt(g.stride_w))
+    return Unimplemented("cuDNN: pooling parameters exceed 32 bits");
+  std::unique_ptr<PoolPlan> p(new PoolPlan());
+  const cudnnDataType_t type = half ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
+  ONNXD_DNN_RETURN_IF_ERROR(cudnnCreateTensorDescriptor(&p->x_));
+  ONNXD_DNN_RETURN_IF_ERROR(cudnnCreateTensorDescriptor(&p->y_));
+  ONNXD_DNN_RETURN_IF_ERROR(cudnnCreatePoolingDescriptor(&p->pool_));
+  RETURN_IF_ERROR(SetNchw(p->x_, type, g.n, g.c, g.h, g.w));
+  RETURN_IF_ERROR(SetNchw(p->y_, type, g.n, g.c, g.out_h(), g.out_w()));
+  const cudnnPoolingMode_t m = mode == PoolMode::kMax                 ? CUDNN_POOLING_MAX
+                               : mode == PoolMode::kAverageIncludePad ? CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING
+                                                                      : CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING;
+  ONNXD_DNN_RETURN_IF_ERROR(cudnnSetPooling2dDescriptor(p->pool_, m, CUDNN_PROPAGATE_NAN, static_cast<int>(g.kh),
+                                                        static_cast<int>(g.kw), static_cast<int>(g.pad_h),
+                                                        static_cast<int>(g.pad_w), static_cast<int>(g.stride_h),
+                                                        static_cast<int>(g.stride_w)));
+  return p;
+}
+
+Status PoolPlan::Run(const Dnn& dnn, const void* x, void* y) const {
+  const float one = 1.f, zero = 0.f;
+  ONNXD_DNN_RETURN_IF_ERROR(cudnnPoolingForward(dnn.get(), pool_, &one, x_, x, &zero, y_, y));
+  return Status::Ok();
+}
+
+}  // namespace onnxd::cuda
