@@ -12,7 +12,8 @@
 #       Runs the bundled binaries and writes into $OUT (or ./gpu-out): nvidia-smi.txt,
 #       gpu_tests.xml / gpu_tests.log (kernels against CPU references), gpu_session_tests.xml /
 #       gpu_session_tests.log (models through CUDA sessions against CPU sessions), gpu_bench.md
-#       (GEMM / elementwise table), gpu_node_suite.txt (the ONNX node suite's CPU-passing cases
+#       (GEMM / elementwise table), gpu.md (scripts/gpu_bench.py: models in onnxd vs PyTorch eager,
+#       when torch is there), gpu_node_suite.txt (the ONNX node suite's CPU-passing cases
 #       that place nodes on the GPU, run through CUDA sessions; data from the device's onnx wheel).
 #       Exit status: the first failing test binary's (77 = no device).
 set -euo pipefail
@@ -27,10 +28,10 @@ case "$mode" in
     export CCACHE_DIR="${CCACHE_DIR:-$HOME/.ccache}"
     cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DONNXD_CUDA=ON \
           -DCMAKE_CUDA_ARCHITECTURES="${ONNXD_CUDA_ARCHS:-90}" >/dev/null
-    ninja -C "$B" -j"${ONNXD_BUILD_JOBS:-2}" onnxd_gpu_tests onnxd_gpu_session_tests onnxd_gpu_node_suite onnxd_gpu_bench
+    ninja -C "$B" -j"${ONNXD_BUILD_JOBS:-2}" onnxd_gpu_tests onnxd_gpu_session_tests onnxd_gpu_node_suite onnxd_gpu_model_bench onnxd_gpu_bench
     rm -rf "$BUNDLE"
     mkdir -p "$BUNDLE/lib"
-    for bin in onnxd_gpu_tests onnxd_gpu_session_tests onnxd_gpu_node_suite onnxd_gpu_bench; do
+    for bin in onnxd_gpu_tests onnxd_gpu_session_tests onnxd_gpu_node_suite onnxd_gpu_model_bench onnxd_gpu_bench; do
       cp "$B/tests/gpu/$bin" "$BUNDLE/"
       # Same selection as GPU.md: the session tests link the engine (protobuf, ONNX, OpenBLAS).
       for l in $(ldd "$BUNDLE/$bin" | awk '/=> \/(usr\/)?lib\/x86_64/ {print $3}' \
@@ -41,15 +42,22 @@ case "$mode" in
     chmod u+w "$BUNDLE"/lib/* 2>/dev/null || true
     strip --strip-unneeded "$BUNDLE"/onnxd_gpu_* $(ls "$BUNDLE"/lib/* 2>/dev/null || true)
     du -sh "$BUNDLE"
+    # The engine's libraries (OpenBLAS alone is 36 MB) make the folder close to the 64 MiB a run
+    # may carry: carry it compressed; the device half unpacks it.
+    tar -czf "$BUNDLE.tar.gz" -C "$B" bundle
+    du -sh "$BUNDLE.tar.gz"
     echo
     echo "Device run (tool 'run'):"
-    echo "  carry:   [\"$BUNDLE\"]"
+    echo "  carry:   [\"$BUNDLE.tar.gz\"]"
     echo "  command: ONNXD_GPU_BUILD=$B bash scripts/gpu_check.sh device"
-    echo "  timeout_s: 420"
+    echo "  timeout_s: 580"
     ;;
   device)
     out="${OUT:-$PWD/gpu-out}"
     mkdir -p "$out"
+    if [ ! -x "$BUNDLE/onnxd_gpu_tests" ] && [ -f "$BUNDLE.tar.gz" ]; then
+      tar -xzf "$BUNDLE.tar.gz" -C "$B"
+    fi
     export LD_LIBRARY_PATH="$PWD/$BUNDLE/lib:/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
     nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
     head -15 "$out/nvidia-smi.txt" || true
@@ -76,6 +84,14 @@ case "$mode" in
     fi
     timeout 240 "$BUNDLE/onnxd_gpu_bench" > "$out/gpu_bench.md" 2>&1 || echo "onnxd_gpu_bench exit status: $?"
     cat "$out/gpu_bench.md"
+    # Model bench next to PyTorch eager (needs torch, torchvision, transformers on the device);
+    # ONNXD_GPU_MODEL_BENCH=0 skips it.
+    if [ "${ONNXD_GPU_MODEL_BENCH:-1}" != 0 ] && python3 -c 'import torch' 2>/dev/null; then
+      timeout "${ONNXD_GPU_MODEL_BENCH_SECS:-300}" python3 scripts/gpu_bench.py --bench "$BUNDLE/onnxd_gpu_model_bench" \
+        --out "$out" ${ONNXD_GPU_MODEL_BENCH_QUICK:+--quick} > "$out/gpu_model_bench.log" 2>&1 \
+        || echo "gpu_bench.py exit status: $?"
+      tail -20 "$out/gpu_model_bench.log"
+    fi
     exit "$rc"
     ;;
   *)

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""GPU bench (issue 8, point 4), run on the GPU machine by `scripts/gpu_check.sh device` when
+torch is there: the same architectures with the same random weights, timed in PyTorch eager and
+in onnxd's CUDA session in the same run, written as a Markdown table (gpu.md) to the output folder
+(commit it as bench/results/gpu.md).
+
+    python3 scripts/gpu_bench.py --bench BUNDLE/onnxd_gpu_model_bench --out OUT [--quick]
+
+PyTorch times the model with its inputs already on the GPU (torch.cuda.synchronize around the
+timed loop). onnxd times Session::Run host to host: inputs are copied in and outputs copied back
+in every run, so it carries the transfers PyTorch does not. Precisions onnxd cannot run yet are
+listed with the reason. Every step that fails (an export, a model) is reported in the table, not
+fatal.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+# The issue's reference on one H100 (PyTorch 2.11: eager / CUDA graph), for the table.
+REFERENCE_MS = {
+    ("resnet50", "fp32", 1): (5.52, 2.77), ("resnet50", "tf32", 1): (4.76, 1.16),
+    ("resnet50", "fp16", 1): (3.94, 0.94), ("resnet50", "tf32", 64): (9.53, 9.25),
+    ("resnet50", "fp16", 64): (5.31, 4.93), ("mobilenet_v2", "fp32", 1): (2.78, 1.07),
+    ("bert_base", "fp16", 1): (3.95, 1.15), ("bert_base", "fp16", 32): (4.09, 5.41),
+}
+
+# model, precision, batch: the issue's points.
+POINTS = [
+    ("resnet50", "fp32", 1), ("resnet50", "tf32", 1), ("resnet50", "fp16", 1),
+    ("resnet50", "fp32", 64), ("resnet50", "tf32", 64), ("resnet50", "fp16", 64),
+    ("mobilenet_v2", "fp32", 1), ("mobilenet_v2", "fp32", 64),
+    ("bert_base", "fp32", 1), ("bert_base", "fp16", 1), ("bert_base", "fp32", 32), ("bert_base", "fp16", 32),
+]
+SEQ = 128
+
+
+def build(name):
+    import torch
+    torch.manual_seed(0)
+    if name == "resnet50":
+        import torchvision
+        return torchvision.models.resnet50(weights=None).eval()
+    if name == "mobilenet_v2":
+        import torchvision
+        return torchvision.models.mobilenet_v2(weights=None).eval()
+    if name == "bert_base":
+        import transformers
+        cfg = transformers.BertConfig()  # bert-base: 12 layers, hidden 768, 12 heads
+        return transformers.BertModel(cfg, add_pooling_layer=False).eval()
+    raise ValueError(name)
+
+
+def example_inputs(name, batch, device="cpu"):
+    import torch
+    g = torch.Generator().manual_seed(1)
+    if name == "bert_base":
+        ids = torch.randint(0, 30000, (batch, SEQ), generator=g)
+        mask = torch.ones(batch, SEQ, dtype=torch.int64)
+        return (ids.to(device), mask.to(device))
+    return (torch.randn(batch, 3, 224, 224, generator=g).to(device),)
+
+
+def export(name, model, path):
+    import torch
+    args = example_inputs(name, 2)
+    if name == "bert_base":
+        names, outs = ["input_ids", "attention_mask"], ["last_hidden_state"]
+        dyn = {"input_ids": {0: "batch"}, "attention_mask": {0: "batch"}, "last_hidden_state": {0: "batch"}}
+    else:
+        names, outs = ["input"], ["output"]
+        dyn = {"input": {0: "batch"}, "output": {0: "batch"}}
+    errors = []
+    for kwargs in ({"dynamo": False}, {}, {"dynamo": True}):
+        try:
+            torch.onnx.export(model, args, path, input_names=names, output_names=outs, dynamic_axes=dyn,
+                              opset_version=17, **kwargs)
+            return names
+        except TypeError as e:  # an exporter without the `dynamo` argument
+            errors.append(repr(e))
+        except Exception as e:  # noqa: BLE001 - report and try the next exporter
+            errors.append(repr(e)[:300])
+    raise RuntimeError("export failed: " + " | ".join(errors))
+
+
+def time_torch(name, model, precision, batch, iters, warmup):
+    import torch
+    torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+    torch.backends.cudnn.allow_tf32 = precision == "tf32"
+    m = model.cuda()
+    if precision == "fp16":
+        m = m.half()
+    inputs = example_inputs(name, batch, "cuda")
+    if precision == "fp16" and name != "bert_base":
+        inputs = tuple(x.half() for x in inputs)
+    if name != "bert_base":
+        m = m.to(memory_format=torch.channels_last)
+        inputs = tuple(x.contiguous(memory_format=torch.channels_last) for x in inputs)
+    times = []
+    with torch.inference_mode():
+        for _ in range(warmup):
+            m(*inputs)
+        torch.cuda.synchronize()
+        for _ in range(iters):
+            t0 = time.perf_counter()
+            m(*inputs)
+            torch.cuda.synchronize()
+            times.append((time.perf_counter() - t0) * 1000)
+    m.float().cpu()
+    return statistics.median(times)
+
+
+def time_onnxd(bench, path, name, input_names, precision, batch, iters, warmup):
+    cmd = [bench, path, "--device", "cuda", "--batch", str(batch), "--iterations", str(iters),
+           "--warmup", str(warmup)]
+    if precision == "tf32":
+        cmd.append("--tf32")
+    if name == "bert_base":
+        for n in input_names:
+            cmd += ["--shape", f"{n}={batch}x{SEQ}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    line = (proc.stdout.strip().splitlines() or [""])[-1]
+    try:
+        r = json.loads(line)
+    except json.JSONDecodeError:
+        return None, f"bench exited {proc.returncode}: {proc.stderr.strip()[-300:]}"
+    if "error" in r:
+        return None, r["error"][:300]
+    return r, ""
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bench", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--quick", action="store_true", help="fewer iterations")
+    a = ap.parse_args()
+    iters, warmup = (20, 5) if a.quick else (50, 10)
+    os.makedirs(a.out, exist_ok=True)
+    rows, notes = [], []
+    try:
+        import torch
+        gpu = torch.cuda.get_device_name(0)
+        versions = f"torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}"
+    except Exception as e:  # noqa: BLE001
+        print(f"gpu_bench: no usable torch/CUDA: {e!r}")
+        return 0
+    models, exported = {}, {}
+    work = tempfile.mkdtemp(prefix="onnxd-gpu-bench-")  # the exports stay out of OUT (hundreds of MB)
+    for name in dict.fromkeys(p[0] for p in POINTS):
+        try:
+            models[name] = build(name)
+            path = os.path.join(work, f"{name}.onnx")
+            exported[name] = (path, export(name, models[name], path))
+        except Exception as e:  # noqa: BLE001
+            notes.append(f"{name}: {e!r}"[:400])
+            traceback.print_exc()
+    for name, precision, batch in POINTS:
+        if name not in models:
+            continue
+        row = {"model": name, "precision": precision, "batch": batch}
+        try:
+            row["torch_ms"] = time_torch(name, models[name], precision, batch, iters, warmup)
+        except Exception as e:  # noqa: BLE001
+            row["torch_error"] = repr(e)[:200]
+        if precision == "fp16":
+            row["onnxd_error"] = "fp16 execution of fp32 models is not implemented yet"
+        elif name in exported:
+            r, err = time_onnxd(a.bench, exported[name][0], name, exported[name][1], precision, batch, iters, warmup)
+            if r:
+                row["onnxd_ms"] = r["median_ms"]
+                row["placement"] = r["placement"]
+            else:
+                row["onnxd_error"] = err
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    lines = [f"# GPU bench: onnxd CUDA session vs PyTorch eager ({gpu}; {versions})", "",
+             "Median of {} runs after {} warm-up runs, same random weights and inputs. PyTorch: inputs on the "
+             "GPU, channels_last for the CNNs. onnxd: `Session::Run` host to host (copies in and out "
+             "included). Written by `scripts/gpu_bench.py` from `scripts/gpu_check.sh device`.".format(iters, warmup),
+             "", "| model | precision | batch | PyTorch eager ms | onnxd ms | onnxd / PyTorch | items/s (onnxd) | "
+             "issue reference eager / graph ms | onnxd placement |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        t, o = r.get("torch_ms"), r.get("onnxd_ms")
+        ref = REFERENCE_MS.get((r["model"], r["precision"], r["batch"]))
+        lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            r["model"], r["precision"], r["batch"],
+            f"{t:.2f}" if t else r.get("torch_error", "-"),
+            f"{o:.2f}" if o else r.get("onnxd_error", "-"),
+            f"{o / t:.2f}" if (o and t) else "-",
+            f"{r['batch'] * 1000 / o:.1f}" if o else "-",
+            f"{ref[0]} / {ref[1]}" if ref else "-",
+            r.get("placement", "-")))
+    if notes:
+        lines += ["", "Problems:", ""] + [f"- {n}" for n in notes]
+    with open(os.path.join(a.out, "gpu.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

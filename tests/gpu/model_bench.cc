@@ -1,0 +1,139 @@
+// onnxd_gpu_model_bench: times Session::Run of one ONNX model on cuda or cpu (issue 8's GPU bench;
+// scripts/gpu_bench.py drives it next to PyTorch on the device).
+//
+//   onnxd_gpu_model_bench MODEL.onnx [--device cuda|cpu] [--tf32] [--batch B] [--shape NAME=AxBxC]...
+//                         [--iterations N] [--warmup W]
+//
+// Inputs are random (floats in [-1, 1), integers in [0, 100)); dynamic dims take --batch for the
+// first dim and 1 elsewhere unless --shape says. Prints one JSON object: median / p90 / mean
+// milliseconds per run (host to host: inputs in, outputs back), the placement summary and the
+// copies per run.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "onnxd/engine/engine.h"
+
+namespace {
+
+std::vector<int64_t> ParseDims(const std::string& s) {
+  std::vector<int64_t> dims;
+  std::stringstream ss(s);
+  std::string part;
+  while (std::getline(ss, part, 'x')) dims.push_back(std::stoll(part));
+  return dims;
+}
+
+std::string JsonEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: onnxd_gpu_model_bench MODEL.onnx [--device cuda|cpu] [--tf32] [--batch B] "
+                         "[--shape NAME=AxB] [--iterations N] [--warmup W]\n");
+    return 2;
+  }
+  std::string path = argv[1], device = "cuda";
+  bool tf32 = false;
+  int64_t batch = 1;
+  int iterations = 50, warmup = 10;
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+    if (a == "--device") device = next();
+    else if (a == "--tf32") tf32 = true;
+    else if (a == "--batch") batch = std::stoll(next());
+    else if (a == "--iterations") iterations = std::stoi(next());
+    else if (a == "--warmup") warmup = std::stoi(next());
+    else if (a == "--shape") {
+      std::string v = next();
+      auto eq = v.find('=');
+      if (eq == std::string::npos) return 2;
+      shapes[v.substr(0, eq)] = ParseDims(v.substr(eq + 1));
+    } else {
+      std::fprintf(stderr, "unknown argument %s\n", a.c_str());
+      return 2;
+    }
+  }
+  onnxd::Engine engine;
+  onnxd::CompileOptions options;
+  options.device = device == "cuda" ? onnxd::Device::kCuda : onnxd::Device::kCpu;
+  options.allow_tf32 = tf32;
+  auto model = engine.CompileFile(path, options);
+  if (!model.ok()) {
+    std::printf("{\"model\": \"%s\", \"error\": \"%s\"}\n", JsonEscape(path).c_str(),
+                JsonEscape(model.status().ToString()).c_str());
+    return 1;
+  }
+  std::mt19937 rng(1234);
+  std::vector<onnxd::Value> inputs;
+  for (const auto& spec : (*model)->inputs()) {
+    std::vector<int64_t> dims = spec.type.dims;
+    if (shapes.count(spec.name)) {
+      dims = shapes[spec.name];
+    } else {
+      for (size_t d = 0; d < dims.size(); ++d)
+        if (dims[d] < 0) dims[d] = d == 0 ? batch : 1;
+    }
+    onnxd::DataType dt = spec.type.elem_type;
+    onnxd::Tensor t = onnxd::Tensor::Allocate(dt, onnxd::Shape(std::span<const int64_t>(dims)));
+    const int64_t n = t.num_elements();
+    if (dt == onnxd::DataType::kFloat) {
+      std::uniform_real_distribution<float> u(-1.f, 1.f);
+      for (int64_t k = 0; k < n; ++k) t.data<float>()[k] = u(rng);
+    } else if (dt == onnxd::DataType::kInt64) {
+      std::uniform_int_distribution<int64_t> u(0, 99);
+      for (int64_t k = 0; k < n; ++k) t.data<int64_t>()[k] = u(rng);
+    } else if (dt == onnxd::DataType::kInt32) {
+      std::uniform_int_distribution<int32_t> u(0, 99);
+      for (int64_t k = 0; k < n; ++k) t.data<int32_t>()[k] = u(rng);
+    }  // other types: zeros
+    inputs.emplace_back(std::move(t));
+  }
+  auto session = (*model)->CreateSession();
+  std::vector<onnxd::Value> outputs;
+  for (int k = 0; k < warmup; ++k) {
+    onnxd::Status st = session->Run(inputs, &outputs);
+    if (!st.ok()) {
+      std::printf("{\"model\": \"%s\", \"error\": \"%s\"}\n", JsonEscape(path).c_str(), JsonEscape(st.ToString()).c_str());
+      return 1;
+    }
+  }
+  std::vector<double> ms;
+  for (int k = 0; k < iterations; ++k) {
+    auto t0 = std::chrono::steady_clock::now();
+    onnxd::Status st = session->Run(inputs, &outputs);
+    auto t1 = std::chrono::steady_clock::now();
+    if (!st.ok()) {
+      std::printf("{\"model\": \"%s\", \"error\": \"%s\"}\n", JsonEscape(path).c_str(), JsonEscape(st.ToString()).c_str());
+      return 1;
+    }
+    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  double mean = 0;
+  for (double v : ms) mean += v;
+  mean /= static_cast<double>(ms.size());
+  const auto& p = (*model)->placement();
+  std::printf("{\"model\": \"%s\", \"device\": \"%s\", \"tf32\": %s, \"median_ms\": %.4f, \"p90_ms\": %.4f, "
+              "\"mean_ms\": %.4f, \"copies\": %d, \"placement\": \"%s\"}\n",
+              JsonEscape(path).c_str(), device.c_str(), tf32 ? "true" : "false", ms[ms.size() / 2],
+              ms[std::min(ms.size() - 1, ms.size() * 9 / 10)], mean, session->last_run_copies(),
+              JsonEscape(p.summary).c_str());
+  return 0;
+}
