@@ -117,6 +117,8 @@ class CudaSessionImpl : public CudaSession {
   Status EnsureDevice(int id);
   Status EnsureHost(std::span<const int> ids);
   StatusOr<char*> Stage(size_t bytes);
+  // fp16 mode: float tensors are held as fp16 on the device.
+  bool Halve(DataType dt) const { return options_.fp16 && dt == DataType::kFloat; }
   StatusOr<Tensor*> DeviceOutput(int id, DataType dtype, const Shape& shape);
   void Release(int id);
   void ClearRun();
@@ -139,6 +141,7 @@ class CudaSessionImpl : public CudaSession {
   std::vector<DeviceBufferPtr> dev_buf_;  // per value id: the device storage its device view uses
   std::vector<Value> dev_;                // per value id: the device view (kNone when not on the device)
   std::vector<uint8_t> on_host_;          // per value id: frame_.values holds it
+  std::vector<uint8_t> halved_;           // per value id: a float value held as fp16 on the device
   Frame frame_;                           // host values
   cuda::PinnedBuffer staging_;
   size_t staged_ = 0;                     // bytes of staging_ used by copies queued since the last sync
@@ -162,6 +165,7 @@ Status CudaSessionImpl::Init() {
   dev_buf_.assign(n, nullptr);
   dev_.assign(n, Value());
   on_host_.assign(n, 0);
+  halved_.assign(n, 0);
   frame_.Bind(*graph_);
   for (int id = 0; id < n; ++id) on_host_[id] = graph_->is_constant[id];
   // Constants the device reads are uploaded once, here (not on the request path).
@@ -169,13 +173,21 @@ Status CudaSessionImpl::Init() {
     const Value& c = graph_->constants[id];
     if (!c.is_tensor()) return Internal("constant '" + graph_->value_names[id] + "' read on the GPU is not a tensor");
     const Tensor& t = c.tensor();
-    auto buf = pool_->Allocate(std::max<size_t>(t.bytes(), 1));
+    const bool halve = Halve(t.dtype());
+    const size_t bytes = halve ? static_cast<size_t>(t.num_elements()) * sizeof(__half) : t.bytes();
+    auto buf = pool_->Allocate(std::max<size_t>(bytes, 1));
     if (!buf.ok()) return buf.status();
     auto owner = std::make_shared<cuda::DeviceBuffer>(std::move(buf).value());
-    if (t.bytes() > 0)
-      ONNXD_CUDA_RETURN_IF_ERROR(cudaMemcpy(owner->data(), t.raw_data(), t.bytes(), cudaMemcpyHostToDevice));
-    dev_[id] = Value(Tensor::View(t.dtype(), t.shape(), owner->data()));
+    if (halve) {
+      std::vector<__half> h(static_cast<size_t>(t.num_elements()));
+      for (size_t k = 0; k < h.size(); ++k) h[k] = __float2half_rn(t.data<float>()[k]);
+      if (bytes > 0) ONNXD_CUDA_RETURN_IF_ERROR(cudaMemcpy(owner->data(), h.data(), bytes, cudaMemcpyHostToDevice));
+    } else if (bytes > 0) {
+      ONNXD_CUDA_RETURN_IF_ERROR(cudaMemcpy(owner->data(), t.raw_data(), bytes, cudaMemcpyHostToDevice));
+    }
+    dev_[id] = Value(Tensor::View(halve ? DataType::kFloat16 : t.dtype(), t.shape(), owner->data()));
     dev_buf_[id] = std::move(owner);
+    halved_[id] = halve;
   }
   // A copy from pageable memory may return before its DMA lands, on the legacy stream that the
   // session's non-blocking stream does not wait for.
@@ -220,17 +232,27 @@ Status CudaSessionImpl::EnsureDevice(int id) {
   if (!v.is_tensor()) return Internal("value '" + graph_->value_names[id] + "' needed on the GPU is not a tensor");
   const Tensor& t = v.tensor();
   if (t.dtype() == DataType::kString) return Internal("string tensor '" + graph_->value_names[id] + "' on the GPU");
-  auto buf = pool_->Allocate(std::max<size_t>(t.bytes(), 1));
+  const bool halve = Halve(t.dtype());
+  const size_t bytes = halve ? static_cast<size_t>(t.num_elements()) * sizeof(__half) : t.bytes();
+  auto buf = pool_->Allocate(std::max<size_t>(bytes, 1));
   if (!buf.ok()) return buf.status();
   auto owner = std::make_shared<cuda::DeviceBuffer>(std::move(buf).value());
-  if (t.bytes() > 0) {
+  if (bytes > 0) {
     char* stage = nullptr;
-    ASSIGN_OR_RETURN(stage, Stage(t.bytes()));
-    std::memcpy(stage, t.raw_data(), t.bytes());
-    ONNXD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(owner->data(), stage, t.bytes(), cudaMemcpyHostToDevice, stream_->get()));
+    ASSIGN_OR_RETURN(stage, Stage(bytes));
+    if (halve) {
+      // Converted while staged: half the bytes cross the bus.
+      auto* h = reinterpret_cast<__half*>(stage);
+      const float* f = t.data<float>();
+      for (int64_t k = 0; k < t.num_elements(); ++k) h[k] = __float2half_rn(f[k]);
+    } else {
+      std::memcpy(stage, t.raw_data(), bytes);
+    }
+    ONNXD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(owner->data(), stage, bytes, cudaMemcpyHostToDevice, stream_->get()));
   }
-  dev_[id] = Value(Tensor::View(t.dtype(), t.shape(), owner->data()));
+  dev_[id] = Value(Tensor::View(halve ? DataType::kFloat16 : t.dtype(), t.shape(), owner->data()));
   dev_buf_[id] = std::move(owner);
+  halved_[id] = halve;
   ++copies_;
   return Status::Ok();
 }
@@ -267,6 +289,15 @@ Status CudaSessionImpl::EnsureHost(std::span<const int> ids) {
   staged_ = 0;
   for (const auto& p : pending) {
     const Tensor& t = dev_[p.id].tensor();
+    if (halved_[p.id]) {
+      Tensor h = Tensor::Allocate(DataType::kFloat, t.shape());
+      const auto* src = reinterpret_cast<const __half*>(p.stage);
+      for (int64_t k = 0; k < t.num_elements(); ++k) h.data<float>()[k] = __half2float(src[k]);
+      frame_.values[p.id] = Value(std::move(h));
+      on_host_[p.id] = 1;
+      ++copies_;
+      continue;
+    }
     Tensor h = Tensor::Allocate(t.dtype(), t.shape());
     if (t.bytes() > 0) std::memcpy(h.raw_data(), p.stage, t.bytes());
     frame_.values[p.id] = Value(std::move(h));
@@ -280,6 +311,7 @@ void CudaSessionImpl::Release(int id) {
   if (id < 0 || graph_->is_constant[id]) return;
   frame_.values[id] = Value();
   on_host_[id] = 0;
+  halved_[id] = 0;
   dev_[id] = Value();
   dev_buf_[id].reset();  // back to the pool; stream order keeps queued readers safe
 }
@@ -357,6 +389,13 @@ Status CudaSessionImpl::RunNode(int i, Executor& exec) {
   RETURN_IF_ERROR(EnsureHost(host_ids));
   if (on_gpu && !plan_.cuda_params[i].op.empty()) {
     Status st = RunCudaKernel(i);
+    if (st.ok()) {
+      // fp16 mode: what a kernel computes from converted floats is a converted float too.
+      bool halved = false;
+      for (int id : node.inputs) halved |= id >= 0 && halved_[id];
+      for (int id : node.outputs)
+        if (id >= 0) halved_[id] = halved && dev_[id].is_tensor() && dev_[id].tensor().dtype() == DataType::kFloat16;
+    }
     if (st.code() != StatusCode::kUnimplemented || st.message().rfind(kFallback, 0) != 0) return st;
     // A case the CUDA kernel does not take (rank above 6, an unexpected element type...): the
     // CPU kernel computes it on host copies, so the GPU path never answers worse than the CPU.
@@ -403,6 +442,7 @@ Status CudaSessionImpl::RunOnHost(int i, Executor& exec, bool on_gpu) {
       // An alias of device data: a device value sharing the source's storage.
       dev_[id] = std::move(outs[k]);
       dev_buf_[id] = dev_buf_[src_id];
+      halved_[id] = halved_[src_id];
       on_host_[id] = 0;
       frame_.values[id] = Value();
     } else {

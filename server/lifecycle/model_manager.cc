@@ -116,12 +116,15 @@ Status ModelManager::Load(const std::string& name, const std::string& config_jso
     LogModelState(name, v, ModelStateName(ModelState::kLoading), "");
     const std::string path = ModelFilePath(*repo_model, v, base);
     // KIND_GPU instances run a CUDA plan (CompleteConfig fails the load when no GPU is usable);
-    // the config's parameter allow_tf32 "true" lets its GEMMs use TF32.
+    // the config's parameter allow_tf32 "true" lets its GEMMs and convolutions use TF32, and
+    // precision "fp16" runs its float values in fp16 on the GPU.
     CompileOptions compile_options;
     for (const auto& g : base.instance_group())
       if (g.kind() == inference::ModelInstanceGroup::KIND_GPU) compile_options.device = Device::kCuda;
     if (auto p = base.parameters().find("allow_tf32"); p != base.parameters().end())
       compile_options.allow_tf32 = p->second.string_value() == "true";
+    if (auto p = base.parameters().find("precision"); p != base.parameters().end())
+      compile_options.fp16 = p->second.string_value() == "fp16";
     auto compiled = engine_.CompileFile(path, compile_options);
     Status st = compiled.ok() ? Status::Ok() : compiled.status();
     inference::ModelConfig config = base;

@@ -1,7 +1,7 @@
 // onnxd_gpu_model_bench: times Session::Run of one ONNX model on cuda or cpu (issue 8's GPU bench;
 // scripts/gpu_bench.py drives it next to PyTorch on the device).
 //
-//   onnxd_gpu_model_bench MODEL.onnx [--device cuda|cpu] [--tf32] [--batch B] [--shape NAME=AxBxC]...
+//   onnxd_gpu_model_bench MODEL.onnx [--device cuda|cpu] [--tf32] [--fp16] [--batch B] [--shape NAME=AxBxC]...
 //                         [--iterations N] [--warmup W]
 //
 // Inputs are random (floats in [-1, 1), integers in [0, 100)); dynamic dims take --batch for the
@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::string path = argv[1], device = "cuda";
-  bool tf32 = false;
+  bool tf32 = false, fp16 = false;
   int64_t batch = 1;
   int iterations = 50, warmup = 10;
   std::map<std::string, std::vector<int64_t>> shapes;
@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
     if (a == "--device") device = next();
     else if (a == "--tf32") tf32 = true;
+    else if (a == "--fp16") fp16 = true;
     else if (a == "--batch") batch = std::stoll(next());
     else if (a == "--iterations") iterations = std::stoi(next());
     else if (a == "--warmup") warmup = std::stoi(next());
@@ -74,6 +75,7 @@ int main(int argc, char** argv) {
   onnxd::CompileOptions options;
   options.device = device == "cuda" ? onnxd::Device::kCuda : onnxd::Device::kCpu;
   options.allow_tf32 = tf32;
+  options.fp16 = fp16;
   auto model = engine.CompileFile(path, options);
   if (!model.ok()) {
     std::printf("{\"model\": \"%s\", \"error\": \"%s\"}\n", JsonEscape(path).c_str(),
@@ -130,9 +132,10 @@ int main(int argc, char** argv) {
   for (double v : ms) mean += v;
   mean /= static_cast<double>(ms.size());
   const auto& p = (*model)->placement();
-  std::printf("{\"model\": \"%s\", \"device\": \"%s\", \"tf32\": %s, \"median_ms\": %.4f, \"p90_ms\": %.4f, "
+  std::printf("{\"model\": \"%s\", \"device\": \"%s\", \"tf32\": %s, \"fp16\": %s, \"median_ms\": %.4f, \"p90_ms\": %.4f, "
               "\"mean_ms\": %.4f, \"copies\": %d, \"placement\": \"%s\"}\n",
-              JsonEscape(path).c_str(), device.c_str(), tf32 ? "true" : "false", ms[ms.size() / 2],
+              JsonEscape(path).c_str(), device.c_str(), tf32 ? "true" : "false", fp16 ? "true" : "false",
+              ms[ms.size() / 2],
               ms[std::min(ms.size() - 1, ms.size() * 9 / 10)], mean, session->last_run_copies(),
               JsonEscape(p.summary).c_str());
   return 0;

@@ -142,12 +142,13 @@ std::vector<float> ToFloats(const Tensor& t) {
 
 // Runs `m` on `device` `runs` times (checking the runs agree) and returns the last run's outputs.
 Result RunOn(const onnx::ModelProto& m, Device device, const std::vector<Value>& inputs, int runs = 2,
-             bool tf32 = false, const PlacementInfo** placement_out = nullptr) {
+             bool tf32 = false, const PlacementInfo** placement_out = nullptr, bool fp16 = false) {
   static Engine engine;
   static std::vector<std::shared_ptr<const CompiledModel>> keep;
   CompileOptions options;
   options.device = device;
   options.allow_tf32 = tf32;
+  options.fp16 = fp16;
   auto model = engine.CompileBytes(m.SerializeAsString(), "", options);
   EXPECT_TRUE(model.ok()) << model.status().ToString();
   Result r;
@@ -395,6 +396,27 @@ TEST(CudaSessionTest, SmallCnnRunsOnCudnn) {
   EXPECT_EQ(placement->total_copies(), 2) << placement->summary;
   EXPECT_EQ(gpu.copies, 2);
   ExpectClose(gpu, RunOn(m, Device::kCpu, in), 1e-3f, 1e-4f);
+}
+
+// CompileOptions::fp16: the same fp32 models, held and computed in fp16 on the GPU; the API
+// stays fp32. fp16 tolerances against the fp32 CPU session.
+TEST(CudaSessionTest, Fp16ModeRunsFloatModelsInHalfPrecision) {
+  onnx::ModelProto mlp = NewModel(17);
+  {
+    auto* g = mlp.mutable_graph();
+    *g->add_input() = Info("x", kF32, {-1, 64});
+    *g->add_output() = Info("y", kF32, {-1, 32});
+    FloatInit(g, "W", {64, 32}, 60, 0.2f);
+    FloatInit(g, "b", {32}, 61);
+    AddNode(g, "MatMul", {"x", "W"}, {"xw"});
+    AddNode(g, "Add", {"xw", "b"}, {"s"});
+    AddNode(g, "Softplus", {"s"}, {"f"});  // a CPU node in between: converted back and forth
+    AddNode(g, "Tanh", {"f"}, {"y"});
+  }
+  std::vector<Value> in = {FloatTensor({8, 64}, Random(8 * 64, 62))};
+  Result half = RunOn(mlp, Device::kCuda, in, 2, false, nullptr, true);
+  ASSERT_EQ(half.outputs.size(), 1u);
+  ExpectClose(half, RunOn(mlp, Device::kCpu, in), 1e-2f, 1e-2f);
 }
 
 TEST(CudaSessionTest, Conv1dWithDilationAndStride) {

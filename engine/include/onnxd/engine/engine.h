@@ -43,6 +43,10 @@ struct CompileOptions {
   Device device = Device::kCpu;
   // GEMMs on the GPU may use TF32 tensor cores (10-bit mantissa products, fp32 accumulation).
   bool allow_tf32 = false;
+  // kCuda: float values the GPU holds are stored and computed in fp16 there (weights converted
+  // once per session, values converted as they are copied in and out; fp32 accumulation in the
+  // kernels). The host side, the CPU nodes and the API stay fp32.
+  bool fp16 = false;
 };
 
 // Where each node of a compiled model runs, and the copies between host and device per run.
