@@ -12,6 +12,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "kernels/cpu/conv.h"
@@ -142,6 +143,12 @@ void DirectConv2DAvx512(int64_t k, int64_t wp, int64_t ow_n, int64_t plane, cons
 
 }  // namespace
 
+namespace {
+std::atomic<bool> g_direct_conv_portable_only{false};
+}  // namespace
+
+void DirectConv2DPortableOnlyForTests(bool on) { g_direct_conv_portable_only.store(on); }
+
 int64_t DirectConv2DPadFloats(const WindowGeom& g, int64_t channels) {
   // Reads reach kCols - 1 past the last wide column of the last tap (see DirectConv2D).
   const int64_t hp = g.out[0] + g.k[0] - 1, wp = g.out[1] + g.k[1] - 1;
@@ -188,7 +195,7 @@ void DirectConv2D(const WindowGeom& g, const float* xpad, const int64_t* off, in
   q1 = std::min(q1, g.out[0] * wp);
   if (q1 <= q0) return;
   static const bool avx512 = __builtin_cpu_supports("avx512f");
-  if (avx512) return DirectConv2DAvx512(k, wp, ow_n, plane, xpad, off, w, out_channels, bias, q0, q1, y);
+  if (avx512 && !g_direct_conv_portable_only.load(std::memory_order_relaxed)) return DirectConv2DAvx512(k, wp, ow_n, plane, xpad, off, w, out_channels, bias, q0, q1, y);
   int64_t m = 0;
   for (; m + 8 <= out_channels; m += 8)
     Rows<8>(k, w + m * k, k, xpad, off, q0, q1, wp, ow_n, plane, bias ? bias + m : nullptr, y + m * plane);

@@ -32,9 +32,18 @@ std::vector<float> Reference(const Case& c, const std::vector<float>& x, const s
   return y;
 }
 
-// Every row-block tail (M = 1..13 covers the 8/4/1 blocks), pads on each side alone, 1-row images,
-// widths around the 32-column tile, and the wide columns split between callers at several points.
-TEST(DirectConv2DTest, MatchesReference) {
+// Every row-block tail (M = 1..16 covers the 12/8/4/1 blocks), pads on each side alone, 1-row
+// images, widths around the 32-column tile, and the wide columns split between callers at several
+// points; with the AVX-512 kernel where the CPU has it, and with the portable one.
+class DirectConv2DTest : public testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { DirectConv2DPortableOnlyForTests(GetParam()); }
+  void TearDown() override { DirectConv2DPortableOnlyForTests(false); }
+};
+INSTANTIATE_TEST_SUITE_P(Kernels, DirectConv2DTest, testing::Values(false, true),
+                         [](const testing::TestParamInfo<bool>& i) { return i.param ? "Portable" : "Native"; });
+
+TEST_P(DirectConv2DTest, MatchesReference) {
   const Case cases[] = {
       {1, 8, 28, 28, 5, 5, 0, 0, 0, 0},  {8, 16, 12, 12, 5, 5, 0, 0, 0, 0}, {3, 13, 9, 17, 3, 3, 1, 1, 1, 1},
       {5, 7, 6, 33, 3, 2, 0, 1, 2, 0},   {2, 9, 1, 40, 1, 3, 0, 1, 0, 1},   {4, 12, 8, 8, 3, 3, 1, 1, 1, 1},
@@ -71,7 +80,7 @@ TEST(DirectConv2DTest, MatchesReference) {
   }
 }
 
-TEST(DirectConv2DTest, DeclinesWhatItDoesNotCover) {
+TEST(DirectConv2DGeometry, DeclinesWhatItDoesNotCover) {
   WindowGeom g;
   g.nd = 2;
   g.in[0] = g.in[1] = 16; g.k[0] = g.k[1] = 3;
