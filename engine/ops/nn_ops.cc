@@ -289,6 +289,25 @@ void RunConv(ThreadPool& pool, KernelContext& ctx, const WindowGeom& g, int64_t 
   // Depthwise (one input channel per group): direct kernel.
   if constexpr (std::is_same_v<T, float>) {
     const WindowGeom g2 = As2D(g);
+    if (Cg == 1 && G > 1 && (g.nd == 2 || g.nd == 1) && cpu::DirectConv2DApplies(g2, 1, 1)) {
+      // Stride 1: each plane padded once, taps summed in registers (conv_direct.cc).
+      const int64_t pad_floats = cpu::DirectConv2DPadFloats(g2, 1);
+      const int64_t slots = std::max<int64_t>(1, std::min<int64_t>(N * M, pool.num_threads()));
+      auto* off = static_cast<int64_t*>(ctx.Scratch(sizeof(int64_t) * static_cast<size_t>(slots * ks)));
+      auto* xpad = static_cast<float*>(ctx.Scratch(sizeof(float) * static_cast<size_t>(slots * pad_floats)));
+      pool.ParallelFor(slots, 1, [&](int64_t s0, int64_t s1) {
+        for (int64_t s = s0; s < s1; ++s) {
+          for (int64_t i = s * N * M / slots; i < (s + 1) * N * M / slots; ++i) {
+            const int64_t n = i / M, m = i % M, c = m / Mg;
+            cpu::DirectConv2DPad(g2, x + (n * C + c) * Pin, 1, xpad + s * pad_floats, off + s * ks);
+            cpu::DepthwiseDirect2D(g2, xpad + s * pad_floats, off + s * ks, w + m * ks, bias ? bias[m] : 0.f,
+                                   y + i * P);
+            act.Apply(y + i * P, P);
+          }
+        }
+      });
+      return;
+    }
     if (Cg == 1 && G > 1 && (g.nd == 2 || g.nd == 1)) {
       int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, P * ks));
       pool.ParallelFor(N * M, grain, [&](int64_t b, int64_t e) {

@@ -50,6 +50,10 @@ inline int64_t DirectConv2DColumns(const WindowGeom& g) { return g.out[0] * (g.o
 void DirectConv2DPad(const WindowGeom& g, const float* x, int64_t channels, float* xpad, int64_t* off);
 void DirectConv2D(const WindowGeom& g, const float* xpad, const int64_t* off, int64_t channels, const float* w,
                   int64_t out_channels, const float* bias, int64_t q0, int64_t q1, float* y);
+// Depthwise stride-1 2-D convolution of one plane over DirectConv2DPad(g, x, 1, xpad, off)'s output,
+// when DirectConv2DApplies(g, 1, 1): y[OH*OW] = conv(x, w[KH*KW]) + bias.
+void DepthwiseDirect2D(const WindowGeom& g, const float* xpad, const int64_t* off, const float* w, float bias,
+                       float* y);
 // Tests: true makes DirectConv2D use its portable kernel even where AVX-512 is there.
 void DirectConv2DPortableOnlyForTests(bool on);
 

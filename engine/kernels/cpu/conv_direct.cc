@@ -205,4 +205,25 @@ void DirectConv2D(const WindowGeom& g, const float* xpad, const int64_t* off, in
     Rows<1>(k, w + m * k, k, xpad, off, q0, q1, wp, ow_n, plane, bias ? bias + m : nullptr, y + m * plane);
 }
 
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void DepthwiseDirect2D(const WindowGeom& g, const float* xpad, const int64_t* off, const float* w, float bias,
+                       float* y) {
+  const int64_t k = g.k[0] * g.k[1];
+  const int64_t wp = g.out[1] + g.k[1] - 1, ow_n = g.out[1], plane = g.out[0] * g.out[1];
+  const int64_t cols = g.out[0] * wp;
+  alignas(64) float acc[kCols];
+  for (int64_t q = 0; q < cols; q += kCols) {
+    v16 c0{}, c1{};
+    const float* x = xpad + q;
+    for (int64_t t = 0; t < k; ++t) {
+      const v16 a = Splat(w[t]);
+      c0 += a * Load(x + off[t]);
+      c1 += a * Load(x + off[t] + 16);
+    }
+    Store(acc, c0);
+    Store(acc + 16, c1);
+    Scatter<1>(acc, q, std::min(kCols, cols - q), wp, ow_n, plane, &bias, y);
+  }
+}
+
 }  // namespace onnxd::engine::cpu

@@ -80,6 +80,33 @@ TEST_P(DirectConv2DTest, MatchesReference) {
   }
 }
 
+TEST(DepthwiseDirect2DTest, MatchesReference) {
+  const Case cases[] = {{1, 1, 56, 56, 3, 3, 1, 1, 1, 1}, {1, 1, 7, 9, 5, 5, 2, 2, 2, 2}, {1, 1, 12, 40, 3, 1, 0, 0, 1, 0},
+                        {1, 1, 1, 33, 1, 3, 0, 1, 0, 1}};
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (const Case& c : cases) {
+    WindowGeom g;
+    g.nd = 2;
+    g.in[0] = c.H; g.in[1] = c.W; g.k[0] = c.KH; g.k[1] = c.KW;
+    g.stride[0] = g.stride[1] = g.dil[0] = g.dil[1] = 1;
+    g.pad[0] = c.pt; g.pad[1] = c.pl;
+    g.out[0] = c.H + c.pt + c.pb - c.KH + 1;
+    g.out[1] = c.W + c.pl + c.pr - c.KW + 1;
+    ASSERT_TRUE(DirectConv2DApplies(g, 1, 1));
+    std::vector<float> x(c.H * c.W), w(c.KH * c.KW), b{u(rng)};
+    for (auto& v : x) v = u(rng);
+    for (auto& v : w) v = u(rng);
+    const auto ref = Reference(c, x, w, b, g.out[0], g.out[1]);
+    std::vector<float> xpad(DirectConv2DPadFloats(g, 1));
+    std::vector<int64_t> off(c.KH * c.KW);
+    DirectConv2DPad(g, x.data(), 1, xpad.data(), off.data());
+    std::vector<float> y(ref.size(), -99.f);
+    DepthwiseDirect2D(g, xpad.data(), off.data(), w.data(), b[0], y.data());
+    for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], ref[i], 1e-4) << c.H << "x" << c.W << " at " << i;
+  }
+}
+
 TEST(DirectConv2DGeometry, DeclinesWhatItDoesNotCover) {
   WindowGeom g;
   g.nd = 2;
