@@ -114,7 +114,8 @@ int InferOutputRank(const onnx::NodeProto& n, const std::vector<int>& in, int k)
     }
     return r;
   }
-  if ((op == "ReduceMean" || op == "ReduceSum" || op == "ReduceMax") && AttrInt(n, "keepdims", 1) != 0) return input(0);
+  if ((op == "ReduceMean" || op == "ReduceSum" || op == "ReduceMax") && AttrInt(n, "keepdims", 1) != 0)
+    return input(0);
   if (op == "MatMul") {
     if (input(0) < 2 || input(1) < 2) return -1;
     return std::max(input(0), input(1));
@@ -131,6 +132,35 @@ int InferOutputRank(const onnx::NodeProto& n, const std::vector<int>& in, int k)
 }  // namespace
 
 const char* DeviceName(Device d) { return d == Device::kCuda ? "cuda" : "cpu"; }
+
+// The reduced axes of a Reduce* node known at compile time; empty when they are not (or none).
+std::vector<int64_t> ReduceAxes(const onnx::NodeProto& n, int opset, const std::vector<const Tensor*>& constants) {
+  const int axes_input_from = n.op_type() == "ReduceSum" ? 13 : 18;
+  std::vector<int64_t> axes;
+  if (opset < axes_input_from) {
+    if (const auto* a = FindAttr(n, "axes")) axes.assign(a->ints().begin(), a->ints().end());
+  } else if (constants.size() > 1 && constants[1] != nullptr && constants[1]->dtype() == DataType::kInt64) {
+    const Tensor* t = constants[1];
+    axes.assign(t->data<int64_t>(), t->data<int64_t>() + t->num_elements());
+  }
+  return axes;
+}
+
+// True when `axes` are exactly the last axes.size() axes of a rank-`rank` tensor (-1 rank: only
+// negative axes can say so).
+bool TrailingAxes(std::vector<int64_t> axes, int rank) {
+  const int k = static_cast<int>(axes.size());
+  for (int64_t& a : axes) {
+    if (a >= 0) {
+      if (rank < 0) return false;
+      a -= rank;
+    }
+  }
+  std::sort(axes.begin(), axes.end());
+  for (int i = 0; i < k; ++i)
+    if (axes[i] != i - k) return false;
+  return rank < 0 || k <= rank;
+}
 
 bool CudaConvAvailable() {
 #ifdef ONNXD_WITH_CUDNN
@@ -183,7 +213,7 @@ std::string CheckConvOrPool(const onnx::NodeProto& n, int rank0) {
 }  // namespace
 
 CudaSupportResult CudaSupport(const onnx::NodeProto& n, int opset, const std::vector<DataType>& types,
-                              const std::vector<int>& ranks) {
+                              const std::vector<int>& ranks, const std::vector<const Tensor*>& constants) {
   const int rank0 = ranks.empty() ? -1 : ranks[0];
   const std::string domain = CanonicalDomain(n.domain());
   const std::string& op = n.op_type();
@@ -212,14 +242,15 @@ CudaSupportResult CudaSupport(const onnx::NodeProto& n, int opset, const std::ve
       return Kernel(n, types, 3);
     }
     if (op == "ReduceMean" || op == "ReduceSum" || op == "ReduceMax") {
-      // The attribute form only (axes became an input at opset 13 for ReduceSum, 18 for the others).
-      const int axes_input_from = op == "ReduceSum" ? 13 : 18;
-      const auto* axes = FindAttr(n, "axes");
-      if (opset >= axes_input_from || axes == nullptr || axes->ints_size() != 1)
-        return Cpu(op + " on the GPU takes one reduced axis given as the attribute");
-      const int64_t axis = axes->ints(0);
-      if (axis != -1 && !(rank0 >= 0 && axis == rank0 - 1)) return Cpu(op + " over an axis not known to be the last");
-      return Kernel(n, types, 1);
+      // Axes: the attribute, or (from opset 13 for ReduceSum, 18 for the others) a constant input.
+      // They must be the trailing axes (reduced as one row each: global pooling, LayerNorm parts).
+      std::vector<int64_t> axes = ReduceAxes(n, opset, constants);
+      if (axes.empty()) return Cpu(op + " on the GPU takes axes given at compile time");
+      if (!TrailingAxes(axes, rank0)) return Cpu(op + " over axes not known to be the trailing ones");
+      CudaSupportResult r = Kernel(n, types, 1);
+      if (r.placement == CudaPlacement::kKernel) r.inputs.assign(n.input_size(), InputPlace::kHost);
+      if (!r.inputs.empty()) r.inputs[0] = InputPlace::kNodeDevice;
+      return r;
     }
     if (op == "Conv" || op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" ||
         op == "GlobalMaxPool") {
@@ -288,7 +319,7 @@ PlacementInfo MakePlacementInfo(const GraphPlan& plan, const DevicePlan& dp) {
 
 namespace {
 
-CudaNodeParams ReadCudaParams(const onnx::NodeProto& n, int opset) {
+CudaNodeParams ReadCudaParams(const onnx::NodeProto& n, int opset, const std::vector<const Tensor*>& constants) {
   CudaNodeParams p;
   p.op = n.op_type();
   p.opset = opset;
@@ -300,7 +331,8 @@ CudaNodeParams ReadCudaParams(const onnx::NodeProto& n, int opset) {
   if (const auto* a = FindAttr(n, "perm")) p.perm.assign(a->ints().begin(), a->ints().end());
   p.gelu_tanh = AttrString(n, "approximate", "none") == "tanh";
   p.keepdims = AttrInt(n, "keepdims", 1) != 0;
-  if (const auto* a = FindAttr(n, "axes")) p.axes.assign(a->ints().begin(), a->ints().end());
+  if (n.op_type() == "ReduceMean" || n.op_type() == "ReduceSum" || n.op_type() == "ReduceMax")
+    p.axes = ReduceAxes(n, opset, constants);
   auto ints = [&](const char* name, std::vector<int64_t>* out) {
     if (const auto* a = FindAttr(n, name)) out->assign(a->ints().begin(), a->ints().end());
   };
@@ -386,7 +418,11 @@ StatusOr<DevicePlan> PartitionGraph(const GraphPlan& plan, const onnx::GraphProt
       }
     std::vector<DataType> in_types;
     std::vector<int> in_ranks;
+    std::vector<const Tensor*> in_constants;
     for (int id : node.inputs) {
+      in_constants.push_back(id >= 0 && plan.is_constant[id] && plan.constants[id].is_tensor()
+                                 ? &plan.constants[id].tensor()
+                                 : nullptr);
       in_types.push_back(id >= 0 ? dp.value_type[id] : DataType::kUndefined);
       in_ranks.push_back(id >= 0 ? dp.value_rank[id] : -1);
     }
@@ -398,7 +434,7 @@ StatusOr<DevicePlan> PartitionGraph(const GraphPlan& plan, const onnx::GraphProt
     } else {
       auto os = opsets.find(CanonicalDomain(proto->domain()));
       opset = os == opsets.end() ? 0 : static_cast<int>(os->second);
-      s = CudaSupport(*proto, opset, in_types, in_ranks);
+      s = CudaSupport(*proto, opset, in_types, in_ranks, in_constants);
     }
     Device dev = Device::kCpu;
     if (target == Device::kCuda) {
@@ -412,7 +448,7 @@ StatusOr<DevicePlan> PartitionGraph(const GraphPlan& plan, const onnx::GraphProt
       }
     }
     dp.node_device[i] = dev;
-    if (dev == Device::kCuda && s.placement == CudaPlacement::kKernel) dp.cuda_params[i] = ReadCudaParams(*proto, opset);
+    if (dev == Device::kCuda && s.placement == CudaPlacement::kKernel) dp.cuda_params[i] = ReadCudaParams(*proto, opset, in_constants);
 
     if (target == Device::kCuda) {
       for (size_t k = 0; k < node.inputs.size(); ++k) {

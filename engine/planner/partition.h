@@ -53,9 +53,11 @@ struct CudaSupportResult {
 
 // Whether the CUDA backend runs this node, given the element types of its inputs
 // (kUndefined where unknown at compile time) and their ranks. `opset` is that of the node's domain.
-// `input_ranks` likewise (-1 where unknown).
+// `input_ranks` likewise (-1 where unknown); `constant_inputs` holds the inputs known at compile
+// time (null elsewhere), for ops whose attributes became inputs (Reduce* axes).
 CudaSupportResult CudaSupport(const onnx::NodeProto& node, int opset, const std::vector<DataType>& input_types,
-                              const std::vector<int>& input_ranks = {});
+                              const std::vector<int>& input_ranks = {},
+                              const std::vector<const Tensor*>& constant_inputs = {});
 
 struct CopyPoint {
   enum class Kind { kInput, kInternal, kOutput };
@@ -76,7 +78,7 @@ struct CudaNodeParams {
   std::vector<int64_t> perm;              // Transpose (empty: reverse the dims)
   bool gelu_tanh = false;                 // Gelu approximate="tanh"
   bool keepdims = true;                   // ReduceMean / ReduceSum / ReduceMax
-  std::vector<int64_t> axes;              // the same: the reduced axis (attribute form)
+  std::vector<int64_t> axes;              // the same: the reduced axes (attribute or constant input)
   // Conv and pooling (cuDNN): attributes as ONNX gives them (empty: the defaults).
   std::vector<int64_t> kernel_shape, strides, pads, dilations;
   int64_t group = 1;

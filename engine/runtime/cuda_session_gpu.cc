@@ -542,16 +542,28 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
   if (op == "Conv" || op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" || op == "GlobalMaxPool")
     return RunConvOrPool(i, *x, dt);
   if (op == "ReduceMean" || op == "ReduceSum" || op == "ReduceMax") {
+    // The planner's condition: the reduced axes are the trailing k; each row of the rest reduces.
     const int r = x->rank();
-    if (r == 0) return Fallback("reduction of a scalar");
-    const int64_t axis = p.axes.size() == 1 ? p.axes[0] : -1;
-    if ((axis < 0 ? axis + r : axis) != r - 1) return Fallback("reduced axis is not the last");
-    const int64_t cols = x->dim(r - 1);
-    if (cols == 0) return Fallback("empty reduced axis");
-    const int64_t rows = x->num_elements() / cols;
+    const int k = static_cast<int>(p.axes.size());
+    if (r == 0 || k == 0 || k > r) return Fallback("reduction axes do not fit the input's rank");
+    std::vector<bool> reduced(r, false);
+    for (int64_t a : p.axes) {
+      const int64_t ax = a < 0 ? a + r : a;
+      if (ax < r - k || ax >= r) return Fallback("reduced axes are not the trailing ones");
+      reduced[ax] = true;
+    }
+    int64_t cols = 1;
     Shape out_shape;
-    for (int d = 0; d < r - 1; ++d) out_shape.PushBack(x->dim(d));
-    if (p.keepdims) out_shape.PushBack(1);
+    for (int d = 0; d < r; ++d) {
+      if (!reduced[d]) {
+        out_shape.PushBack(x->dim(d));
+      } else {
+        cols *= x->dim(d);
+        if (p.keepdims) out_shape.PushBack(1);
+      }
+    }
+    if (cols == 0) return Fallback("empty reduced axes");
+    const int64_t rows = x->num_elements() / cols;
     const cuda::ReduceOp rop = op == "ReduceMean" ? cuda::ReduceOp::kMean
                                : op == "ReduceSum" ? cuda::ReduceOp::kSum
                                                    : cuda::ReduceOp::kMax;

@@ -345,6 +345,20 @@ onnx::ModelProto DecomposedLayerNorm(int64_t rows, int64_t cols) {
   return m;
 }
 
+TEST(CudaSessionTest, ReduceMeanOverTrailingAxesAsGlobalPooling) {
+  onnx::ModelProto m = NewModel(18);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {2, 16, 7, 7});
+  *g->add_output() = Info("y", kF32, {});
+  *g->add_output() = Info("z", kF32, {});
+  g->mutable_output(0)->mutable_type()->mutable_tensor_type()->clear_shape();
+  g->mutable_output(1)->mutable_type()->mutable_tensor_type()->clear_shape();
+  Int64Init(g, "axes", {-1, -2});
+  AddNode(g, "ReduceMean", {"x", "axes"}, {"y"});
+  IntAttr(AddNode(g, "ReduceSum", {"x", "axes"}, {"z"}), "keepdims", 0);
+  CheckAgainstCpu(m, {FloatTensor({2, 16, 7, 7}, Random(2 * 16 * 49, 43))}, 2, 3, 1e-4f, 1e-4f);
+}
+
 TEST(CudaSessionTest, DecomposedLayerNormStaysOnTheGpu) {
   onnx::ModelProto m = DecomposedLayerNorm(24, 768);
   CheckAgainstCpu(m, {FloatTensor({24, 768}, Random(24 * 768, 42, 3.f))}, 9, 2, 1e-3f, 1e-4f);

@@ -216,6 +216,26 @@ TEST(PartitionTest, ReductionsGoToTheGpuOnlyOverTheLastAxisInAttributeForm) {
   EXPECT_EQ(reduce(13, "ReduceMean", 1), "C");
   EXPECT_EQ(reduce(11, "ReduceSum", -1), "G");
   EXPECT_EQ(reduce(13, "ReduceMax", -1), "G");
+
+  // Opset 18: axes as a constant input; the trailing two (global average pooling as exported).
+  auto reduce_input = [](const std::vector<int64_t>& axes) {
+    onnx::ModelProto m = NewModel(18);
+    auto* g = m.mutable_graph();
+    *g->add_input() = TensorInfo("x", kFloat, {2, 3, 4, 5});
+    *g->add_output() = TensorInfo("y", kFloat, {});
+    g->mutable_output(0)->mutable_type()->mutable_tensor_type()->clear_shape();
+    onnx::TensorProto t;
+    t.set_name("axes");
+    t.set_data_type(onnx::TensorProto::INT64);
+    t.add_dims(static_cast<int64_t>(axes.size()));
+    for (int64_t a : axes) t.add_int64_data(a);
+    *g->add_initializer() = t;
+    *g->add_node() = Node("ReduceMean", {"x", "axes"}, {"y"}, "reduce");
+    return Devices(Place(m));
+  };
+  EXPECT_EQ(reduce_input({-1, -2}), "G");
+  EXPECT_EQ(reduce_input({2, 3}), "G");
+  EXPECT_EQ(reduce_input({1, 3}), "C");
 }
 
 TEST(PartitionTest, ConvAndPoolingGoToTheGpuInTheFormsCudnnTakes) {
