@@ -258,6 +258,20 @@ CudaSupportResult CudaSupport(const onnx::NodeProto& n, int opset, const std::ve
       if (!why.empty()) return Cpu(why);
       return Kernel(n, types, op == "Conv" ? 3 : 1);
     }
+    if (op == "IsNaN") return Kernel(n, types, 1);
+    if (op == "Where") {
+      if (types.empty() || types[0] != DataType::kBool) return Cpu("Where condition not known to be bool");
+      std::vector<DataType> values(types.begin() + 1, types.end());
+      onnx::NodeProto xy;
+      xy.add_input(n.input_size() > 1 ? n.input(1) : "");
+      xy.add_input(n.input_size() > 2 ? n.input(2) : "");
+      std::string why = CheckFloatInputs(xy, values, 2);
+      if (!why.empty()) return Cpu(why);
+      CudaSupportResult r;
+      r.placement = CudaPlacement::kKernel;
+      r.inputs.assign(n.input_size(), InputPlace::kNodeDevice);
+      return r;
+    }
     if (op == "MatMul") return Kernel(n, types, 2);
     if (op == "Gemm") {
       if (HasInput(n, 2) && AttrFloat(n, "beta", 1.f) != 1.f) return Cpu("Gemm with beta != 1");

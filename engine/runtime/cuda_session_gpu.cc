@@ -20,6 +20,7 @@
 #include "kernels/cuda/layer_norm.h"
 #include "kernels/cuda/pinned_buffer.h"
 #include "kernels/cuda/reduce_last_axis.h"
+#include "kernels/cuda/select.h"
 #include "kernels/cuda/softmax.h"
 #include "kernels/cuda/stream.h"
 #include "kernels/cuda/tensor_shape.h"
@@ -472,6 +473,30 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
   if (out_id < 0) return Status::Ok();  // nothing wanted
   const Tensor* x = in(0);
   if (x == nullptr) return InvalidArgument("input 0 is missing");
+  if (p.op == "Where") {
+    // Input 0 is the bool condition; X and Y carry the type.
+    const Tensor* a = in(1);
+    const Tensor* b = in(2);
+    if (a == nullptr || b == nullptr) return InvalidArgument("Where takes three inputs");
+    if (x->dtype() != DataType::kBool || a->dtype() != b->dtype() ||
+        (a->dtype() != DataType::kFloat && a->dtype() != DataType::kFloat16))
+      return Fallback("Where element types");
+    if (x->rank() > cuda::kMaxRank || a->rank() > cuda::kMaxRank || b->rank() > cuda::kMaxRank)
+      return Fallback("rank above 6");
+    auto ab = cuda::BroadcastShape(a->shape().dims(), b->shape().dims());
+    if (!ab.ok()) return InvalidArgument("X " + a->shape().ToString() + " and Y " + b->shape().ToString() + " do not broadcast");
+    auto shape = cuda::BroadcastShape(x->shape().dims(), *ab);
+    if (!shape.ok()) return InvalidArgument("the condition " + x->shape().ToString() + " does not broadcast");
+    if (shape->size() > static_cast<size_t>(cuda::kMaxRank)) return Fallback("rank above 6");
+    Tensor* out = nullptr;
+    ASSIGN_OR_RETURN(out, DeviceOutput(out_id, a->dtype(), Shape(std::span<const int64_t>(*shape))));
+    const auto* c = static_cast<const uint8_t*>(x->raw_data());
+    if (a->dtype() == DataType::kFloat16)
+      return cuda::Where(c, x->shape().dims(), a->data<__half>(), a->shape().dims(), b->data<__half>(),
+                         b->shape().dims(), out->data<__half>(), s);
+    return cuda::Where(c, x->shape().dims(), a->data<float>(), a->shape().dims(), b->data<float>(), b->shape().dims(),
+                       out->data<float>(), s);
+  }
   const DataType dt = x->dtype();
   const bool is_half = dt == DataType::kFloat16;
   if (dt != DataType::kFloat && !is_half)
@@ -541,6 +566,13 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
   }
   if (op == "Conv" || op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" || op == "GlobalMaxPool")
     return RunConvOrPool(i, *x, dt);
+  if (op == "IsNaN") {
+    Tensor* out = nullptr;
+    ASSIGN_OR_RETURN(out, DeviceOutput(out_id, DataType::kBool, x->shape()));
+    auto* o = static_cast<uint8_t*>(out->raw_data());
+    if (is_half) return cuda::IsNaN(x->data<__half>(), o, x->num_elements(), s);
+    return cuda::IsNaN(x->data<float>(), o, x->num_elements(), s);
+  }
   if (op == "ReduceMean" || op == "ReduceSum" || op == "ReduceMax") {
     // The planner's condition: the reduced axes are the trailing k; each row of the rest reduces.
     const int r = x->rank();

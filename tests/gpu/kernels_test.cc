@@ -12,6 +12,7 @@
 #include "kernels/cuda/binary_elementwise.h"
 #include "kernels/cuda/layer_norm.h"
 #include "kernels/cuda/reduce_last_axis.h"
+#include "kernels/cuda/select.h"
 #include "kernels/cuda/softmax.h"
 #include "kernels/cuda/tensor_shape.h"
 #include "kernels/cuda/transpose.h"
@@ -161,6 +162,48 @@ TEST_F(CudaKernelTest, ReduceLastAxisMatchesReference) {
       ExpectClose(Download(dy, rows, *stream_), want, 1e-4f, 1e-4f * std::sqrt(static_cast<float>(cols)));
     }
   }
+}
+
+// ---- IsNaN, Where ----
+
+TEST_F(CudaKernelTest, IsNaNAndWhereMatchReference) {
+  // x with NaNs at every 7th element; cond broadcast over rows; y a scalar.
+  const int64_t rows = 33, cols = 65, n = rows * cols;
+  auto x = RandomVector(n, 60);
+  for (int64_t i = 0; i < n; i += 7) x[i] = NAN;
+  auto dx = Upload(pool_, x);
+  auto nan_mask = pool_.Allocate(n);
+  ASSERT_TRUE(nan_mask.ok());
+  ASSERT_TRUE(IsNaN(dx.as<float>(), nan_mask->as<uint8_t>(), n, stream_->get()).ok());
+  ASSERT_TRUE(stream_->Synchronize().ok());
+  std::vector<uint8_t> got_mask(n);
+  ASSERT_EQ(cudaMemcpy(got_mask.data(), nan_mask->data(), n, cudaMemcpyDeviceToHost), cudaSuccess);
+  for (int64_t i = 0; i < n; ++i) ASSERT_EQ(got_mask[i], std::isnan(x[i]) ? 1 : 0) << i;
+
+  // Where(isnan(x), 0, x): the dynamo exporter's masked-softmax cleanup.
+  auto zero = Upload(pool_, {0.f});
+  auto dy = Empty(pool_, n);
+  const Shape xs{rows, cols}, ss{};
+  ASSERT_TRUE(Where(nan_mask->as<uint8_t>(), xs, zero.as<float>(), ss, dx.as<float>(), xs, dy.as<float>(),
+                    stream_->get()).ok());
+  std::vector<float> want(n);
+  for (int64_t i = 0; i < n; ++i) want[i] = std::isnan(x[i]) ? 0.f : x[i];
+  ExpectClose(Download(dy, n, *stream_), want);
+
+  // A [cols] condition broadcast over the rows.
+  std::vector<uint8_t> cond(cols);
+  for (int64_t c = 0; c < cols; ++c) cond[c] = c % 3 == 0;
+  auto dc = pool_.Allocate(cols);
+  ASSERT_TRUE(dc.ok());
+  ASSERT_EQ(cudaMemcpy(dc->data(), cond.data(), cols, cudaMemcpyHostToDevice), cudaSuccess);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  auto b = RandomVector(n, 61);
+  auto db = Upload(pool_, b);
+  const Shape cs{cols};
+  ASSERT_TRUE(Where(dc->as<uint8_t>(), cs, db.as<float>(), xs, zero.as<float>(), ss, dy.as<float>(),
+                    stream_->get()).ok());
+  for (int64_t i = 0; i < n; ++i) want[i] = cond[i % cols] ? b[i] : 0.f;
+  ExpectClose(Download(dy, n, *stream_), want);
 }
 
 // ---- softmax ----

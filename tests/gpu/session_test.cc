@@ -359,6 +359,25 @@ TEST(CudaSessionTest, ReduceMeanOverTrailingAxesAsGlobalPooling) {
   CheckAgainstCpu(m, {FloatTensor({2, 16, 7, 7}, Random(2 * 16 * 49, 43))}, 2, 3, 1e-4f, 1e-4f);
 }
 
+// The dynamo exporter's attention cleanup: Softmax -> IsNaN -> Where(nan, 0, probs), all on the GPU.
+TEST(CudaSessionTest, SoftmaxNanCleanupStaysOnTheGpu) {
+  onnx::ModelProto m = NewModel(17);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {2, 4, 8, 8});
+  *g->add_output() = Info("y", kF32, {2, 4, 8, 8});
+  auto* t = g->add_initializer();
+  t->set_name("zero");
+  t->set_data_type(kF32);
+  float zero = 0.f;
+  t->set_raw_data(&zero, sizeof(float));
+  AddNode(g, "Softmax", {"x"}, {"p"});
+  AddNode(g, "IsNaN", {"p"}, {"nan"});
+  AddNode(g, "Where", {"nan", "zero", "p"}, {"y"});
+  // Finite inputs (rows of all -inf are where the engines differ: NaN here, uniform on the CPU);
+  // the kernel test covers the NaN path.
+  CheckAgainstCpu(m, {FloatTensor({2, 4, 8, 8}, Random(2 * 4 * 64, 44, 3.f))}, 3, 2);
+}
+
 TEST(CudaSessionTest, DecomposedLayerNormStaysOnTheGpu) {
   onnx::ModelProto m = DecomposedLayerNorm(24, 768);
   CheckAgainstCpu(m, {FloatTensor({24, 768}, Random(24 * 768, 42, 3.f))}, 9, 2, 1e-3f, 1e-4f);

@@ -274,6 +274,21 @@ TEST(PartitionTest, ConvAndPoolingGoToTheGpuInTheFormsCudnnTakes) {
   EXPECT_EQ(Devices(p), std::string("C") + want);  // ceil_mode stays on the CPU
 }
 
+TEST(PartitionTest, WhereNeedsABoolConditionAndFloatValues) {
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = TensorInfo("x", kFloat, {2, 4});
+  *g->add_input() = TensorInfo("i", onnx::TensorProto::INT64, {2, 4});
+  *g->add_output() = TensorInfo("y", kFloat, {2, 4});
+  *g->add_output() = TensorInfo("z", onnx::TensorProto::INT64, {2, 4});
+  *g->add_node() = Node("IsNaN", {"x"}, {"nan"}, "isnan");
+  *g->add_node() = Node("Where", {"nan", "x", "x"}, {"y"}, "where");
+  *g->add_node() = Node("Where", {"nan", "i", "i"}, {"z"}, "where_int");
+  PlacementInfo p = Place(m);
+  EXPECT_EQ(Devices(p), "GGC");
+  EXPECT_EQ(p.internal_copies, 1);  // the bool mask, for the int64 Where on the CPU
+}
+
 TEST(PartitionTest, ElementTypesFlowThroughCpuNodes) {
   // Cast to float on the CPU (int input), then a float op on the GPU: the type is known after Cast.
   onnx::ModelProto m = NewModel(13);
