@@ -37,7 +37,7 @@ void Col2Im(const WindowGeom& g, const float* col, int64_t channels, float* x);
 // Depthwise 2-D: one output channel from one input channel (g.nd == 2), y = conv(x, w) + bias.
 void DepthwiseConv2D(const WindowGeom& g, const float* x, const float* w, float bias, float* y);
 
-// Stride-1 2-D convolution of one image without im2col (conv_direct.cc). Use:
+// 2-D convolution (any stride up to 4, no dilation) of one image without im2col (conv_direct.cc). Use:
 //   if (DirectConv2DApplies(g, C, M)) {
 //     DirectConv2DPad(g, x, C, xpad, off);           // xpad: DirectConv2DPadFloats(g, C) floats,
 //                                                   // off: C*KH*KW offsets
@@ -46,11 +46,13 @@ void DepthwiseConv2D(const WindowGeom& g, const float* x, const float* w, float 
 // y[M, OH*OW] = w[M, C*KH*KW] * x + bias (bias may be null); no activation.
 bool DirectConv2DApplies(const WindowGeom& g, int64_t channels, int64_t out_channels);
 int64_t DirectConv2DPadFloats(const WindowGeom& g, int64_t channels);
-inline int64_t DirectConv2DColumns(const WindowGeom& g) { return g.out[0] * (g.out[1] + g.k[1] - 1); }
+// Width of a wide output row: OW + ceil(KW / stride) - 1.
+int64_t DirectConv2DWideWidth(const WindowGeom& g);
+inline int64_t DirectConv2DColumns(const WindowGeom& g) { return g.out[0] * DirectConv2DWideWidth(g); }
 void DirectConv2DPad(const WindowGeom& g, const float* x, int64_t channels, float* xpad, int64_t* off);
 void DirectConv2D(const WindowGeom& g, const float* xpad, const int64_t* off, int64_t channels, const float* w,
                   int64_t out_channels, const float* bias, int64_t q0, int64_t q1, float* y);
-// Depthwise stride-1 2-D convolution of one plane over DirectConv2DPad(g, x, 1, xpad, off)'s output,
+// Depthwise 2-D convolution of one plane over DirectConv2DPad(g, x, 1, xpad, off)'s output,
 // when DirectConv2DApplies(g, 1, 1): y[OH*OW] = conv(x, w[KH*KW]) + bias.
 void DepthwiseDirect2D(const WindowGeom& g, const float* xpad, const int64_t* off, const float* w, float bias,
                        float* y);

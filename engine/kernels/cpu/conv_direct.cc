@@ -1,4 +1,4 @@
-// Stride-1 2-D convolution without im2col (see conv.h, DirectConv2D).
+// 2-D convolution without im2col (see conv.h, DirectConv2D).
 //
 // The input image is copied once into zero-padded planes Wp = W + pad_left + pad_right wide. Output
 // position (oh, ow) is then read as the "wide" column q = oh * Wp + ow, and its tap (c, kh, kw) sits
@@ -166,49 +166,73 @@ std::atomic<bool> g_direct_conv_portable_only{false};
 
 void DirectConv2DPortableOnlyForTests(bool on) { g_direct_conv_portable_only.store(on); }
 
+int64_t DirectConv2DWideWidth(const WindowGeom& g) { return g.out[1] + (g.k[1] + g.stride[1] - 1) / g.stride[1] - 1; }
+
+namespace {
+// Rows of one phase plane (see DirectConv2DPad).
+int64_t PhaseRows(const WindowGeom& g) { return g.out[0] + (g.k[0] + g.stride[0] - 1) / g.stride[0] - 1; }
+}  // namespace
+
 int64_t DirectConv2DPadFloats(const WindowGeom& g, int64_t channels) {
   // Reads reach kCols - 1 past the last wide column of the last tap (see DirectConv2D).
-  const int64_t hp = g.out[0] + g.k[0] - 1, wp = g.out[1] + g.k[1] - 1;
-  return channels * hp * wp + g.k[1] + kCols;
+  const int64_t wp = DirectConv2DWideWidth(g);
+  return channels * g.stride[0] * g.stride[1] * PhaseRows(g) * wp + wp + kCols;
 }
 
 bool DirectConv2DApplies(const WindowGeom& g, int64_t channels, int64_t out_channels) {
-  if (g.nd != 2 || g.stride[0] != 1 || g.stride[1] != 1 || g.dil[0] != 1 || g.dil[1] != 1) return false;
-  if (g.k[0] == 1 && g.k[1] == 1) return false;  // pointwise needs no im2col anyway
-  const int64_t wp = g.out[1] + g.k[1] - 1;
+  if (g.nd != 2 || g.dil[0] != 1 || g.dil[1] != 1 || g.stride[0] < 1 || g.stride[1] < 1) return false;
+  if (g.stride[0] > 4 || g.stride[1] > 4) return false;
+  if (g.IsPointwise()) return false;  // a plain GEMM on the input, no im2col to save
+  const int64_t wp = DirectConv2DWideWidth(g);
   if (g.out[0] <= 0 || g.out[1] <= 0 || wp > 2 * g.out[1]) return false;  // at most 2x wasted columns
-  // B rows are re-read once per 8 output channels: past a few hundred channels a packed GEMM wins.
+  // B rows are re-read once per 12 output channels: past a few hundred channels a packed GEMM wins.
   if (out_channels > 256 || channels * g.k[0] * g.k[1] > 4608) return false;
   return DirectConv2DPadFloats(g, channels) <= (int64_t{1} << 22);
 }
 
+// Zero-padded input split into stride[0] x stride[1] phase planes per channel: phase (a, b) holds
+// padded rows a, a + sh, ... and columns b, b + sw, ..., so that output (oh, ow)'s tap (kh, kw),
+// padded input (oh*sh + kh, ow*sw + kw), is phase (kh % sh, kw % sw) at (oh + kh / sh, ow + kw / sw):
+// a stride-1 read again, one offset per tap. With stride 1 this is just the padded image.
 void DirectConv2DPad(const WindowGeom& g, const float* x, int64_t channels, float* xpad, int64_t* off) {
-  const int64_t H = g.in[0], W = g.in[1];
-  const int64_t hp = g.out[0] + g.k[0] - 1, wp = g.out[1] + g.k[1] - 1;
+  const int64_t H = g.in[0], W = g.in[1], sh = g.stride[0], sw = g.stride[1];
+  const int64_t hp = PhaseRows(g), wp = DirectConv2DWideWidth(g), phase = hp * wp;
   const int64_t top = g.pad[0], left = g.pad[1];
   std::memset(xpad, 0, sizeof(float) * static_cast<size_t>(DirectConv2DPadFloats(g, channels)));
   for (int64_t c = 0; c < channels; ++c) {
-    float* dst = xpad + c * hp * wp;
     const float* src = x + c * H * W;
-    for (int64_t h = 0; h < H; ++h) {
-      const int64_t r = h + top;
-      if (r < 0 || r >= hp) continue;
-      // Columns of the input that land inside [0, wp) of the padded row.
-      const int64_t c0 = std::max<int64_t>(0, -left), c1 = std::min<int64_t>(W, wp - left);
-      if (c1 > c0) std::memcpy(dst + r * wp + left + c0, src + h * W + c0, sizeof(float) * static_cast<size_t>(c1 - c0));
-    }
+    for (int64_t a = 0; a < sh; ++a)
+      for (int64_t b = 0; b < sw; ++b) {
+        float* dst = xpad + ((c * sh + a) * sw + b) * phase;
+        // Phase columns j whose input column j*sw + b - left lies in [0, W).
+        const int64_t j0 = std::max<int64_t>(0, (left - b + sw - 1) / sw);
+        const int64_t last = W - 1 + left - b;  // sw * (the last phase column inside), if >= 0
+        const int64_t j1 = last < 0 ? 0 : std::min<int64_t>(wp, last / sw + 1);
+        for (int64_t i = 0; i < hp; ++i) {
+          const int64_t h = i * sh + a - top;
+          if (h < 0 || h >= H || j1 <= j0) continue;
+          const float* row = src + h * W + b - left;
+          float* d = dst + i * wp;
+          if (sw == 1) {
+            std::memcpy(d + j0, row + j0, sizeof(float) * static_cast<size_t>(j1 - j0));
+          } else {
+            for (int64_t j = j0; j < j1; ++j) d[j] = row[j * sw];
+          }
+        }
+      }
   }
   int64_t p = 0;
   for (int64_t c = 0; c < channels; ++c)
     for (int64_t kh = 0; kh < g.k[0]; ++kh)
-      for (int64_t kw = 0; kw < g.k[1]; ++kw) off[p++] = c * hp * wp + kh * wp + kw;
+      for (int64_t kw = 0; kw < g.k[1]; ++kw)
+        off[p++] = ((c * sh + kh % sh) * sw + kw % sw) * phase + (kh / sh) * wp + kw / sw;
 }
 
 __attribute__((target_clones("avx2", "default")))
 void DirectConv2D(const WindowGeom& g, const float* xpad, const int64_t* off, int64_t channels, const float* w,
                   int64_t out_channels, const float* bias, int64_t q0, int64_t q1, float* y) {
   const int64_t k = channels * g.k[0] * g.k[1];
-  const int64_t wp = g.out[1] + g.k[1] - 1, ow_n = g.out[1], plane = g.out[0] * g.out[1];
+  const int64_t wp = DirectConv2DWideWidth(g), ow_n = g.out[1], plane = g.out[0] * g.out[1];
   q1 = std::min(q1, g.out[0] * wp);
   if (q1 <= q0) return;
   static const bool avx512 = __builtin_cpu_supports("avx512f");
@@ -226,7 +250,7 @@ __attribute__((target_clones("avx512f", "avx2", "default")))
 void DepthwiseDirect2D(const WindowGeom& g, const float* xpad, const int64_t* off, const float* w, float bias,
                        float* y) {
   const int64_t k = g.k[0] * g.k[1];
-  const int64_t wp = g.out[1] + g.k[1] - 1, ow_n = g.out[1], plane = g.out[0] * g.out[1];
+  const int64_t wp = DirectConv2DWideWidth(g), ow_n = g.out[1], plane = g.out[0] * g.out[1];
   const int64_t cols = g.out[0] * wp;
   alignas(64) float acc[kCols];
   for (int64_t q = 0; q < cols; q += kCols) {

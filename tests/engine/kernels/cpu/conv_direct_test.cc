@@ -10,9 +10,22 @@ namespace {
 
 struct Case {
   int64_t C, M, H, W, KH, KW, pt, pl, pb, pr;
+  int64_t sh = 1, sw = 1;
 };
 
-// Straightforward stride-1 convolution with zero padding, in double.
+WindowGeom GeomOf(const Case& c) {
+  WindowGeom g;
+  g.nd = 2;
+  g.in[0] = c.H; g.in[1] = c.W; g.k[0] = c.KH; g.k[1] = c.KW;
+  g.stride[0] = c.sh; g.stride[1] = c.sw;
+  g.dil[0] = g.dil[1] = 1;
+  g.pad[0] = c.pt; g.pad[1] = c.pl;
+  g.out[0] = (c.H + c.pt + c.pb - c.KH) / c.sh + 1;
+  g.out[1] = (c.W + c.pl + c.pr - c.KW) / c.sw + 1;
+  return g;
+}
+
+// Straightforward convolution with zero padding, in double.
 std::vector<float> Reference(const Case& c, const std::vector<float>& x, const std::vector<float>& w,
                              const std::vector<float>& b, int64_t OH, int64_t OW) {
   std::vector<float> y(static_cast<size_t>(c.M * OH * OW));
@@ -23,7 +36,7 @@ std::vector<float> Reference(const Case& c, const std::vector<float>& x, const s
         for (int64_t ci = 0; ci < c.C; ++ci)
           for (int64_t kh = 0; kh < c.KH; ++kh)
             for (int64_t kw = 0; kw < c.KW; ++kw) {
-              const int64_t ih = oh + kh - c.pt, iw = ow + kw - c.pl;
+              const int64_t ih = oh * c.sh + kh - c.pt, iw = ow * c.sw + kw - c.pl;
               if (ih < 0 || ih >= c.H || iw < 0 || iw >= c.W) continue;
               s += double(w[((m * c.C + ci) * c.KH + kh) * c.KW + kw]) * x[(ci * c.H + ih) * c.W + iw];
             }
@@ -48,17 +61,15 @@ TEST_P(DirectConv2DTest, MatchesReference) {
       {1, 8, 28, 28, 5, 5, 0, 0, 0, 0},  {8, 16, 12, 12, 5, 5, 0, 0, 0, 0}, {3, 13, 9, 17, 3, 3, 1, 1, 1, 1},
       {5, 7, 6, 33, 3, 2, 0, 1, 2, 0},   {2, 9, 1, 40, 1, 3, 0, 1, 0, 1},   {4, 12, 8, 8, 3, 3, 1, 1, 1, 1},
       {16, 4, 5, 31, 2, 4, 1, 0, 0, 3},  {1, 1, 3, 3, 3, 3, 2, 2, 2, 2},
+      // Strided: phases of the padded input.
+      {3, 16, 64, 64, 3, 3, 1, 1, 1, 1, 2, 2}, {5, 9, 13, 17, 3, 3, 1, 1, 1, 1, 2, 2},
+      {3, 12, 20, 22, 7, 7, 3, 3, 3, 3, 2, 2}, {4, 5, 9, 10, 1, 1, 0, 0, 0, 0, 2, 2},
+      {2, 4, 11, 14, 5, 4, 2, 1, 1, 2, 3, 2},  {2, 3, 2, 9, 2, 3, 0, 0, 0, 0, 1, 3},
   };
   std::mt19937 rng(5);
   std::uniform_real_distribution<float> u(-1, 1);
   for (const Case& c : cases) {
-    WindowGeom g;
-    g.nd = 2;
-    g.in[0] = c.H; g.in[1] = c.W; g.k[0] = c.KH; g.k[1] = c.KW;
-    g.stride[0] = g.stride[1] = g.dil[0] = g.dil[1] = 1;
-    g.pad[0] = c.pt; g.pad[1] = c.pl;
-    g.out[0] = c.H + c.pt + c.pb - c.KH + 1;
-    g.out[1] = c.W + c.pl + c.pr - c.KW + 1;
+    const WindowGeom g = GeomOf(c);
     ASSERT_TRUE(DirectConv2DApplies(g, c.C, c.M)) << c.C << "x" << c.H << "x" << c.W;
     std::vector<float> x(c.C * c.H * c.W), w(c.M * c.C * c.KH * c.KW), b(c.M);
     for (auto& v : x) v = u(rng);
@@ -81,18 +92,13 @@ TEST_P(DirectConv2DTest, MatchesReference) {
 }
 
 TEST(DepthwiseDirect2DTest, MatchesReference) {
-  const Case cases[] = {{1, 1, 56, 56, 3, 3, 1, 1, 1, 1}, {1, 1, 7, 9, 5, 5, 2, 2, 2, 2}, {1, 1, 12, 40, 3, 1, 0, 0, 1, 0},
-                        {1, 1, 1, 33, 1, 3, 0, 1, 0, 1}};
+  const Case cases[] = {{1, 1, 56, 56, 3, 3, 1, 1, 1, 1},       {1, 1, 7, 9, 5, 5, 2, 2, 2, 2},
+                        {1, 1, 12, 40, 3, 1, 0, 0, 1, 0},       {1, 1, 1, 33, 1, 3, 0, 1, 0, 1},
+                        {1, 1, 56, 56, 3, 3, 1, 1, 1, 1, 2, 2}, {1, 1, 15, 9, 3, 5, 0, 2, 1, 2, 2, 3}};
   std::mt19937 rng(9);
   std::uniform_real_distribution<float> u(-1, 1);
   for (const Case& c : cases) {
-    WindowGeom g;
-    g.nd = 2;
-    g.in[0] = c.H; g.in[1] = c.W; g.k[0] = c.KH; g.k[1] = c.KW;
-    g.stride[0] = g.stride[1] = g.dil[0] = g.dil[1] = 1;
-    g.pad[0] = c.pt; g.pad[1] = c.pl;
-    g.out[0] = c.H + c.pt + c.pb - c.KH + 1;
-    g.out[1] = c.W + c.pl + c.pr - c.KW + 1;
+    const WindowGeom g = GeomOf(c);
     ASSERT_TRUE(DirectConv2DApplies(g, 1, 1));
     std::vector<float> x(c.H * c.W), w(c.KH * c.KW), b{u(rng)};
     for (auto& v : x) v = u(rng);
@@ -114,9 +120,9 @@ TEST(DirectConv2DGeometry, DeclinesWhatItDoesNotCover) {
   g.stride[0] = g.stride[1] = g.dil[0] = g.dil[1] = 1;
   g.out[0] = g.out[1] = 14;
   EXPECT_TRUE(DirectConv2DApplies(g, 8, 8));
-  g.stride[1] = 2;
-  g.out[1] = 7;
-  EXPECT_FALSE(DirectConv2DApplies(g, 8, 8));  // strided
+  g.stride[1] = 5;
+  g.out[1] = 3;
+  EXPECT_FALSE(DirectConv2DApplies(g, 8, 8));  // strides past 4
   g.stride[1] = 1;
   g.out[1] = 14;
   g.dil[0] = 2;
