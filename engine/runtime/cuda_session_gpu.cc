@@ -9,6 +9,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
 
 #include "kernels/cuda/binary_elementwise.h"
 #ifdef ONNXD_WITH_CUDNN
@@ -96,6 +97,64 @@ class MixedContext : public KernelContext {
   std::vector<std::shared_ptr<Buffer>> scratch_;
 };
 
+// The constants a model's sessions read on the GPU, uploaded once and shared (read-only) by every
+// session of that model: one copy of the weights on the device whatever the instance count. It
+// goes with the last session (model unload).
+struct DeviceConstants {
+  cuda::DevicePool pool;                 // declared first: outlives the buffers
+  std::vector<DeviceBufferPtr> buffers;  // per value id
+  std::vector<Value> views;              // per value id: the device view (kNone if not uploaded)
+  std::vector<uint8_t> halved;           // per value id: a float constant held as fp16
+};
+
+StatusOr<std::shared_ptr<DeviceConstants>> UploadConstants(const GraphPlan& g, const DevicePlan& plan, bool fp16) {
+  auto c = std::make_shared<DeviceConstants>();
+  const int n = g.num_values();
+  c->buffers.assign(n, nullptr);
+  c->views.assign(n, Value());
+  c->halved.assign(n, 0);
+  for (int id : plan.uploaded_constants) {
+    const Value& v = g.constants[id];
+    if (!v.is_tensor()) return Internal("constant '" + g.value_names[id] + "' read on the GPU is not a tensor");
+    const Tensor& t = v.tensor();
+    const bool halve = fp16 && t.dtype() == DataType::kFloat;
+    const size_t bytes = halve ? static_cast<size_t>(t.num_elements()) * sizeof(__half) : t.bytes();
+    auto buf = c->pool.Allocate(std::max<size_t>(bytes, 1));
+    if (!buf.ok()) return buf.status();
+    auto owner = std::make_shared<cuda::DeviceBuffer>(std::move(buf).value());
+    if (halve) {
+      std::vector<__half> h(static_cast<size_t>(t.num_elements()));
+      for (size_t k = 0; k < h.size(); ++k) h[k] = __float2half_rn(t.data<float>()[k]);
+      if (bytes > 0) ONNXD_CUDA_RETURN_IF_ERROR(cudaMemcpy(owner->data(), h.data(), bytes, cudaMemcpyHostToDevice));
+    } else if (bytes > 0) {
+      ONNXD_CUDA_RETURN_IF_ERROR(cudaMemcpy(owner->data(), t.raw_data(), bytes, cudaMemcpyHostToDevice));
+    }
+    c->views[id] = Value(Tensor::View(halve ? DataType::kFloat16 : t.dtype(), t.shape(), owner->data()));
+    c->buffers[id] = std::move(owner);
+    c->halved[id] = halve;
+  }
+  // A copy from pageable memory may return before its DMA lands, on the legacy stream that the
+  // sessions' non-blocking streams do not wait for.
+  ONNXD_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
+  return c;
+}
+
+// The model's shared constants: those of a live session of the same graph and precision, else a
+// fresh upload. Safe from any thread.
+StatusOr<std::shared_ptr<DeviceConstants>> SharedConstants(const GraphPlan& g, const DevicePlan& plan, bool fp16) {
+  static std::mutex mu;
+  static std::map<std::pair<const GraphPlan*, bool>, std::weak_ptr<DeviceConstants>> live;  // GUARDED_BY(mu)
+  std::lock_guard<std::mutex> lock(mu);
+  for (auto it = live.begin(); it != live.end();) it = it->second.expired() ? live.erase(it) : std::next(it);
+  // A live entry implies a live session, which keeps its GraphPlan alive: the address is not reused.
+  auto& slot = live[{&g, fp16}];
+  if (auto c = slot.lock()) return c;
+  std::shared_ptr<DeviceConstants> c;
+  ASSIGN_OR_RETURN(c, UploadConstants(g, plan, fp16));
+  slot = c;
+  return c;
+}
+
 class CudaSessionImpl : public CudaSession {
  public:
   CudaSessionImpl(std::shared_ptr<const GraphPlan> graph, const DevicePlan& plan, const CompileOptions& options,
@@ -131,6 +190,7 @@ class CudaSessionImpl : public CudaSession {
 
   // Declaration order is destruction order reversed: the pool outlives every buffer below it.
   std::unique_ptr<cuda::DevicePool> pool_;
+  std::shared_ptr<DeviceConstants> constants_;  // shared with the model's other sessions
   std::unique_ptr<cuda::Stream> stream_;
   std::unique_ptr<cuda::Blas> blas_;
 #ifdef ONNXD_WITH_CUDNN
@@ -169,30 +229,13 @@ Status CudaSessionImpl::Init() {
   halved_.assign(n, 0);
   frame_.Bind(*graph_);
   for (int id = 0; id < n; ++id) on_host_[id] = graph_->is_constant[id];
-  // Constants the device reads are uploaded once, here (not on the request path).
+  // Constants the device reads: uploaded once per model (not on the request path), shared with
+  // the model's other sessions. The session holds views; the buffers stay the constants' own.
+  ASSIGN_OR_RETURN(constants_, SharedConstants(*graph_, plan_, options_.fp16));
   for (int id : plan_.uploaded_constants) {
-    const Value& c = graph_->constants[id];
-    if (!c.is_tensor()) return Internal("constant '" + graph_->value_names[id] + "' read on the GPU is not a tensor");
-    const Tensor& t = c.tensor();
-    const bool halve = Halve(t.dtype());
-    const size_t bytes = halve ? static_cast<size_t>(t.num_elements()) * sizeof(__half) : t.bytes();
-    auto buf = pool_->Allocate(std::max<size_t>(bytes, 1));
-    if (!buf.ok()) return buf.status();
-    auto owner = std::make_shared<cuda::DeviceBuffer>(std::move(buf).value());
-    if (halve) {
-      std::vector<__half> h(static_cast<size_t>(t.num_elements()));
-      for (size_t k = 0; k < h.size(); ++k) h[k] = __float2half_rn(t.data<float>()[k]);
-      if (bytes > 0) ONNXD_CUDA_RETURN_IF_ERROR(cudaMemcpy(owner->data(), h.data(), bytes, cudaMemcpyHostToDevice));
-    } else if (bytes > 0) {
-      ONNXD_CUDA_RETURN_IF_ERROR(cudaMemcpy(owner->data(), t.raw_data(), bytes, cudaMemcpyHostToDevice));
-    }
-    dev_[id] = Value(Tensor::View(halve ? DataType::kFloat16 : t.dtype(), t.shape(), owner->data()));
-    dev_buf_[id] = std::move(owner);
-    halved_[id] = halve;
+    dev_[id] = constants_->views[id];
+    halved_[id] = constants_->halved[id];
   }
-  // A copy from pageable memory may return before its DMA lands, on the legacy stream that the
-  // session's non-blocking stream does not wait for.
-  ONNXD_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
   return Status::Ok();
 }
 

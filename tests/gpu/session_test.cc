@@ -549,6 +549,36 @@ TEST(CudaSessionTest, CasesTheKernelDoesNotTakeFallBackToTheCpuKernel) {
   ExpectClose(RunOn(m, Device::kCuda, in), RunOn(m, Device::kCpu, in));
 }
 
+TEST(CudaSessionTest, SessionsOfAModelShareItsUploadedWeights) {
+  // Two instances read the same device copy of the weights; it outlives the first session.
+  onnx::ModelProto m = NewModel(17);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {4, 32});
+  *g->add_output() = Info("y", kF32, {4, 16});
+  FloatInit(g, "W", {32, 16}, 70);
+  AddNode(g, "MatMul", {"x", "W"}, {"y"});
+  Engine engine;
+  CompileOptions options;
+  options.device = Device::kCuda;
+  auto model = engine.CompileBytes(m.SerializeAsString(), "", options);
+  ASSERT_TRUE(model.ok());
+  std::vector<Value> in = {FloatTensor({4, 32}, Random(128, 71))};
+  auto a = (*model)->CreateSession();
+  auto b = (*model)->CreateSession();
+  std::vector<Value> ya, yb;
+  ASSERT_TRUE(a->Run(in, &ya).ok());
+  ASSERT_TRUE(b->Run(in, &yb).ok());
+  EXPECT_EQ(ToFloats(ya[0].tensor()), ToFloats(yb[0].tensor()));
+  const std::vector<float> first = ToFloats(ya[0].tensor());
+  a.reset();
+  ASSERT_TRUE(b->Run(in, &yb).ok());
+  EXPECT_EQ(ToFloats(yb[0].tensor()), first);
+  auto c = (*model)->CreateSession();
+  std::vector<Value> yc;
+  ASSERT_TRUE(c->Run(in, &yc).ok());
+  EXPECT_EQ(ToFloats(yc[0].tensor()), first);
+}
+
 TEST(CudaSessionTest, BadInputShapeFailsWithAReasonAndTheSessionStaysUsable) {
   onnx::ModelProto m = NewModel(17);
   auto* g = m.mutable_graph();
