@@ -57,6 +57,25 @@ ONNXD_INLINE void BlockNN(int64_t k, const float* a, int64_t lda, const float* b
   }
 }
 
+// R rows x 16*V columns. For one or two rows (a GEMV) the 32-column block above leaves two or four
+// FMA chains, each waiting on its last FMA; 8 vectors a row keep the FMA units busy.
+template <int R, int V>
+ONNXD_INLINE void BlockNNWide(int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* acc) {
+  v16 c[R][V];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) c[r][v] = v16{};
+  for (int64_t p = 0; p < k; ++p) {
+    v16 bv[V];
+    for (int v = 0; v < V; ++v) bv[v] = Load(b + p * ldb + 16 * v);
+    for (int r = 0; r < R; ++r) {
+      const v16 av = Splat(a[r * lda + p]);
+      for (int v = 0; v < V; ++v) c[r][v] += av * bv[v];
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) Store(acc + r * 16 * V + 16 * v, c[r][v]);
+}
+
 template <int R>
 ONNXD_INLINE void BlockNN16(int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* acc /* R x 16 */) {
   v16 c0[R];
@@ -73,6 +92,12 @@ ONNXD_INLINE void RowsNN(int64_t n, int64_t k, const float* a, int64_t lda, cons
             float* c, int64_t ldc, float* tail_panel) {
   alignas(64) float acc[8 * 32];
   int64_t j = 0;
+  if constexpr (R <= 2) {
+    for (; j + 128 <= n; j += 128) {
+      BlockNNWide<R, 8>(k, a, lda, b + j, ldb, acc);
+      for (int r = 0; r < R; ++r) WriteBack(c + r * ldc + j, acc + r * 128, 128, alpha, beta);
+    }
+  }
   for (; j + 32 <= n; j += 32) {
     BlockNN<R>(k, a, lda, b + j, ldb, acc);
     for (int r = 0; r < R; ++r) WriteBack(c + r * ldc + j, acc + r * 32, 32, alpha, beta);

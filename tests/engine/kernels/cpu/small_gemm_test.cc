@@ -17,7 +17,7 @@ TEST(SmallGemmTest, MatchesReferenceOnOddShapes) {
   std::uniform_real_distribution<float> u(-1, 1);
   for (bool tb : {false, true}) {
     for (int64_t m : {1, 2, 3, 4, 5, 9}) {
-      for (int64_t n : {1, 7, 15, 16, 17, 31, 32, 33, 50}) {
+      for (int64_t n : {1, 7, 15, 16, 17, 31, 32, 33, 50, 128, 161, 300}) {
         for (int64_t k : {1, 3, 16, 17, 40}) {
           for (float beta : {0.f, 0.5f}) {
             const int64_t lda = k + 3, ldb = (tb ? k : n) + 2, ldc = n + 1;
