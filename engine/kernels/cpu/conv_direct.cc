@@ -16,28 +16,15 @@
 #include <cstring>
 
 #include "kernels/cpu/conv.h"
+#include "kernels/cpu/vec16.h"
 
 namespace onnxd::engine::cpu {
 namespace {
 
-#define ONNXD_INLINE inline __attribute__((always_inline))
-
-typedef float v16 __attribute__((vector_size(64), aligned(4), may_alias));
-
-ONNXD_INLINE v16 Load(const float* p) {
-  v16 v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-ONNXD_INLINE void Store(float* p, v16 v) { std::memcpy(p, &v, sizeof(v)); }
-// One broadcast instruction. `v16{} + x` costs a scalar add first (-0 + +0 is +0, so it does not
-// fold), and a braced list of 16 x's becomes 16 masked lane inserts with GCC 12.
-typedef int vi16 __attribute__((vector_size(64)));
-ONNXD_INLINE v16 Splat(float x) {
-  v16 v{};
-  v[0] = x;
-  return __builtin_shuffle(v, vi16{});
-}
+using vec::Load;
+using vec::Splat;
+using vec::Store;
+using vec::v16;
 
 constexpr int64_t kCols = 32;  // wide columns per micro tile
 
