@@ -57,12 +57,12 @@ class ModelScheduler final : public Schedulable, public std::enable_shared_from_
   // Queues a request. On failure (queue full, bad priority, stopped) `job` stays with the caller,
   // which answers it; Finish is not called.
   //
-  // Fast models run on the calling thread: when nothing is queued, an instance is free, ordering
-  // need not be kept and the model's runs have recently taken under kInlineMaxNs a row (times the
-  // job's rows; SetInlineMaxNs changes the bound), the job runs and
-  // is answered (Finish) before Enqueue returns. That spares a request the two thread switches of
-  // going through the worker pool and back, which cost more than the run for small models; a slow
-  // model never holds a front-end thread.
+  // Fast models run on the calling thread: when no run is in flight in the process, nothing is
+  // queued, an instance is free, ordering need not be kept and the model's runs have recently
+  // taken under kInlineMaxNs a row (times the job's rows; SetInlineMaxNs changes the bound), the
+  // job runs and is answered (Finish) before Enqueue returns. That spares a request the two thread
+  // switches of going through the worker pool and back, which cost more than the run for small
+  // models; a slow model never holds a front-end thread, and under load the pool takes the runs.
   Status Enqueue(std::unique_ptr<ScheduledJob>& job, uint64_t priority = 0, uint64_t timeout_override_us = 0);
   static constexpr int64_t kInlineMaxNs = 100'000;
   // Process-wide (--inline-max-us); 0 sends every request through the worker pool.
