@@ -7,6 +7,7 @@
 
 #include "kernels/cpu/convert.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/packed_gemm.h"
 #include "ops/op_kernel.h"
 #include "ops/op_util.h"
 
@@ -135,6 +136,9 @@ class MatMulKernel final : public OpKernel {
   Status Init(const NodeInfo& n) {
     if (n.num_inputs() < 2) return n.Error("MatMul needs 2 inputs");
     if (const Tensor* b = n.constant_input(1)) {
+      // Float weights: packed once into panels for cpu::PackedSgemm (no per-run packing of B).
+      if (b->dtype() == DataType::kFloat && b->rank() == 2 && b->num_elements() > 0)
+        packed_f32_.Pack(false, b->dim(0), b->dim(1), b->data<float>(), b->dim(1));
       // Narrow floats: keep a float32 copy of the constant weights.
       if (b->dtype() == DataType::kFloat16 || b->dtype() == DataType::kBFloat16) {
         packed_b_.resize(static_cast<size_t>(b->num_elements()));
@@ -163,6 +167,11 @@ class MatMulKernel final : public OpKernel {
     ThreadPool& pool = ctx.pool();
     DataType dt = a->dtype();
     if (dt == DataType::kFloat) {
+      if (!packed_f32_.empty() && b->rank() == 2 && g.b_shared && g.k == packed_f32_.k() && g.n == packed_f32_.n()) {
+        cpu::PackedSgemm(g.num_batches * g.m, a->data<float>(), g.k, packed_f32_, 1.f, nullptr, false, false,
+                         y->data<float>(), g.n, &pool);
+        return Status::Ok();
+      }
       BatchedSgemm(g, a->data<float>(), b->data<float>(), y->data<float>(), false, pool);
       return Status::Ok();
     }
@@ -209,6 +218,7 @@ class MatMulKernel final : public OpKernel {
   }
 
  private:
+  cpu::PackedB packed_f32_;  // constant float B, packed at Init
   std::vector<float> packed_b_;
   bool has_packed_ = false;
 };
@@ -225,6 +235,10 @@ class GemmKernel final : public OpKernel {
     if (n.num_inputs() < 2) return n.Error("Gemm needs inputs A and B");
     if (n.opset() < 11 && !n.has_input(2)) return n.Error("Gemm before opset 11 requires input C");
     if (const Tensor* b = n.constant_input(1)) {
+      // Float weights with A not transposed: packed once for cpu::PackedSgemm.
+      if (b->dtype() == DataType::kFloat && b->rank() == 2 && b->num_elements() > 0 && !trans_a_)
+        packed_f32_.Pack(trans_b_, trans_b_ ? b->dim(1) : b->dim(0), trans_b_ ? b->dim(0) : b->dim(1),
+                         b->data<float>(), b->dim(1));
       if (b->rank() == 2 && (b->dtype() == DataType::kFloat16 || b->dtype() == DataType::kBFloat16)) {
         packed_b_.resize(static_cast<size_t>(b->num_elements()));
         DispatchFloat(b->dtype(), [&](auto tag) {
@@ -287,6 +301,15 @@ class GemmKernel final : public OpKernel {
     DataType dt = a->dtype();
     if (dt == DataType::kFloat) {
       float* yd = y->data<float>();
+      if (!packed_f32_.empty() && k == packed_f32_.k() && n == packed_f32_.n()) {
+        // A C row of N values with beta 1 is the kernel's bias; any other C is written first and
+        // accumulated onto, as the BLAS path below does.
+        const bool c_is_bias = use_c && beta_ == 1.f && c_rows == 1 && c_cols == n;
+        if (use_c && !c_is_bias) fill_c(yd, c->data<float>());
+        cpu::PackedSgemm(m, a->data<float>(), a->dim(1), packed_f32_, alpha_, c_is_bias ? c->data<float>() : nullptr,
+                         use_c && !c_is_bias, false, yd, n, &pool);
+        return Status::Ok();
+      }
       if (use_c) fill_c(yd, c->data<float>());
       Sgemm(trans_a_, trans_b_, m, n, k, alpha_, a->data<float>(), a->dim(1), b->data<float>(), b->dim(1),
             use_c ? 1.f : 0.f, yd, n, &pool);
@@ -354,6 +377,7 @@ class GemmKernel final : public OpKernel {
  private:
   bool trans_a_ = false, trans_b_ = false;
   float alpha_ = 1.f, beta_ = 1.f;
+  cpu::PackedB packed_f32_;  // constant float op(B) when !trans_a_, packed at Init
   std::vector<float> packed_b_;
   bool has_packed_ = false;
 };
