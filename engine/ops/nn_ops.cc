@@ -993,7 +993,7 @@ void SoftmaxRowF(const float* x, float* y, int64_t n) {
     if (n > 0) y[arg] = 1.f;
     return;
   }
-  if (std::isinf(mx) && mx < 0) mx = 0;  // all -inf
+  // A row of -inf only: x - max is NaN everywhere, so the row is NaN, as in onnxruntime.
   float sum = 0.f;
   if constexpr (kKind == SoftmaxKind::kSoftmax) {
     for (int64_t j = 0; j < n; ++j) {
