@@ -65,12 +65,12 @@ class PackedGemmTest : public ::testing::TestWithParam<bool> {
 };
 
 // Every row tail (1..12 and past the 12-row tiles), columns around 16 and 32, K odd and across
-// the 256-deep K blocks.
+// the 512-deep K blocks.
 TEST_P(PackedGemmTest, MatchesReferenceOnOddShapes) {
   std::mt19937 rng(7);
   for (int64_t m = 1; m <= 70; m += (m < 14 ? 1 : 7))
     for (int64_t n : {1, 7, 16, 17, 31, 32, 33, 50, 100})
-      for (int64_t k : {1, 5, 33, 257}) {
+      for (int64_t k : {1, 5, 33, 513}) {
         const bool odd = (m + n + k) % 2 == 1;
         Check({m, n, k, odd, m % 3 == 0, n % 2 == 1, m % 2 == 0, odd ? 1.5f : 1.f}, nullptr, rng);
       }
@@ -81,7 +81,7 @@ TEST_P(PackedGemmTest, EpilogueCombinations) {
   for (bool tb : {false, true})
     for (bool acc : {false, true})
       for (bool relu : {false, true})
-        for (bool bias : {false, true}) Check({13, 45, 300, tb, acc, relu, bias, 0.75f}, nullptr, rng);
+        for (bool bias : {false, true}) Check({13, 45, 600, tb, acc, relu, bias, 0.75f}, nullptr, rng);
 }
 
 TEST_P(PackedGemmTest, ParallelMatchesReference) {
