@@ -181,33 +181,43 @@ bool DirectConv2DApplies(const WindowGeom& g, int64_t channels, int64_t out_chan
 // padded rows a, a + sh, ... and columns b, b + sw, ..., so that output (oh, ow)'s tap (kh, kw),
 // padded input (oh*sh + kh, ow*sw + kw), is phase (kh % sh, kw % sw) at (oh + kh / sh, ow + kw / sw):
 // a stride-1 read again, one offset per tap. With stride 1 this is just the padded image.
+__attribute__((target_clones("avx512f", "avx2", "default")))
 void DirectConv2DPad(const WindowGeom& g, const float* x, int64_t channels, float* xpad, int64_t* off) {
   const int64_t H = g.in[0], W = g.in[1], sh = g.stride[0], sw = g.stride[1];
   const int64_t hp = PhaseRows(g), wp = DirectConv2DWideWidth(g), phase = hp * wp;
   const int64_t top = g.pad[0], left = g.pad[1];
-  std::memset(xpad, 0, sizeof(float) * static_cast<size_t>(DirectConv2DPadFloats(g, channels)));
+  // Every float is written once: padding zeroed where it lies, not the whole buffer first.
   for (int64_t c = 0; c < channels; ++c) {
     const float* src = x + c * H * W;
     for (int64_t a = 0; a < sh; ++a)
       for (int64_t b = 0; b < sw; ++b) {
         float* dst = xpad + ((c * sh + a) * sw + b) * phase;
         // Phase columns j whose input column j*sw + b - left lies in [0, W).
-        const int64_t j0 = std::max<int64_t>(0, (left - b + sw - 1) / sw);
         const int64_t last = W - 1 + left - b;  // sw * (the last phase column inside), if >= 0
         const int64_t j1 = last < 0 ? 0 : std::min<int64_t>(wp, last / sw + 1);
+        const int64_t j0 = std::min(j1, std::max<int64_t>(0, (left - b + sw - 1) / sw));
         for (int64_t i = 0; i < hp; ++i) {
           const int64_t h = i * sh + a - top;
-          if (h < 0 || h >= H || j1 <= j0) continue;
-          const float* row = src + h * W + b - left;
           float* d = dst + i * wp;
+          if (h < 0 || h >= H) {
+            std::memset(d, 0, sizeof(float) * static_cast<size_t>(wp));
+            continue;
+          }
+          const float* row = src + h * W + b - left;
+          for (int64_t j = 0; j < j0; ++j) d[j] = 0.f;
           if (sw == 1) {
             std::memcpy(d + j0, row + j0, sizeof(float) * static_cast<size_t>(j1 - j0));
+          } else if (sw == 2) {
+            for (int64_t j = j0; j < j1; ++j) d[j] = row[2 * j];  // a constant stride vectorises
           } else {
             for (int64_t j = j0; j < j1; ++j) d[j] = row[j * sw];
           }
+          for (int64_t j = j1; j < wp; ++j) d[j] = 0.f;
         }
       }
   }
+  const int64_t used = channels * sh * sw * phase;  // then the slack the last tiles read
+  std::memset(xpad + used, 0, sizeof(float) * static_cast<size_t>(DirectConv2DPadFloats(g, channels) - used));
   int64_t p = 0;
   for (int64_t c = 0; c < channels; ++c)
     for (int64_t kh = 0; kh < g.k[0]; ++kh)
