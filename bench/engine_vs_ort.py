@@ -37,7 +37,18 @@ def cases(models_dir):
         ("CNN 64x64 resnet-ish, batch 1", models_dir / "cnn.onnx", 1),
         ("CNN 64x64 resnet-ish, batch 16", models_dir / "cnn.onnx", 16),
         ("depthwise blocks 56x56, batch 1", models_dir / "depthwise.onnx", 1),
-    ]
+    ] + [(label, HEAVY / name / "model.onnx", 1) for label, name in HEAVY_CASES
+         if (HEAVY / name / "model.onnx").exists()]
+
+
+# torchvision exports from scripts/corpus_heavy.py (not in CI: present once that script has run).
+HEAVY = ROOT / "tests" / "corpus" / "heavy_models"
+HEAVY_CASES = [("torchvision ResNet-50, batch 1", "resnet50"), ("torchvision MobileNetV2, batch 1", "mobilenet_v2")]
+
+
+def iterations_for(model, requested):
+    """Heavy models get fewer runs per round (a ResNet-50 run takes about 100 ms on one core)."""
+    return max(5, requested // 10) if HEAVY in pathlib.Path(model).parents else requested
 
 
 def onnxd_median_ms(model, batch, threads, iterations):
@@ -87,8 +98,9 @@ def main():
         sess = ort_session(model, args.threads)
         ours, theirs = [], []
         for _ in range(args.rounds):  # interleaved rounds
-            ours.append(onnxd_median_ms(model, batch, args.threads, args.iterations))
-            theirs.append(ort_median_ms(sess, batch, args.iterations))
+            n = iterations_for(model, args.iterations)
+            ours.append(onnxd_median_ms(model, batch, args.threads, n))
+            theirs.append(ort_median_ms(sess, batch, n))
         o, t = float(np.median(ours)), float(np.median(theirs))
         rows.append((label, o, t, t / o))
         print(f"{label:40s} onnxd {o:9.4f} ms   onnxruntime {t:9.4f} ms   speedup x{t / o:5.2f}", flush=True)
