@@ -76,13 +76,19 @@ def export(name, model, path):
         names, outs = ["input"], ["output"]
         dyn = {"input": {0: "batch"}, "output": {0: "batch"}}
     errors = []
-    for kwargs in ({"dynamo": False}, {}, {"dynamo": True}):
+    # The TorchScript exporter, then dynamo; no keyword at all only for an exporter that takes no
+    # `dynamo` argument (a failed BERT export costs tens of seconds: do not repeat one).
+    attempts = [{"dynamo": False}, {"dynamo": True}]
+    while attempts:
+        kwargs = attempts.pop(0)
         try:
             torch.onnx.export(model, args, path, input_names=names, output_names=outs, dynamic_axes=dyn,
                               opset_version=17, **kwargs)
             return names
         except TypeError as e:  # an exporter without the `dynamo` argument
-            errors.append(repr(e))
+            errors.append(repr(e)[:300])
+            if kwargs and "dynamo" in str(e) and {} not in attempts:
+                attempts.append({})
         except Exception as e:  # noqa: BLE001 - report and try the next exporter
             errors.append(repr(e)[:300])
     raise RuntimeError("export failed: " + " | ".join(errors))
@@ -125,7 +131,11 @@ def time_onnxd(bench, path, name, input_names, precision, batch, iters, warmup):
     if name == "bert_base":
         for n in input_names:
             cmd += ["--shape", f"{n}={batch}x{SEQ}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    try:
+        # One stuck point must not take the others' time.
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return None, "onnxd_gpu_model_bench timed out after 120 s"
     line = (proc.stdout.strip().splitlines() or [""])[-1]
     try:
         r = json.loads(line)
@@ -162,6 +172,33 @@ def main():
         except Exception as e:  # noqa: BLE001
             notes.append(f"{name}: {e!r}"[:400])
             traceback.print_exc()
+
+    def write_table():
+        lines = [f"# GPU bench: onnxd CUDA session vs PyTorch eager ({gpu}; {versions})", "",
+                 "Median of {} runs after {} warm-up runs, same random weights and inputs. PyTorch: inputs on "
+                 "the GPU, channels_last for the CNNs. onnxd: `Session::Run` host to host (copies in and out "
+                 "included). Written by `scripts/gpu_bench.py` from `scripts/gpu_check.sh device`.".format(
+                     iters, warmup),
+                 "", "| model | precision | batch | PyTorch eager ms | onnxd ms | onnxd / PyTorch | items/s (onnxd) | "
+                 "issue reference eager / graph ms | onnxd placement |", "|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            t, o = r.get("torch_ms"), r.get("onnxd_ms")
+            ref = REFERENCE_MS.get((r["model"], r["precision"], r["batch"]))
+            lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+                r["model"], r["precision"], r["batch"],
+                f"{t:.2f}" if t else r.get("torch_error", "-"),
+                f"{o:.2f}" if o else r.get("onnxd_error", "-"),
+                f"{o / t:.2f}" if (o and t) else "-",
+                f"{r['batch'] * 1000 / o:.1f}" if o else "-",
+                f"{ref[0]} / {ref[1]}" if ref else "-",
+                r.get("placement", "-")))
+        if notes:
+            lines += ["", "Problems:", ""] + [f"- {n}" for n in notes]
+        # Rewritten after every point, so that a run cut short by its time limit still leaves a table.
+        with open(os.path.join(a.out, "gpu.md"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return lines
+
     for name, precision, batch in POINTS:
         if name not in models:
             continue
@@ -179,29 +216,9 @@ def main():
                 row["onnxd_error"] = err
         rows.append(row)
         print(json.dumps(row), flush=True)
+        write_table()
 
-    lines = [f"# GPU bench: onnxd CUDA session vs PyTorch eager ({gpu}; {versions})", "",
-             "Median of {} runs after {} warm-up runs, same random weights and inputs. PyTorch: inputs on the "
-             "GPU, channels_last for the CNNs. onnxd: `Session::Run` host to host (copies in and out "
-             "included). Written by `scripts/gpu_bench.py` from `scripts/gpu_check.sh device`.".format(iters, warmup),
-             "", "| model | precision | batch | PyTorch eager ms | onnxd ms | onnxd / PyTorch | items/s (onnxd) | "
-             "issue reference eager / graph ms | onnxd placement |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        t, o = r.get("torch_ms"), r.get("onnxd_ms")
-        ref = REFERENCE_MS.get((r["model"], r["precision"], r["batch"]))
-        lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
-            r["model"], r["precision"], r["batch"],
-            f"{t:.2f}" if t else r.get("torch_error", "-"),
-            f"{o:.2f}" if o else r.get("onnxd_error", "-"),
-            f"{o / t:.2f}" if (o and t) else "-",
-            f"{r['batch'] * 1000 / o:.1f}" if o else "-",
-            f"{ref[0]} / {ref[1]}" if ref else "-",
-            r.get("placement", "-")))
-    if notes:
-        lines += ["", "Problems:", ""] + [f"- {n}" for n in notes]
-    with open(os.path.join(a.out, "gpu.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    print("\n".join(write_table()))
     return 0
 
 

@@ -55,25 +55,36 @@ case "$mode" in
   device)
     out="${OUT:-$PWD/gpu-out}"
     mkdir -p "$out"
-    if [ ! -x "$BUNDLE/onnxd_gpu_tests" ] && [ -f "$BUNDLE.tar.gz" ]; then
+    # The whole run stays inside ONNXD_GPU_BUDGET_S seconds (default 540, under the device tool's
+    # 580 s limit): each later step gets what the earlier ones left, the model bench last.
+    budget="${ONNXD_GPU_BUDGET_S:-540}"
+    left() { echo $(( budget - SECONDS )); }
+    # Always unpack a carried archive: a warm machine keeps the previous call's ignored bundle/
+    # folder, whose binaries would otherwise run instead of the ones just built.
+    if [ -f "$BUNDLE.tar.gz" ]; then
+      rm -rf "$BUNDLE"
       tar -xzf "$BUNDLE.tar.gz" -C "$B"
     fi
     export LD_LIBRARY_PATH="$PWD/$BUNDLE/lib:/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
     nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
     head -15 "$out/nvidia-smi.txt" || true
     rc=0
-    "$BUNDLE/onnxd_gpu_tests" --gtest_output="xml:$out/gpu_tests.xml" > "$out/gpu_tests.log" 2>&1 || rc=$?
+    # A hung kernel must not take the whole budget: each test binary gets a limit too.
+    timeout 90 "$BUNDLE/onnxd_gpu_tests" --gtest_output="xml:$out/gpu_tests.xml" > "$out/gpu_tests.log" 2>&1 || rc=$?
     grep -E '^\[  (PASSED|FAILED|SKIPPED)|FAILED|SKIPPED|tests ran' "$out/gpu_tests.log" | tail -40 || true
     echo "onnxd_gpu_tests exit status: $rc"
     src=0
-    "$BUNDLE/onnxd_gpu_session_tests" --gtest_output="xml:$out/gpu_session_tests.xml" > "$out/gpu_session_tests.log" 2>&1 || src=$?
+    timeout 120 "$BUNDLE/onnxd_gpu_session_tests" --gtest_output="xml:$out/gpu_session_tests.xml" > "$out/gpu_session_tests.log" 2>&1 || src=$?
     grep -E '^\[  (PASSED|FAILED|SKIPPED)|FAILED|SKIPPED|tests ran|Failure|cuda |copies' "$out/gpu_session_tests.log" | tail -60 || true
     echo "onnxd_gpu_session_tests exit status: $src"
     [ "$rc" -ne 0 ] || rc=$src
     node_data="$(python3 -c 'import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), "backend/test/data/node"))' 2>/dev/null || true)"
     if [ -n "$node_data" ] && [ -d "$node_data" ]; then
       nrc=0
-      timeout 300 "$BUNDLE/onnxd_gpu_node_suite" --data "$node_data" --pass-list tests/conformance/node_pass_list.txt \
+      # At most 180 s, and never eating into the 200 s the benches need.
+      node_s=$(( $(left) - 200 )); [ "$node_s" -le 180 ] || node_s=180; [ "$node_s" -ge 30 ] || node_s=30
+      echo "onnxd_gpu_node_suite: ${node_s} s at most"
+      timeout "$node_s" "$BUNDLE/onnxd_gpu_node_suite" --data "$node_data" --pass-list tests/conformance/node_pass_list.txt \
         --failures "$out/gpu_node_suite_failures.tsv" > "$out/gpu_node_suite.txt" 2>&1 || nrc=$?
       grep -E '^FAIL' "$out/gpu_node_suite.txt" | head -40 || true
       tail -1 "$out/gpu_node_suite.txt"
@@ -82,12 +93,14 @@ case "$mode" in
     else
       echo "onnxd_gpu_node_suite: no onnx wheel with node test data on this machine; not run"
     fi
-    timeout 240 "$BUNDLE/onnxd_gpu_bench" > "$out/gpu_bench.md" 2>&1 || echo "onnxd_gpu_bench exit status: $?"
+    timeout 60 "$BUNDLE/onnxd_gpu_bench" > "$out/gpu_bench.md" 2>&1 || echo "onnxd_gpu_bench exit status: $?"
     cat "$out/gpu_bench.md"
     # Model bench next to PyTorch eager (needs torch, torchvision, transformers on the device);
     # ONNXD_GPU_MODEL_BENCH=0 skips it.
     if [ "${ONNXD_GPU_MODEL_BENCH:-1}" != 0 ] && python3 -c 'import torch' 2>/dev/null; then
-      timeout "${ONNXD_GPU_MODEL_BENCH_SECS:-300}" python3 scripts/gpu_bench.py --bench "$BUNDLE/onnxd_gpu_model_bench" \
+      bench_s="${ONNXD_GPU_MODEL_BENCH_SECS:-$(( $(left) - 5 ))}"; [ "$bench_s" -ge 30 ] || bench_s=30
+      echo "gpu_bench.py: ${bench_s} s at most (gpu.md is rewritten after each point)"
+      timeout "$bench_s" python3 scripts/gpu_bench.py --bench "$BUNDLE/onnxd_gpu_model_bench" \
         --out "$out" ${ONNXD_GPU_MODEL_BENCH_QUICK:+--quick} > "$out/gpu_model_bench.log" 2>&1 \
         || echo "gpu_bench.py exit status: $?"
       tail -20 "$out/gpu_model_bench.log"
