@@ -52,6 +52,14 @@ class PackedB {
 void PackedSgemm(int64_t m, const float* a, int64_t lda, const PackedB& b, float alpha, const float* bias,
                  bool accumulate, bool relu, float* c, int64_t ldc, ThreadPool* pool);
 
+// C[M,N] = A[M,K] * B[K,N] (+ row_bias[i] when not null), then max(0, .) when relu, with B read where
+// it lies (no packing): for a product whose B changes every run and is used once, such as the
+// input of a pointwise convolution (Y[M_out, HW] = W[M_out, C] * X[C, HW]), where packing it would
+// cost as much as the product saves. Same tiles as PackedSgemm; masked loads at the column tail, so
+// nothing past a row's N columns is read. Serial; allocates nothing.
+void SgemmInPlaceB(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+                   const float* row_bias, bool relu, float* c, int64_t ldc);
+
 // Forces the portable (non-AVX-512) tiles, so tests can check both paths on an AVX-512 machine.
 void PackedSgemmPortableOnlyForTests(bool on);
 
