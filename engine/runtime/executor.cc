@@ -113,8 +113,17 @@ Status Executor::Run(Frame& frame) {
   ThreadPool::SerialScope serial(options_.serial);
   const bool check_deadline = options_.deadline != std::chrono::steady_clock::time_point::max();
   const int n = static_cast<int>(plan.nodes.size());
+  RunProfile* profile = frame.parent == nullptr ? options_.profile : nullptr;  // top-level graph only
+  if (profile != nullptr && profile->nodes.size() != static_cast<size_t>(n)) {
+    profile->nodes.assign(static_cast<size_t>(n), NodeTiming{});
+    for (int i = 0; i < n; ++i) {
+      profile->nodes[i].name = plan.nodes[i].name;
+      profile->nodes[i].op_type = plan.nodes[i].op_type;
+    }
+  }
   for (int i = 0; i < n; ++i) {
     const PlannedNode& node = plan.nodes[i];
+    const auto started = profile != nullptr ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     if (options_.cancelled != nullptr && options_.cancelled->load(std::memory_order_relaxed))
       return Cancelled("run cancelled before " + NodeLabel(node));
     if (check_deadline && std::chrono::steady_clock::now() > options_.deadline)
@@ -135,6 +144,11 @@ Status Executor::Run(Frame& frame) {
       }
     }
     for (int id : node.release) frame.values[id] = Value();
+    if (profile != nullptr) {
+      NodeTiming& t = profile->nodes[static_cast<size_t>(i)];
+      t.ns += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count();
+      ++t.calls;
+    }
   }
   return Status::Ok();
 }

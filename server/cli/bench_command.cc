@@ -15,6 +15,42 @@
 namespace onnxd::cli {
 namespace {
 
+
+// --profile: as many more runs with per-node timing (kept apart from the timed runs above), then
+// the time by op type and the slowest nodes, per run.
+void PrintProfile(Session& session, const std::vector<Value>& inputs, int iterations) {
+  RunProfile prof;
+  RunOptions opts;
+  opts.profile = &prof;
+  std::vector<Value> outputs;
+  for (int i = 0; i < iterations; ++i) {
+    if (!session.Run(inputs, &outputs, opts).ok()) return;
+  }
+  int64_t total = 0;
+  std::map<std::string, std::pair<int64_t, int>> by_op;  // op type -> (ns, nodes)
+  for (const NodeTiming& t : prof.nodes) {
+    total += t.ns;
+    auto& e = by_op[t.op_type];
+    e.first += t.ns;
+    ++e.second;
+  }
+  if (total <= 0) return;
+  const double per_run = 1e-6 / iterations;  // ns summed over the runs -> ms a run
+  std::vector<std::pair<std::string, std::pair<int64_t, int>>> ops(by_op.begin(), by_op.end());
+  std::sort(ops.begin(), ops.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  std::printf("\nprofile (%d runs, ms a run, share of the nodes' time):\n", iterations);
+  std::printf("  %-28s %6s %10s %7s\n", "op type", "nodes", "ms", "share");
+  for (const auto& [op, v] : ops)
+    std::printf("  %-28s %6d %10.4f %6.1f%%\n", op.c_str(), v.second, v.first * per_run, 100.0 * v.first / total);
+  std::vector<const NodeTiming*> nodes;
+  for (const NodeTiming& t : prof.nodes) nodes.push_back(&t);
+  std::sort(nodes.begin(), nodes.end(), [](const NodeTiming* a, const NodeTiming* b) { return a->ns > b->ns; });
+  std::printf("  slowest nodes:\n");
+  for (size_t i = 0; i < std::min<size_t>(10, nodes.size()); ++i)
+    std::printf("  %-28s %-20s %10.4f %6.1f%%\n", nodes[i]->name.empty() ? "(unnamed)" : nodes[i]->name.c_str(),
+                nodes[i]->op_type.c_str(), nodes[i]->ns * per_run, 100.0 * nodes[i]->ns / total);
+}
+
 int Fail(const std::string& msg) {
   std::cerr << "onnxd bench: " << msg << "\n";
   return 1;
@@ -54,6 +90,7 @@ double Percentile(std::vector<double> v, double p) {
 int BenchCommand(int argc, char** argv) {
   std::string model_path;
   int threads = 0, batch = 1, iterations = 100, warmup = 10;
+  bool profile = false;
   std::map<std::string, std::vector<int64_t>> shapes;
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
@@ -63,6 +100,7 @@ int BenchCommand(int argc, char** argv) {
       else if (a == "--batch") batch = std::stoi(next());
       else if (a == "--iterations") iterations = std::stoi(next());
       else if (a == "--warmup") warmup = std::stoi(next());
+      else if (a == "--profile") profile = true;
       else if (a == "--shape") {
         std::string spec = next();
         auto eq = spec.find('=');
@@ -82,7 +120,8 @@ int BenchCommand(int argc, char** argv) {
     }
   }
   if (model_path.empty() || iterations < 1 || batch < 1)
-    return Fail("usage: onnxd bench MODEL.onnx [--threads N] [--batch B] [--iterations K] [--warmup W] [--shape NAME=AxB]");
+    return Fail("usage: onnxd bench MODEL.onnx [--threads N] [--batch B] [--iterations K] [--warmup W] [--shape NAME=AxB] "
+                "[--profile]");
   if (threads > 0) Engine::SetIntraOpThreads(threads);
   Engine engine;
   auto compiled = engine.CompileFile(model_path);
@@ -130,6 +169,7 @@ int BenchCommand(int argc, char** argv) {
   std::printf("latency ms: median %.4f  p90 %.4f  p99 %.4f  mean %.4f  min %.4f\n", Percentile(ms, 0.5),
               Percentile(ms, 0.9), Percentile(ms, 0.99), mean, *std::min_element(ms.begin(), ms.end()));
   std::printf("throughput: %.1f runs/s  %.1f rows/s\n", iterations / total_s, iterations * batch / total_s);
+  if (profile) PrintProfile(*session, inputs, iterations);
   return 0;
 }
 

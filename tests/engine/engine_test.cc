@@ -132,6 +132,33 @@ TEST(SessionTest, DeadlineAndCancellation) {
   EXPECT_TRUE(session->Run(in, &out).ok());
 }
 
+TEST(SessionTest, ProfileTimesEveryNodeOfEachRun) {
+  Engine engine;
+  auto model = engine.CompileFile(kShared + "/tutorial/mnist-zoo-opset7/model.onnx");
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  auto session = (*model)->CreateSession();
+  auto input = ReadValueFile(kShared + "/tutorial/mnist-zoo-opset7/test_data_set_0/input_0.pb", nullptr);
+  ASSERT_TRUE(input.ok());
+  std::vector<Value> in{*input}, out;
+  RunProfile prof;
+  RunOptions opts;
+  opts.profile = &prof;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(session->Run(in, &out, opts).ok());
+  ASSERT_FALSE(prof.nodes.empty());
+  bool conv = false;
+  int64_t total = 0;
+  for (const NodeTiming& t : prof.nodes) {
+    EXPECT_EQ(t.calls, 3) << t.name;
+    EXPECT_GE(t.ns, 0);
+    total += t.ns;
+    conv = conv || t.op_type == "Conv";
+  }
+  EXPECT_TRUE(conv) << "the model's Conv nodes are listed by op type";
+  EXPECT_GT(total, 0);
+  ASSERT_TRUE(session->Run(in, &out).ok());  // without the option nothing is added
+  EXPECT_EQ(prof.nodes.front().calls, 3);
+}
+
 TEST(SessionTest, SessionsOfOneModelRunConcurrently) {
   Engine engine;
   auto model = engine.CompileFile(kShared + "/tutorial/mnist-zoo-opset7/model.onnx");

@@ -40,3 +40,13 @@ def test_bench_prints_latency_percentiles(tutorial):
     out = run_onnxd("bench", tutorial / "mnist-zoo-opset7" / "model.onnx", "--iterations", "20",
                     "--threads", "1").stdout
     assert "latency ms: median" in out and "p99" in out and "throughput:" in out
+
+
+def test_bench_profile_lists_op_types_and_nodes(tutorial):
+    out = run_onnxd("bench", tutorial / "mnist-zoo-opset7" / "model.onnx", "--iterations", "5",
+                    "--threads", "1", "--profile").stdout
+    assert "profile (5 runs" in out and "slowest nodes:" in out
+    shares = [float(line.split()[-1].rstrip("%")) for line in out.split("op type")[1].split("slowest nodes:")[0]
+              .strip().splitlines()[1:]]
+    assert any(line.split()[0] == "Conv" for line in out.splitlines() if line.startswith("  Conv"))
+    assert abs(sum(shares) - 100.0) < 1.0, shares

@@ -67,6 +67,18 @@ struct PlacementInfo {
   std::string summary;      // one line for logs
 };
 
+// Time spent in each node of the top-level graph, summed over the runs that were given it
+// (RunOptions::profile); indexed in execution order. Two clock reads a node; off by default.
+struct NodeTiming {
+  std::string name;
+  std::string op_type;
+  int64_t ns = 0;
+  int64_t calls = 0;
+};
+struct RunProfile {
+  std::vector<NodeTiming> nodes;
+};
+
 struct RunOptions {
   // Work not started by this time fails with DEADLINE_EXCEEDED.
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
@@ -75,6 +87,8 @@ struct RunOptions {
   // Run every op on the calling thread, leaving the intra-op pool alone: for a server whose cores
   // are already busy with other runs, where splitting an op only adds thread switches.
   bool serial = false;
+  // When set, each node's time is added to it (`onnxd bench --profile`).
+  RunProfile* profile = nullptr;
 };
 
 // What `onnxd inspect` shows; available without compiling.
