@@ -137,6 +137,8 @@ void DirectConv2DAvx512(int64_t k, int64_t wp, int64_t ow_n, int64_t plane, cons
   int64_t m = 0;
   for (; m + 12 <= out_channels; m += 12)
     RowsZ<12>(k, w + m * k, k, xpad, off, q0, q1, wp, ow_n, plane, bias ? bias + m : nullptr, y + m * plane);
+  for (; m + 8 <= out_channels; m += 8)
+    RowsZ<8>(k, w + m * k, k, xpad, off, q0, q1, wp, ow_n, plane, bias ? bias + m : nullptr, y + m * plane);
   for (; m + 4 <= out_channels; m += 4)
     RowsZ<4>(k, w + m * k, k, xpad, off, q0, q1, wp, ow_n, plane, bias ? bias + m : nullptr, y + m * plane);
   for (; m < out_channels; ++m)
