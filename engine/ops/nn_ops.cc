@@ -751,6 +751,16 @@ class PoolKernel final : public OpKernel {
       const T* xd = x->data<T>();
       T* yd = y->data<T>();
       if constexpr (std::is_same_v<T, float> && kMode != PoolMode::kLp) {
+        if constexpr (kMode == PoolMode::kMax) {
+          if (nd == 2 && ind == nullptr && g.k[0] == 2 && g.k[1] == 2 && g.stride[0] == 2 && g.stride[1] == 2 &&
+              g.dil[0] == 1 && g.dil[1] == 1 && g.pad[0] == 0 && g.pad[1] == 0 && 2 * g.out[0] <= g.in[0] &&
+              2 * g.out[1] <= g.in[1]) {
+            ctx.pool().ParallelFor(planes, grain, [&](int64_t b, int64_t e) {
+              for (int64_t i = b; i < e; ++i) cpu::MaxPool2x2Stride2(xd + i * Pin, g.in[1], yd + i * P, g.out[0], g.out[1]);
+            });
+            return;
+          }
+        }
         if (nd == 2 && ind == nullptr && g.dil[0] == 1 && g.dil[1] == 1) {
           ctx.pool().ParallelFor(planes, grain, [&](int64_t b, int64_t e) {
             for (int64_t i = b; i < e; ++i) PoolPlane2D<kMode>(pa, xd + i * Pin, yd + i * P);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 // Hot loops below rely on auto-vectorisation, which the project's -O2 leaves to the "very cheap"
 // cost model (no loops with unknown trip counts); raise it for this file only.
@@ -278,6 +279,23 @@ void DepthwiseConv2D(const WindowGeom& g, const float* x, const float* w, float 
           for (int64_t o = l; o < h; ++o) yr[o] += wv * xr[o * sw + off];
         }
       }
+    }
+  }
+}
+
+ONNXD_MULTI_ISA
+void MaxPool2x2Stride2(const float* x, int64_t W, float* y, int64_t OH, int64_t OW) {
+  constexpr float kLow = -std::numeric_limits<float>::infinity();
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    const float* r0 = x + 2 * oh * W;
+    const float* r1 = r0 + W;
+    float* yr = y + oh * OW;
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      // The window in the generic kernel's order and with its comparison (NaN is skipped).
+      float m = r0[2 * ow] > kLow ? r0[2 * ow] : kLow;
+      m = r0[2 * ow + 1] > m ? r0[2 * ow + 1] : m;
+      m = r1[2 * ow] > m ? r1[2 * ow] : m;
+      yr[ow] = r1[2 * ow + 1] > m ? r1[2 * ow + 1] : m;
     }
   }
 }

@@ -37,6 +37,10 @@ void Col2Im(const WindowGeom& g, const float* col, int64_t channels, float* x);
 // Depthwise 2-D: one output channel from one input channel (g.nd == 2), y = conv(x, w) + bias.
 void DepthwiseConv2D(const WindowGeom& g, const float* x, const float* w, float bias, float* y);
 
+// Max pooling of one plane with 2x2 windows, stride 2, no padding, every window inside the image
+// (2*OH <= H, 2*OW <= W): y[OH, OW] from x rows W wide. NaN is skipped, as in the generic kernel.
+void MaxPool2x2Stride2(const float* x, int64_t W, float* y, int64_t OH, int64_t OW);
+
 // 2-D convolution (any stride up to 4, no dilation) of one image without im2col (conv_direct.cc). Use:
 //   if (DirectConv2DApplies(g, C, M)) {
 //     DirectConv2DPad(g, x, C, xpad, off);           // xpad: DirectConv2DPadFloats(g, C) floats,

@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "kernels/cpu/conv.h"
@@ -110,6 +113,31 @@ TEST(DepthwiseDirect2DTest, MatchesReference) {
     std::vector<float> y(ref.size(), -99.f);
     DepthwiseDirect2D(g, xpad.data(), off.data(), w.data(), b[0], y.data());
     for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], ref[i], 1e-4) << c.H << "x" << c.W << " at " << i;
+  }
+}
+
+// Odd sizes (the last row and column left out), and NaN skipped as the generic pooling kernel does.
+TEST(MaxPool2x2Stride2Test, MatchesReference) {
+  std::mt19937 rng(4);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (auto [H, W] : {std::pair<int64_t, int64_t>{24, 24}, {7, 9}, {2, 33}, {5, 2}}) {
+    std::vector<float> x(static_cast<size_t>(H * W));
+    for (auto& v : x) v = u(rng);
+    x[1] = std::nanf("");
+    x[static_cast<size_t>(W)] = std::nanf("");  // with x[1]: two of the first window's four
+    const int64_t OH = H / 2, OW = W / 2;
+    std::vector<float> y(static_cast<size_t>(OH * OW), -99.f);
+    MaxPool2x2Stride2(x.data(), W, y.data(), OH, OW);
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        float m = -std::numeric_limits<float>::infinity();
+        for (int64_t dh = 0; dh < 2; ++dh)
+          for (int64_t dw = 0; dw < 2; ++dw) {
+            const float v = x[(2 * oh + dh) * W + 2 * ow + dw];
+            if (v > m) m = v;
+          }
+        ASSERT_EQ(y[oh * OW + ow], m) << H << "x" << W << " at " << oh << "," << ow;
+      }
   }
 }
 
