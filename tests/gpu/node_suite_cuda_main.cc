@@ -7,8 +7,9 @@
 //                        [--failures FILE]
 //
 // --plan-only places the cases without running them (no GPU needed): how many reach the GPU.
-// Each case runs in a child process, so that a crash or hang is one failure, not the end of the
-// run. Exit 77 without a device (unless --plan-only), 1 when a case fails.
+// Cases run in child processes, many to a child (one CUDA context for them all); a crash, a hang
+// (--timeout seconds a case) or a failing case ends its child, so it is one failure, not the end
+// of the run. Exit 77 without a device (unless --plan-only), 1 when a case fails.
 #include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -19,6 +20,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <set>
 #include <string>
@@ -110,28 +112,109 @@ std::string RunCase(const std::string& dir) {
   return sets == 0 ? "no test data sets" : "";
 }
 
-std::string RunIsolated(const std::string& dir, int timeout) {
+// Runs cases[first..] in child processes and appends (case, result) to `results` ("" = pass).
+// One child runs case after case in a single CUDA context (a fresh process and context per case
+// costs about a second, several minutes over the suite); it reports each case on the pipe as it
+// starts and ends, and exits after a failing case, since a CUDA error can poison its context.
+// A crash or a timeout (SIGALRM) fails the case it happened in, and a new child goes on after it.
+void RunIsolated(const std::string& data, const std::vector<std::string>& cases, int timeout,
+                 const std::function<void(const std::string&, const std::string&)>& report) {
+  size_t next = 0;
+  while (next < cases.size()) {
+    int fds[2];
+    if (pipe(fds) != 0) {
+      for (; next < cases.size(); ++next) report(cases[next], "pipe failed");
+      return;
+    }
+    std::fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+      close(fds[0]);
+      FILE* out = fdopen(fds[1], "w");
+      for (size_t i = next; i < cases.size(); ++i) {
+        std::fprintf(out, "B%zu\n", i);
+        std::fflush(out);
+        alarm(static_cast<unsigned>(timeout));
+        std::string r = RunCase(data + "/" + cases[i]);
+        alarm(0);
+        for (char& ch : r)
+          if (ch == '\n' || ch == '\r') ch = ' ';
+        std::fprintf(out, "R%zu\t%s\n", i, r.c_str());
+        std::fflush(out);
+        if (!r.empty()) break;
+      }
+      std::fclose(out);
+      _exit(0);
+    }
+    close(fds[1]);
+    FILE* in = fdopen(fds[0], "r");
+    long started = -1;
+    bool any = false;
+    char* line = nullptr;
+    size_t cap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, in)) > 0) {
+      std::string l(line, static_cast<size_t>(len));
+      if (!l.empty() && l.back() == '\n') l.pop_back();
+      if (l.empty()) continue;
+      any = true;
+      if (l[0] == 'B') {
+        started = std::stol(l.substr(1));
+      } else if (l[0] == 'R') {
+        const size_t tab = l.find('\t');
+        const size_t idx = std::stoul(l.substr(1, tab - 1));
+        report(cases[idx], tab == std::string::npos ? "" : l.substr(tab + 1));
+        started = -1;
+        next = idx + 1;
+      }
+    }
+    std::free(line);
+    std::fclose(in);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    std::string why;
+    if (WIFSIGNALED(status)) {
+      why = WTERMSIG(status) == SIGALRM ? "timed out after " + std::to_string(timeout) + " s"
+                                        : std::string("crashed with signal ") + strsignal(WTERMSIG(status));
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+      why = "child exited with " + std::to_string(WEXITSTATUS(status));
+    } else {
+      why = "child ended without a result";
+    }
+    if (started >= 0) {
+      report(cases[static_cast<size_t>(started)], why);
+      next = static_cast<size_t>(started) + 1;
+    } else if (!any) {
+      report(cases[next], why);  // died before its first case: do not retry it forever
+      ++next;
+    }
+  }
+}
+
+// "" when a CUDA device is usable, else why; asked in a child process so that this one never
+// initialises CUDA (RunIsolated forks the processes that run the cases).
+std::string CudaProbeIsolated() {
   int fds[2];
   if (pipe(fds) != 0) return "pipe failed";
   pid_t pid = fork();
   if (pid == 0) {
     close(fds[0]);
-    alarm(static_cast<unsigned>(timeout));
-    std::string r = RunCase(dir);
+    std::string why;
+    const bool ok = onnxd::Engine::CudaAvailable(&why);
+    const std::string r = ok ? "" : (why.empty() ? std::string("unavailable") : why);
     if (write(fds[1], r.data(), r.size()) < 0) _exit(3);
     close(fds[1]);
     _exit(0);
   }
   close(fds[1]);
   std::string result;
-  char buf[4096];
+  char buf[1024];
   ssize_t n;
   while ((n = read(fds[0], buf, sizeof(buf))) > 0) result.append(buf, static_cast<size_t>(n));
   close(fds[0]);
   int status = 0;
   waitpid(pid, &status, 0);
-  if (WIFSIGNALED(status)) return std::string("crashed with signal ") + strsignal(WTERMSIG(status));
-  if (WIFEXITED(status) && WEXITSTATUS(status) != 0) return "child exited with " + std::to_string(WEXITSTATUS(status));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return "the CUDA probe process failed";
   return result;
 }
 
@@ -171,14 +254,17 @@ int main(int argc, char** argv) {
       if (!line.empty()) cpu_passing.insert(line);
   }
   if (!plan_only) {
-    std::string why;
-    if (!onnxd::Engine::CudaAvailable(&why)) {
+    // Probed in a child: CUDA initialised in this process would not work in the forked cases
+    // (a child of a process that initialised CUDA gets cudaErrorInitializationError).
+    std::string why = CudaProbeIsolated();
+    if (!why.empty()) {
       std::printf("onnxd_gpu_node_suite: SKIPPED, no CUDA device: %s\n", why.c_str());
       return 77;
     }
   }
   int considered = 0, cpu_only = 0, passed = 0;
   std::vector<std::pair<std::string, std::string>> failed;
+  std::vector<std::string> to_run;
   for (const auto& c : ListDirs(data)) {
     if (c.rfind("test_data_set_", 0) == 0) continue;
     if (!filter.empty() && c.find(filter) == std::string::npos) continue;
@@ -200,14 +286,19 @@ int main(int argc, char** argv) {
       ++passed;
       continue;
     }
-    r = RunIsolated(data + "/" + c, timeout);
-    if (r.empty()) {
-      ++passed;
-      if (verbose) std::cout << "PASS " << c << "\n";
-    } else {
-      failed.emplace_back(c, r);
-      std::cout << "FAIL " << c << ": " << r << "\n";
-    }
+    to_run.push_back(c);
+  }
+  if (!plan_only) {
+    RunIsolated(data, to_run, timeout, [&](const std::string& c, const std::string& r) {
+      if (r.empty()) {
+        ++passed;
+        if (verbose) std::cout << "PASS " << c << "\n";
+      } else {
+        failed.emplace_back(c, r);
+        std::cout << "FAIL " << c << ": " << r << "\n";
+      }
+      std::cout.flush();
+    });
   }
   if (!failures.empty()) {
     std::ofstream f(failures);

@@ -97,14 +97,22 @@ StatusOr<std::unique_ptr<ConvPlan>> ConvPlan::Create(const Dnn& dnn, const ConvG
       cudnnGetConvolutionForwardAlgorithm_v7(dnn.get(), p->x_, p->w_, p->conv_, p->y_, kMaxAlgos, &returned, perf));
   constexpr size_t kMaxWorkspace = size_t{1} << 30;
   bool found = false;
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
   for (int i = 0; i < returned && !found; ++i) {
     if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > kMaxWorkspace) continue;
     // The math type the heuristics assumed must match the one requested (no TF32 by the back door).
-    if (!half && !tf32 && perf[i].mathType == CUDNN_TENSOR_OP_MATH) continue;
+    if (!half && !tf32 &&
+        (perf[i].mathType == CUDNN_TENSOR_OP_MATH || perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
+      continue;
     p->algo_ = perf[i].algo;
+    math = perf[i].mathType;
     found = true;
   }
   if (!found) return Unimplemented("cuDNN offers no forward algorithm for this convolution");
+  // cuDNN picks kernels by algorithm and the descriptor's math type together: run with the math
+  // type the heuristics returned for this algorithm (as frameworks do). Strict fp32 keeps FMA math
+  // (DEFAULT would let cuDNN use TF32 on Ampere and later).
+  if (half || tf32) ONNXD_DNN_RETURN_IF_ERROR(cudnnSetConvolutionMathType(p->conv_, math));
   ONNXD_DNN_RETURN_IF_ERROR(
       cudnnGetConvolutionForwardWorkspaceSize(dnn.get(), p->x_, p->w_, p->conv_, p->y_, p->algo_, &p->workspace_));
   return p;
