@@ -544,9 +544,14 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
   const bool is_half = dt == DataType::kFloat16;
   if (dt != DataType::kFloat && !is_half)
     return Fallback(std::string("element type ") + DataTypeName(dt));
-  for (size_t k = 1; k < node.inputs.size(); ++k)
+  // Only the data inputs: host-side ones (a Reduce*'s constant axes) have no device tensor, and
+  // an empty one here would send every such reduction back to the CPU.
+  const std::vector<InputPlace>& places = plan_.input_place[i];
+  for (size_t k = 1; k < node.inputs.size(); ++k) {
+    if (k < places.size() && places[k] != InputPlace::kNodeDevice) continue;
     if (in(static_cast<int>(k)) != nullptr && in(static_cast<int>(k))->dtype() != dt)
       return Fallback("inputs of mixed element types");
+  }
 
   const std::string& op = p.op;
   if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Pow") {
