@@ -38,6 +38,17 @@ namespace {
 
 using DeviceBufferPtr = std::shared_ptr<cuda::DeviceBuffer>;
 
+// fp16 mode's float -> half conversion: finite floats beyond fp16's range saturate to +-65504
+// instead of becoming infinities, as fp16 model converters do. Models write masks as float
+// constants such as -3.4e38 (torch.finfo(float32).min): as -inf, (1 - mask) * min gives
+// 0 * -inf = NaN for every unmasked position. Infinities and NaN convert as they are.
+__half FloatToHalf(float v) {
+  constexpr float kHalfMax = 65504.f;
+  if (v > kHalfMax && v != INFINITY) v = kHalfMax;
+  if (v < -kHalfMax && v != -INFINITY) v = -kHalfMax;
+  return __float2half_rn(v);
+}
+
 // Marks a Status from a CUDA kernel node meaning "this case is the CPU kernel's": RunNode then
 // runs the node on the host instead.
 constexpr const char* kFallback = "cuda fallback: ";
@@ -124,7 +135,7 @@ StatusOr<std::shared_ptr<DeviceConstants>> UploadConstants(const GraphPlan& g, c
     auto owner = std::make_shared<cuda::DeviceBuffer>(std::move(buf).value());
     if (halve) {
       std::vector<__half> h(static_cast<size_t>(t.num_elements()));
-      for (size_t k = 0; k < h.size(); ++k) h[k] = __float2half_rn(t.data<float>()[k]);
+      for (size_t k = 0; k < h.size(); ++k) h[k] = FloatToHalf(t.data<float>()[k]);
       if (bytes > 0) ONNXD_CUDA_RETURN_IF_ERROR(cudaMemcpy(owner->data(), h.data(), bytes, cudaMemcpyHostToDevice));
     } else if (bytes > 0) {
       ONNXD_CUDA_RETURN_IF_ERROR(cudaMemcpy(owner->data(), t.raw_data(), bytes, cudaMemcpyHostToDevice));
@@ -288,7 +299,7 @@ Status CudaSessionImpl::EnsureDevice(int id) {
       // Converted while staged: half the bytes cross the bus.
       auto* h = reinterpret_cast<__half*>(stage);
       const float* f = t.data<float>();
-      for (int64_t k = 0; k < t.num_elements(); ++k) h[k] = __float2half_rn(f[k]);
+      for (int64_t k = 0; k < t.num_elements(); ++k) h[k] = FloatToHalf(f[k]);
     } else {
       std::memcpy(stage, t.raw_data(), bytes);
     }

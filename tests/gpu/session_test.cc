@@ -452,6 +452,34 @@ TEST(CudaSessionTest, Fp16ModeRunsFloatModelsInHalfPrecision) {
   ExpectClose(half, RunOn(mlp, Device::kCpu, in), 1e-2f, 1e-2f);
 }
 
+// A float mask constant beyond fp16's range (torch.finfo(float32).min, as exported attention
+// masks carry) saturates to -65504 in fp16 mode: (1 - mask) * min stays finite, and 0 where the
+// mask is 1 (an infinity would give 0 * -inf = NaN there).
+TEST(CudaSessionTest, Fp16ModeSaturatesFloatsBeyondTheHalfRange) {
+  onnx::ModelProto m = NewModel(17);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("mask", kF32, {4});
+  *g->add_output() = Info("y", kF32, {4});
+  auto scalar = [&](const std::string& name, float v) {
+    auto* t = g->add_initializer();
+    t->set_name(name);
+    t->set_data_type(kF32);
+    t->set_raw_data(&v, sizeof(float));
+  };
+  scalar("one", 1.f);
+  scalar("min", -3.4028234e38f);
+  AddNode(g, "Sub", {"one", "mask"}, {"inv"});
+  AddNode(g, "Mul", {"inv", "min"}, {"y"});
+  Result half = RunOn(m, Device::kCuda, {FloatTensor({4}, {1.f, 0.f, 1.f, 0.f})}, 1, false, nullptr, true);
+  ASSERT_EQ(half.outputs.size(), 1u);
+  const std::vector<float>& y = half.outputs[0];
+  ASSERT_EQ(y.size(), 4u);
+  EXPECT_EQ(y[0], 0.f);
+  EXPECT_EQ(y[1], -65504.f);
+  EXPECT_EQ(y[2], 0.f);
+  EXPECT_EQ(y[3], -65504.f);
+}
+
 TEST(CudaSessionTest, Conv1dWithDilationAndStride) {
   onnx::ModelProto m = NewModel(13);
   auto* g = m.mutable_graph();
