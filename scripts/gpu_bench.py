@@ -131,9 +131,12 @@ def time_onnxd(bench, path, name, input_names, precision, batch, iters, warmup):
     if name == "bert_base":
         for n in input_names:
             cmd += ["--shape", f"{n}={batch}x{SEQ}"]
+    env = dict(os.environ)
+    if "ONNXD_BENCH_LD_LIBRARY_PATH" in env:  # the bundle's libraries, for onnxd only (gpu_check.sh)
+        env["LD_LIBRARY_PATH"] = env["ONNXD_BENCH_LD_LIBRARY_PATH"]
     try:
         # One stuck point must not take the others' time.
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
     except subprocess.TimeoutExpired:
         return None, "onnxd_gpu_model_bench timed out after 120 s"
     line = (proc.stdout.strip().splitlines() or [""])[-1]

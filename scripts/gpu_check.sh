@@ -65,6 +65,10 @@ case "$mode" in
       rm -rf "$BUNDLE"
       tar -xzf "$BUNDLE.tar.gz" -C "$B"
     fi
+    # Python (onnx, torch) runs with the machine's own library path: the bundle's Debian
+    # libssl/libcrypto/protobuf/... must not shadow what its modules load. The onnxd binaries get
+    # the bundle first (gpu_bench.py hands ONNXD_BENCH_LD_LIBRARY_PATH to the model bench).
+    orig_ld="${LD_LIBRARY_PATH:-}"
     export LD_LIBRARY_PATH="$PWD/$BUNDLE/lib:/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
     nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
     head -15 "$out/nvidia-smi.txt" || true
@@ -78,7 +82,7 @@ case "$mode" in
     grep -E '^\[  (PASSED|FAILED|SKIPPED)|FAILED|SKIPPED|tests ran|Failure|cuda |copies' "$out/gpu_session_tests.log" | tail -60 || true
     echo "onnxd_gpu_session_tests exit status: $src"
     [ "$rc" -ne 0 ] || rc=$src
-    node_data="$(python3 -c 'import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), "backend/test/data/node"))' 2>/dev/null || true)"
+    node_data="$(LD_LIBRARY_PATH="$orig_ld" python3 -c 'import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), "backend/test/data/node"))' 2>/dev/null || true)"
     if [ -n "$node_data" ] && [ -d "$node_data" ]; then
       nrc=0
       # At most 180 s, and never eating into the 200 s the benches need.
@@ -97,10 +101,11 @@ case "$mode" in
     cat "$out/gpu_bench.md"
     # Model bench next to PyTorch eager (needs torch, torchvision, transformers on the device);
     # ONNXD_GPU_MODEL_BENCH=0 skips it.
-    if [ "${ONNXD_GPU_MODEL_BENCH:-1}" != 0 ] && python3 -c 'import torch' 2>/dev/null; then
+    if [ "${ONNXD_GPU_MODEL_BENCH:-1}" != 0 ] && LD_LIBRARY_PATH="$orig_ld" python3 -c 'import torch' 2>/dev/null; then
       bench_s="${ONNXD_GPU_MODEL_BENCH_SECS:-$(( $(left) - 5 ))}"; [ "$bench_s" -ge 30 ] || bench_s=30
       echo "gpu_bench.py: ${bench_s} s at most (gpu.md is rewritten after each point)"
-      timeout "$bench_s" python3 scripts/gpu_bench.py --bench "$BUNDLE/onnxd_gpu_model_bench" \
+      ONNXD_BENCH_LD_LIBRARY_PATH="$LD_LIBRARY_PATH" LD_LIBRARY_PATH="$orig_ld" \
+        timeout "$bench_s" python3 scripts/gpu_bench.py --bench "$BUNDLE/onnxd_gpu_model_bench" \
         --out "$out" ${ONNXD_GPU_MODEL_BENCH_QUICK:+--quick} > "$out/gpu_model_bench.log" 2>&1 \
         || echo "gpu_bench.py exit status: $?"
       tail -20 "$out/gpu_model_bench.log"
