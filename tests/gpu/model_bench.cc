@@ -4,8 +4,8 @@
 //   onnxd_gpu_model_bench MODEL.onnx [--device cuda|cpu] [--tf32] [--fp16] [--batch B] [--shape NAME=AxBxC]...
 //                         [--iterations N] [--warmup W]
 //
-// Inputs are random (floats in [-1, 1), integers in [0, 100)); dynamic dims take --batch for the
-// first dim and 1 elsewhere unless --shape says. Prints one JSON object: median / p90 / mean
+// Inputs are random (floats in [-1, 1), integers in [0, 100); int64 "*mask*" inputs all ones);
+// dynamic dims take --batch for the first dim and 1 elsewhere unless --shape says. Prints one JSON object: median / p90 / mean
 // milliseconds per run (host to host: inputs in, outputs back), the placement summary and the
 // copies per run.
 #include <algorithm>
@@ -99,8 +99,10 @@ int main(int argc, char** argv) {
       std::uniform_real_distribution<float> u(-1.f, 1.f);
       for (int64_t k = 0; k < n; ++k) t.data<float>()[k] = u(rng);
     } else if (dt == onnxd::DataType::kInt64) {
+      // An attention mask is all ones (attend everywhere), as PyTorch's side of the bench has it.
+      const bool mask = spec.name.find("mask") != std::string::npos;
       std::uniform_int_distribution<int64_t> u(0, 99);
-      for (int64_t k = 0; k < n; ++k) t.data<int64_t>()[k] = u(rng);
+      for (int64_t k = 0; k < n; ++k) t.data<int64_t>()[k] = mask ? 1 : u(rng);
     } else if (dt == onnxd::DataType::kInt32) {
       std::uniform_int_distribution<int32_t> u(0, 99);
       for (int64_t k = 0; k < n; ++k) t.data<int32_t>()[k] = u(rng);
