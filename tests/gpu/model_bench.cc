@@ -6,8 +6,8 @@
 //
 // Inputs are random (floats in [-1, 1), integers in [0, 100); int64 "*mask*" inputs all ones);
 // dynamic dims take --batch for the first dim and 1 elsewhere unless --shape says. Prints one
-// JSON object: median / p90 / mean milliseconds per run (host to host: inputs in, outputs back), the placement summary and the
-// copies per run.
+// JSON object: median / p90 / mean milliseconds per run (host to host: inputs in, outputs back),
+// the placement summary and the copies per run.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
