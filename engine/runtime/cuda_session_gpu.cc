@@ -4,6 +4,9 @@
 
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cstring>
@@ -47,6 +50,52 @@ __half FloatToHalf(float v) {
   if (v > kHalfMax && v != INFINITY) v = kHalfMax;
   if (v < -kHalfMax && v != -INFINITY) v = -kHalfMax;
   return __float2half_rn(v);
+}
+
+// The conversions of whole tensors, on the request path (inputs in, outputs out): cuda_fp16's
+// host conversions are bit manipulation, ~3 ns an element (30 ms for a batch of 64 224x224
+// images); with F16C (every AVX2 CPU) 8 at a time in hardware, same rounding (to nearest even).
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2,f16c"))) void FloatsToHalvesF16c(const float* f, __half* h, int64_t n) {
+  const __m256 hi = _mm256_set1_ps(65504.f), lo = _mm256_set1_ps(-65504.f);
+  const __m256 inf = _mm256_set1_ps(INFINITY), ninf = _mm256_set1_ps(-INFINITY);
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    __m256 v = _mm256_loadu_ps(f + k);
+    const __m256 big = _mm256_and_ps(_mm256_cmp_ps(v, hi, _CMP_GT_OQ), _mm256_cmp_ps(v, inf, _CMP_NEQ_OQ));
+    const __m256 small = _mm256_and_ps(_mm256_cmp_ps(v, lo, _CMP_LT_OQ), _mm256_cmp_ps(v, ninf, _CMP_NEQ_OQ));
+    v = _mm256_blendv_ps(v, hi, big);
+    v = _mm256_blendv_ps(v, lo, small);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(h + k), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+  }
+  for (; k < n; ++k) h[k] = FloatToHalf(f[k]);
+}
+
+__attribute__((target("avx2,f16c"))) void HalvesToFloatsF16c(const __half* h, float* f, int64_t n) {
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8)
+    _mm256_storeu_ps(f + k, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + k))));
+  for (; k < n; ++k) f[k] = __half2float(h[k]);
+}
+
+bool HaveF16c() {
+  static const bool have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+  return have;
+}
+#endif
+
+void FloatsToHalves(const float* f, __half* h, int64_t n) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (HaveF16c()) return FloatsToHalvesF16c(f, h, n);
+#endif
+  for (int64_t k = 0; k < n; ++k) h[k] = FloatToHalf(f[k]);
+}
+
+void HalvesToFloats(const __half* h, float* f, int64_t n) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (HaveF16c()) return HalvesToFloatsF16c(h, f, n);
+#endif
+  for (int64_t k = 0; k < n; ++k) f[k] = __half2float(h[k]);
 }
 
 // Marks a Status from a CUDA kernel node meaning "this case is the CPU kernel's": RunNode then
@@ -135,7 +184,7 @@ StatusOr<std::shared_ptr<DeviceConstants>> UploadConstants(const GraphPlan& g, c
     auto owner = std::make_shared<cuda::DeviceBuffer>(std::move(buf).value());
     if (halve) {
       std::vector<__half> h(static_cast<size_t>(t.num_elements()));
-      for (size_t k = 0; k < h.size(); ++k) h[k] = FloatToHalf(t.data<float>()[k]);
+      FloatsToHalves(t.data<float>(), h.data(), static_cast<int64_t>(h.size()));
       if (bytes > 0) ONNXD_CUDA_RETURN_IF_ERROR(cudaMemcpy(owner->data(), h.data(), bytes, cudaMemcpyHostToDevice));
     } else if (bytes > 0) {
       ONNXD_CUDA_RETURN_IF_ERROR(cudaMemcpy(owner->data(), t.raw_data(), bytes, cudaMemcpyHostToDevice));
@@ -299,7 +348,7 @@ Status CudaSessionImpl::EnsureDevice(int id) {
       // Converted while staged: half the bytes cross the bus.
       auto* h = reinterpret_cast<__half*>(stage);
       const float* f = t.data<float>();
-      for (int64_t k = 0; k < t.num_elements(); ++k) h[k] = FloatToHalf(f[k]);
+      FloatsToHalves(f, h, t.num_elements());
     } else {
       std::memcpy(stage, t.raw_data(), bytes);
     }
@@ -347,7 +396,7 @@ Status CudaSessionImpl::EnsureHost(std::span<const int> ids) {
     if (halved_[p.id]) {
       Tensor h = Tensor::Allocate(DataType::kFloat, t.shape());
       const auto* src = reinterpret_cast<const __half*>(p.stage);
-      for (int64_t k = 0; k < t.num_elements(); ++k) h.data<float>()[k] = __half2float(src[k]);
+      HalvesToFloats(src, h.data<float>(), t.num_elements());
       frame_.values[p.id] = Value(std::move(h));
       on_host_[p.id] = 1;
       ++copies_;
