@@ -89,8 +89,10 @@ case "$mode" in
       node_s=$(( $(left) - 200 )); [ "$node_s" -le 180 ] || node_s=180; [ "$node_s" -ge 30 ] || node_s=30
       echo "onnxd_gpu_node_suite: ${node_s} s at most"
       timeout "$node_s" "$BUNDLE/onnxd_gpu_node_suite" --data "$node_data" --pass-list tests/conformance/node_pass_list.txt \
-        --failures "$out/gpu_node_suite_failures.tsv" > "$out/gpu_node_suite.txt" 2>&1 || nrc=$?
+        --verbose --failures "$out/gpu_node_suite_failures.tsv" > "$out/gpu_node_suite.txt" 2>&1 || nrc=$?
       grep -E '^FAIL' "$out/gpu_node_suite.txt" | head -40 || true
+      # --verbose: a PASS line per case, so a run cut short by its limit still shows how far it got.
+      echo "$(grep -c '^PASS' "$out/gpu_node_suite.txt" || true) cases passed"
       tail -1 "$out/gpu_node_suite.txt"
       echo "onnxd_gpu_node_suite exit status: $nrc"
       [ "$rc" -ne 0 ] || rc=$nrc
