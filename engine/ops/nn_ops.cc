@@ -256,16 +256,26 @@ void RunDirectConv(ThreadPool& pool, KernelContext& ctx, const WindowGeom& g, in
     });
     return;
   }
-  // Fewer images than threads: split each one's columns in 32-wide multiples.
+  // Fewer images than threads: split each one's columns in 32-wide multiples, or, when there are
+  // too few column tiles to share evenly (small maps deep in a network), its output channels in
+  // multiples of 4.
   const int64_t per = std::max<int64_t>(1, threads / units);
-  const int64_t chunk = ((cols + per - 1) / per + 31) / 32 * 32;
+  const bool by_channels = (cols + 31) / 32 < 4 * per && Mg >= 8 * per;
+  const int64_t chunk = by_channels ? ((Mg + per - 1) / per + 3) / 4 * 4 : ((cols + per - 1) / per + 31) / 32 * 32;
+  const int64_t extent = by_channels ? Mg : cols;
   for (int64_t u = 0; u < units; ++u) {
     const int64_t n = u / G, gi = u % G;
     float* yc = y + (n * M + gi * Mg) * P;
+    const float* wg = w + gi * Mg * Kc;
+    const float* bg = bias ? bias + gi * Mg : nullptr;
     cpu::DirectConv2DPad(g, x + (n * C + gi * Cg) * Pin, Cg, xpad, off);
-    pool.ParallelFor((cols + chunk - 1) / chunk, 1, [&](int64_t t0, int64_t t1) {
-      cpu::DirectConv2D(g, xpad, off, Cg, w + gi * Mg * Kc, Mg, bias ? bias + gi * Mg : nullptr, t0 * chunk,
-                        std::min(cols, t1 * chunk), yc);
+    pool.ParallelFor((extent + chunk - 1) / chunk, 1, [&](int64_t t0, int64_t t1) {
+      const int64_t a = t0 * chunk, b = std::min(extent, t1 * chunk);
+      if (by_channels) {
+        cpu::DirectConv2D(g, xpad, off, Cg, wg + a * Kc, b - a, bg ? bg + a : nullptr, 0, cols, yc + a * P);
+      } else {
+        cpu::DirectConv2D(g, xpad, off, Cg, wg, Mg, bg, a, b, yc);
+      }
     });
     if (act.kind != FusedActivation::kNone)
       pool.ParallelFor(Mg, 1, [&](int64_t m0, int64_t m1) { act.Apply(yc + m0 * P, (m1 - m0) * P); });
