@@ -131,13 +131,19 @@ void NaiveMatMul(const BatchedGeom& g, const T* a, const T* b, T* c, ThreadPool&
   });
 }
 
+// The packed copy sits beside the initializer (the graph keeps it), so weights are packed only up
+// to this size: model memory grows by at most 1 MiB a node. Larger weights keep the BLAS path
+// until compilation can hand a constant over to the kernel that packs it.
+constexpr int64_t kMaxPackedWeightBytes = int64_t{1} << 20;
+
 class MatMulKernel final : public OpKernel {
  public:
   Status Init(const NodeInfo& n) {
     if (n.num_inputs() < 2) return n.Error("MatMul needs 2 inputs");
     if (const Tensor* b = n.constant_input(1)) {
       // Float weights: packed once into panels for cpu::PackedSgemm (no per-run packing of B).
-      if (b->dtype() == DataType::kFloat && b->rank() == 2 && b->num_elements() > 0)
+      if (b->dtype() == DataType::kFloat && b->rank() == 2 && b->num_elements() > 0 &&
+          b->bytes() <= kMaxPackedWeightBytes)
         packed_f32_.Pack(false, b->dim(0), b->dim(1), b->data<float>(), b->dim(1));
       // Narrow floats: keep a float32 copy of the constant weights.
       if (b->dtype() == DataType::kFloat16 || b->dtype() == DataType::kBFloat16) {
@@ -236,7 +242,8 @@ class GemmKernel final : public OpKernel {
     if (n.opset() < 11 && !n.has_input(2)) return n.Error("Gemm before opset 11 requires input C");
     if (const Tensor* b = n.constant_input(1)) {
       // Float weights with A not transposed: packed once for cpu::PackedSgemm.
-      if (b->dtype() == DataType::kFloat && b->rank() == 2 && b->num_elements() > 0 && !trans_a_)
+      if (b->dtype() == DataType::kFloat && b->rank() == 2 && b->num_elements() > 0 && !trans_a_ &&
+          b->bytes() <= kMaxPackedWeightBytes)
         packed_f32_.Pack(trans_b_, trans_b_ ? b->dim(1) : b->dim(0), trans_b_ ? b->dim(0) : b->dim(1),
                          b->data<float>(), b->dim(1));
       if (b->rank() == 2 && (b->dtype() == DataType::kFloat16 || b->dtype() == DataType::kBFloat16)) {
