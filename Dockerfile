@@ -56,6 +56,8 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DONNXD_BUILD_TESTS
     && deploy/docker/runtime-packages.sh /build/onnxd > /build/runtime-packages
 
 # ---- CUDA runtime: docker build --target cuda ----------------------------------------------------
+# onnxd loads cuBLAS (and cuDNN, where the base image has it) with dlopen when a model first needs the
+# GPU, so ldd does not list them: they come from the CUDA runtime base image.
 FROM ${CUDA_RUNTIME_IMAGE} AS cuda
 COPY --from=build-cuda /build/runtime-packages /tmp/runtime-packages
 # hadolint ignore=DL3008

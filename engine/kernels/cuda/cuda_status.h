@@ -2,11 +2,11 @@
 // with an error instead of aborting (STYLE.md point 1).
 #pragma once
 
-#include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
 #include <string>
 
+#include "kernels/cuda/cuda_libs.h"
 #include "onnxd/engine/status.h"
 
 namespace onnxd::cuda {

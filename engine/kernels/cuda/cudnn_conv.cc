@@ -32,6 +32,7 @@ Status SetNchw(cudnnTensorDescriptor_t d, cudnnDataType_t type, int64_t n, int64
 }  // namespace
 
 StatusOr<Dnn> Dnn::Create(cudaStream_t stream) {
+  if (!libs::Cudnn().loaded) return Unavailable(libs::Cudnn().error);
   cudnnHandle_t h = nullptr;
   cudnnStatus_t st = cudnnCreate(&h);
   if (st != CUDNN_STATUS_SUCCESS) return DnnStatus(st, "cudnnCreate");

@@ -7,12 +7,12 @@
 // Used by one thread at a time.
 #pragma once
 
-#include <cudnn.h>
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
 #include <memory>
 
+#include "kernels/cuda/cuda_libs.h"
 #include "onnxd/engine/status.h"
 
 namespace onnxd::cuda {

@@ -9,6 +9,7 @@
 namespace onnxd::cuda {
 
 StatusOr<Blas> Blas::Create(cudaStream_t stream) {
+  if (!libs::Cublas().loaded) return Unavailable(libs::Cublas().error);
   cublasHandle_t h = nullptr;
   Status st = CublasStatus(cublasCreate(&h), "cublasCreate");
   if (!st.ok()) return st;

@@ -7,11 +7,11 @@
 // A Blas is used by one thread at a time.
 #pragma once
 
-#include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
 
+#include "kernels/cuda/cuda_libs.h"
 #include "onnxd/engine/status.h"
 
 namespace onnxd::cuda {

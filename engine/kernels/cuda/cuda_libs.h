@@ -1,0 +1,109 @@
+// cuBLAS and cuDNN are loaded with dlopen on first use instead of being linked: a daemon that never
+// compiles a model for the GPU never maps them. Linked, cuBLAS (with cuBLASLt) put about 150 MB in
+// the resident set of every onnxd process, GPU or not. (cudart is linked statically; it loads the
+// driver itself.)
+//
+// Files that call cuBLAS or cuDNN include this header rather than cublas_v2.h / cudnn.h. The macros
+// at its end send each call through the table loaded by Cublas() / Cudnn(). A handle is created
+// only after checking `loaded`, so no call reaches an empty table.
+#pragma once
+
+#include <cublas_v2.h>
+#if defined(ONNXD_WITH_CUDNN)
+#include <cudnn.h>
+#endif
+
+#include <string>
+
+namespace onnxd::cuda::libs {
+
+// The C entry points (cublas_api.h also declares C++ overloads of these two names).
+using CublasGemmExFn = cublasStatus_t (*)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int,
+                                          const void*, const void*, cudaDataType, int, const void*, cudaDataType,
+                                          int, const void*, void*, cudaDataType, int, cublasComputeType_t,
+                                          cublasGemmAlgo_t);
+using CublasGemmStridedBatchedExFn = cublasStatus_t (*)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int,
+                                                        int, int, const void*, const void*, cudaDataType, int,
+                                                        long long, const void*, cudaDataType, int, long long,
+                                                        const void*, void*, cudaDataType, int, long long, int,
+                                                        cublasComputeType_t, cublasGemmAlgo_t);
+
+struct CublasApi {
+  bool loaded = false;
+  std::string error;  // why not, naming the library
+  decltype(&::cublasCreate_v2) create = nullptr;
+  decltype(&::cublasDestroy_v2) destroy = nullptr;
+  decltype(&::cublasSetStream_v2) set_stream = nullptr;
+  decltype(&::cublasGetStatusName) status_name = nullptr;
+  CublasGemmExFn gemm_ex = nullptr;
+  CublasGemmStridedBatchedExFn gemm_strided_batched_ex = nullptr;
+};
+const CublasApi& Cublas();
+const char* CublasStatusName(cublasStatus_t st);
+
+#if defined(ONNXD_WITH_CUDNN)
+struct CudnnApi {
+  bool loaded = false;
+  std::string error;
+  decltype(&::cudnnCreate) create = nullptr;
+  decltype(&::cudnnDestroy) destroy = nullptr;
+  decltype(&::cudnnSetStream) set_stream = nullptr;
+  decltype(&::cudnnGetErrorString) error_string = nullptr;
+  decltype(&::cudnnAddTensor) add_tensor = nullptr;
+  decltype(&::cudnnConvolutionForward) convolution_forward = nullptr;
+  decltype(&::cudnnCreateConvolutionDescriptor) create_convolution_descriptor = nullptr;
+  decltype(&::cudnnCreateFilterDescriptor) create_filter_descriptor = nullptr;
+  decltype(&::cudnnCreatePoolingDescriptor) create_pooling_descriptor = nullptr;
+  decltype(&::cudnnCreateTensorDescriptor) create_tensor_descriptor = nullptr;
+  decltype(&::cudnnDestroyConvolutionDescriptor) destroy_convolution_descriptor = nullptr;
+  decltype(&::cudnnDestroyFilterDescriptor) destroy_filter_descriptor = nullptr;
+  decltype(&::cudnnDestroyPoolingDescriptor) destroy_pooling_descriptor = nullptr;
+  decltype(&::cudnnDestroyTensorDescriptor) destroy_tensor_descriptor = nullptr;
+  decltype(&::cudnnGetConvolutionForwardAlgorithm_v7) get_convolution_forward_algorithm_v7 = nullptr;
+  decltype(&::cudnnGetConvolutionForwardWorkspaceSize) get_convolution_forward_workspace_size = nullptr;
+  decltype(&::cudnnPoolingForward) pooling_forward = nullptr;
+  decltype(&::cudnnSetConvolution2dDescriptor) set_convolution_2d_descriptor = nullptr;
+  decltype(&::cudnnSetConvolutionGroupCount) set_convolution_group_count = nullptr;
+  decltype(&::cudnnSetConvolutionMathType) set_convolution_math_type = nullptr;
+  decltype(&::cudnnSetFilter4dDescriptor) set_filter_4d_descriptor = nullptr;
+  decltype(&::cudnnSetPooling2dDescriptor) set_pooling_2d_descriptor = nullptr;
+  decltype(&::cudnnSetTensor4dDescriptor) set_tensor_4d_descriptor = nullptr;
+};
+const CudnnApi& Cudnn();
+const char* CudnnErrorString(cudnnStatus_t st);
+#endif
+
+}  // namespace onnxd::cuda::libs
+
+// cublas_v2.h maps cublasCreate and friends to their _v2 names; those are redirected here.
+#define cublasCreate_v2 (::onnxd::cuda::libs::Cublas().create)
+#define cublasDestroy_v2 (::onnxd::cuda::libs::Cublas().destroy)
+#define cublasSetStream_v2 (::onnxd::cuda::libs::Cublas().set_stream)
+#define cublasGetStatusName ::onnxd::cuda::libs::CublasStatusName
+#define cublasGemmEx (::onnxd::cuda::libs::Cublas().gemm_ex)
+#define cublasGemmStridedBatchedEx (::onnxd::cuda::libs::Cublas().gemm_strided_batched_ex)
+#if defined(ONNXD_WITH_CUDNN)
+#define cudnnCreate (::onnxd::cuda::libs::Cudnn().create)
+#define cudnnDestroy (::onnxd::cuda::libs::Cudnn().destroy)
+#define cudnnSetStream (::onnxd::cuda::libs::Cudnn().set_stream)
+#define cudnnGetErrorString ::onnxd::cuda::libs::CudnnErrorString
+#define cudnnAddTensor (::onnxd::cuda::libs::Cudnn().add_tensor)
+#define cudnnConvolutionForward (::onnxd::cuda::libs::Cudnn().convolution_forward)
+#define cudnnCreateConvolutionDescriptor (::onnxd::cuda::libs::Cudnn().create_convolution_descriptor)
+#define cudnnCreateFilterDescriptor (::onnxd::cuda::libs::Cudnn().create_filter_descriptor)
+#define cudnnCreatePoolingDescriptor (::onnxd::cuda::libs::Cudnn().create_pooling_descriptor)
+#define cudnnCreateTensorDescriptor (::onnxd::cuda::libs::Cudnn().create_tensor_descriptor)
+#define cudnnDestroyConvolutionDescriptor (::onnxd::cuda::libs::Cudnn().destroy_convolution_descriptor)
+#define cudnnDestroyFilterDescriptor (::onnxd::cuda::libs::Cudnn().destroy_filter_descriptor)
+#define cudnnDestroyPoolingDescriptor (::onnxd::cuda::libs::Cudnn().destroy_pooling_descriptor)
+#define cudnnDestroyTensorDescriptor (::onnxd::cuda::libs::Cudnn().destroy_tensor_descriptor)
+#define cudnnGetConvolutionForwardAlgorithm_v7 (::onnxd::cuda::libs::Cudnn().get_convolution_forward_algorithm_v7)
+#define cudnnGetConvolutionForwardWorkspaceSize (::onnxd::cuda::libs::Cudnn().get_convolution_forward_workspace_size)
+#define cudnnPoolingForward (::onnxd::cuda::libs::Cudnn().pooling_forward)
+#define cudnnSetConvolution2dDescriptor (::onnxd::cuda::libs::Cudnn().set_convolution_2d_descriptor)
+#define cudnnSetConvolutionGroupCount (::onnxd::cuda::libs::Cudnn().set_convolution_group_count)
+#define cudnnSetConvolutionMathType (::onnxd::cuda::libs::Cudnn().set_convolution_math_type)
+#define cudnnSetFilter4dDescriptor (::onnxd::cuda::libs::Cudnn().set_filter_4d_descriptor)
+#define cudnnSetPooling2dDescriptor (::onnxd::cuda::libs::Cudnn().set_pooling_2d_descriptor)
+#define cudnnSetTensor4dDescriptor (::onnxd::cuda::libs::Cudnn().set_tensor_4d_descriptor)
+#endif
