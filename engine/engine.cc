@@ -49,6 +49,7 @@ class SessionImpl {
   int64_t arena_bytes() const { return arena_size_; }
   int cached_plans() const { return static_cast<int>(plans_.size()); }
   int last_run_copies() const { return cuda_ != nullptr ? cuda_->last_run_copies() : 0; }
+  bool last_run_replayed_graph() const { return cuda_ != nullptr && cuda_->last_run_replayed_graph(); }
 
  private:
   struct CachedPlan {
@@ -318,6 +319,7 @@ Status Session::Run(std::span<const Value> inputs, std::vector<Value>* outputs, 
 int64_t Session::planned_arena_bytes() const { return impl_->arena_bytes(); }
 int Session::cached_plans() const { return impl_->cached_plans(); }
 int Session::last_run_copies() const { return impl_->last_run_copies(); }
+bool Session::last_run_replayed_graph() const { return impl_->last_run_replayed_graph(); }
 
 Engine::Engine() = default;
 Engine::~Engine() = default;

@@ -97,11 +97,36 @@ def export(name, model, path):
     raise RuntimeError("export failed: " + " | ".join(errors))
 
 
+def reference_output(name, model, batch):
+    """PyTorch's fp32 output (TF32 off) on the bench inputs, as a float32 numpy array."""
+    import torch
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    m = model.cuda()
+    with torch.inference_mode():
+        out = m(*example_inputs(name, batch, "cuda"))
+    if not torch.is_tensor(out):
+        out = out[0]
+    ref = out.float().cpu().numpy()
+    model.cpu()
+    return ref
+
+
+def save_inputs(name, input_names, batch, folder):
+    """The bench inputs as raw files NAME.bin (onnxd_gpu_model_bench --inputs-dir)."""
+    os.makedirs(folder, exist_ok=True)
+    for n, x in zip(input_names, example_inputs(name, batch)):
+        x.contiguous().numpy().tofile(os.path.join(folder, n + ".bin"))
+
+
 def time_torch(name, model, precision, batch, iters, warmup):
+    import copy
     import torch
     torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
     torch.backends.cudnn.allow_tf32 = precision == "tf32"
-    m = model.cuda()
+    # A copy: .half() in place would round the weights that later points (and the ONNX export,
+    # and the reference output) use.
+    m = copy.deepcopy(model).cuda()
     if precision == "fp16":
         m = m.half()
     inputs = example_inputs(name, batch, "cuda")
@@ -120,13 +145,18 @@ def time_torch(name, model, precision, batch, iters, warmup):
             m(*inputs)
             torch.cuda.synchronize()
             times.append((time.perf_counter() - t0) * 1000)
-    m.float().cpu()
+    del m
+    torch.cuda.empty_cache()
     return statistics.median(times)
 
 
-def time_onnxd(bench, path, name, input_names, precision, batch, iters, warmup):
+def time_onnxd(bench, path, name, input_names, precision, batch, iters, warmup, inputs_dir=None, output_file=None):
     cmd = [bench, path, "--device", "cuda", "--batch", str(batch), "--iterations", str(iters),
            "--warmup", str(warmup)]
+    if inputs_dir:
+        cmd += ["--inputs-dir", inputs_dir]
+    if output_file:
+        cmd += ["--output-file", output_file]
     if precision == "tf32":
         cmd.append("--tf32")
     if precision == "fp16":
@@ -157,7 +187,9 @@ def main():
     ap.add_argument("--bench", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--quick", action="store_true", help="fewer iterations")
+    ap.add_argument("--only", default="", help="comma-separated models (default: all)")
     a = ap.parse_args()
+    only = {m for m in a.only.split(",") if m}
     iters, warmup = (20, 5) if a.quick else (50, 10)
     os.makedirs(a.out, exist_ok=True)
     rows, notes = [], []
@@ -171,6 +203,7 @@ def main():
     models, exported = {}, {}
     work = tempfile.mkdtemp(prefix="onnxd-gpu-bench-")  # the exports stay out of OUT (hundreds of MB)
     tried = set()
+    refs = {}  # (model, batch) -> PyTorch's fp32 output
 
     def prepare(name):
         # Each model is built and exported just before its first point, so that a slow export
@@ -192,18 +225,24 @@ def main():
                  "the GPU, channels_last for the CNNs. onnxd: `Session::Run` host to host (copies in and out "
                  "included). Written by `scripts/gpu_bench.py` from `scripts/gpu_check.sh device`.".format(
                      iters, warmup),
+                 "", "Error: the largest |onnxd - PyTorch fp32| over output 0, divided by the largest |PyTorch fp32| "
+                 "(TF32 off), on the same inputs. CUDA graph: whether onnxd's timed runs replayed a captured graph.",
                  "", "| model | precision | batch | PyTorch eager ms | onnxd ms | onnxd / PyTorch | items/s (onnxd) | "
-                 "issue reference eager / graph ms | onnxd placement |", "|---|---|---|---|---|---|---|---|---|"]
+                 "issue reference eager / graph ms | error | CUDA graph | onnxd placement |",
+                 "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             t, o = r.get("torch_ms"), r.get("onnxd_ms")
             ref = REFERENCE_MS.get((r["model"], r["precision"], r["batch"]))
-            lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            err = r.get("error")
+            lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
                 r["model"], r["precision"], r["batch"],
                 f"{t:.2f}" if t else r.get("torch_error", "-"),
                 f"{o:.2f}" if o else r.get("onnxd_error", "-"),
                 f"{o / t:.2f}" if (o and t) else "-",
                 f"{r['batch'] * 1000 / o:.1f}" if o else "-",
                 f"{ref[0]} / {ref[1]}" if ref else "-",
+                f"{err:.1e}" if err is not None else r.get("error_note", "-"),
+                {True: "yes", False: "no"}.get(r.get("cuda_graph"), "-"),
                 r.get("placement", "-")))
         if notes:
             lines += ["", "Problems:", ""] + [f"- {n}" for n in notes]
@@ -213,6 +252,8 @@ def main():
         return lines
 
     for name, precision, batch in POINTS:
+        if only and name not in only:
+            continue
         prepare(name)
         if name not in models:
             continue
@@ -222,10 +263,37 @@ def main():
         except Exception as e:  # noqa: BLE001
             row["torch_error"] = repr(e)[:200]
         if name in exported:
-            r, err = time_onnxd(a.bench, exported[name][0], name, exported[name][1], precision, batch, iters, warmup)
+            inputs_dir = os.path.join(work, f"{name}_b{batch}")
+            out_file = os.path.join(work, "out.bin")
+            ref = None
+            try:
+                if not os.path.isdir(inputs_dir):
+                    save_inputs(name, exported[name][1], batch, inputs_dir)
+                if (name, batch) not in refs:
+                    refs[(name, batch)] = reference_output(name, models[name], batch)
+                ref = refs[(name, batch)]
+            except Exception as e:  # noqa: BLE001
+                row["error_note"] = repr(e)[:120]
+                inputs_dir = None
+            if os.path.exists(out_file):
+                os.remove(out_file)
+            r, err = time_onnxd(a.bench, exported[name][0], name, exported[name][1], precision, batch, iters, warmup,
+                                inputs_dir, out_file if inputs_dir else None)
             if r:
                 row["onnxd_ms"] = r["median_ms"]
                 row["placement"] = r["placement"]
+                row["cuda_graph"] = r.get("cuda_graph")
+                if ref is not None:
+                    try:
+                        import numpy as np
+                        got = np.fromfile(out_file, dtype=np.float32)
+                        if got.size != ref.size:
+                            row["error_note"] = f"output has {got.size} values, PyTorch {ref.size}"
+                        else:
+                            scale = float(np.abs(ref).max()) or 1.0
+                            row["error"] = float(np.abs(got - ref.reshape(-1)).max()) / scale
+                    except Exception as e:  # noqa: BLE001
+                        row["error_note"] = repr(e)[:120]
             else:
                 row["onnxd_error"] = err
         rows.append(row)

@@ -39,6 +39,15 @@ case "$mode" in
         [ -e "$BUNDLE/lib/$(basename "$l")" ] || cp -L "$l" "$BUNDLE/lib/"
       done
     done
+    # The node-suite cases that place nodes on the GPU travel with the bundle: the device's onnx
+    # wheel carries no backend test data.
+    node_src="$(.venv/bin/python -c 'import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), "backend/test/data/node"))' 2>/dev/null || true)"
+    if [ -n "$node_src" ] && [ -d "$node_src" ]; then
+      mkdir -p "$BUNDLE/node"
+      "$BUNDLE/onnxd_gpu_node_suite" --data "$node_src" --pass-list tests/conformance/node_pass_list.txt --plan-only --verbose \
+        | awk '$1 == "GPU" {sub(":", "", $2); print $2}' | while read -r c; do cp -r "$node_src/$c" "$BUNDLE/node/"; done
+      echo "node-suite cases bundled: $(ls "$BUNDLE/node" | wc -l)"
+    fi
     chmod u+w "$BUNDLE"/lib/* 2>/dev/null || true
     strip --strip-unneeded "$BUNDLE"/onnxd_gpu_* $(ls "$BUNDLE"/lib/* 2>/dev/null || true)
     du -sh "$BUNDLE"
@@ -82,7 +91,8 @@ case "$mode" in
     grep -E '^\[  (PASSED|FAILED|SKIPPED)|FAILED|SKIPPED|tests ran|Failure|cuda |copies' "$out/gpu_session_tests.log" | tail -60 || true
     echo "onnxd_gpu_session_tests exit status: $src"
     [ "$rc" -ne 0 ] || rc=$src
-    node_data="$(LD_LIBRARY_PATH="$orig_ld" python3 -c 'import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), "backend/test/data/node"))' 2>/dev/null || true)"
+    node_data="$PWD/$BUNDLE/node"
+    [ -d "$node_data" ] || node_data="$(LD_LIBRARY_PATH="$orig_ld" python3 -c 'import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), "backend/test/data/node"))' 2>/dev/null || true)"
     if [ -n "$node_data" ] && [ -d "$node_data" ]; then
       nrc=0
       # At most 180 s, and never eating into the 200 s the benches need.
@@ -108,7 +118,7 @@ case "$mode" in
       echo "gpu_bench.py: ${bench_s} s at most (gpu.md is rewritten after each point)"
       ONNXD_BENCH_LD_LIBRARY_PATH="$LD_LIBRARY_PATH" LD_LIBRARY_PATH="$orig_ld" \
         timeout "$bench_s" python3 scripts/gpu_bench.py --bench "$BUNDLE/onnxd_gpu_model_bench" \
-        --out "$out" ${ONNXD_GPU_MODEL_BENCH_QUICK:+--quick} > "$out/gpu_model_bench.log" 2>&1 \
+        --out "$out" ${ONNXD_GPU_MODEL_BENCH_QUICK:+--quick} ${ONNXD_GPU_MODEL_BENCH_ONLY:+--only "$ONNXD_GPU_MODEL_BENCH_ONLY"} > "$out/gpu_model_bench.log" 2>&1 \
         || echo "gpu_bench.py exit status: $?"
       tail -20 "$out/gpu_model_bench.log"
     fi

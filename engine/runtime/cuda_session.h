@@ -32,6 +32,8 @@ class CudaSession {
   virtual Status Run(std::span<const Value> inputs, std::vector<Value>* outputs, const RunOptions& options) = 0;
   // Host<->device copies made by the last Run (for tests against the plan's count).
   virtual int last_run_copies() const = 0;
+  // True when the last Run replayed a captured CUDA Graph.
+  virtual bool last_run_replayed_graph() const = 0;
 };
 
 // Creates the CUDA state for one session of `graph` placed by `plan` (uploads the constants the

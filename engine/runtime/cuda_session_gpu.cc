@@ -228,8 +228,53 @@ class CudaSessionImpl : public CudaSession {
   Status Init();
   Status Run(std::span<const Value> inputs, std::vector<Value>* outputs, const RunOptions& options) override;
   int last_run_copies() const override { return copies_; }
+  bool last_run_replayed_graph() const override { return replayed_; }
 
  private:
+  // A run captured as a CUDA Graph, replayed for every later run of the same input signature.
+  // It owns what the graph's kernels and copies address: its own DevicePool (the activations,
+  // reused between replays exactly as during capture) and its own pinned staging area (each graph
+  // input is copied into its fixed slot before a launch; each output is read from its slot after).
+  struct Captured {
+    struct In {
+      int input;    // index into the run's inputs
+      char* stage;  // its slot in `staging`
+      bool halve;   // converted to fp16 while staged
+    };
+    struct Out {
+      int output;  // index into the graph's outputs
+      char* stage;
+      DataType dtype;  // of the device value (kFloat16 when halved)
+      Shape shape;
+      bool halved;
+    };
+    std::unique_ptr<cuda::DevicePool> pool;
+    cuda::PinnedBuffer staging;
+    std::vector<In> ins;
+    std::vector<Out> outs;
+    int copies = 0;
+    cudaGraphExec_t exec = nullptr;
+    ~Captured() {
+      if (exec != nullptr) cudaGraphExecDestroy(exec);
+    }
+  };
+  struct Signature {
+    int runs = 0;
+    bool failed = false;        // capture was tried and refused: node by node from now on
+    size_t staged_bytes = 0;    // staging the last node-by-node run used (sizes the graph's area)
+    std::unique_ptr<Captured> graph;
+  };
+  // At most this many graphs (and signatures tracked) per session: each graph keeps its
+  // activations on the device. Dynamic batching gives up to max_batch_size signatures.
+  static constexpr int kMaxGraphs = 16;
+  static constexpr size_t kMaxSignatures = 256;
+
+  Status RunEager(std::span<const Value> inputs, std::vector<Value>* outputs, const RunOptions& options,
+                  size_t* staged_bytes);
+  Status Capture(std::span<const Value> inputs, const RunOptions& options, Signature* sig);
+  Status Replay(const Captured& c, std::span<const Value> inputs, std::vector<Value>* outputs,
+                const RunOptions& options);
+  Status RunNodes(Executor& exec, const RunOptions& options);
   Status RunNode(int i, Executor& exec);
   Status RunCudaKernel(int i);
   Status RunConvOrPool(int i, const Tensor& x, DataType dt);
@@ -266,8 +311,22 @@ class CudaSessionImpl : public CudaSession {
   Frame frame_;                           // host values
   cuda::PinnedBuffer staging_;
   size_t staged_ = 0;                     // bytes of staging_ used by copies queued since the last sync
+  size_t staged_total_ = 0;               // bytes staged over the whole run
   int copies_ = 0;
+  // CUDA Graphs. While capturing, nothing may wait for the stream: a step that would (a host node
+  // reading device data, a staging area too small) fails the capture instead, and the signature
+  // runs node by node from then on. Host values derived from the graph inputs' contents are
+  // "tainted": a host node reading one would be baked into the graph with this run's values.
+  std::map<std::string, Signature> signatures_;
+  int graphs_ = 0;
+  Captured* capture_ = nullptr;            // the graph being captured
+  std::vector<int> input_index_;           // per value id: its index among the graph inputs, or -1
+  std::vector<uint8_t> tainted_;           // per value id (capture only)
+  bool replayed_ = false;
 };
+
+// A failed capture's reason starts with this (the run then goes node by node).
+constexpr char kNotCapturable[] = "not capturable: ";
 
 Status CudaSessionImpl::Init() {
   int device = 0;
@@ -287,6 +346,9 @@ Status CudaSessionImpl::Init() {
   dev_.assign(n, Value());
   on_host_.assign(n, 0);
   halved_.assign(n, 0);
+  tainted_.assign(n, 0);
+  input_index_.assign(n, -1);
+  for (size_t k = 0; k < graph_->input_ids.size(); ++k) input_index_[graph_->input_ids[k]] = static_cast<int>(k);
   frame_.Bind(*graph_);
   for (int id = 0; id < n; ++id) on_host_[id] = graph_->is_constant[id];
   // Constants the device reads: uploaded once per model (not on the request path), shared with
@@ -301,7 +363,9 @@ Status CudaSessionImpl::Init() {
 
 StatusOr<char*> CudaSessionImpl::Stage(size_t bytes) {
   const size_t need = (bytes + 255) / 256 * 256;
+  staged_total_ += need;
   if (staged_ + need > staging_.size()) {
+    if (capture_ != nullptr) return Unavailable(std::string(kNotCapturable) + "the staging area is too small");
     // Copies still queued read the old staging area: let them land before it goes.
     RETURN_IF_ERROR(stream_->Synchronize());
     staged_ = 0;
@@ -353,6 +417,13 @@ Status CudaSessionImpl::EnsureDevice(int id) {
       std::memcpy(stage, t.raw_data(), bytes);
     }
     ONNXD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(owner->data(), stage, bytes, cudaMemcpyHostToDevice, stream_->get()));
+    if (capture_ != nullptr) {
+      // The graph copies from this slot: a graph input is written there before each launch; any
+      // other host value is fixed for this signature (a constant, or computed from dims only).
+      if (input_index_[id] >= 0) capture_->ins.push_back({input_index_[id], stage, halve});
+      else if (tainted_[id]) return Unavailable(std::string(kNotCapturable) + "'" + graph_->value_names[id] +
+                                                "' is computed on the host from the inputs' values");
+    }
   }
   dev_[id] = Value(Tensor::View(halve ? DataType::kFloat16 : t.dtype(), t.shape(), owner->data()));
   dev_buf_[id] = std::move(owner);
@@ -378,6 +449,9 @@ Status CudaSessionImpl::EnsureHost(std::span<const int> ids) {
     total += (dev_[id].tensor().bytes() + 255) / 256 * 256;
   }
   if (pending.empty()) return Status::Ok();
+  if (capture_ != nullptr)
+    return Unavailable(std::string(kNotCapturable) + "'" + graph_->value_names[pending[0].id] +
+                       "' is read on the host mid-run");
   // One staging block for all of them: a second Stage() call could synchronise and reuse (or
   // replace) the area the first copies land in before they are read out.
   char* stage = nullptr;
@@ -413,6 +487,7 @@ Status CudaSessionImpl::EnsureHost(std::span<const int> ids) {
 
 void CudaSessionImpl::Release(int id) {
   if (id < 0 || graph_->is_constant[id]) return;
+  tainted_[id] = 0;
   frame_.values[id] = Value();
   on_host_[id] = 0;
   halved_[id] = 0;
@@ -424,16 +499,11 @@ void CudaSessionImpl::ClearRun() {
   for (int id = 0; id < graph_->num_values(); ++id) Release(id);
 }
 
-Status CudaSessionImpl::Run(std::span<const Value> inputs, std::vector<Value>* outputs, const RunOptions& options) {
+Status CudaSessionImpl::RunNodes(Executor& exec, const RunOptions& options) {
   const GraphPlan& g = *graph_;
-  copies_ = 0;
-  staged_ = 0;
-  for (size_t k = 0; k < inputs.size() && k < g.input_ids.size(); ++k) {
-    frame_.values[g.input_ids[k]] = inputs[k];
-    on_host_[g.input_ids[k]] = 1;
-  }
-  Executor exec(*threads_, options);
-  const bool check_deadline = options.deadline != std::chrono::steady_clock::time_point::max();
+  // A capture only records: its deadline is the replay's.
+  const bool check_deadline =
+      capture_ == nullptr && options.deadline != std::chrono::steady_clock::time_point::max();
   Status st;
   for (int i = 0; i < static_cast<int>(g.nodes.size()) && st.ok(); ++i) {
     const PlannedNode& node = g.nodes[i];
@@ -453,11 +523,161 @@ Status CudaSessionImpl::Run(std::span<const Value> inputs, std::vector<Value>* o
       st = Internal(std::string("unexpected exception: ") + e.what());
     }
     if (!st.ok()) {
-      if (st.message().rfind("node '", 0) != 0) st = st.WithContext(Label(node) + ": ");
+      if (st.message().rfind("node '", 0) != 0 && st.message().rfind(kNotCapturable, 0) != 0)
+        st = st.WithContext(Label(node) + ": ");
       break;
     }
     for (int id : node.release) Release(id);
   }
+  return st;
+}
+
+// The input signature a graph is captured for: element types and dims of every input.
+std::string SignatureOf(std::span<const Value> inputs) {
+  std::string key;
+  for (const Value& v : inputs) {
+    if (!v.is_tensor()) return "";
+    const Tensor& t = v.tensor();
+    key.push_back(static_cast<char>(t.dtype()));
+    key.push_back(static_cast<char>(t.rank()));
+    for (int64_t d : t.shape().dims()) key.append(reinterpret_cast<const char*>(&d), sizeof(d));
+  }
+  return key;
+}
+
+Status CudaSessionImpl::Run(std::span<const Value> inputs, std::vector<Value>* outputs, const RunOptions& options) {
+  replayed_ = false;
+  if (!options_.cuda_graphs || options.profile != nullptr) return RunEager(inputs, outputs, options, nullptr);
+  const std::string key = SignatureOf(inputs);
+  auto it = signatures_.find(key);
+  if (it == signatures_.end()) {
+    if (key.empty() || signatures_.size() >= kMaxSignatures) return RunEager(inputs, outputs, options, nullptr);
+    it = signatures_.emplace(key, Signature()).first;
+  }
+  Signature& sig = it->second;
+  if (sig.graph != nullptr) return Replay(*sig.graph, inputs, outputs, options);
+  // The first run of a signature goes node by node: it makes the cuDNN plans and loads the
+  // kernels (neither may happen during a capture) and measures the staging the graph needs.
+  if (sig.failed || sig.runs++ == 0 || graphs_ >= kMaxGraphs)
+    return RunEager(inputs, outputs, options, &sig.staged_bytes);
+  Status st = Capture(inputs, options, &sig);
+  if (st.ok()) return Replay(*sig.graph, inputs, outputs, options);
+  // Not capturable, or a real error (a bad input, say), which the node-by-node run reports.
+  sig.failed = true;
+  return RunEager(inputs, outputs, options, &sig.staged_bytes);
+}
+
+Status CudaSessionImpl::Capture(std::span<const Value> inputs, const RunOptions& options, Signature* sig) {
+  const GraphPlan& g = *graph_;
+  auto c = std::make_unique<Captured>();
+  // Every input and output slot, and the host values copied in, fit in one area sized from the
+  // node-by-node run: nothing in a capture may wait for the stream to reuse a slot.
+  ASSIGN_OR_RETURN(c->staging, cuda::PinnedBuffer::Allocate(sig->staged_bytes + (size_t{1} << 16)));
+  c->pool = std::make_unique<cuda::DevicePool>();
+  std::swap(pool_, c->pool);
+  std::swap(staging_, c->staging);
+  staged_ = 0;
+  staged_total_ = 0;
+  copies_ = 0;
+  capture_ = c.get();
+  for (size_t k = 0; k < inputs.size() && k < g.input_ids.size(); ++k) {
+    frame_.values[g.input_ids[k]] = inputs[k];
+    on_host_[g.input_ids[k]] = 1;
+    tainted_[g.input_ids[k]] = 1;
+  }
+  cudaStream_t s = stream_->get();
+  Status st = cuda::CudaStatus(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+  const bool began = st.ok();
+  if (st.ok()) {
+    Executor exec(*threads_, options);
+    st = RunNodes(exec, options);
+  }
+  // The outputs' copies back are part of the graph; their slots are read after each replay.
+  for (size_t k = 0; st.ok() && k < g.output_ids.size(); ++k) {
+    const int id = g.output_ids[k];
+    if (!dev_[id].is_tensor()) {
+      st = Unavailable(std::string(kNotCapturable) + "output '" + g.value_names[id] + "' is computed on the host");
+      break;
+    }
+    const Tensor& t = dev_[id].tensor();
+    char* stage = nullptr;
+    auto staged = Stage(std::max<size_t>(t.bytes(), 1));
+    if (!staged.ok()) {
+      st = staged.status();
+      break;
+    }
+    stage = *staged;
+    if (t.bytes() > 0) st = cuda::CudaStatus(cudaMemcpyAsync(stage, t.raw_data(), t.bytes(), cudaMemcpyDeviceToHost, s),
+                                       "cudaMemcpyAsync");
+    c->outs.push_back({static_cast<int>(k), stage, t.dtype(), t.shape(), halved_[id] != 0});
+    ++copies_;
+  }
+  cudaGraph_t graph = nullptr;
+  if (began) {
+    Status end = cuda::CudaStatus(cudaStreamEndCapture(s, &graph), "cudaStreamEndCapture");
+    if (st.ok()) st = end;
+  }
+  if (st.ok() && graph != nullptr)
+    st = cuda::CudaStatus(cudaGraphInstantiate(&c->exec, graph, 0), "cudaGraphInstantiate");
+  if (graph != nullptr) cudaGraphDestroy(graph);
+  cudaGetLastError();  // a refused capture leaves its error behind
+  capture_ = nullptr;
+  ClearRun();  // the activations go back to the graph's pool, which keeps them for its replays
+  std::fill(tainted_.begin(), tainted_.end(), 0);
+  std::swap(pool_, c->pool);
+  std::swap(staging_, c->staging);
+  staged_ = 0;
+  if (!st.ok()) return st;
+  c->copies = copies_;
+  sig->graph = std::move(c);
+  ++graphs_;
+  return Status::Ok();
+}
+
+Status CudaSessionImpl::Replay(const Captured& c, std::span<const Value> inputs, std::vector<Value>* outputs,
+                               const RunOptions& options) {
+  if (options.cancelled != nullptr && options.cancelled->load(std::memory_order_relaxed))
+    return Cancelled("run cancelled before it started");
+  if (options.deadline != std::chrono::steady_clock::time_point::max() &&
+      std::chrono::steady_clock::now() > options.deadline)
+    return DeadlineExceeded("deadline exceeded before the run started");
+  for (const auto& in : c.ins) {
+    const Tensor& t = inputs[in.input].tensor();
+    if (in.halve) FloatsToHalves(t.data<float>(), reinterpret_cast<__half*>(in.stage), t.num_elements());
+    else std::memcpy(in.stage, t.raw_data(), t.bytes());
+  }
+  cudaStream_t s = stream_->get();
+  Status st = cuda::CudaStatus(cudaGraphLaunch(c.exec, s), "cudaGraphLaunch");
+  if (st.ok()) st = stream_->Synchronize();
+  if (!st.ok()) {
+    cudaStreamSynchronize(s);
+    cudaGetLastError();
+    return st;
+  }
+  outputs->resize(c.outs.size());
+  for (const auto& o : c.outs) {
+    Tensor h = Tensor::Allocate(o.halved ? DataType::kFloat : o.dtype, o.shape);
+    if (o.halved) HalvesToFloats(reinterpret_cast<const __half*>(o.stage), h.data<float>(), h.num_elements());
+    else if (h.bytes() > 0) std::memcpy(h.raw_data(), o.stage, h.bytes());
+    (*outputs)[o.output] = Value(std::move(h));
+  }
+  copies_ = c.copies;
+  replayed_ = true;
+  return Status::Ok();
+}
+
+Status CudaSessionImpl::RunEager(std::span<const Value> inputs, std::vector<Value>* outputs,
+                                 const RunOptions& options, size_t* staged_bytes) {
+  const GraphPlan& g = *graph_;
+  copies_ = 0;
+  staged_ = 0;
+  staged_total_ = 0;
+  for (size_t k = 0; k < inputs.size() && k < g.input_ids.size(); ++k) {
+    frame_.values[g.input_ids[k]] = inputs[k];
+    on_host_[g.input_ids[k]] = 1;
+  }
+  Executor exec(*threads_, options);
+  Status st = RunNodes(exec, options);
   if (st.ok()) st = EnsureHost(g.output_ids);
   // Every run ends with its stream drained: kernel errors surface here, and the next run may
   // reuse the staging area and the pooled buffers freely.
@@ -465,6 +685,7 @@ Status CudaSessionImpl::Run(std::span<const Value> inputs, std::vector<Value>* o
   if (st.ok()) {
     outputs->resize(g.output_ids.size());
     for (size_t k = 0; k < g.output_ids.size(); ++k) (*outputs)[k] = frame_.values[g.output_ids[k]];
+    if (staged_bytes != nullptr) *staged_bytes = staged_total_;
   } else {
     // Leave nothing queued that reads buffers about to be reused.
     cudaStreamSynchronize(stream_->get());
@@ -532,6 +753,21 @@ Status CudaSessionImpl::RunOnHost(int i, Executor& exec, bool on_gpu) {
       ins.push_back(&dev_[id]);
     } else {
       ins.push_back(&frame_.values[id]);
+    }
+  }
+  if (capture_ != nullptr) {
+    // A host node reading the inputs' values would be baked into the graph with this run's, and
+    // so would one whose result changes from run to run, or a subgraph's.
+    const std::string& op = node.op_type;
+    if (!node.implicit_inputs.empty() || op.rfind("Random", 0) == 0 || op == "Bernoulli" || op == "Multinomial")
+      return Unavailable(std::string(kNotCapturable) + Label(node) + " runs on the host");
+    const std::vector<InputPlace>& places = plan_.input_place[i];
+    for (size_t k = 0; k < node.inputs.size(); ++k) {
+      const int id = node.inputs[k];
+      const bool reads_data = k >= places.size() || places[k] != InputPlace::kAny;
+      if (id >= 0 && reads_data && ins[k] == &frame_.values[id] && tainted_[id])
+        return Unavailable(std::string(kNotCapturable) + Label(node) + " reads '" + graph_->value_names[id] +
+                           "' on the host");
     }
   }
   std::vector<Value> outs(node.outputs.size());

@@ -125,6 +125,9 @@ Status ModelManager::Load(const std::string& name, const std::string& config_jso
       compile_options.allow_tf32 = p->second.string_value() == "true";
     if (auto p = base.parameters().find("precision"); p != base.parameters().end())
       compile_options.fp16 = p->second.string_value() == "fp16";
+    // cuda_graphs "false": no CUDA Graph capture (each run launches node by node).
+    if (auto p = base.parameters().find("cuda_graphs"); p != base.parameters().end())
+      compile_options.cuda_graphs = p->second.string_value() != "false";
     auto compiled = engine_.CompileFile(path, compile_options);
     Status st = compiled.ok() ? Status::Ok() : compiled.status();
     inference::ModelConfig config = base;

@@ -2,7 +2,10 @@
 // scripts/gpu_bench.py drives it next to PyTorch on the device).
 //
 //   onnxd_gpu_model_bench MODEL.onnx [--device cuda|cpu] [--tf32] [--fp16] [--batch B] [--shape NAME=AxBxC]...
-//                         [--iterations N] [--warmup W]
+//                         [--iterations N] [--warmup W] [--no-graphs] [--inputs-dir DIR]
+//                         [--output-file FILE]
+// --inputs-dir reads each input from DIR/NAME.bin (raw, in its type); --output-file writes output 0
+// (float32, raw) of the last run; --no-graphs turns CUDA Graph replay off.
 //
 // Inputs are random (floats in [-1, 1), integers in [0, 100); int64 "*mask*" inputs all ones);
 // dynamic dims take --batch for the first dim and 1 elsewhere unless --shape says. Prints one
@@ -12,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <random>
 #include <sstream>
@@ -48,7 +52,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::string path = argv[1], device = "cuda";
-  bool tf32 = false, fp16 = false;
+  bool tf32 = false, fp16 = false, graphs = true;
+  std::string inputs_dir, output_file;
   int64_t batch = 1;
   int iterations = 50, warmup = 10;
   std::map<std::string, std::vector<int64_t>> shapes;
@@ -58,6 +63,9 @@ int main(int argc, char** argv) {
     if (a == "--device") device = next();
     else if (a == "--tf32") tf32 = true;
     else if (a == "--fp16") fp16 = true;
+    else if (a == "--no-graphs") graphs = false;
+    else if (a == "--inputs-dir") inputs_dir = next();
+    else if (a == "--output-file") output_file = next();
     else if (a == "--batch") batch = std::stoll(next());
     else if (a == "--iterations") iterations = std::stoi(next());
     else if (a == "--warmup") warmup = std::stoi(next());
@@ -76,6 +84,7 @@ int main(int argc, char** argv) {
   options.device = device == "cuda" ? onnxd::Device::kCuda : onnxd::Device::kCpu;
   options.allow_tf32 = tf32;
   options.fp16 = fp16;
+  options.cuda_graphs = graphs;
   auto model = engine.CompileFile(path, options);
   if (!model.ok()) {
     std::printf("{\"model\": \"%s\", \"error\": \"%s\"}\n", JsonEscape(path).c_str(),
@@ -107,6 +116,16 @@ int main(int argc, char** argv) {
       std::uniform_int_distribution<int32_t> u(0, 99);
       for (int64_t k = 0; k < n; ++k) t.data<int32_t>()[k] = u(rng);
     }  // other types: zeros
+    if (!inputs_dir.empty()) {
+      // The caller's data (PyTorch's inputs, to compare the outputs): raw, in the input's type.
+      std::ifstream f(inputs_dir + "/" + spec.name + ".bin", std::ios::binary);
+      if (!f.read(static_cast<char*>(t.raw_data()), static_cast<std::streamsize>(t.bytes())) || f.get() != EOF) {
+        std::printf("{\"model\": \"%s\", \"error\": \"%s\"}\n", JsonEscape(path).c_str(),
+                    JsonEscape("input file for " + spec.name + " missing or not " + std::to_string(t.bytes()) +
+                               " bytes").c_str());
+        return 1;
+      }
+    }
     inputs.emplace_back(std::move(t));
   }
   auto session = (*model)->CreateSession();
@@ -133,12 +152,18 @@ int main(int argc, char** argv) {
   double mean = 0;
   for (double v : ms) mean += v;
   mean /= static_cast<double>(ms.size());
+  if (!output_file.empty() && !outputs.empty()) {
+    // Output 0 as float32 (the last timed run's).
+    const onnxd::Tensor& o = outputs[0].tensor();
+    std::ofstream f(output_file, std::ios::binary);
+    if (o.dtype() == onnxd::DataType::kFloat) f.write(static_cast<const char*>(o.raw_data()), static_cast<std::streamsize>(o.bytes()));
+  }
   const auto& p = (*model)->placement();
   std::printf("{\"model\": \"%s\", \"device\": \"%s\", \"tf32\": %s, \"fp16\": %s, \"median_ms\": %.4f, \"p90_ms\": %.4f, "
-              "\"mean_ms\": %.4f, \"copies\": %d, \"placement\": \"%s\"}\n",
+              "\"mean_ms\": %.4f, \"copies\": %d, \"cuda_graph\": %s, \"placement\": \"%s\"}\n",
               JsonEscape(path).c_str(), device.c_str(), tf32 ? "true" : "false", fp16 ? "true" : "false",
               ms[ms.size() / 2],
               ms[std::min(ms.size() - 1, ms.size() * 9 / 10)], mean, session->last_run_copies(),
-              JsonEscape(p.summary).c_str());
+              session->last_run_replayed_graph() ? "true" : "false", JsonEscape(p.summary).c_str());
   return 0;
 }

@@ -632,5 +632,143 @@ TEST(CudaSessionTest, BadInputShapeFailsWithAReasonAndTheSessionStaysUsable) {
   EXPECT_EQ(ToFloats(outs[0].tensor()), std::vector<float>(8, 3.f));
 }
 
+// CUDA Graphs (CompileOptions::cuda_graphs): a signature's first run goes node by node, its
+// second is captured and replayed, and every later one replays. Each run here gets new input
+// values, compared with the CPU session on the same values: a graph that baked in the captured
+// run's inputs, or read its slots before they were written, fails.
+struct GraphRuns {
+  std::vector<bool> replayed;
+  std::vector<int> copies;
+};
+
+GraphRuns CheckRunsAgainstCpu(const onnx::ModelProto& m, const std::vector<std::vector<Value>>& runs,
+                              bool fp16 = false, bool graphs = true, float rtol = 1e-3f, float atol = 1e-4f) {
+  Engine engine;
+  CompileOptions gpu_options;
+  gpu_options.device = Device::kCuda;
+  gpu_options.fp16 = fp16;
+  gpu_options.cuda_graphs = graphs;
+  auto gpu_model = engine.CompileBytes(m.SerializeAsString(), "", gpu_options);
+  auto cpu_model = engine.CompileBytes(m.SerializeAsString(), "", CompileOptions());
+  GraphRuns r;
+  EXPECT_TRUE(gpu_model.ok() && cpu_model.ok());
+  if (!gpu_model.ok() || !cpu_model.ok()) return r;
+  auto gpu = (*gpu_model)->CreateSession();
+  auto cpu = (*cpu_model)->CreateSession();
+  for (size_t k = 0; k < runs.size(); ++k) {
+    std::vector<Value> got, want;
+    Status st = gpu->Run(runs[k], &got);
+    EXPECT_TRUE(st.ok()) << "run " << k << ": " << st.ToString();
+    EXPECT_TRUE(cpu->Run(runs[k], &want).ok());
+    if (!st.ok()) return r;
+    r.replayed.push_back(gpu->last_run_replayed_graph());
+    r.copies.push_back(gpu->last_run_copies());
+    Result a, b;
+    for (const auto& v : got) {
+      a.outputs.push_back(ToFloats(v.tensor()));
+      a.shapes.push_back(v.tensor().shape().ToVector());
+    }
+    for (const auto& v : want) {
+      b.outputs.push_back(ToFloats(v.tensor()));
+      b.shapes.push_back(v.tensor().shape().ToVector());
+    }
+    SCOPED_TRACE("run " + std::to_string(k));
+    ExpectClose(a, b, rtol, atol);
+  }
+  return r;
+}
+
+onnx::ModelProto GraphCnn() {
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {-1, 3, 12, 10});
+  *g->add_output() = Info("y", kF32, {-1, 5});
+  *g->add_output() = Info("feat", kF32, {-1, 8, 6, 5});
+  FloatInit(g, "W1", {8, 3, 3, 3}, 60, 0.4f);
+  FloatInit(g, "B1", {8}, 61, 0.1f);
+  FloatInit(g, "Wfc", {8, 5}, 62, 0.5f);
+  FloatInit(g, "Bfc", {5}, 63, 0.1f);
+  auto* c1 = AddNode(g, "Conv", {"x", "W1", "B1"}, {"c1"});
+  IntsAttr(c1, "pads", {1, 1, 1, 1});
+  AddNode(g, "Relu", {"c1"}, {"r1"});
+  auto* mp = AddNode(g, "MaxPool", {"r1"}, {"feat"});
+  IntsAttr(mp, "kernel_shape", {2, 2});
+  IntsAttr(mp, "strides", {2, 2});
+  AddNode(g, "GlobalAveragePool", {"feat"}, {"gp"});
+  AddNode(g, "Flatten", {"gp"}, {"f"});
+  AddNode(g, "Gemm", {"f", "Wfc", "Bfc"}, {"y"});
+  return m;
+}
+
+TEST(CudaGraphTest, ReplaysWithEachRunsInputValues) {
+  std::vector<std::vector<Value>> runs;
+  for (uint32_t k = 0; k < 5; ++k) runs.push_back({FloatTensor({2, 3, 12, 10}, Random(2 * 3 * 12 * 10, 70 + k, 2.f))});
+  GraphRuns r = CheckRunsAgainstCpu(GraphCnn(), runs);
+  EXPECT_EQ(r.replayed, (std::vector<bool>{false, true, true, true, true}));
+  EXPECT_EQ(r.copies, (std::vector<int>{3, 3, 3, 3, 3}));  // one input in, two outputs back
+}
+
+TEST(CudaGraphTest, EachInputShapeGetsItsOwnGraph) {
+  std::vector<std::vector<Value>> runs;
+  for (uint32_t k = 0; k < 6; ++k) {
+    const int64_t n = k % 2 == 0 ? 1 : 4;
+    runs.push_back({FloatTensor({n, 3, 12, 10}, Random(static_cast<size_t>(n) * 3 * 12 * 10, 80 + k, 2.f))});
+  }
+  GraphRuns r = CheckRunsAgainstCpu(GraphCnn(), runs);
+  EXPECT_EQ(r.replayed, (std::vector<bool>{false, false, true, true, true, true}));
+}
+
+TEST(CudaGraphTest, Fp16ReplaysConvertInputsAndOutputs) {
+  std::vector<std::vector<Value>> runs;
+  for (uint32_t k = 0; k < 3; ++k) runs.push_back({FloatTensor({2, 3, 12, 10}, Random(2 * 3 * 12 * 10, 90 + k, 2.f))});
+  GraphRuns r = CheckRunsAgainstCpu(GraphCnn(), runs, /*fp16=*/true, true, 2e-2f, 2e-2f);
+  EXPECT_EQ(r.replayed, (std::vector<bool>{false, true, true}));
+}
+
+TEST(CudaGraphTest, OffMeansNodeByNode) {
+  std::vector<std::vector<Value>> runs;
+  for (uint32_t k = 0; k < 3; ++k) runs.push_back({FloatTensor({2, 3, 12, 10}, Random(2 * 3 * 12 * 10, 95 + k, 2.f))});
+  GraphRuns r = CheckRunsAgainstCpu(GraphCnn(), runs, false, /*graphs=*/false);
+  EXPECT_EQ(r.replayed, (std::vector<bool>{false, false, false}));
+}
+
+// A CPU node reading an input's values must run every time: such a signature is never captured.
+TEST(CudaGraphTest, HostNodeReadingAnInputIsNotCaptured) {
+  onnx::ModelProto m = NewModel(14);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {2, 6});
+  *g->add_output() = Info("y", kF32, {2, 6});
+  Int64Init(g, "axis", {1});
+  g->mutable_initializer(0)->clear_dims();  // a scalar
+  AddNode(g, "CumSum", {"x", "axis"}, {"cs"});
+  AddNode(g, "Relu", {"cs"}, {"y"});
+  std::vector<std::vector<Value>> runs;
+  for (uint32_t k = 0; k < 4; ++k) runs.push_back({FloatTensor({2, 6}, Random(12, 100 + k, 2.f))});
+  GraphRuns r = CheckRunsAgainstCpu(m, runs);
+  EXPECT_EQ(r.replayed, (std::vector<bool>{false, false, false, false}));
+}
+
+// Host values computed from dims alone (Shape -> Concat -> Reshape) are fixed for a signature:
+// such runs are captured.
+TEST(CudaGraphTest, ShapeArithmeticOnTheHostIsCaptured) {
+  onnx::ModelProto m = NewModel(14);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {-1, 4, 6});
+  *g->add_output() = Info("y", kF32, {-1, 24});
+  Int64Init(g, "zero", {0});
+  Int64Init(g, "tail", {24});
+  AddNode(g, "Relu", {"x"}, {"r"});
+  AddNode(g, "Shape", {"x"}, {"s"});
+  auto* gather = AddNode(g, "Gather", {"s", "zero"}, {"n"});
+  IntAttr(gather, "axis", 0);
+  auto* cat = AddNode(g, "Concat", {"n", "tail"}, {"shape"});
+  IntAttr(cat, "axis", 0);
+  AddNode(g, "Reshape", {"r", "shape"}, {"y"});
+  std::vector<std::vector<Value>> runs;
+  for (uint32_t k = 0; k < 4; ++k) runs.push_back({FloatTensor({3, 4, 6}, Random(72, 110 + k, 2.f))});
+  GraphRuns r = CheckRunsAgainstCpu(m, runs);
+  EXPECT_EQ(r.replayed, (std::vector<bool>{false, true, true, true}));
+}
+
 }  // namespace
 }  // namespace onnxd

@@ -47,6 +47,10 @@ struct CompileOptions {
   // once per session, values converted as they are copied in and out; fp32 accumulation in the
   // kernels). The host side, the CPU nodes and the API stay fp32.
   bool fp16 = false;
+  // kCuda: a run whose input types and dims were seen before is captured once as a CUDA Graph and
+  // replayed from then on (one launch instead of one per kernel). Only runs that need no host
+  // work on their inputs' values are captured; the rest run node by node.
+  bool cuda_graphs = true;
 };
 
 // Where each node of a compiled model runs, and the copies between host and device per run.
@@ -146,6 +150,8 @@ class Session {
   int cached_plans() const;
   // Host<->device copies the last Run made (CUDA sessions; 0 on the CPU).
   int last_run_copies() const;
+  // True when the last Run replayed a captured CUDA Graph (CompileOptions::cuda_graphs).
+  bool last_run_replayed_graph() const;
 
  private:
   friend class CompiledModel;
