@@ -50,6 +50,30 @@ std::string CheckFloatInputs(const onnx::NodeProto& n, const std::vector<DataTyp
   return "";
 }
 
+// Element types the CUDA copy kernels move (by size: 1, 2, 4 or 8 bytes).
+bool IsCudaCopyType(DataType t) {
+  switch (t) {
+    case DataType::kFloat: case DataType::kFloat16: case DataType::kBFloat16: case DataType::kDouble:
+    case DataType::kInt8: case DataType::kInt16: case DataType::kInt32: case DataType::kInt64:
+    case DataType::kUInt8: case DataType::kUInt16: case DataType::kUInt32: case DataType::kUInt64:
+    case DataType::kBool:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Element types the CUDA Cast / comparison / Max / Min kernels compute on (cuda::ElemType).
+bool IsCudaArithType(DataType t) {
+  switch (t) {
+    case DataType::kFloat: case DataType::kFloat16: case DataType::kDouble: case DataType::kInt64:
+    case DataType::kInt32: case DataType::kInt8: case DataType::kUInt8: case DataType::kBool:
+      return true;
+    default:
+      return false;
+  }
+}
+
 CudaSupportResult Cpu(std::string reason) {
   CudaSupportResult r;
   r.placement = CudaPlacement::kCpu;
@@ -90,6 +114,7 @@ DataType InferOutputType(const onnx::NodeProto& n, const std::vector<DataType>& 
       op == "Not" || op == "And" || op == "Or" || op == "Xor" || op == "IsNaN" || op == "IsInf")
     return DataType::kBool;
   if (op == "Cast") return static_cast<DataType>(AttrInt(n, "to", 0));
+  if (op == "Range" || op == "GatherND") return input(0);
   if (op == "CastLike") return input(1);
   if (op == "Where") return input(1);
   if (op == "Dropout" && k == 1) return DataType::kBool;
@@ -210,6 +235,83 @@ std::string CheckConvOrPool(const onnx::NodeProto& n, int rank0) {
   return "";
 }
 
+bool IsCudaDataOp(const std::string& op) {
+  static const std::set<std::string> kOps = {
+      "Gather", "GatherElements", "GatherND", "Cast", "Clip", "Concat", "Slice", "Expand", "Split", "Equal", "Less",
+      "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "Max", "Min", "Range"};
+  return kOps.count(op) > 0;
+}
+
+// The data-movement and mask ops (runtime/cuda_data_ops.cc runs them). Inputs the kernels read on
+// the host (Slice's starts..., Expand's shape, Split's split, Clip's bounds, Range's scalars) are
+// kHost, as Reduce*'s axes.
+CudaSupportResult CudaDataOpSupport(const onnx::NodeProto& n, int opset, const std::vector<DataType>& types) {
+  const std::string& op = n.op_type();
+  auto type = [&](int i) { return i < static_cast<int>(types.size()) ? types[i] : DataType::kUndefined; };
+  auto unknown = [&](int i) { return Cpu("element type of input " + std::to_string(i) + " unknown at compile time"); };
+  CudaSupportResult r;
+  r.placement = CudaPlacement::kKernel;
+  r.inputs.assign(n.input_size(), InputPlace::kNodeDevice);
+  auto host_from = [&](int first) {
+    for (int i = first; i < n.input_size(); ++i) r.inputs[i] = InputPlace::kHost;
+  };
+  if (op == "Gather" || op == "GatherElements" || op == "GatherND") {
+    if (type(0) == DataType::kUndefined) return unknown(0);
+    if (!IsCudaCopyType(type(0))) return Cpu(std::string("element type ") + DataTypeName(type(0)) + " on the GPU");
+    if (type(1) != DataType::kInt64 && type(1) != DataType::kInt32) return Cpu("indices not known to be int64/int32");
+    return r;
+  }
+  if (op == "Cast") {
+    const auto to = static_cast<DataType>(AttrInt(n, "to", 0));
+    if (type(0) == DataType::kUndefined) return unknown(0);
+    if (!IsCudaArithType(type(0)) || !IsCudaArithType(to))
+      return Cpu(std::string("Cast ") + DataTypeName(type(0)) + " -> " + DataTypeName(to) + " on the GPU");
+    return r;
+  }
+  if (op == "Clip") {
+    std::string why = CheckFloatInputs(n, types, 1);
+    if (!why.empty()) return Cpu(why);
+    host_from(1);
+    return r;
+  }
+  if (op == "Concat" || op == "Max" || op == "Min" || op == "Equal" || op == "Less" || op == "Greater" ||
+      op == "LessOrEqual" || op == "GreaterOrEqual") {
+    const bool copy = op == "Concat";
+    if ((op == "Max" || op == "Min") && n.input_size() > 2) return Cpu(op + " of more than two inputs on the GPU");
+    DataType first = DataType::kUndefined;
+    for (int i = 0; i < n.input_size(); ++i) {
+      if (!HasInput(n, i)) continue;
+      if (type(i) == DataType::kUndefined) return unknown(i);
+      if (first == DataType::kUndefined) first = type(i);
+      if (type(i) != first) return Cpu("inputs of mixed element types");
+    }
+    if (first == DataType::kUndefined) return Cpu(op + " without inputs");
+    if (!(copy ? IsCudaCopyType(first) : IsCudaArithType(first)))
+      return Cpu(std::string("element type ") + DataTypeName(first) + " on the GPU");
+    return r;
+  }
+  if (op == "Slice" || op == "Expand" || op == "Split") {
+    if (type(0) == DataType::kUndefined) return unknown(0);
+    if (!IsCudaCopyType(type(0))) return Cpu(std::string("element type ") + DataTypeName(type(0)) + " on the GPU");
+    host_from(1);
+    return r;
+  }
+  if (op == "And" || op == "Or" || op == "Xor" || op == "Not") {
+    for (int i = 0; i < n.input_size(); ++i)
+      if (type(i) != DataType::kBool) return Cpu("input " + std::to_string(i) + " not known to be bool");
+    return r;
+  }
+  if (op == "Range") {
+    const DataType t = type(0);
+    if (t != DataType::kFloat && t != DataType::kDouble && t != DataType::kInt64 && t != DataType::kInt32)
+      return Cpu("Range of a type not known to be float, double, int64 or int32");
+    host_from(0);
+    return r;
+  }
+  (void)opset;
+  return Cpu("no CUDA kernel for " + op);
+}
+
 }  // namespace
 
 CudaSupportResult CudaSupport(const onnx::NodeProto& n, int opset, const std::vector<DataType>& types,
@@ -284,6 +386,7 @@ CudaSupportResult CudaSupport(const onnx::NodeProto& n, int opset, const std::ve
       if (!r.inputs.empty()) r.inputs[0] = InputPlace::kNodeDevice;
       return r;
     }
+    if (IsCudaDataOp(op)) return CudaDataOpSupport(n, opset, types);
     if (op == "Shape" || op == "Size") {
       CudaSupportResult r = Cpu("reads only dims (no copy)");
       r.inputs.assign(n.input_size(), InputPlace::kAny);
@@ -359,6 +462,18 @@ CudaNodeParams ReadCudaParams(const onnx::NodeProto& n, int opset, const std::ve
   p.activation = AttrString(n, "onnxd_activation", "");
   p.activation_alpha = AttrFloat(n, "onnxd_activation_alpha", 0.01f);
   p.activation_beta = AttrFloat(n, "onnxd_activation_beta", 0.f);
+  const std::string& op = n.op_type();
+  if (op == "Gather" || op == "GatherElements" || op == "Concat" || op == "Split") p.axis = AttrInt(n, "axis", 0);
+  p.to = AttrInt(n, "to", 0);
+  p.batch_dims = AttrInt(n, "batch_dims", 0);
+  if (op == "Slice") {
+    ints("starts", &p.starts);
+    ints("ends", &p.ends);
+    ints("axes", &p.axes);
+  }
+  if (op == "Split") ints("split", &p.split);
+  p.clip_min = AttrFloat(n, "min", p.clip_min);
+  p.clip_max = AttrFloat(n, "max", p.clip_max);
   return p;
 }
 
@@ -403,6 +518,99 @@ StatusOr<DevicePlan> PartitionGraph(const GraphPlan& plan, const onnx::GraphProt
     for (const auto& o : n.output())
       if (!o.empty()) by_output.emplace(o, &n);
 
+  // Pass 1: what the CUDA backend could run, and the element types and ranks (which do not depend
+  // on placement).
+  std::vector<CudaSupportResult> support(num_nodes);
+  std::vector<const onnx::NodeProto*> protos(num_nodes, nullptr);
+  std::vector<int> node_opset(num_nodes, 0);
+  std::vector<std::vector<const Tensor*>> node_constants(num_nodes);
+  for (int i = 0; i < num_nodes; ++i) {
+    const PlannedNode& node = plan.nodes[i];
+    const onnx::NodeProto* proto = nullptr;
+    for (int o : node.outputs)
+      if (o >= 0) {
+        auto it = by_output.find(plan.value_names[o]);
+        if (it != by_output.end()) proto = it->second;
+        break;
+      }
+    std::vector<DataType> in_types;
+    std::vector<int> in_ranks;
+    std::vector<const Tensor*>& in_constants = node_constants[i];
+    for (int id : node.inputs) {
+      in_constants.push_back(id >= 0 && plan.is_constant[id] && plan.constants[id].is_tensor()
+                                 ? &plan.constants[id].tensor()
+                                 : nullptr);
+      in_types.push_back(id >= 0 ? dp.value_type[id] : DataType::kUndefined);
+      in_ranks.push_back(id >= 0 ? dp.value_rank[id] : -1);
+    }
+    int opset = 0;
+    if (proto == nullptr) {
+      support[i] = Cpu("node not found in the graph");
+    } else {
+      auto os = opsets.find(CanonicalDomain(proto->domain()));
+      opset = os == opsets.end() ? 0 : static_cast<int>(os->second);
+      support[i] = CudaSupport(*proto, opset, in_types, in_ranks, in_constants);
+    }
+    protos[i] = proto;
+    node_opset[i] = opset;
+    for (size_t k = 0; k < node.outputs.size(); ++k) {
+      int id = node.outputs[k];
+      if (id < 0) continue;
+      DataType t = proto != nullptr ? InferOutputType(*proto, in_types, static_cast<int>(k)) : DataType::kUndefined;
+      if (t == DataType::kUndefined) {
+        auto it = declared.find(plan.value_names[id]);
+        if (it != declared.end()) t = it->second;
+      }
+      dp.value_type[id] = t;
+      dp.value_rank[id] = proto != nullptr ? InferOutputRank(*proto, in_ranks, static_cast<int>(k)) : -1;
+    }
+  }
+  auto place_of = [&](int i, size_t k) {
+    return k < support[i].inputs.size() ? support[i].inputs[k] : InputPlace::kNodeDevice;
+  };
+
+  // Pass 2 (forward): values derived from the contents of graph inputs (the data path). Shape and
+  // Size read only dims, so shape arithmetic on their results is not data.
+  std::vector<uint8_t> data_dep(num_values, 0);
+  for (int id : plan.input_ids)
+    if (id >= 0) data_dep[id] = 1;
+  std::vector<uint8_t> node_data(num_nodes, 0), shape_fed(num_nodes, 0);
+  for (int i = 0; i < num_nodes; ++i) {
+    const PlannedNode& node = plan.nodes[i];
+    for (size_t k = 0; k < node.inputs.size(); ++k) {
+      const int id = node.inputs[k];
+      if (id < 0 || plan.is_constant[id] || place_of(i, k) == InputPlace::kAny) continue;
+      if (data_dep[id]) node_data[i] = 1;
+      else shape_fed[i] = 1;
+    }
+    for (int id : node.implicit_inputs)
+      if (id >= 0 && data_dep[id]) node_data[i] = 1;
+    for (int id : node.outputs)
+      if (id >= 0) data_dep[id] = node_data[i];
+  }
+
+  // Pass 3 (backward): a node with a CUDA kernel runs there unless it is shape arithmetic (it reads
+  // host values derived from dims only, not graph data) whose results no GPU node reads as data:
+  // such values stay small host tensors and nothing crosses the bus for them. `wanted` marks the
+  // values GPU nodes read on the device; shape arithmetic that feeds the data path (position ids
+  // from Range, a mask from a Range and a compare) goes to the GPU with it, so no copy is made.
+  std::vector<uint8_t> wanted(num_values, 0), prefer_gpu(num_nodes, 0);
+  for (int i = num_nodes - 1; i >= 0; --i) {
+    const PlannedNode& node = plan.nodes[i];
+    bool out_wanted = false;
+    for (int id : node.outputs) out_wanted |= id >= 0 && wanted[id];
+    const CudaPlacement pl = support[i].placement;
+    if (pl == CudaPlacement::kKernel) {
+      prefer_gpu[i] = node_data[i] || out_wanted || !shape_fed[i];
+      if (!prefer_gpu[i]) continue;
+      for (size_t k = 0; k < node.inputs.size(); ++k)
+        if (node.inputs[k] >= 0 && place_of(i, k) == InputPlace::kNodeDevice) wanted[node.inputs[k]] = 1;
+    } else if (pl == CudaPlacement::kFollow && out_wanted && !node.inputs.empty() && node.inputs[0] >= 0) {
+      wanted[node.inputs[0]] = 1;
+    }
+  }
+
+  // Pass 4: placement and copies, in execution order.
   std::vector<uint8_t> on_host(num_values, 1), on_device(num_values, 0);
   std::vector<uint8_t> uploaded(num_values, 0);
   auto need = [&](int id, Device where, int node) {
@@ -423,37 +631,20 @@ StatusOr<DevicePlan> PartitionGraph(const GraphPlan& plan, const onnx::GraphProt
 
   for (int i = 0; i < num_nodes; ++i) {
     const PlannedNode& node = plan.nodes[i];
-    const onnx::NodeProto* proto = nullptr;
-    for (int o : node.outputs)
-      if (o >= 0) {
-        auto it = by_output.find(plan.value_names[o]);
-        if (it != by_output.end()) proto = it->second;
-        break;
-      }
-    std::vector<DataType> in_types;
-    std::vector<int> in_ranks;
-    std::vector<const Tensor*> in_constants;
-    for (int id : node.inputs) {
-      in_constants.push_back(id >= 0 && plan.is_constant[id] && plan.constants[id].is_tensor()
-                                 ? &plan.constants[id].tensor()
-                                 : nullptr);
-      in_types.push_back(id >= 0 ? dp.value_type[id] : DataType::kUndefined);
-      in_ranks.push_back(id >= 0 ? dp.value_rank[id] : -1);
-    }
-
-    CudaSupportResult s;
-    int opset = 0;
-    if (proto == nullptr) {
-      s = Cpu("node not found in the graph");
-    } else {
-      auto os = opsets.find(CanonicalDomain(proto->domain()));
-      opset = os == opsets.end() ? 0 : static_cast<int>(os->second);
-      s = CudaSupport(*proto, opset, in_types, in_ranks, in_constants);
-    }
+    const CudaSupportResult& s = support[i];
     Device dev = Device::kCpu;
     if (target == Device::kCuda) {
       if (s.placement == CudaPlacement::kKernel) {
-        dev = Device::kCuda;
+        // Shape arithmetic stays on the host unless an input it reads as data is already on the
+        // device (then the GPU computes it rather than the input crossing back).
+        bool device_input = false;
+        for (size_t k = 0; k < node.inputs.size(); ++k) {
+          const int id = node.inputs[k];
+          device_input |= id >= 0 && !plan.is_constant[id] && place_of(i, k) == InputPlace::kNodeDevice &&
+                          dp.value_home[id] == Device::kCuda;
+        }
+        if (prefer_gpu[i] || device_input) dev = Device::kCuda;
+        else dp.node_reason[i] = "shape arithmetic on host values (no copy)";
       } else if (s.placement == CudaPlacement::kFollow) {
         int src = node.inputs.empty() ? -1 : node.inputs[0];
         dev = src >= 0 && !plan.is_constant[src] ? dp.value_home[src] : Device::kCpu;
@@ -462,11 +653,12 @@ StatusOr<DevicePlan> PartitionGraph(const GraphPlan& plan, const onnx::GraphProt
       }
     }
     dp.node_device[i] = dev;
-    if (dev == Device::kCuda && s.placement == CudaPlacement::kKernel) dp.cuda_params[i] = ReadCudaParams(*proto, opset, in_constants);
+    if (dev == Device::kCuda && s.placement == CudaPlacement::kKernel)
+      dp.cuda_params[i] = ReadCudaParams(*protos[i], node_opset[i], node_constants[i]);
 
     if (target == Device::kCuda) {
       for (size_t k = 0; k < node.inputs.size(); ++k) {
-        InputPlace place = k < s.inputs.size() ? s.inputs[k] : InputPlace::kNodeDevice;
+        InputPlace place = place_of(i, k);
         if (dev == Device::kCpu && place == InputPlace::kNodeDevice) place = InputPlace::kHost;
         dp.input_place[i].push_back(place);
         if (place == InputPlace::kAny) continue;
@@ -480,13 +672,6 @@ StatusOr<DevicePlan> PartitionGraph(const GraphPlan& plan, const onnx::GraphProt
       dp.value_home[id] = dev;
       on_host[id] = dev == Device::kCpu;
       on_device[id] = dev == Device::kCuda;
-      DataType t = proto != nullptr ? InferOutputType(*proto, in_types, static_cast<int>(k)) : DataType::kUndefined;
-      if (t == DataType::kUndefined) {
-        auto it = declared.find(plan.value_names[id]);
-        if (it != declared.end()) t = it->second;
-      }
-      dp.value_type[id] = t;
-      dp.value_rank[id] = proto != nullptr ? InferOutputRank(*proto, in_ranks, static_cast<int>(k)) : -1;
     }
   }
   if (target == Device::kCuda) {

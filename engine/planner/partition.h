@@ -85,6 +85,13 @@ struct CudaNodeParams {
   bool count_include_pad = false;
   std::string activation;                 // Conv with a fused activation (passes/fuse_conv_activation)
   float activation_alpha = 0.f, activation_beta = 0.f;
+  // Data-movement and mask ops (runtime/cuda_data_ops.cc). `axis` above is Gather / GatherElements /
+  // Concat / Split's axis here (default 0).
+  int64_t to = 0;                         // Cast: the target element type
+  int64_t batch_dims = 0;                 // GatherND
+  std::vector<int64_t> starts, ends;      // Slice before opset 10 (attributes; axes in `axes`)
+  std::vector<int64_t> split;             // Split before opset 13 (attribute; empty: equal parts)
+  float clip_min = -3.402823466e38f, clip_max = 3.402823466e38f;  // Clip before opset 11
 };
 
 struct DevicePlan {

@@ -30,6 +30,7 @@
 #include "kernels/cuda/tensor_shape.h"
 #include "kernels/cuda/transpose.h"
 #include "kernels/cuda/unary_elementwise.h"
+#include "runtime/cuda_data_ops.h"
 #include "runtime/cuda_session.h"
 #include "runtime/executor.h"
 
@@ -808,6 +809,24 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     if (k >= static_cast<int>(node.inputs.size()) || node.inputs[k] < 0) return nullptr;
     return &dev_[node.inputs[k]].tensor();
   };
+  if (IsCudaDataOpKernel(p.op)) {
+    // Data-movement and mask ops (runtime/cuda_data_ops.cc): inputs as held (device views, host
+    // tensors for the host-side ones), outputs allocated here by index.
+    std::vector<CudaDataInput> data_in(node.inputs.size());
+    for (size_t k = 0; k < node.inputs.size(); ++k) {
+      const int id = node.inputs[k];
+      if (id < 0) continue;
+      if (dev_[id].is_tensor()) data_in[k].device = &dev_[id].tensor();
+      if (on_host_[id] && frame_.values[id].is_tensor()) data_in[k].host = &frame_.values[id].tensor();
+      data_in[k].halved = halved_[id];
+    }
+    auto output = [&](int k, DataType dtype, const Shape& shape) -> StatusOr<Tensor*> {
+      const int id = k < static_cast<int>(node.outputs.size()) ? node.outputs[k] : -1;
+      if (id < 0) return static_cast<Tensor*>(nullptr);
+      return DeviceOutput(id, dtype, shape);
+    };
+    return RunCudaDataOp(p, data_in, static_cast<int>(node.outputs.size()), options_.fp16, output, s);
+  }
   const int out_id = node.outputs.empty() ? -1 : node.outputs[0];
   if (out_id < 0) return Status::Ok();  // nothing wanted
   const Tensor* x = in(0);

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "onnx/onnx-ml.pb.h"
 #include "test_models.h"
 
@@ -290,10 +292,11 @@ TEST(PartitionTest, WhereNeedsABoolConditionAndFloatValues) {
 }
 
 TEST(PartitionTest, ElementTypesFlowThroughCpuNodes) {
-  // Cast to float on the CPU (int input), then a float op on the GPU: the type is known after Cast.
+  // Cast to float on the CPU (a uint16 input: no CUDA Cast from it), then a float op on the GPU:
+  // the type is known after Cast.
   onnx::ModelProto m = NewModel(13);
   auto* g = m.mutable_graph();
-  *g->add_input() = TensorInfo("x", onnx::TensorProto::INT64, {2, 4});
+  *g->add_input() = TensorInfo("x", onnx::TensorProto::UINT16, {2, 4});
   *g->add_output() = TensorInfo("y", kFloat, {2, 4});
   onnx::NodeProto cast = Node("Cast", {"x"}, {"xf"}, "cast");
   SetAttr(&cast, "to", static_cast<int64_t>(kFloat));
@@ -304,6 +307,169 @@ TEST(PartitionTest, ElementTypesFlowThroughCpuNodes) {
   EXPECT_EQ(p.input_copies, 0);
   EXPECT_EQ(p.internal_copies, 1);
   EXPECT_EQ(p.output_copies, 1);
+}
+
+onnx::TensorProto Int64Initializer(const std::string& name, const std::vector<int64_t>& dims,
+                                   const std::vector<int64_t>& values) {
+  onnx::TensorProto t;
+  t.set_name(name);
+  t.set_data_type(onnx::TensorProto::INT64);
+  for (int64_t d : dims) t.add_dims(d);
+  for (int64_t v : values) t.add_int64_data(v);
+  return t;
+}
+
+// The index of the node named `name` in the placement (-1 if absent).
+int NodeIndex(const PlacementInfo& p, const std::string& name) {
+  for (size_t i = 0; i < p.nodes.size(); ++i)
+    if (p.nodes[i].name == name) return static_cast<int>(i);
+  return -1;
+}
+
+Device DeviceOf(const PlacementInfo& p, const std::string& name) {
+  const int i = NodeIndex(p, name);
+  EXPECT_GE(i, 0) << name;
+  return i >= 0 ? p.nodes[i].device : Device::kCpu;
+}
+
+TEST(PartitionTest, ClipWithConstantBoundsRunsOnTheGpuAndReadsItsBoundsOnTheHost) {
+  // A MobileNetV2 block as the TorchScript exporter writes it: Conv, then ReLU6 as Clip whose
+  // min / max are constant inputs (kept apart by a Relu so that no Conv+Clip fusion hides it).
+  onnx::ModelProto m = NewModel(17);
+  auto* g = m.mutable_graph();
+  *g->add_input() = TensorInfo("x", kFloat, {1, 2, 5, 5});
+  *g->add_output() = TensorInfo("y", kFloat, {1, 2, 5, 5});
+  *g->add_initializer() = FloatInitializer("w", {2, 2, 1, 1}, {1.f, 0.f, 0.f, 1.f});
+  *g->add_initializer() = FloatInitializer("lo", {}, {0.f});
+  *g->add_initializer() = FloatInitializer("hi", {}, {6.f});
+  *g->add_node() = Node("Sigmoid", {"x"}, {"s"}, "sig");
+  *g->add_node() = Node("Clip", {"s", "lo", "hi"}, {"c"}, "clip");
+  *g->add_node() = Node("Conv", {"c", "w"}, {"y"}, "conv");
+  PlacementInfo p = Place(m);
+  EXPECT_EQ(DeviceOf(p, "clip"), Device::kCuda) << p.nodes[NodeIndex(p, "clip")].reason;
+  EXPECT_EQ(p.internal_copies, 0);
+  EXPECT_EQ(p.total_copies(), 2);
+  // lo and hi are read on the host: only what Conv reads goes up (w).
+  EXPECT_EQ(p.uploaded_constants, Device::kCuda == DeviceOf(p, "conv") ? 1 : 0);
+}
+
+// A BERT-like front end, shaped as the dynamo exporter writes it: an embedding Gather reading
+// input_ids, position ids from Range over a dim read by Shape, the attention mask cast to bool,
+// compared and turned into an additive float mask, and shape arithmetic for a Reshape.
+onnx::ModelProto BertLikeFrontEnd() {
+  onnx::ModelProto m = NewModel(17);
+  auto* g = m.mutable_graph();
+  *g->add_input() = TensorInfo("input_ids", onnx::TensorProto::INT64, {2, -1});
+  *g->add_input() = TensorInfo("attention_mask", onnx::TensorProto::INT64, {2, -1});
+  *g->add_output() = TensorInfo("hidden", kFloat, {});
+  *g->add_output() = TensorInfo("mask_add", kFloat, {});
+  *g->add_initializer() = FloatInitializer("word_emb", {10, 4}, std::vector<float>(40, 0.25f));
+  *g->add_initializer() = FloatInitializer("pos_emb", {16, 4}, std::vector<float>(64, 0.5f));
+  *g->add_initializer() = Int64Initializer("zero", {}, {0});
+  *g->add_initializer() = Int64Initializer("one", {}, {1});
+  *g->add_initializer() = Int64Initializer("axis0", {1}, {0});
+  *g->add_initializer() = Int64Initializer("minus1", {1}, {-1});
+  *g->add_initializer() = FloatInitializer("neg", {}, {-10000.f});
+  *g->add_node() = Node("Gather", {"word_emb", "input_ids"}, {"words"}, "embedding");
+  *g->add_node() = Node("Shape", {"input_ids"}, {"ids_shape"}, "shape");
+  *g->add_node() = Node("Gather", {"ids_shape", "one"}, {"seq"}, "seq_len");        // shape arithmetic
+  *g->add_node() = Node("Range", {"zero", "seq", "one"}, {"positions"}, "arange");  // feeds the data path
+  *g->add_node() = Node("Gather", {"pos_emb", "positions"}, {"pos"}, "pos_embedding");
+  *g->add_node() = Node("Add", {"words", "pos"}, {"emb"}, "add");
+  // Shape arithmetic for a Reshape: [-1] ++ ... stays small host int64 tensors.
+  *g->add_node() = Node("Unsqueeze", {"seq", "axis0"}, {"seq1"}, "unsqueeze_seq");
+  onnx::NodeProto concat = Node("Concat", {"minus1", "seq1"}, {"new_shape"}, "concat_shape");
+  SetAttr(&concat, "axis", static_cast<int64_t>(0));
+  *g->add_node() = concat;
+  onnx::NodeProto flat = Node("Reshape", {"emb", "new_shape"}, {"hidden"}, "reshape");
+  *g->add_node() = flat;
+  // The mask chain.
+  onnx::NodeProto to_bool = Node("Cast", {"attention_mask"}, {"mask_b"}, "mask_cast");
+  SetAttr(&to_bool, "to", static_cast<int64_t>(onnx::TensorProto::BOOL));
+  *g->add_node() = to_bool;
+  *g->add_node() = Node("Unsqueeze", {"positions", "axis0"}, {"pos2"}, "unsqueeze_pos");
+  *g->add_node() = Node("GreaterOrEqual", {"pos2", "zero"}, {"valid"}, "ge");
+  *g->add_node() = Node("And", {"mask_b", "valid"}, {"keep"}, "and");
+  *g->add_node() = Node("Not", {"keep"}, {"drop"}, "not");
+  onnx::NodeProto to_float = Node("Cast", {"drop"}, {"drop_f"}, "drop_cast");
+  SetAttr(&to_float, "to", static_cast<int64_t>(kFloat));
+  *g->add_node() = to_float;
+  *g->add_node() = Node("Mul", {"drop_f", "neg"}, {"mask_add"}, "scale");
+  return m;
+}
+
+TEST(PartitionTest, TheDataPathGoesToTheGpuAndShapeArithmeticStaysOnTheHost) {
+  PlacementInfo p = Place(BertLikeFrontEnd());
+  // Everything reading the graph inputs' contents, or feeding what does, runs on the GPU.
+  for (const char* n : {"embedding", "arange", "pos_embedding", "add", "reshape", "mask_cast", "unsqueeze_pos", "ge",
+                        "and", "not", "drop_cast", "scale"})
+    EXPECT_EQ(DeviceOf(p, n), Device::kCuda) << n << ": " << p.nodes[NodeIndex(p, n)].reason;
+  // Shape arithmetic (from Shape, read by a Reshape and a Range on the host) stays there.
+  for (const char* n : {"shape", "seq_len", "unsqueeze_seq", "concat_shape"})
+    EXPECT_EQ(DeviceOf(p, n), Device::kCpu) << n;
+  EXPECT_NE(p.nodes[NodeIndex(p, "seq_len")].reason.find("shape arithmetic"), std::string::npos)
+      << p.nodes[NodeIndex(p, "seq_len")].reason;
+  EXPECT_EQ(p.input_copies, 2);
+  EXPECT_EQ(p.internal_copies, 0) << p.summary;
+  EXPECT_EQ(p.output_copies, 2);
+}
+
+TEST(PartitionTest, NoCpuNodeReadsTheDataPathInTheBertLikeGraph) {
+  // What CUDA Graph capture needs: CPU nodes depend on shapes alone. Checked generically: a CPU
+  // node's non-constant inputs are Shape results or derived from them only.
+  const onnx::ModelProto m = BertLikeFrontEnd();
+  PlacementInfo p = Place(m);
+  std::set<std::string> data = {"input_ids", "attention_mask"};
+  for (const auto& n : m.graph().node()) {
+    bool reads_data = false;
+    if (n.op_type() != "Shape")
+      for (const auto& in : n.input()) reads_data |= data.count(in) > 0;
+    if (reads_data)
+      for (const auto& out : n.output()) data.insert(out);
+    if (reads_data) EXPECT_EQ(DeviceOf(p, n.name()), Device::kCuda) << n.name();
+  }
+}
+
+TEST(PartitionTest, DataOpsOnTheDataPathGoToTheGpuWithHostSideIndexInputs) {
+  onnx::ModelProto m = NewModel(17);
+  auto* g = m.mutable_graph();
+  *g->add_input() = TensorInfo("x", kFloat, {4, 6});
+  *g->add_input() = TensorInfo("i", onnx::TensorProto::INT64, {3});
+  *g->add_output() = TensorInfo("y", kFloat, {});
+  *g->add_output() = TensorInfo("z", onnx::TensorProto::BOOL, {});
+  *g->add_initializer() = Int64Initializer("starts", {1}, {1});
+  *g->add_initializer() = Int64Initializer("ends", {1}, {-1});
+  *g->add_initializer() = Int64Initializer("axes", {1}, {1});
+  *g->add_initializer() = Int64Initializer("shape", {3}, {2, 4, 4});
+  *g->add_initializer() = Int64Initializer("split", {2}, {1, 3});
+  *g->add_node() = Node("Slice", {"x", "starts", "ends", "axes"}, {"s"}, "slice");           // [4,4]
+  *g->add_node() = Node("Expand", {"s", "shape"}, {"e"}, "expand");                          // [2,4,4]
+  onnx::NodeProto split = Node("Split", {"e", "split"}, {"e0", "e1"}, "split");
+  SetAttr(&split, "axis", static_cast<int64_t>(1));
+  *g->add_node() = split;
+  onnx::NodeProto concat = Node("Concat", {"e1", "e0"}, {"c"}, "concat");
+  SetAttr(&concat, "axis", static_cast<int64_t>(1));
+  *g->add_node() = concat;
+  onnx::NodeProto gather = Node("Gather", {"c", "i"}, {"y"}, "gather");
+  SetAttr(&gather, "axis", static_cast<int64_t>(2));
+  *g->add_node() = gather;
+  *g->add_node() = Node("Less", {"x", "x"}, {"z"}, "less");
+  PlacementInfo p = Place(m);
+  EXPECT_EQ(Devices(p), "GGGGGG") << p.summary;
+  EXPECT_EQ(p.internal_copies, 0);
+  EXPECT_EQ(p.uploaded_constants, 0);  // starts, ends, axes, shape and split are read on the host
+}
+
+TEST(PartitionTest, DataOpsStayOnTheCpuForTypesTheKernelsDoNotTake) {
+  onnx::ModelProto m = NewModel(17);
+  auto* g = m.mutable_graph();
+  *g->add_input() = TensorInfo("s", onnx::TensorProto::STRING, {3});
+  *g->add_input() = TensorInfo("i", onnx::TensorProto::INT64, {2});
+  *g->add_output() = TensorInfo("y", onnx::TensorProto::STRING, {2});
+  *g->add_node() = Node("Gather", {"s", "i"}, {"y"}, "gather");
+  PlacementInfo p = Place(m);
+  EXPECT_EQ(Devices(p), "C");
+  EXPECT_NE(p.nodes[0].reason.find("string"), std::string::npos) << p.nodes[0].reason;
 }
 
 }  // namespace

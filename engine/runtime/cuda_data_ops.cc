@@ -1,0 +1,607 @@
+// See runtime/cuda_data_ops.h.
+#ifdef ONNXD_WITH_CUDA
+
+#include "runtime/cuda_data_ops.h"
+
+#include <cuda_fp16.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <set>
+#include <vector>
+
+#include "kernels/cuda/cuda_status.h"
+#include "kernels/cuda/data_ops.h"
+#include "kernels/cuda/tensor_shape.h"
+#include "kernels/cuda/unary_elementwise.h"
+
+namespace onnxd::engine {
+namespace {
+
+// Must match kFallback in runtime/cuda_session_gpu.cc: RunNode reruns such a node on the CPU.
+Status Fallback(const std::string& why) { return Unimplemented("cuda fallback: " + why); }
+
+StatusOr<cuda::ElemType> ElemOf(DataType t) {
+  switch (t) {
+    case DataType::kFloat: return cuda::ElemType::kFloat;
+    case DataType::kFloat16: return cuda::ElemType::kHalf;
+    case DataType::kDouble: return cuda::ElemType::kDouble;
+    case DataType::kInt64: return cuda::ElemType::kInt64;
+    case DataType::kInt32: return cuda::ElemType::kInt32;
+    case DataType::kInt8: return cuda::ElemType::kInt8;
+    case DataType::kUInt8: return cuda::ElemType::kUInt8;
+    case DataType::kBool: return cuda::ElemType::kBool;
+    default: return Fallback(std::string("element type ") + DataTypeName(t));
+  }
+}
+
+int64_t Product(std::span<const int64_t> d, size_t from, size_t to) {
+  int64_t n = 1;
+  for (size_t i = from; i < to; ++i) n *= d[i];
+  return n;
+}
+
+// Contiguous strides of `dims`.
+std::vector<int64_t> Strides(std::span<const int64_t> dims) {
+  std::vector<int64_t> s(dims.size());
+  int64_t stride = 1;
+  for (size_t i = dims.size(); i-- > 0;) {
+    s[i] = stride;
+    stride *= dims[i];
+  }
+  return s;
+}
+
+StatusOr<std::vector<int64_t>> HostInts(const Tensor* t, const char* what) {
+  if (t == nullptr) return InvalidArgument(std::string(what) + " is missing or not on the host");
+  std::vector<int64_t> v(static_cast<size_t>(t->num_elements()));
+  if (t->dtype() == DataType::kInt64) {
+    if (!v.empty()) std::memcpy(v.data(), t->raw_data(), v.size() * sizeof(int64_t));
+  } else if (t->dtype() == DataType::kInt32) {
+    const auto* p = static_cast<const int32_t*>(t->raw_data());
+    for (size_t i = 0; i < v.size(); ++i) v[i] = p[i];
+  } else {
+    return InvalidArgument(std::string(what) + " must be int64 or int32");
+  }
+  return v;
+}
+
+// A host scalar (Clip's bounds, Range's start / limit / delta) as a double.
+StatusOr<double> HostScalar(const Tensor* t, const char* what) {
+  if (t == nullptr) return InvalidArgument(std::string(what) + " is not on the host");
+  if (t->num_elements() != 1) return InvalidArgument(std::string(what) + " must hold one element");
+  switch (t->dtype()) {
+    case DataType::kFloat: return static_cast<double>(static_cast<const float*>(t->raw_data())[0]);
+    case DataType::kDouble: return static_cast<const double*>(t->raw_data())[0];
+    case DataType::kInt64: return static_cast<double>(static_cast<const int64_t*>(t->raw_data())[0]);
+    case DataType::kInt32: return static_cast<double>(static_cast<const int32_t*>(t->raw_data())[0]);
+    case DataType::kFloat16: return static_cast<double>(static_cast<float>(static_cast<const Float16*>(t->raw_data())[0]));
+    default: return Fallback(std::string(what) + " of type " + DataTypeName(t->dtype()));
+  }
+}
+
+class DataOpRunner {
+ public:
+  DataOpRunner(const CudaNodeParams& p, std::span<const CudaDataInput> in, int num_outputs, bool fp16,
+               const CudaDataOutputFn& output, cudaStream_t s)
+      : p_(p), in_(in), num_outputs_(num_outputs), fp16_(fp16), output_(output), s_(s) {}
+
+  Status Run() {
+    const std::string& op = p_.op;
+    if (op == "Gather") return Gather();
+    if (op == "GatherElements") return GatherElements();
+    if (op == "GatherND") return GatherND();
+    if (op == "Cast") return Cast();
+    if (op == "Clip") return Clip();
+    if (op == "Concat") return Concat();
+    if (op == "Split") return Split();
+    if (op == "Slice") return Slice();
+    if (op == "Expand") return Expand();
+    if (op == "Equal" || op == "Less" || op == "Greater" || op == "LessOrEqual" || op == "GreaterOrEqual")
+      return Compare();
+    if (op == "And" || op == "Or" || op == "Xor") return Logic();
+    if (op == "Not") return Not();
+    if (op == "Max" || op == "Min") return MinMax();
+    if (op == "Range") return Range();
+    return Internal("op " + op + " is not a CUDA data op");
+  }
+
+ private:
+  const Tensor* Dev(int k) const { return k < static_cast<int>(in_.size()) ? in_[k].device : nullptr; }
+  const Tensor* Host(int k) const { return k < static_cast<int>(in_.size()) ? in_[k].host : nullptr; }
+  bool Present(int k) const { return k < static_cast<int>(in_.size()) && (in_[k].device || in_[k].host); }
+
+  StatusOr<const Tensor*> NeedDev(int k) const {
+    const Tensor* t = Dev(k);
+    if (t == nullptr) return InvalidArgument("input " + std::to_string(k) + " is missing or not on the device");
+    return t;
+  }
+
+  static Status RankOk(const Tensor& t) {
+    if (t.rank() > cuda::kMaxRank) return Fallback("rank above 6");
+    return Status::Ok();
+  }
+
+  StatusOr<int64_t> Axis(int64_t axis, int rank) const {
+    const int64_t a = axis < 0 ? axis + rank : axis;
+    if (a < 0 || a >= rank) return InvalidArgument("axis " + std::to_string(axis) + " out of range for rank " + std::to_string(rank));
+    return a;
+  }
+
+  static const int64_t* Idx64(const Tensor& t) {
+    return t.dtype() == DataType::kInt64 ? static_cast<const int64_t*>(t.raw_data()) : nullptr;
+  }
+  static const int32_t* Idx32(const Tensor& t) {
+    return t.dtype() == DataType::kInt32 ? static_cast<const int32_t*>(t.raw_data()) : nullptr;
+  }
+  static Status IndexType(const Tensor& t) {
+    if (t.dtype() != DataType::kInt64 && t.dtype() != DataType::kInt32)
+      return InvalidArgument("indices must be int64 or int32");
+    return Status::Ok();
+  }
+
+  Status Gather() {
+    const Tensor* data = nullptr;
+    const Tensor* idx = nullptr;
+    ASSIGN_OR_RETURN(data, NeedDev(0));
+    ASSIGN_OR_RETURN(idx, NeedDev(1));
+    RETURN_IF_ERROR(IndexType(*idx));
+    const int r = data->rank();
+    if (r == 0) return InvalidArgument("Gather from a scalar");
+    int64_t axis = 0;
+    ASSIGN_OR_RETURN(axis, Axis(p_.axis, r));
+    const auto dd = data->shape().dims();
+    Shape out;
+    for (int64_t d = 0; d < axis; ++d) out.PushBack(dd[d]);
+    for (int64_t d : idx->shape().dims()) out.PushBack(d);
+    for (int64_t d = axis + 1; d < r; ++d) out.PushBack(dd[d]);
+    const int64_t axis_dim = dd[axis];
+    if (axis_dim == 0 && idx->num_elements() > 0) return InvalidArgument("Gather along an empty axis");
+    Tensor* y = nullptr;
+    ASSIGN_OR_RETURN(y, output_(0, data->dtype(), out));
+    if (y == nullptr) return Status::Ok();
+    return cuda::GatherAxis(data->raw_data(), Product(dd, 0, axis), axis_dim, Product(dd, axis + 1, r), Idx64(*idx),
+                            Idx32(*idx), idx->num_elements(), y->raw_data(), static_cast<int>(ElementSize(data->dtype())),
+                            s_);
+  }
+
+  Status GatherElements() {
+    const Tensor* data = nullptr;
+    const Tensor* idx = nullptr;
+    ASSIGN_OR_RETURN(data, NeedDev(0));
+    ASSIGN_OR_RETURN(idx, NeedDev(1));
+    RETURN_IF_ERROR(IndexType(*idx));
+    RETURN_IF_ERROR(RankOk(*data));
+    const int r = data->rank();
+    if (idx->rank() != r || r == 0) return InvalidArgument("data and indices must have the same rank >= 1");
+    int64_t axis = 0;
+    ASSIGN_OR_RETURN(axis, Axis(p_.axis, r));
+    if (data->dim(static_cast<int>(axis)) == 0 && idx->num_elements() > 0)
+      return InvalidArgument("GatherElements along an empty axis");
+    Tensor* y = nullptr;
+    ASSIGN_OR_RETURN(y, output_(0, data->dtype(), idx->shape()));
+    if (y == nullptr) return Status::Ok();
+    return cuda::GatherElements(data->raw_data(), data->shape().dims(), Idx64(*idx), Idx32(*idx), idx->shape().dims(),
+                                static_cast<int>(axis), y->raw_data(), static_cast<int>(ElementSize(data->dtype())), s_);
+  }
+
+  Status GatherND() {
+    const Tensor* data = nullptr;
+    const Tensor* idx = nullptr;
+    ASSIGN_OR_RETURN(data, NeedDev(0));
+    ASSIGN_OR_RETURN(idx, NeedDev(1));
+    RETURN_IF_ERROR(IndexType(*idx));
+    const int r = data->rank(), q = idx->rank();
+    const int64_t b = p_.batch_dims;
+    if (q < 1 || r < 1 || b < 0 || b >= q || b >= r) return InvalidArgument("GatherND: bad ranks or batch_dims");
+    const int64_t k = idx->dim(q - 1);
+    if (k < 1 || b + k > r) return InvalidArgument("GatherND: the indices' last dim does not fit the data's rank");
+    if (k > cuda::kMaxRank) return Fallback("GatherND tuples longer than 6");
+    for (int64_t d = 0; d < b; ++d)
+      if (idx->dim(static_cast<int>(d)) != data->dim(static_cast<int>(d)))
+        return InvalidArgument("GatherND: batch dims of data and indices differ");
+    Shape out;
+    for (int d = 0; d < q - 1; ++d) out.PushBack(idx->dim(d));
+    for (int64_t d = b + k; d < r; ++d) out.PushBack(data->dim(static_cast<int>(d)));
+    Tensor* y = nullptr;
+    ASSIGN_OR_RETURN(y, output_(0, data->dtype(), out));
+    if (y == nullptr) return Status::Ok();
+    return cuda::GatherND(data->raw_data(), data->shape().dims(), Idx64(*idx), Idx32(*idx), idx->shape().dims(),
+                          static_cast<int>(b), y->raw_data(), static_cast<int>(ElementSize(data->dtype())), s_);
+  }
+
+  Status Cast() {
+    const Tensor* x = nullptr;
+    ASSIGN_OR_RETURN(x, NeedDev(0));
+    DataType to = static_cast<DataType>(p_.to);
+    const bool halved = in_[0].halved;
+    // fp16 mode: a halved float read as fp16; to float it stays fp16 (the session's float). A Cast
+    // to float16 from a halved float would look halved too and come back as float: the CPU does it.
+    if (halved && to == DataType::kFloat16) return Fallback("Cast to float16 of a value held as fp16");
+    if (halved && to == DataType::kFloat) to = DataType::kFloat16;
+    cuda::ElemType from{}, dst{};
+    ASSIGN_OR_RETURN(from, ElemOf(x->dtype()));
+    ASSIGN_OR_RETURN(dst, ElemOf(to));
+    Tensor* y = nullptr;
+    ASSIGN_OR_RETURN(y, output_(0, to, x->shape()));
+    if (y == nullptr) return Status::Ok();
+    return cuda::Cast(x->raw_data(), from, y->raw_data(), dst, x->num_elements(), s_);
+  }
+
+  Status Clip() {
+    const Tensor* x = nullptr;
+    ASSIGN_OR_RETURN(x, NeedDev(0));
+    if (x->dtype() != DataType::kFloat && x->dtype() != DataType::kFloat16)
+      return Fallback(std::string("Clip of ") + DataTypeName(x->dtype()));
+    float lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();
+    if (p_.opset < 11) {
+      lo = p_.clip_min;
+      hi = p_.clip_max;
+    } else {
+      for (int k = 1; k <= 2; ++k) {
+        if (!Present(k)) continue;
+        double v = 0;
+        ASSIGN_OR_RETURN(v, HostScalar(Host(k), k == 1 ? "min" : "max"));
+        (k == 1 ? lo : hi) = static_cast<float>(v);
+      }
+    }
+    Tensor* y = nullptr;
+    ASSIGN_OR_RETURN(y, output_(0, x->dtype(), x->shape()));
+    if (y == nullptr) return Status::Ok();
+    if (x->dtype() == DataType::kFloat16)
+      return cuda::ClipElementwise(static_cast<const __half*>(x->raw_data()), static_cast<__half*>(y->raw_data()),
+                                   x->num_elements(), lo, hi, s_);
+    return cuda::ClipElementwise(static_cast<const float*>(x->raw_data()), static_cast<float*>(y->raw_data()),
+                                 x->num_elements(), lo, hi, s_);
+  }
+
+  Status Concat() {
+    std::vector<const Tensor*> xs;
+    for (int k = 0; k < static_cast<int>(in_.size()); ++k) {
+      if (!Present(k)) continue;
+      const Tensor* t = nullptr;
+      ASSIGN_OR_RETURN(t, NeedDev(k));
+      xs.push_back(t);
+    }
+    if (xs.empty()) return InvalidArgument("Concat without inputs");
+    const Tensor& first = *xs[0];
+    const int r = first.rank();
+    if (r == 0) return InvalidArgument("Concat of scalars");
+    int64_t axis = 0;
+    ASSIGN_OR_RETURN(axis, Axis(p_.axis, r));
+    std::vector<int64_t> out = first.shape().ToVector();
+    out[axis] = 0;
+    for (const Tensor* t : xs) {
+      if (t->dtype() != first.dtype()) return Fallback("Concat of mixed element types");
+      if (t->rank() != r) return InvalidArgument("Concat inputs of different ranks");
+      for (int d = 0; d < r; ++d)
+        if (d != axis && t->dim(d) != first.dim(d))
+          return InvalidArgument("Concat inputs " + first.shape().ToString() + " and " + t->shape().ToString() +
+                                 " differ off the axis");
+      out[axis] += t->dim(static_cast<int>(axis));
+    }
+    Tensor* y = nullptr;
+    ASSIGN_OR_RETURN(y, output_(0, first.dtype(), Shape(std::span<const int64_t>(out))));
+    if (y == nullptr) return Status::Ok();
+    // Each input is a [outer, len * inner] block copied into columns [off * inner, ...) of the
+    // output's [outer, total * inner].
+    const int64_t outer = Product(out, 0, axis), inner = Product(out, axis + 1, r);
+    const int esize = static_cast<int>(ElementSize(first.dtype()));
+    int64_t off = 0;
+    for (const Tensor* t : xs) {
+      const int64_t len = t->dim(static_cast<int>(axis));
+      if (t->num_elements() > 0) {
+        const int64_t dims[2] = {outer, len * inner};
+        const int64_t src[2] = {len * inner, 1};
+        const int64_t dst[2] = {out[axis] * inner, 1};
+        RETURN_IF_ERROR(cuda::StridedCopy(t->raw_data(), 0, src, y->raw_data(), off * inner, dst, dims, esize, s_));
+      }
+      off += len;
+    }
+    return Status::Ok();
+  }
+
+  Status Split() {
+    const Tensor* x = nullptr;
+    ASSIGN_OR_RETURN(x, NeedDev(0));
+    const int r = x->rank();
+    if (r == 0) return InvalidArgument("Split of a scalar");
+    int64_t axis = 0;
+    ASSIGN_OR_RETURN(axis, Axis(p_.axis, r));
+    const int64_t dim = x->dim(static_cast<int>(axis));
+    const int n = num_outputs_;
+    if (n < 1) return InvalidArgument("Split without outputs");
+    std::vector<int64_t> sizes;
+    if (p_.opset >= 13 && Present(1)) {
+      ASSIGN_OR_RETURN(sizes, HostInts(Host(1), "split"));
+    } else if (p_.opset < 13 && !p_.split.empty()) {
+      sizes = p_.split;
+    } else {
+      // Equal parts; from opset 18 the last may be smaller (num_outputs need not divide the dim).
+      const int64_t chunk = (dim + n - 1) / n;
+      sizes.assign(n, chunk);
+      sizes.back() = dim - chunk * (n - 1);
+      if (sizes.back() < 0) return InvalidArgument("Split: the axis is too short for " + std::to_string(n) + " parts");
+      if (p_.opset < 18 && dim % n != 0)
+        return InvalidArgument("Split: " + std::to_string(dim) + " does not split into " + std::to_string(n) + " equal parts");
+    }
+    if (static_cast<int>(sizes.size()) != n) return InvalidArgument("Split: split has the wrong length");
+    int64_t total = 0;
+    for (int64_t v : sizes) {
+      if (v < 0) return InvalidArgument("Split: negative size");
+      total += v;
+    }
+    if (total != dim) return InvalidArgument("Split: the sizes do not add up to the axis");
+    const auto xd = x->shape().dims();
+    const int64_t outer = Product(xd, 0, axis), inner = Product(xd, axis + 1, r);
+    const int esize = static_cast<int>(ElementSize(x->dtype()));
+    int64_t off = 0;
+    for (int k = 0; k < n; ++k) {
+      std::vector<int64_t> shape(xd.begin(), xd.end());
+      shape[axis] = sizes[k];
+      Tensor* y = nullptr;
+      ASSIGN_OR_RETURN(y, output_(k, x->dtype(), Shape(std::span<const int64_t>(shape))));
+      if (y != nullptr && y->num_elements() > 0) {
+        const int64_t dims[2] = {outer, sizes[k] * inner};
+        const int64_t src[2] = {dim * inner, 1};
+        const int64_t dst[2] = {sizes[k] * inner, 1};
+        RETURN_IF_ERROR(cuda::StridedCopy(x->raw_data(), off * inner, src, y->raw_data(), 0, dst, dims, esize, s_));
+      }
+      off += sizes[k];
+    }
+    return Status::Ok();
+  }
+
+  Status Slice() {
+    const Tensor* x = nullptr;
+    ASSIGN_OR_RETURN(x, NeedDev(0));
+    RETURN_IF_ERROR(RankOk(*x));
+    const int r = x->rank();
+    std::vector<int64_t> starts, ends, axes, steps;
+    if (p_.opset < 10) {
+      starts = p_.starts;
+      ends = p_.ends;
+      axes = p_.axes;
+    } else {
+      ASSIGN_OR_RETURN(starts, HostInts(Host(1), "starts"));
+      ASSIGN_OR_RETURN(ends, HostInts(Host(2), "ends"));
+      if (Present(3)) {
+        ASSIGN_OR_RETURN(axes, HostInts(Host(3), "axes"));
+      }
+      if (Present(4)) {
+        ASSIGN_OR_RETURN(steps, HostInts(Host(4), "steps"));
+      }
+    }
+    const size_t m = starts.size();
+    if (ends.size() != m) return InvalidArgument("starts and ends differ in length");
+    if (axes.empty())
+      for (size_t i = 0; i < m; ++i) axes.push_back(static_cast<int64_t>(i));
+    if (steps.empty()) steps.assign(m, 1);
+    if (axes.size() != m || steps.size() != m) return InvalidArgument("axes / steps differ in length from starts");
+    const auto xd = x->shape().dims();
+    const std::vector<int64_t> xs = Strides(xd);
+    std::vector<int64_t> begin(r, 0), step(r, 1), len(xd.begin(), xd.end());
+    std::vector<uint8_t> seen(r, 0);
+    for (size_t i = 0; i < m; ++i) {
+      int64_t a = 0;
+      ASSIGN_OR_RETURN(a, Axis(axes[i], r));
+      if (seen[a]) return InvalidArgument("Slice: repeated axis");
+      seen[a] = 1;
+      const int64_t d = xd[a], st = steps[i];
+      if (st == 0) return InvalidArgument("Slice: step 0");
+      int64_t s = starts[i], e = ends[i];
+      if (s < 0) s += d;
+      if (e < 0) e += d;
+      int64_t n = 0;
+      if (st > 0) {
+        s = std::clamp<int64_t>(s, 0, d);
+        e = std::clamp<int64_t>(e, 0, d);
+        if (e > s) n = (e - s + st - 1) / st;
+      } else {
+        s = std::clamp<int64_t>(s, 0, d - 1);
+        e = std::clamp<int64_t>(e, -1, d - 1);
+        if (s > e) n = (s - e + (-st) - 1) / (-st);
+      }
+      if (d == 0) n = 0;
+      begin[a] = n > 0 ? s : 0;
+      step[a] = st;
+      len[a] = n;
+    }
+    int64_t offset = 0;
+    std::vector<int64_t> src(r);
+    for (int d = 0; d < r; ++d) {
+      offset += begin[d] * xs[d];
+      src[d] = xs[d] * step[d];
+    }
+    Tensor* y = nullptr;
+    ASSIGN_OR_RETURN(y, output_(0, x->dtype(), Shape(std::span<const int64_t>(len))));
+    if (y == nullptr) return Status::Ok();
+    return cuda::StridedCopy(x->raw_data(), offset, src, y->raw_data(), 0, Strides(len), len,
+                             static_cast<int>(ElementSize(x->dtype())), s_);
+  }
+
+  Status Expand() {
+    const Tensor* x = nullptr;
+    ASSIGN_OR_RETURN(x, NeedDev(0));
+    std::vector<int64_t> shape;
+    ASSIGN_OR_RETURN(shape, HostInts(Host(1), "shape"));
+    auto out = cuda::BroadcastShape(x->shape().dims(), shape);
+    if (!out.ok())
+      return InvalidArgument("input " + x->shape().ToString() + " does not broadcast to the requested shape");
+    const int r = static_cast<int>(out->size());
+    if (r > cuda::kMaxRank) return Fallback("rank above 6");
+    // x's strides right-aligned into the output's rank, 0 along broadcast dims.
+    const auto xd = x->shape().dims();
+    const std::vector<int64_t> xs = Strides(xd);
+    std::vector<int64_t> src(r, 0);
+    for (int d = r - 1, j = static_cast<int>(xd.size()) - 1; d >= 0 && j >= 0; --d, --j)
+      src[d] = xd[j] == 1 ? 0 : xs[j];
+    Tensor* y = nullptr;
+    ASSIGN_OR_RETURN(y, output_(0, x->dtype(), Shape(std::span<const int64_t>(*out))));
+    if (y == nullptr) return Status::Ok();
+    return cuda::StridedCopy(x->raw_data(), 0, src, y->raw_data(), 0, Strides(*out), *out,
+                             static_cast<int>(ElementSize(x->dtype())), s_);
+  }
+
+  // Two same-typed device inputs and their broadcast shape.
+  Status Binary(const Tensor** a, const Tensor** b, std::vector<int64_t>* shape) {
+    ASSIGN_OR_RETURN(*a, NeedDev(0));
+    ASSIGN_OR_RETURN(*b, NeedDev(1));
+    if ((*a)->dtype() != (*b)->dtype()) return Fallback("inputs of mixed element types");
+    RETURN_IF_ERROR(RankOk(**a));
+    RETURN_IF_ERROR(RankOk(**b));
+    auto out = cuda::BroadcastShape((*a)->shape().dims(), (*b)->shape().dims());
+    if (!out.ok())
+      return InvalidArgument("shapes " + (*a)->shape().ToString() + " and " + (*b)->shape().ToString() +
+                             " do not broadcast");
+    *shape = std::move(out).value();
+    return Status::Ok();
+  }
+
+  Status Compare() {
+    const Tensor* a = nullptr;
+    const Tensor* b = nullptr;
+    std::vector<int64_t> shape;
+    RETURN_IF_ERROR(Binary(&a, &b, &shape));
+    cuda::ElemType t{};
+    ASSIGN_OR_RETURN(t, ElemOf(a->dtype()));
+    const std::string& op = p_.op;
+    const cuda::CompareOp cop = op == "Equal"         ? cuda::CompareOp::kEqual
+                                : op == "Less"        ? cuda::CompareOp::kLess
+                                : op == "Greater"     ? cuda::CompareOp::kGreater
+                                : op == "LessOrEqual" ? cuda::CompareOp::kLessOrEqual
+                                                      : cuda::CompareOp::kGreaterOrEqual;
+    Tensor* y = nullptr;
+    ASSIGN_OR_RETURN(y, output_(0, DataType::kBool, Shape(std::span<const int64_t>(shape))));
+    if (y == nullptr) return Status::Ok();
+    return cuda::Compare(cop, t, a->raw_data(), a->shape().dims(), b->raw_data(), b->shape().dims(),
+                         static_cast<uint8_t*>(y->raw_data()), s_);
+  }
+
+  Status Logic() {
+    const Tensor* a = nullptr;
+    const Tensor* b = nullptr;
+    std::vector<int64_t> shape;
+    RETURN_IF_ERROR(Binary(&a, &b, &shape));
+    if (a->dtype() != DataType::kBool) return InvalidArgument(p_.op + " takes bool inputs");
+    const cuda::LogicOp lop = p_.op == "And" ? cuda::LogicOp::kAnd : p_.op == "Or" ? cuda::LogicOp::kOr : cuda::LogicOp::kXor;
+    Tensor* y = nullptr;
+    ASSIGN_OR_RETURN(y, output_(0, DataType::kBool, Shape(std::span<const int64_t>(shape))));
+    if (y == nullptr) return Status::Ok();
+    return cuda::Logic(lop, static_cast<const uint8_t*>(a->raw_data()), a->shape().dims(),
+                       static_cast<const uint8_t*>(b->raw_data()), b->shape().dims(),
+                       static_cast<uint8_t*>(y->raw_data()), s_);
+  }
+
+  Status Not() {
+    const Tensor* x = nullptr;
+    ASSIGN_OR_RETURN(x, NeedDev(0));
+    if (x->dtype() != DataType::kBool) return InvalidArgument("Not takes a bool input");
+    Tensor* y = nullptr;
+    ASSIGN_OR_RETURN(y, output_(0, DataType::kBool, x->shape()));
+    if (y == nullptr) return Status::Ok();
+    return cuda::Not(static_cast<const uint8_t*>(x->raw_data()), static_cast<uint8_t*>(y->raw_data()),
+                     x->num_elements(), s_);
+  }
+
+  Status MinMax() {
+    int present = 0;
+    for (int k = 0; k < static_cast<int>(in_.size()); ++k) present += Present(k) ? 1 : 0;
+    const cuda::MinMaxOp mop = p_.op == "Max" ? cuda::MinMaxOp::kMax : cuda::MinMaxOp::kMin;
+    if (present == 1 && Present(0)) {
+      const Tensor* x = nullptr;
+      ASSIGN_OR_RETURN(x, NeedDev(0));
+      Tensor* y = nullptr;
+      ASSIGN_OR_RETURN(y, output_(0, x->dtype(), x->shape()));
+      if (y == nullptr || x->bytes() == 0) return Status::Ok();
+      ONNXD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(y->raw_data(), x->raw_data(), x->bytes(), cudaMemcpyDeviceToDevice, s_));
+      return Status::Ok();
+    }
+    if (present != 2 || !Present(0) || !Present(1)) return Fallback(p_.op + " of other than one or two inputs");
+    const Tensor* a = nullptr;
+    const Tensor* b = nullptr;
+    std::vector<int64_t> shape;
+    RETURN_IF_ERROR(Binary(&a, &b, &shape));
+    cuda::ElemType t{};
+    ASSIGN_OR_RETURN(t, ElemOf(a->dtype()));
+    if (t == cuda::ElemType::kBool) return InvalidArgument(p_.op + " of bool");
+    Tensor* y = nullptr;
+    ASSIGN_OR_RETURN(y, output_(0, a->dtype(), Shape(std::span<const int64_t>(shape))));
+    if (y == nullptr) return Status::Ok();
+    return cuda::MinMax(mop, t, a->raw_data(), a->shape().dims(), b->raw_data(), b->shape().dims(), y->raw_data(), s_);
+  }
+
+  Status Range() {
+    const Tensor* ts = Host(0);
+    const Tensor* tl = Host(1);
+    const Tensor* td = Host(2);
+    if (ts == nullptr || tl == nullptr || td == nullptr) return InvalidArgument("Range's start, limit and delta must be on the host");
+    const DataType dt = ts->dtype();
+    if (tl->dtype() != dt || td->dtype() != dt) return InvalidArgument("start, limit and delta must have the same type");
+    if (ts->num_elements() != 1 || tl->num_elements() != 1 || td->num_elements() != 1)
+      return InvalidArgument("start, limit and delta must be scalars");
+    int64_t n = 0;
+    Tensor* y = nullptr;
+    if (dt == DataType::kInt64 || dt == DataType::kInt32) {
+      auto v = [&](const Tensor* t) {
+        return dt == DataType::kInt64 ? static_cast<const int64_t*>(t->raw_data())[0]
+                                      : static_cast<int64_t>(static_cast<const int32_t*>(t->raw_data())[0]);
+      };
+      const int64_t s = v(ts), l = v(tl), d = v(td);
+      if (d == 0) return InvalidArgument("delta is zero");
+      if (d > 0 && l > s) n = (l - s + d - 1) / d;
+      else if (d < 0 && s > l) n = (s - l + (-d) - 1) / (-d);
+      ASSIGN_OR_RETURN(y, output_(0, dt, Shape{n}));
+      if (y == nullptr) return Status::Ok();
+      return cuda::Range(dt == DataType::kInt64 ? cuda::ElemType::kInt64 : cuda::ElemType::kInt32, 0, 0, s, d,
+                         y->raw_data(), n, s_);
+    }
+    if (dt != DataType::kFloat && dt != DataType::kDouble) return Fallback(std::string("Range of ") + DataTypeName(dt));
+    double s = 0, l = 0, d = 0;
+    ASSIGN_OR_RETURN(s, HostScalar(ts, "start"));
+    ASSIGN_OR_RETURN(l, HostScalar(tl, "limit"));
+    ASSIGN_OR_RETURN(d, HostScalar(td, "delta"));
+    if (d == 0) return InvalidArgument("delta is zero");
+    // As the CPU kernel: the count from the values in their own type, widened to double.
+    const double q = std::ceil((l - s) / d);
+    n = q > 0 ? static_cast<int64_t>(q) : 0;
+    // fp16 mode: the result is a real float32 (not a halved value): the session marks only what
+    // it computed from halved inputs as halved.
+    ASSIGN_OR_RETURN(y, output_(0, dt, Shape{n}));
+    if (y == nullptr) return Status::Ok();
+    return cuda::Range(dt == DataType::kFloat ? cuda::ElemType::kFloat : cuda::ElemType::kDouble, s, d, 0, 0,
+                       y->raw_data(), n, s_);
+  }
+
+  const CudaNodeParams& p_;
+  std::span<const CudaDataInput> in_;
+  int num_outputs_;
+  bool fp16_;
+  const CudaDataOutputFn& output_;
+  cudaStream_t s_;
+};
+
+}  // namespace
+
+bool IsCudaDataOpKernel(const std::string& op) {
+  static const std::set<std::string> kOps = {
+      "Gather", "GatherElements", "GatherND", "Cast", "Clip", "Concat", "Slice", "Expand", "Split", "Equal", "Less",
+      "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "Max", "Min", "Range"};
+  return kOps.count(op) > 0;
+}
+
+Status RunCudaDataOp(const CudaNodeParams& p, std::span<const CudaDataInput> inputs, int num_outputs, bool fp16,
+                     const CudaDataOutputFn& output, cudaStream_t stream) {
+  DataOpRunner runner(p, inputs, num_outputs, fp16, output, stream);
+  Status st = runner.Run();
+  // The kernels' own "not on the GPU" answers (an element size they do not move) go to the CPU.
+  if (st.code() == StatusCode::kUnimplemented && st.message().rfind("cuda fallback: ", 0) != 0)
+    return Fallback(st.message());
+  return st;
+}
+
+}  // namespace onnxd::engine
+
+#endif  // ONNXD_WITH_CUDA
