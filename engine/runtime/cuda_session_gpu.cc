@@ -9,10 +9,12 @@
 #endif
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 
 #include "kernels/cuda/binary_elementwise.h"
 #ifdef ONNXD_WITH_CUDNN
@@ -282,6 +284,11 @@ class CudaSessionImpl : public CudaSession {
   Status RunOnHost(int i, Executor& exec, bool gpu_alias);
   Status EnsureDevice(int id);
   Status EnsureHost(std::span<const int> ids);
+  // Rewrites device value `id` channels-last (`to_nhwc`) or back to NCHW, in a new buffer.
+  Status Relayout(int id, bool to_nhwc);
+  // Settles the layouts of node i's device inputs before it runs; *out_nhwc: its outputs are NHWC.
+  Status PrepareLayouts(int i, bool* out_nhwc);
+  StatusOr<const void*> NhwcFilter(int id);
   StatusOr<char*> Stage(size_t bytes);
   // fp16 mode: float tensors are held as fp16 on the device.
   bool Halve(DataType dt) const { return options_.fp16 && dt == DataType::kFloat; }
@@ -296,6 +303,7 @@ class CudaSessionImpl : public CudaSession {
 
   // Declaration order is destruction order reversed: the pool outlives every buffer below it.
   std::unique_ptr<cuda::DevicePool> pool_;
+  std::unique_ptr<cuda::DevicePool> persist_pool_;  // buffers kept across runs (channels-last weights)
   std::shared_ptr<DeviceConstants> constants_;  // shared with the model's other sessions
   std::unique_ptr<cuda::Stream> stream_;
   std::unique_ptr<cuda::Blas> blas_;
@@ -309,6 +317,12 @@ class CudaSessionImpl : public CudaSession {
   std::vector<Value> dev_;                // per value id: the device view (kNone when not on the device)
   std::vector<uint8_t> on_host_;          // per value id: frame_.values holds it
   std::vector<uint8_t> halved_;           // per value id: a float value held as fp16 on the device
+  // Channels-last: with tensor-core math (fp16 or TF32) 2-D convolutions and pooling run NHWC, and
+  // their outputs stay NHWC through elementwise ops and further convolutions; any other consumer
+  // (and the copy back to the host) gets NCHW first. A value's dims are NCHW either way.
+  bool nhwc_enabled_ = false;
+  std::vector<uint8_t> nhwc_;                        // per value id: the device data is NHWC
+  std::map<int, DeviceBufferPtr> nhwc_weights_;      // per filter value id: [M, KH, KW, C/group]
   Frame frame_;                           // host values
   cuda::PinnedBuffer staging_;
   size_t staged_ = 0;                     // bytes of staging_ used by copies queued since the last sync
@@ -347,6 +361,10 @@ Status CudaSessionImpl::Init() {
   dev_.assign(n, Value());
   on_host_.assign(n, 0);
   halved_.assign(n, 0);
+  nhwc_.assign(n, 0);
+  persist_pool_ = std::make_unique<cuda::DevicePool>();
+  nhwc_enabled_ = options_.fp16 || options_.allow_tf32;
+  if (const char* e = std::getenv("ONNXD_CUDA_NHWC"); e != nullptr && *e != '\0') nhwc_enabled_ = *e == '1';
   tainted_.assign(n, 0);
   input_index_.assign(n, -1);
   for (size_t k = 0; k < graph_->input_ids.size(); ++k) input_index_[graph_->input_ids[k]] = static_cast<int>(k);
@@ -390,6 +408,7 @@ StatusOr<Tensor*> CudaSessionImpl::DeviceOutput(int id, DataType dtype, const Sh
   dev_[id] = Value(Tensor::View(dtype, shape, owner->data()));
   dev_buf_[id] = std::move(owner);
   on_host_[id] = 0;
+  nhwc_[id] = 0;
   frame_.values[id] = Value();
   return &dev_[id].tensor();
 }
@@ -440,6 +459,8 @@ Status CudaSessionImpl::EnsureHost(std::span<const int> ids) {
   };
   std::vector<Pending> pending;
   size_t total = 0;
+  for (int id : ids)
+    if (id >= 0 && !on_host_[id] && dev_[id].is_tensor() && nhwc_[id]) RETURN_IF_ERROR(Relayout(id, false));
   for (int id : ids) {
     if (id < 0 || on_host_[id]) continue;
     if (!dev_[id].is_tensor()) return Internal("value '" + graph_->value_names[id] + "' is on neither device");
@@ -489,6 +510,7 @@ Status CudaSessionImpl::EnsureHost(std::span<const int> ids) {
 void CudaSessionImpl::Release(int id) {
   if (id < 0 || graph_->is_constant[id]) return;
   tainted_[id] = 0;
+  nhwc_[id] = 0;
   frame_.values[id] = Value();
   on_host_[id] = 0;
   halved_[id] = 0;
@@ -599,6 +621,10 @@ Status CudaSessionImpl::Capture(std::span<const Value> inputs, const RunOptions&
     if (!dev_[id].is_tensor()) {
       st = Unavailable(std::string(kNotCapturable) + "output '" + g.value_names[id] + "' is computed on the host");
       break;
+    }
+    if (nhwc_[id]) {
+      st = Relayout(id, false);
+      if (!st.ok()) break;
     }
     const Tensor& t = dev_[id].tensor();
     char* stage = nullptr;
@@ -713,8 +739,13 @@ Status CudaSessionImpl::RunNode(int i, Executor& exec) {
   }
   for (int id : node.implicit_inputs) host_ids.push_back(id);
   RETURN_IF_ERROR(EnsureHost(host_ids));
+  bool out_nhwc = false;
+  RETURN_IF_ERROR(PrepareLayouts(i, &out_nhwc));
   if (on_gpu && !plan_.cuda_params[i].op.empty()) {
     Status st = RunCudaKernel(i);
+    if (st.ok() && out_nhwc)
+      for (int id : node.outputs)
+        if (id >= 0 && dev_[id].is_tensor() && dev_[id].tensor().rank() == 4) nhwc_[id] = 1;
     if (st.ok()) {
       // fp16 mode: what a kernel computes from converted floats is a converted float too.
       bool halved = false;
@@ -784,6 +815,7 @@ Status CudaSessionImpl::RunOnHost(int i, Executor& exec, bool on_gpu) {
       dev_[id] = std::move(outs[k]);
       dev_buf_[id] = dev_buf_[src_id];
       halved_[id] = halved_[src_id];
+      nhwc_[id] = nhwc_[src_id];
       on_host_[id] = 0;
       frame_.values[id] = Value();
     } else {
@@ -1133,6 +1165,126 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
   return Internal("op " + op + " was placed on the GPU but has no CUDA path");
 }
 
+Status CudaSessionImpl::Relayout(int id, bool to_nhwc) {
+  const Tensor& t = dev_[id].tensor();
+  if (t.rank() != 4) return Internal("channels-last value '" + graph_->value_names[id] + "' is not 4-D");
+  const int64_t n = t.dim(0), c = t.dim(1), h = t.dim(2), w = t.dim(3);
+  if (c == 1 || h * w == 1) {  // the same bytes in both layouts
+    nhwc_[id] = to_nhwc;
+    return Status::Ok();
+  }
+  const DataType dt = t.dtype();
+  if (dt != DataType::kFloat && dt != DataType::kFloat16)
+    return Internal("channels-last value '" + graph_->value_names[id] + "' is not float");
+  auto buf = pool_->Allocate(std::max<size_t>(t.bytes(), 1));
+  if (!buf.ok()) return buf.status();
+  auto owner = std::make_shared<cuda::DeviceBuffer>(std::move(buf).value());
+  // The source as laid out in memory, and the permutation to the other layout.
+  const int64_t nchw[4] = {n, c, h, w}, nhwc[4] = {n, h, w, c};
+  const int64_t to_last[4] = {0, 2, 3, 1}, to_first[4] = {0, 3, 1, 2};
+  std::span<const int64_t> in_shape(to_nhwc ? nchw : nhwc, 4);
+  std::span<const int64_t> perm(to_nhwc ? to_last : to_first, 4);
+  cudaStream_t s = stream_->get();
+  if (dt == DataType::kFloat16)
+    RETURN_IF_ERROR(cuda::Transpose(t.data<__half>(), in_shape, perm, owner->as<__half>(), s));
+  else
+    RETURN_IF_ERROR(cuda::Transpose(t.data<float>(), in_shape, perm, owner->as<float>(), s));
+  dev_[id] = Value(Tensor::View(dt, t.shape(), owner->data()));
+  dev_buf_[id] = std::move(owner);
+  nhwc_[id] = to_nhwc;
+  return Status::Ok();
+}
+
+bool IsConvOrPool(const std::string& op) {
+  return op == "Conv" || op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" ||
+         op == "GlobalMaxPool";
+}
+
+Status CudaSessionImpl::PrepareLayouts(int i, bool* out_nhwc) {
+  *out_nhwc = false;
+  if (!nhwc_enabled_) return Status::Ok();
+  const PlannedNode& node = graph_->nodes[i];
+  const bool kernel = plan_.node_device[i] == Device::kCuda && !plan_.cuda_params[i].op.empty();
+  const std::string& op = kernel ? plan_.cuda_params[i].op : node.op_type;
+  auto device_input = [&](size_t k) {
+    const int id = k < node.inputs.size() ? node.inputs[k] : -1;
+    return id >= 0 && !on_host_[id] && dev_[id].is_tensor() ? id : -1;
+  };
+  if (kernel && IsConvOrPool(op)) {
+    // 2-D convolutions and pooling of computed values run channels-last (a Conv only with a
+    // constant filter, converted once); the rest stay NCHW.
+    const int x = device_input(0);
+    if (x < 0) return Status::Ok();
+    bool want = dev_[x].tensor().rank() == 4 && !graph_->is_constant[x];
+    if (op == "Conv") {
+      const int wid = node.inputs.size() > 1 ? node.inputs[1] : -1;
+      want = want && wid >= 0 && graph_->is_constant[wid] && dev_[wid].is_tensor();
+    }
+    if (want != (nhwc_[x] != 0)) RETURN_IF_ERROR(Relayout(x, want));
+    *out_nhwc = want;
+    return Status::Ok();
+  }
+  bool any = false;
+  for (size_t k = 0; k < node.inputs.size(); ++k) {
+    const int id = device_input(k);
+    any |= id >= 0 && nhwc_[id];
+  }
+  if (!any) return Status::Ok();
+  // Elementwise ops do not care about the layout when every operand with more than one element is
+  // channels-last with the output's dims.
+  static const std::set<std::string> kElementwise = {
+      "Relu", "Sigmoid", "Tanh", "Gelu", "Erf", "Sqrt", "Exp", "Log", "Neg", "Abs", "Reciprocal", "Clip",
+      "Add", "Sub", "Mul", "Div", "Pow", "IsNaN", "Cast", "LeakyRelu", "HardSigmoid", "HardSwish"};
+  if (kernel && kElementwise.count(op)) {
+    const std::vector<InputPlace>& places = plan_.input_place[i];
+    bool layout_free = true;
+    std::span<const int64_t> dims;
+    for (size_t k = 0; k < node.inputs.size() && layout_free; ++k) {
+      if (k < places.size() && places[k] != InputPlace::kNodeDevice) continue;  // a host-side parameter
+      const int id = device_input(k);
+      if (id < 0) continue;
+      const Tensor& t = dev_[id].tensor();
+      if (t.num_elements() == 1) continue;
+      if (!nhwc_[id] || (!dims.empty() && !std::equal(dims.begin(), dims.end(), t.shape().dims().begin(),
+                                                        t.shape().dims().end())))
+        layout_free = false;
+      dims = t.shape().dims();
+    }
+    if (layout_free) {
+      *out_nhwc = true;
+      return Status::Ok();
+    }
+  }
+  // Anything else reads NCHW (Shape and Size read the dims only).
+  if (op == "Shape" || op == "Size") return Status::Ok();
+  for (size_t k = 0; k < node.inputs.size(); ++k) {
+    const int id = device_input(k);
+    if (id >= 0 && nhwc_[id]) RETURN_IF_ERROR(Relayout(id, false));
+  }
+  return Status::Ok();
+}
+
+StatusOr<const void*> CudaSessionImpl::NhwcFilter(int id) {
+  auto it = nhwc_weights_.find(id);
+  if (it != nhwc_weights_.end()) return static_cast<const void*>(it->second->data());
+  if (capture_ != nullptr) return Unavailable(std::string(kNotCapturable) + "a filter first used in a capture");
+  const Tensor& t = dev_[id].tensor();
+  if (t.rank() != 4) return Internal("filter '" + graph_->value_names[id] + "' is not 4-D");
+  auto buf = persist_pool_->Allocate(std::max<size_t>(t.bytes(), 1));
+  if (!buf.ok()) return buf.status();
+  auto owner = std::make_shared<cuda::DeviceBuffer>(std::move(buf).value());
+  const int64_t dims[4] = {t.dim(0), t.dim(1), t.dim(2), t.dim(3)}, perm[4] = {0, 2, 3, 1};
+  if (t.dtype() == DataType::kFloat16)
+    RETURN_IF_ERROR(cuda::Transpose(t.data<__half>(), dims, perm, owner->as<__half>(), stream_->get()));
+  else if (t.dtype() == DataType::kFloat)
+    RETURN_IF_ERROR(cuda::Transpose(t.data<float>(), dims, perm, owner->as<float>(), stream_->get()));
+  else
+    return Internal("filter '" + graph_->value_names[id] + "' is not float");
+  const void* p = owner->data();
+  nhwc_weights_[id] = std::move(owner);
+  return p;
+}
+
 Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
 #ifndef ONNXD_WITH_CUDNN
   (void)i;
@@ -1154,6 +1306,8 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
   const int out_id = node.outputs[0];
   const std::string& op = p.op;
   std::vector<int64_t> key = x.shape().ToVector();
+  // PrepareLayouts made x channels-last where this node runs so.
+  const bool nhwc = !one_d && nhwc_[node.inputs[0]] != 0;
   if (op == "Conv") {
     const Tensor& wt = dev_[node.inputs[1]].tensor();
     const Tensor* bias = node.inputs.size() > 2 && node.inputs[2] >= 0 ? &dev_[node.inputs[2]].tensor() : nullptr;
@@ -1180,7 +1334,7 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
     if (g.out_h() <= 0 || g.out_w() <= 0) return InvalidArgument("the kernel is larger than the padded input");
     auto& plan = conv_plans_[{i, key}];
     if (plan == nullptr) {
-      auto made = cuda::ConvPlan::Create(*dnn_, g, is_half, options_.allow_tf32);
+      auto made = cuda::ConvPlan::Create(*dnn_, g, is_half, options_.allow_tf32, nhwc);
       if (!made.ok()) {
         conv_plans_.erase({i, key});
         if (made.status().code() == StatusCode::kUnimplemented) return Fallback(made.status().message());
@@ -1197,7 +1351,11 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
     if (plan->workspace_bytes() > 0) {
       ASSIGN_OR_RETURN(workspace, pool_->Allocate(plan->workspace_bytes()));
     }
-    RETURN_IF_ERROR(plan->Run(*dnn_, x.raw_data(), wt.raw_data(), bias ? bias->raw_data() : nullptr, out->raw_data(),
+    const void* filter = wt.raw_data();
+    if (nhwc) {
+      ASSIGN_OR_RETURN(filter, NhwcFilter(node.inputs[1]));
+    }
+    RETURN_IF_ERROR(plan->Run(*dnn_, x.raw_data(), filter, bias ? bias->raw_data() : nullptr, out->raw_data(),
                               workspace.data()));
     const int64_t count = out->num_elements();
     cudaStream_t s = stream_->get();
@@ -1243,7 +1401,7 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
     return InvalidArgument("the pooling window does not fit the input " + x.shape().ToString());
   auto& plan = pool_plans_[{i, key}];
   if (plan == nullptr) {
-    auto made = cuda::PoolPlan::Create(g, mode, is_half);
+    auto made = cuda::PoolPlan::Create(g, mode, is_half, nhwc);
     if (!made.ok()) {
       pool_plans_.erase({i, key});
       if (made.status().code() == StatusCode::kUnimplemented) return Fallback(made.status().message());

@@ -642,12 +642,14 @@ struct GraphRuns {
 };
 
 GraphRuns CheckRunsAgainstCpu(const onnx::ModelProto& m, const std::vector<std::vector<Value>>& runs,
-                              bool fp16 = false, bool graphs = true, float rtol = 1e-3f, float atol = 1e-4f) {
+                              bool fp16 = false, bool graphs = true, float rtol = 1e-3f, float atol = 1e-4f,
+                              bool tf32 = false) {
   Engine engine;
   CompileOptions gpu_options;
   gpu_options.device = Device::kCuda;
   gpu_options.fp16 = fp16;
   gpu_options.cuda_graphs = graphs;
+  gpu_options.allow_tf32 = tf32;
   auto gpu_model = engine.CompileBytes(m.SerializeAsString(), "", gpu_options);
   auto cpu_model = engine.CompileBytes(m.SerializeAsString(), "", CompileOptions());
   GraphRuns r;
@@ -768,6 +770,67 @@ TEST(CudaGraphTest, ShapeArithmeticOnTheHostIsCaptured) {
   for (uint32_t k = 0; k < 4; ++k) runs.push_back({FloatTensor({3, 4, 6}, Random(72, 110 + k, 2.f))});
   GraphRuns r = CheckRunsAgainstCpu(m, runs);
   EXPECT_EQ(r.replayed, (std::vector<bool>{false, true, true, true}));
+}
+
+// Channels-last: with TF32 or fp16, 2-D convolutions and pooling run NHWC and their outputs stay
+// NHWC through elementwise ops (the residual Add included); a Transpose, a Reshape and the graph
+// outputs get NCHW back. Compared with the CPU session at TF32's and fp16's tolerances.
+onnx::ModelProto ResidualBlockModel() {
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {-1, 4, 10, 9});
+  *g->add_output() = Info("y", kF32, {-1, 6});
+  *g->add_output() = Info("block", kF32, {-1, 8, 10, 9});
+  *g->add_output() = Info("t", kF32, {-1, 5, 5, 8});
+  FloatInit(g, "W1", {8, 4, 3, 3}, 120, 0.3f);
+  FloatInit(g, "B1", {8}, 121, 0.1f);
+  FloatInit(g, "W2", {8, 8, 3, 3}, 122, 0.2f);
+  FloatInit(g, "B2", {8}, 123, 0.1f);
+  FloatInit(g, "Wd", {8, 4, 1, 1}, 124, 0.4f);
+  FloatInit(g, "W3", {8, 2, 3, 3}, 125, 0.3f);
+  FloatInit(g, "Wfc", {8, 6}, 126, 0.5f);
+  FloatInit(g, "Bfc", {6}, 127, 0.1f);
+  FloatInit(g, "scale", {1}, 128, 1.f);
+  auto* c1 = AddNode(g, "Conv", {"x", "W1", "B1"}, {"c1"});
+  IntsAttr(c1, "pads", {1, 1, 1, 1});
+  AddNode(g, "Relu", {"c1"}, {"r1"});
+  auto* c2 = AddNode(g, "Conv", {"r1", "W2", "B2"}, {"c2"});
+  IntsAttr(c2, "pads", {1, 1, 1, 1});
+  AddNode(g, "Conv", {"x", "Wd"}, {"down"});  // the shortcut's 1x1 projection
+  AddNode(g, "Add", {"c2", "down"}, {"sum"});
+  AddNode(g, "Mul", {"sum", "scale"}, {"scaled"});  // a one-element operand keeps the layout
+  AddNode(g, "Relu", {"scaled"}, {"block"});
+  auto* mp = AddNode(g, "MaxPool", {"block"}, {"p"});
+  IntsAttr(mp, "kernel_shape", {2, 2});
+  IntsAttr(mp, "strides", {2, 2});
+  auto* c3 = AddNode(g, "Conv", {"p", "W3"}, {"c3"});  // grouped
+  IntsAttr(c3, "pads", {1, 1, 1, 1});
+  IntAttr(c3, "group", 4);
+  auto* tr = AddNode(g, "Transpose", {"c3"}, {"t"});  // reads NCHW
+  IntsAttr(tr, "perm", {0, 2, 3, 1});
+  AddNode(g, "GlobalAveragePool", {"c3"}, {"gp"});
+  AddNode(g, "Flatten", {"gp"}, {"f"});
+  AddNode(g, "Gemm", {"f", "Wfc", "Bfc"}, {"y"});
+  return m;
+}
+
+TEST(CudaChannelsLastTest, Tf32ResidualBlockMatchesCpu) {
+  std::vector<std::vector<Value>> runs;
+  for (uint32_t k = 0; k < 3; ++k) runs.push_back({FloatTensor({3, 4, 10, 9}, Random(3 * 4 * 10 * 9, 130 + k, 2.f))});
+  GraphRuns r = CheckRunsAgainstCpu(ResidualBlockModel(), runs, false, true, 5e-3f, 5e-3f, /*tf32=*/true);
+  EXPECT_EQ(r.replayed, (std::vector<bool>{false, true, true}));
+}
+
+TEST(CudaChannelsLastTest, Fp16ResidualBlockMatchesCpu) {
+  std::vector<std::vector<Value>> runs;
+  for (uint32_t k = 0; k < 3; ++k) runs.push_back({FloatTensor({2, 4, 10, 9}, Random(2 * 4 * 10 * 9, 140 + k, 2.f))});
+  CheckRunsAgainstCpu(ResidualBlockModel(), runs, /*fp16=*/true, true, 2e-2f, 3e-2f);
+}
+
+TEST(CudaChannelsLastTest, NodeByNodeRunsMatchCpu) {
+  std::vector<std::vector<Value>> runs;
+  for (uint32_t k = 0; k < 2; ++k) runs.push_back({FloatTensor({1, 4, 10, 9}, Random(4 * 10 * 9, 150 + k, 2.f))});
+  CheckRunsAgainstCpu(ResidualBlockModel(), runs, false, /*graphs=*/false, 5e-3f, 5e-3f, /*tf32=*/true);
 }
 
 }  // namespace

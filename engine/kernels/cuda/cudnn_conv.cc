@@ -21,11 +21,14 @@ Status DnnStatus(cudnnStatus_t st, const char* what) {
 
 bool FitsInt(int64_t v) { return v >= 0 && v <= 0x7fffffff; }
 
-Status SetNchw(cudnnTensorDescriptor_t d, cudnnDataType_t type, int64_t n, int64_t c, int64_t h, int64_t w) {
+// A 4-D descriptor with dims given as N, C, H, W whatever the memory order (`nhwc`: channels last).
+Status SetTensor(cudnnTensorDescriptor_t d, cudnnDataType_t type, int64_t n, int64_t c, int64_t h, int64_t w,
+                 bool nhwc = false) {
   if (!FitsInt(n) || !FitsInt(c) || !FitsInt(h) || !FitsInt(w) || !FitsInt(n * c * h * w))
     return Unimplemented("cuDNN: tensor dims exceed 32 bits");
-  ONNXD_DNN_RETURN_IF_ERROR(cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NCHW, type, static_cast<int>(n),
-                                                       static_cast<int>(c), static_cast<int>(h), static_cast<int>(w)));
+  ONNXD_DNN_RETURN_IF_ERROR(cudnnSetTensor4dDescriptor(d, nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, type,
+                                                       static_cast<int>(n), static_cast<int>(c), static_cast<int>(h),
+                                                       static_cast<int>(w)));
   return Status::Ok();
 }
 
@@ -63,7 +66,8 @@ ConvPlan::~ConvPlan() {
   if (conv_) cudnnDestroyConvolutionDescriptor(conv_);
 }
 
-StatusOr<std::unique_ptr<ConvPlan>> ConvPlan::Create(const Dnn& dnn, const ConvGeometry& g, bool half, bool tf32) {
+StatusOr<std::unique_ptr<ConvPlan>> ConvPlan::Create(const Dnn& dnn, const ConvGeometry& g, bool half, bool tf32,
+                                                     bool nhwc) {
   if (g.group <= 0 || g.c % g.group != 0 || g.m % g.group != 0) return InvalidArgument("Conv: bad group");
   if (g.out_h() <= 0 || g.out_w() <= 0) return InvalidArgument("Conv: the kernel is larger than the padded input");
   std::unique_ptr<ConvPlan> p(new ConvPlan());
@@ -73,12 +77,13 @@ StatusOr<std::unique_ptr<ConvPlan>> ConvPlan::Create(const Dnn& dnn, const ConvG
   ONNXD_DNN_RETURN_IF_ERROR(cudnnCreateTensorDescriptor(&p->bias_));
   ONNXD_DNN_RETURN_IF_ERROR(cudnnCreateFilterDescriptor(&p->w_));
   ONNXD_DNN_RETURN_IF_ERROR(cudnnCreateConvolutionDescriptor(&p->conv_));
-  RETURN_IF_ERROR(SetNchw(p->x_, type, g.n, g.c, g.h, g.w));
-  RETURN_IF_ERROR(SetNchw(p->y_, type, g.n, g.m, g.out_h(), g.out_w()));
-  RETURN_IF_ERROR(SetNchw(p->bias_, type, 1, g.m, 1, 1));
+  RETURN_IF_ERROR(SetTensor(p->x_, type, g.n, g.c, g.h, g.w, nhwc));
+  RETURN_IF_ERROR(SetTensor(p->y_, type, g.n, g.m, g.out_h(), g.out_w(), nhwc));
+  RETURN_IF_ERROR(SetTensor(p->bias_, type, 1, g.m, 1, 1, nhwc));
   if (!FitsInt(g.kh) || !FitsInt(g.kw) || !FitsInt(g.pad_h) || !FitsInt(g.pad_w) || !FitsInt(g.group))
     return Unimplemented("cuDNN: conv parameters exceed 32 bits");
-  ONNXD_DNN_RETURN_IF_ERROR(cudnnSetFilter4dDescriptor(p->w_, type, CUDNN_TENSOR_NCHW, static_cast<int>(g.m),
+  ONNXD_DNN_RETURN_IF_ERROR(cudnnSetFilter4dDescriptor(p->w_, type, nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW,
+                                                       static_cast<int>(g.m),
                                                        static_cast<int>(g.c / g.group), static_cast<int>(g.kh),
                                                        static_cast<int>(g.kw)));
   ONNXD_DNN_RETURN_IF_ERROR(cudnnSetConvolution2dDescriptor(
@@ -134,7 +139,7 @@ PoolPlan::~PoolPlan() {
   if (pool_) cudnnDestroyPoolingDescriptor(pool_);
 }
 
-StatusOr<std::unique_ptr<PoolPlan>> PoolPlan::Create(const PoolGeometry& g, PoolMode mode, bool half) {
+StatusOr<std::unique_ptr<PoolPlan>> PoolPlan::Create(const PoolGeometry& g, PoolMode mode, bool half, bool nhwc) {
   if (g.out_h() <= 0 || g.out_w() <= 0) return InvalidArgument("pooling window larger than the padded input");
   if (!FitsInt(g.kh) || !FitsInt(g.kw) || !FitsInt(g.pad_h) || !FitsInt(g.pad_w) || !FitsInt(g.stride_h) ||
       !FitsInt(g.stride_w))
@@ -144,8 +149,8 @@ StatusOr<std::unique_ptr<PoolPlan>> PoolPlan::Create(const PoolGeometry& g, Pool
   ONNXD_DNN_RETURN_IF_ERROR(cudnnCreateTensorDescriptor(&p->x_));
   ONNXD_DNN_RETURN_IF_ERROR(cudnnCreateTensorDescriptor(&p->y_));
   ONNXD_DNN_RETURN_IF_ERROR(cudnnCreatePoolingDescriptor(&p->pool_));
-  RETURN_IF_ERROR(SetNchw(p->x_, type, g.n, g.c, g.h, g.w));
-  RETURN_IF_ERROR(SetNchw(p->y_, type, g.n, g.c, g.out_h(), g.out_w()));
+  RETURN_IF_ERROR(SetTensor(p->x_, type, g.n, g.c, g.h, g.w, nhwc));
+  RETURN_IF_ERROR(SetTensor(p->y_, type, g.n, g.c, g.out_h(), g.out_w(), nhwc));
   const cudnnPoolingMode_t m = mode == PoolMode::kMax                 ? CUDNN_POOLING_MAX
                                : mode == PoolMode::kAverageIncludePad ? CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING
                                                                       : CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING;

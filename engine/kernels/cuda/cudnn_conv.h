@@ -45,7 +45,10 @@ struct ConvGeometry {
 class ConvPlan {
  public:
   // `tf32` lets fp32 convolutions use TF32 tensor cores (otherwise IEEE fp32 FMA math).
-  static StatusOr<std::unique_ptr<ConvPlan>> Create(const Dnn& dnn, const ConvGeometry& g, bool half, bool tf32);
+  // `nhwc`: x and y are channels-last ([N, H, W, C] in memory) and the filters [M, KH, KW, C/group]
+  // (the tensor cores' native layout); dims are still given as N, C, H, W.
+  static StatusOr<std::unique_ptr<ConvPlan>> Create(const Dnn& dnn, const ConvGeometry& g, bool half, bool tf32,
+                                                    bool nhwc = false);
   ~ConvPlan();
   size_t workspace_bytes() const { return workspace_; }
   // y = conv(x, w) + bias; bias (length m) may be null. `workspace` holds workspace_bytes().
@@ -71,7 +74,7 @@ enum class PoolMode { kMax, kAverageExcludePad, kAverageIncludePad };
 
 class PoolPlan {
  public:
-  static StatusOr<std::unique_ptr<PoolPlan>> Create(const PoolGeometry& g, PoolMode mode, bool half);
+  static StatusOr<std::unique_ptr<PoolPlan>> Create(const PoolGeometry& g, PoolMode mode, bool half, bool nhwc = false);
   ~PoolPlan();
   Status Run(const Dnn& dnn, const void* x, void* y) const;
 
