@@ -281,6 +281,7 @@ class CudaSessionImpl : public CudaSession {
   Status RunNode(int i, Executor& exec);
   Status RunCudaKernel(int i);
   Status RunConvOrPool(int i, const Tensor& x, DataType dt);
+  void FindResiduals();
   Status RunOnHost(int i, Executor& exec, bool gpu_alias);
   Status EnsureDevice(int id);
   Status EnsureHost(std::span<const int> ids);
@@ -323,6 +324,16 @@ class CudaSessionImpl : public CudaSession {
   bool nhwc_enabled_ = false;
   std::vector<uint8_t> nhwc_;                        // per value id: the device data is NHWC
   std::map<int, DeviceBufferPtr> nhwc_weights_;      // per filter value id: [M, KH, KW, C/group]
+  // Conv -> Add -> Relu (a residual block's end) as one cuDNN call: relu(conv(x) + z + bias), into
+  // the Relu's output; the Add and the Relu are then skipped for the run.
+  struct Residual {
+    int add = -1, relu = -1;  // node indices
+    int z = -1, out = -1;     // the Add's other operand; the Relu's output
+  };
+  std::vector<Residual> residual_;                  // per node (Conv nodes only)
+  std::vector<uint8_t> skip_;                       // per node: done by an earlier fused node this run
+  std::map<std::pair<int, std::vector<int64_t>>, int> fused_state_;  // as conv_plans_: 1 fused works, -1 not
+  std::map<int, DeviceBufferPtr> zero_bias_;        // per Conv node without a bias: m zeros (the fused call needs one)
   Frame frame_;                           // host values
   cuda::PinnedBuffer staging_;
   size_t staged_ = 0;                     // bytes of staging_ used by copies queued since the last sync
@@ -363,6 +374,7 @@ Status CudaSessionImpl::Init() {
   halved_.assign(n, 0);
   nhwc_.assign(n, 0);
   persist_pool_ = std::make_unique<cuda::DevicePool>();
+  FindResiduals();
   nhwc_enabled_ = options_.fp16 || options_.allow_tf32;
   if (const char* e = std::getenv("ONNXD_CUDA_NHWC"); e != nullptr && *e != '\0') nhwc_enabled_ = *e == '1';
   tainted_.assign(n, 0);
@@ -520,6 +532,7 @@ void CudaSessionImpl::Release(int id) {
 
 void CudaSessionImpl::ClearRun() {
   for (int id = 0; id < graph_->num_values(); ++id) Release(id);
+  std::fill(skip_.begin(), skip_.end(), 0);
 }
 
 Status CudaSessionImpl::RunNodes(Executor& exec, const RunOptions& options) {
@@ -537,6 +550,11 @@ Status CudaSessionImpl::RunNodes(Executor& exec, const RunOptions& options) {
     if (check_deadline && std::chrono::steady_clock::now() > options.deadline) {
       st = DeadlineExceeded("deadline exceeded before " + Label(node));
       break;
+    }
+    if (skip_[i]) {  // computed by a fused node earlier in this run
+      skip_[i] = 0;
+      for (int id : node.release) Release(id);
+      continue;
     }
     try {
       st = RunNode(i, exec);
@@ -1165,6 +1183,38 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
   return Internal("op " + op + " was placed on the GPU but has no CUDA path");
 }
 
+void CudaSessionImpl::FindResiduals() {
+  const GraphPlan& g = *graph_;
+  const int nodes = static_cast<int>(g.nodes.size());
+  residual_.assign(nodes, Residual());
+  skip_.assign(nodes, 0);
+  // Readers of each value (outputs count as one more, so they are never folded away).
+  std::vector<int> readers(g.num_values(), 0), reader(g.num_values(), -1);
+  for (int i = 0; i < nodes; ++i) {
+    for (int id : g.nodes[i].inputs)
+      if (id >= 0) ++readers[id], reader[id] = i;
+    for (int id : g.nodes[i].implicit_inputs) readers[id] += 2;
+  }
+  for (int id : g.output_ids) readers[id] += 2;
+  auto cuda_op = [&](int i) -> const std::string& {
+    static const std::string none;
+    return i >= 0 && plan_.node_device[i] == Device::kCuda ? plan_.cuda_params[i].op : none;
+  };
+  for (int j = 0; j < nodes; ++j) {
+    const PlannedNode& add = g.nodes[j];
+    if (cuda_op(j) != "Add" || add.inputs.size() != 2 || add.outputs.size() != 1) continue;
+    const int a = add.inputs[0], b = add.inputs[1], sum = add.outputs[0];
+    if (a < 0 || b < 0 || a == b || sum < 0 || readers[sum] != 1) continue;
+    const int k = reader[sum];
+    if (cuda_op(k) != "Relu" || g.nodes[k].outputs.size() != 1 || g.nodes[k].outputs[0] < 0) continue;
+    // The operand computed last is the one whose Conv can take the other as its residual.
+    const int conv = std::max(g.producer[a], g.producer[b]);
+    const int c = conv == g.producer[a] ? a : b;
+    if (conv < 0 || cuda_op(conv) != "Conv" || !plan_.cuda_params[conv].activation.empty() || readers[c] != 1) continue;
+    residual_[conv] = {j, k, c == a ? b : a, g.nodes[k].outputs[0]};
+  }
+}
+
 Status CudaSessionImpl::Relayout(int id, bool to_nhwc) {
   const Tensor& t = dev_[id].tensor();
   if (t.rank() != 4) return Internal("channels-last value '" + graph_->value_names[id] + "' is not 4-D");
@@ -1344,16 +1394,62 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
     }
     Shape out_shape{n, g.m, g.out_h()};
     if (!one_d) out_shape.PushBack(g.out_w());
+    const void* filter = wt.raw_data();
+    if (nhwc) {
+      ASSIGN_OR_RETURN(filter, NhwcFilter(node.inputs[1]));
+    }
+    // relu(conv + bias), and a residual block's relu(conv + z + bias), in one cuDNN call where it
+    // takes the configuration (tried once per node and shape, before any capture).
+    const Residual& res = residual_[i];
+    int& fused = fused_state_[{i, key}];
+    const Tensor* z = nullptr;
+    if (fused >= 0 && plan->fusable() && res.add >= 0 && !graph_->is_constant[res.z] && !on_host_[res.z] &&
+        dev_[res.z].is_tensor() &&
+        dev_[res.z].tensor().dtype() == dt && dev_[res.z].tensor().shape() == out_shape) {
+      if ((nhwc_[res.z] != 0) != nhwc) RETURN_IF_ERROR(Relayout(res.z, nhwc));
+      z = &dev_[res.z].tensor();
+    }
+    const void* fused_bias = bias != nullptr ? bias->raw_data() : nullptr;
+    if (fused_bias == nullptr && (z != nullptr || p.activation == "Relu") && fused >= 0 && plan->fusable()) {
+      auto zb = zero_bias_.find(i);
+      if (zb == zero_bias_.end() && capture_ == nullptr) {
+        auto buf = persist_pool_->Allocate(static_cast<size_t>(g.m) * ElementSize(dt));
+        if (!buf.ok()) return buf.status();
+        auto owner = std::make_shared<cuda::DeviceBuffer>(std::move(buf).value());
+        ONNXD_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(owner->data(), 0, owner->size(), stream_->get()));
+        zb = zero_bias_.emplace(i, std::move(owner)).first;
+      }
+      if (zb != zero_bias_.end()) fused_bias = zb->second->data();
+    }
+    const bool fuse = fused >= 0 && plan->fusable() && fused_bias != nullptr && (z != nullptr || p.activation == "Relu");
+    const int fused_out = z != nullptr ? res.out : out_id;
     Tensor* out = nullptr;
-    ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
+    ASSIGN_OR_RETURN(out, DeviceOutput(fuse ? fused_out : out_id, dt, out_shape));
     if (out->num_elements() == 0) return Status::Ok();
     cuda::DeviceBuffer workspace;
     if (plan->workspace_bytes() > 0) {
       ASSIGN_OR_RETURN(workspace, pool_->Allocate(plan->workspace_bytes()));
     }
-    const void* filter = wt.raw_data();
-    if (nhwc) {
-      ASSIGN_OR_RETURN(filter, NhwcFilter(node.inputs[1]));
+    if (fuse) {
+      Status st = plan->RunFused(*dnn_, x.raw_data(), filter, fused_bias, z != nullptr ? z->raw_data() : nullptr,
+                                 out->raw_data(), workspace.data());
+      if (st.ok()) {
+        fused = 1;
+        if (z != nullptr) {
+          // The Add and the Relu are done: their output is this one.
+          skip_[res.add] = skip_[res.relu] = 1;
+          nhwc_[fused_out] = nhwc;
+          halved_[fused_out] = halved_[node.inputs[0]] || halved_[node.inputs[1]];
+        }
+        return Status::Ok();
+      }
+      if (st.code() != StatusCode::kUnimplemented || capture_ != nullptr) return st;
+      fused = -1;  // this cuDNN does not take it: separate ops from now on
+      if (fused_out != out_id) {
+        dev_[fused_out] = Value();
+        dev_buf_[fused_out].reset();
+        ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
+      }
     }
     RETURN_IF_ERROR(plan->Run(*dnn_, x.raw_data(), filter, bias ? bias->raw_data() : nullptr, out->raw_data(),
                               workspace.data()));

@@ -833,5 +833,43 @@ TEST(CudaChannelsLastTest, NodeByNodeRunsMatchCpu) {
   CheckRunsAgainstCpu(ResidualBlockModel(), runs, false, /*graphs=*/false, 5e-3f, 5e-3f, /*tf32=*/true);
 }
 
+// Conv -> Add -> Relu runs as one cuDNN call (relu(conv + z + bias)) where the Add's other operand
+// is ready: here the projection shortcut's Conv comes last and takes the main branch as z, and the
+// identity block takes its input as z. A third Add whose sum is also a graph output must not fold.
+onnx::ModelProto ResidualChainModel() {
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {-1, 4, 8, 7});
+  *g->add_output() = Info("y", kF32, {-1, 8, 8, 7});
+  *g->add_output() = Info("sum3", kF32, {-1, 8, 8, 7});
+  FloatInit(g, "W1", {8, 4, 3, 3}, 160, 0.3f);
+  FloatInit(g, "B1", {8}, 161, 0.1f);
+  FloatInit(g, "Wd", {8, 4, 1, 1}, 162, 0.4f);
+  FloatInit(g, "W2", {8, 8, 3, 3}, 163, 0.2f);
+  FloatInit(g, "B2", {8}, 164, 0.1f);
+  FloatInit(g, "W3", {8, 8, 1, 1}, 165, 0.3f);
+  auto* c1 = AddNode(g, "Conv", {"x", "W1", "B1"}, {"main"});
+  IntsAttr(c1, "pads", {1, 1, 1, 1});
+  AddNode(g, "Conv", {"x", "Wd"}, {"down"});  // no bias: the fused call gets zeros
+  AddNode(g, "Add", {"main", "down"}, {"sum1"});
+  AddNode(g, "Relu", {"sum1"}, {"b1"});
+  auto* c2 = AddNode(g, "Conv", {"b1", "W2", "B2"}, {"c2"});
+  IntsAttr(c2, "pads", {1, 1, 1, 1});
+  AddNode(g, "Add", {"b1", "c2"}, {"sum2"});  // identity shortcut
+  AddNode(g, "Relu", {"sum2"}, {"b2"});
+  AddNode(g, "Conv", {"b2", "W3"}, {"c3"});
+  AddNode(g, "Add", {"c3", "b2"}, {"sum3"});  // also an output: stays unfused
+  AddNode(g, "Relu", {"sum3"}, {"y"});
+  return m;
+}
+
+TEST(CudaFusionTest, ResidualConvAddReluMatchesCpu) {
+  std::vector<std::vector<Value>> runs;
+  for (uint32_t k = 0; k < 3; ++k) runs.push_back({FloatTensor({2, 4, 8, 7}, Random(2 * 4 * 8 * 7, 170 + k, 2.f))});
+  CheckRunsAgainstCpu(ResidualChainModel(), runs);                                       // fp32, NCHW
+  CheckRunsAgainstCpu(ResidualChainModel(), runs, false, true, 5e-3f, 5e-3f, /*tf32=*/true);  // NHWC
+  CheckRunsAgainstCpu(ResidualChainModel(), runs, /*fp16=*/true, true, 2e-2f, 3e-2f);      // NHWC, fp16
+}
+
 }  // namespace
 }  // namespace onnxd

@@ -90,6 +90,13 @@ const CudnnApi& Cudnn() {
     ok &= Bind(lib, "cudnnSetPooling2dDescriptor", &a.set_pooling_2d_descriptor, &e);
     ok &= Bind(lib, "cudnnSetTensor4dDescriptor", &a.set_tensor_4d_descriptor, &e);
     if (!ok) a.error = soname + ": " + a.error;
+    std::string optional_error;  // the fused path is optional: without it convolutions run unfused
+    bool fused = Bind(lib, "cudnnConvolutionBiasActivationForward", &a.convolution_bias_activation_forward,
+                      &optional_error);
+    fused &= Bind(lib, "cudnnCreateActivationDescriptor", &a.create_activation_descriptor, &optional_error);
+    fused &= Bind(lib, "cudnnSetActivationDescriptor", &a.set_activation_descriptor, &optional_error);
+    fused &= Bind(lib, "cudnnDestroyActivationDescriptor", &a.destroy_activation_descriptor, &optional_error);
+    if (!fused) a.convolution_bias_activation_forward = nullptr;
     a.loaded = ok;
     return a;
   }();

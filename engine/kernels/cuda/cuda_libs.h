@@ -68,6 +68,12 @@ struct CudnnApi {
   decltype(&::cudnnSetFilter4dDescriptor) set_filter_4d_descriptor = nullptr;
   decltype(&::cudnnSetPooling2dDescriptor) set_pooling_2d_descriptor = nullptr;
   decltype(&::cudnnSetTensor4dDescriptor) set_tensor_4d_descriptor = nullptr;
+  // Optional (null when the library lacks them): the fused convolution + bias (+ residual) +
+  // activation of the legacy API.
+  decltype(&::cudnnConvolutionBiasActivationForward) convolution_bias_activation_forward = nullptr;
+  decltype(&::cudnnCreateActivationDescriptor) create_activation_descriptor = nullptr;
+  decltype(&::cudnnSetActivationDescriptor) set_activation_descriptor = nullptr;
+  decltype(&::cudnnDestroyActivationDescriptor) destroy_activation_descriptor = nullptr;
 };
 const CudnnApi& Cudnn();
 const char* CudnnErrorString(cudnnStatus_t st);
@@ -106,4 +112,8 @@ const char* CudnnErrorString(cudnnStatus_t st);
 #define cudnnSetFilter4dDescriptor (::onnxd::cuda::libs::Cudnn().set_filter_4d_descriptor)
 #define cudnnSetPooling2dDescriptor (::onnxd::cuda::libs::Cudnn().set_pooling_2d_descriptor)
 #define cudnnSetTensor4dDescriptor (::onnxd::cuda::libs::Cudnn().set_tensor_4d_descriptor)
+#define cudnnConvolutionBiasActivationForward (::onnxd::cuda::libs::Cudnn().convolution_bias_activation_forward)
+#define cudnnCreateActivationDescriptor (::onnxd::cuda::libs::Cudnn().create_activation_descriptor)
+#define cudnnSetActivationDescriptor (::onnxd::cuda::libs::Cudnn().set_activation_descriptor)
+#define cudnnDestroyActivationDescriptor (::onnxd::cuda::libs::Cudnn().destroy_activation_descriptor)
 #endif

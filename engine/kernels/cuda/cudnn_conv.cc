@@ -64,6 +64,7 @@ ConvPlan::~ConvPlan() {
   if (bias_) cudnnDestroyTensorDescriptor(bias_);
   if (w_) cudnnDestroyFilterDescriptor(w_);
   if (conv_) cudnnDestroyConvolutionDescriptor(conv_);
+  if (act_) cudnnDestroyActivationDescriptor(act_);
 }
 
 StatusOr<std::unique_ptr<ConvPlan>> ConvPlan::Create(const Dnn& dnn, const ConvGeometry& g, bool half, bool tf32,
@@ -121,7 +122,22 @@ StatusOr<std::unique_ptr<ConvPlan>> ConvPlan::Create(const Dnn& dnn, const ConvG
   if (half || tf32) ONNXD_DNN_RETURN_IF_ERROR(cudnnSetConvolutionMathType(p->conv_, math));
   ONNXD_DNN_RETURN_IF_ERROR(
       cudnnGetConvolutionForwardWorkspaceSize(dnn.get(), p->x_, p->w_, p->conv_, p->y_, p->algo_, &p->workspace_));
+  if (cudnnConvolutionBiasActivationForward != nullptr) {
+    ONNXD_DNN_RETURN_IF_ERROR(cudnnCreateActivationDescriptor(&p->act_));
+    ONNXD_DNN_RETURN_IF_ERROR(
+        cudnnSetActivationDescriptor(p->act_, CUDNN_ACTIVATION_RELU, CUDNN_PROPAGATE_NAN, 0.0));
+  }
   return p;
+}
+
+Status ConvPlan::RunFused(const Dnn& dnn, const void* x, const void* w, const void* bias, const void* z, void* y,
+                          void* workspace) const {
+  if (act_ == nullptr || bias == nullptr) return Unimplemented("no fused convolution in this cuDNN");
+  const float one = 1.f, alpha2 = z != nullptr ? 1.f : 0.f;
+  ONNXD_DNN_RETURN_IF_ERROR(cudnnConvolutionBiasActivationForward(dnn.get(), &one, x_, x, w_, w, conv_, algo_,
+                                                                  workspace, workspace_, &alpha2, y_,
+                                                                  z != nullptr ? z : y, bias_, bias, act_, y_, y));
+  return Status::Ok();
 }
 
 Status ConvPlan::Run(const Dnn& dnn, const void* x, const void* w, const void* bias, void* y, void* workspace) const {

@@ -53,12 +53,19 @@ class ConvPlan {
   size_t workspace_bytes() const { return workspace_; }
   // y = conv(x, w) + bias; bias (length m) may be null. `workspace` holds workspace_bytes().
   Status Run(const Dnn& dnn, const void* x, const void* w, const void* bias, void* y, void* workspace) const;
+  // True when this cuDNN has the fused call RunFused makes.
+  bool fusable() const { return act_ != nullptr; }
+  // y = relu(conv(x, w) + z + bias) in one cuDNN call; z (y's dims and layout) may be null, bias may
+  // not. Unimplemented when cuDNN does not take this configuration: then Run and separate ops.
+  Status RunFused(const Dnn& dnn, const void* x, const void* w, const void* bias, const void* z, void* y,
+                  void* workspace) const;
 
  private:
   ConvPlan() = default;
   cudnnTensorDescriptor_t x_ = nullptr, y_ = nullptr, bias_ = nullptr;
   cudnnFilterDescriptor_t w_ = nullptr;
   cudnnConvolutionDescriptor_t conv_ = nullptr;
+  cudnnActivationDescriptor_t act_ = nullptr;  // ReLU, for RunFused
   cudnnConvolutionFwdAlgo_t algo_ = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
   size_t workspace_ = 0;
 };
