@@ -321,7 +321,12 @@ __global__ void NotKernel(const uint8_t* __restrict__ in, uint8_t* __restrict__ 
 
 template <typename T>
 __global__ void RangeKernel(T start, T delta, T* __restrict__ out, int64_t n) {
-  ONNXD_GRID_STRIDE(i, n) { out[i] = static_cast<T>(start + static_cast<T>(i) * delta); }
+  ONNXD_GRID_STRIDE(i, n) {
+    // Rounded multiply, then add (no fused multiply-add): the CPU kernel's result bit for bit.
+    if constexpr (std::is_same_v<T, float>) out[i] = __fadd_rn(start, __fmul_rn(static_cast<float>(i), delta));
+    else if constexpr (std::is_same_v<T, double>) out[i] = __dadd_rn(start, __dmul_rn(static_cast<double>(i), delta));
+    else out[i] = static_cast<T>(start + static_cast<T>(i) * delta);
+  }
 }
 
 }  // namespace

@@ -1,0 +1,616 @@
+// The data-movement and mask ops through CUDA sessions (runtime/cuda_data_ops.cc), compared with
+// the CPU session of the same model on the same inputs: each op on small graphs, a MobileNetV2-like
+// Conv + Clip (ReLU6) block and a BERT-like embedding Gather with its attention-mask chain. Each
+// test checks where the plan put the nodes and that a run makes exactly the copies it counted.
+// Skipped without a device (gpu_test_main.cc).
+#include <cuda_fp16.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "onnx/onnx-ml.pb.h"
+#include "onnxd/engine/engine.h"
+
+namespace onnxd {
+namespace {
+
+constexpr int kF32 = onnx::TensorProto::FLOAT;
+constexpr int kI64 = onnx::TensorProto::INT64;
+constexpr int kBool = onnx::TensorProto::BOOL;
+
+// dims < 0 become the symbolic dim named by `params` (default "N").
+onnx::ValueInfoProto Info(const std::string& name, int type, const std::vector<int64_t>& dims,
+                          const std::vector<std::string>& params = {}) {
+  onnx::ValueInfoProto v;
+  v.set_name(name);
+  auto* t = v.mutable_type()->mutable_tensor_type();
+  t->set_elem_type(type);
+  auto* s = t->mutable_shape();
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (dims[i] >= 0) s->add_dim()->set_dim_value(dims[i]);
+    else s->add_dim()->set_dim_param(i < params.size() ? params[i] : "N");
+  }
+  return v;
+}
+
+// An output whose shape the test does not state.
+onnx::ValueInfoProto AnyShape(const std::string& name, int type) {
+  onnx::ValueInfoProto v;
+  v.set_name(name);
+  v.mutable_type()->mutable_tensor_type()->set_elem_type(type);
+  return v;
+}
+
+onnx::NodeProto* AddNode(onnx::GraphProto* g, const std::string& op, const std::vector<std::string>& in,
+                         const std::vector<std::string>& out, const std::string& name = "") {
+  auto* n = g->add_node();
+  n->set_op_type(op);
+  n->set_name(name.empty() ? out[0] : name);
+  for (const auto& i : in) n->add_input(i);
+  for (const auto& o : out) n->add_output(o);
+  return n;
+}
+
+void IntAttr(onnx::NodeProto* n, const std::string& name, int64_t v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(v);
+}
+void FloatAttr(onnx::NodeProto* n, const std::string& name, float v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::FLOAT);
+  a->set_f(v);
+}
+void IntsAttr(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INTS);
+  for (int64_t x : v) a->add_ints(x);
+}
+
+std::vector<float> Random(size_t n, uint32_t seed, float scale = 1.f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(-scale, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+int64_t Count(const std::vector<int64_t>& dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  return n;
+}
+
+void FloatInit(onnx::GraphProto* g, const std::string& name, const std::vector<int64_t>& dims, uint32_t seed,
+               float scale = 0.5f) {
+  auto* t = g->add_initializer();
+  t->set_name(name);
+  t->set_data_type(kF32);
+  for (int64_t d : dims) t->add_dims(d);
+  auto v = Random(static_cast<size_t>(Count(dims)), seed, scale);
+  t->set_raw_data(v.data(), v.size() * sizeof(float));
+}
+
+void FloatScalar(onnx::GraphProto* g, const std::string& name, float v) {
+  auto* t = g->add_initializer();
+  t->set_name(name);
+  t->set_data_type(kF32);
+  t->add_float_data(v);
+}
+
+// dims empty: a scalar.
+void Int64Init(onnx::GraphProto* g, const std::string& name, const std::vector<int64_t>& dims,
+               const std::vector<int64_t>& values) {
+  auto* t = g->add_initializer();
+  t->set_name(name);
+  t->set_data_type(kI64);
+  for (int64_t d : dims) t->add_dims(d);
+  for (int64_t v : values) t->add_int64_data(v);
+}
+
+onnx::ModelProto NewModel(int opset) {
+  onnx::ModelProto m;
+  m.set_ir_version(9);
+  auto* os = m.add_opset_import();
+  os->set_domain("");
+  os->set_version(opset);
+  m.mutable_graph()->set_name("g");
+  return m;
+}
+
+Value FloatTensor(const std::vector<int64_t>& dims, const std::vector<float>& data) {
+  Tensor t = Tensor::Allocate(DataType::kFloat, Shape(std::span<const int64_t>(dims)));
+  std::copy(data.begin(), data.end(), t.data<float>());
+  return Value(t);
+}
+
+Value Int64Tensor(const std::vector<int64_t>& dims, const std::vector<int64_t>& data) {
+  Tensor t = Tensor::Allocate(DataType::kInt64, Shape(std::span<const int64_t>(dims)));
+  std::copy(data.begin(), data.end(), t.data<int64_t>());
+  return Value(t);
+}
+
+Value Int32Tensor(const std::vector<int64_t>& dims, const std::vector<int32_t>& data) {
+  Tensor t = Tensor::Allocate(DataType::kInt32, Shape(std::span<const int64_t>(dims)));
+  std::copy(data.begin(), data.end(), t.data<int32_t>());
+  return Value(t);
+}
+
+// Every element as a double, whatever the type (the comparison's common ground).
+std::vector<double> ToDoubles(const Tensor& t) {
+  const size_t n = static_cast<size_t>(t.num_elements());
+  std::vector<double> v(n);
+  const void* p = t.raw_data();
+  for (size_t i = 0; i < n; ++i) {
+    switch (t.dtype()) {
+      case DataType::kFloat: v[i] = static_cast<const float*>(p)[i]; break;
+      case DataType::kFloat16: v[i] = __half2float(static_cast<const __half*>(p)[i]); break;
+      case DataType::kDouble: v[i] = static_cast<const double*>(p)[i]; break;
+      case DataType::kInt64: v[i] = static_cast<double>(static_cast<const int64_t*>(p)[i]); break;
+      case DataType::kInt32: v[i] = static_cast<const int32_t*>(p)[i]; break;
+      case DataType::kBool:
+      case DataType::kUInt8: v[i] = static_cast<const uint8_t*>(p)[i]; break;
+      default: ADD_FAILURE() << "output type " << DataTypeName(t.dtype()); return v;
+    }
+  }
+  return v;
+}
+
+struct Result {
+  std::vector<std::vector<double>> outputs;
+  std::vector<std::vector<int64_t>> shapes;
+  std::vector<DataType> types;
+  int copies = 0;
+};
+
+Result RunOn(const onnx::ModelProto& m, Device device, const std::vector<Value>& inputs, bool fp16 = false,
+             const PlacementInfo** placement_out = nullptr) {
+  static Engine engine;
+  static std::vector<std::shared_ptr<const CompiledModel>> keep;
+  CompileOptions options;
+  options.device = device;
+  options.fp16 = fp16;
+  auto model = engine.CompileBytes(m.SerializeAsString(), "", options);
+  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  Result r;
+  if (!model.ok()) return r;
+  keep.push_back(*model);
+  if (placement_out != nullptr) *placement_out = &(*model)->placement();
+  auto session = (*model)->CreateSession();
+  // Twice: the second run reuses pooled buffers (and may replay a captured graph).
+  for (int k = 0; k < 2; ++k) {
+    std::vector<Value> outs;
+    Status st = session->Run(inputs, &outs);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    if (!st.ok()) return r;
+    Result now;
+    for (const auto& v : outs) {
+      now.outputs.push_back(ToDoubles(v.tensor()));
+      now.shapes.push_back(v.tensor().shape().ToVector());
+      now.types.push_back(v.tensor().dtype());
+    }
+    now.copies = session->last_run_copies();
+    if (k == 1) {
+      EXPECT_EQ(now.outputs, r.outputs) << "the second run differs from the first";
+    }
+    r = std::move(now);
+  }
+  return r;
+}
+
+void ExpectClose(const Result& got, const Result& want, double rtol, double atol) {
+  ASSERT_EQ(got.outputs.size(), want.outputs.size());
+  for (size_t o = 0; o < got.outputs.size(); ++o) {
+    EXPECT_EQ(got.shapes[o], want.shapes[o]) << "output " << o;
+    EXPECT_EQ(got.types[o], want.types[o]) << "output " << o;
+    ASSERT_EQ(got.outputs[o].size(), want.outputs[o].size());
+    // Integers and bools must match exactly.
+    const DataType t = want.types[o];
+    const bool exact = t != DataType::kFloat && t != DataType::kFloat16 && t != DataType::kDouble;
+    int bad = 0;
+    for (size_t i = 0; i < got.outputs[o].size(); ++i) {
+      const double g = got.outputs[o][i], w = want.outputs[o][i];
+      const bool ok = exact ? g == w : std::fabs(g - w) <= atol + rtol * std::fabs(w) || (std::isnan(g) && std::isnan(w));
+      if (!ok && ++bad <= 5) ADD_FAILURE() << "output " << o << " element " << i << ": cuda " << g << ", cpu " << w;
+    }
+    EXPECT_EQ(bad, 0) << "output " << o << " of " << got.outputs[o].size() << " elements";
+  }
+}
+
+// Compiles for both devices, runs, compares. `expect_cpu_nodes`: how many nodes the plan leaves on
+// the CPU; `expect_copies` (when >= 0): the copies per run, planned and made. fp16: the CUDA
+// session holds floats as fp16 (compared loosely; the copy count is not checked).
+void CheckAgainstCpu(const onnx::ModelProto& m, const std::vector<Value>& inputs, int expect_cpu_nodes,
+                     int expect_copies, bool fp16 = false) {
+  const PlacementInfo* placement = nullptr;
+  Result gpu = RunOn(m, Device::kCuda, inputs, fp16, &placement);
+  Result cpu = RunOn(m, Device::kCpu, inputs);
+  ASSERT_NE(placement, nullptr);
+  int on_cpu = 0;
+  std::string cpu_nodes;
+  for (const auto& n : placement->nodes)
+    if (n.device == Device::kCpu) {
+      ++on_cpu;
+      cpu_nodes += " " + n.op_type + " '" + n.name + "' (" + n.reason + ")";
+    }
+  EXPECT_EQ(on_cpu, expect_cpu_nodes) << placement->summary << ";" << cpu_nodes;
+  if (!fp16 && expect_copies >= 0) {
+    EXPECT_EQ(placement->total_copies(), expect_copies) << placement->summary;
+    EXPECT_EQ(gpu.copies, placement->total_copies()) << "copies made vs planned: " << placement->summary;
+  }
+  if (fp16) ExpectClose(gpu, cpu, 2e-2, 2e-2);
+  else ExpectClose(gpu, cpu, 1e-4, 1e-5);
+}
+
+// ---- MobileNetV2's ReLU6 (TorchScript export: Clip with constant min / max inputs) ----
+
+onnx::ModelProto ReluSixBlock() {
+  onnx::ModelProto m = NewModel(17);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {-1, 8, 9, 9});
+  *g->add_output() = AnyShape("y", kF32);
+  FloatInit(g, "w1", {16, 8, 1, 1}, 1, 2.f);
+  FloatInit(g, "w2", {16, 1, 3, 3}, 2, 2.f);
+  FloatInit(g, "b2", {16, 1, 1}, 3, 1.f);
+  FloatInit(g, "w3", {8, 16, 1, 1}, 4, 1.f);
+  FloatScalar(g, "lo", 0.f);
+  FloatScalar(g, "hi", 6.f);
+  AddNode(g, "Conv", {"x", "w1"}, {"c1"});
+  AddNode(g, "Clip", {"c1", "lo", "hi"}, {"r1"});
+  auto* dw = AddNode(g, "Conv", {"r1", "w2"}, {"c2"});
+  IntAttr(dw, "group", 16);
+  IntsAttr(dw, "pads", {1, 1, 1, 1});
+  AddNode(g, "Add", {"c2", "b2"}, {"a2"});  // keeps this Clip apart from its Conv (no fusion)
+  AddNode(g, "Clip", {"a2", "lo", "hi"}, {"r2"});
+  AddNode(g, "Conv", {"r2", "w3"}, {"c3"});
+  AddNode(g, "Clip", {"c3", "", "hi"}, {"y"});  // max only
+  return m;
+}
+
+TEST(CudaDataOpsSessionTest, MobileNetReluSixBlockRunsWhollyOnTheGpu) {
+  for (int64_t batch : {1, 3})
+    CheckAgainstCpu(ReluSixBlock(), {FloatTensor({batch, 8, 9, 9}, Random(batch * 648, 5, 3.f))}, 0, 2);
+}
+
+TEST(CudaDataOpsSessionTest, MobileNetReluSixBlockInFp16) {
+  CheckAgainstCpu(ReluSixBlock(), {FloatTensor({2, 8, 9, 9}, Random(2 * 648, 6, 3.f))}, 0, -1, true);
+}
+
+TEST(CudaDataOpsSessionTest, ClipWithAttributeBoundsBeforeOpset11) {
+  onnx::ModelProto m = NewModel(6);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {3, 37});
+  *g->add_output() = Info("y", kF32, {3, 37});
+  auto* c = AddNode(g, "Clip", {"x"}, {"y"});
+  FloatAttr(c, "min", -0.5f);
+  FloatAttr(c, "max", 0.75f);
+  CheckAgainstCpu(m, {FloatTensor({3, 37}, Random(111, 7, 2.f))}, 0, 2);
+}
+
+// ---- BERT's front end (dynamo export): embeddings and the attention-mask chain ----
+
+onnx::ModelProto BertLikeFrontEnd() {
+  onnx::ModelProto m = NewModel(17);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("input_ids", kI64, {-1, -1}, {"batch", "seq"});
+  *g->add_input() = Info("attention_mask", kI64, {-1, -1}, {"batch", "seq"});
+  *g->add_output() = AnyShape("hidden", kF32);
+  *g->add_output() = AnyShape("mask_add", kF32);
+  FloatInit(g, "word_emb", {30, 8}, 11, 1.f);
+  FloatInit(g, "pos_emb", {16, 8}, 12, 1.f);
+  FloatInit(g, "type_emb", {2, 8}, 13, 1.f);
+  Int64Init(g, "zero", {}, {0});
+  Int64Init(g, "one", {}, {1});
+  Int64Init(g, "axis0", {1}, {0});
+  Int64Init(g, "axes01", {2}, {0, 1});
+  Int64Init(g, "minus1", {1}, {-1});
+  Int64Init(g, "token_types", {1, 16}, std::vector<int64_t>(16, 0));
+  Int64Init(g, "zero1", {1}, {0});
+  Int64Init(g, "one1", {1}, {1});
+  FloatScalar(g, "neg", -10000.f);
+  FloatInit(g, "ln_scale", {8}, 14, 1.f);
+  FloatInit(g, "ln_bias", {8}, 15, 1.f);
+  AddNode(g, "Gather", {"word_emb", "input_ids"}, {"words"}, "embedding");
+  AddNode(g, "Shape", {"input_ids"}, {"ids_shape"}, "shape");
+  AddNode(g, "Gather", {"ids_shape", "one"}, {"seq"}, "seq_len");
+  AddNode(g, "Range", {"zero", "seq", "one"}, {"positions"}, "arange");
+  AddNode(g, "Gather", {"pos_emb", "positions"}, {"pos"}, "pos_embedding");
+  // Token types: a constant buffer sliced to the sequence, expanded to [batch, seq].
+  AddNode(g, "Unsqueeze", {"seq", "axis0"}, {"seq1"}, "unsqueeze_seq");
+  AddNode(g, "Slice", {"token_types", "zero1", "seq1", "one1", "one1"}, {"types"}, "slice_types");
+  AddNode(g, "Slice", {"ids_shape", "zero1", "one1"}, {"batch1"}, "batch_dim");
+  auto* cat = AddNode(g, "Concat", {"batch1", "seq1"}, {"bs"}, "concat_bs");
+  IntAttr(cat, "axis", 0);
+  AddNode(g, "Expand", {"types", "bs"}, {"types_bs"}, "expand_types");
+  AddNode(g, "Gather", {"type_emb", "types_bs"}, {"typ"}, "type_embedding");
+  AddNode(g, "Add", {"words", "pos"}, {"wp"}, "add");
+  AddNode(g, "Add", {"wp", "typ"}, {"emb"}, "add_types");
+  auto* ln = AddNode(g, "LayerNormalization", {"emb", "ln_scale", "ln_bias"}, {"normed"}, "ln");
+  IntAttr(ln, "axis", -1);
+  auto* flat_shape = AddNode(g, "Concat", {"minus1", "seq1"}, {"new_shape"}, "concat_shape");
+  IntAttr(flat_shape, "axis", 0);
+  AddNode(g, "Reshape", {"normed", "new_shape"}, {"hidden"}, "reshape");
+  // The mask: [batch, 1, 1, seq] of 0 (keep) / -10000 (drop), also dropping positions >= 3.
+  auto* to_bool = AddNode(g, "Cast", {"attention_mask"}, {"mask_b"}, "mask_cast");
+  IntAttr(to_bool, "to", kBool);
+  Int64Init(g, "three", {}, {3});
+  AddNode(g, "Less", {"positions", "three"}, {"early"}, "lt");
+  AddNode(g, "Not", {"early"}, {"late"}, "not_early");
+  AddNode(g, "Or", {"late", "mask_b"}, {"visible"}, "or");  // [batch, seq]
+  AddNode(g, "And", {"visible", "mask_b"}, {"keep"}, "and");
+  AddNode(g, "Not", {"keep"}, {"drop"}, "not");
+  auto* to_float = AddNode(g, "Cast", {"drop"}, {"drop_f"}, "drop_cast");
+  IntAttr(to_float, "to", kF32);
+  AddNode(g, "Unsqueeze", {"drop_f", "axes01"}, {"drop4"}, "unsqueeze_mask");  // [1, 1, batch, seq]
+  AddNode(g, "Mul", {"drop4", "neg"}, {"mask_add"}, "scale");
+  return m;
+}
+
+std::vector<Value> BertInputs(int64_t batch, int64_t seq, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<int64_t> ids(batch * seq), mask(batch * seq);
+  for (auto& v : ids) v = static_cast<int64_t>(rng() % 30);
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t s = 0; s < seq; ++s) mask[b * seq + s] = s < seq - b ? 1 : 0;  // padded tails
+  return {Int64Tensor({batch, seq}, ids), Int64Tensor({batch, seq}, mask)};
+}
+
+TEST(CudaDataOpsSessionTest, BertLikeEmbeddingAndMaskChainCopyOnlyInputsAndOutputs) {
+  // CPU nodes: Shape, the seq_len Gather, the two Unsqueeze / Slice / Concat of shape arithmetic.
+  for (auto [batch, seq] : std::vector<std::pair<int64_t, int64_t>>{{1, 5}, {3, 11}})
+    CheckAgainstCpu(BertLikeFrontEnd(), BertInputs(batch, seq, 21), 6, 4);
+}
+
+TEST(CudaDataOpsSessionTest, BertLikeEmbeddingAndMaskChainInFp16) {
+  CheckAgainstCpu(BertLikeFrontEnd(), BertInputs(2, 9, 22), 6, -1, true);
+}
+
+// ---- each op ----
+
+TEST(CudaDataOpsSessionTest, GatherAlongEachAxisWithNegativeIndices) {
+  for (int64_t axis : {0, 1, 2, -1}) {
+    for (bool int32 : {false, true}) {
+      onnx::ModelProto m = NewModel(13);
+      auto* g = m.mutable_graph();
+      *g->add_input() = Info("x", kF32, {4, 5, 6});
+      *g->add_input() = Info("i", int32 ? onnx::TensorProto::INT32 : kI64, {2, 2});
+      *g->add_output() = AnyShape("y", kF32);
+      auto* n = AddNode(g, "Gather", {"x", "i"}, {"y"});
+      IntAttr(n, "axis", axis);
+      std::vector<int64_t> idx = {0, -1, 3, -2};
+      Value iv = int32 ? Int32Tensor({2, 2}, {0, -1, 3, -2}) : Int64Tensor({2, 2}, idx);
+      CheckAgainstCpu(m, {FloatTensor({4, 5, 6}, Random(120, 8)), iv}, 0, 3);
+    }
+  }
+}
+
+TEST(CudaDataOpsSessionTest, GatherOfInt64DataAndScalarIndex) {
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kI64, {3, 4});
+  *g->add_output() = AnyShape("y", kI64);
+  Int64Init(g, "k", {}, {2});
+  auto* n = AddNode(g, "Gather", {"x", "k"}, {"y"});
+  IntAttr(n, "axis", 1);
+  CheckAgainstCpu(m, {Int64Tensor({3, 4}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})}, 0, 2);
+}
+
+TEST(CudaDataOpsSessionTest, GatherElementsAndGatherND) {
+  {
+    onnx::ModelProto m = NewModel(13);
+    auto* g = m.mutable_graph();
+    *g->add_input() = Info("x", kF32, {3, 4});
+    *g->add_input() = Info("i", kI64, {3, 2});
+    *g->add_output() = AnyShape("y", kF32);
+    auto* n = AddNode(g, "GatherElements", {"x", "i"}, {"y"});
+    IntAttr(n, "axis", 1);
+    CheckAgainstCpu(m, {FloatTensor({3, 4}, Random(12, 9)), Int64Tensor({3, 2}, {0, 3, -1, 1, 2, -4})}, 0, 3);
+  }
+  for (int64_t batch_dims : {0, 1}) {
+    onnx::ModelProto m = NewModel(13);
+    auto* g = m.mutable_graph();
+    *g->add_input() = Info("x", kF32, {2, 3, 4});
+    *g->add_input() = Info("i", kI64, {2, 2, 1});
+    *g->add_output() = AnyShape("y", kF32);
+    auto* n = AddNode(g, "GatherND", {"x", "i"}, {"y"});
+    IntAttr(n, "batch_dims", batch_dims);
+    CheckAgainstCpu(m, {FloatTensor({2, 3, 4}, Random(24, 10)), Int64Tensor({2, 2, 1}, {1, 0, -1, 1})}, 0, 3);
+  }
+}
+
+TEST(CudaDataOpsSessionTest, CastChains) {
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {5, 7});
+  *g->add_input() = Info("n", kI64, {5, 7});
+  *g->add_output() = AnyShape("as_int", kI64);
+  *g->add_output() = AnyShape("back", kF32);
+  *g->add_output() = AnyShape("as_bool", kBool);
+  *g->add_output() = AnyShape("as_double", onnx::TensorProto::DOUBLE);
+  *g->add_output() = AnyShape("n_float", kF32);
+  *g->add_output() = AnyShape("n_i32", onnx::TensorProto::INT32);
+  IntAttr(AddNode(g, "Cast", {"x"}, {"as_int"}), "to", kI64);
+  IntAttr(AddNode(g, "Cast", {"as_int"}, {"back"}), "to", kF32);
+  IntAttr(AddNode(g, "Cast", {"x"}, {"as_bool"}), "to", kBool);
+  IntAttr(AddNode(g, "Cast", {"x"}, {"as_double"}), "to", onnx::TensorProto::DOUBLE);
+  IntAttr(AddNode(g, "Cast", {"n"}, {"n_float"}), "to", kF32);
+  IntAttr(AddNode(g, "Cast", {"n"}, {"n_i32"}), "to", onnx::TensorProto::INT32);
+  std::vector<float> x = Random(35, 11, 4.f);
+  x[0] = 0.f;
+  x[1] = -0.f;
+  std::vector<int64_t> n(35);
+  for (int i = 0; i < 35; ++i) n[i] = (i - 17) * 1000003LL;
+  CheckAgainstCpu(m, {FloatTensor({5, 7}, x), Int64Tensor({5, 7}, n)}, 0, 8);
+}
+
+TEST(CudaDataOpsSessionTest, CastOfAHalvedFloatInFp16Mode) {
+  // fp16 mode: x is held as fp16; Cast to int64 reads fp16, Cast to float stays fp16 and comes
+  // back as float.
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {4, 9});
+  *g->add_output() = AnyShape("i", kI64);
+  *g->add_output() = AnyShape("f", kF32);
+  IntAttr(AddNode(g, "Cast", {"x"}, {"i"}), "to", kI64);
+  AddNode(g, "Relu", {"x"}, {"r"});
+  IntAttr(AddNode(g, "Cast", {"r"}, {"f"}), "to", kF32);
+  std::vector<float> x(36);
+  for (int k = 0; k < 36; ++k) x[k] = static_cast<float>(k - 18) * 0.5f;  // exact in fp16
+  CheckAgainstCpu(m, {FloatTensor({4, 9}, x)}, 0, -1, true);
+}
+
+TEST(CudaDataOpsSessionTest, SliceWithStepsAxesAndNegativeBounds) {
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {6, 7, 5});
+  *g->add_output() = AnyShape("a", kF32);
+  *g->add_output() = AnyShape("b", kF32);
+  *g->add_output() = AnyShape("c", kF32);
+  Int64Init(g, "s1", {2}, {-1, 1});
+  Int64Init(g, "e1", {2}, {-100, 100});
+  Int64Init(g, "ax1", {2}, {0, -1});
+  Int64Init(g, "st1", {2}, {-2, 3});
+  AddNode(g, "Slice", {"x", "s1", "e1", "ax1", "st1"}, {"a"});  // rows 5,3,1; cols 1,4
+  Int64Init(g, "s2", {1}, {2});
+  Int64Init(g, "e2", {1}, {-2});
+  AddNode(g, "Slice", {"x", "s2", "e2"}, {"b"});  // axis 0 from 2 to 4
+  Int64Init(g, "s3", {1}, {9});
+  Int64Init(g, "e3", {1}, {10});
+  Int64Init(g, "ax3", {1}, {1});
+  AddNode(g, "Slice", {"x", "s3", "e3", "ax3"}, {"c"});  // empty
+  CheckAgainstCpu(m, {FloatTensor({6, 7, 5}, Random(210, 12))}, 0, 4);
+}
+
+TEST(CudaDataOpsSessionTest, SliceWithAttributesBeforeOpset10) {
+  onnx::ModelProto m = NewModel(9);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {4, 6});
+  *g->add_output() = AnyShape("y", kF32);
+  auto* n = AddNode(g, "Slice", {"x"}, {"y"});
+  IntsAttr(n, "starts", {1, -4});
+  IntsAttr(n, "ends", {3, 1000});
+  IntsAttr(n, "axes", {0, 1});
+  CheckAgainstCpu(m, {FloatTensor({4, 6}, Random(24, 13))}, 0, 2);
+}
+
+TEST(CudaDataOpsSessionTest, ExpandSplitAndConcat) {
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {3, 1});
+  *g->add_input() = Info("n", kI64, {2, 5});
+  *g->add_output() = AnyShape("e", kF32);
+  *g->add_output() = AnyShape("p", kF32);
+  *g->add_output() = AnyShape("q", kF32);
+  *g->add_output() = AnyShape("c", kF32);
+  *g->add_output() = AnyShape("ci", kI64);
+  Int64Init(g, "shape", {3}, {2, 3, 4});
+  AddNode(g, "Expand", {"x", "shape"}, {"e"});  // [2, 3, 4]
+  Int64Init(g, "split", {2}, {1, 3});
+  auto* sp = AddNode(g, "Split", {"e", "split"}, {"p", "q"});
+  IntAttr(sp, "axis", -1);
+  auto* c = AddNode(g, "Concat", {"q", "e", "p"}, {"c"});
+  IntAttr(c, "axis", 2);
+  auto* ci = AddNode(g, "Concat", {"n", "n"}, {"ci"});
+  IntAttr(ci, "axis", 0);
+  CheckAgainstCpu(m, {FloatTensor({3, 1}, {1.f, 2.f, 3.f}), Int64Tensor({2, 5}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10})}, 0,
+                  7);
+}
+
+TEST(CudaDataOpsSessionTest, SplitIntoUnevenPartsAtOpset18AndByAttributeAtOpset11) {
+  {
+    onnx::ModelProto m = NewModel(18);
+    auto* g = m.mutable_graph();
+    *g->add_input() = Info("x", kF32, {7, 2});
+    for (const char* o : {"a", "b", "c"}) *g->add_output() = AnyShape(o, kF32);
+    auto* sp = AddNode(g, "Split", {"x"}, {"a", "b", "c"});
+    IntAttr(sp, "num_outputs", 3);  // 3, 3, 1
+    CheckAgainstCpu(m, {FloatTensor({7, 2}, Random(14, 14))}, 0, 4);
+  }
+  {
+    onnx::ModelProto m = NewModel(11);
+    auto* g = m.mutable_graph();
+    *g->add_input() = Info("x", kF32, {2, 6});
+    for (const char* o : {"a", "b"}) *g->add_output() = AnyShape(o, kF32);
+    auto* sp = AddNode(g, "Split", {"x"}, {"a", "b"});
+    IntAttr(sp, "axis", 1);
+    IntsAttr(sp, "split", {4, 2});
+    CheckAgainstCpu(m, {FloatTensor({2, 6}, Random(12, 15))}, 0, 3);
+  }
+}
+
+TEST(CudaDataOpsSessionTest, ComparisonsLogicAndMaxMinWithBroadcast) {
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("a", kF32, {3, 1, 4});
+  *g->add_input() = Info("b", kF32, {5, 1});
+  *g->add_input() = Info("i", kI64, {5});
+  *g->add_input() = Info("j", kI64, {1});
+  const char* cmp[] = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"};
+  for (const char* op : cmp) {
+    *g->add_output() = AnyShape(std::string(op) + "_f", kBool);
+    *g->add_output() = AnyShape(std::string(op) + "_i", kBool);
+    AddNode(g, op, {"a", "b"}, {std::string(op) + "_f"});
+    AddNode(g, op, {"i", "j"}, {std::string(op) + "_i"});
+  }
+  AddNode(g, "Less", {"a", "b"}, {"lt"});
+  AddNode(g, "Greater", {"a", "b"}, {"gt"});
+  for (const char* op : {"And", "Or", "Xor"}) {
+    *g->add_output() = AnyShape(op, kBool);
+    AddNode(g, op, {"lt", "gt"}, {op});
+  }
+  *g->add_output() = AnyShape("not", kBool);
+  AddNode(g, "Not", {"lt"}, {"not"});
+  *g->add_output() = AnyShape("max", kF32);
+  *g->add_output() = AnyShape("min", kF32);
+  *g->add_output() = AnyShape("maxi", kI64);
+  *g->add_output() = AnyShape("one", kF32);
+  AddNode(g, "Max", {"a", "b"}, {"max"});
+  AddNode(g, "Min", {"a", "b"}, {"min"});
+  AddNode(g, "Max", {"i", "j"}, {"maxi"});
+  AddNode(g, "Min", {"a"}, {"one"});
+  std::vector<float> a = {-1.f, 0.f, 1.f, 2.f, 0.5f, -0.5f, 3.f, -2.f, 1.f, 1.f, 0.f, -3.f};
+  std::vector<float> b = {0.f, 1.f, -1.f, 0.5f, 2.f};
+  // 4 inputs; 10 + 3 + 1 + 4 = 18 outputs.
+  CheckAgainstCpu(m, {FloatTensor({3, 1, 4}, a), FloatTensor({5, 1}, b), Int64Tensor({5}, {-2, 0, 3, 7, 1}),
+                      Int64Tensor({1}, {1})},
+                  0, 22);
+}
+
+TEST(CudaDataOpsSessionTest, RangeFromAShapeDerivedLimitFeedsTheGpu) {
+  // positions = Range(0, len, 1) as float and int64, combined with data: Range runs on the GPU (its
+  // scalars read on the host), so nothing crosses between devices.
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {2, -1});
+  *g->add_input() = Info("n", kI64, {-1});
+  *g->add_output() = AnyShape("y", kF32);
+  *g->add_output() = AnyShape("z", kI64);
+  Int64Init(g, "one", {}, {1});
+  Int64Init(g, "zero", {}, {0});
+  AddNode(g, "Shape", {"x"}, {"shp"});
+  AddNode(g, "Gather", {"shp", "one"}, {"len"});
+  IntAttr(AddNode(g, "Cast", {"len"}, {"len_f"}), "to", kF32);
+  FloatScalar(g, "half", 0.5f);
+  FloatScalar(g, "fzero", 0.25f);
+  AddNode(g, "Range", {"fzero", "len_f", "half"}, {"pos_f"});  // 2 * len - 0 elements
+  AddNode(g, "Shape", {"n"}, {"nshp"});
+  AddNode(g, "Gather", {"nshp", "zero"}, {"nlen"});
+  AddNode(g, "Range", {"zero", "nlen", "one"}, {"pos_i"});
+  AddNode(g, "Max", {"n", "pos_i"}, {"z"});  // int64 (the CUDA Add takes floats only)
+  IntAttr(AddNode(g, "Cast", {"pos_f"}, {"pos_ff"}), "to", kF32);
+  IntAttr(AddNode(g, "Concat", {"x", "x"}, {"xx"}), "axis", 1);
+  AddNode(g, "Add", {"xx", "pos_ff"}, {"y"});
+  // x [2, 5]: len 5 -> pos_f = 0.25, 0.75, ..., 4.75 (10 values); xx is [2, 10].
+  // CPU: Shape x2, the two shape Gathers and the Cast of the length (shape arithmetic).
+  CheckAgainstCpu(m, {FloatTensor({2, 5}, Random(10, 16)), Int64Tensor({4}, {5, 6, 7, 8})}, 5, 4);
+}
+
+}  // namespace
+}  // namespace onnxd
