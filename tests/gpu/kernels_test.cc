@@ -77,7 +77,8 @@ TEST_F(CudaKernelTest, BinaryBroadcastMatchesReference) {
   const std::vector<std::pair<Shape, Shape>> cases = {
       {{1000}, {1000}},          {{7, 13}, {1}},           {{7, 13}, {13}},         {{5, 1, 9}, {1, 4, 1}},
       {{2, 3, 4, 5, 6, 7}, {1, 3, 1, 5, 1, 7}}, {{3}, {2, 4, 3}}, {{1, 1}, {6, 1}},  {{2, 0, 3}, {3}},
-      {{4, 1, 1}, {}}};
+      {{4, 1, 1}, {}},           {{4, 5, 6}, {1, 5, 6}},   {{1, 6}, {3, 4, 6}},     {{2, 3, 128}, {128}},
+      {{1, 1, 7}, {3, 2, 7}}};
   int seed = 10;
   for (const auto& [as, bs] : cases) {
     auto out_shape = BroadcastShape(as, bs);

@@ -25,6 +25,39 @@ __global__ void BinaryFlatKernel(const T* __restrict__ a, const T* __restrict__ 
     out[i] = FromFloat<T>(Apply<Op>(ToFloat(a[i]), kScalarB ? bs : ToFloat(b[i])));
 }
 
+// One operand full, the other a "row" repeated along the leading axes (a bias [C] on [..., C], a
+// mask row): the row's element is i % row_n. kRowIsB: the row is the right operand.
+template <BinaryOp Op, bool kRowIsB, typename T, typename Index>
+__global__ void BinaryRowKernel(const T* __restrict__ full, const T* __restrict__ row, T* __restrict__ out,
+                                Index n, Index row_n) {
+  for (Index i = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<Index>(gridDim.x) * blockDim.x) {
+    const float f = ToFloat(full[i]), r = ToFloat(row[i % row_n]);
+    out[i] = FromFloat<T>(kRowIsB ? Apply<Op>(f, r) : Apply<Op>(r, f));
+  }
+}
+
+// True when `x` (leading 1s aside) equals the trailing dims of `out`: x repeats along the rest.
+bool IsTrailingRow(std::span<const int64_t> out, std::span<const int64_t> x) {
+  size_t skip = 0;
+  while (skip < x.size() && x[skip] == 1) ++skip;
+  const size_t k = x.size() - skip;
+  if (k > out.size()) return false;
+  for (size_t j = 0; j < k; ++j)
+    if (x[skip + j] != out[out.size() - k + j]) return false;
+  return true;
+}
+
+template <BinaryOp Op, bool kRowIsB, typename T>
+void LaunchRow(const T* full, const T* row, T* out, int64_t n, int64_t row_n, int grid, int block,
+               cudaStream_t stream) {
+  if (n <= 0x7fffffff)
+    BinaryRowKernel<Op, kRowIsB, T, int32_t><<<grid, block, 0, stream>>>(full, row, out, static_cast<int32_t>(n),
+                                                                         static_cast<int32_t>(row_n));
+  else
+    BinaryRowKernel<Op, kRowIsB, T, int64_t><<<grid, block, 0, stream>>>(full, row, out, n, row_n);
+}
+
 // General broadcast: `shape` holds the output dims; a_strides / b_strides are 0 on broadcast axes.
 template <BinaryOp Op, typename T>
 __global__ void BinaryBroadcastKernel(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ out,
@@ -77,6 +110,10 @@ Status Launch(const T* a, std::span<const int64_t> a_shape, const T* b, std::spa
     BinaryFlatKernel<Op, false, T><<<grid, kBlock, 0, stream>>>(a, b, out, n);
   } else if (na == n && nb == 1) {
     BinaryFlatKernel<Op, true, T><<<grid, kBlock, 0, stream>>>(a, b, out, n);
+  } else if (na == n && nb > 0 && IsTrailingRow(*out_shape, b_shape)) {
+    LaunchRow<Op, true>(a, b, out, n, nb, grid, kBlock, stream);
+  } else if (nb == n && na > 0 && IsTrailingRow(*out_shape, a_shape)) {
+    LaunchRow<Op, false>(b, a, out, n, na, grid, kBlock, stream);
   } else {
     KernelShape shape = BroadcastStrides(*out_shape);
     BinaryBroadcastKernel<Op, T><<<grid, kBlock, 0, stream>>>(a, b, out, n, shape, BroadcastStrides(a_shape),
