@@ -87,13 +87,15 @@ case "$mode" in
     grep -E '^\[  (PASSED|FAILED|SKIPPED)|FAILED|SKIPPED|tests ran' "$out/gpu_tests.log" | tail -40 || true
     echo "onnxd_gpu_tests exit status: $rc"
     src=0
-    timeout 120 "$BUNDLE/onnxd_gpu_session_tests" --gtest_output="xml:$out/gpu_session_tests.xml" > "$out/gpu_session_tests.log" 2>&1 || src=$?
-    grep -E '^\[  (PASSED|FAILED|SKIPPED)|FAILED|SKIPPED|tests ran|Failure|cuda |copies' "$out/gpu_session_tests.log" | tail -60 || true
+    ONNXD_CUDA_GRAPH_DEBUG=1 timeout 120 "$BUNDLE/onnxd_gpu_session_tests" --gtest_output="xml:$out/gpu_session_tests.xml" > "$out/gpu_session_tests.log" 2>&1 || src=$?
+    grep -E '^\[  (PASSED|FAILED|SKIPPED)|FAILED|SKIPPED|tests ran|Failure|cuda |copies|not captured' "$out/gpu_session_tests.log" | tail -60 || true
     echo "onnxd_gpu_session_tests exit status: $src"
     [ "$rc" -ne 0 ] || rc=$src
     node_data="$PWD/$BUNDLE/node"
     [ -d "$node_data" ] || node_data="$(LD_LIBRARY_PATH="$orig_ld" python3 -c 'import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), "backend/test/data/node"))' 2>/dev/null || true)"
-    if [ -n "$node_data" ] && [ -d "$node_data" ]; then
+    if [ "${ONNXD_GPU_NODE_SUITE:-1}" = 0 ]; then
+      echo "onnxd_gpu_node_suite: skipped (ONNXD_GPU_NODE_SUITE=0)"
+    elif [ -n "$node_data" ] && [ -d "$node_data" ]; then
       nrc=0
       # At most 180 s, and never eating into the 200 s the benches need.
       node_s=$(( $(left) - 200 )); [ "$node_s" -le 180 ] || node_s=180; [ "$node_s" -ge 30 ] || node_s=30
@@ -111,6 +113,14 @@ case "$mode" in
     fi
     timeout 60 "$BUNDLE/onnxd_gpu_bench" > "$out/gpu_bench.md" 2>&1 || echo "onnxd_gpu_bench exit status: $?"
     cat "$out/gpu_bench.md"
+    # Layout / fusion / graph variants with per-op GPU times (ONNXD_GPU_DIAG=1; scripts/gpu_diag.py).
+    if [ "${ONNXD_GPU_DIAG:-0}" = 1 ]; then
+      diag_s=$(( $(left) - 5 )); [ "$diag_s" -ge 30 ] || diag_s=30
+      ONNXD_BENCH_LD_LIBRARY_PATH="$LD_LIBRARY_PATH" LD_LIBRARY_PATH="$orig_ld" \
+        timeout "$diag_s" python3 scripts/gpu_diag.py --bench "$BUNDLE/onnxd_gpu_model_bench" --out "$out" \
+        ${ONNXD_GPU_DIAG_PLAN:+--plan "$ONNXD_GPU_DIAG_PLAN"} > "$out/gpu_diag.log" 2>&1 || echo "gpu_diag.py exit status: $?"
+      grep -v -E "Warning|warn|^ +|^\[torch" "$out/gpu_diag.log" | tail -40
+    fi
     # Model bench next to PyTorch eager (needs torch, torchvision, transformers on the device);
     # ONNXD_GPU_MODEL_BENCH=0 skips it.
     if [ "${ONNXD_GPU_MODEL_BENCH:-1}" != 0 ] && LD_LIBRARY_PATH="$orig_ld" python3 -c 'import torch' 2>/dev/null; then

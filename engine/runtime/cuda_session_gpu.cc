@@ -9,6 +9,7 @@
 #endif
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -226,6 +227,7 @@ class CudaSessionImpl : public CudaSession {
   ~CudaSessionImpl() override {
     // Work still queued may read buffers: finish it before they go back to the pool.
     if (stream_ != nullptr) cudaStreamSynchronize(stream_->get());
+    for (cudaEvent_t e : prof_events_) cudaEventDestroy(e);
   }
 
   Status Init();
@@ -331,6 +333,7 @@ class CudaSessionImpl : public CudaSession {
     int z = -1, out = -1;     // the Add's other operand; the Relu's output
   };
   std::vector<Residual> residual_;                  // per node (Conv nodes only)
+  bool fuse_enabled_ = true;
   std::vector<uint8_t> skip_;                       // per node: done by an earlier fused node this run
   std::map<std::pair<int, std::vector<int64_t>>, int> fused_state_;  // as conv_plans_: 1 fused works, -1 not
   std::map<int, DeviceBufferPtr> zero_bias_;        // per Conv node without a bias: m zeros (the fused call needs one)
@@ -349,6 +352,9 @@ class CudaSessionImpl : public CudaSession {
   std::vector<int> input_index_;           // per value id: its index among the graph inputs, or -1
   std::vector<uint8_t> tainted_;           // per value id (capture only)
   bool replayed_ = false;
+  // RunOptions::profile: an event before each node and one after the last, on the stream; a node's
+  // time is the GPU time between its event and the next.
+  std::vector<cudaEvent_t> prof_events_;
 };
 
 // A failed capture's reason starts with this (the run then goes node by node).
@@ -375,6 +381,11 @@ Status CudaSessionImpl::Init() {
   nhwc_.assign(n, 0);
   persist_pool_ = std::make_unique<cuda::DevicePool>();
   FindResiduals();
+  // ONNXD_CUDA_FUSE=0: no fused cuDNN convolutions (to compare).
+  if (const char* e = std::getenv("ONNXD_CUDA_FUSE"); e != nullptr && *e == '0') {
+    fuse_enabled_ = false;
+    residual_.assign(residual_.size(), Residual());
+  }
   nhwc_enabled_ = options_.fp16 || options_.allow_tf32;
   if (const char* e = std::getenv("ONNXD_CUDA_NHWC"); e != nullptr && *e != '\0') nhwc_enabled_ = *e == '1';
   tainted_.assign(n, 0);
@@ -541,8 +552,14 @@ Status CudaSessionImpl::RunNodes(Executor& exec, const RunOptions& options) {
   const bool check_deadline =
       capture_ == nullptr && options.deadline != std::chrono::steady_clock::time_point::max();
   Status st;
+  const bool profile = options.profile != nullptr && capture_ == nullptr;
+  if (profile && prof_events_.empty()) {
+    prof_events_.assign(g.nodes.size() + 1, nullptr);
+    for (cudaEvent_t& e : prof_events_) ONNXD_CUDA_RETURN_IF_ERROR(cudaEventCreate(&e));
+  }
   for (int i = 0; i < static_cast<int>(g.nodes.size()) && st.ok(); ++i) {
     const PlannedNode& node = g.nodes[i];
+    if (profile) ONNXD_CUDA_RETURN_IF_ERROR(cudaEventRecord(prof_events_[i], stream_->get()));
     if (options.cancelled != nullptr && options.cancelled->load(std::memory_order_relaxed)) {
       st = Cancelled("run cancelled before " + Label(node));
       break;
@@ -570,6 +587,7 @@ Status CudaSessionImpl::RunNodes(Executor& exec, const RunOptions& options) {
     }
     for (int id : node.release) Release(id);
   }
+  if (profile && st.ok()) ONNXD_CUDA_RETURN_IF_ERROR(cudaEventRecord(prof_events_.back(), stream_->get()));
   return st;
 }
 
@@ -603,6 +621,8 @@ Status CudaSessionImpl::Run(std::span<const Value> inputs, std::vector<Value>* o
     return RunEager(inputs, outputs, options, &sig.staged_bytes);
   Status st = Capture(inputs, options, &sig);
   if (st.ok()) return Replay(*sig.graph, inputs, outputs, options);
+  if (const char* e = std::getenv("ONNXD_CUDA_GRAPH_DEBUG"); e != nullptr && *e == '1')
+    std::fprintf(stderr, "onnxd: CUDA graph not captured: %s\n", st.ToString().c_str());
   // Not capturable, or a real error (a bad input, say), which the node-by-node run reports.
   sig.failed = true;
   return RunEager(inputs, outputs, options, &sig.staged_bytes);
@@ -617,9 +637,19 @@ Status CudaSessionImpl::Capture(std::span<const Value> inputs, const RunOptions&
   c->pool = std::make_unique<cuda::DevicePool>();
   std::swap(pool_, c->pool);
   std::swap(staging_, c->staging);
+  // cudaMalloc inside a capture invalidates it: one node-by-node run on the graph's own pool first
+  // leaves every block the capture will ask for (the same requests in the same order) cached.
+  std::vector<Value> primed;
+  Status st = RunEager(inputs, &primed, options, nullptr);
+  primed.clear();
   staged_ = 0;
   staged_total_ = 0;
   copies_ = 0;
+  if (!st.ok()) {
+    std::swap(pool_, c->pool);
+    std::swap(staging_, c->staging);
+    return st;
+  }
   capture_ = c.get();
   for (size_t k = 0; k < inputs.size() && k < g.input_ids.size(); ++k) {
     frame_.values[g.input_ids[k]] = inputs[k];
@@ -627,7 +657,9 @@ Status CudaSessionImpl::Capture(std::span<const Value> inputs, const RunOptions&
     tainted_[g.input_ids[k]] = 1;
   }
   cudaStream_t s = stream_->get();
-  Status st = cuda::CudaStatus(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+  // Relaxed: a library call that allocates lazily (cuBLAS, cuDNN) does not void the capture; the
+  // graph's own allocations come from the primed pool.
+  st = cuda::CudaStatus(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed), "cudaStreamBeginCapture");
   const bool began = st.ok();
   if (st.ok()) {
     Executor exec(*threads_, options);
@@ -731,6 +763,23 @@ Status CudaSessionImpl::RunEager(std::span<const Value> inputs, std::vector<Valu
     outputs->resize(g.output_ids.size());
     for (size_t k = 0; k < g.output_ids.size(); ++k) (*outputs)[k] = frame_.values[g.output_ids[k]];
     if (staged_bytes != nullptr) *staged_bytes = staged_total_;
+    if (options.profile != nullptr && !prof_events_.empty()) {
+      std::vector<NodeTiming>& nodes = options.profile->nodes;
+      if (nodes.size() != g.nodes.size()) {
+        nodes.assign(g.nodes.size(), NodeTiming{});
+        for (size_t i = 0; i < g.nodes.size(); ++i) {
+          nodes[i].name = g.nodes[i].name;
+          nodes[i].op_type = g.nodes[i].op_type;
+        }
+      }
+      for (size_t i = 0; i < g.nodes.size(); ++i) {
+        float ms = 0.f;
+        if (cudaEventElapsedTime(&ms, prof_events_[i], prof_events_[i + 1]) == cudaSuccess) {
+          nodes[i].ns += static_cast<int64_t>(ms * 1e6);
+          ++nodes[i].calls;
+        }
+      }
+    }
   } else {
     // Leave nothing queued that reads buffers about to be reused.
     cudaStreamSynchronize(stream_->get());
@@ -1421,7 +1470,8 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
       }
       if (zb != zero_bias_.end()) fused_bias = zb->second->data();
     }
-    const bool fuse = fused >= 0 && plan->fusable() && fused_bias != nullptr && (z != nullptr || p.activation == "Relu");
+    const bool fuse = fuse_enabled_ && fused >= 0 && plan->fusable() && fused_bias != nullptr &&
+                      (z != nullptr || p.activation == "Relu");
     const int fused_out = z != nullptr ? res.out : out_id;
     Tensor* out = nullptr;
     ASSIGN_OR_RETURN(out, DeviceOutput(fuse ? fused_out : out_id, dt, out_shape));

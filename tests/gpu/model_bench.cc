@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::string path = argv[1], device = "cuda";
-  bool tf32 = false, fp16 = false, graphs = true;
+  bool tf32 = false, fp16 = false, graphs = true, profile = false;
   std::string inputs_dir, output_file;
   int64_t batch = 1;
   int iterations = 50, warmup = 10;
@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
     else if (a == "--tf32") tf32 = true;
     else if (a == "--fp16") fp16 = true;
     else if (a == "--no-graphs") graphs = false;
+    else if (a == "--profile") profile = true;
     else if (a == "--inputs-dir") inputs_dir = next();
     else if (a == "--output-file") output_file = next();
     else if (a == "--batch") batch = std::stoll(next());
@@ -152,6 +153,32 @@ int main(int argc, char** argv) {
   double mean = 0;
   for (double v : ms) mean += v;
   mean /= static_cast<double>(ms.size());
+  const bool replayed = session->last_run_replayed_graph();
+  std::string profile_json;
+  if (profile) {
+    // GPU time per op type over 10 more runs (node by node: a profiled run is never replayed).
+    onnxd::RunProfile prof;
+    onnxd::RunOptions ro;
+    ro.profile = &prof;
+    for (int k = 0; k < 10; ++k)
+      if (!session->Run(inputs, &outputs, ro).ok()) break;
+    std::map<std::string, std::pair<int64_t, int64_t>> by_op;  // ns, nodes
+    for (const auto& n : prof.nodes) {
+      by_op[n.op_type].first += n.ns;
+      by_op[n.op_type].second += n.calls > 0 ? 1 : 0;
+    }
+    std::vector<std::pair<int64_t, std::string>> order;
+    for (const auto& [op, v] : by_op) order.push_back({v.first, op});
+    std::sort(order.rbegin(), order.rend());
+    profile_json = ", \"profile_ms_per_run\": {";
+    for (size_t k = 0; k < order.size(); ++k) {
+      char buf[160];
+      std::snprintf(buf, sizeof(buf), "%s\"%s\": %.4f", k ? ", " : "", JsonEscape(order[k].second).c_str(),
+                    static_cast<double>(order[k].first) / 1e6 / 10.0);
+      profile_json += buf;
+    }
+    profile_json += "}";
+  }
   if (!output_file.empty() && !outputs.empty()) {
     // Output 0 as float32 (the last timed run's).
     const onnxd::Tensor& o = outputs[0].tensor();
@@ -160,10 +187,11 @@ int main(int argc, char** argv) {
   }
   const auto& p = (*model)->placement();
   std::printf("{\"model\": \"%s\", \"device\": \"%s\", \"tf32\": %s, \"fp16\": %s, \"median_ms\": %.4f, \"p90_ms\": %.4f, "
-              "\"mean_ms\": %.4f, \"copies\": %d, \"cuda_graph\": %s, \"placement\": \"%s\"}\n",
+              "\"mean_ms\": %.4f, \"copies\": %d, \"cuda_graph\": %s, \"placement\": \"%s\"%s}\n",
               JsonEscape(path).c_str(), device.c_str(), tf32 ? "true" : "false", fp16 ? "true" : "false",
               ms[ms.size() / 2],
               ms[std::min(ms.size() - 1, ms.size() * 9 / 10)], mean, session->last_run_copies(),
-              session->last_run_replayed_graph() ? "true" : "false", JsonEscape(p.summary).c_str());
+              replayed ? "true" : "false", JsonEscape(p.summary).c_str(),
+              profile_json.c_str());
   return 0;
 }

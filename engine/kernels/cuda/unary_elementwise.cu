@@ -63,8 +63,10 @@ template <typename T>
 __global__ void ClipKernel(const T* in, T* out, int64_t n, float lo, float hi) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    // min(max(x, lo), hi): with lo > hi every element is hi, as ONNX Clip says.
     const float x = ToFloat(in[i]);
-    out[i] = FromFloat<T>(x != x ? x : (x < lo ? lo : (x > hi ? hi : x)));
+    const float y = x < lo ? lo : x;
+    out[i] = FromFloat<T>(x != x ? x : (y > hi ? hi : y));
   }
 }
 
