@@ -648,6 +648,13 @@ StatusOr<DevicePlan> PartitionGraph(const GraphPlan& plan, const onnx::GraphProt
       } else if (s.placement == CudaPlacement::kFollow) {
         int src = node.inputs.empty() ? -1 : node.inputs[0];
         dev = src >= 0 && !plan.is_constant[src] ? dp.value_home[src] : Device::kCpu;
+        // A reshape of host data (a graph input: GPT-2 views input_ids before its embedding
+        // Gather) that GPU nodes read: the data goes up first and the alias is made there, so the
+        // one copy is the input's and no CPU node reads the graph's data.
+        bool out_wanted = false;
+        for (int id : node.outputs) out_wanted |= id >= 0 && wanted[id];
+        if (dev == Device::kCpu && src >= 0 && !plan.is_constant[src] && data_dep[src] && out_wanted)
+          dev = Device::kCuda;
       } else {
         dp.node_reason[i] = s.reason;
       }

@@ -472,5 +472,22 @@ TEST(PartitionTest, DataOpsStayOnTheCpuForTypesTheKernelsDoNotTake) {
   EXPECT_NE(p.nodes[0].reason.find("string"), std::string::npos) << p.nodes[0].reason;
 }
 
+TEST(PartitionTest, AReshapeOfAGraphInputThatTheGpuReadsRunsThere) {
+  // GPT-2 (dynamo export) views input_ids before the embedding Gather: the view runs on the GPU
+  // after the input's copy, not on the host before a copy "between devices".
+  onnx::ModelProto m = NewModel(17);
+  auto* g = m.mutable_graph();
+  *g->add_input() = TensorInfo("ids", onnx::TensorProto::INT64, {2, 3});
+  *g->add_output() = TensorInfo("y", kFloat, {});
+  *g->add_initializer() = FloatInitializer("emb", {10, 4}, std::vector<float>(40, 0.5f));
+  *g->add_initializer() = Int64Initializer("flat", {2}, {-1, 3});
+  *g->add_node() = Node("Reshape", {"ids", "flat"}, {"v"}, "view");
+  *g->add_node() = Node("Gather", {"emb", "v"}, {"y"}, "embedding");
+  PlacementInfo p = Place(m);
+  EXPECT_EQ(Devices(p), "GG") << p.summary;
+  EXPECT_EQ(p.input_copies, 1);
+  EXPECT_EQ(p.internal_copies, 0);
+}
+
 }  // namespace
 }  // namespace onnxd
