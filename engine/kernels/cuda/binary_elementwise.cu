@@ -1,5 +1,6 @@
 #include "kernels/cuda/binary_elementwise.h"
 
+#include "kernels/cuda/broadcast_index.cuh"
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/element_io.cuh"
 #include "kernels/cuda/tensor_shape.h"
@@ -58,36 +59,16 @@ void LaunchRow(const T* full, const T* row, T* out, int64_t n, int64_t row_n, in
     BinaryRowKernel<Op, kRowIsB, T, int64_t><<<grid, block, 0, stream>>>(full, row, out, n, row_n);
 }
 
-// General broadcast: `shape` holds the output dims; a_strides / b_strides are 0 on broadcast axes.
-template <BinaryOp Op, typename T>
-__global__ void BinaryBroadcastKernel(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ out,
-                                      int64_t n, KernelShape shape, KernelShape a_strides, KernelShape b_strides) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    int64_t rem = i, ia = 0, ib = 0;
-#pragma unroll
-    for (int d = kMaxRank - 1; d >= 0; --d) {
-      const int64_t c = rem % shape.dims[d];
-      rem /= shape.dims[d];
-      ia += c * a_strides.strides[d];
-      ib += c * b_strides.strides[d];
-    }
-    out[i] = FromFloat<T>(Apply<Op>(ToFloat(a[ia]), ToFloat(b[ib])));
+// General broadcast over the collapsed axes (shape_collapse.h).
+template <BinaryOp Op, typename T, typename Index>
+__global__ void BinaryBroadcastKernel(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ out, Index n,
+                                      CollapsedBroadcast shape) {
+  for (Index i = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<Index>(gridDim.x) * blockDim.x) {
+    Index off[2];
+    BroadcastOffsets<2>(shape, i, off);
+    out[i] = FromFloat<T>(Apply<Op>(ToFloat(a[off[0]]), ToFloat(b[off[1]])));
   }
-}
-
-// Strides (in elements) of `shape` right-aligned into kMaxRank slots, 0 where the dim is 1.
-KernelShape BroadcastStrides(std::span<const int64_t> shape) {
-  KernelShape s;
-  s.rank = kMaxRank;
-  int64_t stride = 1;
-  for (int d = kMaxRank - 1, j = static_cast<int>(shape.size()) - 1; d >= 0; --d, --j) {
-    const int64_t dim = j >= 0 ? shape[j] : 1;
-    s.dims[d] = dim;
-    s.strides[d] = dim == 1 ? 0 : stride;
-    stride *= dim;
-  }
-  return s;
 }
 
 int GridFor(int64_t n, int block) {
@@ -115,9 +96,12 @@ Status Launch(const T* a, std::span<const int64_t> a_shape, const T* b, std::spa
   } else if (nb == n && na > 0 && IsTrailingRow(*out_shape, a_shape)) {
     LaunchRow<Op, false>(b, a, out, n, na, grid, kBlock, stream);
   } else {
-    KernelShape shape = BroadcastStrides(*out_shape);
-    BinaryBroadcastKernel<Op, T><<<grid, kBlock, 0, stream>>>(a, b, out, n, shape, BroadcastStrides(a_shape),
-                                                           BroadcastStrides(b_shape));
+    const std::span<const int64_t> ops[2] = {a_shape, b_shape};
+    const CollapsedBroadcast shape = CollapseBroadcast(*out_shape, ops);
+    if (n <= 0x7fffffff)
+      BinaryBroadcastKernel<Op, T, int32_t><<<grid, kBlock, 0, stream>>>(a, b, out, static_cast<int32_t>(n), shape);
+    else
+      BinaryBroadcastKernel<Op, T, int64_t><<<grid, kBlock, 0, stream>>>(a, b, out, n, shape);
   }
   return CudaStatus(cudaGetLastError(), "BinaryElementwise launch");
 }

@@ -97,6 +97,8 @@ const CudnnApi& Cudnn() {
     fused &= Bind(lib, "cudnnSetActivationDescriptor", &a.set_activation_descriptor, &optional_error);
     fused &= Bind(lib, "cudnnDestroyActivationDescriptor", &a.destroy_activation_descriptor, &optional_error);
     if (!fused) a.convolution_bias_activation_forward = nullptr;
+    if (!Bind(lib, "cudnnFindConvolutionForwardAlgorithm", &a.find_convolution_forward_algorithm, &optional_error))
+      a.find_convolution_forward_algorithm = nullptr;
     a.loaded = ok;
     return a;
   }();

@@ -74,6 +74,8 @@ struct CudnnApi {
   decltype(&::cudnnCreateActivationDescriptor) create_activation_descriptor = nullptr;
   decltype(&::cudnnSetActivationDescriptor) set_activation_descriptor = nullptr;
   decltype(&::cudnnDestroyActivationDescriptor) destroy_activation_descriptor = nullptr;
+  // Optional: benchmarks the algorithms (ConvPlan picks the fastest instead of the heuristics' guess).
+  decltype(&::cudnnFindConvolutionForwardAlgorithm) find_convolution_forward_algorithm = nullptr;
 };
 const CudnnApi& Cudnn();
 const char* CudnnErrorString(cudnnStatus_t st);
@@ -116,4 +118,5 @@ const char* CudnnErrorString(cudnnStatus_t st);
 #define cudnnCreateActivationDescriptor (::onnxd::cuda::libs::Cudnn().create_activation_descriptor)
 #define cudnnSetActivationDescriptor (::onnxd::cuda::libs::Cudnn().set_activation_descriptor)
 #define cudnnDestroyActivationDescriptor (::onnxd::cuda::libs::Cudnn().destroy_activation_descriptor)
+#define cudnnFindConvolutionForwardAlgorithm (::onnxd::cuda::libs::Cudnn().find_convolution_forward_algorithm)
 #endif

@@ -1,6 +1,10 @@
 #include "kernels/cuda/cudnn_conv.h"
 
+#include <cstdlib>
+#include <map>
+#include <mutex>
 #include <string>
+#include <tuple>
 
 namespace onnxd::cuda {
 namespace {
@@ -96,26 +100,61 @@ StatusOr<std::unique_ptr<ConvPlan>> ConvPlan::Create(const Dnn& dnn, const ConvG
   ONNXD_DNN_RETURN_IF_ERROR(cudnnSetConvolutionMathType(
       p->conv_, half ? CUDNN_TENSOR_OP_MATH : (tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH)));
 
-  // The heuristics' best algorithm for this shape whose workspace stays reasonable (once per shape).
+  // The algorithm: cuDNN's measured fastest for this geometry where the library can measure
+  // (cudnnFind runs each candidate once; the answer is kept per geometry for the whole process),
+  // else the heuristics' first. Either way only algorithms whose workspace stays reasonable, and
+  // whose math type is the one requested.
+  constexpr size_t kMaxWorkspace = size_t{1} << 30;
+  using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                         int64_t, int64_t, int64_t, int64_t, int>;
+  static std::mutex mu;
+  static std::map<Key, std::pair<cudnnConvolutionFwdAlgo_t, cudnnMathType_t>> chosen;  // GUARDED_BY(mu)
+  const Key key{g.n, g.c, g.h, g.w, g.m, g.kh, g.kw, g.group, g.pad_h, g.pad_w, g.stride_h, g.stride_w, g.dil_h,
+                g.dil_w, (half ? 1 : 0) | (tf32 ? 2 : 0) | (nhwc ? 4 : 0)};
+  auto pick = [&](const cudnnConvolutionFwdAlgoPerf_t* perf, int returned,
+                  std::pair<cudnnConvolutionFwdAlgo_t, cudnnMathType_t>* out) {
+    for (int i = 0; i < returned; ++i) {
+      if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > kMaxWorkspace) continue;
+      // No TF32 by the back door.
+      if (!half && !tf32 &&
+          (perf[i].mathType == CUDNN_TENSOR_OP_MATH || perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
+        continue;
+      *out = {perf[i].algo, perf[i].mathType};
+      return true;
+    }
+    return false;
+  };
+  std::pair<cudnnConvolutionFwdAlgo_t, cudnnMathType_t> algo{CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
+                                                             CUDNN_DEFAULT_MATH};
+  bool found = false;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto it = chosen.find(key); it != chosen.end()) {
+      algo = it->second;
+      found = true;
+    }
+  }
   constexpr int kMaxAlgos = 16;
   cudnnConvolutionFwdAlgoPerf_t perf[kMaxAlgos];
   int returned = 0;
-  ONNXD_DNN_RETURN_IF_ERROR(
-      cudnnGetConvolutionForwardAlgorithm_v7(dnn.get(), p->x_, p->w_, p->conv_, p->y_, kMaxAlgos, &returned, perf));
-  constexpr size_t kMaxWorkspace = size_t{1} << 30;
-  bool found = false;
-  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
-  for (int i = 0; i < returned && !found; ++i) {
-    if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > kMaxWorkspace) continue;
-    // The math type the heuristics assumed must match the one requested (no TF32 by the back door).
-    if (!half && !tf32 &&
-        (perf[i].mathType == CUDNN_TENSOR_OP_MATH || perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
-      continue;
-    p->algo_ = perf[i].algo;
-    math = perf[i].mathType;
-    found = true;
+  const char* find_env = std::getenv("ONNXD_CUDNN_FIND");
+  if (!found && cudnnFindConvolutionForwardAlgorithm != nullptr && !(find_env != nullptr && *find_env == '0')) {
+    if (cudnnFindConvolutionForwardAlgorithm(dnn.get(), p->x_, p->w_, p->conv_, p->y_, kMaxAlgos, &returned, perf) ==
+        CUDNN_STATUS_SUCCESS)
+      found = pick(perf, returned, &algo);
+  }
+  if (!found) {
+    ONNXD_DNN_RETURN_IF_ERROR(
+        cudnnGetConvolutionForwardAlgorithm_v7(dnn.get(), p->x_, p->w_, p->conv_, p->y_, kMaxAlgos, &returned, perf));
+    found = pick(perf, returned, &algo);
   }
   if (!found) return Unimplemented("cuDNN offers no forward algorithm for this convolution");
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    chosen.emplace(key, algo);
+  }
+  p->algo_ = algo.first;
+  const cudnnMathType_t math = algo.second;
   // cuDNN picks kernels by algorithm and the descriptor's math type together: run with the math
   // type the heuristics returned for this algorithm (as frameworks do). Strict fp32 keeps FMA math
   // (DEFAULT would let cuDNN use TF32 on Ampere and later).

@@ -1,5 +1,6 @@
 #include "kernels/cuda/select.h"
 
+#include "kernels/cuda/broadcast_index.cuh"
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/element_io.cuh"
 #include "kernels/cuda/tensor_shape.h"
@@ -21,37 +22,15 @@ __global__ void IsNaNKernel(const T* in, uint8_t* out, int64_t n) {
   }
 }
 
-// `shape` holds the output dims right-aligned in kMaxRank slots; the strides are 0 on broadcast axes.
-template <typename T>
-__global__ void WhereKernel(const uint8_t* cond, const T* a, const T* b, T* out, int64_t n, KernelShape shape,
-                            KernelShape cs, KernelShape as, KernelShape bs) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    int64_t rem = i, ic = 0, ia = 0, ib = 0;
-#pragma unroll
-    for (int d = kMaxRank - 1; d >= 0; --d) {
-      const int64_t c = rem % shape.dims[d];
-      rem /= shape.dims[d];
-      ic += c * cs.strides[d];
-      ia += c * as.strides[d];
-      ib += c * bs.strides[d];
-    }
-    out[i] = cond[ic] ? a[ia] : b[ib];
+// Over the collapsed axes (shape_collapse.h): operands 0, 1, 2 are the condition, X and Y.
+template <typename T, typename Index>
+__global__ void WhereKernel(const uint8_t* cond, const T* a, const T* b, T* out, Index n, CollapsedBroadcast shape) {
+  for (Index i = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<Index>(gridDim.x) * blockDim.x) {
+    Index off[3];
+    BroadcastOffsets<3>(shape, i, off);
+    out[i] = cond[off[0]] ? a[off[1]] : b[off[2]];
   }
-}
-
-// Strides (in elements) of `shape` right-aligned into kMaxRank slots, 0 where the dim is 1.
-KernelShape Strides(std::span<const int64_t> shape) {
-  KernelShape s;
-  s.rank = kMaxRank;
-  int64_t stride = 1;
-  for (int d = kMaxRank - 1, j = static_cast<int>(shape.size()) - 1; d >= 0; --d, --j) {
-    const int64_t dim = j >= 0 ? shape[j] : 1;
-    s.dims[d] = dim;
-    s.strides[d] = dim == 1 ? 0 : stride;
-    stride *= dim;
-  }
-  return s;
 }
 
 template <typename T>
@@ -73,8 +52,12 @@ Status LaunchWhere(const uint8_t* cond, std::span<const int64_t> cshape, const T
     return Unimplemented("Where: rank > 6");
   const int64_t n = NumElements(*shape);
   if (n == 0) return Status::Ok();
-  WhereKernel<T><<<GridFor(n, 256), 256, 0, stream>>>(cond, a, b, out, n, Strides(*shape), Strides(cshape),
-                                                      Strides(ashape), Strides(bshape));
+  const std::span<const int64_t> ops[3] = {cshape, ashape, bshape};
+  const CollapsedBroadcast collapsed = CollapseBroadcast(*shape, ops);
+  if (n <= 0x7fffffff)
+    WhereKernel<T, int32_t><<<GridFor(n, 256), 256, 0, stream>>>(cond, a, b, out, static_cast<int32_t>(n), collapsed);
+  else
+    WhereKernel<T, int64_t><<<GridFor(n, 256), 256, 0, stream>>>(cond, a, b, out, n, collapsed);
   return CudaStatus(cudaGetLastError(), "Where launch");
 }
 
