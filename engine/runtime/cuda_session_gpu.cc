@@ -922,6 +922,12 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
       if (dev_[id].is_tensor()) data_in[k].device = &dev_[id].tensor();
       if (on_host_[id] && frame_.values[id].is_tensor()) data_in[k].host = &frame_.values[id].tensor();
       data_in[k].halved = halved_[id];
+      // A capture bakes what the kernel reads on the host (Slice's starts...) into the graph: fine
+      // for constants and values computed from dims, not for a graph input's values.
+      const std::vector<InputPlace>& places = plan_.input_place[i];
+      if (capture_ != nullptr && k < places.size() && places[k] == InputPlace::kHost && tainted_[id])
+        return Unavailable(std::string(kNotCapturable) + Label(node) + " reads '" + graph_->value_names[id] +
+                           "' on the host");
     }
     auto output = [&](int k, DataType dtype, const Shape& shape) -> StatusOr<Tensor*> {
       const int id = k < static_cast<int>(node.outputs.size()) ? node.outputs[k] : -1;

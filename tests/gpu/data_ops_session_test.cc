@@ -612,5 +612,44 @@ TEST(CudaDataOpsSessionTest, RangeFromAShapeDerivedLimitFeedsTheGpu) {
   CheckAgainstCpu(m, {FloatTensor({2, 5}, Random(10, 16)), Int64Tensor({4}, {5, 6, 7, 8})}, 5, 4);
 }
 
+TEST(CudaDataOpsSessionTest, HostSideInputsThatAreGraphInputsAreReadAfreshEachRun) {
+  // Slice's starts and Clip's max come straight from graph inputs: each run must use its own
+  // values (a captured CUDA graph would bake the first run's in, so such runs are not captured).
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {4, 6});
+  *g->add_input() = Info("starts", kI64, {1});
+  *g->add_input() = Info("hi", kF32, {});
+  *g->add_output() = AnyShape("y", kF32);
+  Int64Init(g, "ends", {1}, {100});
+  Int64Init(g, "axes", {1}, {1});
+  AddNode(g, "Slice", {"x", "starts", "ends", "axes"}, {"s"});
+  auto* lo = g->add_initializer();
+  lo->set_name("lo");
+  lo->set_data_type(kF32);
+  lo->add_float_data(-0.25f);
+  AddNode(g, "Clip", {"s", "lo", "hi"}, {"y"});
+  static Engine engine;
+  CompileOptions gpu_options, cpu_options;
+  gpu_options.device = Device::kCuda;
+  cpu_options.device = Device::kCpu;
+  auto gpu_model = engine.CompileBytes(m.SerializeAsString(), "", gpu_options);
+  auto cpu_model = engine.CompileBytes(m.SerializeAsString(), "", cpu_options);
+  ASSERT_TRUE(gpu_model.ok() && cpu_model.ok());
+  auto gpu = (*gpu_model)->CreateSession();
+  auto cpu = (*cpu_model)->CreateSession();
+  const std::vector<float> x = Random(24, 30, 2.f);
+  for (int run = 0; run < 5; ++run) {
+    Tensor hi = Tensor::Allocate(DataType::kFloat, Shape{});
+    hi.data<float>()[0] = 0.1f * static_cast<float>(run);
+    const std::vector<Value> inputs = {FloatTensor({4, 6}, x), Int64Tensor({1}, {run}), Value(hi)};
+    std::vector<Value> got, want;
+    ASSERT_TRUE(gpu->Run(inputs, &got).ok());
+    ASSERT_TRUE(cpu->Run(inputs, &want).ok());
+    EXPECT_EQ(got[0].tensor().shape().ToVector(), want[0].tensor().shape().ToVector()) << "run " << run;
+    EXPECT_EQ(ToDoubles(got[0].tensor()), ToDoubles(want[0].tensor())) << "run " << run;
+  }
+}
+
 }  // namespace
 }  // namespace onnxd
