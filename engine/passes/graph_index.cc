@@ -17,6 +17,13 @@ GraphIndex::GraphIndex(const onnx::GraphProto& g) {
   // Initializers listed as graph inputs too (every IR-3 model does that) are constants as well: the
   // engine does not offer them as inputs (runtime/graph_plan.cc).
   for (const auto& t : g.initializer()) constants_[t.name()] = &t;
+  // So are Constant nodes' tensors (the TorchScript exporter writes Clip's bounds, scales and
+  // shapes that way).
+  for (const auto& n : g.node()) {
+    if (n.op_type() != "Constant" || !n.domain().empty() || n.output_size() != 1) continue;
+    for (const auto& a : n.attribute())
+      if (a.name() == "value" && a.has_t()) constants_[n.output(0)] = &a.t();
+  }
   for (int i = 0; i < g.node_size(); ++i) {
     for (const auto& in : g.node(i).input())
       if (!in.empty()) consumers_[in].push_back(i);

@@ -72,7 +72,7 @@ ConvPlan::~ConvPlan() {
 }
 
 StatusOr<std::unique_ptr<ConvPlan>> ConvPlan::Create(const Dnn& dnn, const ConvGeometry& g, bool half, bool tf32,
-                                                     bool nhwc) {
+                                                     bool nhwc, double clip_ceiling) {
   if (g.group <= 0 || g.c % g.group != 0 || g.m % g.group != 0) return InvalidArgument("Conv: bad group");
   if (g.out_h() <= 0 || g.out_w() <= 0) return InvalidArgument("Conv: the kernel is larger than the padded input");
   std::unique_ptr<ConvPlan> p(new ConvPlan());
@@ -164,7 +164,8 @@ StatusOr<std::unique_ptr<ConvPlan>> ConvPlan::Create(const Dnn& dnn, const ConvG
   if (cudnnConvolutionBiasActivationForward != nullptr) {
     ONNXD_DNN_RETURN_IF_ERROR(cudnnCreateActivationDescriptor(&p->act_));
     ONNXD_DNN_RETURN_IF_ERROR(
-        cudnnSetActivationDescriptor(p->act_, CUDNN_ACTIVATION_RELU, CUDNN_PROPAGATE_NAN, 0.0));
+        cudnnSetActivationDescriptor(p->act_, clip_ceiling > 0 ? CUDNN_ACTIVATION_CLIPPED_RELU : CUDNN_ACTIVATION_RELU,
+                                     CUDNN_PROPAGATE_NAN, clip_ceiling > 0 ? clip_ceiling : 0.0));
   }
   return p;
 }

@@ -47,15 +47,16 @@ class ConvPlan {
   // `tf32` lets fp32 convolutions use TF32 tensor cores (otherwise IEEE fp32 FMA math).
   // `nhwc`: x and y are channels-last ([N, H, W, C] in memory) and the filters [M, KH, KW, C/group]
   // (the tensor cores' native layout); dims are still given as N, C, H, W.
+  // `clip_ceiling` > 0: RunFused's activation is min(max(x, 0), clip_ceiling) (ReLU6) instead of ReLU.
   static StatusOr<std::unique_ptr<ConvPlan>> Create(const Dnn& dnn, const ConvGeometry& g, bool half, bool tf32,
-                                                    bool nhwc = false);
+                                                    bool nhwc = false, double clip_ceiling = 0);
   ~ConvPlan();
   size_t workspace_bytes() const { return workspace_; }
   // y = conv(x, w) + bias; bias (length m) may be null. `workspace` holds workspace_bytes().
   Status Run(const Dnn& dnn, const void* x, const void* w, const void* bias, void* y, void* workspace) const;
   // True when this cuDNN has the fused call RunFused makes.
   bool fusable() const { return act_ != nullptr; }
-  // y = relu(conv(x, w) + z + bias) in one cuDNN call; z (y's dims and layout) may be null, bias may
+  // y = relu(conv(x, w) + z + bias) (or the clipped ReLU) in one cuDNN call; z (y's dims and layout) may be null, bias may
   // not. Unimplemented when cuDNN does not take this configuration: then Run and separate ops.
   Status RunFused(const Dnn& dnn, const void* x, const void* w, const void* bias, const void* z, void* y,
                   void* workspace) const;
