@@ -272,6 +272,10 @@ class CudaSessionImpl : public CudaSession {
   // At most this many graphs (and signatures tracked) per session: each graph keeps its
   // activations on the device. Dynamic batching gives up to max_batch_size signatures.
   static constexpr int kMaxGraphs = 16;
+  // ...and at most this much device memory held by them together (a ResNet-50 graph at batch 64
+  // holds ~1 GB of activations in fp32): past it, new signatures run node by node.
+  static constexpr size_t kMaxGraphBytes = size_t{4} << 30;
+  size_t graph_bytes_ = 0;
   static constexpr size_t kMaxSignatures = 256;
 
   Status RunEager(std::span<const Value> inputs, std::vector<Value>* outputs, const RunOptions& options,
@@ -618,7 +622,7 @@ Status CudaSessionImpl::Run(std::span<const Value> inputs, std::vector<Value>* o
   if (sig.graph != nullptr) return Replay(*sig.graph, inputs, outputs, options);
   // The first run of a signature goes node by node: it makes the cuDNN plans and loads the
   // kernels (neither may happen during a capture) and measures the staging the graph needs.
-  if (sig.failed || sig.runs++ == 0 || graphs_ >= kMaxGraphs)
+  if (sig.failed || sig.runs++ == 0 || graphs_ >= kMaxGraphs || graph_bytes_ >= kMaxGraphBytes)
     return RunEager(inputs, outputs, options, &sig.staged_bytes);
   Status st = Capture(inputs, options, &sig);
   if (st.ok()) return Replay(*sig.graph, inputs, outputs, options);
@@ -710,6 +714,7 @@ Status CudaSessionImpl::Capture(std::span<const Value> inputs, const RunOptions&
   staged_ = 0;
   if (!st.ok()) return st;
   c->copies = copies_;
+  graph_bytes_ += c->pool->stats().reserved_bytes;
   sig->graph = std::move(c);
   ++graphs_;
   return Status::Ok();
