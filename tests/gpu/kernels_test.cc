@@ -254,7 +254,7 @@ std::vector<float> ReferenceLayerNorm(const std::vector<float>& x, const std::ve
 }
 
 TEST_F(CudaKernelTest, LayerNormLastAxisMatchesReference) {
-  const std::pair<int64_t, int64_t> shapes[] = {{1, 1}, {3, 7}, {128, 768}, {5, 4097}, {17, 1024}};
+  const std::pair<int64_t, int64_t> shapes[] = {{1, 1}, {3, 7}, {128, 768}, {5, 4097}, {17, 1024}, {4, 129}, {3, 256}, {2, 300}, {6, 1025}};
   int seed = 40;
   for (auto [rows, cols] : shapes) {
     for (bool shifted : {false, true}) {

@@ -27,13 +27,57 @@ __global__ void LayerNormKernel(const T* x, const T* scale, const T* bias, T* y,
     yr[c] = FromFloat<T>((ToFloat(xr[c]) - mean) * inv_std * ToFloat(scale[c]) + (bias ? ToFloat(bias[c]) : 0.f));
 }
 
+// Rows of up to 128 * kPer elements (BERT's 768, 1024): 128 threads each keep their kPer values in
+// registers, so the row is read from memory once (the kernel above reads it three times, with up
+// to 1024 threads mostly waiting on each other).
+constexpr int kRowThreads = 128;
+template <typename T, int kPer>
+__global__ void LayerNormRegistersKernel(const T* x, const T* scale, const T* bias, T* y, int cols, float epsilon) {
+  __shared__ float shared[32];
+  const T* xr = x + static_cast<int64_t>(blockIdx.x) * cols;
+  T* yr = y + static_cast<int64_t>(blockIdx.x) * cols;
+  float v[kPer];
+  float s = 0.f;
+#pragma unroll
+  for (int k = 0; k < kPer; ++k) {
+    const int c = threadIdx.x + k * kRowThreads;
+    v[k] = c < cols ? ToFloat(xr[c]) : 0.f;
+    s += v[k];
+  }
+  const float mean = BlockReduce<false>(s, shared) / static_cast<float>(cols);
+  float q = 0.f;
+#pragma unroll
+  for (int k = 0; k < kPer; ++k) {
+    const int c = threadIdx.x + k * kRowThreads;
+    const float d = c < cols ? v[k] - mean : 0.f;
+    q += d * d;
+  }
+  const float inv_std = rsqrtf(BlockReduce<false>(q, shared) / static_cast<float>(cols) + epsilon);
+#pragma unroll
+  for (int k = 0; k < kPer; ++k) {
+    const int c = threadIdx.x + k * kRowThreads;
+    if (c < cols) yr[c] = FromFloat<T>((v[k] - mean) * inv_std * ToFloat(scale[c]) + (bias ? ToFloat(bias[c]) : 0.f));
+  }
+}
+
 template <typename T>
 Status Launch(const T* x, const T* scale, const T* bias, T* y, int64_t rows, int64_t cols, float epsilon,
               cudaStream_t stream) {
   if (rows <= 0 || cols <= 0) return Status::Ok();
   if (rows > 0x7fffffff) return Unimplemented("LayerNormLastAxis: more than 2^31-1 rows");
   if (!scale) return InvalidArgument("LayerNormLastAxis: scale is required");
-  LayerNormKernel<T><<<static_cast<unsigned>(rows), RowBlockSize(cols), 0, stream>>>(x, scale, bias, y, cols, epsilon);
+  const unsigned grid = static_cast<unsigned>(rows);
+  const int c = static_cast<int>(cols);
+  if (cols <= 128)
+    LayerNormRegistersKernel<T, 1><<<grid, kRowThreads, 0, stream>>>(x, scale, bias, y, c, epsilon);
+  else if (cols <= 256)
+    LayerNormRegistersKernel<T, 2><<<grid, kRowThreads, 0, stream>>>(x, scale, bias, y, c, epsilon);
+  else if (cols <= 512)
+    LayerNormRegistersKernel<T, 4><<<grid, kRowThreads, 0, stream>>>(x, scale, bias, y, c, epsilon);
+  else if (cols <= 1024)
+    LayerNormRegistersKernel<T, 8><<<grid, kRowThreads, 0, stream>>>(x, scale, bias, y, c, epsilon);
+  else
+    LayerNormKernel<T><<<grid, RowBlockSize(cols), 0, stream>>>(x, scale, bias, y, cols, epsilon);
   return CudaStatus(cudaGetLastError(), "LayerNormLastAxis launch");
 }
 
