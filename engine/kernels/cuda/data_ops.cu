@@ -5,7 +5,9 @@
 #include <string>
 #include <type_traits>
 
+#include "kernels/cuda/broadcast_index.cuh"
 #include "kernels/cuda/cuda_status.h"
+#include "kernels/cuda/shape_collapse.h"
 
 namespace onnxd::cuda {
 namespace {
@@ -24,24 +26,28 @@ int GridFor(int64_t n) {
 // ---------------------------------------------------------------------------------------------
 // Strided copy
 
-// dims right-aligned in kMaxRank slots (leading slots 1); strides in elements.
+// The copy's axes after collapsing (extent-1 axes dropped, axes that are contiguous in both source
+// and destination merged); strides in elements.
 struct CopyGeometry {
-  int64_t dims[kMaxRank];
-  int64_t src[kMaxRank];
-  int64_t dst[kMaxRank];
+  int rank = 0;
+  int64_t dims[kMaxRank] = {};
+  int64_t src[kMaxRank] = {};
+  int64_t dst[kMaxRank] = {};
 };
 
-template <typename E>
-__global__ void StridedCopyKernel(const E* __restrict__ src, int64_t src_offset, E* __restrict__ dst,
-                                  int64_t dst_offset, int64_t n, CopyGeometry g) {
-  ONNXD_GRID_STRIDE(i, n) {
-    int64_t rem = i, si = src_offset, di = dst_offset;
-#pragma unroll
-    for (int d = kMaxRank - 1; d >= 0; --d) {
-      const int64_t c = rem % g.dims[d];
-      rem /= g.dims[d];
-      si += c * g.src[d];
-      di += c * g.dst[d];
+// Index is int32_t when every offset the copy reaches fits (the divisions are several times
+// cheaper), else int64_t. src / dst point at the first element (offsets applied).
+template <typename E, typename Index>
+__global__ void StridedCopyKernel(const E* __restrict__ src, E* __restrict__ dst, Index n, CopyGeometry g) {
+  for (Index i = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<Index>(gridDim.x) * blockDim.x) {
+    Index rem = i, si = 0, di = 0;
+    for (int d = g.rank - 1; d >= 0; --d) {
+      const Index dim = static_cast<Index>(g.dims[d]);
+      const Index c = rem % dim;
+      rem /= dim;
+      si += c * static_cast<Index>(g.src[d]);
+      di += c * static_cast<Index>(g.dst[d]);
     }
     dst[di] = src[si];
   }
@@ -66,18 +72,19 @@ __device__ __forceinline__ int64_t IndexAt(const int64_t* idx64, const int32_t* 
   return idx64 != nullptr ? idx64[k] : static_cast<int64_t>(idx32[k]);
 }
 
-template <typename E>
-__global__ void GatherAxisKernel(const E* __restrict__ data, int64_t axis_dim, int64_t inner,
-                                 const int64_t* __restrict__ idx64, const int32_t* __restrict__ idx32, int64_t n_idx,
-                                 E* __restrict__ out, int64_t n) {
-  ONNXD_GRID_STRIDE(i, n) {
-    const int64_t in = i % inner;
-    const int64_t t = i / inner;
-    const int64_t j = t % n_idx;
-    const int64_t o = t / n_idx;
+template <typename E, typename Index>
+__global__ void GatherAxisKernel(const E* __restrict__ data, Index axis_dim, Index inner,
+                                 const int64_t* __restrict__ idx64, const int32_t* __restrict__ idx32, Index n_idx,
+                                 E* __restrict__ out, Index n) {
+  for (Index i = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<Index>(gridDim.x) * blockDim.x) {
+    const Index in = i % inner;
+    const Index t = i / inner;
+    const Index j = t % n_idx;
+    const Index o = t / n_idx;
     int64_t k = IndexAt(idx64, idx32, j);
     if (k < 0) k += axis_dim;
-    out[i] = k >= 0 && k < axis_dim ? data[(o * axis_dim + k) * inner + in] : E{};
+    out[i] = k >= 0 && k < axis_dim ? data[(o * axis_dim + static_cast<Index>(k)) * inner + in] : E{};
   }
 }
 
@@ -192,67 +199,42 @@ __global__ void CastKernel(const void* in, ElemType from, void* out, ElemType to
 // ---------------------------------------------------------------------------------------------
 // Broadcast binary ops (comparisons, logic, Max/Min)
 
-// Dims of the output right-aligned in kMaxRank slots; each operand's strides 0 on broadcast axes.
-struct BroadcastGeometry {
-  int64_t dims[kMaxRank];
-  int64_t a[kMaxRank];
-  int64_t b[kMaxRank];
-};
-
-void RightAlignedStrides(std::span<const int64_t> shape, int64_t* strides) {
-  int64_t stride = 1;
-  for (int d = kMaxRank - 1, j = static_cast<int>(shape.size()) - 1; d >= 0; --d, --j) {
-    const int64_t dim = j >= 0 ? shape[j] : 1;
-    strides[d] = dim == 1 ? 0 : stride;
-    stride *= dim;
-  }
-}
-
-StatusOr<BroadcastGeometry> Broadcast(std::span<const int64_t> a, std::span<const int64_t> b, int64_t* n) {
-  if (a.size() > static_cast<size_t>(kMaxRank) || b.size() > static_cast<size_t>(kMaxRank))
-    return Unimplemented("rank above 6 on the GPU");
-  auto shape = BroadcastShape(a, b);
-  if (!shape.ok()) return shape.status();
-  BroadcastGeometry g;
-  for (int d = kMaxRank - 1, j = static_cast<int>(shape->size()) - 1; d >= 0; --d, --j)
-    g.dims[d] = j >= 0 ? (*shape)[j] : 1;
-  RightAlignedStrides(a, g.a);
-  RightAlignedStrides(b, g.b);
-  *n = NumElements(*shape);
-  return g;
-}
-
 template <typename T>
 __device__ __forceinline__ auto Widen(T v) {
   if constexpr (std::is_same_v<T, __half>) return __half2float(v);
   else return v;
 }
 
-template <typename T, typename Out, typename F>
-__global__ void BroadcastKernel(const T* __restrict__ a, const T* __restrict__ b, Out* __restrict__ out, int64_t n,
-                                BroadcastGeometry g, F f) {
-  ONNXD_GRID_STRIDE(i, n) {
-    int64_t rem = i, ia = 0, ib = 0;
-#pragma unroll
-    for (int d = kMaxRank - 1; d >= 0; --d) {
-      const int64_t c = rem % g.dims[d];
-      rem /= g.dims[d];
-      ia += c * g.a[d];
-      ib += c * g.b[d];
-    }
-    out[i] = f(a[ia], b[ib]);
+// Over the collapsed broadcast (shape_collapse.h); Index as in StridedCopyKernel.
+template <typename T, typename Out, typename F, typename Index>
+__global__ void BroadcastKernel(const T* __restrict__ a, const T* __restrict__ b, Out* __restrict__ out, Index n,
+                                CollapsedBroadcast g, F f) {
+  for (Index i = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<Index>(gridDim.x) * blockDim.x) {
+    Index off[2];
+    BroadcastOffsets<2>(g, i, off);
+    out[i] = f(a[off[0]], b[off[1]]);
   }
 }
 
 template <typename T, typename Out, typename F>
 Status LaunchBroadcast(const void* a, std::span<const int64_t> as, const void* b, std::span<const int64_t> bs,
                        void* out, F f, cudaStream_t stream, const char* what) {
-  int64_t n = 0;
-  auto g = Broadcast(as, bs, &n);
-  if (!g.ok()) return g.status();
+  if (as.size() > static_cast<size_t>(kMaxRank) || bs.size() > static_cast<size_t>(kMaxRank))
+    return Unimplemented("rank above 6 on the GPU");
+  auto shape = BroadcastShape(as, bs);
+  if (!shape.ok()) return shape.status();
+  const int64_t n = NumElements(*shape);
   if (n == 0) return Status::Ok();
-  BroadcastKernel<T, Out, F><<<GridFor(n), kBlock, 0, stream>>>(static_cast<const T*>(a), static_cast<const T*>(b),
-                                                                static_cast<Out*>(out), n, *g, f);
+  const std::span<const int64_t> ops[2] = {as, bs};
+  const CollapsedBroadcast g = CollapseBroadcast(*shape, ops);
+  const auto* pa = static_cast<const T*>(a);
+  const auto* pb = static_cast<const T*>(b);
+  auto* po = static_cast<Out*>(out);
+  if (n <= 0x7fffffff)
+    BroadcastKernel<T, Out, F, int32_t><<<GridFor(n), kBlock, 0, stream>>>(pa, pb, po, static_cast<int32_t>(n), g, f);
+  else
+    BroadcastKernel<T, Out, F, int64_t><<<GridFor(n), kBlock, 0, stream>>>(pa, pb, po, n, g, f);
   return CudaStatus(cudaGetLastError(), what);
 }
 
@@ -338,18 +320,48 @@ Status StridedCopy(const void* src, int64_t src_offset, std::span<const int64_t>
   if (r > kMaxRank) return Unimplemented("rank above 6 on the GPU");
   if (src_strides.size() != dims.size() || dst_strides.size() != dims.size())
     return InvalidArgument("StridedCopy: strides and dims of different ranks");
-  CopyGeometry g;
-  for (int d = kMaxRank - 1, j = r - 1; d >= 0; --d, --j) {
-    g.dims[d] = j >= 0 ? dims[j] : 1;
-    g.src[d] = j >= 0 ? src_strides[j] : 0;
-    g.dst[d] = j >= 0 ? dst_strides[j] : 0;
-  }
+  if (elem_size != 1 && elem_size != 2 && elem_size != 4 && elem_size != 8)
+    return Unimplemented("element size " + std::to_string(elem_size) + " on the GPU");
   const int64_t n = NumElements(dims);
   if (n == 0) return Status::Ok();
+  // Collapse: drop extent-1 axes; merge an axis into the one before it when both the source and
+  // the destination walk the pair as one contiguous run.
+  CopyGeometry g;
+  for (int j = 0; j < r; ++j) {
+    if (dims[j] == 1) continue;
+    if (g.rank > 0 && g.src[g.rank - 1] == src_strides[j] * dims[j] && g.dst[g.rank - 1] == dst_strides[j] * dims[j]) {
+      g.dims[g.rank - 1] *= dims[j];
+      g.src[g.rank - 1] = src_strides[j];
+      g.dst[g.rank - 1] = dst_strides[j];
+      continue;
+    }
+    g.dims[g.rank] = dims[j];
+    g.src[g.rank] = src_strides[j];
+    g.dst[g.rank] = dst_strides[j];
+    ++g.rank;
+  }
+  const char* s = static_cast<const char*>(src) + src_offset * elem_size;
+  char* d = static_cast<char*>(dst) + dst_offset * elem_size;
+  // One contiguous run on both sides (Concat / Split on the outermost axis, a Slice of whole rows):
+  // a plain copy.
+  if (g.rank == 0 || (g.rank == 1 && g.src[0] == 1 && g.dst[0] == 1)) {
+    return CudaStatus(cudaMemcpyAsync(d, s, static_cast<size_t>(n) * elem_size, cudaMemcpyDeviceToDevice, stream),
+                      "StridedCopy memcpy");
+  }
+  int64_t reach_src = 0, reach_dst = 0;
+  for (int k = 0; k < g.rank; ++k) {
+    reach_src += (g.dims[k] - 1) * (g.src[k] < 0 ? -g.src[k] : g.src[k]);
+    reach_dst += (g.dims[k] - 1) * (g.dst[k] < 0 ? -g.dst[k] : g.dst[k]);
+  }
+  const bool narrow = n <= 0x7fffffff && reach_src <= 0x7fffffff && reach_dst <= 0x7fffffff;
   return BySize(elem_size, [&](auto tag) -> Status {
     using E = decltype(tag);
-    StridedCopyKernel<E><<<GridFor(n), kBlock, 0, stream>>>(static_cast<const E*>(src), src_offset,
-                                                            static_cast<E*>(dst), dst_offset, n, g);
+    const auto* se = reinterpret_cast<const E*>(s);
+    auto* de = reinterpret_cast<E*>(d);
+    if (narrow)
+      StridedCopyKernel<E, int32_t><<<GridFor(n), kBlock, 0, stream>>>(se, de, static_cast<int32_t>(n), g);
+    else
+      StridedCopyKernel<E, int64_t><<<GridFor(n), kBlock, 0, stream>>>(se, de, n, g);
     return CudaStatus(cudaGetLastError(), "StridedCopy launch");
   });
 }
@@ -359,10 +371,17 @@ Status GatherAxis(const void* data, int64_t outer, int64_t axis_dim, int64_t inn
   const int64_t n = outer * n_idx * inner;
   if (n == 0) return Status::Ok();
   if ((idx64 == nullptr) == (idx32 == nullptr)) return InvalidArgument("GatherAxis: pass one index array");
+  const bool narrow = n <= 0x7fffffff && outer * axis_dim * inner <= 0x7fffffff;
   return BySize(elem_size, [&](auto tag) -> Status {
     using E = decltype(tag);
-    GatherAxisKernel<E><<<GridFor(n), kBlock, 0, stream>>>(static_cast<const E*>(data), axis_dim, inner, idx64,
-                                                           idx32, n_idx, static_cast<E*>(out), n);
+    const auto* pd = static_cast<const E*>(data);
+    auto* po = static_cast<E*>(out);
+    if (narrow)
+      GatherAxisKernel<E, int32_t><<<GridFor(n), kBlock, 0, stream>>>(
+          pd, static_cast<int32_t>(axis_dim), static_cast<int32_t>(inner), idx64, idx32, static_cast<int32_t>(n_idx),
+          po, static_cast<int32_t>(n));
+    else
+      GatherAxisKernel<E, int64_t><<<GridFor(n), kBlock, 0, stream>>>(pd, axis_dim, inner, idx64, idx32, n_idx, po, n);
     return CudaStatus(cudaGetLastError(), "Gather launch");
   });
 }
