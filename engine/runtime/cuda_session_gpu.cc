@@ -297,6 +297,12 @@ class CudaSessionImpl : public CudaSession {
   Status PrepareLayouts(int i, bool* out_nhwc);
   StatusOr<const void*> NhwcFilter(int id);
   StatusOr<char*> Stage(size_t bytes);
+  // Copies (or converts to fp16) a host tensor into pinned staging, split over the thread pool when
+  // large: one core moves a 38 MB batch of images in ~4 ms, longer than the copy to the device.
+  void StageTensor(const Tensor& t, char* stage, bool halve);
+  // The way back: staging (fp16 when `halved`) into host tensor *t (float then).
+  void UnstageTensor(const char* stage, Tensor* t, bool halved);
+  bool serial_ = false;  // RunOptions::serial of the run in progress
   // fp16 mode: float tensors are held as fp16 on the device.
   bool Halve(DataType dt) const { return options_.fp16 && dt == DataType::kFloat; }
   StatusOr<Tensor*> DeviceOutput(int id, DataType dtype, const Shape& shape);
@@ -428,6 +434,46 @@ StatusOr<char*> CudaSessionImpl::Stage(size_t bytes) {
   return p;
 }
 
+void CudaSessionImpl::StageTensor(const Tensor& t, char* stage, bool halve) {
+  const int64_t n = t.num_elements();
+  const size_t elem = halve ? sizeof(float) : ElementSize(t.dtype());
+  constexpr int64_t kGrainBytes = int64_t{1} << 20;
+  const int64_t grain = std::max<int64_t>(1, kGrainBytes / static_cast<int64_t>(std::max<size_t>(elem, 1)));
+  auto part = [&](int64_t begin, int64_t end) {
+    if (halve) {
+      FloatsToHalves(t.data<float>() + begin, reinterpret_cast<__half*>(stage) + begin, end - begin);
+    } else {
+      std::memcpy(stage + begin * elem, static_cast<const char*>(t.raw_data()) + begin * elem,
+                  static_cast<size_t>(end - begin) * elem);
+    }
+  };
+  if (serial_ || threads_ == nullptr || n <= grain || t.dtype() == DataType::kString) {
+    part(0, n);
+    return;
+  }
+  threads_->ParallelFor(n, grain, part);
+}
+
+void CudaSessionImpl::UnstageTensor(const char* stage, Tensor* t, bool halved) {
+  const int64_t n = t->num_elements();
+  const size_t elem = ElementSize(t->dtype());
+  constexpr int64_t kGrainBytes = int64_t{1} << 20;
+  const int64_t grain = std::max<int64_t>(1, kGrainBytes / static_cast<int64_t>(std::max<size_t>(elem, 1)));
+  auto part = [&](int64_t begin, int64_t end) {
+    if (halved) {
+      HalvesToFloats(reinterpret_cast<const __half*>(stage) + begin, t->data<float>() + begin, end - begin);
+    } else {
+      std::memcpy(static_cast<char*>(t->raw_data()) + begin * elem, stage + begin * elem,
+                  static_cast<size_t>(end - begin) * elem);
+    }
+  };
+  if (serial_ || threads_ == nullptr || n <= grain) {
+    part(0, n);
+    return;
+  }
+  threads_->ParallelFor(n, grain, part);
+}
+
 StatusOr<Tensor*> CudaSessionImpl::DeviceOutput(int id, DataType dtype, const Shape& shape) {
   const size_t bytes = static_cast<size_t>(shape.NumElements()) * ElementSize(dtype);
   auto buf = pool_->Allocate(std::max<size_t>(bytes, 1));
@@ -456,14 +502,8 @@ Status CudaSessionImpl::EnsureDevice(int id) {
   if (bytes > 0) {
     char* stage = nullptr;
     ASSIGN_OR_RETURN(stage, Stage(bytes));
-    if (halve) {
-      // Converted while staged: half the bytes cross the bus.
-      auto* h = reinterpret_cast<__half*>(stage);
-      const float* f = t.data<float>();
-      FloatsToHalves(f, h, t.num_elements());
-    } else {
-      std::memcpy(stage, t.raw_data(), bytes);
-    }
+    // Converted while staged in fp16 mode: half the bytes cross the bus.
+    StageTensor(t, stage, halve);
     ONNXD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(owner->data(), stage, bytes, cudaMemcpyHostToDevice, stream_->get()));
     if (capture_ != nullptr) {
       // The graph copies from this slot: a graph input is written there before each launch; any
@@ -517,17 +557,8 @@ Status CudaSessionImpl::EnsureHost(std::span<const int> ids) {
   staged_ = 0;
   for (const auto& p : pending) {
     const Tensor& t = dev_[p.id].tensor();
-    if (halved_[p.id]) {
-      Tensor h = Tensor::Allocate(DataType::kFloat, t.shape());
-      const auto* src = reinterpret_cast<const __half*>(p.stage);
-      HalvesToFloats(src, h.data<float>(), t.num_elements());
-      frame_.values[p.id] = Value(std::move(h));
-      on_host_[p.id] = 1;
-      ++copies_;
-      continue;
-    }
-    Tensor h = Tensor::Allocate(t.dtype(), t.shape());
-    if (t.bytes() > 0) std::memcpy(h.raw_data(), p.stage, t.bytes());
+    Tensor h = Tensor::Allocate(halved_[p.id] ? DataType::kFloat : t.dtype(), t.shape());
+    UnstageTensor(p.stage, &h, halved_[p.id] != 0);
     frame_.values[p.id] = Value(std::move(h));
     on_host_[p.id] = 1;
     ++copies_;
@@ -611,6 +642,7 @@ std::string SignatureOf(std::span<const Value> inputs) {
 
 Status CudaSessionImpl::Run(std::span<const Value> inputs, std::vector<Value>* outputs, const RunOptions& options) {
   replayed_ = false;
+  serial_ = options.serial;
   if (!options_.cuda_graphs || options.profile != nullptr) return RunEager(inputs, outputs, options, nullptr);
   const std::string key = SignatureOf(inputs);
   auto it = signatures_.find(key);
@@ -729,8 +761,7 @@ Status CudaSessionImpl::Replay(const Captured& c, std::span<const Value> inputs,
     return DeadlineExceeded("deadline exceeded before the run started");
   for (const auto& in : c.ins) {
     const Tensor& t = inputs[in.input].tensor();
-    if (in.halve) FloatsToHalves(t.data<float>(), reinterpret_cast<__half*>(in.stage), t.num_elements());
-    else std::memcpy(in.stage, t.raw_data(), t.bytes());
+    StageTensor(t, in.stage, in.halve);
   }
   cudaStream_t s = stream_->get();
   Status st = cuda::CudaStatus(cudaGraphLaunch(c.exec, s), "cudaGraphLaunch");
@@ -743,8 +774,7 @@ Status CudaSessionImpl::Replay(const Captured& c, std::span<const Value> inputs,
   outputs->resize(c.outs.size());
   for (const auto& o : c.outs) {
     Tensor h = Tensor::Allocate(o.halved ? DataType::kFloat : o.dtype, o.shape);
-    if (o.halved) HalvesToFloats(reinterpret_cast<const __half*>(o.stage), h.data<float>(), h.num_elements());
-    else if (h.bytes() > 0) std::memcpy(h.raw_data(), o.stage, h.bytes());
+    UnstageTensor(o.stage, &h, o.halved);
     (*outputs)[o.output] = Value(std::move(h));
   }
   copies_ = c.copies;
