@@ -136,6 +136,21 @@ def time_torch(name, model, precision, batch, iters, warmup):
         m = m.to(memory_format=torch.channels_last)
         inputs = tuple(x.contiguous(memory_format=torch.channels_last) for x in inputs)
     times = []
+    # Host to host as a server sees it (and as onnxd is timed): fp32 inputs from host memory, the
+    # conversions on the GPU, the output back to host memory as fp32.
+    host_inputs = example_inputs(name, batch)
+
+    def host_to_host():
+        xs = tuple(x.to("cuda") for x in host_inputs)
+        if precision == "fp16" and name != "bert_base":
+            xs = tuple(x.half() for x in xs)
+        if name != "bert_base":
+            xs = tuple(x.contiguous(memory_format=torch.channels_last) for x in xs)
+        out = m(*xs)
+        out = out if torch.is_tensor(out) else out[0]
+        return out.float().cpu()
+
+    h2h = []
     with torch.inference_mode():
         for _ in range(warmup):
             m(*inputs)
@@ -145,9 +160,15 @@ def time_torch(name, model, precision, batch, iters, warmup):
             m(*inputs)
             torch.cuda.synchronize()
             times.append((time.perf_counter() - t0) * 1000)
+        for _ in range(max(3, warmup // 2)):
+            host_to_host()
+        for _ in range(iters):
+            t0 = time.perf_counter()
+            host_to_host()
+            h2h.append((time.perf_counter() - t0) * 1000)
     del m
     torch.cuda.empty_cache()
-    return statistics.median(times)
+    return statistics.median(times), statistics.median(h2h)
 
 
 def time_onnxd(bench, path, name, input_names, precision, batch, iters, warmup, inputs_dir=None, output_file=None):
@@ -227,18 +248,25 @@ def main():
                      iters, warmup),
                  "", "Error: the largest |onnxd - PyTorch fp32| over output 0, divided by the largest |PyTorch fp32| "
                  "(TF32 off), on the same inputs. CUDA graph: whether onnxd's timed runs replayed a captured graph.",
-                 "", "| model | precision | batch | PyTorch eager ms | onnxd ms | onnxd / PyTorch | items/s (onnxd) | "
+                 "PyTorch eager: inputs already on the GPU (as the issue's reference figures); PyTorch host to "
+                 "host: fp32 inputs from host memory, conversions on the GPU, output back to the host (what onnxd's "
+                 "time includes).",
+                 "", "| model | precision | batch | PyTorch eager ms | PyTorch host to host ms | onnxd ms | "
+                 "onnxd / PyTorch eager | onnxd / PyTorch host to host | items/s (onnxd) | "
                  "issue reference eager / graph ms | error | CUDA graph | onnxd placement |",
-                 "|---|---|---|---|---|---|---|---|---|---|---|"]
+                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             t, o = r.get("torch_ms"), r.get("onnxd_ms")
             ref = REFERENCE_MS.get((r["model"], r["precision"], r["batch"]))
             err = r.get("error")
-            lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            hh = r.get("torch_h2h_ms")
+            lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
                 r["model"], r["precision"], r["batch"],
                 f"{t:.2f}" if t else r.get("torch_error", "-"),
+                f"{hh:.2f}" if hh else "-",
                 f"{o:.2f}" if o else r.get("onnxd_error", "-"),
                 f"{o / t:.2f}" if (o and t) else "-",
+                f"{o / hh:.2f}" if (o and hh) else "-",
                 f"{r['batch'] * 1000 / o:.1f}" if o else "-",
                 f"{ref[0]} / {ref[1]}" if ref else "-",
                 f"{err:.1e}" if err is not None else r.get("error_note", "-"),
@@ -259,7 +287,7 @@ def main():
             continue
         row = {"model": name, "precision": precision, "batch": batch}
         try:
-            row["torch_ms"] = time_torch(name, models[name], precision, batch, iters, warmup)
+            row["torch_ms"], row["torch_h2h_ms"] = time_torch(name, models[name], precision, batch, iters, warmup)
         except Exception as e:  # noqa: BLE001
             row["torch_error"] = repr(e)[:200]
         if name in exported:
