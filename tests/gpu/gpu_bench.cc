@@ -14,8 +14,10 @@
 #include "kernels/cuda/device_pool.h"
 #include "kernels/cuda/gemm_cuda.h"
 #include "kernels/cuda/layer_norm.h"
+#include "kernels/cuda/select.h"
 #include "kernels/cuda/softmax.h"
 #include "kernels/cuda/stream.h"
+#include "kernels/cuda/transpose.h"
 
 using namespace onnxd::cuda;
 
@@ -103,6 +105,49 @@ int main() {
       return LayerNormLastAxis(x->as<float>(), bias->as<float>(), bias->as<float>(), y->as<float>(), rows, cols, 1e-5f, s);
     });
     std::printf("| LayerNorm last axis | %lldx%lld | %.3f | %.0f GB/s |\n", (long long)rows, (long long)cols, ms, 8.0 * n / ms / 1e6);
+  }
+  {
+    // BERT-base fp16 at batch 32 (seq 128, 12 heads of 64) and ResNet-50's first block at batch 64.
+    const int64_t n = 32 * 128 * 768;
+    auto x = pool.Allocate(n * 2), y = pool.Allocate(n * 2);
+    auto scores = pool.Allocate(int64_t{32} * 12 * 128 * 128 * 2), mask = pool.Allocate(32 * 128 * 2);
+    auto cond = pool.Allocate(int64_t{32} * 12 * 128 * 128);
+    if (!x.ok() || !y.ok() || !scores.ok() || !mask.ok() || !cond.ok()) return 1;
+    cudaMemsetAsync(x->data(), 0, n * 2, s);
+    const int64_t sn = int64_t{32} * 12 * 128 * 128;
+    cudaMemsetAsync(scores->data(), 0, sn * 2, s);
+    cudaMemsetAsync(mask->data(), 0, 32 * 128 * 2, s);
+    cudaMemsetAsync(cond->data(), 0, sn, s);
+    struct Case {
+      const char* name;
+      std::vector<int64_t> shape, perm;
+    };
+    const Case cases[] = {{"Transpose heads [B,S,H,D]->[B,H,S,D]", {32, 128, 12, 64}, {0, 2, 1, 3}},
+                          {"Transpose K^T [B,H,S,D]->[B,H,D,S]", {32, 12, 128, 64}, {0, 1, 3, 2}},
+                          {"Transpose NCHW->NHWC", {64, 256, 56, 56}, {0, 2, 3, 1}}};
+    for (const auto& c : cases) {
+      int64_t count = 1;
+      for (int64_t d : c.shape) count *= d;
+      auto in = pool.Allocate(count * 2), out = pool.Allocate(count * 2);
+      if (!in.ok() || !out.ok()) return 1;
+      cudaMemsetAsync(in->data(), 0, count * 2, s);
+      double ms = MedianMs(s, [&] { return Transpose(in->as<__half>(), c.shape, c.perm, out->as<__half>(), s); });
+      std::printf("| %s fp16 | %lld elements | %.3f | %.0f GB/s |\n", c.name, (long long)count, ms, 4.0 * count / ms / 1e6);
+    }
+    std::vector<int64_t> ss{32, 12, 128, 128}, ms_shape{32, 1, 1, 128}, one{};
+    double ms = MedianMs(s, [&] {
+      return BinaryElementwise(BinaryOp::kAdd, scores->as<__half>(), ss, mask->as<__half>(), ms_shape,
+                               scores->as<__half>(), s);
+    });
+    std::printf("| Add mask [B,H,S,S]+[B,1,1,S] fp16 | %lld elements | %.3f | %.0f GB/s |\n", (long long)sn, ms, 4.0 * sn / ms / 1e6);
+    ms = MedianMs(s, [&] {
+      return Where(cond->as<uint8_t>(), ss, mask->as<__half>(), one, scores->as<__half>(), ss, scores->as<__half>(), s);
+    });
+    std::printf("| Where [B,H,S,S] scalar fp16 | %lld elements | %.3f | %.0f GB/s |\n", (long long)sn, ms, 5.0 * sn / ms / 1e6);
+    ms = MedianMs(s, [&] {
+      return LayerNormLastAxis(x->as<__half>(), x->as<__half>(), x->as<__half>(), y->as<__half>(), 32 * 128, 768, 1e-5f, s);
+    });
+    std::printf("| LayerNorm [4096,768] fp16 | %lld elements | %.3f | %.0f GB/s |\n", (long long)n, ms, 4.0 * n / ms / 1e6);
   }
   return 0;
 }
