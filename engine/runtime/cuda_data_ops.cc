@@ -220,7 +220,8 @@ class DataOpRunner {
     // fp16 mode: a halved float read as fp16; to float it stays fp16 (the session's float). A Cast
     // to float16 from a halved float would look halved too and come back as float: the CPU does it.
     if (halved && to == DataType::kFloat16) return Fallback("Cast to float16 of a value held as fp16");
-    if (halved && to == DataType::kFloat) to = DataType::kFloat16;
+    // Any Cast to float yields the session's float: fp16 in fp16 mode (RunNode marks it halved).
+    if (fp16_ && to == DataType::kFloat) to = DataType::kFloat16;
     cuda::ElemType from{}, dst{};
     ASSIGN_OR_RETURN(from, ElemOf(x->dtype()));
     ASSIGN_OR_RETURN(dst, ElemOf(to));

@@ -853,11 +853,14 @@ Status CudaSessionImpl::RunNode(int i, Executor& exec) {
       for (int id : node.outputs)
         if (id >= 0 && dev_[id].is_tensor() && dev_[id].tensor().rank() == 4) nhwc_[id] = 1;
     if (st.ok()) {
-      // fp16 mode: what a kernel computes from converted floats is a converted float too.
+      // fp16 mode: what a kernel computes from converted floats is a converted float too, and so
+      // is an fp16 result the graph calls float (a Cast from int or bool to float).
       bool halved = false;
       for (int id : node.inputs) halved |= id >= 0 && halved_[id];
       for (int id : node.outputs)
-        if (id >= 0) halved_[id] = halved && dev_[id].is_tensor() && dev_[id].tensor().dtype() == DataType::kFloat16;
+        if (id >= 0)
+          halved_[id] = dev_[id].is_tensor() && dev_[id].tensor().dtype() == DataType::kFloat16 &&
+                        (halved || (options_.fp16 && plan_.value_type[id] == DataType::kFloat));
     }
     if (st.code() != StatusCode::kUnimplemented || st.message().rfind(kFallback, 0) != 0) return st;
     // A case the CUDA kernel does not take (rank above 6, an unexpected element type...): the

@@ -221,7 +221,8 @@ std::vector<float> ReferenceSoftmax(const std::vector<float>& x, int64_t rows, i
 }
 
 TEST_F(CudaKernelTest, SoftmaxLastAxisMatchesReference) {
-  const std::pair<int64_t, int64_t> shapes[] = {{1, 1}, {3, 7}, {64, 1000}, {5, 4097}, {2, 30000}, {1000, 33}};
+  const std::pair<int64_t, int64_t> shapes[] = {{1, 1},   {3, 7},   {64, 1000}, {5, 4097}, {2, 30000},
+                                                {1000, 33}, {7, 128}, {5, 200},   {3, 512},  {2, 513}};
   int seed = 30;
   for (auto [rows, cols] : shapes) {
     SCOPED_TRACE(::testing::Message() << rows << "x" << cols);
@@ -254,7 +255,8 @@ std::vector<float> ReferenceLayerNorm(const std::vector<float>& x, const std::ve
 }
 
 TEST_F(CudaKernelTest, LayerNormLastAxisMatchesReference) {
-  const std::pair<int64_t, int64_t> shapes[] = {{1, 1}, {3, 7}, {128, 768}, {5, 4097}, {17, 1024}, {4, 129}, {3, 256}, {2, 300}, {6, 1025}};
+  const std::pair<int64_t, int64_t> shapes[] = {{1, 1},   {3, 7},   {128, 768}, {5, 4097}, {17, 1024},
+                                                {4, 129}, {3, 256}, {2, 300},   {6, 1025}};
   int seed = 40;
   for (auto [rows, cols] : shapes) {
     for (bool shifted : {false, true}) {

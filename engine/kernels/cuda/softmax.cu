@@ -22,11 +22,58 @@ __global__ void SoftmaxKernel(const T* in, T* out, int64_t cols) {
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) y[c] = FromFloat<T>(expf(ToFloat(x[c]) - m) * inv);
 }
 
+// Rows of up to 32 * kPer elements (attention's 128-wide scores): one warp a row, its values in
+// registers, reduced with shuffles alone; four rows a block.
+constexpr int kWarpRowsPerBlock = 4;
+template <typename T, int kPer>
+__global__ void SoftmaxWarpKernel(const T* in, T* out, int64_t rows, int cols) {
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpRowsPerBlock + (threadIdx.x >> 5);
+  if (row >= rows) return;  // the whole warp: `row` is the same for its lanes
+  const int lane = threadIdx.x & 31;
+  const T* x = in + row * cols;
+  T* y = out + row * cols;
+  float v[kPer];
+  float m = -INFINITY;
+#pragma unroll
+  for (int k = 0; k < kPer; ++k) {
+    const int c = lane + 32 * k;
+    v[k] = c < cols ? ToFloat(x[c]) : -INFINITY;
+    m = fmaxf(m, v[k]);
+  }
+  for (int off = 16; off > 0; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
+  float s = 0.f;
+#pragma unroll
+  for (int k = 0; k < kPer; ++k) {
+    const int c = lane + 32 * k;
+    v[k] = c < cols ? expf(v[k] - m) : 0.f;
+    s += v[k];
+  }
+  for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+  const float inv = 1.f / s;
+#pragma unroll
+  for (int k = 0; k < kPer; ++k) {
+    const int c = lane + 32 * k;
+    if (c < cols) y[c] = FromFloat<T>(v[k] * inv);
+  }
+}
+
+template <typename T, int kPer>
+void LaunchWarp(const T* in, T* out, int64_t rows, int64_t cols, cudaStream_t stream) {
+  const int64_t blocks = (rows + kWarpRowsPerBlock - 1) / kWarpRowsPerBlock;
+  SoftmaxWarpKernel<T, kPer><<<static_cast<unsigned>(blocks), 32 * kWarpRowsPerBlock, 0, stream>>>(
+      in, out, rows, static_cast<int>(cols));
+}
+
 template <typename T>
 Status Launch(const T* in, T* out, int64_t rows, int64_t cols, cudaStream_t stream) {
   if (rows <= 0 || cols <= 0) return Status::Ok();
   if (rows > 0x7fffffff) return Unimplemented("SoftmaxLastAxis: more than 2^31-1 rows");
-  SoftmaxKernel<T><<<static_cast<unsigned>(rows), RowBlockSize(cols), 0, stream>>>(in, out, cols);
+  if (cols <= 32) LaunchWarp<T, 1>(in, out, rows, cols, stream);
+  else if (cols <= 64) LaunchWarp<T, 2>(in, out, rows, cols, stream);
+  else if (cols <= 128) LaunchWarp<T, 4>(in, out, rows, cols, stream);
+  else if (cols <= 256) LaunchWarp<T, 8>(in, out, rows, cols, stream);
+  else if (cols <= 512) LaunchWarp<T, 16>(in, out, rows, cols, stream);
+  else SoftmaxKernel<T><<<static_cast<unsigned>(rows), RowBlockSize(cols), 0, stream>>>(in, out, cols);
   return CudaStatus(cudaGetLastError(), "SoftmaxLastAxis launch");
 }
 
