@@ -115,6 +115,7 @@ Status RunGraphPasses(onnx::ModelProto* model, const std::map<std::string, int64
   stats->conv_batchnorm_folded += FoldConvBatchNorm(g);
   stats->conv_add_folded += FoldConvAdd(g);
   stats->activations_fused += FuseConvActivation(g, opset);
+  stats->gelus_fused += FuseGelu(g);
   if (stats->conv_batchnorm_folded + stats->conv_add_folded > 0) DropUnusedInitializers(g);
   return Status::Ok();
 }

@@ -21,6 +21,7 @@ class GraphIndex {
   bool IsRead(const std::string& name) const {
     return NumConsumers(name) > 0 || outputs_.count(name) > 0 || read_by_subgraphs_.count(name) > 0;
   }
+  bool IsReadBySubgraph(const std::string& name) const { return read_by_subgraphs_.count(name) > 0; }
   // Index of the single node consuming `name`, or -1 when zero or several do (or a subgraph reads it).
   int SoleConsumer(const std::string& name) const;
 

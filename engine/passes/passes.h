@@ -15,6 +15,7 @@ struct PassStats {
   int conv_batchnorm_folded = 0;
   int conv_add_folded = 0;
   int activations_fused = 0;
+  int gelus_fused = 0;
 };
 
 // Conv + BatchNormalization (constant parameters) -> Conv with rescaled weights and bias.
@@ -25,6 +26,9 @@ int FoldConvAdd(onnx::GraphProto* g);
 // attributes (onnxd_activation, onnxd_activation_alpha/beta), applied by the Conv kernel while the
 // output is still in cache.
 int FuseConvActivation(onnx::GraphProto* g, int64_t opset);
+// The erf and tanh GELU decompositions (Div/Mul -> Erf -> Add -> Mul -> Mul, and the Pow/Tanh form)
+// -> one Gelu node (approximate "none" / "tanh"). Returns the number of chains replaced.
+int FuseGelu(onnx::GraphProto* g);
 
 Status RunGraphPasses(onnx::ModelProto* model, const std::map<std::string, int64_t>& opsets, PassStats* stats);
 
