@@ -26,6 +26,7 @@
 #include "kernels/cuda/gemm_cuda.h"
 #include "kernels/cuda/layer_norm.h"
 #include "kernels/cuda/pinned_buffer.h"
+#include "kernels/cuda/pool_nhwc.h"
 #include "kernels/cuda/reduce_last_axis.h"
 #include "kernels/cuda/select.h"
 #include "kernels/cuda/softmax.h"
@@ -1599,6 +1600,27 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
   }
   if (g.kh <= 0 || g.kw <= 0 || g.out_h() <= 0 || g.out_w() <= 0)
     return InvalidArgument("the pooling window does not fit the input " + x.shape().ToString());
+  if (nhwc && op == "MaxPool") {
+    // Our kernel: cuDNN's channels-last max pooling is several times slower than its NCHW one.
+    Shape out_shape{n, c, g.out_h(), g.out_w()};
+    Tensor* out = nullptr;
+    ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
+    cuda::MaxPoolNhwcShape ps;
+    ps.n = n;
+    ps.h = h;
+    ps.w = w;
+    ps.c = c;
+    ps.kh = g.kh;
+    ps.kw = g.kw;
+    ps.stride_h = g.stride_h;
+    ps.stride_w = g.stride_w;
+    ps.pad_top = g.pad_h;
+    ps.pad_left = g.pad_w;
+    ps.out_h = g.out_h();
+    ps.out_w = g.out_w();
+    if (is_half) return cuda::MaxPoolNhwc(x.data<__half>(), out->data<__half>(), ps, stream_->get());
+    return cuda::MaxPoolNhwc(x.data<float>(), out->data<float>(), ps, stream_->get());
+  }
   auto& plan = pool_plans_[{i, key}];
   if (plan == nullptr) {
     auto made = cuda::PoolPlan::Create(g, mode, is_half, nhwc);
