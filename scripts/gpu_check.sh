@@ -28,11 +28,11 @@ case "$mode" in
     export CCACHE_DIR="${CCACHE_DIR:-$HOME/.ccache}"
     cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DONNXD_CUDA=ON \
           -DCMAKE_CUDA_ARCHITECTURES="${ONNXD_CUDA_ARCHS:-90}" >/dev/null
-    ninja -C "$B" -j"${ONNXD_BUILD_JOBS:-2}" onnxd_gpu_tests onnxd_gpu_session_tests onnxd_gpu_node_suite onnxd_gpu_model_bench onnxd_gpu_bench
+    ninja -C "$B" -j"${ONNXD_BUILD_JOBS:-2}" onnxd onnxd_gpu_tests onnxd_gpu_session_tests onnxd_gpu_node_suite onnxd_gpu_model_bench onnxd_gpu_bench
     rm -rf "$BUNDLE"
     mkdir -p "$BUNDLE/lib"
-    for bin in onnxd_gpu_tests onnxd_gpu_session_tests onnxd_gpu_node_suite onnxd_gpu_model_bench onnxd_gpu_bench; do
-      cp "$B/tests/gpu/$bin" "$BUNDLE/"
+    for bin in onnxd onnxd_gpu_tests onnxd_gpu_session_tests onnxd_gpu_node_suite onnxd_gpu_model_bench onnxd_gpu_bench; do
+      if [ "$bin" = onnxd ]; then cp "$B/onnxd" "$BUNDLE/"; else cp "$B/tests/gpu/$bin" "$BUNDLE/"; fi
       # Same selection as GPU.md: the session tests link the engine (protobuf, ONNX, OpenBLAS).
       for l in $(ldd "$BUNDLE/$bin" | awk '/=> \/(usr\/)?lib\/x86_64/ {print $3}' \
                  | grep -E 'gtest|proto|onnx|openblas|gfortran|quadmath|grpc|absl|boost|cares|re2|ssl|crypto|upb|address_sorting|gpr' || true); do
@@ -49,7 +49,7 @@ case "$mode" in
       echo "node-suite cases bundled: $(ls "$BUNDLE/node" | wc -l)"
     fi
     chmod u+w "$BUNDLE"/lib/* 2>/dev/null || true
-    strip --strip-unneeded "$BUNDLE"/onnxd_gpu_* $(ls "$BUNDLE"/lib/* 2>/dev/null || true)
+    strip --strip-unneeded "$BUNDLE"/onnxd "$BUNDLE"/onnxd_gpu_* $(ls "$BUNDLE"/lib/* 2>/dev/null || true)
     du -sh "$BUNDLE"
     # The engine's libraries (OpenBLAS alone is 36 MB) make the folder close to the 64 MiB a run
     # may carry: carry it compressed; the device half unpacks it.
@@ -111,26 +111,35 @@ case "$mode" in
     else
       echo "onnxd_gpu_node_suite: no onnx wheel with node test data on this machine; not run"
     fi
+    # The daemon itself serving KIND_GPU models (scripts/gpu_serve_check.py; ONNXD_GPU_SERVE=0 skips).
+    if [ "${ONNXD_GPU_SERVE:-1}" != 0 ]; then
+      ONNXD_BENCH_LD_LIBRARY_PATH="$LD_LIBRARY_PATH" LD_LIBRARY_PATH="$orig_ld" \
+        timeout 90 python3 scripts/gpu_serve_check.py --onnxd "$BUNDLE/onnxd" --out "$out" > "$out/serve.log" 2>&1 \
+        || echo "gpu_serve_check.py exit status: $?"
+      grep -v "^ " "$out/serve.log" | tail -14
+    fi
     timeout 60 "$BUNDLE/onnxd_gpu_bench" > "$out/gpu_bench.md" 2>&1 || echo "onnxd_gpu_bench exit status: $?"
     cat "$out/gpu_bench.md"
-    # Layout / fusion / graph variants with per-op GPU times (ONNXD_GPU_DIAG=1; scripts/gpu_diag.py).
-    if [ "${ONNXD_GPU_DIAG:-0}" = 1 ]; then
-      diag_s=$(( $(left) - 5 )); [ "$diag_s" -ge 30 ] || diag_s=30
-      ONNXD_BENCH_LD_LIBRARY_PATH="$LD_LIBRARY_PATH" LD_LIBRARY_PATH="$orig_ld" \
-        timeout "$diag_s" python3 scripts/gpu_diag.py --bench "$BUNDLE/onnxd_gpu_model_bench" --out "$out" \
-        ${ONNXD_GPU_DIAG_PLAN:+--plan "$ONNXD_GPU_DIAG_PLAN"} > "$out/gpu_diag.log" 2>&1 || echo "gpu_diag.py exit status: $?"
-      grep -v -E "Warning|warn|^ +|^\[torch" "$out/gpu_diag.log" | tail -40
-    fi
     # Model bench next to PyTorch eager (needs torch, torchvision, transformers on the device);
     # ONNXD_GPU_MODEL_BENCH=0 skips it.
     if [ "${ONNXD_GPU_MODEL_BENCH:-1}" != 0 ] && LD_LIBRARY_PATH="$orig_ld" python3 -c 'import torch' 2>/dev/null; then
-      bench_s="${ONNXD_GPU_MODEL_BENCH_SECS:-$(( $(left) - 5 ))}"; [ "$bench_s" -ge 30 ] || bench_s=30
+      # ONNXD_GPU_DIAG=1 keeps ONNXD_GPU_DIAG_SECS (60) of the budget for the variants below.
+      reserve=5; [ "${ONNXD_GPU_DIAG:-0}" = 1 ] && reserve=$(( 5 + ${ONNXD_GPU_DIAG_SECS:-60} ))
+      bench_s="${ONNXD_GPU_MODEL_BENCH_SECS:-$(( $(left) - reserve ))}"; [ "$bench_s" -ge 30 ] || bench_s=30
       echo "gpu_bench.py: ${bench_s} s at most (gpu.md is rewritten after each point)"
       ONNXD_BENCH_LD_LIBRARY_PATH="$LD_LIBRARY_PATH" LD_LIBRARY_PATH="$orig_ld" \
         timeout "$bench_s" python3 scripts/gpu_bench.py --bench "$BUNDLE/onnxd_gpu_model_bench" \
         --out "$out" ${ONNXD_GPU_MODEL_BENCH_QUICK:+--quick} ${ONNXD_GPU_MODEL_BENCH_ONLY:+--only "$ONNXD_GPU_MODEL_BENCH_ONLY"} > "$out/gpu_model_bench.log" 2>&1 \
         || echo "gpu_bench.py exit status: $?"
       tail -20 "$out/gpu_model_bench.log"
+    fi
+    # Layout / fusion / graph variants with per-op GPU times (ONNXD_GPU_DIAG=1; scripts/gpu_diag.py).
+    if [ "${ONNXD_GPU_DIAG:-0}" = 1 ] && [ "$(left)" -gt 35 ]; then
+      diag_s=$(( $(left) - 5 ))
+      ONNXD_BENCH_LD_LIBRARY_PATH="$LD_LIBRARY_PATH" LD_LIBRARY_PATH="$orig_ld" \
+        timeout "$diag_s" python3 scripts/gpu_diag.py --bench "$BUNDLE/onnxd_gpu_model_bench" --out "$out" \
+        ${ONNXD_GPU_DIAG_PLAN:+--plan "$ONNXD_GPU_DIAG_PLAN"} > "$out/gpu_diag.log" 2>&1 || echo "gpu_diag.py exit status: $?"
+      grep -v -E "Warning|warn|^ +|^\[torch" "$out/gpu_diag.log" | tail -40
     fi
     exit "$rc"
     ;;
