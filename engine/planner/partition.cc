@@ -238,7 +238,11 @@ std::string CheckConvOrPool(const onnx::NodeProto& n, int rank0) {
 bool IsCudaDataOp(const std::string& op) {
   static const std::set<std::string> kOps = {
       "Gather", "GatherElements", "GatherND", "Cast", "Clip", "Concat", "Slice", "Expand", "Split", "Equal", "Less",
-      "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "Max", "Min", "Range"};
+      "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "Max", "Min", "Range",
+      // Activations with parameters and rounding (kernels/cuda/activations.h), BatchNormalization,
+      // and the variadic Sum / Mean.
+      "HardSigmoid", "HardSwish", "LeakyRelu", "Elu", "Selu", "Softplus", "Sign", "Floor", "Ceil", "Round",
+      "BatchNormalization", "Sum", "Mean"};
   return kOps.count(op) > 0;
 }
 
@@ -277,7 +281,6 @@ CudaSupportResult CudaDataOpSupport(const onnx::NodeProto& n, int opset, const s
   if (op == "Concat" || op == "Max" || op == "Min" || op == "Equal" || op == "Less" || op == "Greater" ||
       op == "LessOrEqual" || op == "GreaterOrEqual") {
     const bool copy = op == "Concat";
-    if ((op == "Max" || op == "Min") && n.input_size() > 2) return Cpu(op + " of more than two inputs on the GPU");
     DataType first = DataType::kUndefined;
     for (int i = 0; i < n.input_size(); ++i) {
       if (!HasInput(n, i)) continue;
@@ -288,6 +291,11 @@ CudaSupportResult CudaDataOpSupport(const onnx::NodeProto& n, int opset, const s
     if (first == DataType::kUndefined) return Cpu(op + " without inputs");
     if (!(copy ? IsCudaCopyType(first) : IsCudaArithType(first)))
       return Cpu(std::string("element type ") + DataTypeName(first) + " on the GPU");
+    return r;
+  }
+  if (op == "Sum" || op == "Mean") {
+    std::string why = CheckFloatInputs(n, types, n.input_size());
+    if (!why.empty()) return Cpu(why);
     return r;
   }
   if (op == "Slice" || op == "Expand" || op == "Split") {
@@ -307,6 +315,18 @@ CudaSupportResult CudaDataOpSupport(const onnx::NodeProto& n, int opset, const s
       return Cpu("Range of a type not known to be float, double, int64 or int32");
     host_from(0);
     return r;
+  }
+  if (op == "HardSigmoid" || op == "HardSwish" || op == "LeakyRelu" || op == "Elu" || op == "Selu" ||
+      op == "Softplus" || op == "Sign" || op == "Floor" || op == "Ceil" || op == "Round")
+    return Kernel(n, types, 1);
+  if (op == "BatchNormalization") {
+    // The inference form only: one output, statistics as given.
+    if (AttrInt(n, "training_mode", 0) != 0) return Cpu("BatchNormalization training_mode on the GPU");
+    if (opset < 9 && AttrInt(n, "spatial", 1) == 0) return Cpu("BatchNormalization spatial=0 on the GPU");
+    for (int k = 1; k < 5; ++k)
+      if (HasOutput(n, k)) return Cpu("BatchNormalization's running statistics outputs on the GPU");
+    if (n.input_size() != 5) return Cpu("BatchNormalization without its five inputs");
+    return Kernel(n, types, 5);
   }
   (void)opset;
   return Cpu("no CUDA kernel for " + op);
@@ -474,6 +494,17 @@ CudaNodeParams ReadCudaParams(const onnx::NodeProto& n, int opset, const std::ve
   if (op == "Split") ints("split", &p.split);
   p.clip_min = AttrFloat(n, "min", p.clip_min);
   p.clip_max = AttrFloat(n, "max", p.clip_max);
+  if (op == "HardSigmoid") {
+    p.alpha = AttrFloat(n, "alpha", 0.2f);
+    p.beta = AttrFloat(n, "beta", 0.5f);
+  } else if (op == "LeakyRelu") {
+    p.alpha = AttrFloat(n, "alpha", 0.01f);
+  } else if (op == "Elu") {
+    p.alpha = AttrFloat(n, "alpha", 1.f);
+  } else if (op == "Selu") {
+    p.alpha = AttrFloat(n, "alpha", 1.67326319217681884765625f);
+    p.gamma = AttrFloat(n, "gamma", 1.05070102214813232421875f);
+  }
   return p;
 }
 

@@ -92,6 +92,9 @@ struct CudaNodeParams {
   std::vector<int64_t> starts, ends;      // Slice before opset 10 (attributes; axes in `axes`)
   std::vector<int64_t> split;             // Split before opset 13 (attribute; empty: equal parts)
   float clip_min = -3.402823466e38f, clip_max = 3.402823466e38f;  // Clip before opset 11
+  // HardSigmoid / LeakyRelu / Elu / Selu (runtime/cuda_data_ops.cc): `alpha` above with the op's own
+  // default, and these (HardSigmoid's beta, Selu's gamma).
+  float beta = 0.f, gamma = 0.f;
 };
 
 struct DevicePlan {

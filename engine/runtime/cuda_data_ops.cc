@@ -12,6 +12,8 @@
 #include <set>
 #include <vector>
 
+#include "kernels/cuda/activations.h"
+#include "kernels/cuda/binary_elementwise.h"
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/data_ops.h"
 #include "kernels/cuda/tensor_shape.h"
@@ -103,8 +105,10 @@ class DataOpRunner {
       return Compare();
     if (op == "And" || op == "Or" || op == "Xor") return Logic();
     if (op == "Not") return Not();
-    if (op == "Max" || op == "Min") return MinMax();
+    if (op == "Max" || op == "Min" || op == "Sum" || op == "Mean") return Variadic();
     if (op == "Range") return Range();
+    if (op == "BatchNormalization") return BatchNorm();
+    if (IsActivation(op)) return Activation();
     return Internal("op " + op + " is not a CUDA data op");
   }
 
@@ -507,31 +511,166 @@ class DataOpRunner {
                      x->num_elements(), s_);
   }
 
-  Status MinMax() {
-    int present = 0;
-    for (int k = 0; k < static_cast<int>(in_.size()); ++k) present += Present(k) ? 1 : 0;
-    const cuda::MinMaxOp mop = p_.op == "Max" ? cuda::MinMaxOp::kMax : cuda::MinMaxOp::kMin;
-    if (present == 1 && Present(0)) {
-      const Tensor* x = nullptr;
-      ASSIGN_OR_RETURN(x, NeedDev(0));
-      Tensor* y = nullptr;
-      ASSIGN_OR_RETURN(y, output_(0, x->dtype(), x->shape()));
-      if (y == nullptr || x->bytes() == 0) return Status::Ok();
-      ONNXD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(y->raw_data(), x->raw_data(), x->bytes(), cudaMemcpyDeviceToDevice, s_));
-      return Status::Ok();
+  // Max / Min / Sum / Mean of one or more inputs with numpy broadcasting: the first pair goes
+  // into the output when it already has the final shape (else the first input is broadcast into
+  // it), then each further input is folded into the output in place (same shape: each element
+  // reads only its own place). Mean scales the sum at the end.
+  Status Variadic() {
+    std::vector<const Tensor*> xs;
+    for (int k = 0; k < static_cast<int>(in_.size()); ++k) {
+      if (!Present(k)) continue;
+      const Tensor* t = nullptr;
+      ASSIGN_OR_RETURN(t, NeedDev(k));
+      RETURN_IF_ERROR(RankOk(*t));
+      if (!xs.empty() && t->dtype() != xs[0]->dtype()) return Fallback("inputs of mixed element types");
+      xs.push_back(t);
     }
-    if (present != 2 || !Present(0) || !Present(1)) return Fallback(p_.op + " of other than one or two inputs");
-    const Tensor* a = nullptr;
-    const Tensor* b = nullptr;
-    std::vector<int64_t> shape;
-    RETURN_IF_ERROR(Binary(&a, &b, &shape));
-    cuda::ElemType t{};
-    ASSIGN_OR_RETURN(t, ElemOf(a->dtype()));
-    if (t == cuda::ElemType::kBool) return InvalidArgument(p_.op + " of bool");
+    if (xs.empty()) return InvalidArgument(p_.op + " without inputs");
+    const DataType dt = xs[0]->dtype();
+    const bool minmax = p_.op == "Max" || p_.op == "Min";
+    const cuda::MinMaxOp mop = p_.op == "Max" ? cuda::MinMaxOp::kMax : cuda::MinMaxOp::kMin;
+    cuda::ElemType et{};
+    if (minmax) {
+      ASSIGN_OR_RETURN(et, ElemOf(dt));
+      if (et == cuda::ElemType::kBool) return InvalidArgument(p_.op + " of bool");
+    } else if (dt != DataType::kFloat && dt != DataType::kFloat16) {
+      return Fallback(p_.op + " of " + DataTypeName(dt));
+    }
+    std::vector<int64_t> shape(xs[0]->shape().dims().begin(), xs[0]->shape().dims().end());
+    for (size_t k = 1; k < xs.size(); ++k) {
+      auto b = cuda::BroadcastShape(shape, xs[k]->shape().dims());
+      if (!b.ok()) return InvalidArgument("input " + std::to_string(k) + " " + xs[k]->shape().ToString() + " does not broadcast");
+      shape = std::move(b).value();
+    }
+    if (shape.size() > static_cast<size_t>(cuda::kMaxRank)) return Fallback("rank above 6");
     Tensor* y = nullptr;
-    ASSIGN_OR_RETURN(y, output_(0, a->dtype(), Shape(std::span<const int64_t>(shape))));
+    ASSIGN_OR_RETURN(y, output_(0, dt, Shape(std::span<const int64_t>(shape))));
+    if (y == nullptr || y->num_elements() == 0) return Status::Ok();
+    const bool half = dt == DataType::kFloat16;
+    auto fold = [&](const void* a, std::span<const int64_t> a_shape, const Tensor& b) -> Status {
+      if (minmax) return cuda::MinMax(mop, et, a, a_shape, b.raw_data(), b.shape().dims(), y->raw_data(), s_);
+      if (half)
+        return cuda::BinaryElementwise(cuda::BinaryOp::kAdd, static_cast<const __half*>(a), a_shape,
+                                       static_cast<const __half*>(b.raw_data()), b.shape().dims(),
+                                       static_cast<__half*>(y->raw_data()), s_);
+      return cuda::BinaryElementwise(cuda::BinaryOp::kAdd, static_cast<const float*>(a), a_shape,
+                                     static_cast<const float*>(b.raw_data()), b.shape().dims(),
+                                     static_cast<float*>(y->raw_data()), s_);
+    };
+    size_t next = 1;
+    bool first_done = false;
+    if (xs.size() >= 2) {
+      auto pair = cuda::BroadcastShape(xs[0]->shape().dims(), xs[1]->shape().dims());
+      if (pair.ok() && *pair == shape) {
+        RETURN_IF_ERROR(fold(xs[0]->raw_data(), xs[0]->shape().dims(), *xs[1]));
+        next = 2;
+        first_done = true;
+      }
+    }
+    if (!first_done) {
+      // xs[0] broadcast into y: its strides right-aligned into y's rank, 0 along broadcast dims.
+      const auto xd = xs[0]->shape().dims();
+      const std::vector<int64_t> xst = Strides(xd);
+      const int r = static_cast<int>(shape.size());
+      std::vector<int64_t> src(r, 0);
+      for (int d = r - 1, j = static_cast<int>(xd.size()) - 1; d >= 0 && j >= 0; --d, --j)
+        src[d] = xd[j] == 1 ? 0 : xst[j];
+      RETURN_IF_ERROR(cuda::StridedCopy(xs[0]->raw_data(), 0, src, y->raw_data(), 0, Strides(shape), shape,
+                                        static_cast<int>(ElementSize(dt)), s_));
+    }
+    for (size_t k = next; k < xs.size(); ++k) RETURN_IF_ERROR(fold(y->raw_data(), shape, *xs[k]));
+    if (p_.op == "Mean" && xs.size() > 1) {
+      cuda::ActivationParams scale;
+      scale.alpha = 1.f / static_cast<float>(xs.size());
+      if (half)
+        return cuda::Activation(cuda::ActivationOp::kScale, scale, static_cast<const __half*>(y->raw_data()),
+                                static_cast<__half*>(y->raw_data()), y->num_elements(), s_);
+      return cuda::Activation(cuda::ActivationOp::kScale, scale, static_cast<const float*>(y->raw_data()),
+                              static_cast<float*>(y->raw_data()), y->num_elements(), s_);
+    }
+    return Status::Ok();
+  }
+
+  static bool IsActivation(const std::string& op) { return ActivationOf(op).ok(); }
+
+  static StatusOr<cuda::ActivationOp> ActivationOf(const std::string& op) {
+    static const std::pair<const char*, cuda::ActivationOp> kOps[] = {
+        {"HardSigmoid", cuda::ActivationOp::kHardSigmoid}, {"HardSwish", cuda::ActivationOp::kHardSwish},
+        {"LeakyRelu", cuda::ActivationOp::kLeakyRelu},     {"Elu", cuda::ActivationOp::kElu},
+        {"Selu", cuda::ActivationOp::kSelu},               {"Softplus", cuda::ActivationOp::kSoftplus},
+        {"Sign", cuda::ActivationOp::kSign},               {"Floor", cuda::ActivationOp::kFloor},
+        {"Ceil", cuda::ActivationOp::kCeil},               {"Round", cuda::ActivationOp::kRound}};
+    for (const auto& e : kOps)
+      if (op == e.first) return e.second;
+    return InvalidArgument("not an activation");
+  }
+
+  Status Activation() {
+    const Tensor* x = nullptr;
+    ASSIGN_OR_RETURN(x, NeedDev(0));
+    if (x->dtype() != DataType::kFloat && x->dtype() != DataType::kFloat16)
+      return Fallback(p_.op + " of " + DataTypeName(x->dtype()));
+    cuda::ActivationOp op{};
+    ASSIGN_OR_RETURN(op, ActivationOf(p_.op));
+    cuda::ActivationParams params;
+    params.alpha = p_.alpha;
+    params.beta = p_.beta;
+    params.gamma = p_.gamma;
+    Tensor* y = nullptr;
+    ASSIGN_OR_RETURN(y, output_(0, x->dtype(), x->shape()));
     if (y == nullptr) return Status::Ok();
-    return cuda::MinMax(mop, t, a->raw_data(), a->shape().dims(), b->raw_data(), b->shape().dims(), y->raw_data(), s_);
+    if (x->dtype() == DataType::kFloat16)
+      return cuda::Activation(op, params, static_cast<const __half*>(x->raw_data()),
+                              static_cast<__half*>(y->raw_data()), x->num_elements(), s_);
+    return cuda::Activation(op, params, static_cast<const float*>(x->raw_data()), static_cast<float*>(y->raw_data()),
+                            x->num_elements(), s_);
+  }
+
+  // BatchNormalization, inference form (planner/partition.cc places only that): x is [N, C, ...],
+  // the four statistics [C], all on the device.
+  Status BatchNorm() {
+    const Tensor* x = nullptr;
+    ASSIGN_OR_RETURN(x, NeedDev(0));
+    const Tensor* st[4] = {};
+    for (int k = 0; k < 4; ++k) {
+      ASSIGN_OR_RETURN(st[k], NeedDev(k + 1));
+    }
+    if (x->rank() < 2) return InvalidArgument("BatchNormalization of rank " + std::to_string(x->rank()));
+    const DataType dt = x->dtype();
+    if (dt != DataType::kFloat && dt != DataType::kFloat16) return Fallback(std::string("BatchNormalization of ") + DataTypeName(dt));
+    const DataType pt = st[0]->dtype();
+    const int64_t c = x->dim(1);
+    for (int k = 0; k < 4; ++k) {
+      if (st[k]->dtype() != pt) return Fallback("BatchNormalization statistics of mixed element types");
+      if (st[k]->num_elements() != c)
+        return InvalidArgument("BatchNormalization input " + std::to_string(k + 1) + " " + st[k]->shape().ToString() +
+                               " for " + std::to_string(c) + " channels");
+    }
+    const int64_t outer = x->dim(0);
+    const int64_t inner = c == 0 || outer == 0 ? 0 : x->num_elements() / (outer * c);
+    Tensor* y = nullptr;
+    ASSIGN_OR_RETURN(y, output_(0, dt, x->shape()));
+    if (y == nullptr) return Status::Ok();
+    auto par = [&](int k, auto* tag) { return static_cast<decltype(tag)>(st[k]->raw_data()); };
+    if (dt == DataType::kFloat) {
+      if (pt != DataType::kFloat) return Fallback("BatchNormalization of float with float16 statistics");
+      const float* f = nullptr;
+      return cuda::BatchNormInference(static_cast<const float*>(x->raw_data()), static_cast<float*>(y->raw_data()),
+                                      outer, c, inner, par(0, f), par(1, f), par(2, f), par(3, f), p_.epsilon, s_);
+    }
+    const auto* hx = static_cast<const __half*>(x->raw_data());
+    auto* hy = static_cast<__half*>(y->raw_data());
+    if (pt == DataType::kFloat16) {
+      const __half* h = nullptr;
+      return cuda::BatchNormInference(hx, hy, outer, c, inner, par(0, h), par(1, h), par(2, h), par(3, h),
+                                      p_.epsilon, s_);
+    }
+    if (pt == DataType::kFloat) {
+      const float* f = nullptr;
+      return cuda::BatchNormInference(hx, hy, outer, c, inner, par(0, f), par(1, f), par(2, f), par(3, f), p_.epsilon,
+                                      s_);
+    }
+    return Fallback(std::string("BatchNormalization statistics of ") + DataTypeName(pt));
   }
 
   Status Range() {
@@ -589,7 +728,9 @@ class DataOpRunner {
 bool IsCudaDataOpKernel(const std::string& op) {
   static const std::set<std::string> kOps = {
       "Gather", "GatherElements", "GatherND", "Cast", "Clip", "Concat", "Slice", "Expand", "Split", "Equal", "Less",
-      "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "Max", "Min", "Range"};
+      "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "Max", "Min", "Range",
+      "HardSigmoid", "HardSwish", "LeakyRelu", "Elu", "Selu", "Softplus", "Sign", "Floor", "Ceil", "Round",
+      "BatchNormalization", "Sum", "Mean"};
   return kOps.count(op) > 0;
 }
 

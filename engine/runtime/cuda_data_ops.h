@@ -1,6 +1,9 @@
 // The CUDA session's data-movement and mask ops (Gather, GatherElements, GatherND, Cast, Clip,
-// Concat, Slice, Expand, Split, the comparisons, And / Or / Xor / Not, Max / Min, Range): shapes and
-// host-side inputs checked here, kernels in kernels/cuda/data_ops.h. Built with ONNXD_WITH_CUDA
+// Concat, Slice, Expand, Split, the comparisons, And / Or / Xor / Not, Max / Min / Sum / Mean of any
+// number of inputs, Range), the activations with parameters and the rounding ops (HardSigmoid,
+// HardSwish, LeakyRelu, Elu, Selu, Softplus, Sign, Floor, Ceil, Round) and BatchNormalization's
+// inference form: shapes and host-side inputs checked here, kernels in kernels/cuda/data_ops.h and
+// kernels/cuda/activations.h. Built with ONNXD_WITH_CUDA
 // only; runtime/cuda_session_gpu.cc calls RunCudaDataOp from its RunCudaKernel for the ops that
 // IsCudaDataOpKernel lists (planner/partition.cc places them).
 #pragma once

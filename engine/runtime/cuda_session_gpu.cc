@@ -1382,7 +1382,8 @@ Status CudaSessionImpl::PrepareLayouts(int i, bool* out_nhwc) {
   // channels-last with the output's dims.
   static const std::set<std::string> kElementwise = {
       "Relu", "Sigmoid", "Tanh", "Gelu", "Erf", "Sqrt", "Exp", "Log", "Neg", "Abs", "Reciprocal", "Clip",
-      "Add", "Sub", "Mul", "Div", "Pow", "IsNaN", "Cast", "LeakyRelu", "HardSigmoid", "HardSwish"};
+      "Add", "Sub", "Mul", "Div", "Pow", "IsNaN", "Cast", "LeakyRelu", "HardSigmoid", "HardSwish",
+      "Elu", "Selu", "Softplus", "Sign", "Floor", "Ceil", "Round"};
   if (kernel && kElementwise.count(op)) {
     const std::vector<InputPlace>& places = plan_.input_place[i];
     bool layout_free = true;

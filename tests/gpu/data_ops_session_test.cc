@@ -651,5 +651,154 @@ TEST(CudaDataOpsSessionTest, HostSideInputsThatAreGraphInputsAreReadAfreshEachRu
   }
 }
 
+// ---- Activations with parameters, rounding, BatchNormalization and variadic ops
+// (kernels/cuda/activations.h, dispatched by runtime/cuda_data_ops.cc) ----
+
+// MobileNetV3's squeeze-excite block: Conv -> HardSwish, then a HardSigmoid gate on the pooled
+// channels multiplied back.
+onnx::ModelProto HardSwishBlock() {
+  onnx::ModelProto m = NewModel(17);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {-1, 8, 9, 9});
+  *g->add_output() = AnyShape("y", kF32);
+  FloatInit(g, "w1", {16, 8, 1, 1}, 21, 2.f);
+  FloatInit(g, "w2", {16, 16, 1, 1}, 22, 1.f);
+  FloatInit(g, "b1", {16, 1, 1}, 23, 1.f);
+  AddNode(g, "Conv", {"x", "w1"}, {"c1"});
+  AddNode(g, "Add", {"c1", "b1"}, {"a1"});  // keeps the HardSwish apart from the Conv
+  AddNode(g, "HardSwish", {"a1"}, {"h1"});
+  AddNode(g, "GlobalAveragePool", {"h1"}, {"p"});
+  AddNode(g, "Conv", {"p", "w2"}, {"c2"});
+  auto* hs = AddNode(g, "HardSigmoid", {"c2"}, {"gate"});
+  FloatAttr(hs, "alpha", 1.f / 6.f);
+  AddNode(g, "Mul", {"h1", "gate"}, {"y"});
+  return m;
+}
+
+TEST(CudaDataOpsSessionTest, MobileNetV3HardSwishBlockRunsWhollyOnTheGpu) {
+  for (int64_t batch : {1, 3})
+    CheckAgainstCpu(HardSwishBlock(), {FloatTensor({batch, 8, 9, 9}, Random(batch * 648, 24, 3.f))}, 0, 2);
+}
+
+TEST(CudaDataOpsSessionTest, MobileNetV3HardSwishBlockInFp16) {
+  CheckAgainstCpu(HardSwishBlock(), {FloatTensor({2, 8, 9, 9}, Random(2 * 648, 25, 3.f))}, 0, -1, true);
+}
+
+// Every parameterised activation and rounding op, with attributes and with their defaults.
+onnx::ModelProto ActivationZoo(bool rounding) {
+  onnx::ModelProto m = NewModel(17);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {3, 5, 7});
+  auto out = [&](const std::string& op, const std::string& name) {
+    *g->add_output() = AnyShape(name, kF32);
+    return AddNode(g, op, {"x"}, {name});
+  };
+  out("HardSigmoid", "hsig");
+  FloatAttr(out("HardSigmoid", "hsig_ab"), "alpha", 0.3f);
+  FloatAttr(g->mutable_node(g->node_size() - 1), "beta", 0.4f);
+  out("HardSwish", "hswish");
+  out("LeakyRelu", "leaky");
+  FloatAttr(out("LeakyRelu", "leaky_a"), "alpha", 0.2f);
+  out("Elu", "elu");
+  FloatAttr(out("Elu", "elu_a"), "alpha", 0.5f);
+  out("Selu", "selu");
+  FloatAttr(out("Selu", "selu_ag"), "alpha", 1.5f);
+  FloatAttr(g->mutable_node(g->node_size() - 1), "gamma", 2.f);
+  out("Softplus", "softplus");
+  if (rounding)
+    for (const char* op : {"Sign", "Floor", "Ceil", "Round"}) out(op, op);
+  return m;
+}
+
+std::vector<float> ActivationInputs() {
+  std::vector<float> x = Random(105, 26, 6.f);
+  const float special[] = {0.f, -3.f, 3.f, -2.5f, 2.5f, 0.5f, -0.5f, 1.5f, 40.f, -40.f};
+  std::copy(std::begin(special), std::end(special), x.begin());
+  return x;
+}
+
+TEST(CudaDataOpsSessionTest, ActivationsWithAttributesAndRoundingOps) {
+  // 1 input; 14 outputs.
+  CheckAgainstCpu(ActivationZoo(true), {FloatTensor({3, 5, 7}, ActivationInputs())}, 0, 15);
+}
+
+TEST(CudaDataOpsSessionTest, ActivationsWithAttributesInFp16) {
+  CheckAgainstCpu(ActivationZoo(false), {FloatTensor({3, 5, 7}, ActivationInputs())}, 0, -1, true);
+}
+
+// DenseNet's unfolded BatchNormalization (after a Concat, before its ReLU and Conv), and the op on
+// ranks 2 and 3.
+onnx::ModelProto BatchNormModel() {
+  onnx::ModelProto m = NewModel(15);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {-1, 6, 5, 4});
+  *g->add_input() = Info("v", kF32, {-1, 6});
+  *g->add_input() = Info("u", kF32, {-1, 6, 11});
+  *g->add_output() = AnyShape("y", kF32);
+  *g->add_output() = AnyShape("yv", kF32);
+  *g->add_output() = AnyShape("yu", kF32);
+  FloatInit(g, "w", {6, 6, 3, 3}, 31, 1.f);
+  FloatInit(g, "scale", {6}, 32, 1.f);
+  FloatInit(g, "bias", {6}, 33, 1.f);
+  FloatInit(g, "mean", {6}, 34, 1.f);
+  auto* var = g->add_initializer();
+  var->set_name("var");
+  var->set_data_type(kF32);
+  var->add_dims(6);
+  for (float v : {0.5f, 1.f, 2.f, 0.1f, 3.f, 0.01f}) var->add_float_data(v);
+  AddNode(g, "Conv", {"x", "w"}, {"c"});
+  auto* cat = AddNode(g, "Concat", {"x", "c"}, {"cat"});  // the BN does not fold into the Conv
+  IntAttr(cat, "axis", 2);
+  auto* bn = AddNode(g, "BatchNormalization", {"cat", "scale", "bias", "mean", "var"}, {"bn"});
+  FloatAttr(bn, "epsilon", 1e-3f);
+  AddNode(g, "Relu", {"bn"}, {"y"});
+  AddNode(g, "BatchNormalization", {"v", "scale", "bias", "mean", "var"}, {"yv"});
+  AddNode(g, "BatchNormalization", {"u", "scale", "bias", "mean", "var"}, {"yu"});
+  return m;
+}
+
+TEST(CudaDataOpsSessionTest, BatchNormalizationPerChannelOnRanksTwoToFour) {
+  // 3 inputs, 3 outputs.
+  CheckAgainstCpu(BatchNormModel(),
+                  {FloatTensor({2, 6, 5, 4}, Random(240, 35, 3.f)), FloatTensor({3, 6}, Random(18, 36, 3.f)),
+                   FloatTensor({2, 6, 11}, Random(132, 37, 3.f))},
+                  0, 6);
+}
+
+TEST(CudaDataOpsSessionTest, BatchNormalizationInFp16) {
+  CheckAgainstCpu(BatchNormModel(),
+                  {FloatTensor({2, 6, 5, 4}, Random(240, 38, 3.f)), FloatTensor({3, 6}, Random(18, 39, 3.f)),
+                   FloatTensor({2, 6, 11}, Random(132, 40, 3.f))},
+                  0, -1, true);
+}
+
+TEST(CudaDataOpsSessionTest, VariadicMaxMinSumMeanWithBroadcast) {
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("a", kF32, {2, 3, 4});
+  *g->add_input() = Info("b", kF32, {3, 1});
+  *g->add_input() = Info("c", kF32, {4});
+  *g->add_input() = Info("i", kI64, {3, 1});
+  *g->add_input() = Info("j", kI64, {2, 1, 1});
+  for (const char* op : {"Max", "Min", "Sum", "Mean"}) {
+    // The first pair already has the final shape, and (reversed) it does not.
+    *g->add_output() = AnyShape(std::string(op) + "_abc", kF32);
+    *g->add_output() = AnyShape(std::string(op) + "_cba", kF32);
+    *g->add_output() = AnyShape(std::string(op) + "_one", kF32);
+    AddNode(g, op, {"a", "b", "c"}, {std::string(op) + "_abc"});
+    AddNode(g, op, {"c", "b", "a", "b"}, {std::string(op) + "_cba"});
+    AddNode(g, op, {"b"}, {std::string(op) + "_one"});
+  }
+  *g->add_output() = AnyShape("maxi", kI64);
+  AddNode(g, "Max", {"i", "j", "i"}, {"maxi"});
+  std::vector<float> a = Random(24, 41, 3.f);
+  a[0] = std::nanf("");
+  // 5 inputs; 13 outputs.
+  CheckAgainstCpu(m,
+                  {FloatTensor({2, 3, 4}, a), FloatTensor({3, 1}, Random(3, 42, 3.f)), FloatTensor({4}, Random(4, 43, 3.f)),
+                   Int64Tensor({3, 1}, {-5, 2, 9}), Int64Tensor({2, 1, 1}, {0, 4})},
+                  0, 18);
+}
+
 }  // namespace
 }  // namespace onnxd

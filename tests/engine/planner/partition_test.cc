@@ -74,14 +74,14 @@ TEST(PartitionTest, UnsupportedOpInTheMiddleAddsTwoCopies) {
   *g->add_input() = TensorInfo("x", kFloat, {2, 4});
   *g->add_output() = TensorInfo("y", kFloat, {2, 4});
   *g->add_node() = Node("Relu", {"x"}, {"a"}, "relu");
-  *g->add_node() = Node("Floor", {"a"}, {"b"}, "floor");  // no CUDA kernel
+  *g->add_node() = Node("Sin", {"a"}, {"b"}, "sin");  // no CUDA kernel
   *g->add_node() = Node("Sigmoid", {"b"}, {"y"}, "sigmoid");
   PlacementInfo p = Place(m);
   EXPECT_EQ(Devices(p), "GCG");
   EXPECT_EQ(p.input_copies, 1);
   EXPECT_EQ(p.internal_copies, 2);  // a to the host, b back to the device
   EXPECT_EQ(p.output_copies, 1);
-  EXPECT_NE(p.nodes[1].reason.find("no CUDA kernel for Floor"), std::string::npos) << p.nodes[1].reason;
+  EXPECT_NE(p.nodes[1].reason.find("no CUDA kernel for Sin"), std::string::npos) << p.nodes[1].reason;
   EXPECT_TRUE(p.nodes[0].reason.empty());
 }
 
@@ -90,8 +90,8 @@ TEST(PartitionTest, CpuOnlyGraphOnCudaTargetCopiesNothing) {
   auto* g = m.mutable_graph();
   *g->add_input() = TensorInfo("x", kFloat, {2, 4});
   *g->add_output() = TensorInfo("y", kFloat, {2, 4});
-  *g->add_node() = Node("Floor", {"x"}, {"a"}, "floor");
-  *g->add_node() = Node("Ceil", {"a"}, {"y"}, "ceil");
+  *g->add_node() = Node("Sin", {"x"}, {"a"}, "sin");
+  *g->add_node() = Node("Cos", {"a"}, {"y"}, "cos");
   PlacementInfo p = Place(m);
   EXPECT_EQ(Devices(p), "CC");
   EXPECT_EQ(p.total_copies(), 0);
@@ -104,8 +104,8 @@ TEST(PartitionTest, AValueReadTwiceOnTheOtherDeviceIsCopiedOnce) {
   *g->add_output() = TensorInfo("y", kFloat, {2, 4});
   *g->add_output() = TensorInfo("z", kFloat, {2, 4});
   *g->add_node() = Node("Relu", {"x"}, {"a"}, "relu");
-  *g->add_node() = Node("Floor", {"a"}, {"y"}, "floor");
-  *g->add_node() = Node("Ceil", {"a"}, {"z"}, "ceil");
+  *g->add_node() = Node("Sin", {"a"}, {"y"}, "sin");
+  *g->add_node() = Node("Cos", {"a"}, {"z"}, "cos");
   PlacementInfo p = Place(m);
   EXPECT_EQ(Devices(p), "GCC");
   EXPECT_EQ(p.input_copies, 1);
@@ -120,7 +120,7 @@ TEST(PartitionTest, GraphOutputAlreadyCopiedForACpuReaderIsNotCopiedAgain) {
   *g->add_output() = TensorInfo("a", kFloat, {2, 4});
   *g->add_output() = TensorInfo("y", kFloat, {2, 4});
   *g->add_node() = Node("Relu", {"x"}, {"a"}, "relu");
-  *g->add_node() = Node("Floor", {"a"}, {"y"}, "floor");
+  *g->add_node() = Node("Sin", {"a"}, {"y"}, "sin");
   PlacementInfo p = Place(m);
   EXPECT_EQ(Devices(p), "GC");
   EXPECT_EQ(p.internal_copies, 1);
@@ -274,6 +274,32 @@ TEST(PartitionTest, ConvAndPoolingGoToTheGpuInTheFormsCudnnTakes) {
   *g->add_node() = Node("GlobalAveragePool", {"p"}, {"y"}, "gap");
   PlacementInfo p = Place(m);
   EXPECT_EQ(Devices(p), std::string("C") + want);  // ceil_mode stays on the CPU
+}
+
+TEST(PartitionTest, ActivationsBatchNormAndVariadicOpsGoToTheGpu) {
+  onnx::ModelProto m = NewModel(15);
+  auto* g = m.mutable_graph();
+  *g->add_input() = TensorInfo("x", kFloat, {1, 3, 4, 4});
+  *g->add_input() = TensorInfo("i", onnx::TensorProto::INT64, {3});
+  *g->add_output() = TensorInfo("y", kFloat, {});
+  *g->add_output() = TensorInfo("t", kFloat, {});
+  *g->add_output() = TensorInfo("s", onnx::TensorProto::INT64, {});
+  for (int k = 0; k < 3; ++k) g->mutable_output(k)->mutable_type()->mutable_tensor_type()->clear_shape();
+  for (const char* name : {"scale", "bias", "mean", "var"})
+    *g->add_initializer() = FloatInitializer(name, {3}, std::vector<float>(3, 0.5f));
+  *g->add_node() = Node("HardSwish", {"x"}, {"a"}, "hswish");
+  *g->add_node() = Node("HardSigmoid", {"a"}, {"b"}, "hsig");
+  *g->add_node() = Node("BatchNormalization", {"b", "scale", "bias", "mean", "var"}, {"c"}, "bn");
+  *g->add_node() = Node("Max", {"a", "b", "c"}, {"d"}, "max3");
+  *g->add_node() = Node("Mean", {"a", "b", "c", "d"}, {"y"}, "mean4");
+  onnx::NodeProto train = Node("BatchNormalization", {"b", "scale", "bias", "mean", "var"}, {"t"}, "bn_train");
+  SetAttr(&train, "training_mode", static_cast<int64_t>(1));
+  *g->add_node() = train;
+  *g->add_node() = Node("Sum", {"i", "i", "i"}, {"s"}, "sum_int");  // float16 / float only
+  PlacementInfo p = Place(m);
+  EXPECT_EQ(Devices(p), "GGGGGCC");
+  EXPECT_FALSE(p.nodes[5].reason.empty());
+  EXPECT_FALSE(p.nodes[6].reason.empty());
 }
 
 TEST(PartitionTest, WhereNeedsABoolConditionAndFloatValues) {
