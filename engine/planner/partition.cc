@@ -226,7 +226,9 @@ std::string CheckConvOrPool(const onnx::NodeProto& n, int rank0) {
       return "fused activation " + act + " on the GPU";
     return "";
   }
-  if (AttrInt(n, "ceil_mode", 0) != 0) return "ceil_mode on the GPU";
+  // MaxPool's ceil_mode runs by our max pooling kernel (runtime/cuda_session_gpu.cc RunConvOrPool);
+  // AveragePool's would need cuDNN's divisor for windows cut by the rounding up.
+  if (AttrInt(n, "ceil_mode", 0) != 0 && op != "MaxPool") return "ceil_mode on the GPU";
   if (AttrInt(n, "storage_order", 0) != 0) return "storage_order on the GPU";
   if (const auto* d = FindAttr(n, "dilations"))
     for (int64_t v : d->ints())
@@ -479,6 +481,7 @@ CudaNodeParams ReadCudaParams(const onnx::NodeProto& n, int opset, const std::ve
   if (AttrString(n, "auto_pad", "NOTSET") == "NOTSET") ints("pads", &p.pads);
   p.group = AttrInt(n, "group", 1);
   p.count_include_pad = AttrInt(n, "count_include_pad", 0) != 0;
+  p.ceil_mode = AttrString(n, "auto_pad", "NOTSET") == "NOTSET" && AttrInt(n, "ceil_mode", 0) != 0;
   p.activation = AttrString(n, "onnxd_activation", "");
   p.activation_alpha = AttrFloat(n, "onnxd_activation_alpha", 0.01f);
   p.activation_beta = AttrFloat(n, "onnxd_activation_beta", 0.f);

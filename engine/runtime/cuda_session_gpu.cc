@@ -1599,6 +1599,26 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
     if (op == "AveragePool")
       mode = p.count_include_pad ? cuda::PoolMode::kAverageIncludePad : cuda::PoolMode::kAverageExcludePad;
   }
+  if (op == "MaxPool" && p.ceil_mode) {
+    // ceil_mode (cuDNN has none): ONNX's grid, rounded up less a last window that would start in
+    // the end padding, by our max pooling kernel (windows cut to the input); NCHW data is
+    // [N*C, H, W, 1] to it.
+    auto ceil_out = [](int64_t in, int64_t pad, int64_t k, int64_t s) -> int64_t {
+      const int64_t span = in + 2 * pad - k;
+      if (span < 0 || s <= 0) return 0;
+      const int64_t o = (span + s - 1) / s + 1;
+      return (o - 1) * s >= in + pad ? o - 1 : o;
+    };
+    cuda::MaxPoolNhwcShape ps{nhwc ? n : n * c, h, w, nhwc ? c : 1, g.kh, g.kw, g.stride_h, g.stride_w,
+                              g.pad_h, g.pad_w, ceil_out(h, g.pad_h, g.kh, g.stride_h),
+                              ceil_out(w, g.pad_w, g.kw, g.stride_w)};
+    Shape out_shape{n, c, ps.out_h};
+    if (!one_d) out_shape.PushBack(ps.out_w);
+    Tensor* out = nullptr;
+    ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
+    if (is_half) return cuda::MaxPoolNhwc(x.data<__half>(), out->data<__half>(), ps, stream_->get());
+    return cuda::MaxPoolNhwc(x.data<float>(), out->data<float>(), ps, stream_->get());
+  }
   if (g.kh <= 0 || g.kw <= 0 || g.out_h() <= 0 || g.out_w() <= 0)
     return InvalidArgument("the pooling window does not fit the input " + x.shape().ToString());
   if (nhwc && op == "MaxPool") {

@@ -651,7 +651,7 @@ TEST(CudaDataOpsSessionTest, HostSideInputsThatAreGraphInputsAreReadAfreshEachRu
   }
 }
 
-// ---- Activations with parameters, rounding, BatchNormalization and variadic ops
+// ---- Activations with parameters, rounding, BatchNormalization, variadic ops, ceil-mode MaxPool
 // (kernels/cuda/activations.h, dispatched by runtime/cuda_data_ops.cc) ----
 
 // MobileNetV3's squeeze-excite block: Conv -> HardSwish, then a HardSigmoid gate on the pooled
@@ -798,6 +798,47 @@ TEST(CudaDataOpsSessionTest, VariadicMaxMinSumMeanWithBroadcast) {
                   {FloatTensor({2, 3, 4}, a), FloatTensor({3, 1}, Random(3, 42, 3.f)), FloatTensor({4}, Random(4, 43, 3.f)),
                    Int64Tensor({3, 1}, {-5, 2, 9}), Int64Tensor({2, 1, 1}, {0, 4})},
                   0, 18);
+}
+
+// SqueezeNet's ceil-mode MaxPool: the grid rounded up (7x7 -> 3x3 with k3 s2), and the rule that
+// drops a last window starting in the end padding (5 with k2 s2 p1: 4 -> 3).
+onnx::ModelProto CeilMaxPoolModel() {
+  onnx::ModelProto m = NewModel(17);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {-1, 4, 8, 8});
+  *g->add_input() = Info("z", kF32, {-1, 3, 5, 5});
+  *g->add_output() = AnyShape("y", kF32);
+  *g->add_output() = AnyShape("yz", kF32);
+  FloatInit(g, "w", {4, 4, 2, 2}, 51, 1.f);
+  AddNode(g, "Conv", {"x", "w"}, {"c"});  // 7x7, computed on the GPU (NHWC where enabled)
+  AddNode(g, "Relu", {"c"}, {"r"});
+  auto* p1 = AddNode(g, "MaxPool", {"r"}, {"y"});
+  IntsAttr(p1, "kernel_shape", {3, 3});
+  IntsAttr(p1, "strides", {2, 2});
+  IntAttr(p1, "ceil_mode", 1);
+  auto* p2 = AddNode(g, "MaxPool", {"z"}, {"yz"});
+  IntsAttr(p2, "kernel_shape", {2, 2});
+  IntsAttr(p2, "strides", {2, 2});
+  IntsAttr(p2, "pads", {1, 1, 1, 1});
+  IntAttr(p2, "ceil_mode", 1);
+  return m;
+}
+
+TEST(CudaDataOpsSessionTest, MaxPoolWithCeilMode) {
+  onnx::ModelProto m = CeilMaxPoolModel();
+  const std::vector<Value> in = {FloatTensor({2, 4, 8, 8}, Random(512, 52, 3.f)),
+                                 FloatTensor({2, 3, 5, 5}, Random(150, 53, 3.f))};
+  CheckAgainstCpu(m, in, 0, 4);
+  Result cpu = RunOn(m, Device::kCpu, in);
+  ASSERT_EQ(cpu.shapes.size(), 2u);
+  EXPECT_EQ(cpu.shapes[0], (std::vector<int64_t>{2, 4, 3, 3}));
+  EXPECT_EQ(cpu.shapes[1], (std::vector<int64_t>{2, 3, 3, 3}));
+}
+
+TEST(CudaDataOpsSessionTest, MaxPoolWithCeilModeInFp16Channelslast) {
+  CheckAgainstCpu(CeilMaxPoolModel(),
+                  {FloatTensor({1, 4, 8, 8}, Random(256, 54, 3.f)), FloatTensor({1, 3, 5, 5}, Random(75, 55, 3.f))}, 0,
+                  -1, true);
 }
 
 }  // namespace

@@ -273,7 +273,12 @@ TEST(PartitionTest, ConvAndPoolingGoToTheGpuInTheFormsCudnnTakes) {
   *g->add_node() = mp;
   *g->add_node() = Node("GlobalAveragePool", {"p"}, {"y"}, "gap");
   PlacementInfo p = Place(m);
-  EXPECT_EQ(Devices(p), std::string("C") + want);  // ceil_mode stays on the CPU
+  EXPECT_EQ(Devices(p), want + want);  // MaxPool's ceil_mode by onnxd's own max pooling kernel
+  onnx::NodeProto* ap = g->mutable_node(0);
+  ap->set_op_type("AveragePool");
+  p = Place(m);
+  EXPECT_EQ(Devices(p), std::string("C") + want);  // AveragePool's ceil_mode stays on the CPU
+  EXPECT_FALSE(p.nodes[0].reason.empty());
 }
 
 TEST(PartitionTest, ActivationsBatchNormAndVariadicOpsGoToTheGpu) {
