@@ -24,6 +24,7 @@
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/device_pool.h"
 #include "kernels/cuda/gemm_cuda.h"
+#include "kernels/cuda/gemm_lt.h"
 #include "kernels/cuda/layer_norm.h"
 #include "kernels/cuda/pinned_buffer.h"
 #include "kernels/cuda/pool_nhwc.h"
@@ -289,6 +290,7 @@ class CudaSessionImpl : public CudaSession {
   Status RunCudaKernel(int i);
   Status RunConvOrPool(int i, const Tensor& x, DataType dt);
   void FindResiduals();
+  Status RunBiasGemm(int i, bool* done);
   Status RunOnHost(int i, Executor& exec, bool gpu_alias);
   Status EnsureDevice(int id);
   Status EnsureHost(std::span<const int> ids);
@@ -349,6 +351,18 @@ class CudaSessionImpl : public CudaSession {
   std::vector<uint8_t> skip_;                       // per node: done by an earlier fused node this run
   std::map<std::pair<int, std::vector<int64_t>>, int> fused_state_;  // as conv_plans_: 1 fused works, -1 not
   std::map<int, DeviceBufferPtr> zero_bias_;        // per Conv node without a bias: m zeros (the fused call needs one)
+  // MatMul (constant 2-D weight) -> Add (constant bias) as one cuBLASLt call with the bias in its
+  // epilogue, writing the Add's output; the Add is skipped for the run. Each node and shape is
+  // checked once against cuBLAS + Add (outside a capture) before it is trusted.
+  struct BiasGemmFusion {
+    int add = -1, bias = -1, out = -1;
+  };
+  std::vector<BiasGemmFusion> bias_gemm_;           // per node (MatMul nodes only)
+  std::unique_ptr<cuda::LtHandle> lt_;
+  bool lt_unavailable_ = false;
+  DeviceBufferPtr lt_workspace_;
+  std::map<std::pair<int, int64_t>, std::unique_ptr<cuda::BiasGemm>> lt_plans_;  // per node and M
+  std::map<std::pair<int, int64_t>, int> lt_state_;  // 1 checked and used, -1 not used
   Frame frame_;                           // host values
   cuda::PinnedBuffer staging_;
   size_t staged_ = 0;                     // bytes of staging_ used by copies queued since the last sync
@@ -849,6 +863,11 @@ Status CudaSessionImpl::RunNode(int i, Executor& exec) {
   bool out_nhwc = false;
   RETURN_IF_ERROR(PrepareLayouts(i, &out_nhwc));
   if (on_gpu && !plan_.cuda_params[i].op.empty()) {
+    if (bias_gemm_[i].add >= 0) {
+      bool done = false;
+      RETURN_IF_ERROR(RunBiasGemm(i, &done));
+      if (done) return Status::Ok();
+    }
     Status st = RunCudaKernel(i);
     if (st.ok() && out_nhwc)
       for (int id : node.outputs)
@@ -1311,6 +1330,115 @@ void CudaSessionImpl::FindResiduals() {
     if (conv < 0 || cuda_op(conv) != "Conv" || !plan_.cuda_params[conv].activation.empty() || readers[c] != 1) continue;
     residual_[conv] = {j, k, c == a ? b : a, g.nodes[k].outputs[0]};
   }
+  bias_gemm_.assign(nodes, BiasGemmFusion());
+  for (int j = 0; j < nodes; ++j) {
+    const PlannedNode& mm = g.nodes[j];
+    if (cuda_op(j) != "MatMul" || mm.inputs.size() != 2 || mm.outputs.size() != 1) continue;
+    const int w = mm.inputs[1], c = mm.outputs[0];
+    if (w < 0 || c < 0 || !g.is_constant[w] || readers[c] != 1) continue;
+    const int k = reader[c];
+    const PlannedNode& add = g.nodes[k];
+    if (cuda_op(k) != "Add" || add.inputs.size() != 2 || add.outputs.size() != 1 || add.outputs[0] < 0) continue;
+    const int b = add.inputs[0] == c ? add.inputs[1] : add.inputs[0];
+    if (b < 0 || b == c || !g.is_constant[b]) continue;
+    bias_gemm_[j] = {k, b, add.outputs[0]};
+  }
+}
+
+Status CudaSessionImpl::RunBiasGemm(int i, bool* done) {
+  *done = false;
+  const BiasGemmFusion& f = bias_gemm_[i];
+  if (f.add < 0 || !fuse_enabled_ || lt_unavailable_) return Status::Ok();
+  const PlannedNode& node = graph_->nodes[i];
+  const int a_id = node.inputs[0], w_id = node.inputs[1];
+  if (a_id < 0 || on_host_[a_id] || !dev_[a_id].is_tensor() || !dev_[w_id].is_tensor() || !dev_[f.bias].is_tensor() ||
+      nhwc_[a_id])
+    return Status::Ok();
+  const Tensor& a = dev_[a_id].tensor();
+  const Tensor& w = dev_[w_id].tensor();
+  const Tensor& b = dev_[f.bias].tensor();
+  const DataType dt = a.dtype();
+  const bool half = dt == DataType::kFloat16;
+  if ((dt != DataType::kFloat && !half) || w.dtype() != dt || b.dtype() != dt) return Status::Ok();
+  if (a.rank() < 2 || w.rank() != 2 || b.rank() > a.rank()) return Status::Ok();
+  const int64_t k = a.dim(a.rank() - 1), n = w.dim(1);
+  if (k <= 0 || n <= 0 || w.dim(0) != k || b.num_elements() != n) return Status::Ok();
+  for (int d = 0; d + 1 < b.rank(); ++d)
+    if (b.dim(d) != 1) return Status::Ok();
+  const int64_t m = a.num_elements() / k;
+  if (m <= 0) return Status::Ok();
+  const auto key = std::make_pair(i, m);
+  int& state = lt_state_[key];
+  if (state < 0 || (state == 0 && capture_ != nullptr)) return Status::Ok();  // checked outside a capture first
+  constexpr size_t kLtWorkspace = size_t{32} << 20;
+  if (lt_ == nullptr) {
+    auto h = cuda::LtHandle::Create();
+    if (!h.ok()) {
+      lt_unavailable_ = true;
+      return Status::Ok();
+    }
+    lt_ = std::move(h).value();
+    auto buf = persist_pool_->Allocate(kLtWorkspace);
+    if (!buf.ok()) return buf.status();
+    lt_workspace_ = std::make_shared<cuda::DeviceBuffer>(std::move(buf).value());
+  }
+  auto& plan = lt_plans_[key];
+  if (plan == nullptr) {
+    auto made = cuda::BiasGemm::Create(*lt_, m, n, k, half, options_.allow_tf32, kLtWorkspace);
+    if (!made.ok()) {
+      lt_plans_.erase(key);
+      state = -1;
+      return Status::Ok();
+    }
+    plan = std::move(made).value();
+  }
+  std::vector<int64_t> dims = a.shape().ToVector();
+  dims.back() = n;
+  Tensor* out = nullptr;
+  ASSIGN_OR_RETURN(out, DeviceOutput(f.out, dt, Shape(std::span<const int64_t>(dims))));
+  cudaStream_t s = stream_->get();
+  Status st = plan->Run(*lt_, a.raw_data(), w.raw_data(), b.raw_data(), out->raw_data(), lt_workspace_->data(), s);
+  if (!st.ok()) {
+    if (capture_ != nullptr) return st;
+    state = -1;
+    dev_[f.out] = Value();
+    dev_buf_[f.out].reset();
+    return Status::Ok();
+  }
+  if (state == 0) {
+    // The first time for this node and shape: the same product by cuBLAS and the broadcast Add.
+    auto tmp_or = pool_->Allocate(std::max<size_t>(out->bytes(), 1));
+    if (!tmp_or.ok()) return tmp_or.status();
+    cuda::DeviceBuffer tmp = std::move(tmp_or).value();
+    cuda::GemmArgs args;
+    args.m = m;
+    args.n = n;
+    args.k = k;
+    const cuda::GemmMath math = options_.allow_tf32 ? cuda::GemmMath::kTf32 : cuda::GemmMath::kFp32;
+    RETURN_IF_ERROR(blas_->GemmStridedBatched(args, a.raw_data(), 0, w.raw_data(), 0, tmp.data(), 0, 1, half, math));
+    const int64_t mn[2] = {m, n}, nn[1] = {n};
+    if (half)
+      RETURN_IF_ERROR(cuda::BinaryElementwise(cuda::BinaryOp::kAdd, tmp.as<__half>(), mn, b.data<__half>(), nn,
+                                              tmp.as<__half>(), s));
+    else
+      RETURN_IF_ERROR(cuda::BinaryElementwise(cuda::BinaryOp::kAdd, tmp.as<float>(), mn, b.data<float>(), nn,
+                                              tmp.as<float>(), s));
+    auto diff = cuda::MaxAbsDiff(out->raw_data(), tmp.data(), out->num_elements(), half, s);
+    const float tol = half ? 2e-2f : (options_.allow_tf32 ? 1e-2f : 1e-4f);
+    if (diff.ok() && diff->first <= tol * std::max(1.f, diff->second)) {
+      state = 1;
+    } else {
+      state = -1;  // keep cuBLAS's answer, and use it from now on
+      if (const char* e = std::getenv("ONNXD_CUDA_GRAPH_DEBUG"); e != nullptr && *e == '1')
+        std::fprintf(stderr, "onnxd: cuBLASLt bias GEMM of %s differs from cuBLAS (%g of %g): not used\n",
+                     Label(node).c_str(), diff.ok() ? diff->first : -1.f, diff.ok() ? diff->second : -1.f);
+      ONNXD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(out->raw_data(), tmp.data(), out->bytes(), cudaMemcpyDeviceToDevice, s));
+    }
+  }
+  skip_[f.add] = 1;
+  halved_[f.out] = halved_[a_id] || halved_[w_id];
+  *done = true;
+  return Status::Ok();
 }
 
 Status CudaSessionImpl::Relayout(int id, bool to_nhwc) {

@@ -871,5 +871,34 @@ TEST(CudaFusionTest, ResidualConvAddReluMatchesCpu) {
   CheckRunsAgainstCpu(ResidualChainModel(), runs, /*fp16=*/true, true, 2e-2f, 3e-2f);      // NHWC, fp16
 }
 
+// MatMul -> Add(bias) as cuBLASLt's bias epilogue (checked once against cuBLAS + Add, then used,
+// in replays too): a feed-forward block with a [N] bias and a [1, 1, N] one, in fp32, TF32 and fp16.
+onnx::ModelProto FeedForwardModel() {
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {-1, 5, 16});
+  *g->add_output() = Info("y", kF32, {-1, 5, 16});
+  FloatInit(g, "W1", {16, 48}, 180, 0.3f);
+  FloatInit(g, "B1", {48}, 181, 0.2f);
+  FloatInit(g, "W2", {48, 16}, 182, 0.3f);
+  FloatInit(g, "B2", {1, 1, 16}, 183, 0.2f);
+  AddNode(g, "MatMul", {"x", "W1"}, {"h"});
+  AddNode(g, "Add", {"h", "B1"}, {"hb"});
+  AddNode(g, "Relu", {"hb"}, {"r"});
+  AddNode(g, "MatMul", {"r", "W2"}, {"o"});
+  AddNode(g, "Add", {"B2", "o"}, {"y"});  // bias first: Add is commutative
+  return m;
+}
+
+TEST(CudaFusionTest, MatMulBiasEpilogueMatchesCpu) {
+  std::vector<std::vector<Value>> runs;
+  for (uint32_t k = 0; k < 3; ++k) runs.push_back({FloatTensor({3, 5, 16}, Random(3 * 5 * 16, 190 + k, 2.f))});
+  GraphRuns r = CheckRunsAgainstCpu(FeedForwardModel(), runs);
+  EXPECT_EQ(r.replayed, (std::vector<bool>{false, true, true}));
+  CheckRunsAgainstCpu(FeedForwardModel(), runs, false, true, 5e-3f, 5e-3f, /*tf32=*/true);
+  CheckRunsAgainstCpu(FeedForwardModel(), runs, /*fp16=*/true, true, 2e-2f, 3e-2f);
+  CheckRunsAgainstCpu(FeedForwardModel(), runs, false, /*graphs=*/false);
+}
+
 }  // namespace
 }  // namespace onnxd

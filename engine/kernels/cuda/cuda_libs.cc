@@ -1,4 +1,5 @@
 // Deliberately before cuda_libs.h's macros: the table is filled by symbol name.
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #if defined(ONNXD_WITH_CUDNN)
 #include <cudnn.h>
@@ -46,6 +47,32 @@ const CublasApi& Cublas() {
     ok &= Bind(lib, "cublasGetStatusName", &a.status_name, &a.error);
     ok &= Bind(lib, "cublasGemmEx", &a.gemm_ex, &a.error);
     ok &= Bind(lib, "cublasGemmStridedBatchedEx", &a.gemm_strided_batched_ex, &a.error);
+    if (!ok) a.error = soname + ": " + a.error;
+    a.loaded = ok;
+    return a;
+  }();
+  return api;
+}
+
+const CublasLtApi& CublasLt() {
+  static const CublasLtApi api = [] {
+    CublasLtApi a;
+    const std::string soname = "libcublasLt.so." + std::to_string(CUBLAS_VER_MAJOR);
+    void* lib = Open(soname, &a.error);
+    if (lib == nullptr) return a;
+    std::string& e = a.error;
+    bool ok = Bind(lib, "cublasLtCreate", &a.create, &e);
+    ok &= Bind(lib, "cublasLtDestroy", &a.destroy, &e);
+    ok &= Bind(lib, "cublasLtMatmulDescCreate", &a.matmul_desc_create, &e);
+    ok &= Bind(lib, "cublasLtMatmulDescDestroy", &a.matmul_desc_destroy, &e);
+    ok &= Bind(lib, "cublasLtMatmulDescSetAttribute", &a.matmul_desc_set_attribute, &e);
+    ok &= Bind(lib, "cublasLtMatrixLayoutCreate", &a.matrix_layout_create, &e);
+    ok &= Bind(lib, "cublasLtMatrixLayoutDestroy", &a.matrix_layout_destroy, &e);
+    ok &= Bind(lib, "cublasLtMatmulPreferenceCreate", &a.matmul_preference_create, &e);
+    ok &= Bind(lib, "cublasLtMatmulPreferenceDestroy", &a.matmul_preference_destroy, &e);
+    ok &= Bind(lib, "cublasLtMatmulPreferenceSetAttribute", &a.matmul_preference_set_attribute, &e);
+    ok &= Bind(lib, "cublasLtMatmulAlgoGetHeuristic", &a.matmul_algo_get_heuristic, &e);
+    ok &= Bind(lib, "cublasLtMatmul", &a.matmul, &e);
     if (!ok) a.error = soname + ": " + a.error;
     a.loaded = ok;
     return a;

@@ -8,6 +8,7 @@
 // only after checking `loaded`, so no call reaches an empty table.
 #pragma once
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #if defined(ONNXD_WITH_CUDNN)
 #include <cudnn.h>
@@ -40,6 +41,25 @@ struct CublasApi {
 };
 const CublasApi& Cublas();
 const char* CublasStatusName(cublasStatus_t st);
+
+// cuBLASLt (GEMMs with a bias epilogue), loaded on first use like cuBLAS.
+struct CublasLtApi {
+  bool loaded = false;
+  std::string error;
+  decltype(&::cublasLtCreate) create = nullptr;
+  decltype(&::cublasLtDestroy) destroy = nullptr;
+  decltype(&::cublasLtMatmulDescCreate) matmul_desc_create = nullptr;
+  decltype(&::cublasLtMatmulDescDestroy) matmul_desc_destroy = nullptr;
+  decltype(&::cublasLtMatmulDescSetAttribute) matmul_desc_set_attribute = nullptr;
+  decltype(&::cublasLtMatrixLayoutCreate) matrix_layout_create = nullptr;
+  decltype(&::cublasLtMatrixLayoutDestroy) matrix_layout_destroy = nullptr;
+  decltype(&::cublasLtMatmulPreferenceCreate) matmul_preference_create = nullptr;
+  decltype(&::cublasLtMatmulPreferenceDestroy) matmul_preference_destroy = nullptr;
+  decltype(&::cublasLtMatmulPreferenceSetAttribute) matmul_preference_set_attribute = nullptr;
+  decltype(&::cublasLtMatmulAlgoGetHeuristic) matmul_algo_get_heuristic = nullptr;
+  decltype(&::cublasLtMatmul) matmul = nullptr;
+};
+const CublasLtApi& CublasLt();
 
 #if defined(ONNXD_WITH_CUDNN)
 struct CudnnApi {
@@ -90,6 +110,18 @@ const char* CudnnErrorString(cudnnStatus_t st);
 #define cublasGetStatusName ::onnxd::cuda::libs::CublasStatusName
 #define cublasGemmEx (::onnxd::cuda::libs::Cublas().gemm_ex)
 #define cublasGemmStridedBatchedEx (::onnxd::cuda::libs::Cublas().gemm_strided_batched_ex)
+#define cublasLtCreate (::onnxd::cuda::libs::CublasLt().create)
+#define cublasLtDestroy (::onnxd::cuda::libs::CublasLt().destroy)
+#define cublasLtMatmulDescCreate (::onnxd::cuda::libs::CublasLt().matmul_desc_create)
+#define cublasLtMatmulDescDestroy (::onnxd::cuda::libs::CublasLt().matmul_desc_destroy)
+#define cublasLtMatmulDescSetAttribute (::onnxd::cuda::libs::CublasLt().matmul_desc_set_attribute)
+#define cublasLtMatrixLayoutCreate (::onnxd::cuda::libs::CublasLt().matrix_layout_create)
+#define cublasLtMatrixLayoutDestroy (::onnxd::cuda::libs::CublasLt().matrix_layout_destroy)
+#define cublasLtMatmulPreferenceCreate (::onnxd::cuda::libs::CublasLt().matmul_preference_create)
+#define cublasLtMatmulPreferenceDestroy (::onnxd::cuda::libs::CublasLt().matmul_preference_destroy)
+#define cublasLtMatmulPreferenceSetAttribute (::onnxd::cuda::libs::CublasLt().matmul_preference_set_attribute)
+#define cublasLtMatmulAlgoGetHeuristic (::onnxd::cuda::libs::CublasLt().matmul_algo_get_heuristic)
+#define cublasLtMatmul (::onnxd::cuda::libs::CublasLt().matmul)
 #if defined(ONNXD_WITH_CUDNN)
 #define cudnnCreate (::onnxd::cuda::libs::Cudnn().create)
 #define cudnnDestroy (::onnxd::cuda::libs::Cudnn().destroy)
