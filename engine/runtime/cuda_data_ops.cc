@@ -567,9 +567,14 @@ class DataOpRunner {
         first_done = true;
       }
     }
+    const auto xd = xs[0]->shape().dims();
+    if (!first_done && std::equal(xd.begin(), xd.end(), shape.begin(), shape.end())) {
+      ONNXD_CUDA_RETURN_IF_ERROR(
+          cudaMemcpyAsync(y->raw_data(), xs[0]->raw_data(), xs[0]->bytes(), cudaMemcpyDeviceToDevice, s_));
+      first_done = true;
+    }
     if (!first_done) {
       // xs[0] broadcast into y: its strides right-aligned into y's rank, 0 along broadcast dims.
-      const auto xd = xs[0]->shape().dims();
       const std::vector<int64_t> xst = Strides(xd);
       const int r = static_cast<int>(shape.size());
       std::vector<int64_t> src(r, 0);
