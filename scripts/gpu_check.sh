@@ -138,7 +138,8 @@ case "$mode" in
       diag_s=$(( $(left) - 5 ))
       ONNXD_BENCH_LD_LIBRARY_PATH="$LD_LIBRARY_PATH" LD_LIBRARY_PATH="$orig_ld" \
         timeout "$diag_s" python3 scripts/gpu_diag.py --bench "$BUNDLE/onnxd_gpu_model_bench" --out "$out" \
-        ${ONNXD_GPU_DIAG_PLAN:+--plan "$ONNXD_GPU_DIAG_PLAN"} > "$out/gpu_diag.log" 2>&1 || echo "gpu_diag.py exit status: $?"
+        ${ONNXD_GPU_DIAG_PLAN:+--plan "$ONNXD_GPU_DIAG_PLAN"} ${ONNXD_GPU_DIAG_VARIANTS:+--variants "$ONNXD_GPU_DIAG_VARIANTS"} \
+        > "$out/gpu_diag.log" 2>&1 || echo "gpu_diag.py exit status: $?"
       grep -v -E "Warning|warn|^ +|^\[torch" "$out/gpu_diag.log" | tail -40
     fi
     exit "$rc"
