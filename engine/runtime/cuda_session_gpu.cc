@@ -1518,10 +1518,14 @@ Status CudaSessionImpl::PrepareLayouts(int i, bool* out_nhwc) {
     std::span<const int64_t> dims;
     for (size_t k = 0; k < node.inputs.size() && layout_free; ++k) {
       if (k < places.size() && places[k] != InputPlace::kNodeDevice) continue;  // a host-side parameter
-      const int id = device_input(k);
-      if (id < 0) continue;
+      // Every operand the kernel reads, those also held on the host included (constants, graph
+      // inputs): their device copies are NCHW, so a [1, C, 1, 1] scale or a graph input beside a
+      // channels-last value is not layout-free.
+      const int id = k < node.inputs.size() ? node.inputs[k] : -1;
+      if (id < 0 || !dev_[id].is_tensor()) continue;
       const Tensor& t = dev_[id].tensor();
-      if (t.num_elements() == 1) continue;
+      // A one-element operand of rank above 4 would make the output 5-D (not flagged NHWC).
+      if (t.num_elements() == 1 && t.rank() <= 4) continue;
       if (!nhwc_[id] || (!dims.empty() && !std::equal(dims.begin(), dims.end(), t.shape().dims().begin(),
                                                         t.shape().dims().end())))
         layout_free = false;

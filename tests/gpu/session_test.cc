@@ -833,6 +833,50 @@ TEST(CudaChannelsLastTest, NodeByNodeRunsMatchCpu) {
   CheckRunsAgainstCpu(ResidualBlockModel(), runs, false, /*graphs=*/false, 5e-3f, 5e-3f, /*tf32=*/true);
 }
 
+// A channels-last value beside operands held NCHW on the device: a per-channel [1, C, 1, 1]
+// constant scale and shift (a BatchNormalization written out as Mul and Add after a ReLU, which
+// no pass folds into the Conv), a second graph input of the same dims, and a one-element 5-D
+// operand that makes a product 5-D. Constants and graph inputs are held on the host too; each of
+// these elementwise ops must read its channels-last operand as NCHW.
+onnx::ModelProto ChannelsLastBesideNchwModel() {
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {-1, 4, 6, 5});
+  *g->add_input() = Info("skip", kF32, {-1, 8, 6, 5});
+  *g->add_output() = Info("y", kF32, {-1, 8, 6, 5});
+  *g->add_output() = Info("bn", kF32, {-1, 8, 6, 5});
+  *g->add_output() = Info("y5", kF32, {1, -1, 8, 6, 5});
+  FloatInit(g, "W1", {8, 4, 3, 3}, 200, 0.3f);
+  FloatInit(g, "B1", {8}, 201, 0.1f);
+  FloatInit(g, "W2", {8, 8, 3, 3}, 202, 0.2f);
+  FloatInit(g, "scale", {1, 8, 1, 1}, 203, 2.f);
+  FloatInit(g, "shift", {8, 1, 1}, 204, 1.f);
+  FloatInit(g, "one5", {1, 1, 1, 1, 1}, 205, 1.f);
+  auto* c1 = AddNode(g, "Conv", {"x", "W1", "B1"}, {"c1"});
+  IntsAttr(c1, "pads", {1, 1, 1, 1});
+  AddNode(g, "Relu", {"c1"}, {"r1"});
+  auto* c2 = AddNode(g, "Conv", {"r1", "W2"}, {"c2"});  // reads a computed value: channels-last
+  IntsAttr(c2, "pads", {1, 1, 1, 1});
+  AddNode(g, "Relu", {"c2"}, {"r2"});  // channels-last, as are r3 and r4
+  AddNode(g, "Add", {"r2", "skip"}, {"y"});
+  AddNode(g, "Relu", {"c2"}, {"r3"});
+  AddNode(g, "Mul", {"r3", "scale"}, {"bn_mul"});
+  AddNode(g, "Add", {"shift", "bn_mul"}, {"bn"});
+  AddNode(g, "Relu", {"c2"}, {"r4"});
+  AddNode(g, "Mul", {"r4", "one5"}, {"y5"});
+  return m;
+}
+
+TEST(CudaChannelsLastTest, NchwOperandsBesideAChannelsLastValueMatchCpu) {
+  std::vector<std::vector<Value>> runs;
+  for (uint32_t k = 0; k < 3; ++k)
+    runs.push_back({FloatTensor({2, 4, 6, 5}, Random(2 * 4 * 6 * 5, 210 + k, 2.f)),
+                    FloatTensor({2, 8, 6, 5}, Random(2 * 8 * 6 * 5, 220 + k, 2.f))});
+  CheckRunsAgainstCpu(ChannelsLastBesideNchwModel(), runs, false, /*graphs=*/false, 5e-3f, 5e-3f, /*tf32=*/true);
+  CheckRunsAgainstCpu(ChannelsLastBesideNchwModel(), runs, false, /*graphs=*/true, 5e-3f, 5e-3f, /*tf32=*/true);
+  CheckRunsAgainstCpu(ChannelsLastBesideNchwModel(), runs, /*fp16=*/true, /*graphs=*/true, 2e-2f, 3e-2f);
+}
+
 // Conv -> Add -> Relu runs as one cuDNN call (relu(conv + z + bias)) where the Add's other operand
 // is ready: here the projection shortcut's Conv comes last and takes the main branch as z, and the
 // identity block takes its input as z. A third Add whose sum is also a graph output must not fold.
