@@ -1515,6 +1515,11 @@ Status CudaSessionImpl::PrepareLayouts(int i, bool* out_nhwc) {
   if (kernel && kElementwise.count(op)) {
     const std::vector<InputPlace>& places = plan_.input_place[i];
     bool layout_free = true;
+    // Only float outputs stay channels-last: Relayout transposes float and fp16 alone, and a
+    // channels-last bool (IsNaN) or integer (Cast) output could not be brought back to NCHW.
+    for (int id : node.outputs)
+      if (id >= 0 && plan_.value_type[id] != DataType::kFloat && plan_.value_type[id] != DataType::kFloat16)
+        layout_free = false;
     std::span<const int64_t> dims;
     for (size_t k = 0; k < node.inputs.size() && layout_free; ++k) {
       if (k < places.size() && places[k] != InputPlace::kNodeDevice) continue;  // a host-side parameter

@@ -837,7 +837,8 @@ TEST(CudaChannelsLastTest, NodeByNodeRunsMatchCpu) {
 // constant scale and shift (a BatchNormalization written out as Mul and Add after a ReLU, which
 // no pass folds into the Conv), a second graph input of the same dims, and a one-element 5-D
 // operand that makes a product 5-D. Constants and graph inputs are held on the host too; each of
-// these elementwise ops must read its channels-last operand as NCHW.
+// these elementwise ops must read its channels-last operand as NCHW. And IsNaN of a channels-last
+// value: its bool output cannot be transposed back, so it is computed NCHW.
 onnx::ModelProto ChannelsLastBesideNchwModel() {
   onnx::ModelProto m = NewModel(13);
   auto* g = m.mutable_graph();
@@ -846,12 +847,14 @@ onnx::ModelProto ChannelsLastBesideNchwModel() {
   *g->add_output() = Info("y", kF32, {-1, 8, 6, 5});
   *g->add_output() = Info("bn", kF32, {-1, 8, 6, 5});
   *g->add_output() = Info("y5", kF32, {1, -1, 8, 6, 5});
+  *g->add_output() = Info("clean", kF32, {-1, 8, 6, 5});
   FloatInit(g, "W1", {8, 4, 3, 3}, 200, 0.3f);
   FloatInit(g, "B1", {8}, 201, 0.1f);
   FloatInit(g, "W2", {8, 8, 3, 3}, 202, 0.2f);
   FloatInit(g, "scale", {1, 8, 1, 1}, 203, 2.f);
   FloatInit(g, "shift", {8, 1, 1}, 204, 1.f);
   FloatInit(g, "one5", {1, 1, 1, 1, 1}, 205, 1.f);
+  FloatInit(g, "fill", {1}, 206, 1.f);
   auto* c1 = AddNode(g, "Conv", {"x", "W1", "B1"}, {"c1"});
   IntsAttr(c1, "pads", {1, 1, 1, 1});
   AddNode(g, "Relu", {"c1"}, {"r1"});
@@ -864,6 +867,9 @@ onnx::ModelProto ChannelsLastBesideNchwModel() {
   AddNode(g, "Add", {"shift", "bn_mul"}, {"bn"});
   AddNode(g, "Relu", {"c2"}, {"r4"});
   AddNode(g, "Mul", {"r4", "one5"}, {"y5"});
+  AddNode(g, "Relu", {"c2"}, {"r5"});
+  AddNode(g, "IsNaN", {"r5"}, {"nan"});  // a bool output: NCHW whatever its input
+  AddNode(g, "Where", {"nan", "fill", "r5"}, {"clean"});
   return m;
 }
 
