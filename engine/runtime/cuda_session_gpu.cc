@@ -675,6 +675,9 @@ Status CudaSessionImpl::Run(std::span<const Value> inputs, std::vector<Value>* o
   if (st.ok()) return Replay(*sig.graph, inputs, outputs, options);
   if (const char* e = std::getenv("ONNXD_CUDA_GRAPH_DEBUG"); e != nullptr && *e == '1')
     std::fprintf(stderr, "onnxd: CUDA graph not captured: %s\n", st.ToString().c_str());
+  // A run cancelled or past its deadline (in the priming run, say) says nothing about the graph:
+  // the next run of the signature tries again.
+  if (st.code() == StatusCode::kCancelled || st.code() == StatusCode::kDeadlineExceeded) return st;
   // Not capturable, or a real error (a bad input, say), which the node-by-node run reports.
   sig.failed = true;
   return RunEager(inputs, outputs, options, &sig.staged_bytes);

@@ -6,6 +6,8 @@
 #include <cuda_fp16.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <random>
 #include <string>
@@ -732,6 +734,33 @@ TEST(CudaGraphTest, OffMeansNodeByNode) {
   for (uint32_t k = 0; k < 3; ++k) runs.push_back({FloatTensor({2, 3, 12, 10}, Random(2 * 3 * 12 * 10, 95 + k, 2.f))});
   GraphRuns r = CheckRunsAgainstCpu(GraphCnn(), runs, false, /*graphs=*/false);
   EXPECT_EQ(r.replayed, (std::vector<bool>{false, false, false}));
+}
+
+// A run past its deadline (or cancelled) when its signature would be captured fails, and the
+// next run of that signature is captured all the same.
+TEST(CudaGraphTest, ARunPastItsDeadlineDoesNotStopTheCapture) {
+  Engine engine;
+  CompileOptions options;
+  options.device = Device::kCuda;
+  options.cuda_graphs = true;
+  auto model = engine.CompileBytes(GraphCnn().SerializeAsString(), "", options);
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  auto session = (*model)->CreateSession();
+  const std::vector<Value> in = {FloatTensor({2, 3, 12, 10}, Random(2 * 3 * 12 * 10, 99, 2.f))};
+  std::vector<Value> outs;
+  ASSERT_TRUE(session->Run(in, &outs).ok());
+  EXPECT_FALSE(session->last_run_replayed_graph());
+  RunOptions late;
+  late.deadline = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+  EXPECT_EQ(session->Run(in, &outs, late).code(), StatusCode::kDeadlineExceeded);
+  std::atomic<bool> cancel{true};
+  RunOptions cancelled;
+  cancelled.cancelled = &cancel;
+  EXPECT_EQ(session->Run(in, &outs, cancelled).code(), StatusCode::kCancelled);
+  ASSERT_TRUE(session->Run(in, &outs).ok());
+  EXPECT_TRUE(session->last_run_replayed_graph()) << "the failed runs marked the signature not capturable";
+  ASSERT_TRUE(session->Run(in, &outs).ok());
+  EXPECT_TRUE(session->last_run_replayed_graph());
 }
 
 // A CPU node reading an input's values must run every time: such a signature is never captured.
