@@ -511,7 +511,10 @@ Status CudaSessionImpl::EnsureDevice(int id) {
   if (t.dtype() == DataType::kString) return Internal("string tensor '" + graph_->value_names[id] + "' on the GPU");
   const bool halve = Halve(t.dtype());
   const size_t bytes = halve ? static_cast<size_t>(t.num_elements()) * sizeof(__half) : t.bytes();
-  auto buf = pool_->Allocate(std::max<size_t>(bytes, 1));
+  // A constant's copy stays for the session's life (Release keeps constants): from the persistent
+  // pool, never from a graph's, which a failed capture frees.
+  cuda::DevicePool& from = graph_->is_constant[id] ? *persist_pool_ : *pool_;
+  auto buf = from.Allocate(std::max<size_t>(bytes, 1));
   if (!buf.ok()) return buf.status();
   auto owner = std::make_shared<cuda::DeviceBuffer>(std::move(buf).value());
   if (bytes > 0) {
