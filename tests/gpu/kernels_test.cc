@@ -307,7 +307,10 @@ TEST_F(CudaKernelTest, TransposeMatchesReference) {
   const std::vector<std::pair<Shape, Shape>> cases = {
       {{5}, {0}},           {{33, 65}, {1, 0}},         {{2, 3, 4}, {2, 0, 1}},
       {{1, 64, 56, 56}, {0, 2, 3, 1}},                  {{2, 3, 4, 5, 6}, {4, 2, 0, 3, 1}},
-      {{2, 3, 1, 4, 5, 3}, {5, 4, 3, 2, 1, 0}},         {{3, 0, 2}, {2, 1, 0}}};
+      {{2, 3, 1, 4, 5, 3}, {5, 4, 3, 2, 1, 0}},         {{3, 0, 2}, {2, 1, 0}},
+      // The last axis kept (whole rows move): 16-byte pieces, and element by element for 7 floats.
+      {{4, 16, 12, 64}, {0, 2, 1, 3}},                  {{3, 5, 7}, {1, 0, 2}},
+      {{2, 3, 4, 5, 8}, {3, 0, 2, 1, 4}}};
   int seed = 50;
   for (const auto& [s, perm] : cases) {
     SCOPED_TRACE(::testing::Message() << "rank " << s.size());
@@ -415,12 +418,18 @@ TEST_F(CudaKernelTest, Fp16SoftmaxAndLayerNormMatchReference) {
 }
 
 TEST_F(CudaKernelTest, Fp16TransposeIsExact) {
-  const Shape s{2, 3, 4, 5, 6}, perm{4, 2, 0, 3, 1};
-  auto x = RoundToHalf(RandomVector(NumElements(s), 66));
-  auto dx = UploadHalf(pool_, x);
-  auto dy = EmptyHalf(pool_, x.size());
-  ASSERT_TRUE(Transpose(dx.as<__half>(), s, perm, dy.as<__half>(), stream_->get()).ok());
-  EXPECT_EQ(DownloadHalf(dy, x.size(), *stream_), ReferenceTranspose(x, s, perm));
+  // Generic, attention's heads (rows of 64 halves in 16-byte pieces), and rows of 6 halves (12 bytes).
+  const std::pair<Shape, Shape> cases[] = {{{2, 3, 4, 5, 6}, {4, 2, 0, 3, 1}},
+                                           {{2, 8, 12, 64}, {0, 2, 1, 3}},
+                                           {{3, 4, 6}, {1, 0, 2}}};
+  for (const auto& [s, perm] : cases) {
+    SCOPED_TRACE(::testing::Message() << "rank " << s.size() << " last " << s.back());
+    auto x = RoundToHalf(RandomVector(NumElements(s), 66));
+    auto dx = UploadHalf(pool_, x);
+    auto dy = EmptyHalf(pool_, x.size());
+    ASSERT_TRUE(Transpose(dx.as<__half>(), s, perm, dy.as<__half>(), stream_->get()).ok());
+    EXPECT_EQ(DownloadHalf(dy, x.size(), *stream_), ReferenceTranspose(x, s, perm));
+  }
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/shape_collapse.h"
+#include "kernels/cuda/transpose_rows.h"
 #include "kernels/cuda/tensor_shape.h"
 
 namespace onnxd::cuda {
@@ -23,6 +24,18 @@ __global__ void TransposeKernel(const T* __restrict__ in, T* __restrict__ out, I
       src += c * static_cast<Index>(in_strides.strides[d]);
     }
     out[i] = in[src];
+  }
+}
+
+// A transpose keeping its last axis: output unit i (a 16-byte piece of a row, or one element) is
+// piece i % per_row of output row i / per_row, which starts at TransposeRowSource in the input.
+template <typename V>
+__global__ void TransposeRowsKernel(const V* __restrict__ in, V* __restrict__ out, int64_t total, int64_t per_row,
+                                    TransposeRows rows, int64_t unit) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t r = i / per_row, k = i - r * per_row;
+    out[i] = in[TransposeRowSource(rows, r) / unit + k];
   }
 }
 
@@ -82,6 +95,24 @@ Status Launch(const T* in, std::span<const int64_t> in_shape, std::span<const in
       return CudaStatus(cudaGetLastError(), "Transpose launch");
     }
   }
+  constexpr int kBlock = 256;
+  auto grid_for = [](int64_t units) {
+    const int64_t g = (units + kBlock - 1) / kBlock;
+    return static_cast<int>(g < 65535 * 32 ? g : 65535 * 32);
+  };
+  if (c.perm[c.rank - 1] == c.rank - 1) {
+    const TransposeRows rows = MakeTransposeRows(c);
+    const bool aligned = reinterpret_cast<uintptr_t>(in) % 16 == 0 && reinterpret_cast<uintptr_t>(out) % 16 == 0;
+    if (aligned && (rows.row * static_cast<int64_t>(sizeof(T))) % 16 == 0) {
+      const int64_t unit = 16 / static_cast<int64_t>(sizeof(T));  // elements in 16 bytes
+      const int64_t total = n / unit;
+      TransposeRowsKernel<uint4><<<grid_for(total), kBlock, 0, stream>>>(
+          reinterpret_cast<const uint4*>(in), reinterpret_cast<uint4*>(out), total, rows.row / unit, rows, unit);
+    } else {
+      TransposeRowsKernel<T><<<grid_for(n), kBlock, 0, stream>>>(in, out, n, rows.row, rows, 1);
+    }
+    return CudaStatus(cudaGetLastError(), "Transpose launch");
+  }
   int64_t in_stride[kMaxRank];
   int64_t stride = 1;
   for (int d = c.rank - 1; d >= 0; --d) {
@@ -93,9 +124,7 @@ Status Launch(const T* in, std::span<const int64_t> in_shape, std::span<const in
     out_shape.dims[d] = c.in_dims[c.perm[d]];
     in_strides.strides[d] = in_stride[c.perm[d]];
   }
-  constexpr int kBlock = 256;
-  int64_t g = (n + kBlock - 1) / kBlock;
-  const int grid = static_cast<int>(g < 65535 * 32 ? g : 65535 * 32);
+  const int grid = grid_for(n);
   if (n <= 0x7fffffff)
     TransposeKernel<T, int32_t><<<grid, kBlock, 0, stream>>>(in, out, static_cast<int32_t>(n), c.rank, out_shape,
                                                              in_strides);

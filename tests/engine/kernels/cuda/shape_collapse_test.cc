@@ -2,6 +2,7 @@
 // on the CPU): for random shapes, moving data with the collapsed description must give what the
 // full description gives.
 #include "kernels/cuda/shape_collapse.h"
+#include "kernels/cuda/transpose_rows.h"
 
 #include <gtest/gtest.h>
 
@@ -58,6 +59,41 @@ TEST(ShapeCollapseTest, TransposeMovesDataAsTheFullDescription) {
     for (int k = 1; k < c.rank; ++k) EXPECT_NE(c.perm[k], c.perm[k - 1] + 1);
     EXPECT_EQ(NaiveTranspose(in, cd, cp), NaiveTranspose(in, dims, perm)) << "trial " << trial;
   }
+}
+
+// The row path (transpose_rows.h): output row r copied from TransposeRowSource(r), for every
+// collapsed transpose that keeps its last axis.
+TEST(ShapeCollapseTest, RowTransposesMoveDataAsTheFullDescription) {
+  std::mt19937 rng(9);
+  int tried = 0;
+  for (int trial = 0; trial < 2000 && tried < 300; ++trial) {
+    const int r = 2 + static_cast<int>(rng() % 5);
+    std::vector<int64_t> dims(r), perm(r);
+    for (auto& d : dims) d = 1 + static_cast<int64_t>(rng() % 4);
+    std::iota(perm.begin(), perm.end(), 0);
+    std::shuffle(perm.begin(), perm.end() - 1, rng);  // the last axis stays last
+    CollapsedTranspose c = CollapseTranspose(dims, perm);
+    if (c.rank < 2 || c.perm[c.rank - 1] != c.rank - 1) continue;
+    ++tried;
+    int64_t n = 1;
+    for (auto d : dims) n *= d;
+    auto in = Iota(static_cast<size_t>(n));
+    TransposeRows t = MakeTransposeRows(c);
+    std::vector<int> out(static_cast<size_t>(n));
+    for (int64_t row = 0; row < n / t.row; ++row) {
+      const int64_t src = TransposeRowSource(t, row);
+      ASSERT_EQ(src % t.row, 0);  // rows start on row boundaries (the 16-byte copies rely on it)
+      for (int64_t k = 0; k < t.row; ++k) out[static_cast<size_t>(row * t.row + k)] = in[static_cast<size_t>(src + k)];
+    }
+    EXPECT_EQ(out, NaiveTranspose(in, dims, perm)) << "trial " << trial;
+  }
+  EXPECT_GT(tried, 100);
+  // Attention's heads: [B, S, H, D] -> [B, H, S, D].
+  CollapsedTranspose h = CollapseTranspose(std::vector<int64_t>{2, 3, 4, 5}, std::vector<int64_t>{0, 2, 1, 3});
+  TransposeRows t = MakeTransposeRows(h);
+  EXPECT_EQ(t.row, 5);
+  EXPECT_EQ(t.outer_rank, 3);
+  EXPECT_EQ(TransposeRowSource(t, 1), 4 * 5);  // output row (b0, h0, s1) starts at input (0, 1, 0, 0)
 }
 
 TEST(ShapeCollapseTest, CommonTransposesBecomeTheFastCases) {
