@@ -1,5 +1,7 @@
 #include "kernels/cuda/transpose.h"
 
+#include <type_traits>
+
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/shape_collapse.h"
 #include "kernels/cuda/transpose_rows.h"
@@ -11,13 +13,16 @@ namespace {
 // One thread per output element over the collapsed axes (shape_collapse.h): decompose the output
 // index over the output dims and gather with the input strides permuted into output order. Writes
 // are coalesced; reads are too when the last axis stays last (whole rows move).
-template <typename T, typename Index>
-__global__ void TransposeKernel(const T* __restrict__ in, T* __restrict__ out, Index n, int rank,
-                                KernelShape out_shape, KernelShape in_strides) {
+// kRank is a template argument so that the dims and strides stay in registers (a loop bound known
+// only at run time indexes the parameter arrays through local memory).
+template <typename T, typename Index, int kRank>
+__global__ void TransposeKernel(const T* __restrict__ in, T* __restrict__ out, Index n, KernelShape out_shape,
+                                KernelShape in_strides) {
   for (Index i = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<Index>(gridDim.x) * blockDim.x) {
     Index rem = i, src = 0;
-    for (int d = rank - 1; d >= 0; --d) {
+#pragma unroll
+    for (int d = kRank - 1; d >= 0; --d) {
       const Index dim = static_cast<Index>(out_shape.dims[d]);
       const Index c = rem % dim;
       rem /= dim;
@@ -125,11 +130,22 @@ Status Launch(const T* in, std::span<const int64_t> in_shape, std::span<const in
     in_strides.strides[d] = in_stride[c.perm[d]];
   }
   const int grid = grid_for(n);
-  if (n <= 0x7fffffff)
-    TransposeKernel<T, int32_t><<<grid, kBlock, 0, stream>>>(in, out, static_cast<int32_t>(n), c.rank, out_shape,
-                                                             in_strides);
-  else
-    TransposeKernel<T, int64_t><<<grid, kBlock, 0, stream>>>(in, out, n, c.rank, out_shape, in_strides);
+  // The collapsed rank is 2 to 6 here (rank <= 1 was a copy).
+  auto launch = [&](auto rank_tag) {
+    constexpr int kRank = decltype(rank_tag)::value;
+    if (n <= 0x7fffffff)
+      TransposeKernel<T, int32_t, kRank><<<grid, kBlock, 0, stream>>>(in, out, static_cast<int32_t>(n), out_shape,
+                                                                      in_strides);
+    else
+      TransposeKernel<T, int64_t, kRank><<<grid, kBlock, 0, stream>>>(in, out, n, out_shape, in_strides);
+  };
+  switch (c.rank) {
+    case 2: launch(std::integral_constant<int, 2>()); break;
+    case 3: launch(std::integral_constant<int, 3>()); break;
+    case 4: launch(std::integral_constant<int, 4>()); break;
+    case 5: launch(std::integral_constant<int, 5>()); break;
+    default: launch(std::integral_constant<int, 6>()); break;
+  }
   return CudaStatus(cudaGetLastError(), "Transpose launch");
 }
 
