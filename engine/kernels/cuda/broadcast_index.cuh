@@ -13,7 +13,11 @@ template <int kOps, typename Index>
 __device__ __forceinline__ void BroadcastOffsets(const CollapsedBroadcast& c, Index i, Index (&off)[kOps]) {
 #pragma unroll
   for (int o = 0; o < kOps; ++o) off[o] = 0;
-  for (int d = c.rank - 1; d >= 0; --d) {
+  // Unrolled over every slot (constant indices keep the dims and strides out of local memory);
+  // slots past the rank are skipped, the same way by every thread.
+#pragma unroll
+  for (int d = kMaxCollapsedRank - 1; d >= 0; --d) {
+    if (d >= c.rank) continue;
     const Index dim = static_cast<Index>(c.out_dims[d]);
     const Index k = i % dim;
     i /= dim;
