@@ -12,91 +12,14 @@
 #include <string>
 #include <vector>
 
+#include "model_builder.h"
 #include "onnx/onnx-ml.pb.h"
 #include "onnxd/engine/engine.h"
 
 namespace onnxd {
 namespace {
 
-constexpr int kF32 = onnx::TensorProto::FLOAT;
-constexpr int kI64 = onnx::TensorProto::INT64;
-constexpr int kBool = onnx::TensorProto::BOOL;
-
-// dims < 0 become the symbolic dim named by `params` (default "N").
-onnx::ValueInfoProto Info(const std::string& name, int type, const std::vector<int64_t>& dims,
-                          const std::vector<std::string>& params = {}) {
-  onnx::ValueInfoProto v;
-  v.set_name(name);
-  auto* t = v.mutable_type()->mutable_tensor_type();
-  t->set_elem_type(type);
-  auto* s = t->mutable_shape();
-  for (size_t i = 0; i < dims.size(); ++i) {
-    if (dims[i] >= 0) s->add_dim()->set_dim_value(dims[i]);
-    else s->add_dim()->set_dim_param(i < params.size() ? params[i] : "N");
-  }
-  return v;
-}
-
-// An output whose shape the test does not state.
-onnx::ValueInfoProto AnyShape(const std::string& name, int type) {
-  onnx::ValueInfoProto v;
-  v.set_name(name);
-  v.mutable_type()->mutable_tensor_type()->set_elem_type(type);
-  return v;
-}
-
-onnx::NodeProto* AddNode(onnx::GraphProto* g, const std::string& op, const std::vector<std::string>& in,
-                         const std::vector<std::string>& out, const std::string& name = "") {
-  auto* n = g->add_node();
-  n->set_op_type(op);
-  n->set_name(name.empty() ? out[0] : name);
-  for (const auto& i : in) n->add_input(i);
-  for (const auto& o : out) n->add_output(o);
-  return n;
-}
-
-void IntAttr(onnx::NodeProto* n, const std::string& name, int64_t v) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INT);
-  a->set_i(v);
-}
-void FloatAttr(onnx::NodeProto* n, const std::string& name, float v) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::FLOAT);
-  a->set_f(v);
-}
-void IntsAttr(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INTS);
-  for (int64_t x : v) a->add_ints(x);
-}
-
-std::vector<float> Random(size_t n, uint32_t seed, float scale = 1.f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(-scale, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
-
-int64_t Count(const std::vector<int64_t>& dims) {
-  int64_t n = 1;
-  for (int64_t d : dims) n *= d;
-  return n;
-}
-
-void FloatInit(onnx::GraphProto* g, const std::string& name, const std::vector<int64_t>& dims, uint32_t seed,
-               float scale = 0.5f) {
-  auto* t = g->add_initializer();
-  t->set_name(name);
-  t->set_data_type(kF32);
-  for (int64_t d : dims) t->add_dims(d);
-  auto v = Random(static_cast<size_t>(Count(dims)), seed, scale);
-  t->set_raw_data(v.data(), v.size() * sizeof(float));
-}
+using namespace ::onnxd::gpu_test;  // NOLINT: the model builders
 
 void FloatScalar(onnx::GraphProto* g, const std::string& name, float v) {
   auto* t = g->add_initializer();
@@ -113,16 +36,6 @@ void Int64Init(onnx::GraphProto* g, const std::string& name, const std::vector<i
   t->set_data_type(kI64);
   for (int64_t d : dims) t->add_dims(d);
   for (int64_t v : values) t->add_int64_data(v);
-}
-
-onnx::ModelProto NewModel(int opset) {
-  onnx::ModelProto m;
-  m.set_ir_version(9);
-  auto* os = m.add_opset_import();
-  os->set_domain("");
-  os->set_version(opset);
-  m.mutable_graph()->set_name("g");
-  return m;
 }
 
 Value FloatTensor(const std::vector<int64_t>& dims, const std::vector<float>& data) {
