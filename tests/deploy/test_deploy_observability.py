@@ -172,9 +172,12 @@ def test_dashboard_query(expr, prometheus, daemon):
     assert r["status"] == "success", f"Prometheus rejects {q}: {r.get('error')}"
     pending = unserved_metrics(expr, served_metrics(daemon))
     if pending:
-        # Metrics that later issues add (the latency histograms, GPU gauges): the query is valid
-        # PromQL; it gets data once onnxd serves them. Reported as xfail, never skipped silently.
+        # The GPU gauges (nv_gpu_*) exist only where NVML finds a driver (bench/results/gpu_serve.md
+        # shows them on the GPU machine); anything else missing is a metric not served yet. The
+        # query is valid PromQL either way. Reported as xfail, never skipped silently.
         assert not r["data"]["result"], f"{q} returned data although onnxd serves no {pending}"
+        if all(name.startswith("nv_gpu_") for name in pending):
+            pytest.xfail(f"{sorted(pending)}: no GPU driver (NVML) on this machine")
         pytest.xfail(f"onnxd does not serve {sorted(pending)} yet")
     assert r["data"]["result"], f"no data for {q}"
     for s in r["data"]["result"]:
