@@ -2,19 +2,22 @@
 # GPU check for the CUDA building blocks (issue #8), in two halves:
 #
 #   bash scripts/gpu_check.sh build    (here, no GPU needed; the default)
-#       Configures build-gpu/ (Release, ONNXD_CUDA=ON, sm_90), builds only onnxd_gpu_tests,
-#       onnxd_gpu_session_tests and onnxd_gpu_bench, and bundles them stripped into
-#       build-gpu/bundle/ with the non-system, non-CUDA shared libraries they need
-#       (../shared/GPU.md; CUDA libraries are never bundled: the device's own match its driver).
-#       Prints the command to give the device `run` tool.
+#       Configures build-gpu/ (Release, ONNXD_CUDA=ON, sm_90), builds the daemon and the GPU test and
+#       bench binaries, and bundles them stripped into build-gpu/bundle/ with the non-system,
+#       non-CUDA shared libraries they need (../shared/GPU.md; CUDA libraries are never bundled: the
+#       device's own match its driver) and the ONNX node-suite cases that place nodes on the GPU
+#       (the device's onnx wheel has no test data). Carry build-gpu/bundle.tar.gz.
 #
 #   bash scripts/gpu_check.sh device   (on the GPU machine, from the repository root)
-#       Runs the bundled binaries and writes into $OUT (or ./gpu-out): nvidia-smi.txt,
-#       gpu_tests.xml / gpu_tests.log (kernels against CPU references), gpu_session_tests.xml /
-#       gpu_session_tests.log (models through CUDA sessions against CPU sessions), gpu_bench.md
-#       (GEMM / elementwise table), gpu.md (scripts/gpu_bench.py: models in onnxd vs PyTorch eager,
-#       when torch is there), gpu_node_suite.txt (the ONNX node suite's CPU-passing cases
-#       that place nodes on the GPU, run through CUDA sessions; data from the device's onnx wheel).
+#       Runs, within ONNXD_GPU_BUDGET_S (540) seconds, writing into $OUT (or ./gpu-out):
+#       nvidia-smi.txt; gpu_tests.{xml,log} (kernels against CPU references);
+#       gpu_session_tests.{xml,log} (models through CUDA sessions against CPU sessions);
+#       gpu_node_suite.txt (the bundled node cases through CUDA sessions; ONNXD_GPU_NODE_SUITE=0
+#       skips); serve.md (scripts/gpu_serve_check.py: the daemon serving KIND_GPU models;
+#       ONNXD_GPU_SERVE=0 skips); gpu_bench.md (kernel table); gpu.md (scripts/gpu_bench.py: models in
+#       onnxd and PyTorch on the same GPU; ONNXD_GPU_MODEL_BENCH_QUICK=1 for fewer iterations,
+#       ONNXD_GPU_MODEL_BENCH_ONLY=a,b for some models); with ONNXD_GPU_DIAG=1, diag.jsonl
+#       (scripts/gpu_diag.py: layout/fusion/graph variants with per-op GPU times).
 #       Exit status: the first failing test binary's (77 = no device).
 set -euo pipefail
 cd "$(dirname "$0")/.."
