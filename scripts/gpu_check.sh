@@ -17,7 +17,8 @@
 #       ONNXD_GPU_SERVE=0 skips); gpu_bench.md (kernel table); gpu.md (scripts/gpu_bench.py: models in
 #       onnxd and PyTorch on the same GPU; ONNXD_GPU_MODEL_BENCH_QUICK=1 for fewer iterations,
 #       ONNXD_GPU_MODEL_BENCH_ONLY=a,b for some models); with ONNXD_GPU_DIAG=1, diag.jsonl
-#       (scripts/gpu_diag.py: layout/fusion/graph variants with per-op GPU times).
+#       (scripts/gpu_diag.py: layout/fusion/graph variants with per-op GPU times). ONNXD_GPU_PACK=1
+#       leaves gpu.md, serve.md, gpu_bench.md and console.log, and packs the rest into all.tgz.
 #       Exit status: the first failing test binary's (77 = no device).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -144,6 +145,13 @@ case "$mode" in
         ${ONNXD_GPU_DIAG_PLAN:+--plan "$ONNXD_GPU_DIAG_PLAN"} ${ONNXD_GPU_DIAG_VARIANTS:+--variants "$ONNXD_GPU_DIAG_VARIANTS"} \
         > "$out/gpu_diag.log" 2>&1 || echo "gpu_diag.py exit status: $?"
       grep -v -E "Warning|warn|^ +|^\[torch" "$out/gpu_diag.log" | tail -40
+    fi
+    # ONNXD_GPU_PACK=1: everything but the summaries into all.tgz (the device tool returns at most 8
+    # files from $OUT).
+    if [ "${ONNXD_GPU_PACK:-0}" = 1 ]; then
+      tar czf /tmp/onnxd-gpu-all.tgz -C "$out" . || true
+      find "$out" -maxdepth 1 -type f ! -name gpu.md ! -name serve.md ! -name gpu_bench.md ! -name console.log -delete || true
+      mv /tmp/onnxd-gpu-all.tgz "$out/all.tgz" || true
     fi
     exit "$rc"
     ;;
