@@ -42,9 +42,15 @@ inline TransposeRows MakeTransposeRows(const CollapsedTranspose& c) {
 }
 
 // The input element offset where output row `out_row` starts.
+// Unrolled over every slot, those past outer_rank skipped: constant indices keep the dims and
+// strides in registers on the device.
 ONNXD_HOST_DEVICE int64_t TransposeRowSource(const TransposeRows& t, int64_t out_row) {
   int64_t rem = out_row, src = 0;
-  for (int d = t.outer_rank - 1; d >= 0; --d) {
+#if defined(__CUDACC__)
+#pragma unroll
+#endif
+  for (int d = kMaxCollapsedRank - 2; d >= 0; --d) {
+    if (d >= t.outer_rank) continue;
     const int64_t c = rem % t.out_dims[d];
     rem /= t.out_dims[d];
     src += c * t.in_strides[d];
