@@ -46,7 +46,7 @@ inline TransposeRows MakeTransposeRows(const CollapsedTranspose& c) {
 // strides in registers on the device.
 ONNXD_HOST_DEVICE int64_t TransposeRowSource(const TransposeRows& t, int64_t out_row) {
   int64_t rem = out_row, src = 0;
-#if defined(__CUDACC__)
+#if defined(__CUDA_ARCH__)  // the device pass (the host compiler does not know the pragma)
 #pragma unroll
 #endif
   for (int d = kMaxCollapsedRank - 2; d >= 0; --d) {
