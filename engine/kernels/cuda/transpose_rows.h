@@ -42,13 +42,10 @@ inline TransposeRows MakeTransposeRows(const CollapsedTranspose& c) {
 }
 
 // The input element offset where output row `out_row` starts.
-// Unrolled over every slot, those past outer_rank skipped: constant indices keep the dims and
-// strides in registers on the device.
+// Over every slot (a constant trip count, which the device compiler unrolls: constant indices keep
+// the dims and strides in registers), those past outer_rank skipped.
 ONNXD_HOST_DEVICE int64_t TransposeRowSource(const TransposeRows& t, int64_t out_row) {
   int64_t rem = out_row, src = 0;
-#if defined(__CUDA_ARCH__)  // the device pass (the host compiler does not know the pragma)
-#pragma unroll
-#endif
   for (int d = kMaxCollapsedRank - 2; d >= 0; --d) {
     if (d >= t.outer_rank) continue;
     const int64_t c = rem % t.out_dims[d];
