@@ -2,6 +2,7 @@
 
 #include "kernels/cuda/broadcast_index.cuh"
 #include "kernels/cuda/cuda_status.h"
+#include "kernels/cuda/grid_stride.h"
 #include "kernels/cuda/element_io.cuh"
 #include "kernels/cuda/tensor_shape.h"
 
@@ -52,7 +53,7 @@ bool IsTrailingRow(std::span<const int64_t> out, std::span<const int64_t> x) {
 template <BinaryOp Op, bool kRowIsB, typename T>
 void LaunchRow(const T* full, const T* row, T* out, int64_t n, int64_t row_n, int grid, int block,
                cudaStream_t stream) {
-  if (n <= 0x7fffffff)
+  if (FitsInt32GridStride(n, block))
     BinaryRowKernel<Op, kRowIsB, T, int32_t><<<grid, block, 0, stream>>>(full, row, out, static_cast<int32_t>(n),
                                                                          static_cast<int32_t>(row_n));
   else
@@ -73,7 +74,7 @@ __global__ void BinaryBroadcastKernel(const T* __restrict__ a, const T* __restri
 
 int GridFor(int64_t n, int block) {
   int64_t g = (n + block - 1) / block;
-  return static_cast<int>(g < 65535 * 32 ? g : 65535 * 32);
+  return static_cast<int>(g < kMaxGridBlocks ? g : kMaxGridBlocks);
 }
 
 template <BinaryOp Op, typename T>
@@ -98,7 +99,7 @@ Status Launch(const T* a, std::span<const int64_t> a_shape, const T* b, std::spa
   } else {
     const std::span<const int64_t> ops[2] = {a_shape, b_shape};
     const CollapsedBroadcast shape = CollapseBroadcast(*out_shape, ops);
-    if (n <= 0x7fffffff)
+    if (FitsInt32GridStride(n, kBlock))
       BinaryBroadcastKernel<Op, T, int32_t><<<grid, kBlock, 0, stream>>>(a, b, out, static_cast<int32_t>(n), shape);
     else
       BinaryBroadcastKernel<Op, T, int64_t><<<grid, kBlock, 0, stream>>>(a, b, out, n, shape);

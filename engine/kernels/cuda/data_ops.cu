@@ -7,6 +7,7 @@
 
 #include "kernels/cuda/broadcast_index.cuh"
 #include "kernels/cuda/cuda_status.h"
+#include "kernels/cuda/grid_stride.h"
 #include "kernels/cuda/shape_collapse.h"
 
 namespace onnxd::cuda {
@@ -16,7 +17,7 @@ constexpr int kBlock = 256;
 
 int GridFor(int64_t n) {
   const int64_t g = (n + kBlock - 1) / kBlock;
-  return static_cast<int>(g < 65535 * 32 ? g : 65535 * 32);
+  return static_cast<int>(g < kMaxGridBlocks ? g : kMaxGridBlocks);
 }
 
 #define ONNXD_GRID_STRIDE(i, n)                                                           \
@@ -231,7 +232,7 @@ Status LaunchBroadcast(const void* a, std::span<const int64_t> as, const void* b
   const auto* pa = static_cast<const T*>(a);
   const auto* pb = static_cast<const T*>(b);
   auto* po = static_cast<Out*>(out);
-  if (n <= 0x7fffffff)
+  if (FitsInt32GridStride(n, kBlock))
     BroadcastKernel<T, Out, F, int32_t><<<GridFor(n), kBlock, 0, stream>>>(pa, pb, po, static_cast<int32_t>(n), g, f);
   else
     BroadcastKernel<T, Out, F, int64_t><<<GridFor(n), kBlock, 0, stream>>>(pa, pb, po, n, g, f);
@@ -353,7 +354,7 @@ Status StridedCopy(const void* src, int64_t src_offset, std::span<const int64_t>
     reach_src += (g.dims[k] - 1) * (g.src[k] < 0 ? -g.src[k] : g.src[k]);
     reach_dst += (g.dims[k] - 1) * (g.dst[k] < 0 ? -g.dst[k] : g.dst[k]);
   }
-  const bool narrow = n <= 0x7fffffff && reach_src <= 0x7fffffff && reach_dst <= 0x7fffffff;
+  const bool narrow = FitsInt32GridStride(n, kBlock) && reach_src <= 0x7fffffff && reach_dst <= 0x7fffffff;
   return BySize(elem_size, [&](auto tag) -> Status {
     using E = decltype(tag);
     const auto* se = reinterpret_cast<const E*>(s);
@@ -371,7 +372,7 @@ Status GatherAxis(const void* data, int64_t outer, int64_t axis_dim, int64_t inn
   const int64_t n = outer * n_idx * inner;
   if (n == 0) return Status::Ok();
   if ((idx64 == nullptr) == (idx32 == nullptr)) return InvalidArgument("GatherAxis: pass one index array");
-  const bool narrow = n <= 0x7fffffff && outer * axis_dim * inner <= 0x7fffffff;
+  const bool narrow = FitsInt32GridStride(n, kBlock) && outer * axis_dim * inner <= 0x7fffffff;
   return BySize(elem_size, [&](auto tag) -> Status {
     using E = decltype(tag);
     const auto* pd = static_cast<const E*>(data);

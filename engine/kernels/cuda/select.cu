@@ -2,6 +2,7 @@
 
 #include "kernels/cuda/broadcast_index.cuh"
 #include "kernels/cuda/cuda_status.h"
+#include "kernels/cuda/grid_stride.h"
 #include "kernels/cuda/element_io.cuh"
 #include "kernels/cuda/tensor_shape.h"
 
@@ -10,7 +11,7 @@ namespace {
 
 int GridFor(int64_t n, int block) {
   int64_t g = (n + block - 1) / block;
-  return static_cast<int>(g < 65535 * 32 ? g : 65535 * 32);
+  return static_cast<int>(g < kMaxGridBlocks ? g : kMaxGridBlocks);
 }
 
 template <typename T>
@@ -54,7 +55,7 @@ Status LaunchWhere(const uint8_t* cond, std::span<const int64_t> cshape, const T
   if (n == 0) return Status::Ok();
   const std::span<const int64_t> ops[3] = {cshape, ashape, bshape};
   const CollapsedBroadcast collapsed = CollapseBroadcast(*shape, ops);
-  if (n <= 0x7fffffff)
+  if (FitsInt32GridStride(n, 256))
     WhereKernel<T, int32_t><<<GridFor(n, 256), 256, 0, stream>>>(cond, a, b, out, static_cast<int32_t>(n), collapsed);
   else
     WhereKernel<T, int64_t><<<GridFor(n, 256), 256, 0, stream>>>(cond, a, b, out, n, collapsed);

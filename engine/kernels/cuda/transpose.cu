@@ -3,6 +3,7 @@
 #include <type_traits>
 
 #include "kernels/cuda/cuda_status.h"
+#include "kernels/cuda/grid_stride.h"
 #include "kernels/cuda/shape_collapse.h"
 #include "kernels/cuda/transpose_rows.h"
 #include "kernels/cuda/tensor_shape.h"
@@ -103,7 +104,7 @@ Status Launch(const T* in, std::span<const int64_t> in_shape, std::span<const in
   constexpr int kBlock = 256;
   auto grid_for = [](int64_t units) {
     const int64_t g = (units + kBlock - 1) / kBlock;
-    return static_cast<int>(g < 65535 * 32 ? g : 65535 * 32);
+    return static_cast<int>(g < kMaxGridBlocks ? g : kMaxGridBlocks);
   };
   if (c.perm[c.rank - 1] == c.rank - 1) {
     const TransposeRows rows = MakeTransposeRows(c);
@@ -133,7 +134,7 @@ Status Launch(const T* in, std::span<const int64_t> in_shape, std::span<const in
   // The collapsed rank is 2 to 6 here (rank <= 1 was a copy).
   auto launch = [&](auto rank_tag) {
     constexpr int kRank = decltype(rank_tag)::value;
-    if (n <= 0x7fffffff)
+    if (FitsInt32GridStride(n, kBlock))
       TransposeKernel<T, int32_t, kRank><<<grid, kBlock, 0, stream>>>(in, out, static_cast<int32_t>(n), out_shape,
                                                                       in_strides);
     else
