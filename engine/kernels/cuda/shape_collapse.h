@@ -1,5 +1,5 @@
 // Shape collapsing for the CUDA data-movement kernels (host code only; tested on the CPU in
-// tests/engine/shape_collapse_test.cc). Fewer, longer axes mean less index arithmetic per element
+// tests/engine/kernels/cuda/shape_collapse_test.cc). Fewer, longer axes mean less index arithmetic per element
 // and let the kernels recognise the cases they have fast paths for:
 //   - a transpose keeping its last axis copies whole rows;
 //   - [A, X, Y] -> [A, Y, X] (NCHW <-> NHWC, K^T in attention) is a tiled 2-D transpose;

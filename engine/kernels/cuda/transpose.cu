@@ -106,6 +106,8 @@ Status Launch(const T* in, std::span<const int64_t> in_shape, std::span<const in
     const int64_t g = (units + kBlock - 1) / kBlock;
     return static_cast<int>(g < kMaxGridBlocks ? g : kMaxGridBlocks);
   };
+  // Rows of a multiple of 16 bytes move in 16-byte pieces; other rows go element by element
+  // through the general kernel below (its index math is 32-bit and unrolled).
   if (c.perm[c.rank - 1] == c.rank - 1) {
     const TransposeRows rows = MakeTransposeRows(c);
     const bool aligned = reinterpret_cast<uintptr_t>(in) % 16 == 0 && reinterpret_cast<uintptr_t>(out) % 16 == 0;
@@ -114,10 +116,8 @@ Status Launch(const T* in, std::span<const int64_t> in_shape, std::span<const in
       const int64_t total = n / unit;
       TransposeRowsKernel<uint4><<<grid_for(total), kBlock, 0, stream>>>(
           reinterpret_cast<const uint4*>(in), reinterpret_cast<uint4*>(out), total, rows.row / unit, rows, unit);
-    } else {
-      TransposeRowsKernel<T><<<grid_for(n), kBlock, 0, stream>>>(in, out, n, rows.row, rows, 1);
+      return CudaStatus(cudaGetLastError(), "Transpose launch");
     }
-    return CudaStatus(cudaGetLastError(), "Transpose launch");
   }
   int64_t in_stride[kMaxRank];
   int64_t stride = 1;
