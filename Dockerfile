@@ -14,9 +14,11 @@
 # Version pins (hadolint DL3008) are left out on purpose: Debian stable only ships security fixes
 # under one release, and pinned versions disappear from the mirrors when those land.
 
+# The cuDNN variants: without cudnn.h at build time Conv and pooling would stay on the CPU in CUDA
+# sessions (engine/kernels/cuda/CMakeLists.txt), and the runtime needs libcudnn.so.9 to dlopen.
 ARG CUDA_VERSION=12.6.3
-ARG CUDA_DEVEL_IMAGE=nvidia/cuda:${CUDA_VERSION}-devel-ubuntu24.04
-ARG CUDA_RUNTIME_IMAGE=nvidia/cuda:${CUDA_VERSION}-runtime-ubuntu24.04
+ARG CUDA_DEVEL_IMAGE=nvidia/cuda:${CUDA_VERSION}-cudnn-devel-ubuntu24.04
+ARG CUDA_RUNTIME_IMAGE=nvidia/cuda:${CUDA_VERSION}-cudnn-runtime-ubuntu24.04
 
 # ---- CPU build ---------------------------------------------------------------------------------
 FROM debian:bookworm AS build
@@ -56,8 +58,8 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DONNXD_BUILD_TESTS
     && deploy/docker/runtime-packages.sh /build/onnxd > /build/runtime-packages
 
 # ---- CUDA runtime: docker build --target cuda ----------------------------------------------------
-# onnxd loads cuBLAS (and cuDNN, where the base image has it) with dlopen when a model first needs the
-# GPU, so ldd does not list them: they come from the CUDA runtime base image.
+# onnxd loads cuBLAS, cuBLASLt and cuDNN with dlopen when a model first needs the GPU, so ldd does
+# not list them: they come from the CUDA runtime base image (its cuDNN variant).
 FROM ${CUDA_RUNTIME_IMAGE} AS cuda
 COPY --from=build-cuda /build/runtime-packages /tmp/runtime-packages
 # hadolint ignore=DL3008
