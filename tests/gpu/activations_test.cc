@@ -18,47 +18,7 @@ namespace {
 using testing::ExpectClose;
 using testing::RandomVector;
 
-class ActivationsTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto s = Stream::Create();
-    ASSERT_TRUE(s.ok()) << s.status().message();
-    stream_ = std::make_unique<Stream>(std::move(s).value());
-  }
-
-  template <typename T>
-  DeviceBuffer Up(const std::vector<T>& host) {
-    auto buf = pool_.Allocate(std::max<size_t>(host.size() * sizeof(T), 1));
-    EXPECT_TRUE(buf.ok()) << buf.status().message();
-    if (!host.empty()) {
-      EXPECT_EQ(cudaMemcpy(buf->data(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
-    }
-    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-    return std::move(buf).value();
-  }
-
-  DeviceBuffer Out(size_t bytes) {
-    auto buf = pool_.Allocate(std::max<size_t>(bytes, 1));
-    EXPECT_TRUE(buf.ok()) << buf.status().message();
-    EXPECT_EQ(cudaMemset(buf->data(), 0x5a, std::max<size_t>(bytes, 1)), cudaSuccess);
-    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-    return std::move(buf).value();
-  }
-
-  template <typename T>
-  std::vector<T> Down(const DeviceBuffer& buf, size_t n) {
-    Status st = stream_->Synchronize();
-    EXPECT_TRUE(st.ok()) << st.message();
-    std::vector<T> host(n);
-    if (n) {
-      EXPECT_EQ(cudaMemcpy(host.data(), buf.data(), n * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
-    }
-    return host;
-  }
-
-  std::unique_ptr<Stream> stream_;
-  DevicePool pool_;
-};
+class ActivationsTest : public testing::DeviceTest {};
 
 // The ONNX formulas in double.
 double Reference(ActivationOp op, const ActivationParams& p, double x) {

@@ -19,48 +19,7 @@ namespace {
 
 using Dims = std::vector<int64_t>;
 
-class DataOpsTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto s = Stream::Create();
-    ASSERT_TRUE(s.ok()) << s.status().message();
-    stream_ = std::make_unique<Stream>(std::move(s).value());
-  }
-
-  template <typename T>
-  DeviceBuffer Up(const std::vector<T>& host) {
-    auto buf = pool_.Allocate(std::max<size_t>(host.size() * sizeof(T), 1));
-    EXPECT_TRUE(buf.ok()) << buf.status().message();
-    if (!host.empty()) {
-      EXPECT_EQ(cudaMemcpy(buf->data(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
-    }
-    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-    return std::move(buf).value();
-  }
-
-  DeviceBuffer Out(size_t bytes) {
-    auto buf = pool_.Allocate(std::max<size_t>(bytes, 1));
-    EXPECT_TRUE(buf.ok()) << buf.status().message();
-    // A pattern that no expected value has: unwritten elements show.
-    EXPECT_EQ(cudaMemset(buf->data(), 0x5a, std::max<size_t>(bytes, 1)), cudaSuccess);
-    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-    return std::move(buf).value();
-  }
-
-  template <typename T>
-  std::vector<T> Down(const DeviceBuffer& buf, size_t n) {
-    Status st = stream_->Synchronize();
-    EXPECT_TRUE(st.ok()) << st.message();
-    std::vector<T> host(n);
-    if (n) {
-      EXPECT_EQ(cudaMemcpy(host.data(), buf.data(), n * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
-    }
-    return host;
-  }
-
-  std::unique_ptr<Stream> stream_;
-  DevicePool pool_;
-};
+class DataOpsTest : public testing::DeviceTest {};
 
 template <typename T>
 std::vector<T> Iota(size_t n, T start = T(0)) {

@@ -31,16 +31,7 @@ using testing::kRtol;
 
 using Shape = std::vector<int64_t>;
 
-class CudaKernelTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto s = Stream::Create();
-    ASSERT_TRUE(s.ok()) << s.status().message();
-    stream_ = std::make_unique<Stream>(std::move(s).value());
-  }
-  std::unique_ptr<Stream> stream_;
-  DevicePool pool_;
-};
+class CudaKernelTest : public testing::DeviceTest {};
 
 // ---- binary broadcast ----
 

@@ -35,16 +35,7 @@ std::vector<float> ReferenceMaxPoolNhwc(const std::vector<float>& x, const MaxPo
   return y;
 }
 
-class PoolNhwcTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto st = Stream::Create();
-    ASSERT_TRUE(st.ok()) << st.status().message();
-    stream_ = std::make_unique<Stream>(std::move(st).value());
-  }
-  DevicePool pool_;
-  std::unique_ptr<Stream> stream_;
-};
+class PoolNhwcTest : public testing::DeviceTest {};
 
 MaxPoolNhwcShape Geometry(int64_t n, int64_t h, int64_t w, int64_t c, int64_t k, int64_t stride, int64_t pad) {
   MaxPoolNhwcShape s;
