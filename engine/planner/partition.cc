@@ -237,16 +237,6 @@ std::string CheckConvOrPool(const onnx::NodeProto& n, int rank0) {
   return "";
 }
 
-bool IsCudaDataOp(const std::string& op) {
-  static const std::set<std::string> kOps = {
-      "Gather", "GatherElements", "GatherND", "Cast", "Clip", "Concat", "Slice", "Expand", "Split", "Equal", "Less",
-      "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "Max", "Min", "Range",
-      // Activations with parameters and rounding (kernels/cuda/activations.h), BatchNormalization,
-      // and the variadic Sum / Mean.
-      "HardSigmoid", "HardSwish", "LeakyRelu", "Elu", "Selu", "Softplus", "Sign", "Floor", "Ceil", "Round",
-      "BatchNormalization", "Sum", "Mean"};
-  return kOps.count(op) > 0;
-}
 
 // The data-movement and mask ops (runtime/cuda_data_ops.cc runs them). Inputs the kernels read on
 // the host (Slice's starts..., Expand's shape, Split's split, Clip's bounds, Range's scalars) are
@@ -723,6 +713,19 @@ StatusOr<DevicePlan> PartitionGraph(const GraphPlan& plan, const onnx::GraphProt
     }
   }
   return dp;
+}
+
+// The data-movement, mask, parameterised-activation, BatchNormalization and variadic ops
+// (runtime/cuda_data_ops.cc runs them).
+bool IsCudaDataOp(const std::string& op) {
+  static const std::set<std::string> kOps = {
+      "Gather", "GatherElements", "GatherND", "Cast", "Clip", "Concat", "Slice", "Expand", "Split", "Equal", "Less",
+      "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "Max", "Min", "Range",
+      // Activations with parameters and rounding (kernels/cuda/activations.h), BatchNormalization,
+      // and the variadic Sum / Mean.
+      "HardSigmoid", "HardSwish", "LeakyRelu", "Elu", "Selu", "Softplus", "Sign", "Floor", "Ceil", "Round",
+      "BatchNormalization", "Sum", "Mean"};
+  return kOps.count(op) > 0;
 }
 
 }  // namespace onnxd::engine

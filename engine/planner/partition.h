@@ -59,6 +59,10 @@ CudaSupportResult CudaSupport(const onnx::NodeProto& node, int opset, const std:
                               const std::vector<int>& input_ranks = {},
                               const std::vector<const Tensor*>& constant_inputs = {});
 
+// True for the ops the CUDA session hands to RunCudaDataOp (runtime/cuda_data_ops.h): data
+// movement, masks, activations with parameters, BatchNormalization, variadic Max/Min/Sum/Mean.
+bool IsCudaDataOp(const std::string& op);
+
 struct CopyPoint {
   enum class Kind { kInput, kInternal, kOutput };
   int value = -1;        // value id in the graph plan

@@ -730,15 +730,6 @@ class DataOpRunner {
 
 }  // namespace
 
-bool IsCudaDataOpKernel(const std::string& op) {
-  static const std::set<std::string> kOps = {
-      "Gather", "GatherElements", "GatherND", "Cast", "Clip", "Concat", "Slice", "Expand", "Split", "Equal", "Less",
-      "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "Max", "Min", "Range",
-      "HardSigmoid", "HardSwish", "LeakyRelu", "Elu", "Selu", "Softplus", "Sign", "Floor", "Ceil", "Round",
-      "BatchNormalization", "Sum", "Mean"};
-  return kOps.count(op) > 0;
-}
-
 Status RunCudaDataOp(const CudaNodeParams& p, std::span<const CudaDataInput> inputs, int num_outputs, bool fp16,
                      const CudaDataOutputFn& output, cudaStream_t stream) {
   DataOpRunner runner(p, inputs, num_outputs, fp16, output, stream);

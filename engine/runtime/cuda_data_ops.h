@@ -5,7 +5,7 @@
 // inference form: shapes and host-side inputs checked here, kernels in kernels/cuda/data_ops.h and
 // kernels/cuda/activations.h. Built with ONNXD_WITH_CUDA
 // only; runtime/cuda_session_gpu.cc calls RunCudaDataOp from its RunCudaKernel for the ops that
-// IsCudaDataOpKernel lists (planner/partition.cc places them).
+// IsCudaDataOp lists (planner/partition.h; the planner places them).
 #pragma once
 
 #ifdef ONNXD_WITH_CUDA
@@ -34,10 +34,7 @@ struct CudaDataInput {
 // is not wanted.
 using CudaDataOutputFn = std::function<StatusOr<Tensor*>(int k, DataType dtype, const Shape& shape)>;
 
-// True for the ops RunCudaDataOp runs.
-bool IsCudaDataOpKernel(const std::string& op);
-
-// Runs the node described by `p` (p.op is one IsCudaDataOpKernel accepts) on `stream`.
+// Runs the node described by `p` (p.op is one IsCudaDataOp accepts, planner/partition.h) on `stream`.
 // `num_outputs` is the node's output count. `fp16`: the session holds floats as fp16 (a Cast from
 // a halved float reads fp16 and, to float, stays fp16). A case the kernels do not take answers
 // UNIMPLEMENTED with the session's "cuda fallback: " prefix, so the node runs on the CPU instead.

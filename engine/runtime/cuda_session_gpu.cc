@@ -976,7 +976,7 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     if (k >= static_cast<int>(node.inputs.size()) || node.inputs[k] < 0) return nullptr;
     return &dev_[node.inputs[k]].tensor();
   };
-  if (IsCudaDataOpKernel(p.op)) {
+  if (IsCudaDataOp(p.op)) {
     // Data-movement and mask ops (runtime/cuda_data_ops.cc): inputs as held (device views, host
     // tensors for the host-side ones), outputs allocated here by index.
     std::vector<CudaDataInput> data_in(node.inputs.size());
