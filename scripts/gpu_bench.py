@@ -171,13 +171,10 @@ def time_torch(name, model, precision, batch, iters, warmup):
     return statistics.median(times), statistics.median(h2h)
 
 
-def time_onnxd(bench, path, name, input_names, precision, batch, iters, warmup, inputs_dir=None, output_file=None):
+def onnxd_command(bench, path, name, input_names, precision, batch, iters, warmup):
+    """onnxd_gpu_model_bench's command line for one point (also scripts/gpu_diag.py's)."""
     cmd = [bench, path, "--device", "cuda", "--batch", str(batch), "--iterations", str(iters),
            "--warmup", str(warmup)]
-    if inputs_dir:
-        cmd += ["--inputs-dir", inputs_dir]
-    if output_file:
-        cmd += ["--output-file", output_file]
     if precision == "tf32":
         cmd.append("--tf32")
     if precision == "fp16":
@@ -185,9 +182,25 @@ def time_onnxd(bench, path, name, input_names, precision, batch, iters, warmup, 
     if name == "bert_base":
         for n in input_names:
             cmd += ["--shape", f"{n}={batch}x{SEQ}"]
+    return cmd
+
+
+def onnxd_env():
+    """The environment for onnxd's binaries: the bundle's libraries first (gpu_check.sh), which
+    must not shadow what Python's own modules load."""
     env = dict(os.environ)
-    if "ONNXD_BENCH_LD_LIBRARY_PATH" in env:  # the bundle's libraries, for onnxd only (gpu_check.sh)
+    if "ONNXD_BENCH_LD_LIBRARY_PATH" in env:
         env["LD_LIBRARY_PATH"] = env["ONNXD_BENCH_LD_LIBRARY_PATH"]
+    return env
+
+
+def time_onnxd(bench, path, name, input_names, precision, batch, iters, warmup, inputs_dir=None, output_file=None):
+    cmd = onnxd_command(bench, path, name, input_names, precision, batch, iters, warmup)
+    if inputs_dir:
+        cmd += ["--inputs-dir", inputs_dir]
+    if output_file:
+        cmd += ["--output-file", output_file]
+    env = onnxd_env()
     try:
         # One stuck point must not take the others' time.
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)

@@ -40,9 +40,6 @@ def main():
     work = tempfile.mkdtemp(prefix="onnxd-gpu-diag-")
     exported = {}
     out = open(os.path.join(a.out, "diag.jsonl"), "w")
-    env_base = dict(os.environ)
-    if "ONNXD_BENCH_LD_LIBRARY_PATH" in env_base:
-        env_base["LD_LIBRARY_PATH"] = env_base["ONNXD_BENCH_LD_LIBRARY_PATH"]
     for point in a.plan.split(","):
         name, precision, batch = point.split(":")
         batch = int(batch)
@@ -60,16 +57,9 @@ def main():
         for label, env, extra in VARIANTS:
             if label not in wanted:
                 continue
-            cmd = [a.bench, path, "--device", "cuda", "--batch", str(batch), "--iterations", "20", "--warmup", "5",
-                   "--profile"] + extra
-            if precision == "tf32":
-                cmd.append("--tf32")
-            if precision == "fp16":
-                cmd.append("--fp16")
-            if name == "bert_base":
-                for n in input_names:
-                    cmd += ["--shape", f"{n}={batch}x{gpu_bench.SEQ}"]
-            e = dict(env_base)
+            cmd = gpu_bench.onnxd_command(a.bench, path, name, input_names, precision, batch, 20, 5)
+            cmd += ["--profile"] + extra
+            e = gpu_bench.onnxd_env()
             e.update(env)
             e["ONNXD_CUDA_GRAPH_DEBUG"] = "1"
             try:
