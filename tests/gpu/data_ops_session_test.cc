@@ -85,18 +85,14 @@ struct Result {
 
 Result RunOn(const onnx::ModelProto& m, Device device, const std::vector<Value>& inputs, bool fp16 = false,
              const PlacementInfo** placement_out = nullptr) {
-  static Engine engine;
-  static std::vector<std::shared_ptr<const CompiledModel>> keep;
   CompileOptions options;
   options.device = device;
   options.fp16 = fp16;
-  auto model = engine.CompileBytes(m.SerializeAsString(), "", options);
-  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  auto model = CompileKept(m, options);
   Result r;
-  if (!model.ok()) return r;
-  keep.push_back(*model);
-  if (placement_out != nullptr) *placement_out = &(*model)->placement();
-  auto session = (*model)->CreateSession();
+  if (model == nullptr) return r;
+  if (placement_out != nullptr) *placement_out = &model->placement();
+  auto session = model->CreateSession();
   // Twice: the second run reuses pooled buffers (and may replay a captured graph).
   for (int k = 0; k < 2; ++k) {
     std::vector<Value> outs;

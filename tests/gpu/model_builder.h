@@ -1,13 +1,18 @@
 // Small ONNX model builders shared by the CUDA session tests (session_test.cc,
-// data_ops_session_test.cc): value infos, nodes, attributes, random initializers.
+// data_ops_session_test.cc): value infos, nodes, attributes, random initializers, and compiling
+// a model kept alive for the test binary.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "onnx/onnx-ml.pb.h"
+#include "onnxd/engine/engine.h"
 
 namespace onnxd::gpu_test {
 
@@ -106,6 +111,18 @@ inline onnx::ModelProto NewModel(int opset) {
   os->set_version(opset);
   m.mutable_graph()->set_name("g");
   return m;
+}
+
+// Compiles `m`, keeping the model alive for the rest of the test binary (placements handed out
+// point into it); null, with a test failure, when it does not compile.
+inline std::shared_ptr<const CompiledModel> CompileKept(const onnx::ModelProto& m, const CompileOptions& options) {
+  static Engine engine;
+  static std::vector<std::shared_ptr<const CompiledModel>> keep;
+  auto model = engine.CompileBytes(m.SerializeAsString(), "", options);
+  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  if (!model.ok()) return nullptr;
+  keep.push_back(*model);
+  return *model;
 }
 
 }  // namespace onnxd::gpu_test

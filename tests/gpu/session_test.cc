@@ -63,19 +63,15 @@ std::vector<float> ToFloats(const Tensor& t) {
 // Runs `m` on `device` `runs` times (checking the runs agree) and returns the last run's outputs.
 Result RunOn(const onnx::ModelProto& m, Device device, const std::vector<Value>& inputs, int runs = 2,
              bool tf32 = false, const PlacementInfo** placement_out = nullptr, bool fp16 = false) {
-  static Engine engine;
-  static std::vector<std::shared_ptr<const CompiledModel>> keep;
   CompileOptions options;
   options.device = device;
   options.allow_tf32 = tf32;
   options.fp16 = fp16;
-  auto model = engine.CompileBytes(m.SerializeAsString(), "", options);
-  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  auto model = CompileKept(m, options);
   Result r;
-  if (!model.ok()) return r;
-  keep.push_back(*model);
-  if (placement_out != nullptr) *placement_out = &(*model)->placement();
-  auto session = (*model)->CreateSession();
+  if (model == nullptr) return r;
+  if (placement_out != nullptr) *placement_out = &model->placement();
+  auto session = model->CreateSession();
   std::vector<std::vector<float>> first;
   for (int k = 0; k < runs; ++k) {
     std::vector<Value> outs;
