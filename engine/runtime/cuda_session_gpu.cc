@@ -449,44 +449,41 @@ StatusOr<char*> CudaSessionImpl::Stage(size_t bytes) {
   return p;
 }
 
-void CudaSessionImpl::StageTensor(const Tensor& t, char* stage, bool halve) {
-  const int64_t n = t.num_elements();
-  const size_t elem = halve ? sizeof(float) : ElementSize(t.dtype());
+// Calls part(begin, end) over [0, n) elements of `elem` bytes, in chunks of at least 1 MiB over
+// `pool` when there is more than one (and the run is not serial).
+template <typename F>
+void InChunks(ThreadPool* pool, bool serial, int64_t n, size_t elem, F&& part) {
   constexpr int64_t kGrainBytes = int64_t{1} << 20;
   const int64_t grain = std::max<int64_t>(1, kGrainBytes / static_cast<int64_t>(std::max<size_t>(elem, 1)));
-  auto part = [&](int64_t begin, int64_t end) {
+  if (serial || pool == nullptr || n <= grain) {
+    part(int64_t{0}, n);
+    return;
+  }
+  pool->ParallelFor(n, grain, part);
+}
+
+void CudaSessionImpl::StageTensor(const Tensor& t, char* stage, bool halve) {
+  const size_t elem = halve ? sizeof(float) : ElementSize(t.dtype());
+  InChunks(threads_, serial_, t.num_elements(), elem, [&](int64_t begin, int64_t end) {
     if (halve) {
       FloatsToHalves(t.data<float>() + begin, reinterpret_cast<__half*>(stage) + begin, end - begin);
     } else {
       std::memcpy(stage + begin * elem, static_cast<const char*>(t.raw_data()) + begin * elem,
                   static_cast<size_t>(end - begin) * elem);
     }
-  };
-  if (serial_ || threads_ == nullptr || n <= grain || t.dtype() == DataType::kString) {
-    part(0, n);
-    return;
-  }
-  threads_->ParallelFor(n, grain, part);
+  });
 }
 
 void CudaSessionImpl::UnstageTensor(const char* stage, Tensor* t, bool halved) {
-  const int64_t n = t->num_elements();
   const size_t elem = ElementSize(t->dtype());
-  constexpr int64_t kGrainBytes = int64_t{1} << 20;
-  const int64_t grain = std::max<int64_t>(1, kGrainBytes / static_cast<int64_t>(std::max<size_t>(elem, 1)));
-  auto part = [&](int64_t begin, int64_t end) {
+  InChunks(threads_, serial_, t->num_elements(), elem, [&](int64_t begin, int64_t end) {
     if (halved) {
       HalvesToFloats(reinterpret_cast<const __half*>(stage) + begin, t->data<float>() + begin, end - begin);
     } else {
       std::memcpy(static_cast<char*>(t->raw_data()) + begin * elem, stage + begin * elem,
                   static_cast<size_t>(end - begin) * elem);
     }
-  };
-  if (serial_ || threads_ == nullptr || n <= grain) {
-    part(0, n);
-    return;
-  }
-  threads_->ParallelFor(n, grain, part);
+  });
 }
 
 StatusOr<Tensor*> CudaSessionImpl::DeviceOutput(int id, DataType dtype, const Shape& shape) {
