@@ -109,6 +109,15 @@ void HalvesToFloats(const __half* h, float* f, int64_t n) {
 constexpr const char* kFallback = "cuda fallback: ";
 Status Fallback(const std::string& why) { return Unimplemented(kFallback + why); }
 
+// ONNXD_CUDA_GRAPH_DEBUG=1: say on stderr why a run was not captured or a fusion not used.
+bool Debugging() {
+  static const bool on = [] {
+    const char* e = std::getenv("ONNXD_CUDA_GRAPH_DEBUG");
+    return e != nullptr && *e == '1';
+  }();
+  return on;
+}
+
 std::string Label(const PlannedNode& n) {
   return "node '" + n.name + "' (" + (n.domain.empty() ? "" : n.domain + ":") + n.op_type + ")";
 }
@@ -673,7 +682,7 @@ Status CudaSessionImpl::Run(std::span<const Value> inputs, std::vector<Value>* o
     return RunEager(inputs, outputs, options, &sig.staged_bytes);
   Status st = Capture(inputs, options, &sig);
   if (st.ok()) return Replay(*sig.graph, inputs, outputs, options);
-  if (const char* e = std::getenv("ONNXD_CUDA_GRAPH_DEBUG"); e != nullptr && *e == '1')
+  if (Debugging())
     std::fprintf(stderr, "onnxd: CUDA graph not captured: %s\n", st.ToString().c_str());
   // A run cancelled or past its deadline (in the priming run, say) says nothing about the graph:
   // the next run of the signature tries again.
@@ -1432,7 +1441,7 @@ Status CudaSessionImpl::RunBiasGemm(int i, bool* done) {
       state = 1;
     } else {
       state = -1;  // keep cuBLAS's answer, and use it from now on
-      if (const char* e = std::getenv("ONNXD_CUDA_GRAPH_DEBUG"); e != nullptr && *e == '1')
+      if (Debugging())
         std::fprintf(stderr, "onnxd: cuBLASLt bias GEMM of %s differs from cuBLAS (%g of %g): not used\n",
                      Label(node).c_str(), diff.ok() ? diff->first : -1.f, diff.ok() ? diff->second : -1.f);
       ONNXD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(out->raw_data(), tmp.data(), out->bytes(), cudaMemcpyDeviceToDevice, s));
