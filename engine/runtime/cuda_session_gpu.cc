@@ -335,7 +335,11 @@ class CudaSessionImpl : public CudaSession {
 #ifdef ONNXD_WITH_CUDNN
   std::unique_ptr<cuda::Dnn> dnn_;
   // Per node and input shape: the descriptors and cuDNN's algorithm, chosen once.
-  std::map<std::pair<int, std::vector<int64_t>>, std::unique_ptr<cuda::ConvPlan>> conv_plans_;
+  struct ConvEntry {
+    std::unique_ptr<cuda::ConvPlan> plan;
+    int fused = 0;  // cuDNN's fused call: 1 works, -1 refused, 0 not tried yet
+  };
+  std::map<std::pair<int, std::vector<int64_t>>, ConvEntry> conv_plans_;
   std::map<std::pair<int, std::vector<int64_t>>, std::unique_ptr<cuda::PoolPlan>> pool_plans_;
 #endif
   std::vector<DeviceBufferPtr> dev_buf_;  // per value id: the device storage its device view uses
@@ -358,7 +362,6 @@ class CudaSessionImpl : public CudaSession {
   bool fuse_enabled_ = true;
   bool building_graph_ = false;                     // in Capture (its priming run included)
   std::vector<uint8_t> skip_;                       // per node: done by an earlier fused node this run
-  std::map<std::pair<int, std::vector<int64_t>>, int> fused_state_;  // as conv_plans_: 1 fused works, -1 not
   std::map<int, DeviceBufferPtr> zero_bias_;        // per Conv node without a bias: m zeros (the fused call needs one)
   // MatMul (constant 2-D weight) -> Add (constant bias) as one cuBLASLt call with the bias in its
   // epilogue, writing the Add's output; the Add is skipped for the run. Each node and shape is
@@ -370,8 +373,11 @@ class CudaSessionImpl : public CudaSession {
   std::unique_ptr<cuda::LtHandle> lt_;
   bool lt_unavailable_ = false;
   DeviceBufferPtr lt_workspace_;
-  std::map<std::pair<int, int64_t>, std::unique_ptr<cuda::BiasGemm>> lt_plans_;  // per node and M
-  std::map<std::pair<int, int64_t>, int> lt_state_;  // 1 checked and used, -1 not used
+  struct LtEntry {
+    std::unique_ptr<cuda::BiasGemm> plan;
+    int state = 0;  // 1 checked and used, -1 not used, 0 not checked yet
+  };
+  std::map<std::pair<int, int64_t>, LtEntry> lt_plans_;  // per node and M
   Frame frame_;                           // host values
   cuda::PinnedBuffer staging_;
   size_t staged_ = 0;                     // bytes of staging_ used by copies queued since the last sync
@@ -1379,8 +1385,8 @@ Status CudaSessionImpl::RunBiasGemm(int i, bool* done) {
     if (b.dim(d) != 1) return Status::Ok();
   const int64_t m = a.num_elements() / k;
   if (m <= 0) return Status::Ok();
-  const auto key = std::make_pair(i, m);
-  int& state = lt_state_[key];
+  LtEntry& entry = lt_plans_[std::make_pair(i, m)];
+  int& state = entry.state;
   if (state < 0 || (state == 0 && capture_ != nullptr)) return Status::Ok();  // checked outside a capture first
   constexpr size_t kLtWorkspace = size_t{32} << 20;
   if (lt_ == nullptr) {
@@ -1394,11 +1400,10 @@ Status CudaSessionImpl::RunBiasGemm(int i, bool* done) {
     if (!buf.ok()) return buf.status();
     lt_workspace_ = std::make_shared<cuda::DeviceBuffer>(std::move(buf).value());
   }
-  auto& plan = lt_plans_[key];
+  auto& plan = entry.plan;
   if (plan == nullptr) {
     auto made = cuda::BiasGemm::Create(*lt_, m, n, k, half, options_.allow_tf32, kLtWorkspace);
     if (!made.ok()) {
-      lt_plans_.erase(key);
       state = -1;
       return Status::Ok();
     }
@@ -1633,7 +1638,8 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
     g.dil_h = attr(p.dilations, 0, 1);
     g.dil_w = one_d ? 1 : attr(p.dilations, 1, 1);
     if (g.out_h() <= 0 || g.out_w() <= 0) return InvalidArgument("the kernel is larger than the padded input");
-    auto& plan = conv_plans_[{i, key}];
+    ConvEntry& entry = conv_plans_[{i, key}];
+    auto& plan = entry.plan;
     if (plan == nullptr) {
       auto made = cuda::ConvPlan::Create(*dnn_, g, is_half, options_.allow_tf32, nhwc, relu6 ? p.activation_beta : 0.0);
       if (!made.ok()) {
@@ -1652,7 +1658,7 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
     // relu(conv + bias), and a residual block's relu(conv + z + bias), in one cuDNN call where it
     // takes the configuration (tried once per node and shape, before any capture).
     const Residual& res = residual_[i];
-    int& fused = fused_state_[{i, key}];
+    int& fused = entry.fused;
     const Tensor* z = nullptr;
     const bool may_fuse = fuse_enabled_ && building_graph_ && fused >= 0 && plan->fusable();
     if (may_fuse && res.add >= 0 && !graph_->is_constant[res.z] && !on_host_[res.z] &&
