@@ -1,22 +1,15 @@
 #include "kernels/cuda/gemm_lt.h"
 
-#include <string>
-
 #include "kernels/cuda/cuda_status.h"
 
 namespace onnxd::cuda {
 namespace {
 
-Status LtStatus(cublasStatus_t st, const char* what) {
-  if (st == CUBLAS_STATUS_SUCCESS) return Status::Ok();
-  const StatusCode code = st == CUBLAS_STATUS_NOT_SUPPORTED ? StatusCode::kUnimplemented : StatusCode::kInternal;
-  return Status(code, std::string(what) + ": " + cublasGetStatusName(st));
-}
-
-#define ONNXD_LT_RETURN_IF_ERROR(expr)                                          \
-  do {                                                                         \
-    cublasStatus_t onnxd_lt_st_ = (expr);                                      \
-    if (onnxd_lt_st_ != CUBLAS_STATUS_SUCCESS) return LtStatus(onnxd_lt_st_, #expr); \
+// cuBLASLt returns cuBLAS's status codes: CublasStatus (cuda_status.h) names them.
+#define ONNXD_LT_RETURN_IF_ERROR(expr)                                                  \
+  do {                                                                                 \
+    cublasStatus_t onnxd_lt_st_ = (expr);                                              \
+    if (onnxd_lt_st_ != CUBLAS_STATUS_SUCCESS) return CublasStatus(onnxd_lt_st_, #expr); \
   } while (0)
 
 }  // namespace
@@ -60,15 +53,15 @@ StatusOr<std::unique_ptr<BiasGemm>> BiasGemm::Create(const LtHandle& lt, int64_t
                                                       static_cast<uint64_t>(m), n));
   cublasLtMatmulPreference_t pref = nullptr;
   ONNXD_LT_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&pref));
-  Status st = LtStatus(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                                            &max_workspace, sizeof(max_workspace)),
-                       "cublasLtMatmulPreferenceSetAttribute");
+  Status st = CublasStatus(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                                &max_workspace, sizeof(max_workspace)),
+                           "cublasLtMatmulPreferenceSetAttribute");
   cublasLtMatmulHeuristicResult_t result{};
   int returned = 0;
   if (st.ok())
-    st = LtStatus(cublasLtMatmulAlgoGetHeuristic(lt.get(), g->desc_, g->w_layout_, g->a_layout_, g->out_layout_,
-                                                 g->out_layout_, pref, 1, &result, &returned),
-                  "cublasLtMatmulAlgoGetHeuristic");
+    st = CublasStatus(cublasLtMatmulAlgoGetHeuristic(lt.get(), g->desc_, g->w_layout_, g->a_layout_, g->out_layout_,
+                                                     g->out_layout_, pref, 1, &result, &returned),
+                      "cublasLtMatmulAlgoGetHeuristic");
   cublasLtMatmulPreferenceDestroy(pref);
   if (!st.ok()) return st;
   if (returned < 1 || result.state != CUBLAS_STATUS_SUCCESS)
