@@ -9,6 +9,7 @@
 
 #include "ops/op_kernel.h"
 #include "ops/op_util.h"
+#include "ops/resize.h"
 
 #pragma GCC optimize("O3")
 #pragma GCC diagnostic ignored "-Wrestrict"
@@ -16,7 +17,7 @@
 namespace onnxd::engine {
 namespace {
 
-constexpr int kMaxRank = 16;
+constexpr int kMaxRank = kResizeMaxRank;
 
 template <typename T>
 constexpr bool kIsHalf = std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>;
@@ -78,62 +79,12 @@ std::string IntsStr(const int64_t* v, int64_t n) {
 // ---------------------------------------------------------------------------------------------
 // Resize / Upsample
 
-enum class CoordMode { kHalfPixel, kHalfPixelSymmetric, kPytorchHalfPixel, kAlignCorners, kAsymmetric, kTfCrop };
-enum class InterpMode { kNearest, kLinear, kCubic };
-enum class NearestMode { kRoundPreferFloor, kRoundPreferCeil, kFloor, kCeil, kSimple };
+using resize::AxisGeom;
+using resize::CoordMode;
+using resize::InterpMode;
+using resize::NearestMode;
+using resize::CubicKernel;
 enum class AspectPolicy { kStretch, kNotLarger, kNotSmaller };
-
-struct AxisGeom {
-  int64_t in = 0;
-  int64_t out = 0;
-  float scale = 1.0f;
-  float roi0 = 0.0f, roi1 = 1.0f;
-  bool identity = true;
-};
-
-// Source coordinate of output index y; sets *extrap for tf_crop_and_resize when outside the input.
-// Computed in float32 with the spec's integer length_resized, as onnxruntime does (the ONNX
-// reference uses float64 and a fractional output width; the node tests agree with both).
-inline float SourceCoord(CoordMode m, float y, const AxisGeom& g, bool* extrap) {
-  const float in_w = static_cast<float>(g.in);
-  const float out_len = static_cast<float>(g.out);
-  *extrap = false;
-  switch (m) {
-    case CoordMode::kAlignCorners: {
-      // The node tests follow the reference here: the fractional output width scale * in.
-      const float out_w = g.scale * in_w;
-      return out_w == 1 ? 0.0f : y * (in_w - 1) / (out_w - 1);
-    }
-    case CoordMode::kAsymmetric:
-      return y / g.scale;
-    case CoordMode::kTfCrop: {
-      const float x = g.out > 1 ? g.roi0 * (in_w - 1) + (y * (g.roi1 - g.roi0) * (in_w - 1)) / (out_len - 1)
-                                : 0.5f * (g.roi0 + g.roi1) * (in_w - 1);
-      *extrap = x < 0 || x > in_w - 1;
-      return x;
-    }
-    case CoordMode::kPytorchHalfPixel:
-      return g.out > 1 ? (y + 0.5f) / g.scale - 0.5f : 0.0f;
-    case CoordMode::kHalfPixel:
-      return (y + 0.5f) / g.scale - 0.5f;
-    case CoordMode::kHalfPixelSymmetric: {
-      const float out_w = g.scale * in_w;
-      const float adjustment = out_len / out_w;
-      const float center = in_w / 2;
-      const float offset = center * (1 - adjustment);
-      return offset + (y + 0.5f) / g.scale - 0.5f;
-    }
-  }
-  return 0.0f;
-}
-
-inline double CubicKernel(double x, double A) {
-  x = std::fabs(x);
-  const double x2 = x * x, x3 = x2 * x;
-  if (x <= 1) return (A + 2) * x3 - (A + 3) * x2 + 1;
-  if (x < 2) return A * x3 - 5 * A * x2 + 8 * A * x - 4 * A;
-  return 0.0;
-}
 
 class ResizeKernel final : public OpKernel {
  public:
@@ -142,15 +93,15 @@ class ResizeKernel final : public OpKernel {
     opset_ = n.opset();
     is_upsample_ = n.op_type() == "Upsample";
     const std::string mode = n.GetString("mode", "nearest");
-    if (mode == "nearest") mode_ = InterpMode::kNearest;
-    else if (mode == "linear" || mode == "bilinear" || mode == "trilinear") mode_ = InterpMode::kLinear;
-    else if (mode == "cubic" && !is_upsample_) mode_ = InterpMode::kCubic;
+    if (mode == "nearest") p_.mode = InterpMode::kNearest;
+    else if (mode == "linear" || mode == "bilinear" || mode == "trilinear") p_.mode = InterpMode::kLinear;
+    else if (mode == "cubic" && !is_upsample_) p_.mode = InterpMode::kCubic;
     else return n.Error("unsupported mode '" + mode + "'");
 
     legacy_ = is_upsample_ || opset_ < 11;
     if (legacy_) {
-      coord_ = CoordMode::kAsymmetric;
-      nearest_ = NearestMode::kSimple;
+      p_.coord = CoordMode::kAsymmetric;
+      p_.nearest = NearestMode::kSimple;
       if (is_upsample_ && opset_ < 9) {
         attr_scales_ = n.GetFloats("scales");
         if (attr_scales_.empty()) return n.Error("attribute 'scales' is required");
@@ -160,30 +111,30 @@ class ResizeKernel final : public OpKernel {
       return Status::Ok();
     }
     const std::string ctm = n.GetString("coordinate_transformation_mode", "half_pixel");
-    if (ctm == "half_pixel") coord_ = CoordMode::kHalfPixel;
-    else if (ctm == "half_pixel_symmetric") coord_ = CoordMode::kHalfPixelSymmetric;
-    else if (ctm == "pytorch_half_pixel") coord_ = CoordMode::kPytorchHalfPixel;
-    else if (ctm == "align_corners") coord_ = CoordMode::kAlignCorners;
-    else if (ctm == "asymmetric") coord_ = CoordMode::kAsymmetric;
-    else if (ctm == "tf_crop_and_resize") coord_ = CoordMode::kTfCrop;
+    if (ctm == "half_pixel") p_.coord = CoordMode::kHalfPixel;
+    else if (ctm == "half_pixel_symmetric") p_.coord = CoordMode::kHalfPixelSymmetric;
+    else if (ctm == "pytorch_half_pixel") p_.coord = CoordMode::kPytorchHalfPixel;
+    else if (ctm == "align_corners") p_.coord = CoordMode::kAlignCorners;
+    else if (ctm == "asymmetric") p_.coord = CoordMode::kAsymmetric;
+    else if (ctm == "tf_crop_and_resize") p_.coord = CoordMode::kTfCrop;
     else if (ctm == "tf_half_pixel_for_nn") {
       // Resize-11 only: (y + 0.5) / scale, no -0.5.
-      coord_ = CoordMode::kHalfPixel;
-      tf_half_pixel_nn_ = true;
+      p_.coord = CoordMode::kHalfPixel;
+      p_.tf_half_pixel_nn = true;
     } else {
       return n.Error("unsupported coordinate_transformation_mode '" + ctm + "'");
     }
     const std::string nm = n.GetString("nearest_mode", "round_prefer_floor");
-    if (nm == "round_prefer_floor") nearest_ = NearestMode::kRoundPreferFloor;
-    else if (nm == "round_prefer_ceil") nearest_ = NearestMode::kRoundPreferCeil;
-    else if (nm == "floor") nearest_ = NearestMode::kFloor;
-    else if (nm == "ceil") nearest_ = NearestMode::kCeil;
+    if (nm == "round_prefer_floor") p_.nearest = NearestMode::kRoundPreferFloor;
+    else if (nm == "round_prefer_ceil") p_.nearest = NearestMode::kRoundPreferCeil;
+    else if (nm == "floor") p_.nearest = NearestMode::kFloor;
+    else if (nm == "ceil") p_.nearest = NearestMode::kCeil;
     else return n.Error("unsupported nearest_mode '" + nm + "'");
-    cubic_a_ = n.GetFloat("cubic_coeff_a", -0.75f);
-    exclude_outside_ = n.GetInt("exclude_outside", 0) != 0;
-    extrapolation_ = n.GetFloat("extrapolation_value", 0.0f);
-    antialias_ = n.GetInt("antialias", 0) != 0;
-    if (antialias_ && mode_ == InterpMode::kNearest) antialias_ = false;  // no effect for nearest
+    p_.cubic_a = n.GetFloat("cubic_coeff_a", -0.75f);
+    p_.exclude_outside = n.GetInt("exclude_outside", 0) != 0;
+    p_.extrapolation = n.GetFloat("extrapolation_value", 0.0f);
+    p_.antialias = n.GetInt("antialias", 0) != 0;
+    if (p_.antialias && p_.mode == InterpMode::kNearest) p_.antialias = false;  // no effect for nearest
     axes_ = n.GetInts("axes");
     const std::string kar = n.GetString("keep_aspect_ratio_policy", "stretch");
     if (kar == "stretch") policy_ = AspectPolicy::kStretch;
@@ -199,7 +150,8 @@ class ResizeKernel final : public OpKernel {
     const int r = x->rank();
     if (r > kMaxRank) return ctx.Error("X rank " + std::to_string(r) + " exceeds " + std::to_string(kMaxRank));
     AxisGeom geo[kMaxRank];
-    RETURN_IF_ERROR(ComputeGeometry(ctx, *x, geo));
+    auto input = [&](int k) { return ctx.num_inputs() > k ? ctx.input(k) : nullptr; };
+    if (Status st = Geometry(*x, input(1), input(2), input(3), geo); !st.ok()) return ctx.Error(st.message());
     Shape out_shape;
     out_shape.Resize(r);
     for (int d = 0; d < r; ++d) out_shape[d] = geo[d].out;
@@ -213,7 +165,7 @@ class ResizeKernel final : public OpKernel {
       CopyElements(x->dtype(), x->raw_data(), y->raw_data(), x->num_elements());
       return Status::Ok();
     }
-    if (mode_ == InterpMode::kNearest) {
+    if (p_.mode == InterpMode::kNearest) {
       bool ok = DispatchAny(x->dtype(), [&](auto tag) {
         using T = typename decltype(tag)::type;
         Nearest<T>(ctx, *x, geo, y);
@@ -225,15 +177,17 @@ class ResizeKernel final : public OpKernel {
     bool ok = DispatchNumeric(x->dtype(), [&](auto tag) {
       using T = typename decltype(tag)::type;
       // Cubic and antialiased filters sum many signed taps: accumulate in double.
-      if (mode_ == InterpMode::kCubic || antialias_) st = Interpolate<T, double>(ctx, *x, geo, y);
+      if (p_.mode == InterpMode::kCubic || p_.antialias) st = Interpolate<T, double>(ctx, *x, geo, y);
       else st = Interpolate<T, AccType<T>>(ctx, *x, geo, y);
     });
     if (!ok) return ctx.Error(std::string("unsupported X dtype ") + DataTypeName(x->dtype()) + " for linear/cubic");
     return st;
   }
 
- private:
-  Status ComputeGeometry(KernelContext& ctx, const Tensor& x, AxisGeom* geo) const {
+  const resize::Params& params() const { return p_; }
+  // This run's geometry of every axis from X and the inputs after it (roi, scales, sizes; Upsample
+  // and Resize-10: scales), as given (null when absent).
+  Status Geometry(const Tensor& x, const Tensor* in1, const Tensor* in2, const Tensor* in3, AxisGeom* geo) const {
     const int r = x.rank();
     for (int d = 0; d < r; ++d) {
       geo[d].in = geo[d].out = x.dim(d);
@@ -245,13 +199,13 @@ class ResizeKernel final : public OpKernel {
     int axes[kMaxRank];
     int naxes = r;
     if (!axes_.empty()) {
-      if (static_cast<int64_t>(axes_.size()) > r) return ctx.Error("more axes than X's rank");
+      if (static_cast<int64_t>(axes_.size()) > r) return InvalidArgument("more axes than X's rank");
       naxes = static_cast<int>(axes_.size());
       bool seen[kMaxRank] = {};
       for (int i = 0; i < naxes; ++i) {
         auto a = NormalizeAxis(axes_[i], r, "axes");
-        if (!a.ok()) return ctx.Error(a.status().message());
-        if (seen[*a]) return ctx.Error("axes has a repeated axis");
+        if (!a.ok()) return InvalidArgument(a.status().message());
+        if (seen[*a]) return InvalidArgument("axes has a repeated axis");
         seen[*a] = true;
         axes[i] = *a;
       }
@@ -268,32 +222,32 @@ class ResizeKernel final : public OpKernel {
     if (legacy_) {
       if (!attr_scales_.empty()) {
         nscales = static_cast<int64_t>(attr_scales_.size());
-        if (nscales > kMaxRank) return ctx.Error("too many scales");
+        if (nscales > kMaxRank) return InvalidArgument("too many scales");
         for (int64_t i = 0; i < nscales; ++i) scales[i] = attr_scales_[i];
       } else {
-        const Tensor* s = ctx.input(1);
-        if (s == nullptr) return ctx.Error("input 1 (scales) is missing");
-        if (!ReadDoubles(*s, scales, kMaxRank, &nscales)) return ctx.Error("input 1 (scales) has too many elements or a bad dtype");
+        const Tensor* s = in1;
+        if (s == nullptr) return InvalidArgument("input 1 (scales) is missing");
+        if (!ReadDoubles(*s, scales, kMaxRank, &nscales)) return InvalidArgument("input 1 (scales) has too many elements or a bad dtype");
       }
     } else {
-      const Tensor* roi_t = ctx.num_inputs() > 1 ? ctx.input(1) : nullptr;
-      const Tensor* sc_t = ctx.num_inputs() > 2 ? ctx.input(2) : nullptr;
-      const Tensor* sz_t = ctx.num_inputs() > 3 ? ctx.input(3) : nullptr;
+      const Tensor* roi_t = in1;
+      const Tensor* sc_t = in2;
+      const Tensor* sz_t = in3;
       if (roi_t != nullptr && roi_t->num_elements() > 0 &&
           !ReadDoubles(*roi_t, roi, 2 * kMaxRank, &nroi))
-        return ctx.Error("input 1 (roi) has too many elements or a bad dtype");
+        return InvalidArgument("input 1 (roi) has too many elements or a bad dtype");
       if (sc_t != nullptr && sc_t->num_elements() > 0 && !ReadDoubles(*sc_t, scales, kMaxRank, &nscales))
-        return ctx.Error("input 2 (scales) has too many elements or a bad dtype");
+        return InvalidArgument("input 2 (scales) has too many elements or a bad dtype");
       if (sz_t != nullptr && sz_t->num_elements() > 0) {
-        if (nscales > 0) return ctx.Error("only one of scales and sizes may be given");
-        if (sz_t->dtype() != DataType::kInt64) return ctx.Error("input 3 (sizes) must be int64");
+        if (nscales > 0) return InvalidArgument("only one of scales and sizes may be given");
+        if (sz_t->dtype() != DataType::kInt64) return InvalidArgument("input 3 (sizes) must be int64");
         nsizes = sz_t->num_elements();
-        if (nsizes > kMaxRank) return ctx.Error("input 3 (sizes) has too many elements");
+        if (nsizes > kMaxRank) return InvalidArgument("input 3 (sizes) has too many elements");
         for (int64_t i = 0; i < nsizes; ++i) sizes[i] = static_cast<double>(sz_t->data<int64_t>()[i]);
       }
-      if (coord_ == CoordMode::kTfCrop) {
+      if (p_.coord == CoordMode::kTfCrop) {
         if (nroi != 2 * naxes)
-          return ctx.Error("input 1 (roi) must have 2 * " + std::to_string(naxes) + " elements for tf_crop_and_resize, got " +
+          return InvalidArgument("input 1 (roi) must have 2 * " + std::to_string(naxes) + " elements for tf_crop_and_resize, got " +
                            std::to_string(nroi));
         for (int i = 0; i < naxes; ++i) {
           geo[axes[i]].roi0 = static_cast<float>(roi[i]);
@@ -303,19 +257,19 @@ class ResizeKernel final : public OpKernel {
     }
     if (nscales > 0) {
       if (nscales != naxes)
-        return ctx.Error("scales has " + std::to_string(nscales) + " elements, expected " + std::to_string(naxes));
+        return InvalidArgument("scales has " + std::to_string(nscales) + " elements, expected " + std::to_string(naxes));
       for (int i = 0; i < naxes; ++i) {
         const double s = scales[i];
-        if (!(s > 0) || !std::isfinite(s)) return ctx.Error("scales must be positive, got " + std::to_string(s));
+        if (!(s > 0) || !std::isfinite(s)) return InvalidArgument("scales must be positive, got " + std::to_string(s));
         AxisGeom& g = geo[axes[i]];
         g.scale = static_cast<float>(s);
         g.out = static_cast<int64_t>(g.scale * static_cast<float>(g.in));
       }
     } else if (nsizes > 0) {
       if (nsizes != naxes)
-        return ctx.Error("sizes has " + std::to_string(nsizes) + " elements, expected " + std::to_string(naxes));
+        return InvalidArgument("sizes has " + std::to_string(nsizes) + " elements, expected " + std::to_string(naxes));
       for (int i = 0; i < naxes; ++i) {
-        if (sizes[i] < 0) return ctx.Error("sizes must be >= 0");
+        if (sizes[i] < 0) return InvalidArgument("sizes must be >= 0");
         AxisGeom& g = geo[axes[i]];
         g.out = static_cast<int64_t>(sizes[i]);
         g.scale = g.in > 0 ? static_cast<float>(sizes[i]) / static_cast<float>(g.in) : 1.0f;
@@ -331,49 +285,20 @@ class ResizeKernel final : public OpKernel {
         }
       }
     } else {
-      return ctx.Error("one of scales and sizes must be given");
+      return InvalidArgument("one of scales and sizes must be given");
     }
     for (int d = 0; d < r; ++d) {
       AxisGeom& g = geo[d];
-      bool roi_trivial = coord_ != CoordMode::kTfCrop || (g.roi0 == 0.0f && g.roi1 == 1.0f);
-      g.identity = g.scale == 1.0f && g.out == g.in && roi_trivial && !tf_half_pixel_nn_;
+      bool roi_trivial = p_.coord != CoordMode::kTfCrop || (g.roi0 == 0.0f && g.roi1 == 1.0f);
+      g.identity = g.scale == 1.0f && g.out == g.in && roi_trivial && !p_.tf_half_pixel_nn;
     }
     return Status::Ok();
   }
 
+ private:
   // Nearest source index for each output index of one axis; -1 marks extrapolated positions.
   void NearestTable(const AxisGeom& g, int64_t* idx) const {
-    for (int64_t o = 0; o < g.out; ++o) {
-      if (g.identity) {
-        idx[o] = o;
-        continue;
-      }
-      bool extrap = false;
-      float xo;
-      if (tf_half_pixel_nn_) xo = (static_cast<float>(o) + 0.5f) / g.scale;
-      else xo = SourceCoord(coord_, static_cast<float>(o), g, &extrap);
-      if (extrap) {
-        idx[o] = -1;
-        continue;
-      }
-      const float f = std::floor(xo);
-      int64_t i;
-      if (xo == f) {
-        i = static_cast<int64_t>(f);
-      } else {
-        const float rr = xo - f;
-        bool up = false;
-        switch (nearest_) {
-          case NearestMode::kRoundPreferFloor: up = rr > 0.5f; break;
-          case NearestMode::kRoundPreferCeil: up = rr >= 0.5f; break;
-          case NearestMode::kFloor: up = false; break;
-          case NearestMode::kCeil: up = true; break;
-          case NearestMode::kSimple: up = g.scale < 1.0f; break;
-        }
-        i = static_cast<int64_t>(f) + (up ? 1 : 0);
-      }
-      idx[o] = std::clamp<int64_t>(i, 0, g.in - 1);
-    }
+    for (int64_t o = 0; o < g.out; ++o) idx[o] = resize::NearestIndex(p_, g, o);
   }
 
   template <typename T>
@@ -395,7 +320,7 @@ class ResizeKernel final : public OpKernel {
     }
     const T* src = x.data<T>();
     T* dst = y->data<T>();
-    const T ext = FromDouble<T>(extrapolation_);
+    const T ext = FromDouble<T>(p_.extrapolation);
     if (r == 0) {
       dst[0] = src[0];
       return;
@@ -454,55 +379,12 @@ class ResizeKernel final : public OpKernel {
     });
   }
 
-  // Number of taps per output index along an axis.
-  // Capped (antialiased filters widen by 1 / scale); 0 when too wide.
-  int TapCount(const AxisGeom& g) const {
-    if (!antialias_) return mode_ == InterpMode::kLinear ? 2 : 4;
-    const double s = std::min<double>(g.scale, 1.0);
-    const double support = mode_ == InterpMode::kLinear ? 1.0 : 2.0;
-    const double start = std::floor(-support / s) + 1;
-    if (!(start > -(1 << 20))) return 0;
-    return static_cast<int>(2 - 2 * static_cast<int64_t>(start));
-  }
-
   // Taps of one axis: n indices (clamped) and weights per output index, extrapolation flags.
   template <typename A>
-  void TapTable(const AxisGeom& g, int n, int64_t* idx, A* w, uint8_t* ext) const {
-    const double s = std::min<double>(g.scale, 1.0);
-    const int i_start = 1 - n / 2;
+  void TapTable(const AxisGeom& g, int n, int64_t* idx, A* w, uint8_t* ext, double* wd) const {
     for (int64_t o = 0; o < g.out; ++o) {
-      bool extrap = false;
-      const float xo = tf_half_pixel_nn_ ? (static_cast<float>(o) + 0.5f) / g.scale
-                                         : SourceCoord(coord_, static_cast<float>(o), g, &extrap);
-      ext[o] = extrap ? 1 : 0;
-      const float f = std::floor(xo);
-      const double ratio = xo == f ? 1.0 : static_cast<double>(xo - f);
-      const int64_t base = static_cast<int64_t>(f) - (xo == f ? 1 : 0);
-      double wsum = 0;
-      double tmp[512];
-      double* wt = n <= 512 ? tmp : nullptr;
-      // n above 512 only for extreme antialiased downscales; compute on the fly then.
-      for (int j = 0; j < n; ++j) {
-        double v;
-        if (mode_ == InterpMode::kLinear) {
-          if (!antialias_) v = j == 0 ? 1 - ratio : ratio;
-          else v = std::clamp(1 - std::fabs((i_start + j - ratio) * s), 0.0, 1.0);
-        } else {
-          if (!antialias_) v = CubicKernel(static_cast<double>(j - 1) - ratio, cubic_a_);
-          else v = CubicKernel(s * (i_start + j - ratio), cubic_a_);
-        }
-        const int64_t src = base + i_start + j;
-        if (exclude_outside_ && (src < 0 || src >= g.in)) v = 0;
-        if (wt) wt[j] = v;
-        idx[o * n + j] = std::clamp<int64_t>(src, 0, g.in - 1);
-        w[o * n + j] = static_cast<A>(v);
-        wsum += v;
-      }
-      const bool normalize = antialias_ || exclude_outside_;
-      if (normalize) {
-        if (wsum == 0) wsum = 1;
-        for (int j = 0; j < n; ++j) w[o * n + j] = static_cast<A>((wt ? wt[j] : static_cast<double>(w[o * n + j])) / wsum);
-      }
+      ext[o] = resize::AxisTaps(p_, g, o, n, idx + o * n, wd) ? 1 : 0;
+      for (int j = 0; j < n; ++j) w[o * n + j] = static_cast<A>(wd[j]);
     }
   }
 
@@ -546,14 +428,14 @@ class ResizeKernel final : public OpKernel {
   Status Interpolate(KernelContext& ctx, const Tensor& x, const AxisGeom* geo, Tensor* y) const {
     const int r = x.rank();
     ThreadPool& pool = ctx.pool();
-    const bool use_ext = coord_ == CoordMode::kTfCrop;
-    const A extv = static_cast<A>(extrapolation_);
+    const bool use_ext = p_.coord == CoordMode::kTfCrop;
+    const A extv = static_cast<A>(p_.extrapolation);
 
     // Fast path: float32, only the last two axes resized, plain bilinear.
     if constexpr (std::is_same_v<T, float> && std::is_same_v<A, float>) {
       bool lead_identity = true;
       for (int d = 0; d + 2 < r; ++d) lead_identity = lead_identity && geo[d].identity;
-      if (r >= 2 && lead_identity && x.dim(r - 1) < (int64_t{1} << 31) && mode_ == InterpMode::kLinear && !antialias_ && !exclude_outside_ && !use_ext) {
+      if (r >= 2 && lead_identity && x.dim(r - 1) < (int64_t{1} << 31) && p_.mode == InterpMode::kLinear && !p_.antialias && !p_.exclude_outside && !use_ext) {
         const AxisGeom& gh = geo[r - 2];
         const AxisGeom& gw = geo[r - 1];
         int64_t* iy = static_cast<int64_t*>(ctx.Scratch(sizeof(int64_t) * 2 * (gh.out + gw.out)));
@@ -561,15 +443,16 @@ class ResizeKernel final : public OpKernel {
         float* wy = static_cast<float*>(ctx.Scratch(sizeof(float) * 2 * (gh.out + gw.out)));
         float* wx = wy + 2 * gh.out;
         uint8_t* ex = static_cast<uint8_t*>(ctx.Scratch(static_cast<size_t>(gh.out + gw.out)));
+        double taps[2];
         if (gh.identity) {
           for (int64_t o = 0; o < gh.out; ++o) iy[2 * o] = iy[2 * o + 1] = o, wy[2 * o] = 1, wy[2 * o + 1] = 0;
         } else {
-          TapTable<float>(gh, 2, iy, wy, ex);
+          TapTable<float>(gh, 2, iy, wy, ex, taps);
         }
         if (gw.identity) {
           for (int64_t o = 0; o < gw.out; ++o) ix[2 * o] = ix[2 * o + 1] = o, wx[2 * o] = 1, wx[2 * o + 1] = 0;
         } else {
-          TapTable<float>(gw, 2, ix, wx, ex + gh.out);
+          TapTable<float>(gw, 2, ix, wx, ex + gh.out, taps);
         }
         const int64_t planes = x.num_elements() / (gh.in * gw.in);
         const int64_t out_plane = gh.out * gw.out;
@@ -662,12 +545,13 @@ class ResizeKernel final : public OpKernel {
     for (int d = 0; d < r; ++d) {
       const AxisGeom& g = geo[d];
       if (g.identity) continue;
-      const int n = TapCount(g);
+      const int n = resize::TapCount(p_, g);
       if (n == 0) return ctx.Error("antialias filter too wide for scale " + std::to_string(g.scale) + " on axis " + std::to_string(d));
       int64_t* idx = static_cast<int64_t*>(ctx.Scratch(sizeof(int64_t) * n * g.out));
       A* w = static_cast<A*>(ctx.Scratch(sizeof(A) * n * g.out));
       uint8_t* ex = static_cast<uint8_t*>(ctx.Scratch(static_cast<size_t>(g.out)));
-      TapTable<A>(g, n, idx, w, ex);
+      double* wd = static_cast<double*>(ctx.Scratch(sizeof(double) * n));
+      TapTable<A>(g, n, idx, w, ex, wd);
       int64_t outer = 1, inner = 1;
       for (int k = 0; k < d; ++k) outer *= cur[k];
       for (int k = d + 1; k < r; ++k) inner *= cur[k];
@@ -690,15 +574,8 @@ class ResizeKernel final : public OpKernel {
   int opset_ = 0;
   bool is_upsample_ = false;
   bool legacy_ = false;
-  InterpMode mode_ = InterpMode::kNearest;
-  CoordMode coord_ = CoordMode::kHalfPixel;
-  NearestMode nearest_ = NearestMode::kRoundPreferFloor;
+  resize::Params p_;
   AspectPolicy policy_ = AspectPolicy::kStretch;
-  bool tf_half_pixel_nn_ = false;
-  double cubic_a_ = -0.75;
-  bool exclude_outside_ = false;
-  double extrapolation_ = 0.0;
-  bool antialias_ = false;
   std::vector<int64_t> axes_;
   std::vector<float> attr_scales_;
 };
@@ -1236,6 +1113,15 @@ class CenterCropPadKernel final : public OpKernel {
 };
 
 }  // namespace
+
+Status ResizeRunGeometry(const OpKernel& kernel, const Tensor& x, const Tensor* in1, const Tensor* in2,
+                         const Tensor* in3, resize::Params* params, resize::AxisGeom* geo) {
+  const auto* k = dynamic_cast<const ResizeKernel*>(&kernel);
+  if (k == nullptr) return Internal("not a Resize or Upsample kernel");
+  if (x.rank() > kMaxRank) return InvalidArgument("X rank " + std::to_string(x.rank()) + " exceeds " + std::to_string(kMaxRank));
+  *params = k->params();
+  return k->Geometry(x, in1, in2, in3, geo);
+}
 
 void RegisterImageOps(OpRegistry& r) {
   r.Add("", "Resize", Factory<ResizeKernel>(), 10);

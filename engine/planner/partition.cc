@@ -311,6 +311,17 @@ CudaSupportResult CudaDataOpSupport(const onnx::NodeProto& n, int opset, const s
   if (op == "HardSigmoid" || op == "HardSwish" || op == "LeakyRelu" || op == "Elu" || op == "Selu" ||
       op == "Softplus" || op == "Sign" || op == "Floor" || op == "Ceil" || op == "Round")
     return Kernel(n, types, 1);
+  if (op == "Resize" || op == "Upsample") {
+    // X on the device; roi, scales and sizes (and Upsample's scales) read on the host. Antialias,
+    // and linear or cubic over more than 3 axes, fall back to the CPU at run time.
+    if (type(0) != DataType::kFloat && type(0) != DataType::kFloat16)
+      return Cpu(type(0) == DataType::kUndefined ? "element type of input 0 unknown at compile time"
+                                                 : std::string("Resize of ") + DataTypeName(type(0)) + " on the GPU");
+    if (AttrInt(n, "antialias", 0) != 0 && AttrString(n, "mode", "nearest") != "nearest")
+      return Cpu("antialiased Resize on the GPU");
+    host_from(1);
+    return r;
+  }
   if (op == "BatchNormalization") {
     // The inference form only: one output, statistics as given.
     if (AttrInt(n, "training_mode", 0) != 0) return Cpu("BatchNormalization training_mode on the GPU");
@@ -724,7 +735,9 @@ bool IsCudaDataOp(const std::string& op) {
       // Activations with parameters and rounding (kernels/cuda/activations.h), BatchNormalization,
       // and the variadic Sum / Mean.
       "HardSigmoid", "HardSwish", "LeakyRelu", "Elu", "Selu", "Softplus", "Sign", "Floor", "Ceil", "Round",
-      "BatchNormalization", "Sum", "Mean"};
+      "BatchNormalization", "Sum", "Mean",
+      // runtime/cuda_resize.cc (kernels/cuda/resize.h).
+      "Resize", "Upsample"};
   return kOps.count(op) > 0;
 }
 

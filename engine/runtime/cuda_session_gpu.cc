@@ -36,6 +36,7 @@
 #include "kernels/cuda/transpose.h"
 #include "kernels/cuda/unary_elementwise.h"
 #include "runtime/cuda_data_ops.h"
+#include "runtime/cuda_resize.h"
 #include "runtime/cuda_session.h"
 #include "runtime/executor.h"
 
@@ -1010,6 +1011,7 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
       if (id < 0) return static_cast<Tensor*>(nullptr);
       return DeviceOutput(id, dtype, shape);
     };
+    if (p.op == "Resize" || p.op == "Upsample") return RunCudaResize(*node.kernel, data_in, output, s);
     return RunCudaDataOp(p, data_in, static_cast<int>(node.outputs.size()), options_.fp16, output, s);
   }
   const int out_id = node.outputs.empty() ? -1 : node.outputs[0];

@@ -760,5 +760,96 @@ TEST(CudaDataOpsSessionTest, MaxPoolWithCeilModeInFp16Channelslast) {
                   -1, true);
 }
 
+// ---- Resize (runtime/cuda_resize.cc, kernels/cuda/resize.cu) ----
+
+void FloatVectorInit(onnx::GraphProto* g, const std::string& name, const std::vector<float>& v) {
+  auto* t = g->add_initializer();
+  t->set_name(name);
+  t->set_data_type(kF32);
+  t->add_dims(static_cast<int64_t>(v.size()));
+  for (float x : v) t->add_float_data(x);
+}
+
+struct ResizeForm {
+  std::string mode, ctm, nearest;
+  std::vector<float> scales;
+  std::vector<int64_t> sizes;
+  std::vector<float> roi;
+  bool exclude_outside = false;
+};
+
+onnx::ModelProto ResizeModel(const ResizeForm& f, const std::vector<int64_t>& x_dims) {
+  onnx::ModelProto m = NewModel(19);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, x_dims);
+  *g->add_output() = AnyShape("y", kF32);
+  if (!f.roi.empty()) FloatVectorInit(g, "roi", f.roi);
+  if (!f.scales.empty()) FloatVectorInit(g, "scales", f.scales);
+  if (!f.sizes.empty()) Int64Init(g, "sizes", {static_cast<int64_t>(f.sizes.size())}, f.sizes);
+  std::vector<std::string> in = {"x", f.roi.empty() ? "" : "roi", f.scales.empty() ? "" : "scales"};
+  if (!f.sizes.empty()) in.push_back("sizes");
+  auto* n = AddNode(g, "Resize", in, {"y"});
+  StringAttr(n, "mode", f.mode);
+  if (!f.ctm.empty()) StringAttr(n, "coordinate_transformation_mode", f.ctm);
+  if (!f.nearest.empty()) StringAttr(n, "nearest_mode", f.nearest);
+  if (f.exclude_outside) IntAttr(n, "exclude_outside", 1);
+  if (f.ctm == "tf_crop_and_resize") FloatAttr(n, "extrapolation_value", -7.f);
+  return m;
+}
+
+TEST(CudaDataOpsSessionTest, ResizeInEveryModeRunsOnTheGpu) {
+  const std::vector<ResizeForm> forms = {
+      {"nearest", "asymmetric", "floor", {1, 1, 2, 2}, {}, {}},
+      {"nearest", "half_pixel", "round_prefer_ceil", {1, 1, 0.5f, 1.5f}, {}, {}},
+      {"linear", "half_pixel", "", {}, {2, 3, 17, 5}, {}},
+      {"linear", "align_corners", "", {1, 1, 1.7f, 0.6f}, {}, {}},
+      {"linear", "pytorch_half_pixel", "", {1, 1, 2, 2}, {}, {}},
+      {"cubic", "half_pixel", "", {1, 1, 1.5f, 2.5f}, {}, {}, true},
+      {"cubic", "asymmetric", "", {1, 1, 0.75f, 2}, {}, {}},
+      {"linear", "tf_crop_and_resize", "", {}, {2, 3, 6, 6}, {0, 0, -0.2f, 0.1f, 1, 1, 0.8f, 1.3f}},
+  };
+  const std::vector<int64_t> dims = {2, 3, 10, 12};
+  int k = 0;
+  for (const ResizeForm& f : forms) {
+    SCOPED_TRACE(f.mode + " " + f.ctm);
+    const std::vector<Value> in = {FloatTensor(dims, Random(static_cast<size_t>(Count(dims)), 60 + k++, 3.f))};
+    CheckAgainstCpu(ResizeModel(f, dims), in, 0, 2);
+    CheckAgainstCpu(ResizeModel(f, dims), in, 0, -1, true);
+  }
+}
+
+TEST(CudaDataOpsSessionTest, ResizeAntialiasStaysOnTheCpu) {
+  onnx::ModelProto m = ResizeModel({"linear", "half_pixel", "", {1, 1, 0.5f, 0.5f}, {}, {}}, {1, 2, 8, 8});
+  m.mutable_graph()->mutable_node(0)->add_attribute()->CopyFrom([] {
+    onnx::AttributeProto a;
+    a.set_name("antialias");
+    a.set_type(onnx::AttributeProto::INT);
+    a.set_i(1);
+    return a;
+  }());
+  CheckAgainstCpu(m, {FloatTensor({1, 2, 8, 8}, Random(128, 70, 3.f))}, 1, -1);
+}
+
+// A feature pyramid's top-down step: the coarse map upsampled 2x (nearest) and added to the lateral
+// 1x1 convolution, whose output is channels-last in fp16 (the Resize reads NCHW back).
+TEST(CudaDataOpsSessionTest, FeaturePyramidUpsampleAddStaysOnTheGpu) {
+  onnx::ModelProto m = NewModel(19);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {-1, 8, 16, 16});
+  *g->add_output() = AnyShape("y", kF32);
+  FloatInit(g, "w_lat", {8, 8, 1, 1}, 71);
+  FloatInit(g, "w_down", {8, 8, 3, 3}, 72);
+  FloatVectorInit(g, "scales", {1, 1, 2, 2});
+  auto* down = AddNode(g, "Conv", {"x", "w_down"}, {"coarse"});
+  IntsAttr(down, "strides", {2, 2});
+  IntsAttr(down, "pads", {1, 1, 1, 1});
+  AddNode(g, "Resize", {"coarse", "", "scales"}, {"up"});
+  AddNode(g, "Conv", {"x", "w_lat"}, {"lat"});
+  AddNode(g, "Add", {"up", "lat"}, {"y"});
+  const std::vector<Value> in = {FloatTensor({2, 8, 16, 16}, Random(4096, 73, 2.f))};
+  CheckAgainstCpu(m, in, 0, 2);
+  CheckAgainstCpu(m, in, 0, -1, true);
+}
+
 }  // namespace
 }  // namespace onnxd
