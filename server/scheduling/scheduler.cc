@@ -104,18 +104,40 @@ Status ModelScheduler::WarmUp(const inference::ModelConfig& config, const std::s
     }
     return Status::Ok();
   }
+  // Zeros, every dynamic dim 1 but a dynamic batch dim `batch`; false when an input is not a tensor.
+  auto invent = [&](int64_t batch, std::vector<Value>* inputs) {
+    inputs->clear();
+    for (const auto& spec : model_->inputs()) {
+      if (spec.type.kind != ValueKind::kTensor) return false;  // nothing sensible to invent
+      Shape shape;
+      for (size_t k = 0; k < spec.type.dims.size(); ++k) {
+        const int64_t d = spec.type.dims[k];
+        shape.PushBack(d >= 0 ? d : (k == 0 ? batch : 1));
+      }
+      inputs->emplace_back(Tensor::Allocate(spec.type.elem_type, shape));
+    }
+    return true;
+  };
   std::vector<Value> inputs;
-  for (const auto& spec : model_->inputs()) {
-    if (spec.type.kind != ValueKind::kTensor) return Status::Ok();  // nothing sensible to invent
-    Shape shape;
-    for (int64_t d : spec.type.dims) shape.PushBack(d < 0 ? 1 : d);
-    inputs.emplace_back(Tensor::Allocate(spec.type.elem_type, shape));
-  }
+  if (!invent(1, &inputs)) return Status::Ok();
   // A GPU session captures a CUDA Graph on the second run of a signature: two runs leave batch 1
   // replaying before the model is ready.
-  const int runs = model_->placement().target == Device::kCuda ? 2 : 1;
+  const bool gpu = model_->placement().target == Device::kCuda;
+  const int runs = gpu ? 2 : 1;
   for (auto& s : sessions_)
     for (int k = 0; k < runs; ++k) RETURN_IF_ERROR(s->Run(inputs, &outputs));
+  // With dynamic batching, a GPU session's first run at the largest batch the batcher forms picks
+  // its convolution algorithms (cudnnFind times every candidate from batch 8 up: tens of ms per
+  // geometry): one run at max_batch_size pays that before the model is ready, not the first full
+  // batch of requests. Other batch sizes in between still pay on their first run.
+  const int64_t max_batch = config.max_batch_size();
+  if (gpu && config.has_dynamic_batching() && max_batch > 1 && !model_->inputs().empty() &&
+      !model_->inputs()[0].type.dims.empty() && model_->inputs()[0].type.dims[0] < 0 && invent(max_batch, &inputs)) {
+    for (auto& s : sessions_) {
+      Status st = s->Run(inputs, &outputs);
+      if (!st.ok()) return st.WithContext("warm-up at max_batch_size " + std::to_string(max_batch) + ": ");
+    }
+  }
   return Status::Ok();
 }
 
