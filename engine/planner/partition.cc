@@ -222,7 +222,9 @@ std::string CheckConvOrPool(const onnx::NodeProto& n, int rank0) {
   }
   if (op == "Conv") {
     const std::string act = AttrString(n, "onnxd_activation", "");
-    if (!act.empty() && act != "Relu" && act != "Sigmoid" && act != "Tanh" && act != "Clip")
+    // Every activation passes/fuse_conv_activation.cc attaches: ReLU and Clip(0, c) in cuDNN's fused
+    // call where it takes them, the rest by our elementwise kernels after the convolution.
+    if (!act.empty() && act != "Relu" && act != "Sigmoid" && act != "Tanh" && act != "Clip" && act != "LeakyRelu")
       return "fused activation " + act + " on the GPU";
     return "";
   }

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <set>
 
+#include "kernels/cuda/activations.h"
 #include "kernels/cuda/binary_elementwise.h"
 #ifdef ONNXD_WITH_CUDNN
 #include "kernels/cuda/cudnn_conv.h"
@@ -1724,6 +1725,13 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
                                      p.activation_beta, s);
       return cuda::ClipElementwise(out->data<float>(), out->data<float>(), count, p.activation_alpha,
                                    p.activation_beta, s);
+    }
+    if (p.activation == "LeakyRelu") {
+      cuda::ActivationParams leaky;
+      leaky.alpha = p.activation_alpha;
+      if (is_half)
+        return cuda::Activation(cuda::ActivationOp::kLeakyRelu, leaky, out->data<__half>(), out->data<__half>(), count, s);
+      return cuda::Activation(cuda::ActivationOp::kLeakyRelu, leaky, out->data<float>(), out->data<float>(), count, s);
     }
     if (!p.activation.empty()) {
       const cuda::UnaryOp act = p.activation == "Relu"      ? cuda::UnaryOp::kRelu

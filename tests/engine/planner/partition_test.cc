@@ -260,7 +260,7 @@ TEST(PartitionTest, ConvAndPoolingGoToTheGpuInTheFormsCudnnTakes) {
   PlacementInfo asym = conv({0, 0, 1, 1}, "");
   EXPECT_EQ(Devices(asym), "C");
   EXPECT_FALSE(asym.nodes[0].reason.empty());
-  EXPECT_EQ(Devices(conv({1, 1, 1, 1}, "LeakyRelu")), "C");  // no fused LeakyRelu on the GPU
+  EXPECT_EQ(Devices(conv({1, 1, 1, 1}, "LeakyRelu")), want);  // the activation after the convolution
 
   onnx::ModelProto m = NewModel(13);
   auto* g = m.mutable_graph();

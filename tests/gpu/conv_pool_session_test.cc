@@ -1,0 +1,139 @@
+// Conv and pooling forms that cuDNN does not take as ONNX gives them, through CUDA sessions
+// (runtime/cuda_session_gpu.cc RunConvOrPool), compared with the CPU session of the same model on
+// the same inputs (the CPU ops are checked against onnxruntime by the node suite). Each model runs
+// in three modes: fp32 (NCHW), TF32 and fp16 (channels-last: the pooled or convolved value is
+// computed on the device, so the session lays it out NHWC). Every node must be placed on the GPU.
+// Skipped without a device (gpu_test_main.cc). The index and shape math these paths share is
+// tested on the CPU in tests/engine/kernels/cuda/window_geometry_test.cc.
+#include <cuda_fp16.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "model_builder.h"
+#include "onnx/onnx-ml.pb.h"
+#include "onnxd/engine/engine.h"
+
+namespace onnxd {
+namespace {
+
+using namespace ::onnxd::gpu_test;  // NOLINT: the model builders
+
+enum class Mode { kFp32, kTf32, kFp16 };
+
+const char* ModeName(Mode m) { return m == Mode::kFp32 ? "fp32" : m == Mode::kTf32 ? "tf32" : "fp16"; }
+
+struct Outputs {
+  std::vector<std::vector<float>> values;
+  std::vector<std::vector<int64_t>> shapes;
+};
+
+std::vector<float> ToFloats(const Tensor& t) {
+  std::vector<float> v(static_cast<size_t>(t.num_elements()));
+  if (t.dtype() == DataType::kFloat16) {
+    const auto* p = static_cast<const __half*>(t.raw_data());
+    for (size_t i = 0; i < v.size(); ++i) v[i] = __half2float(p[i]);
+  } else {
+    std::copy(t.data<float>(), t.data<float>() + v.size(), v.begin());
+  }
+  return v;
+}
+
+// Runs `m` twice on `device` (the second run may replay a captured graph; both must agree).
+Outputs RunOn(const onnx::ModelProto& m, Device device, Mode mode, const std::vector<Value>& inputs,
+              bool expect_all_gpu) {
+  CompileOptions options;
+  options.device = device;
+  options.allow_tf32 = mode == Mode::kTf32;
+  options.fp16 = mode == Mode::kFp16;
+  Outputs r;
+  auto model = CompileKept(m, options);
+  if (model == nullptr) return r;
+  if (device == Device::kCuda && expect_all_gpu)
+    for (const auto& n : model->placement().nodes)
+      EXPECT_EQ(n.device, Device::kCuda) << n.op_type << " stays on the CPU: " << n.reason;
+  auto session = model->CreateSession();
+  for (int k = 0; k < 2; ++k) {
+    std::vector<Value> outs;
+    Status st = session->Run(inputs, &outs);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    if (!st.ok()) return Outputs();
+    Outputs now;
+    for (const auto& v : outs) {
+      now.values.push_back(ToFloats(v.tensor()));
+      now.shapes.push_back(v.tensor().shape().ToVector());
+    }
+    if (k == 1) {
+      EXPECT_EQ(now.values, r.values) << "the second run differs from the first";
+    }
+    r = std::move(now);
+  }
+  return r;
+}
+
+// The model on the GPU in each mode against the fp32 CPU session. `rtol_tc` / `atol_tc` are the
+// tolerances with tensor-core math (TF32, fp16 storage).
+void CheckAllModes(const onnx::ModelProto& m, const std::vector<Value>& inputs, float rtol_tc = 2e-2f,
+                   float atol_tc = 2e-2f) {
+  const Outputs want = RunOn(m, Device::kCpu, Mode::kFp32, inputs, false);
+  ASSERT_FALSE(want.values.empty());
+  for (Mode mode : {Mode::kFp32, Mode::kTf32, Mode::kFp16}) {
+    SCOPED_TRACE(ModeName(mode));
+    const Outputs got = RunOn(m, Device::kCuda, mode, inputs, true);
+    ASSERT_EQ(got.values.size(), want.values.size());
+    const float rtol = mode == Mode::kFp32 ? 1e-4f : rtol_tc, atol = mode == Mode::kFp32 ? 1e-5f : atol_tc;
+    for (size_t o = 0; o < got.values.size(); ++o) {
+      EXPECT_EQ(got.shapes[o], want.shapes[o]) << "output " << o;
+      ASSERT_EQ(got.values[o].size(), want.values[o].size()) << "output " << o;
+      int bad = 0;
+      for (size_t i = 0; i < got.values[o].size(); ++i) {
+        const float g = got.values[o][i], w = want.values[o][i];
+        if (!(std::fabs(g - w) <= atol + rtol * std::fabs(w)) && ++bad <= 5)
+          ADD_FAILURE() << "output " << o << " element " << i << ": cuda " << g << ", cpu " << w;
+      }
+      EXPECT_EQ(bad, 0) << "output " << o << " of " << got.values[o].size() << " elements";
+    }
+  }
+}
+
+Value FloatTensor(const std::vector<int64_t>& dims, uint32_t seed, float scale = 1.f) {
+  Tensor t = Tensor::Allocate(DataType::kFloat, Shape(std::span<const int64_t>(dims)));
+  auto v = Random(static_cast<size_t>(Count(dims)), seed, scale);
+  std::copy(v.begin(), v.end(), t.data<float>());
+  return Value(t);
+}
+
+// x -> Sigmoid -> (the op under test, built by `add`) -> y: the Sigmoid makes the op's input a
+// computed value (channels-last in TF32 and fp16 modes).
+template <typename AddOp>
+onnx::ModelProto AfterSigmoid(const std::vector<int64_t>& x_dims, AddOp add, int opset = 13) {
+  onnx::ModelProto m = NewModel(opset);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, x_dims);
+  *g->add_output() = AnyShape("y", kF32);
+  AddNode(g, "Sigmoid", {"x"}, {"s"});
+  add(g);
+  return m;
+}
+
+// Conv followed by LeakyRelu: the graph pass fuses the activation into the Conv
+// (onnxd_activation), and the session applies it after the convolution.
+TEST(CudaConvPoolTest, ConvWithFusedLeakyRelu) {
+  for (bool bias : {true, false}) {
+    SCOPED_TRACE(bias ? "with bias" : "without bias");
+    auto m = AfterSigmoid({2, 5, 11, 9}, [&](onnx::GraphProto* g) {
+      FloatInit(g, "W", {6, 5, 3, 3}, 70, 0.6f);
+      FloatInit(g, "B", {6}, 71, 0.5f);
+      std::vector<std::string> in = {"s", "W"};
+      if (bias) in.push_back("B");
+      IntsAttr(AddNode(g, "Conv", in, {"c"}), "pads", {1, 1, 1, 1});
+      FloatAttr(AddNode(g, "LeakyRelu", {"c"}, {"y"}), "alpha", 0.2f);
+    });
+    CheckAllModes(m, {FloatTensor({2, 5, 11, 9}, 72, 3.f)});
+  }
+}
+
+}  // namespace
+}  // namespace onnxd
