@@ -13,8 +13,6 @@
 // writes the Markdown list of every case that does not pass with its reason (out of scope /
 // not implemented / fails); --check-lists runs nothing and exits 1 unless every case of DIR is
 // in exactly one of the pass list and that failure list (nothing skipped silently).
-#include <dirent.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,81 +27,15 @@
 #include <string>
 #include <vector>
 
-#include "loader/tensor_proto.h"
-#include "onnx/onnx-ml.pb.h"
-#include "onnxd/engine/engine.h"
-#include "value_compare.h"
+#include "node_case.h"
 
 namespace {
 
-bool Exists(const std::string& p) {
-  struct stat st;
-  return stat(p.c_str(), &st) == 0;
-}
-
-std::vector<std::string> ListDir(const std::string& dir, bool dirs_only) {
-  std::vector<std::string> out;
-  DIR* d = opendir(dir.c_str());
-  if (!d) return out;
-  while (dirent* e = readdir(d)) {
-    std::string n = e->d_name;
-    if (n == "." || n == "..") continue;
-    struct stat st;
-    if (dirs_only && (stat((dir + "/" + n).c_str(), &st) != 0 || !S_ISDIR(st.st_mode))) continue;
-    out.push_back(n);
-  }
-  closedir(d);
-  std::sort(out.begin(), out.end());
-  return out;
-}
+using onnxd::testing::ListDir;
 
 // Runs one case in this process; returns "" on pass, else the reason.
 std::string RunCase(const std::string& dir) {
-  onnx::ModelProto proto;
-  {
-    std::ifstream f(dir + "/model.onnx", std::ios::binary);
-    if (!proto.ParseFromIstream(&f)) return "model.onnx does not parse";
-  }
-  onnxd::Engine engine;
-  auto model = engine.CompileFile(dir + "/model.onnx");
-  if (!model.ok()) return "compile: " + model.status().ToString();
-  std::set<std::string> inits;
-  for (const auto& t : proto.graph().initializer()) inits.insert(t.name());
-  std::vector<const onnx::ValueInfoProto*> graph_inputs;
-  for (const auto& i : proto.graph().input())
-    if (!inits.count(i.name())) graph_inputs.push_back(&i);
-
-  auto session = (*model)->CreateSession();
-  int sets = 0;
-  for (const std::string& ds : ListDir(dir, true)) {
-    if (ds.rfind("test_data_set_", 0) != 0) continue;
-    ++sets;
-    const std::string base = dir + "/" + ds + "/";
-    std::vector<onnxd::Value> inputs;
-    for (size_t i = 0; Exists(base + "input_" + std::to_string(i) + ".pb"); ++i) {
-      const onnx::TypeProto* type = i < graph_inputs.size() ? &graph_inputs[i]->type() : nullptr;
-      auto v = onnxd::engine::ReadValueFile(base + "input_" + std::to_string(i) + ".pb", type);
-      if (!v.ok()) return ds + ": " + v.status().ToString();
-      inputs.push_back(std::move(v).value());
-    }
-    // Cases may leave trailing optional inputs out.
-    std::vector<onnxd::Value> outputs;
-    std::vector<onnxd::Value> run_inputs = inputs;
-    const auto& specs = (*model)->inputs();
-    if (run_inputs.size() < specs.size()) run_inputs.resize(specs.size());
-    onnxd::Status st = session->Run(run_inputs, &outputs);
-    if (!st.ok()) return ds + ": run: " + st.ToString();
-    for (int i = 0; Exists(base + "output_" + std::to_string(i) + ".pb"); ++i) {
-      const onnx::TypeProto* type = i < proto.graph().output_size() ? &proto.graph().output(i).type() : nullptr;
-      auto e = onnxd::engine::ReadValueFile(base + "output_" + std::to_string(i) + ".pb", type);
-      if (!e.ok()) return ds + ": expected output " + std::to_string(i) + ": " + e.status().ToString();
-      if (i >= static_cast<int>(outputs.size())) return ds + ": missing output " + std::to_string(i);
-      std::string diff = onnxd::testing::CompareValues(outputs[i], *e, 1e-3, 1e-7);
-      if (!diff.empty()) return ds + ": output " + std::to_string(i) + " ('" + proto.graph().output(i).name() + "'): " + diff;
-    }
-  }
-  if (sets == 0) return "no test data sets";
-  return "";
+  return onnxd::testing::RunNodeCase(dir, onnxd::CompileOptions(), onnxd::testing::CaseTolerance());
 }
 
 std::string RunIsolated(const std::string& dir, int timeout) {
@@ -293,7 +225,7 @@ int main(int argc, char** argv) {
   }
   std::vector<std::string> cases;
   for (const auto& c : ListDir(data, true))
-    if (Exists(data + "/" + c + "/model.onnx") && (filter.empty() || c.find(filter) != std::string::npos))
+    if (onnxd::testing::PathExists(data + "/" + c + "/model.onnx") && (filter.empty() || c.find(filter) != std::string::npos))
       cases.push_back(c);
 
   if (suite.empty()) {

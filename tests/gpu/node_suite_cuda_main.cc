@@ -10,8 +10,6 @@
 // Cases run in child processes, many to a child (one CUDA context for them all); a crash, a hang
 // (--timeout seconds a case) or a failed run ends its child, so it is one failure, not the end
 // of the run. Exit 77 without a device (unless --plan-only), 1 when a case fails.
-#include <dirent.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,29 +24,15 @@
 #include <string>
 #include <vector>
 
-#include "loader/tensor_proto.h"
-#include "onnx/onnx-ml.pb.h"
-#include "onnxd/engine/engine.h"
-#include "value_compare.h"
+#include "node_case.h"
 
 namespace {
 
-bool Exists(const std::string& p) {
-  struct stat st;
-  return stat(p.c_str(), &st) == 0;
-}
-
-std::vector<std::string> ListDirs(const std::string& dir) {
+// The case directories of `dir`.
+std::vector<std::string> ListCases(const std::string& dir) {
   std::vector<std::string> out;
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return out;
-  while (dirent* e = readdir(d)) {
-    std::string n = e->d_name;
-    if (n == "." || n == "..") continue;
-    if (Exists(dir + "/" + n + "/model.onnx") || n.rfind("test_data_set_", 0) == 0) out.push_back(n);
-  }
-  closedir(d);
-  std::sort(out.begin(), out.end());
+  for (const std::string& n : onnxd::testing::ListDir(dir, true))
+    if (onnxd::testing::PathExists(dir + "/" + n + "/model.onnx")) out.push_back(n);
   return out;
 }
 
@@ -65,51 +49,14 @@ std::string Plan(const std::string& dir, int* gpu_nodes, std::string* summary) {
   return "";
 }
 
+// The CPU suite's tolerances; fp16 outputs have their own.
 std::string RunCase(const std::string& dir) {
-  onnx::ModelProto proto;
-  {
-    std::ifstream f(dir + "/model.onnx", std::ios::binary);
-    if (!proto.ParseFromIstream(&f)) return "model.onnx does not parse";
-  }
-  onnxd::Engine engine;
   onnxd::CompileOptions options;
   options.device = onnxd::Device::kCuda;
-  auto model = engine.CompileFile(dir + "/model.onnx", options);
-  if (!model.ok()) return "compile: " + model.status().ToString();
-  std::set<std::string> inits;
-  for (const auto& t : proto.graph().initializer()) inits.insert(t.name());
-  std::vector<const onnx::ValueInfoProto*> graph_inputs;
-  for (const auto& i : proto.graph().input())
-    if (!inits.count(i.name())) graph_inputs.push_back(&i);
-  auto session = (*model)->CreateSession();
-  int sets = 0;
-  for (const std::string& ds : ListDirs(dir)) {
-    if (ds.rfind("test_data_set_", 0) != 0) continue;
-    ++sets;
-    const std::string base = dir + "/" + ds + "/";
-    std::vector<onnxd::Value> inputs;
-    for (size_t i = 0; Exists(base + "input_" + std::to_string(i) + ".pb"); ++i) {
-      const onnx::TypeProto* type = i < graph_inputs.size() ? &graph_inputs[i]->type() : nullptr;
-      auto v = onnxd::engine::ReadValueFile(base + "input_" + std::to_string(i) + ".pb", type);
-      if (!v.ok()) return ds + ": " + v.status().ToString();
-      inputs.push_back(std::move(v).value());
-    }
-    if (inputs.size() < (*model)->inputs().size()) inputs.resize((*model)->inputs().size());
-    std::vector<onnxd::Value> outputs;
-    onnxd::Status st = session->Run(inputs, &outputs);
-    if (!st.ok()) return ds + ": run: " + st.ToString();
-    for (int i = 0; Exists(base + "output_" + std::to_string(i) + ".pb"); ++i) {
-      const onnx::TypeProto* type = i < proto.graph().output_size() ? &proto.graph().output(i).type() : nullptr;
-      auto e = onnxd::engine::ReadValueFile(base + "output_" + std::to_string(i) + ".pb", type);
-      if (!e.ok()) return ds + ": expected output " + std::to_string(i) + ": " + e.status().ToString();
-      if (i >= static_cast<int>(outputs.size())) return ds + ": missing output " + std::to_string(i);
-      // The CPU suite's tolerances; fp16 outputs have their own.
-      const bool half = outputs[i].is_tensor() && outputs[i].tensor().dtype() == onnxd::DataType::kFloat16;
-      std::string diff = onnxd::testing::CompareValues(outputs[i], *e, half ? 2e-3 : 1e-3, half ? 1e-3 : 1e-7);
-      if (!diff.empty()) return ds + ": output " + std::to_string(i) + ": " + diff;
-    }
-  }
-  return sets == 0 ? "no test data sets" : "";
+  onnxd::testing::CaseTolerance tolerance;
+  tolerance.half_rtol = 2e-3;
+  tolerance.half_atol = 1e-3;
+  return onnxd::testing::RunNodeCase(dir, options, tolerance);
 }
 
 // Runs cases[first..] in child processes and appends (case, result) to `results` ("" = pass).
@@ -268,8 +215,7 @@ int main(int argc, char** argv) {
   int considered = 0, cpu_only = 0, passed = 0;
   std::vector<std::pair<std::string, std::string>> failed;
   std::vector<std::string> to_run;
-  for (const auto& c : ListDirs(data)) {
-    if (c.rfind("test_data_set_", 0) == 0) continue;
+  for (const auto& c : ListCases(data)) {
     if (!filter.empty() && c.find(filter) == std::string::npos) continue;
     if (!pass_list.empty() && !cpu_passing.count(c)) continue;
     ++considered;
