@@ -32,10 +32,10 @@ class ModelImpl {
 
 class SessionImpl {
  public:
-  explicit SessionImpl(std::shared_ptr<ModelImpl> model) : model_(std::move(model)) {
+  SessionImpl(std::shared_ptr<ModelImpl> model, int gpu) : model_(std::move(model)) {
     frame_.Bind(*model_->graph);
     if (model_->options.device == Device::kCuda) {
-      auto cuda = CreateCudaSession(model_->graph, model_->device_plan, model_->options, model_->pool);
+      auto cuda = CreateCudaSession(model_->graph, model_->device_plan, model_->options, model_->pool, gpu);
       if (cuda.ok()) {
         cuda_ = std::move(cuda).value();
       } else {
@@ -50,6 +50,7 @@ class SessionImpl {
   int cached_plans() const { return static_cast<int>(plans_.size()); }
   int last_run_copies() const { return cuda_ != nullptr ? cuda_->last_run_copies() : 0; }
   bool last_run_replayed_graph() const { return cuda_ != nullptr && cuda_->last_run_replayed_graph(); }
+  const Status& status() const { return cuda_error_; }
 
  private:
   struct CachedPlan {
@@ -307,8 +308,8 @@ int CompiledModel::OutputIndex(const std::string& name) const {
     if (outputs()[i].name == name) return static_cast<int>(i);
   return -1;
 }
-std::unique_ptr<Session> CompiledModel::CreateSession() const {
-  return std::unique_ptr<Session>(new Session(std::make_unique<SessionImpl>(impl_)));
+std::unique_ptr<Session> CompiledModel::CreateSession(int gpu) const {
+  return std::unique_ptr<Session>(new Session(std::make_unique<SessionImpl>(impl_, gpu)));
 }
 
 Session::Session(std::unique_ptr<SessionImpl> impl) : impl_(std::move(impl)) {}
@@ -320,11 +321,13 @@ int64_t Session::planned_arena_bytes() const { return impl_->arena_bytes(); }
 int Session::cached_plans() const { return impl_->cached_plans(); }
 int Session::last_run_copies() const { return impl_->last_run_copies(); }
 bool Session::last_run_replayed_graph() const { return impl_->last_run_replayed_graph(); }
+Status Session::status() const { return impl_->status(); }
 
 Engine::Engine() = default;
 Engine::~Engine() = default;
 int Engine::intra_op_threads() const { return engine::ThreadPool::Process().num_threads(); }
 bool Engine::CudaAvailable(std::string* why) { return engine::CudaRuntimeAvailable(why); }
+int Engine::CudaDeviceCount(std::string* why) { return engine::CudaRuntimeDeviceCount(why); }
 void Engine::SetIntraOpThreads(int n) { engine::ThreadPool::SetProcessThreads(n); }
 
 StatusOr<std::shared_ptr<const CompiledModel>> Engine::CompileBytes(const std::string& bytes, const std::string& base_dir,

@@ -9,8 +9,13 @@ bool CudaRuntimeAvailable(std::string* why) {
   return false;
 }
 
+int CudaRuntimeDeviceCount(std::string* why) {
+  CudaRuntimeAvailable(why);
+  return 0;
+}
+
 StatusOr<std::unique_ptr<CudaSession>> CreateCudaSession(std::shared_ptr<const GraphPlan>, const DevicePlan&,
-                                                         const CompileOptions&, ThreadPool*) {
+                                                         const CompileOptions&, ThreadPool*, int) {
   return Unavailable("this onnxd was built without the CUDA backend (ONNXD_CUDA off)");
 }
 

@@ -24,6 +24,8 @@ namespace onnxd::engine {
 
 // True when this build has the CUDA backend and a device is usable; `why` gets the reason if not.
 bool CudaRuntimeAvailable(std::string* why);
+// The devices this process can use (0 without the backend or a driver; `why` says why).
+int CudaRuntimeDeviceCount(std::string* why);
 
 class CudaSession {
  public:
@@ -36,10 +38,13 @@ class CudaSession {
   virtual bool last_run_replayed_graph() const = 0;
 };
 
-// Creates the CUDA state for one session of `graph` placed by `plan` (uploads the constants the
-// device reads). UNAVAILABLE without a device or without the CUDA backend.
+// Creates the CUDA state for one session of `graph` placed by `plan` on device `gpu` (uploads the
+// constants the device reads, once per model and device). UNAVAILABLE without a device or without
+// the CUDA backend; INVALID_ARGUMENT for a device ordinal this process does not have.
+// The session makes its device current on the calling thread in creation, in every Run and in its
+// destructor (the current device is per host thread, and one thread runs sessions of any device).
 StatusOr<std::unique_ptr<CudaSession>> CreateCudaSession(std::shared_ptr<const GraphPlan> graph,
                                                          const DevicePlan& plan, const CompileOptions& options,
-                                                         ThreadPool* pool);
+                                                         ThreadPool* pool, int gpu);
 
 }  // namespace onnxd::engine

@@ -16,6 +16,8 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <string>
+#include <tuple>
 
 #include "kernels/cuda/activations.h"
 #include "kernels/cuda/binary_elementwise.h"
@@ -23,6 +25,7 @@
 #include "kernels/cuda/cudnn_conv.h"
 #endif
 #include "kernels/cuda/cuda_status.h"
+#include "kernels/cuda/current_device.h"
 #include "kernels/cuda/device_pool.h"
 #include "kernels/cuda/gemm_cuda.h"
 #include "kernels/cuda/gemm_lt.h"
@@ -44,6 +47,7 @@
 namespace onnxd::engine {
 
 bool CudaRuntimeAvailable(std::string* why) { return cuda::CudaDeviceAvailable(why); }
+int CudaRuntimeDeviceCount(std::string* why) { return cuda::DeviceCount(why); }
 
 namespace {
 
@@ -216,15 +220,16 @@ StatusOr<std::shared_ptr<DeviceConstants>> UploadConstants(const GraphPlan& g, c
   return c;
 }
 
-// The model's shared constants: those of a live session of the same graph and precision, else a
-// fresh upload. Safe from any thread.
-StatusOr<std::shared_ptr<DeviceConstants>> SharedConstants(const GraphPlan& g, const DevicePlan& plan, bool fp16) {
+// The model's shared constants on `device` (current on this thread): those of a live session of
+// the same graph, precision and device, else a fresh upload to it. Safe from any thread.
+StatusOr<std::shared_ptr<DeviceConstants>> SharedConstants(const GraphPlan& g, const DevicePlan& plan, bool fp16,
+                                                           int device) {
   static std::mutex mu;
-  static std::map<std::pair<const GraphPlan*, bool>, std::weak_ptr<DeviceConstants>> live;  // GUARDED_BY(mu)
+  static std::map<std::tuple<const GraphPlan*, bool, int>, std::weak_ptr<DeviceConstants>> live;  // GUARDED_BY(mu)
   std::lock_guard<std::mutex> lock(mu);
   for (auto it = live.begin(); it != live.end();) it = it->second.expired() ? live.erase(it) : std::next(it);
   // A live entry implies a live session, which keeps its GraphPlan alive: the address is not reused.
-  auto& slot = live[{&g, fp16}];
+  auto& slot = live[{&g, fp16, device}];
   if (auto c = slot.lock()) return c;
   std::shared_ptr<DeviceConstants> c;
   ASSIGN_OR_RETURN(c, UploadConstants(g, plan, fp16));
@@ -235,9 +240,13 @@ StatusOr<std::shared_ptr<DeviceConstants>> SharedConstants(const GraphPlan& g, c
 class CudaSessionImpl : public CudaSession {
  public:
   CudaSessionImpl(std::shared_ptr<const GraphPlan> graph, const DevicePlan& plan, const CompileOptions& options,
-                  ThreadPool* pool)
-      : graph_(std::move(graph)), plan_(plan), options_(options), threads_(pool) {}
+                  ThreadPool* pool, int device)
+      : device_(device), graph_(std::move(graph)), plan_(plan), options_(options), threads_(pool) {}
   ~CudaSessionImpl() override {
+    // The handles, streams and buffers below belong to device_: it stays current while the members
+    // go, and restore_ (destroyed last) gives the thread its device back.
+    if (cudaGetDevice(&restore_.device) != cudaSuccess) restore_.device = -1;
+    cudaSetDevice(device_);
     // Work still queued may read buffers: finish it before they go back to the pool.
     if (stream_ != nullptr) cudaStreamSynchronize(stream_->get());
     for (cudaEvent_t e : prof_events_) cudaEventDestroy(e);
@@ -323,6 +332,14 @@ class CudaSessionImpl : public CudaSession {
   void Release(int id);
   void ClearRun();
 
+  // Declared first, so destroyed last: the thread's device from before the destructor.
+  struct RestoreDevice {
+    int device = -1;
+    ~RestoreDevice() {
+      if (device >= 0) cudaSetDevice(device);
+    }
+  } restore_;
+  const int device_;  // the CUDA device ordinal everything below lives on
   std::shared_ptr<const GraphPlan> graph_;
   DevicePlan plan_;
   CompileOptions options_;
@@ -403,9 +420,8 @@ class CudaSessionImpl : public CudaSession {
 // A failed capture's reason starts with this (the run then goes node by node).
 constexpr char kNotCapturable[] = "not capturable: ";
 
+// Runs with device_ current (CreateCudaSession): the pools, stream and handles are made on it.
 Status CudaSessionImpl::Init() {
-  int device = 0;
-  ONNXD_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
   pool_ = std::make_unique<cuda::DevicePool>();
   auto stream = cuda::Stream::Create();
   if (!stream.ok()) return stream.status();
@@ -438,7 +454,7 @@ Status CudaSessionImpl::Init() {
   for (int id = 0; id < n; ++id) on_host_[id] = graph_->is_constant[id];
   // Constants the device reads: uploaded once per model (not on the request path), shared with
   // the model's other sessions. The session holds views; the buffers stay the constants' own.
-  ASSIGN_OR_RETURN(constants_, SharedConstants(*graph_, plan_, options_.fp16));
+  ASSIGN_OR_RETURN(constants_, SharedConstants(*graph_, plan_, options_.fp16, device_));
   for (int id : plan_.uploaded_constants) {
     dev_[id] = constants_->views[id];
     halved_[id] = constants_->halved[id];
@@ -674,6 +690,8 @@ std::string SignatureOf(std::span<const Value> inputs) {
 
 Status CudaSessionImpl::Run(std::span<const Value> inputs, std::vector<Value>* outputs, const RunOptions& options) {
   replayed_ = false;
+  // This thread may have run another GPU's session last.
+  RETURN_IF_ERROR(cuda::MakeCurrent(device_));
   serial_ = options.serial;
   if (!options_.cuda_graphs || options.profile != nullptr) return RunEager(inputs, outputs, options, nullptr);
   const std::string key = SignatureOf(inputs);
@@ -1830,10 +1848,21 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
 
 StatusOr<std::unique_ptr<CudaSession>> CreateCudaSession(std::shared_ptr<const GraphPlan> graph,
                                                          const DevicePlan& plan, const CompileOptions& options,
-                                                         ThreadPool* pool) {
+                                                         ThreadPool* pool, int gpu) {
   std::string why;
   if (!CudaRuntimeAvailable(&why)) return Unavailable("no usable CUDA device: " + why);
-  auto s = std::make_unique<CudaSessionImpl>(std::move(graph), plan, options, pool);
+  const int count = cuda::DeviceCount(&why);
+  if (gpu < 0 || gpu >= count) {
+    std::string msg = "GPU " + std::to_string(gpu) + " does not exist: this process sees " + std::to_string(count) +
+                      (count == 1 ? " GPU (ordinal 0" : " GPUs (ordinals 0-" + std::to_string(count - 1));
+    if (const char* v = std::getenv("CUDA_VISIBLE_DEVICES"); v != nullptr)
+      msg += std::string(", after CUDA_VISIBLE_DEVICES=") + v;
+    return InvalidArgument(msg + ")");
+  }
+  // Everything the session makes lives on `gpu`; the caller's thread gets its device back.
+  cuda::ScopedDevice on(gpu);
+  RETURN_IF_ERROR(on.status());
+  auto s = std::make_unique<CudaSessionImpl>(std::move(graph), plan, options, pool, gpu);
   RETURN_IF_ERROR(s->Init());
   return std::unique_ptr<CudaSession>(std::move(s));
 }

@@ -4,6 +4,7 @@
 // the copies a run makes are the ones the placement plan counted. Skipped without a device
 // (gpu_test_main.cc).
 #include <cuda_fp16.h>
+#include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -521,6 +522,107 @@ TEST(CudaSessionTest, SessionsOfAModelShareItsUploadedWeights) {
   std::vector<Value> yc;
   ASSERT_TRUE(c->Run(in, &yc).ok());
   EXPECT_EQ(ToFloats(yc[0].tensor()), first);
+}
+
+// instance_group `gpus`: sessions on a chosen GPU. Conv (cuDNN, whose algorithm cache is kept per
+// device) -> Relu -> Flatten -> MatMul, compared with the CPU session on every GPU there is.
+onnx::ModelProto ConvMatMulModel() {
+  onnx::ModelProto m = NewModel(17);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {-1, 3, 8, 8});
+  *g->add_output() = Info("y", kF32, {-1, 5});
+  FloatInit(g, "W", {4, 3, 3, 3}, 80, 0.4f);
+  FloatInit(g, "B", {4}, 81, 0.1f);
+  FloatInit(g, "Wm", {256, 5}, 82, 0.2f);
+  auto* c = AddNode(g, "Conv", {"x", "W", "B"}, {"c"});
+  IntsAttr(c, "pads", {1, 1, 1, 1});
+  AddNode(g, "Relu", {"c"}, {"r"});
+  AddNode(g, "Flatten", {"r"}, {"f"});
+  AddNode(g, "MatMul", {"f", "Wm"}, {"y"});
+  return m;
+}
+
+std::shared_ptr<const CompiledModel> CompileFor(const onnx::ModelProto& m, Device device) {
+  CompileOptions options;
+  options.device = device;
+  return CompileKept(m, options);
+}
+
+int CurrentDevice() {
+  int d = -1;
+  EXPECT_EQ(cudaGetDevice(&d), cudaSuccess);
+  return d;
+}
+
+TEST(MultiGpuTest, SessionOnEachGpuMatchesCpu) {
+  const int count = Engine::CudaDeviceCount();
+  if (count < 2) GTEST_SKIP() << "one GPU here: sessions on GPU 1 need two";
+  auto model = CompileFor(ConvMatMulModel(), Device::kCuda);
+  auto cpu_model = CompileFor(ConvMatMulModel(), Device::kCpu);
+  ASSERT_NE(model, nullptr);
+  ASSERT_NE(cpu_model, nullptr);
+  std::vector<Value> in = {FloatTensor({2, 3, 8, 8}, Random(2 * 3 * 8 * 8, 83, 2.f))};
+  std::vector<Value> want;
+  ASSERT_TRUE(cpu_model->CreateSession()->Run(in, &want).ok());
+  const std::vector<float> expected = ToFloats(want[0].tensor());
+  for (int gpu = 0; gpu < std::min(count, 4); ++gpu) {
+    SCOPED_TRACE("GPU " + std::to_string(gpu));
+    ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+    auto session = model->CreateSession(gpu);
+    ASSERT_TRUE(session->status().ok()) << session->status().ToString();
+    EXPECT_EQ(CurrentDevice(), 0) << "creating a session gives the thread its device back";
+    // Node by node, captured, replayed: all three on this GPU.
+    for (int run = 0; run < 3; ++run) {
+      std::vector<Value> out;
+      Status st = session->Run(in, &out);
+      ASSERT_TRUE(st.ok()) << st.ToString();
+      const std::vector<float> got = ToFloats(out[0].tensor());
+      ASSERT_EQ(got.size(), expected.size());
+      for (size_t i = 0; i < got.size(); ++i)
+        EXPECT_NEAR(got[i], expected[i], 1e-4f + 1e-3f * std::fabs(expected[i])) << "run " << run << ", " << i;
+    }
+    EXPECT_TRUE(session->last_run_replayed_graph());
+  }
+}
+
+TEST(MultiGpuTest, SessionsOfTwoGpusTakeTurnsOnOneThread) {
+  // One scheduler thread runs instances of every GPU in turn: each run must find its own device,
+  // weights and cuDNN plans, whatever ran on the thread before; each GPU has its own weights, so
+  // one GPU's sessions going does not touch the other's.
+  if (Engine::CudaDeviceCount() < 2) GTEST_SKIP() << "one GPU here";
+  auto model = CompileFor(ConvMatMulModel(), Device::kCuda);
+  ASSERT_NE(model, nullptr);
+  std::vector<Value> in = {FloatTensor({3, 3, 8, 8}, Random(3 * 3 * 8 * 8, 84, 2.f))};
+  auto a = model->CreateSession(0);
+  auto b = model->CreateSession(1);
+  std::vector<float> first;
+  for (int k = 0; k < 6; ++k) {
+    std::vector<Value> out;
+    Status st = (k % 2 == 0 ? b : a)->Run(in, &out);
+    ASSERT_TRUE(st.ok()) << k << ": " << st.ToString();
+    if (k == 0) first = ToFloats(out[0].tensor());
+    else EXPECT_EQ(ToFloats(out[0].tensor()), first) << "run " << k;
+  }
+  a.reset();
+  std::vector<Value> out;
+  ASSERT_TRUE(b->Run(in, &out).ok());
+  EXPECT_EQ(ToFloats(out[0].tensor()), first);
+}
+
+TEST(MultiGpuTest, AGpuOrdinalThatDoesNotExistIsNamed) {
+  const int count = Engine::CudaDeviceCount();
+  ASSERT_GE(count, 1);
+  auto model = CompileFor(ConvMatMulModel(), Device::kCuda);
+  ASSERT_NE(model, nullptr);
+  auto session = model->CreateSession(count);
+  Status st = session->status();
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+  EXPECT_NE(st.message().find("GPU " + std::to_string(count) + " does not exist: this process sees " +
+                              std::to_string(count) + " GPU"),
+            std::string::npos)
+      << st.message();
+  std::vector<Value> in = {FloatTensor({1, 3, 8, 8}, Random(192, 85))}, out;
+  EXPECT_EQ(session->Run(in, &out).code(), StatusCode::kInvalidArgument);
 }
 
 TEST(CudaSessionTest, BadInputShapeFailsWithAReasonAndTheSessionStaysUsable) {

@@ -1,5 +1,7 @@
 #include "kernels/cuda/cudnn_conv.h"
 
+#include <cuda_runtime_api.h>
+
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -101,16 +103,18 @@ StatusOr<std::unique_ptr<ConvPlan>> ConvPlan::Create(const Dnn& dnn, const ConvG
       p->conv_, half ? CUDNN_TENSOR_OP_MATH : (tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH)));
 
   // The algorithm: cuDNN's measured fastest for this geometry where the library can measure
-  // (cudnnFind runs each candidate once; the answer is kept per geometry for the whole process),
-  // else the heuristics' first. Either way only algorithms whose workspace stays reasonable, and
-  // whose math type is the one requested.
+  // (cudnnFind runs each candidate once; the answer is kept per geometry and device for the whole
+  // process: a machine's GPUs need not be one model), else the heuristics' first. Either way only
+  // algorithms whose workspace stays reasonable, and whose math type is the one requested.
   constexpr size_t kMaxWorkspace = size_t{1} << 30;
   using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                         int64_t, int64_t, int64_t, int64_t, int>;
+                         int64_t, int64_t, int64_t, int64_t, int, int>;
   static std::mutex mu;
   static std::map<Key, std::pair<cudnnConvolutionFwdAlgo_t, cudnnMathType_t>> chosen;  // GUARDED_BY(mu)
+  int device = 0;  // the caller's (the session's) current device, which `dnn` works on
+  if (cudaGetDevice(&device) != cudaSuccess) device = -1;
   const Key key{g.n, g.c, g.h, g.w, g.m, g.kh, g.kw, g.group, g.pad_h, g.pad_w, g.stride_h, g.stride_w, g.dil_h,
-                g.dil_w, (half ? 1 : 0) | (tf32 ? 2 : 0) | (nhwc ? 4 : 0)};
+                g.dil_w, (half ? 1 : 0) | (tf32 ? 2 : 0) | (nhwc ? 4 : 0), device};
   auto pick = [&](const cudnnConvolutionFwdAlgoPerf_t* perf, int returned,
                   std::pair<cudnnConvolutionFwdAlgo_t, cudnnMathType_t>* out) {
     for (int i = 0; i < returned; ++i) {

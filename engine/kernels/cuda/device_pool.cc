@@ -5,6 +5,7 @@
 #include <bit>
 
 #include "kernels/cuda/cuda_status.h"
+#include "kernels/cuda/current_device.h"
 
 namespace onnxd::cuda {
 
@@ -65,6 +66,9 @@ StatusOr<DeviceBuffer> DevicePool::Allocate(size_t bytes) {
     stats_.in_use_bytes += cls;
     return DeviceBuffer(this, p, bytes);
   }
+  // A cache miss allocates on the pool's device whichever is current on this thread.
+  ScopedDevice on(device_);
+  RETURN_IF_ERROR(on.status());
   void* p = nullptr;
   cudaError_t err = cudaMalloc(&p, cls);
   ++stats_.malloc_calls;
@@ -105,6 +109,7 @@ void DevicePool::Release(void* ptr) {
 
 void DevicePool::Trim() {
   std::lock_guard<std::mutex> lock(mu_);
+  ScopedDevice on(device_);
   for (auto& [size, list] : free_lists_) {
     for (void* p : list) {
       cudaFree(p);

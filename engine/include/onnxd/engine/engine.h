@@ -129,8 +129,14 @@ class CompiledModel {
   int OutputIndex(const std::string& name) const;
   const PlacementInfo& placement() const;
   // A session on the model's device. For kCuda without a usable GPU (or an onnxd built without
-  // CUDA) the session's runs fail with UNAVAILABLE; check Engine::CudaAvailable first.
-  std::unique_ptr<Session> CreateSession() const;
+  // CUDA) the session's runs fail with UNAVAILABLE (Session::status says why); check
+  // Engine::CudaAvailable first.
+  std::unique_ptr<Session> CreateSession() const { return CreateSession(0); }
+  // kCuda: a session on GPU `gpu`, a CUDA device ordinal as this process sees them (after
+  // CUDA_VISIBLE_DEVICES; Engine::CudaDeviceCount). The model's constants are uploaded once per
+  // GPU and shared by that GPU's sessions. An ordinal that does not exist gives a session whose
+  // runs fail with INVALID_ARGUMENT naming it. Ignored for kCpu.
+  std::unique_ptr<Session> CreateSession(int gpu) const;
 
  private:
   friend class Engine;
@@ -152,6 +158,9 @@ class Session {
   int last_run_copies() const;
   // True when the last Run replayed a captured CUDA Graph (CompileOptions::cuda_graphs).
   bool last_run_replayed_graph() const;
+  // OK, or why every Run of this session fails: a kCuda session whose GPU could not be set up
+  // (no GPU, a GPU ordinal that does not exist, no memory for the weights).
+  Status status() const;
 
  private:
   friend class CompiledModel;
@@ -173,6 +182,9 @@ class Engine {
   int intra_op_threads() const;
   // True when this onnxd has the CUDA backend and a GPU is usable; `why` gets the reason if not.
   static bool CudaAvailable(std::string* why = nullptr);
+  // How many GPUs this process can use (ordinals 0 .. n-1, after CUDA_VISIBLE_DEVICES); 0 without
+  // the CUDA backend or a driver, with the reason in `why`.
+  static int CudaDeviceCount(std::string* why = nullptr);
 
  private:
   StatusOr<std::shared_ptr<const CompiledModel>> CompileBytesUnchecked(const std::string& bytes,
