@@ -32,6 +32,17 @@ int PrintPlacement(const std::string& path, Device device) {
             << " between devices, " << p.output_copies << " output)\n";
   std::cout << "constants uploaded once: " << p.uploaded_constants << "\n";
   std::cout << "summary: " << p.summary << "\n";
+  if (device == Device::kCuda) {
+    // Where KIND_GPU instances can go: `count` on each GPU an instance group's `gpus` lists (all
+    // of these when it lists none).
+    std::string why;
+    const int gpus = Engine::CudaDeviceCount(&why);
+    if (gpus > 0)
+      std::cout << "GPUs for KIND_GPU instances: " << gpus
+                << (gpus == 1 ? " (ordinal 0)" : " (ordinals 0-" + std::to_string(gpus - 1) + ")") << "\n";
+    else
+      std::cout << "GPUs for KIND_GPU instances: none here (" << why << ")\n";
+  }
   return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "core/log.h"
+#include "repository/instance_groups.h"
 #include "repository/model_repository.h"
 #include "repository/repository_watcher.h"
 
@@ -115,7 +116,8 @@ Status ModelManager::Load(const std::string& name, const std::string& config_jso
     const auto version_t0 = std::chrono::steady_clock::now();
     LogModelState(name, v, ModelStateName(ModelState::kLoading), "");
     const std::string path = ModelFilePath(*repo_model, v, base);
-    // KIND_GPU instances run a CUDA plan (CompleteConfig fails the load when no GPU is usable);
+    // KIND_GPU instances run a CUDA plan (CompleteConfig fails the load when no GPU is usable or
+    // a group lists a GPU that does not exist), `count` of them on each GPU of the group;
     // the config's parameter allow_tf32 "true" lets its GEMMs and convolutions use TF32, and
     // precision "fp16" runs its float values in fp16 on the GPU.
     CompileOptions compile_options;
@@ -134,13 +136,21 @@ Status ModelManager::Load(const std::string& name, const std::string& config_jso
     if (st.ok())
       st = CompleteConfig(**compiled, loaded_config->explicit_max_batch_size, options_.default_max_batch_size, &config);
     std::shared_ptr<ModelVersion> mv;
+    std::vector<InstancePlacement> instances;
     if (st.ok()) {
-      int instances = 0;
-      for (const auto& g : config.instance_group()) instances += g.count();
+      instances = PlaceInstances(config);
+      std::vector<int> gpus;
+      for (const auto& p : instances) gpus.push_back(std::max(p.gpu, 0));
       std::shared_ptr<const CompiledModel> model = std::move(compiled).value();
       auto scheduler = std::make_shared<ModelScheduler>(
-          workers_, model, BatchPolicy::FromConfig(config, options_.default_max_queue_size), instances);
-      mv = std::make_shared<ModelVersion>(name, v, std::move(config), std::move(model), std::move(scheduler));
+          workers_, model, BatchPolicy::FromConfig(config, options_.default_max_queue_size), gpus);
+      // An instance whose GPU could not be set up (its memory, its driver) fails the load: a
+      // model whose runs would all fail on it must not be READY.
+      st = scheduler->InstancesStatus();
+      if (st.ok())
+        mv = std::make_shared<ModelVersion>(name, v, std::move(config), std::move(model), std::move(scheduler));
+    }
+    if (st.ok()) {
       if (options_.latency_buckets && options_.batch_size_buckets)
         mv->stats().histograms = std::make_unique<ModelHistograms>(options_.latency_buckets, options_.batch_size_buckets);
       // Warm-up off the request path: the config's model_warmup (whose failure fails the load, as
@@ -159,7 +169,8 @@ Status ModelManager::Load(const std::string& name, const std::string& config_jso
       ve.state = ModelState::kReady;
       ve.ready = std::move(mv);
       std::string detail = "loaded in " + std::to_string(load_ns.count() / 1000000) + " ms";
-      if (ve.ready->model->placement().target == Device::kCuda) detail += "; " + ve.ready->model->placement().summary;
+      if (ve.ready->model->placement().target == Device::kCuda)
+        detail += "; " + DescribeInstances(instances) + "; " + ve.ready->model->placement().summary;
       LogModelState(name, v, ModelStateName(ve.state), detail);
     } else {
       ve.state = ModelState::kUnavailable;

@@ -10,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "repository/instance_groups.h"
+
 namespace onnxd::server {
 namespace fs = std::filesystem;
 
@@ -233,29 +235,11 @@ Status CompleteConfig(const CompiledModel& model, bool explicit_max_batch_size, 
     e->set_data_type(s.type.kind == ValueKind::kTensor ? ConfigDataType(s.type.elem_type) : inference::TYPE_STRING);
     for (int64_t d : ConfigDims(s, batching)) e->add_dims(d);
   }
-  if (config->instance_group_size() == 0) {
-    auto* g = config->add_instance_group();
-    g->set_name(config->name());
-    g->set_kind(inference::ModelInstanceGroup::KIND_CPU);
-    g->set_count(2);
-  }
-  for (auto& g : *config->mutable_instance_group()) {
-    if (g.kind() == inference::ModelInstanceGroup::KIND_AUTO) g.set_kind(inference::ModelInstanceGroup::KIND_CPU);
-    if (g.count() <= 0) g.set_count(1);
-    if (g.kind() == inference::ModelInstanceGroup::KIND_GPU) {
-      std::string why;
-      if (!Engine::CudaAvailable(&why))
-        return Unavailable("instance_group asks for KIND_GPU, but no GPU is usable: " + why);
-      if (model.placement().target != Device::kCuda)
-        return Internal("instance_group asks for KIND_GPU, but the model was compiled for the CPU");
-    } else if (model.placement().target == Device::kCuda) {
-      return Unimplemented("instance groups of KIND_GPU and KIND_CPU in one model are not supported yet");
-    }
-    if (g.kind() == inference::ModelInstanceGroup::KIND_MODEL)
-      return InvalidArgument("instance_group kind KIND_MODEL is not supported");
-    if (g.count() > 64) return InvalidArgument("instance_group count " + std::to_string(g.count()) + " is above 64");
-  }
-  return Status::Ok();
+  // Instances: the default group, each group's count and, for KIND_GPU, its GPUs (the CUDA
+  // runtime is asked only then: CPU models never touch it).
+  bool wants_gpu = false;
+  for (const auto& g : config->instance_group()) wants_gpu |= g.kind() == inference::ModelInstanceGroup::KIND_GPU;
+  return CompleteInstanceGroups(model.placement().target, wants_gpu ? GpuInventory::Probe() : GpuInventory(), config);
 }
 
 }  // namespace onnxd::server

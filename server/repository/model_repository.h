@@ -40,8 +40,9 @@ std::vector<int64_t> SelectVersions(const inference::ModelConfig& config, const 
 std::string ModelFilePath(const RepositoryModel& model, int64_t version, const inference::ModelConfig& config);
 
 // Fills what the config leaves out from the compiled model (inputs, outputs, their types and dims,
-// max_batch_size when every input and output has a dynamic first dim) and checks what it states
-// against the model. Errors name the config entry that disagrees.
+// max_batch_size when every input and output has a dynamic first dim, the instance groups as
+// instance_groups.h says, against the GPUs this process sees) and checks what it states against
+// the model. Errors name the config entry that disagrees.
 Status CompleteConfig(const CompiledModel& model, bool explicit_max_batch_size, int default_max_batch_size,
                       inference::ModelConfig* config);
 

@@ -29,9 +29,26 @@ std::unique_ptr<ScheduledJob> TakeJob(std::unique_ptr<QueuedJob>& q) {
 
 ModelScheduler::ModelScheduler(WorkerPool& pool, std::shared_ptr<const CompiledModel> model, BatchPolicy policy,
                                int instances)
+    : ModelScheduler(pool, std::move(model), std::move(policy), std::vector<int>(std::max(instances, 1), 0)) {}
+
+ModelScheduler::ModelScheduler(WorkerPool& pool, std::shared_ptr<const CompiledModel> model, BatchPolicy policy,
+                               const std::vector<int>& gpus)
     : pool_(pool), model_(std::move(model)), policy_(policy), queue_(std::move(policy)) {
-  for (int i = 0; i < std::max(instances, 1); ++i) sessions_.push_back(model_->CreateSession());
-  for (auto& s : sessions_) free_.push_back(s.get());
+  gpus_ = gpus.empty() ? std::vector<int>{0} : gpus;
+  for (int gpu : gpus_) sessions_.push_back(model_->CreateSession(gpu));
+  // free_ is a stack (taken from the back): the first instance on top.
+  for (auto it = sessions_.rbegin(); it != sessions_.rend(); ++it) free_.push_back(it->get());
+}
+
+Status ModelScheduler::InstancesStatus() const {
+  for (size_t i = 0; i < sessions_.size(); ++i) {
+    Status st = sessions_[i]->status();
+    if (st.ok()) continue;
+    std::string where = "instance " + std::to_string(i);
+    if (model_->placement().target == Device::kCuda) where += " (GPU " + std::to_string(gpus_[i]) + ")";
+    return Status(st.code(), where + ": " + st.message());
+  }
+  return Status::Ok();
 }
 
 size_t ModelScheduler::queued() const {

@@ -53,6 +53,12 @@ class ModelScheduler final : public Schedulable, public std::enable_shared_from_
  public:
   // `instances` sessions of `model`, each its own memory plans; compute threads are the engine's.
   ModelScheduler(WorkerPool& pool, std::shared_ptr<const CompiledModel> model, BatchPolicy policy, int instances);
+  // One session per entry of `gpus`, on that GPU (CompiledModel::CreateSession(gpu); ignored for
+  // a CPU model). While several are free the first listed is taken first: list them round robin
+  // over the GPUs (PlaceInstances) and a model with fewer runs in flight than instances spreads
+  // them over its GPUs. Instances add no threads: the pool's threads run every model's batches.
+  ModelScheduler(WorkerPool& pool, std::shared_ptr<const CompiledModel> model, BatchPolicy policy,
+                 const std::vector<int>& gpus);
 
   // Queues a request. On failure (queue full, bad priority, stopped) `job` stays with the caller,
   // which answers it; Finish is not called.
@@ -80,6 +86,9 @@ class ModelScheduler final : public Schedulable, public std::enable_shared_from_
   const ModelStats& stats() const { return stats_; }
   const BatchPolicy& policy() const { return policy_; }
   int instances() const { return static_cast<int>(sessions_.size()); }
+  // OK, or why an instance cannot run ("instance 2 (GPU 1): ..."): its session could not be set
+  // up (Session::status), so the model must not be served.
+  Status InstancesStatus() const;
   size_t queued() const;
   // The most batches that have run at the same time (instances busy together).
   int peak_concurrency() const { return peak_running_.load(std::memory_order_relaxed); }
@@ -97,6 +106,7 @@ class ModelScheduler final : public Schedulable, public std::enable_shared_from_
   const std::shared_ptr<const CompiledModel> model_;
   const BatchPolicy policy_;
   std::vector<std::unique_ptr<Session>> sessions_;
+  std::vector<int> gpus_;  // per session: its GPU (for messages)
   ModelStats stats_;
   std::atomic<int> running_{0};
   std::atomic<int> peak_running_{0};

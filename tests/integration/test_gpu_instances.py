@@ -1,6 +1,8 @@
 """KIND_GPU instance groups (issue 8): the model is compiled for CUDA. On a machine without a GPU
 (CI) its load fails with a clear reason while the repository's other models serve; with a GPU it
-loads and the load log line says where its nodes run and how many copies a run makes."""
+loads and the load log line says how many instances each GPU got, where its nodes run and how many
+copies a run makes, and a group listing a GPU that does not exist fails that model's load naming
+the GPU."""
 import json
 import shutil
 import time
@@ -35,6 +37,9 @@ def test_kind_gpu_model_fails_to_load_without_a_gpu_and_others_serve(tmp_path):
     make_model(repo / "on_gpu" / "1" / "model.onnx")
     (repo / "on_gpu" / "config.pbtxt").write_text(
         'name: "on_gpu"\nmax_batch_size: 8\ninstance_group [{ count: 1, kind: KIND_GPU }]\n')
+    make_model(repo / "on_gpu_63" / "1" / "model.onnx")
+    (repo / "on_gpu_63" / "config.pbtxt").write_text(
+        'name: "on_gpu_63"\nmax_batch_size: 8\ninstance_group [{ count: 1, kind: KIND_GPU, gpus: [63] }]\n')
     shutil.copytree(ROOT / "models" / "simple", repo / "simple")
     d = Daemon(repo)
     try:
@@ -50,10 +55,15 @@ def test_kind_gpu_model_fails_to_load_without_a_gpu_and_others_serve(tmp_path):
                 break
             time.sleep(0.1)
         assert lines, log[-3000:]
+        missing = index["on_gpu_63"]
+        assert missing["state"] == "UNAVAILABLE", missing
         if _gpu_present():
             assert index["on_gpu"]["state"] == "READY", index["on_gpu"]
             assert "2 of 3 nodes on cuda" in lines[0] and "4 copies per run" in lines[0], lines[0]
+            assert "1 instance on GPU 0" in lines[0], lines[0]
+            assert "lists GPU 63, which does not exist: this process sees" in missing["reason"], missing
         else:
+            assert "no GPU is usable" in missing["reason"], missing
             assert index["on_gpu"]["state"] == "UNAVAILABLE"
             reason = index["on_gpu"]["reason"]
             assert "KIND_GPU" in reason and "no GPU is usable" in reason, reason

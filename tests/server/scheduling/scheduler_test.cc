@@ -198,6 +198,34 @@ TEST(ModelSchedulerTest, RunsOnEveryInstance) {
   EXPECT_EQ(sched->stats().execution_count.load(), 24u) << "no dynamic batching: one run per request";
 }
 
+TEST(ModelSchedulerTest, OneSessionPerListedGpuAndAnInstanceThatCannotRunIsNamed) {
+  WorkerPool pool(1);
+  // A CPU model ignores the ordinals: one working session per entry.
+  auto cpu = std::make_shared<ModelScheduler>(pool, Compile(AddReluModel()), Batching(8, 0), std::vector<int>{0, 1, 0});
+  EXPECT_EQ(cpu->instances(), 3);
+  EXPECT_TRUE(cpu->InstancesStatus().ok()) << cpu->InstancesStatus().ToString();
+  Outcome o;
+  Record r;
+  auto job = AddReluJob(&o, 2, 1.f, &r);
+  ASSERT_TRUE(cpu->Enqueue(job).ok());
+  o.Wait(1);
+  ExpectAddRelu(r);
+
+  // A CUDA model: without a GPU (CI) every instance fails, and the first is named with its GPU.
+  std::string why;
+  if (Engine::CudaAvailable(&why)) GTEST_SKIP() << "a GPU is present: tests/gpu covers instances on GPUs";
+  static Engine engine;
+  CompileOptions options;
+  options.device = Device::kCuda;
+  auto model = engine.CompileBytes(AddReluModel().SerializeAsString(), "", options);
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  auto gpu = std::make_shared<ModelScheduler>(pool, std::move(model).value(), Batching(8, 0), std::vector<int>{1, 0});
+  Status st = gpu->InstancesStatus();
+  EXPECT_EQ(st.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(st.message().rfind("instance 0 (GPU 1): ", 0), 0u) << st.message();
+  EXPECT_NE(st.message().find(why), std::string::npos) << st.message();
+}
+
 TEST(ModelSchedulerTest, PreserveOrderingAnswersInArrivalOrder) {
   BatchPolicy p = Batching(2, 0);
   p.preserve_ordering = true;
