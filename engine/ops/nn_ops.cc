@@ -11,6 +11,7 @@
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/packed_gemm.h"
 #include "kernels/cpu/vec_math.h"
+#include "ops/conv_transpose.h"
 #include "ops/op_kernel.h"
 #include "ops/op_util.h"
 
@@ -1581,61 +1582,71 @@ class ConvTransposeKernel final : public OpKernel {
     return Status::Ok();
   }
 
-  Status Compute(KernelContext& ctx) const override {
-    const Tensor* x = ctx.input(0);
-    const Tensor* w = ctx.input(1);
-    const Tensor* b = ctx.num_inputs() > 2 ? ctx.input(2) : nullptr;
-    if (x == nullptr || w == nullptr) return ctx.Error("needs X and W");
-    if (x->dtype() != w->dtype()) return ctx.Error("X and W types differ");
+  int64_t group() const { return a_.group; }
+
+  // The run's geometry: the adjoint convolution's window (g->in: Y's spatial dims, g->out: X's),
+  // Y's shape, and G, Mg, M, Cg; INVALID_ARGUMENT naming what does not fit.
+  Status Geometry(const Tensor& x, const Tensor& w, const Tensor* b, WindowGeom* g, Shape* os) const {
+    if (x.dtype() != w.dtype()) return InvalidArgument("X and W types differ");
     int nd;
-    Status st = SpatialOf(*x, &nd);
-    if (!st.ok()) return ctx.Error(st.message());
-    if (w->rank() != x->rank()) return ctx.Error("W " + w->shape().ToString() + " must have X's rank");
-    const int64_t N = x->dim(0), C = x->dim(1), G = a_.group;
-    if (w->dim(0) != C) return ctx.Error("W's first dim " + std::to_string(w->dim(0)) + " must equal X's channels " + std::to_string(C));
-    if (C % G != 0) return ctx.Error("channels not divisible by group");
-    const int64_t Mg = w->dim(1), M = Mg * G, Cg = C / G;
-    if (b != nullptr && b->num_elements() != M) return ctx.Error("B must have " + std::to_string(M) + " elements");
-    const int64_t* k = w->shape().data() + 2;
+    RETURN_IF_ERROR(SpatialOf(x, &nd));
+    if (w.rank() != x.rank()) return InvalidArgument("W " + w.shape().ToString() + " must have X's rank");
+    const int64_t N = x.dim(0), C = x.dim(1), G = a_.group;
+    if (w.dim(0) != C) return InvalidArgument("W's first dim " + std::to_string(w.dim(0)) + " must equal X's channels " + std::to_string(C));
+    if (C % G != 0) return InvalidArgument("channels not divisible by group");
+    const int64_t M = w.dim(1) * G;
+    if (b != nullptr && b->num_elements() != M) return InvalidArgument("B must have " + std::to_string(M) + " elements");
+    const int64_t* k = w.shape().data() + 2;
     if (!a_.kernel.empty()) {
-      if (static_cast<int>(a_.kernel.size()) != nd) return ctx.Error("kernel_shape rank mismatch");
+      if (static_cast<int>(a_.kernel.size()) != nd) return InvalidArgument("kernel_shape rank mismatch");
       for (int i = 0; i < nd; ++i)
-        if (a_.kernel[i] != k[i]) return ctx.Error("kernel_shape does not match W");
+        if (a_.kernel[i] != k[i]) return InvalidArgument("kernel_shape does not match W");
     }
     if (!output_padding_.empty() && static_cast<int>(output_padding_.size()) != nd)
-      return ctx.Error("output_padding " + DimsStr(output_padding_) + " rank mismatch");
+      return InvalidArgument("output_padding " + DimsStr(output_padding_) + " rank mismatch");
     // Geometry of the adjoint convolution: the window slides over Y; its positions are X's grid.
-    WindowGeom g;
     int64_t pe[WindowGeom::kMaxDims];
-    const int64_t* xin = x->shape().data() + 2;
-    st = a_.Common(nd, xin, k, &g, pe);
-    if (!st.ok()) return ctx.Error(st.message());
+    const int64_t* xin = x.shape().data() + 2;
+    RETURN_IF_ERROR(a_.Common(nd, xin, k, g, pe));
     std::vector<int64_t> oshape = output_shape_;
     if (!oshape.empty() && static_cast<int>(oshape.size()) == nd + 2) oshape.erase(oshape.begin(), oshape.begin() + 2);
-    if (!oshape.empty() && static_cast<int>(oshape.size()) != nd) return ctx.Error("output_shape " + DimsStr(output_shape_) + " rank mismatch");
+    if (!oshape.empty() && static_cast<int>(oshape.size()) != nd) return InvalidArgument("output_shape " + DimsStr(output_shape_) + " rank mismatch");
     const bool same = a_.auto_pad == "SAME_UPPER" || a_.auto_pad == "SAME_LOWER";
-    Shape os{N, M};
+    *os = Shape{N, M};
     for (int i = 0; i < nd; ++i) {
-      const int64_t s = g.stride[i], ek = (k[i] - 1) * g.dil[i] + 1;
+      const int64_t s = g->stride[i], ek = (k[i] - 1) * g->dil[i] + 1;
       const int64_t op = output_padding_.empty() ? 0 : output_padding_[i];
       int64_t out;
       if (same || (!oshape.empty() && a_.pads.empty())) {
         out = oshape.empty() ? xin[i] * s : oshape[i];
         int64_t total = s * (xin[i] - 1) + op + ek - out;
-        if (a_.auto_pad == "SAME_UPPER") g.pad[i] = FloorDiv2(total);
-        else if (same) g.pad[i] = total - FloorDiv2(total);
-        else g.pad[i] = 0;
+        if (a_.auto_pad == "SAME_UPPER") g->pad[i] = FloorDiv2(total);
+        else if (same) g->pad[i] = total - FloorDiv2(total);
+        else g->pad[i] = 0;
       } else if (a_.auto_pad == "VALID") {
-        g.pad[i] = 0;
+        g->pad[i] = 0;
         out = oshape.empty() ? s * (xin[i] - 1) + op + ek : oshape[i];
       } else {
-        out = oshape.empty() ? s * (xin[i] - 1) + op + ek - g.pad[i] - pe[i] : oshape[i];
+        out = oshape.empty() ? s * (xin[i] - 1) + op + ek - g->pad[i] - pe[i] : oshape[i];
       }
-      if (out < 0) return ctx.Error("computed output dim " + std::to_string(i) + " is negative");
-      g.in[i] = out;
-      g.out[i] = xin[i];
-      os.PushBack(out);
+      if (out < 0) return InvalidArgument("computed output dim " + std::to_string(i) + " is negative");
+      g->in[i] = out;
+      g->out[i] = xin[i];
+      os->PushBack(out);
     }
+    return Status::Ok();
+  }
+
+  Status Compute(KernelContext& ctx) const override {
+    const Tensor* x = ctx.input(0);
+    const Tensor* w = ctx.input(1);
+    const Tensor* b = ctx.num_inputs() > 2 ? ctx.input(2) : nullptr;
+    if (x == nullptr || w == nullptr) return ctx.Error("needs X and W");
+    WindowGeom g;
+    Shape os;
+    if (Status st = Geometry(*x, *w, b, &g, &os); !st.ok()) return ctx.Error(st.message());
+    const int64_t N = x->dim(0), C = x->dim(1), G = a_.group;
+    const int64_t Mg = w->dim(1), M = Mg * G, Cg = C / G;
     Tensor* y = ctx.Output(0, x->dtype(), os);
     if (y->num_elements() == 0) return Status::Ok();
     const int64_t Pin = g.OutSize(), Pout = g.InSize(), ks = g.KernelSize();
@@ -1774,6 +1785,32 @@ class IntConvKernel final : public OpKernel {
 };
 
 }  // namespace
+
+Status ConvTransposeRunGeometry(const OpKernel& kernel, const Tensor& x, const Tensor& w, const Tensor* b,
+                                convt::Geom* geom) {
+  const auto* k = dynamic_cast<const ConvTransposeKernel*>(&kernel);
+  if (k == nullptr) return Internal("not a ConvTranspose kernel");
+  WindowGeom g;
+  Shape os;
+  RETURN_IF_ERROR(k->Geometry(x, w, b, &g, &os));
+  if (g.nd > convt::kMaxDims)
+    return Unimplemented(std::to_string(g.nd) + " spatial dims (at most " + std::to_string(convt::kMaxDims) + ")");
+  *geom = convt::Geom();
+  geom->nd = g.nd;
+  geom->n = x.dim(0);
+  geom->c = x.dim(1);
+  geom->m = os[1];
+  geom->group = k->group();
+  for (int i = 0; i < g.nd; ++i) {
+    geom->xin[i] = g.out[i];
+    geom->yout[i] = g.in[i];
+    geom->k[i] = g.k[i];
+    geom->stride[i] = g.stride[i];
+    geom->dil[i] = g.dil[i];
+    geom->pad[i] = g.pad[i];
+  }
+  return Status::Ok();
+}
 
 void RegisterNnOps(OpRegistry& r) {
   r.Add("", "Conv", Factory<ConvKernel>());

@@ -400,6 +400,9 @@ CudaSupportResult CudaSupport(const onnx::NodeProto& n, int opset, const std::ve
       return r;
     }
     if (op == "MatMul") return Kernel(n, types, 2);
+    // GEMM + gather (runtime/cuda_conv_transpose.cc): every pads form, groups, dilations; more than 3
+    // spatial dims fall back to the CPU at run time.
+    if (op == "ConvTranspose") return Kernel(n, types, 3);
     if (op == "Gemm") {
       if (HasInput(n, 2) && AttrFloat(n, "beta", 1.f) != 1.f) return Cpu("Gemm with beta != 1");
       return Kernel(n, types, 3);

@@ -39,6 +39,7 @@
 #include "kernels/cuda/tensor_shape.h"
 #include "kernels/cuda/transpose.h"
 #include "kernels/cuda/unary_elementwise.h"
+#include "runtime/cuda_conv_transpose.h"
 #include "runtime/cuda_data_ops.h"
 #include "runtime/cuda_resize.h"
 #include "runtime/cuda_session.h"
@@ -1217,6 +1218,15 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     return cuda::Transpose(src->data<float>(), src->shape().dims(), perm, out->data<float>(), s);
   }
   const cuda::GemmMath math = options_.allow_tf32 ? cuda::GemmMath::kTf32 : cuda::GemmMath::kFp32;
+  if (op == "ConvTranspose") {
+    const Tensor* w = in(1);
+    if (w == nullptr) return InvalidArgument("input 1 (W) is missing");
+    auto output = [&](int k, DataType dtype, const Shape& shape) -> StatusOr<Tensor*> {
+      if (k != 0) return static_cast<Tensor*>(nullptr);
+      return DeviceOutput(out_id, dtype, shape);
+    };
+    return RunCudaConvTranspose(*node.kernel, *x, *w, in(2), *blas_, *pool_, options_.allow_tf32, output, s);
+  }
   if (op == "Gemm") {
     const Tensor* b = in(1);
     const Tensor* c = in(2);

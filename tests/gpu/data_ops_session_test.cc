@@ -851,5 +851,66 @@ TEST(CudaDataOpsSessionTest, FeaturePyramidUpsampleAddStaysOnTheGpu) {
   CheckAgainstCpu(m, in, 0, -1, true);
 }
 
+// ---- ConvTranspose (runtime/cuda_conv_transpose.cc: GEMM + gather) ----
+
+// A U-Net decoder step: the coarse map upsampled by a 2x2 / stride 2 ConvTranspose, joined with the
+// skip connection, then a 3x3 Conv + Relu.
+TEST(CudaDataOpsSessionTest, UNetDecoderStepRunsWhollyOnTheGpu) {
+  onnx::ModelProto m = NewModel(17);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("coarse", kF32, {-1, 16, 8, 8});
+  *g->add_input() = Info("skip", kF32, {-1, 8, 16, 16});
+  *g->add_output() = AnyShape("y", kF32);
+  FloatInit(g, "w_up", {16, 8, 2, 2}, 81);
+  FloatInit(g, "b_up", {8}, 82);
+  FloatInit(g, "w_c", {8, 16, 3, 3}, 83);
+  auto* up = AddNode(g, "ConvTranspose", {"coarse", "w_up", "b_up"}, {"up"});
+  IntsAttr(up, "strides", {2, 2});
+  auto* cat = AddNode(g, "Concat", {"up", "skip"}, {"cat"});
+  IntAttr(cat, "axis", 1);
+  auto* conv = AddNode(g, "Conv", {"cat", "w_c"}, {"c"});
+  IntsAttr(conv, "pads", {1, 1, 1, 1});
+  AddNode(g, "Relu", {"c"}, {"y"});
+  for (int64_t batch : {1, 3}) {
+    const std::vector<Value> in = {FloatTensor({batch, 16, 8, 8}, Random(batch * 1024, 84, 2.f)),
+                                   FloatTensor({batch, 8, 16, 16}, Random(batch * 2048, 85, 2.f))};
+    CheckAgainstCpu(m, in, 0, 3);
+    CheckAgainstCpu(m, in, 0, -1, true);
+  }
+}
+
+// Groups, dilations, asymmetric pads and output_padding, 1-D and 3-D.
+TEST(CudaDataOpsSessionTest, ConvTransposeFormsMatchTheCpu) {
+  struct Form {
+    std::vector<int64_t> x, w;
+    int64_t group;
+    std::vector<int64_t> strides, dilations, pads, output_padding;
+  };
+  const std::vector<Form> forms = {
+      {{2, 6, 5, 7}, {6, 2, 3, 3}, 3, {2, 1}, {1, 2}, {0, 2, 1, 0}, {1, 0}},
+      {{1, 4, 6, 6}, {4, 1, 4, 4}, 4, {2, 2}, {}, {1, 1, 1, 1}, {}},
+      {{3, 4, 9}, {4, 2, 5}, 2, {3}, {2}, {1, 3}, {}},
+      {{1, 2, 3, 4, 3}, {2, 2, 2, 3, 2}, 1, {2, 1, 2}, {1, 1, 2}, {0, 1, 0, 1, 0, 1}, {}},
+  };
+  int k = 0;
+  for (const Form& f : forms) {
+    onnx::ModelProto m = NewModel(17);
+    auto* g = m.mutable_graph();
+    *g->add_input() = Info("x", kF32, f.x);
+    *g->add_output() = AnyShape("y", kF32);
+    FloatInit(g, "w", f.w, 90 + k);
+    FloatInit(g, "b", {f.w[1] * f.group}, 95 + k);
+    auto* n = AddNode(g, "ConvTranspose", {"x", "w", "b"}, {"y"});
+    if (f.group != 1) IntAttr(n, "group", f.group);
+    if (!f.strides.empty()) IntsAttr(n, "strides", f.strides);
+    if (!f.dilations.empty()) IntsAttr(n, "dilations", f.dilations);
+    if (!f.pads.empty()) IntsAttr(n, "pads", f.pads);
+    if (!f.output_padding.empty()) IntsAttr(n, "output_padding", f.output_padding);
+    const std::vector<Value> in = {FloatTensor(f.x, Random(static_cast<size_t>(Count(f.x)), 100 + k++, 2.f))};
+    CheckAgainstCpu(m, in, 0, 2);
+    CheckAgainstCpu(m, in, 0, -1, true);
+  }
+}
+
 }  // namespace
 }  // namespace onnxd
