@@ -298,6 +298,18 @@ CudaSupportResult CudaDataOpSupport(const onnx::NodeProto& n, int opset, const s
     host_from(1);
     return r;
   }
+  if (op == "Pad" || op == "Tile") {
+    // Pad's pads / constant_value / axes and Tile's repeats are read on the host, as Slice's starts.
+    if (type(0) == DataType::kUndefined) return unknown(0);
+    if (!IsCudaCopyType(type(0))) return Cpu(std::string("element type ") + DataTypeName(type(0)) + " on the GPU");
+    if (op == "Pad") {
+      const std::string mode = AttrString(n, "mode", "constant");
+      if (mode != "constant" && mode != "reflect" && mode != "edge" && !(mode == "wrap" && opset >= 19))
+        return Cpu("Pad mode '" + mode + "'");
+    }
+    host_from(1);
+    return r;
+  }
   if (op == "And" || op == "Or" || op == "Xor" || op == "Not") {
     for (int i = 0; i < n.input_size(); ++i)
       if (type(i) != DataType::kBool) return Cpu("input " + std::to_string(i) + " not known to be bool");
@@ -501,6 +513,11 @@ CudaNodeParams ReadCudaParams(const onnx::NodeProto& n, int opset, const std::ve
     ints("axes", &p.axes);
   }
   if (op == "Split") ints("split", &p.split);
+  if (op == "Pad") {
+    p.mode = AttrString(n, "mode", "constant");
+    p.pad_value = AttrFloat(n, "value", 0.f);
+    if (opset < 2) ints("paddings", &p.pads);
+  }
   p.clip_min = AttrFloat(n, "min", p.clip_min);
   p.clip_max = AttrFloat(n, "max", p.clip_max);
   if (op == "HardSigmoid") {
@@ -741,6 +758,8 @@ bool IsCudaDataOp(const std::string& op) {
       // and the variadic Sum / Mean.
       "HardSigmoid", "HardSwish", "LeakyRelu", "Elu", "Selu", "Softplus", "Sign", "Floor", "Ceil", "Round",
       "BatchNormalization", "Sum", "Mean",
+      // kernels/cuda/misc_ops.h.
+      "Pad", "Tile",
       // runtime/cuda_resize.cc (kernels/cuda/resize.h).
       "Resize", "Upsample"};
   return kOps.count(op) > 0;

@@ -100,6 +100,9 @@ struct CudaNodeParams {
   // HardSigmoid / LeakyRelu / Elu / Selu (runtime/cuda_data_ops.cc): `alpha` above with the op's own
   // default, and these (HardSigmoid's beta, Selu's gamma).
   float beta = 0.f, gamma = 0.f;
+  // Pad (runtime/cuda_data_ops.cc): its mode, and before opset 11 its value (pads are in `pads`).
+  std::string mode;
+  float pad_value = 0.f;
 };
 
 struct DevicePlan {

@@ -16,6 +16,7 @@
 #include "kernels/cuda/binary_elementwise.h"
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/data_ops.h"
+#include "kernels/cuda/misc_ops.h"
 #include "kernels/cuda/tensor_shape.h"
 #include "kernels/cuda/unary_elementwise.h"
 
@@ -108,6 +109,8 @@ class DataOpRunner {
     if (op == "Max" || op == "Min" || op == "Sum" || op == "Mean") return Variadic();
     if (op == "Range") return Range();
     if (op == "BatchNormalization") return BatchNorm();
+    if (op == "Pad") return Pad();
+    if (op == "Tile") return Tile();
     if (IsActivation(op)) return Activation();
     return Internal("op " + op + " is not a CUDA data op");
   }
@@ -676,6 +679,88 @@ class DataOpRunner {
                                       s_);
     }
     return Fallback(std::string("BatchNormalization statistics of ") + DataTypeName(pt));
+  }
+
+  // Pad: pads (and from opset 11 constant_value, from 18 axes) read on the host; the geometry and
+  // its checks are kernels/cuda/pad_tile_math.h's.
+  Status Pad() {
+    const Tensor* x = nullptr;
+    ASSIGN_OR_RETURN(x, NeedDev(0));
+    RETURN_IF_ERROR(RankOk(*x));
+    cuda::PadMode mode = cuda::PadMode::kConstant;
+    if (p_.mode == "reflect") mode = cuda::PadMode::kReflect;
+    else if (p_.mode == "edge") mode = cuda::PadMode::kEdge;
+    else if (p_.mode == "wrap" && p_.opset >= 19) mode = cuda::PadMode::kWrap;
+    else if (p_.mode != "constant" && !p_.mode.empty()) return InvalidArgument("unsupported Pad mode '" + p_.mode + "'");
+    const DataType dt = x->dtype();
+    const size_t esize = ElementSize(dt);
+    std::vector<int64_t> pads, axes;
+    bool has_axes = false;
+    uint64_t constant = 0;
+    if (p_.opset < 11) {
+      pads = p_.pads;
+      // The attribute's float in the data's type, as the CPU op converts it.
+      const double v = p_.pad_value;
+      switch (dt) {
+        case DataType::kFloat: { const float f = static_cast<float>(v); std::memcpy(&constant, &f, 4); break; }
+        case DataType::kFloat16: { const uint16_t h = Float16(static_cast<float>(v)).bits; std::memcpy(&constant, &h, 2); break; }
+        case DataType::kDouble: std::memcpy(&constant, &v, 8); break;
+        case DataType::kInt64: { const int64_t i = static_cast<int64_t>(v); std::memcpy(&constant, &i, 8); break; }
+        case DataType::kInt32: { const int32_t i = static_cast<int32_t>(v); std::memcpy(&constant, &i, 4); break; }
+        case DataType::kInt8: { const int8_t i = static_cast<int8_t>(v); std::memcpy(&constant, &i, 1); break; }
+        case DataType::kUInt8: { const uint8_t i = static_cast<uint8_t>(v); std::memcpy(&constant, &i, 1); break; }
+        case DataType::kBool: constant = v != 0 ? 1 : 0; break;
+        default:
+          if (v != 0) return Fallback(std::string("Pad value of ") + DataTypeName(dt));
+      }
+    } else {
+      ASSIGN_OR_RETURN(pads, HostInts(Host(1), "pads"));
+      if (Present(2)) {
+        const Tensor* cv = Host(2);
+        if (cv == nullptr) return InvalidArgument("constant_value is not on the host");
+        if (cv->num_elements() >= 1) {
+          if (in_[0].halved && cv->dtype() == DataType::kFloat) {
+            // fp16 mode: the data is held as fp16, its constant_value is the graph's float.
+            const uint16_t h = Float16(static_cast<const float*>(cv->raw_data())[0]).bits;
+            std::memcpy(&constant, &h, 2);
+          } else if (cv->dtype() == dt) {
+            std::memcpy(&constant, cv->raw_data(), esize);
+          } else {
+            return InvalidArgument("constant_value dtype differs from data dtype");
+          }
+        }
+      }
+      if (Present(3)) {
+        ASSIGN_OR_RETURN(axes, HostInts(Host(3), "axes"));
+        has_axes = true;
+      }
+    }
+    const auto xd = x->shape().dims();
+    cuda::PadTileGeometry g;
+    const std::string why = cuda::MakePadGeometry(xd.data(), x->rank(), mode, pads.data(), static_cast<int>(pads.size()),
+                                                  has_axes ? axes.data() : nullptr, static_cast<int>(axes.size()), &g);
+    if (!why.empty()) return InvalidArgument("Pad: " + why);
+    Tensor* y = nullptr;
+    ASSIGN_OR_RETURN(y, output_(0, dt, Shape(std::span<const int64_t>(g.out_dims, g.rank))));
+    if (y == nullptr) return Status::Ok();
+    return cuda::Pad(x->raw_data(), y->raw_data(), g, constant, static_cast<int>(esize), s_);
+  }
+
+  Status Tile() {
+    const Tensor* x = nullptr;
+    ASSIGN_OR_RETURN(x, NeedDev(0));
+    RETURN_IF_ERROR(RankOk(*x));
+    std::vector<int64_t> repeats;
+    ASSIGN_OR_RETURN(repeats, HostInts(Host(1), "repeats"));
+    const auto xd = x->shape().dims();
+    cuda::PadTileGeometry g;
+    const std::string why =
+        cuda::MakeTileGeometry(xd.data(), x->rank(), repeats.data(), static_cast<int>(repeats.size()), &g);
+    if (!why.empty()) return InvalidArgument("Tile: " + why);
+    Tensor* y = nullptr;
+    ASSIGN_OR_RETURN(y, output_(0, x->dtype(), Shape(std::span<const int64_t>(g.out_dims, g.rank))));
+    if (y == nullptr) return Status::Ok();
+    return cuda::Tile(x->raw_data(), y->raw_data(), g, static_cast<int>(ElementSize(x->dtype())), s_);
   }
 
   Status Range() {

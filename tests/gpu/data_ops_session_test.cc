@@ -851,6 +851,61 @@ TEST(CudaDataOpsSessionTest, FeaturePyramidUpsampleAddStaysOnTheGpu) {
   CheckAgainstCpu(m, in, 0, -1, true);
 }
 
+// tf2onnx's explicit padding before a Conv (Pad with a constant, then an unpadded Conv), Pad in
+// every mode (after a Conv too: channels-last in fp16, read back as NCHW), Pad with axes on int64
+// data, and Tile: all on the GPU, their pads / repeats read on the host.
+onnx::ModelProto PadTileModel() {
+  onnx::ModelProto m = NewModel(19);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {-1, 3, 8, 8});
+  *g->add_input() = Info("i", kI64, {2, 3});
+  for (const char* o : {"y", "reflect", "edge", "wrap", "tiled"}) *g->add_output() = AnyShape(o, kF32);
+  *g->add_output() = AnyShape("ipad", kI64);
+  FloatInit(g, "w", {4, 3, 3, 3}, 80);
+  FloatInit(g, "w1", {3, 3, 1, 1}, 81);
+  Int64Init(g, "pads", {8}, {0, 0, 1, 2, 0, 0, 2, 1});
+  Int64Init(g, "pads_big", {8}, {0, 1, 3, 2, 1, 0, 2, 3});
+  Int64Init(g, "ipads", {2}, {1, 2});
+  Int64Init(g, "iaxes", {1}, {-1});
+  Int64Init(g, "repeats", {4}, {1, 2, 1, 3});
+  FloatScalar(g, "cv", 0.5f);
+  AddNode(g, "Pad", {"x", "pads", "cv"}, {"padded"});
+  AddNode(g, "Conv", {"padded", "w"}, {"c"});
+  AddNode(g, "Relu", {"c"}, {"y"});
+  AddNode(g, "Conv", {"x", "w1"}, {"c1"});
+  StringAttr(AddNode(g, "Pad", {"c1", "pads"}, {"reflect"}), "mode", "reflect");
+  StringAttr(AddNode(g, "Pad", {"x", "pads_big"}, {"edge"}), "mode", "edge");
+  StringAttr(AddNode(g, "Pad", {"x", "pads_big"}, {"wrap"}), "mode", "wrap");
+  AddNode(g, "Tile", {"x", "repeats"}, {"tiled"});
+  StringAttr(AddNode(g, "Pad", {"i", "ipads", "", "iaxes"}, {"ipad"}), "mode", "edge");
+  return m;
+}
+
+TEST(CudaDataOpsSessionTest, PadInEveryModeAndTileRunOnTheGpu) {
+  const std::vector<Value> in = {FloatTensor({2, 3, 8, 8}, Random(384, 82, 2.f)),
+                                 Int64Tensor({2, 3}, {1, -2, 3, 40, 5, -6})};
+  // 2 inputs, 6 outputs.
+  CheckAgainstCpu(PadTileModel(), in, 0, 8);
+  CheckAgainstCpu(PadTileModel(), in, 0, -1, true);
+}
+
+TEST(CudaDataOpsSessionTest, PadWithAttributesBeforeOpset11) {
+  onnx::ModelProto m = NewModel(10);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {2, 3, 5});
+  *g->add_output() = AnyShape("y", kF32);
+  *g->add_output() = AnyShape("z", kF32);
+  auto* pad = AddNode(g, "Pad", {"x"}, {"y"});
+  IntsAttr(pad, "pads", {0, 1, 2, 1, 0, -1});
+  FloatAttr(pad, "value", -3.5f);
+  auto* edge = AddNode(g, "Pad", {"x"}, {"z"});
+  IntsAttr(edge, "pads", {1, 0, 0, 0, 2, 3});
+  StringAttr(edge, "mode", "edge");
+  const std::vector<Value> in = {FloatTensor({2, 3, 5}, Random(30, 83, 2.f))};
+  CheckAgainstCpu(m, in, 0, 3);
+  CheckAgainstCpu(m, in, 0, -1, true);
+}
+
 // ---- ConvTranspose (runtime/cuda_conv_transpose.cc: GEMM + gather) ----
 
 // A U-Net decoder step: the coarse map upsampled by a 2x2 / stride 2 ConvTranspose, joined with the

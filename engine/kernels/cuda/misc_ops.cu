@@ -1,0 +1,93 @@
+#include "kernels/cuda/misc_ops.h"
+
+#include <cstring>
+#include <string>
+
+#include "kernels/cuda/cuda_status.h"
+#include "kernels/cuda/grid_stride.h"
+
+namespace onnxd::cuda {
+namespace {
+
+constexpr int kBlock = 256;
+
+int GridFor(int64_t n) {
+  const int64_t g = (n + kBlock - 1) / kBlock;
+  return static_cast<int>(g < kMaxGridBlocks ? g : kMaxGridBlocks);
+}
+
+// Element types by size: these kernels move bits, never values.
+template <typename F>
+Status BySize(int elem_size, F&& f) {
+  switch (elem_size) {
+    case 1: return f(uint8_t{});
+    case 2: return f(uint16_t{});
+    case 4: return f(uint32_t{});
+    case 8: return f(uint64_t{});
+    default: return Unimplemented("element size " + std::to_string(elem_size) + " on the GPU");
+  }
+}
+
+// Index is int32_t when the output and the input both have fewer elements than the int32 grid
+// stride allows (grid_stride.h), else int64_t.
+template <typename E, typename Index>
+__global__ void PadKernel(const E* __restrict__ in, E* __restrict__ out, Index n, PadTileGeometry g, E constant) {
+  for (Index i = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<Index>(gridDim.x) * blockDim.x) {
+    const Index src = PadSourceOffset<Index>(g, i);
+    out[i] = src < 0 ? constant : in[src];
+  }
+}
+
+template <typename E, typename Index>
+__global__ void TileKernel(const E* __restrict__ in, E* __restrict__ out, Index n, PadTileGeometry g) {
+  for (Index i = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<Index>(gridDim.x) * blockDim.x)
+    out[i] = in[TileSourceOffset<Index>(g, i)];
+}
+
+int64_t InputElements(const PadTileGeometry& g) {
+  int64_t n = 1;
+  for (int d = 0; d < g.rank; ++d) n *= g.in_dims[d];
+  return n;
+}
+
+}  // namespace
+
+Status Pad(const void* in, void* out, const PadTileGeometry& g, uint64_t constant, int elem_size, cudaStream_t stream) {
+  if (g.rank < 0 || g.rank > kPadTileMaxRank) return Unimplemented("Pad: rank above 6 on the GPU");
+  const int64_t n = PadTileOutputElements(g);
+  if (n <= 0) return Status::Ok();
+  const bool narrow = FitsInt32GridStride(n, kBlock) && FitsInt32GridStride(InputElements(g), kBlock);
+  return BySize(elem_size, [&](auto tag) -> Status {
+    using E = decltype(tag);
+    E c;
+    std::memcpy(&c, &constant, sizeof(E));  // the low bytes on a little-endian host
+    const auto* src = static_cast<const E*>(in);
+    auto* dst = static_cast<E*>(out);
+    if (narrow)
+      PadKernel<E, int32_t><<<GridFor(n), kBlock, 0, stream>>>(src, dst, static_cast<int32_t>(n), g, c);
+    else
+      PadKernel<E, int64_t><<<GridFor(n), kBlock, 0, stream>>>(src, dst, n, g, c);
+    return CudaStatus(cudaGetLastError(), "Pad launch");
+  });
+}
+
+Status Tile(const void* in, void* out, const PadTileGeometry& g, int elem_size, cudaStream_t stream) {
+  if (g.rank < 0 || g.rank > kPadTileMaxRank) return Unimplemented("Tile: rank above 6 on the GPU");
+  const int64_t n = PadTileOutputElements(g);
+  if (n <= 0) return Status::Ok();
+  const bool narrow = FitsInt32GridStride(n, kBlock) && FitsInt32GridStride(InputElements(g), kBlock);
+  return BySize(elem_size, [&](auto tag) -> Status {
+    using E = decltype(tag);
+    const auto* src = static_cast<const E*>(in);
+    auto* dst = static_cast<E*>(out);
+    if (narrow)
+      TileKernel<E, int32_t><<<GridFor(n), kBlock, 0, stream>>>(src, dst, static_cast<int32_t>(n), g);
+    else
+      TileKernel<E, int64_t><<<GridFor(n), kBlock, 0, stream>>>(src, dst, n, g);
+    return CudaStatus(cudaGetLastError(), "Tile launch");
+  });
+}
+
+}  // namespace onnxd::cuda
