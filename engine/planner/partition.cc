@@ -323,8 +323,11 @@ CudaSupportResult CudaDataOpSupport(const onnx::NodeProto& n, int opset, const s
     return r;
   }
   if (op == "HardSigmoid" || op == "HardSwish" || op == "LeakyRelu" || op == "Elu" || op == "Selu" ||
-      op == "Softplus" || op == "Sign" || op == "Floor" || op == "Ceil" || op == "Round")
+      op == "Softplus" || op == "Sign" || op == "Floor" || op == "Ceil" || op == "Round" || op == "Mish" ||
+      op == "Sin" || op == "Cos" || op == "Softsign" || op == "ThresholdedRelu" || op == "Celu")
     return Kernel(n, types, 1);
+  // X and the slope (broadcast to X) of one float type, both on the device.
+  if (op == "PRelu") return Kernel(n, types, 2);
   if (op == "Resize" || op == "Upsample") {
     // X on the device; roi, scales and sizes (and Upsample's scales) read on the host. Antialias,
     // and linear or cubic over more than 3 axes, fall back to the CPU at run time.
@@ -757,6 +760,7 @@ bool IsCudaDataOp(const std::string& op) {
       // Activations with parameters and rounding (kernels/cuda/activations.h), BatchNormalization,
       // and the variadic Sum / Mean.
       "HardSigmoid", "HardSwish", "LeakyRelu", "Elu", "Selu", "Softplus", "Sign", "Floor", "Ceil", "Round",
+      "Mish", "Sin", "Cos", "Softsign", "ThresholdedRelu", "Celu", "PRelu",
       "BatchNormalization", "Sum", "Mean",
       // kernels/cuda/misc_ops.h.
       "Pad", "Tile",

@@ -112,6 +112,7 @@ class DataOpRunner {
     if (op == "Pad") return Pad();
     if (op == "Tile") return Tile();
     if (IsActivation(op)) return Activation();
+    if (op == "PRelu") return PRelu();
     return Internal("op " + op + " is not a CUDA data op");
   }
 
@@ -607,7 +608,10 @@ class DataOpRunner {
         {"LeakyRelu", cuda::ActivationOp::kLeakyRelu},     {"Elu", cuda::ActivationOp::kElu},
         {"Selu", cuda::ActivationOp::kSelu},               {"Softplus", cuda::ActivationOp::kSoftplus},
         {"Sign", cuda::ActivationOp::kSign},               {"Floor", cuda::ActivationOp::kFloor},
-        {"Ceil", cuda::ActivationOp::kCeil},               {"Round", cuda::ActivationOp::kRound}};
+        {"Ceil", cuda::ActivationOp::kCeil},               {"Round", cuda::ActivationOp::kRound},
+        {"Mish", cuda::ActivationOp::kMish},               {"Sin", cuda::ActivationOp::kSin},
+        {"Cos", cuda::ActivationOp::kCos},                 {"Softsign", cuda::ActivationOp::kSoftsign},
+        {"ThresholdedRelu", cuda::ActivationOp::kThresholdedRelu}, {"Celu", cuda::ActivationOp::kCelu}};
     for (const auto& e : kOps)
       if (op == e.first) return e.second;
     return InvalidArgument("not an activation");
@@ -620,6 +624,8 @@ class DataOpRunner {
       return Fallback(p_.op + " of " + DataTypeName(x->dtype()));
     cuda::ActivationOp op{};
     ASSIGN_OR_RETURN(op, ActivationOf(p_.op));
+    // The CPU op answers the error.
+    if (op == cuda::ActivationOp::kCelu && p_.alpha == 0.f) return Fallback("Celu with alpha 0");
     cuda::ActivationParams params;
     params.alpha = p_.alpha;
     params.beta = p_.beta;
@@ -632,6 +638,38 @@ class DataOpRunner {
                               static_cast<__half*>(y->raw_data()), x->num_elements(), s_);
     return cuda::Activation(op, params, static_cast<const float*>(x->raw_data()), static_cast<float*>(y->raw_data()),
                             x->num_elements(), s_);
+  }
+
+  // PRelu: the slope broadcasts to X (unidirectionally); before opset 7 a 1-D slope of X's channel
+  // count applies per channel, as the CPU op reads it.
+  Status PRelu() {
+    const Tensor* x = nullptr;
+    const Tensor* slope = nullptr;
+    ASSIGN_OR_RETURN(x, NeedDev(0));
+    ASSIGN_OR_RETURN(slope, NeedDev(1));
+    const DataType dt = x->dtype();
+    if (dt != DataType::kFloat && dt != DataType::kFloat16) return Fallback(std::string("PRelu of ") + DataTypeName(dt));
+    if (slope->dtype() != dt) return Fallback("PRelu with X and slope of different element types");
+    RETURN_IF_ERROR(RankOk(*x));
+    RETURN_IF_ERROR(RankOk(*slope));
+    std::vector<int64_t> sd(slope->shape().dims().begin(), slope->shape().dims().end());
+    if (p_.opset < 7 && sd.size() == 1 && x->rank() >= 2 && sd[0] == x->dim(1) && sd[0] != 1) {
+      sd.assign(static_cast<size_t>(x->rank() - 1), 1);
+      sd[0] = x->dim(1);
+    }
+    const auto xd = x->shape().dims();
+    auto b = cuda::BroadcastShape(xd, sd);
+    if (!b.ok() || !std::equal(b->begin(), b->end(), xd.begin(), xd.end()))
+      return InvalidArgument("slope shape " + slope->shape().ToString() + " does not broadcast to X shape " +
+                             x->shape().ToString());
+    Tensor* y = nullptr;
+    ASSIGN_OR_RETURN(y, output_(0, dt, x->shape()));
+    if (y == nullptr) return Status::Ok();
+    if (dt == DataType::kFloat16)
+      return cuda::PRelu(static_cast<const __half*>(x->raw_data()), xd, static_cast<const __half*>(slope->raw_data()),
+                         sd, static_cast<__half*>(y->raw_data()), s_);
+    return cuda::PRelu(static_cast<const float*>(x->raw_data()), xd, static_cast<const float*>(slope->raw_data()), sd,
+                       static_cast<float*>(y->raw_data()), s_);
   }
 
   // BatchNormalization, inference form (planner/partition.cc places only that): x is [N, C, ...],

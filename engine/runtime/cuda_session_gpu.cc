@@ -1559,7 +1559,8 @@ Status CudaSessionImpl::PrepareLayouts(int i, bool* out_nhwc) {
   static const std::set<std::string> kElementwise = {
       "Relu", "Sigmoid", "Tanh", "Gelu", "Erf", "Sqrt", "Exp", "Log", "Neg", "Abs", "Reciprocal", "Clip",
       "Add", "Sub", "Mul", "Div", "Pow", "IsNaN", "Cast", "LeakyRelu", "HardSigmoid", "HardSwish",
-      "Elu", "Selu", "Softplus", "Sign", "Floor", "Ceil", "Round"};
+      "Elu", "Selu", "Softplus", "Sign", "Floor", "Ceil", "Round", "Mish", "Sin", "Cos", "Softsign",
+      "ThresholdedRelu", "Celu", "PRelu"};
   if (kernel && kElementwise.count(op)) {
     const std::vector<InputPlace>& places = plan_.input_place[i];
     bool layout_free = true;

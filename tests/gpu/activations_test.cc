@@ -34,6 +34,12 @@ double Reference(ActivationOp op, const ActivationParams& p, double x) {
     case ActivationOp::kCeil: return std::ceil(x);
     case ActivationOp::kRound: return std::nearbyint(x);  // default rounding: halves to even
     case ActivationOp::kScale: return p.alpha * x;
+    case ActivationOp::kMish: return x * std::tanh(std::log1p(std::exp(-std::fabs(x))) + std::max(x, 0.0));
+    case ActivationOp::kSin: return std::sin(x);
+    case ActivationOp::kCos: return std::cos(x);
+    case ActivationOp::kSoftsign: return x / (1.0 + std::fabs(x));
+    case ActivationOp::kThresholdedRelu: return x > p.alpha ? x : 0.0;
+    case ActivationOp::kCelu: return std::max(0.0, x) + std::min(0.0, p.alpha * (std::exp(x / p.alpha) - 1.0));
   }
   return 0;
 }
@@ -57,6 +63,14 @@ const Case kCases[] = {
     {"Ceil", ActivationOp::kCeil, {}},
     {"Round", ActivationOp::kRound, {}},
     {"Scale", ActivationOp::kScale, {0.25f, 0.f, 0.f}},
+    {"Mish", ActivationOp::kMish, {}},
+    {"Sin", ActivationOp::kSin, {}},
+    {"Cos", ActivationOp::kCos, {}},
+    {"Softsign", ActivationOp::kSoftsign, {}},
+    {"ThresholdedRelu", ActivationOp::kThresholdedRelu, {1.f, 0.f, 0.f}},
+    {"ThresholdedRelu(2.5)", ActivationOp::kThresholdedRelu, {2.5f, 0.f, 0.f}},
+    {"Celu", ActivationOp::kCelu, {1.f, 0.f, 0.f}},
+    {"Celu(0.4)", ActivationOp::kCelu, {0.4f, 0.f, 0.f}},
 };
 
 // Random values in [-8, 8], the knees and halves, large magnitudes, and a NaN.

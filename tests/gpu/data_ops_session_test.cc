@@ -906,6 +906,58 @@ TEST(CudaDataOpsSessionTest, PadWithAttributesBeforeOpset11) {
   CheckAgainstCpu(m, in, 0, -1, true);
 }
 
+// The activations without a kernel of their own until now (Mish, Sin, Cos, Softsign,
+// ThresholdedRelu, Celu) with their defaults and attributes, and PRelu with its slope broadcast
+// per channel, along the last axis, as one element and at X's full shape; then a Conv + PRelu +
+// Mish block (channels-last in fp16: the [C, 1, 1] slope brings the value back to NCHW).
+onnx::ModelProto ActivationZooTwo() {
+  onnx::ModelProto m = NewModel(18);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {3, 5, 7});
+  *g->add_input() = Info("img", kF32, {-1, 4, 6, 6});
+  FloatInit(g, "s_chan", {5, 1}, 90);
+  FloatInit(g, "s_last", {7}, 91);
+  FloatInit(g, "s_one", {1}, 92);
+  FloatInit(g, "s_full", {3, 5, 7}, 93);
+  FloatInit(g, "s_conv", {4, 1, 1}, 94);
+  FloatInit(g, "w", {4, 4, 3, 3}, 95);
+  auto out = [&](const std::string& op, const std::string& name, const std::vector<std::string>& in) {
+    *g->add_output() = AnyShape(name, kF32);
+    return AddNode(g, op, in, {name});
+  };
+  for (const char* op : {"Mish", "Sin", "Cos", "Softsign", "ThresholdedRelu", "Celu"}) out(op, op, {"x"});
+  FloatAttr(out("ThresholdedRelu", "trelu_a", {"x"}), "alpha", 2.5f);
+  FloatAttr(out("Celu", "celu_a", {"x"}), "alpha", 0.4f);
+  out("PRelu", "prelu_chan", {"x", "s_chan"});
+  out("PRelu", "prelu_last", {"x", "s_last"});
+  out("PRelu", "prelu_one", {"x", "s_one"});
+  out("PRelu", "prelu_full", {"x", "s_full"});
+  auto* conv = AddNode(g, "Conv", {"img", "w"}, {"c"});
+  IntsAttr(conv, "pads", {1, 1, 1, 1});
+  AddNode(g, "PRelu", {"c", "s_conv"}, {"pc"});
+  out("Mish", "y", {"pc"});
+  return m;
+}
+
+TEST(CudaDataOpsSessionTest, MoreActivationsAndPReluRunOnTheGpu) {
+  const std::vector<Value> in = {FloatTensor({3, 5, 7}, ActivationInputs()),
+                                 FloatTensor({2, 4, 6, 6}, Random(288, 96, 3.f))};
+  // 2 inputs, 13 outputs.
+  CheckAgainstCpu(ActivationZooTwo(), in, 0, 15);
+  CheckAgainstCpu(ActivationZooTwo(), in, 0, -1, true);
+}
+
+// Before opset 7 a 1-D slope of X's channel count applies per channel (dim 1).
+TEST(CudaDataOpsSessionTest, PReluPerChannelSlopeBeforeOpset7) {
+  onnx::ModelProto m = NewModel(6);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {2, 4, 3, 5});
+  *g->add_output() = AnyShape("y", kF32);
+  FloatInit(g, "slope", {4}, 97);
+  AddNode(g, "PRelu", {"x", "slope"}, {"y"});
+  CheckAgainstCpu(m, {FloatTensor({2, 4, 3, 5}, Random(120, 98, 3.f))}, 0, 2);
+}
+
 // ---- ConvTranspose (runtime/cuda_conv_transpose.cc: GEMM + gather) ----
 
 // A U-Net decoder step: the coarse map upsampled by a 2x2 / stride 2 ConvTranspose, joined with the

@@ -1,7 +1,9 @@
-// The Pad and Tile kernels (kernels/cuda/misc_ops.h) against a host loop over the same index
-// functions (kernels/cuda/pad_tile_math.h, themselves checked against the CPU ops on the CPU in
-// tests/engine/kernels/cuda/pad_tile_math_test.cc): what is left to check here is the launch,
-// every element size (1, 2, 4, 8 bytes) and partial blocks.
+// The Pad, Tile and PRelu kernels (kernels/cuda/misc_ops.h). Pad and Tile against a host loop
+// over the same index functions (kernels/cuda/pad_tile_math.h, themselves checked against the CPU
+// ops on the CPU in tests/engine/kernels/cuda/pad_tile_math_test.cc): what is left to check here is
+// the launch, every element size (1, 2, 4, 8 bytes) and partial blocks. PRelu against the formula
+// with the slope broadcast in every way X takes it.
+#include <cuda_fp16.h>
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -82,6 +84,73 @@ TEST_F(MiscOpsTest, TileEveryElementSize) {
   CheckTile<int64_t>({2, 1, 3, 1, 2, 1}, {1, 4, 1, 3, 2, 5});
   CheckTile<uint8_t>({257}, {3});
   CheckTile<float>({2, 3}, {0, 2});
+}
+
+// x < 0 ? slope * x : x with the slope broadcast to x, in double.
+std::vector<float> ReferencePRelu(const std::vector<float>& x, const std::vector<int64_t>& xs,
+                                  const std::vector<float>& slope, const std::vector<int64_t>& ss) {
+  const int r = static_cast<int>(xs.size());
+  std::vector<float> y(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    // The slope's element: x's coordinates right-aligned, 0 on its dims of 1.
+    int64_t rem = static_cast<int64_t>(i), off = 0, stride = 1;
+    for (int d = r - 1; d >= 0; --d) {
+      const int64_t c = rem % xs[d];
+      rem /= xs[d];
+      const int j = d - (r - static_cast<int>(ss.size()));
+      if (j >= 0) {
+        if (ss[j] != 1) off += c * stride;
+        stride *= ss[j];
+      }
+    }
+    const double v = x[i];
+    y[i] = static_cast<float>(v < 0 ? static_cast<double>(slope[static_cast<size_t>(off)]) * v : v);
+  }
+  return y;
+}
+
+TEST_F(MiscOpsTest, PReluBroadcastsTheSlopeInFp32AndFp16) {
+  const std::vector<int64_t> xs = {2, 3, 17, 5};
+  const std::vector<std::vector<int64_t>> slopes = {{3, 1, 1}, {5}, {1}, {2, 3, 17, 5}, {17, 1}, {}, {2, 1, 1, 1}};
+  const std::vector<float> x = testing::RandomVector(2 * 3 * 17 * 5, 90, -3.f, 3.f);
+  for (const auto& ss : slopes) {
+    int64_t ns = 1;
+    for (int64_t d : ss) ns *= d;
+    const std::vector<float> slope = testing::RandomVector(static_cast<size_t>(ns), 91, -1.f, 1.f);
+    SCOPED_TRACE(::testing::Message() << "slope rank " << ss.size() << " of " << ns << " elements");
+    const std::vector<float> want = ReferencePRelu(x, xs, slope, ss);
+    {
+      DeviceBuffer dx = Up(x), ds = Up(slope);
+      DeviceBuffer dy = Out(x.size() * sizeof(float));
+      Status st = PRelu(dx.as<float>(), xs, ds.as<float>(), ss, dy.as<float>(), stream_->get());
+      ASSERT_TRUE(st.ok()) << st.message();
+      testing::ExpectClose(Down<float>(dy, x.size()), want, 1e-6f, 1e-7f);
+    }
+    {
+      auto half = [](const std::vector<float>& v) {
+        std::vector<__half> h;
+        for (float f : v) h.push_back(__float2half_rn(f));
+        return h;
+      };
+      std::vector<float> xr, sr;
+      for (__half h : half(x)) xr.push_back(__half2float(h));
+      for (__half h : half(slope)) sr.push_back(__half2float(h));
+      const std::vector<float> want16 = ReferencePRelu(xr, xs, sr, ss);
+      DeviceBuffer dx = Up(half(x)), ds = Up(half(slope));
+      DeviceBuffer dy = Out(x.size() * sizeof(__half));
+      Status st = PRelu(dx.as<__half>(), xs, ds.as<__half>(), ss, dy.as<__half>(), stream_->get());
+      ASSERT_TRUE(st.ok()) << st.message();
+      std::vector<float> got;
+      for (__half h : Down<__half>(dy, x.size())) got.push_back(__half2float(h));
+      testing::ExpectClose(got, want16, 1e-3f, 1e-3f);
+    }
+  }
+  // A slope that does not broadcast to X (it would widen it) is refused.
+  DeviceBuffer dx = Up(x), ds = Up(std::vector<float>(3, 0.5f));
+  DeviceBuffer dy = Out(x.size() * sizeof(float));
+  EXPECT_FALSE(PRelu(dx.as<float>(), xs, ds.as<float>(), std::vector<int64_t>{3, 1, 1, 1, 1}, dy.as<float>(),
+                     stream_->get())
+                   .ok());
 }
 
 }  // namespace

@@ -27,6 +27,15 @@ __device__ __forceinline__ float Apply(float x, float alpha, float beta, float g
   if constexpr (Op == ActivationOp::kCeil) return ceilf(x);
   // rintf rounds in the default mode, to nearest with halves to even (ONNX Round).
   if constexpr (Op == ActivationOp::kRound) return rintf(x);
+  if constexpr (Op == ActivationOp::kMish) {
+    const float sp = x > 0.f ? x + log1pf(expf(-x)) : log1pf(expf(x));
+    return x * tanhf(sp);
+  }
+  if constexpr (Op == ActivationOp::kSin) return sinf(x);
+  if constexpr (Op == ActivationOp::kCos) return cosf(x);
+  if constexpr (Op == ActivationOp::kSoftsign) return x / (1.f + fabsf(x));
+  if constexpr (Op == ActivationOp::kThresholdedRelu) return x > alpha ? x : 0.f;
+  if constexpr (Op == ActivationOp::kCelu) return fmaxf(0.f, x) + fminf(0.f, alpha * expm1f(x / alpha));
   (void)beta;
   (void)gamma;
   return alpha * x;  // kScale
@@ -60,6 +69,12 @@ Status Dispatch(ActivationOp op, const ActivationParams& p, const T* in, T* out,
     case ActivationOp::kCeil: return Launch<ActivationOp::kCeil>(p, in, out, n, stream);
     case ActivationOp::kRound: return Launch<ActivationOp::kRound>(p, in, out, n, stream);
     case ActivationOp::kScale: return Launch<ActivationOp::kScale>(p, in, out, n, stream);
+    case ActivationOp::kMish: return Launch<ActivationOp::kMish>(p, in, out, n, stream);
+    case ActivationOp::kSin: return Launch<ActivationOp::kSin>(p, in, out, n, stream);
+    case ActivationOp::kCos: return Launch<ActivationOp::kCos>(p, in, out, n, stream);
+    case ActivationOp::kSoftsign: return Launch<ActivationOp::kSoftsign>(p, in, out, n, stream);
+    case ActivationOp::kThresholdedRelu: return Launch<ActivationOp::kThresholdedRelu>(p, in, out, n, stream);
+    case ActivationOp::kCelu: return Launch<ActivationOp::kCelu>(p, in, out, n, stream);
   }
   return InvalidArgument("Activation: unknown op");
 }

@@ -19,6 +19,9 @@ namespace onnxd::cuda {
 //   kSelu         gamma (x > 0 ? x : alpha (e^x - 1))   kSoftplus   log(1 + e^x), without overflow
 //   kSign         -1 / 0 / 1 (NaN stays NaN)            kFloor, kCeil
 //   kRound        to nearest, halves to even             kScale      alpha x
+//   kMish         x tanh(softplus(x))                   kSin, kCos
+//   kSoftsign     x / (1 + |x|)                         kThresholdedRelu  x > alpha ? x : 0
+//   kCelu         max(0, x) + min(0, alpha (e^(x / alpha) - 1))
 enum class ActivationOp {
   kHardSigmoid,
   kHardSwish,
@@ -30,7 +33,13 @@ enum class ActivationOp {
   kFloor,
   kCeil,
   kRound,
-  kScale
+  kScale,
+  kMish,
+  kSin,
+  kCos,
+  kSoftsign,
+  kThresholdedRelu,
+  kCelu
 };
 
 struct ActivationParams {

@@ -1,10 +1,15 @@
 #include "kernels/cuda/misc_ops.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
+#include "kernels/cuda/broadcast_index.cuh"
 #include "kernels/cuda/cuda_status.h"
+#include "kernels/cuda/element_io.cuh"
 #include "kernels/cuda/grid_stride.h"
+#include "kernels/cuda/shape_collapse.h"
+#include "kernels/cuda/tensor_shape.h"
 
 namespace onnxd::cuda {
 namespace {
@@ -52,7 +57,50 @@ int64_t InputElements(const PadTileGeometry& g) {
   return n;
 }
 
+// Over the collapsed broadcast of x (operand 0, the output's shape) and the slope (operand 1).
+template <typename T, typename Index>
+__global__ void PReluKernel(const T* __restrict__ x, const T* __restrict__ slope, T* __restrict__ out, Index n,
+                            CollapsedBroadcast g) {
+  for (Index i = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<Index>(gridDim.x) * blockDim.x) {
+    Index off[2];
+    BroadcastOffsets<2>(g, i, off);
+    const float v = ToFloat(x[off[0]]);
+    out[i] = FromFloat<T>(v < 0.f ? ToFloat(slope[off[1]]) * v : v);
+  }
+}
+
+template <typename T>
+Status LaunchPRelu(const T* x, std::span<const int64_t> xs, const T* slope, std::span<const int64_t> ss, T* out,
+                   cudaStream_t stream) {
+  if (xs.size() > static_cast<size_t>(kMaxRank) || ss.size() > static_cast<size_t>(kMaxRank))
+    return Unimplemented("PRelu: rank above 6 on the GPU");
+  auto shape = BroadcastShape(xs, ss);
+  if (!shape.ok()) return shape.status();
+  if (!std::equal(shape->begin(), shape->end(), xs.begin(), xs.end()))
+    return InvalidArgument("PRelu: the slope does not broadcast to X");
+  const int64_t n = NumElements(xs);
+  if (n == 0) return Status::Ok();
+  const std::span<const int64_t> ops[2] = {xs, ss};
+  const CollapsedBroadcast g = CollapseBroadcast(*shape, ops);
+  if (FitsInt32GridStride(n, kBlock))
+    PReluKernel<T, int32_t><<<GridFor(n), kBlock, 0, stream>>>(x, slope, out, static_cast<int32_t>(n), g);
+  else
+    PReluKernel<T, int64_t><<<GridFor(n), kBlock, 0, stream>>>(x, slope, out, n, g);
+  return CudaStatus(cudaGetLastError(), "PRelu launch");
+}
+
 }  // namespace
+
+Status PRelu(const float* x, std::span<const int64_t> x_shape, const float* slope, std::span<const int64_t> slope_shape,
+             float* out, cudaStream_t stream) {
+  return LaunchPRelu(x, x_shape, slope, slope_shape, out, stream);
+}
+
+Status PRelu(const __half* x, std::span<const int64_t> x_shape, const __half* slope,
+             std::span<const int64_t> slope_shape, __half* out, cudaStream_t stream) {
+  return LaunchPRelu(x, x_shape, slope, slope_shape, out, stream);
+}
 
 Status Pad(const void* in, void* out, const PadTileGeometry& g, uint64_t constant, int elem_size, cudaStream_t stream) {
   if (g.rank < 0 || g.rank > kPadTileMaxRank) return Unimplemented("Pad: rank above 6 on the GPU");

@@ -1,13 +1,15 @@
-// Pad and Tile on the GPU: copy kernels that move elements by size (1, 2, 4 or 8 bytes), so one
-// kernel serves every element type of that size. The per-element index arithmetic and the host
-// set-up that validates a node's pads / repeats are in kernels/cuda/pad_tile_math.h (tested on
-// the CPU). Pointers are device memory; calls queue on `stream` and return at once; an empty
-// output queues nothing.
+// Pad, Tile and PRelu on the GPU. Pad and Tile are copy kernels that move elements by size (1, 2,
+// 4 or 8 bytes), so one kernel serves every element type of that size; their per-element index
+// arithmetic and the host set-up that validates a node's pads / repeats are in
+// kernels/cuda/pad_tile_math.h (tested on the CPU). Pointers are device memory; calls queue on
+// `stream` and return at once; an empty output queues nothing.
 #pragma once
 
+#include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <span>
 
 #include "kernels/cuda/pad_tile_math.h"
 #include "onnxd/engine/status.h"
@@ -20,5 +22,12 @@ Status Pad(const void* in, void* out, const PadTileGeometry& g, uint64_t constan
 
 // out (g.out_dims, packed) = Tile(in) by g (MakeTileGeometry).
 Status Tile(const void* in, void* out, const PadTileGeometry& g, int elem_size, cudaStream_t stream);
+
+// PRelu: out (x's shape, packed) = x < 0 ? slope * x : x, with slope broadcast to x (numpy rules,
+// unidirectional: the caller checks that the broadcast shape is x's). Rank <= 6; fp32 arithmetic.
+Status PRelu(const float* x, std::span<const int64_t> x_shape, const float* slope,
+             std::span<const int64_t> slope_shape, float* out, cudaStream_t stream);
+Status PRelu(const __half* x, std::span<const int64_t> x_shape, const __half* slope,
+             std::span<const int64_t> slope_shape, __half* out, cudaStream_t stream);
 
 }  // namespace onnxd::cuda
