@@ -328,6 +328,7 @@ Engine::~Engine() = default;
 int Engine::intra_op_threads() const { return engine::ThreadPool::Process().num_threads(); }
 bool Engine::CudaAvailable(std::string* why) { return engine::CudaRuntimeAvailable(why); }
 int Engine::CudaDeviceCount(std::string* why) { return engine::CudaRuntimeDeviceCount(why); }
+bool Engine::CudaDeviceUuids(std::vector<std::string>* uuids) { return engine::CudaRuntimeDeviceUuids(uuids); }
 void Engine::SetIntraOpThreads(int n) { engine::ThreadPool::SetProcessThreads(n); }
 
 StatusOr<std::shared_ptr<const CompiledModel>> Engine::CompileBytes(const std::string& bytes, const std::string& base_dir,

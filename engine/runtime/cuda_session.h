@@ -26,6 +26,8 @@ namespace onnxd::engine {
 bool CudaRuntimeAvailable(std::string* why);
 // The devices this process can use (0 without the backend or a driver; `why` says why).
 int CudaRuntimeDeviceCount(std::string* why);
+// Their UUIDs as NVML writes them, in ordinal order; false when unknown (no backend or driver).
+bool CudaRuntimeDeviceUuids(std::vector<std::string>* uuids);
 
 class CudaSession {
  public:

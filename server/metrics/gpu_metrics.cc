@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
@@ -39,7 +40,8 @@ struct NvmlGpuMetrics::Api {
   bool initialised = false;
 };
 
-std::unique_ptr<NvmlGpuMetrics> NvmlGpuMetrics::Load(std::string* why, const char* library) {
+std::unique_ptr<NvmlGpuMetrics> NvmlGpuMetrics::Load(std::string* why, const char* library,
+                                                    const std::vector<std::string>* visible) {
   auto say = [&](std::string s) {
     if (why) *why = std::move(s);
     return nullptr;
@@ -74,6 +76,12 @@ std::unique_ptr<NvmlGpuMetrics> NvmlGpuMetrics::Load(std::string* why, const cha
     m->devices_.push_back(std::move(d));
   }
   if (m->devices_.empty()) return say("NVML could not identify any GPU");
+  if (visible != nullptr) {
+    std::vector<Device> kept;
+    for (auto& d : m->devices_)
+      if (std::find(visible->begin(), visible->end(), d.uuid) != visible->end()) kept.push_back(std::move(d));
+    if (!kept.empty()) m->devices_ = std::move(kept);
+  }
   return m;
 }
 

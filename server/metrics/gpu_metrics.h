@@ -19,7 +19,11 @@ class NvmlGpuMetrics {
  public:
   // Null when libnvidia-ml.so.1 cannot be loaded, lacks a needed symbol, fails to initialise, or
   // sees no GPU; `why` (if given) says which. `library` is for tests (a fake NVML).
-  static std::unique_ptr<NvmlGpuMetrics> Load(std::string* why = nullptr, const char* library = "libnvidia-ml.so.1");
+  // `visible`: the UUIDs of the GPUs the process may use (CUDA_VISIBLE_DEVICES narrows them; NVML
+  // sees every GPU of the machine), to report those only, as Triton does; when none of NVML's
+  // GPUs is among them (MIG instance UUIDs, say) every GPU is reported.
+  static std::unique_ptr<NvmlGpuMetrics> Load(std::string* why = nullptr, const char* library = "libnvidia-ml.so.1",
+                                              const std::vector<std::string>* visible = nullptr);
   ~NvmlGpuMetrics();
   NvmlGpuMetrics(const NvmlGpuMetrics&) = delete;
   NvmlGpuMetrics& operator=(const NvmlGpuMetrics&) = delete;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -10,6 +11,7 @@
 #include "core/log.h"
 #include "lifecycle/model_manager.h"
 #include "metrics/gpu_metrics.h"
+#include "onnxd/engine/engine.h"
 
 namespace onnxd::server {
 namespace {
@@ -176,9 +178,12 @@ MetricsRenderer::MetricsRenderer(const ModelManager& models, const ServerOptions
   }
   if (options.allow_gpu_metrics) {
     std::string why;
-    gpu_ = NvmlGpuMetrics::Load(&why);
+    // With CUDA_VISIBLE_DEVICES set, only the GPUs it leaves this process (NVML sees them all).
+    std::vector<std::string> visible;
+    const bool narrowed = std::getenv("CUDA_VISIBLE_DEVICES") != nullptr && Engine::CudaDeviceUuids(&visible);
+    gpu_ = NvmlGpuMetrics::Load(&why, "libnvidia-ml.so.1", narrowed ? &visible : nullptr);
     if (gpu_) {
-      LOG_INFO("GPU metrics: NVML sees " << gpu_->gpu_count() << " GPU(s)");
+      LOG_INFO("GPU metrics: NVML reports " << gpu_->gpu_count() << " GPU(s)");
       registry_.AddCollector([g = gpu_.get()](ExpositionWriter& w) { g->Collect(w); });
     } else {
       LOG_VERBOSE("GPU metrics off: " << why);

@@ -185,6 +185,9 @@ class Engine {
   // How many GPUs this process can use (ordinals 0 .. n-1, after CUDA_VISIBLE_DEVICES); 0 without
   // the CUDA backend or a driver, with the reason in `why`.
   static int CudaDeviceCount(std::string* why = nullptr);
+  // The UUIDs of those GPUs in ordinal order, as NVML writes them ("GPU-" and 8-4-4-4-12 hex
+  // digits); false when this onnxd cannot tell (built without CUDA, no driver).
+  static bool CudaDeviceUuids(std::vector<std::string>* uuids);
 
  private:
   StatusOr<std::shared_ptr<const CompiledModel>> CompileBytesUnchecked(const std::string& bytes,
