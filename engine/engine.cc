@@ -50,6 +50,7 @@ class SessionImpl {
   int cached_plans() const { return static_cast<int>(plans_.size()); }
   int last_run_copies() const { return cuda_ != nullptr ? cuda_->last_run_copies() : 0; }
   bool last_run_replayed_graph() const { return cuda_ != nullptr && cuda_->last_run_replayed_graph(); }
+  std::string last_tuning() const { return cuda_ != nullptr ? cuda_->last_tuning() : std::string(); }
   const Status& status() const { return cuda_error_; }
 
  private:
@@ -321,6 +322,7 @@ int64_t Session::planned_arena_bytes() const { return impl_->arena_bytes(); }
 int Session::cached_plans() const { return impl_->cached_plans(); }
 int Session::last_run_copies() const { return impl_->last_run_copies(); }
 bool Session::last_run_replayed_graph() const { return impl_->last_run_replayed_graph(); }
+std::string Session::last_tuning() const { return impl_->last_tuning(); }
 Status Session::status() const { return impl_->status(); }
 
 Engine::Engine() = default;

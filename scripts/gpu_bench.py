@@ -285,6 +285,10 @@ def main():
                 f"{err:.1e}" if err is not None else r.get("error_note", "-"),
                 {True: "yes", False: "no"}.get(r.get("cuda_graph"), "-"),
                 r.get("placement", "-")))
+        tuned = [r for r in rows if r.get("tuning")]
+        if tuned:
+            lines += ["", "onnxd's autotuning (warm-up: each execution variant captured and timed, the fastest kept):", ""]
+            lines += [f"- {r['model']} {r['precision']} batch {r['batch']}: {r['tuning']}" for r in tuned]
         if notes:
             lines += ["", "Problems:", ""] + [f"- {n}" for n in notes]
         # Rewritten after every point, so that a run cut short by its time limit still leaves a table.
@@ -324,6 +328,8 @@ def main():
                 row["onnxd_ms"] = r["median_ms"]
                 row["placement"] = r["placement"]
                 row["cuda_graph"] = r.get("cuda_graph")
+                if r.get("tuning"):
+                    row["tuning"] = r["tuning"]
                 if ref is not None:
                     try:
                         import numpy as np

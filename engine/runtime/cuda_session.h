@@ -38,6 +38,8 @@ class CudaSession {
   virtual int last_run_copies() const = 0;
   // True when the last Run replayed a captured CUDA Graph.
   virtual bool last_run_replayed_graph() const = 0;
+  // What the last tuning run (RunOptions::tune) chose and measured; "" when none has run.
+  virtual std::string last_tuning() const { return ""; }
 };
 
 // Creates the CUDA state for one session of `graph` placed by `plan` on device `gpu` (uploads the

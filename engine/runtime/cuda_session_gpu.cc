@@ -9,6 +9,8 @@
 #endif
 
 #include <algorithm>
+#include <chrono>
+#include <optional>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -257,6 +259,7 @@ class CudaSessionImpl : public CudaSession {
   Status Run(std::span<const Value> inputs, std::vector<Value>* outputs, const RunOptions& options) override;
   int last_run_copies() const override { return copies_; }
   bool last_run_replayed_graph() const override { return replayed_; }
+  std::string last_tuning() const override { return last_tuning_; }
 
  private:
   // A run captured as a CUDA Graph, replayed for every later run of the same input signature.
@@ -304,6 +307,10 @@ class CudaSessionImpl : public CudaSession {
   Status RunEager(std::span<const Value> inputs, std::vector<Value>* outputs, const RunOptions& options,
                   size_t* staged_bytes);
   Status Capture(std::span<const Value> inputs, const RunOptions& options, Signature* sig);
+  // Capture in each execution variant that applies, timing replays of each; keeps the fastest as
+  // the signature's graph and as the variant of its batch class.
+  Status TuneCapture(std::span<const Value> inputs, const RunOptions& options, Signature* sig);
+  void DropGraph(std::unique_ptr<Captured> c);
   Status Replay(const Captured& c, std::span<const Value> inputs, std::vector<Value>* outputs,
                 const RunOptions& options);
   Status RunNodes(Executor& exec, const RunOptions& options);
@@ -369,7 +376,31 @@ class CudaSessionImpl : public CudaSession {
   // Channels-last: with tensor-core math (fp16 or TF32) 2-D convolutions and pooling run NHWC, and
   // their outputs stay NHWC through elementwise ops and further convolutions; any other consumer
   // (and the copy back to the host) gets NCHW first. A value's dims are NCHW either way.
-  bool nhwc_enabled_ = false;
+  bool nhwc_enabled_ = false;  // channels-last is allowed (the default variant's layout)
+  // Execution variants (CompileOptions::cuda_autotune): how convolutions run. A tuning run
+  // (RunOptions::tune) captures its signature in each and keeps the fastest for its batch class;
+  // other runs take their class's tuned variant, or the default.
+  struct Variant {
+    bool nhwc = false;  // channels-last convolutions and pooling (PrepareLayouts)
+    cuda::AlgoSearch search = cuda::AlgoSearch::kDefault;  // new ConvPlans' algorithm choice
+    std::string Name() const {
+      return std::string(nhwc ? "channels-last" : "NCHW") +
+             (search == cuda::AlgoSearch::kMeasured    ? " + measured algorithms"
+              : search == cuda::AlgoSearch::kHeuristic ? " + heuristic algorithms"
+                                                       : "");
+    }
+  };
+  Variant variant_;                     // in force for the run in progress
+  Variant default_variant_;
+  std::optional<Variant> tuned_[2];     // per batch class: first input's dim 0 below 8, or 8 and up
+  bool has_gpu_conv_ = false;           // a Conv runs on the GPU: the variants differ
+  std::string last_tuning_;
+  static int BatchClass(std::span<const Value> inputs) {
+    return !inputs.empty() && inputs[0].is_tensor() && inputs[0].tensor().rank() > 0 &&
+                   inputs[0].tensor().dim(0) >= 8
+               ? 1
+               : 0;
+  }
   std::vector<uint8_t> nhwc_;                        // per value id: the device data is NHWC
   std::map<int, DeviceBufferPtr> nhwc_weights_;      // per filter value id: [M, KH, KW, C/group]
   // Conv -> Add -> Relu (a residual block's end) as one cuDNN call: relu(conv(x) + z + bias), into
@@ -448,6 +479,10 @@ Status CudaSessionImpl::Init() {
   }
   nhwc_enabled_ = options_.fp16 || options_.allow_tf32;
   if (const char* e = std::getenv("ONNXD_CUDA_NHWC"); e != nullptr && *e != '\0') nhwc_enabled_ = *e == '1';
+  default_variant_.nhwc = nhwc_enabled_;
+  variant_ = default_variant_;
+  for (size_t i = 0; i < graph_->nodes.size(); ++i)
+    has_gpu_conv_ |= plan_.node_device[i] == Device::kCuda && plan_.cuda_params[i].op == "Conv";
   tainted_.assign(n, 0);
   input_index_.assign(n, -1);
   for (size_t k = 0; k < graph_->input_ids.size(); ++k) input_index_[graph_->input_ids[k]] = static_cast<int>(k);
@@ -694,6 +729,7 @@ Status CudaSessionImpl::Run(std::span<const Value> inputs, std::vector<Value>* o
   // This thread may have run another GPU's session last.
   RETURN_IF_ERROR(cuda::MakeCurrent(device_));
   serial_ = options.serial;
+  variant_ = tuned_[BatchClass(inputs)].value_or(default_variant_);
   if (!options_.cuda_graphs || options.profile != nullptr) return RunEager(inputs, outputs, options, nullptr);
   const std::string key = SignatureOf(inputs);
   auto it = signatures_.find(key);
@@ -707,7 +743,8 @@ Status CudaSessionImpl::Run(std::span<const Value> inputs, std::vector<Value>* o
   // kernels (neither may happen during a capture) and measures the staging the graph needs.
   if (sig.failed || sig.runs++ == 0 || graphs_ >= kMaxGraphs || graph_bytes_ >= kMaxGraphBytes)
     return RunEager(inputs, outputs, options, &sig.staged_bytes);
-  Status st = Capture(inputs, options, &sig);
+  Status st = options.tune && options_.cuda_autotune && has_gpu_conv_ ? TuneCapture(inputs, options, &sig)
+                                                                      : Capture(inputs, options, &sig);
   if (st.ok()) return Replay(*sig.graph, inputs, outputs, options);
   if (Debugging())
     std::fprintf(stderr, "onnxd: CUDA graph not captured: %s\n", st.ToString().c_str());
@@ -803,6 +840,84 @@ Status CudaSessionImpl::Capture(std::span<const Value> inputs, const RunOptions&
   graph_bytes_ += c->pool->stats().reserved_bytes;
   sig->graph = std::move(c);
   ++graphs_;
+  return Status::Ok();
+}
+
+void CudaSessionImpl::DropGraph(std::unique_ptr<Captured> c) {
+  if (c == nullptr) return;
+  const size_t bytes = c->pool->stats().reserved_bytes;
+  graph_bytes_ -= std::min(graph_bytes_, bytes);
+  --graphs_;
+  c.reset();
+}
+
+Status CudaSessionImpl::TuneCapture(std::span<const Value> inputs, const RunOptions& options, Signature* sig) {
+  std::vector<Variant> candidates;
+  for (bool nhwc : {nhwc_enabled_, !nhwc_enabled_}) {
+    if (nhwc && !(options_.fp16 || options_.allow_tf32)) continue;  // channels-last only with tensor-core math
+    for (cuda::AlgoSearch search : {cuda::AlgoSearch::kHeuristic, cuda::AlgoSearch::kMeasured})
+      candidates.push_back({nhwc, search});
+  }
+  // Each candidate: captured (its priming run makes its plans), one replay to settle, then the
+  // median of a few timed replays (host to host, as a request sees it).
+  constexpr int kTimedReplays = 5;
+  std::unique_ptr<Captured> best;
+  Variant best_variant;
+  double best_ms = 0;
+  Status last = Status::Ok();
+  std::string report;
+  std::vector<Value> outs;
+  for (const Variant& v : candidates) {
+    variant_ = v;
+    Status st = Capture(inputs, options, sig);
+    if (st.ok()) {
+      std::unique_ptr<Captured> c = std::move(sig->graph);
+      std::vector<double> ms;
+      st = Replay(*c, inputs, &outs, options);
+      for (int k = 0; st.ok() && k < kTimedReplays; ++k) {
+        const auto t0 = std::chrono::steady_clock::now();
+        st = Replay(*c, inputs, &outs, options);
+        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      }
+      if (st.ok()) {
+        std::sort(ms.begin(), ms.end());
+        const double median = ms[ms.size() / 2];
+        char buf[96];
+        std::snprintf(buf, sizeof(buf), "%.3f ms", median);
+        report += (report.empty() ? "" : "; ") + v.Name() + " " + buf;
+        if (best == nullptr || median < best_ms) {
+          DropGraph(std::move(best));
+          best = std::move(c);
+          best_variant = v;
+          best_ms = median;
+        } else {
+          DropGraph(std::move(c));
+        }
+        continue;
+      }
+      DropGraph(std::move(c));
+    }
+    // A cancelled run or one past its deadline ends the tuning (the next run tries again), and so
+    // does a run that cannot be captured in any variant (host work on the inputs' values).
+    if (st.code() == StatusCode::kCancelled || st.code() == StatusCode::kDeadlineExceeded ||
+        st.message().rfind(kNotCapturable, 0) == 0) {
+      DropGraph(std::move(best));
+      variant_ = tuned_[BatchClass(inputs)].value_or(default_variant_);
+      return st;
+    }
+    last = st;
+    report += (report.empty() ? "" : "; ") + v.Name() + " failed (" + st.message() + ")";
+  }
+  if (best == nullptr) {
+    variant_ = tuned_[BatchClass(inputs)].value_or(default_variant_);
+    return last;
+  }
+  sig->graph = std::move(best);
+  variant_ = best_variant;
+  tuned_[BatchClass(inputs)] = best_variant;
+  last_tuning_ = "batch class " + std::string(BatchClass(inputs) ? ">= 8" : "< 8") + ": " + best_variant.Name() +
+                 " chosen; " + report;
+  if (Debugging()) std::fprintf(stderr, "onnxd: CUDA autotune: %s\n", last_tuning_.c_str());
   return Status::Ok();
 }
 
@@ -1526,7 +1641,7 @@ bool IsConvOrPool(const std::string& op) {
 
 Status CudaSessionImpl::PrepareLayouts(int i, bool* out_nhwc) {
   *out_nhwc = false;
-  if (!nhwc_enabled_) return Status::Ok();
+  if (!variant_.nhwc) return Status::Ok();
   const PlannedNode& node = graph_->nodes[i];
   const bool kernel = plan_.node_device[i] == Device::kCuda && !plan_.cuda_params[i].op.empty();
   const std::string& op = kernel ? plan_.cuda_params[i].op : node.op_type;
@@ -1646,6 +1761,9 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
   const bool relu_like = p.activation == "Relu" || relu6;
   // PrepareLayouts made x channels-last where this node runs so.
   const bool nhwc = !one_d && nhwc_[node.inputs[0]] != 0;
+  // Plans depend on the layout and on the variant's algorithm search (autotuning tries each).
+  key.push_back(nhwc ? 1 : 0);
+  key.push_back(static_cast<int64_t>(variant_.search));
   if (op == "Conv") {
     const Tensor& wt = dev_[node.inputs[1]].tensor();
     const Tensor* bias = node.inputs.size() > 2 && node.inputs[2] >= 0 ? &dev_[node.inputs[2]].tensor() : nullptr;
@@ -1673,7 +1791,8 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
     ConvEntry& entry = conv_plans_[{i, key}];
     auto& plan = entry.plan;
     if (plan == nullptr) {
-      auto made = cuda::ConvPlan::Create(*dnn_, g, is_half, options_.allow_tf32, nhwc, relu6 ? p.activation_beta : 0.0);
+      auto made = cuda::ConvPlan::Create(*dnn_, g, is_half, options_.allow_tf32, nhwc, relu6 ? p.activation_beta : 0.0,
+                                         variant_.search);
       if (!made.ok()) {
         conv_plans_.erase({i, key});
         if (made.status().code() == StatusCode::kUnimplemented) return Fallback(made.status().message());

@@ -130,6 +130,9 @@ Status ModelManager::Load(const std::string& name, const std::string& config_jso
     // cuda_graphs "false": no CUDA Graph capture (each run launches node by node).
     if (auto p = base.parameters().find("cuda_graphs"); p != base.parameters().end())
       compile_options.cuda_graphs = p->second.string_value() != "false";
+    // cuda_autotune "false": warm-up captures in the default variant only (no timing of variants).
+    if (auto p = base.parameters().find("cuda_autotune"); p != base.parameters().end())
+      compile_options.cuda_autotune = p->second.string_value() != "false";
     auto compiled = engine_.CompileFile(path, compile_options);
     Status st = compiled.ok() ? Status::Ok() : compiled.status();
     inference::ModelConfig config = base;
@@ -171,6 +174,7 @@ Status ModelManager::Load(const std::string& name, const std::string& config_jso
       std::string detail = "loaded in " + std::to_string(load_ns.count() / 1000000) + " ms";
       if (ve.ready->model->placement().target == Device::kCuda)
         detail += "; " + DescribeInstances(instances) + "; " + ve.ready->model->placement().summary;
+      if (const std::string tuning = ve.ready->scheduler->Tuning(); !tuning.empty()) detail += "; autotune " + tuning;
       LogModelState(name, v, ModelStateName(ve.state), detail);
     } else {
       ve.state = ModelState::kUnavailable;

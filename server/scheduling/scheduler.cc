@@ -109,13 +109,17 @@ StatusOr<std::vector<Value>> WarmupInputs(const CompiledModel& model, const infe
 
 Status ModelScheduler::WarmUp(const inference::ModelConfig& config, const std::string& model_dir) {
   std::vector<Value> outputs;
+  // Warm-up runs may tune: a GPU session's capture of a signature then times each execution
+  // variant (CompileOptions::cuda_autotune) and keeps the fastest for that batch class.
+  RunOptions tune;
+  tune.tune = true;
   if (config.model_warmup_size() > 0) {
     for (const auto& w : config.model_warmup()) {
       std::vector<Value> inputs;
       ASSIGN_OR_RETURN(inputs, WarmupInputs(*model_, config, w, model_dir));
       for (auto& s : sessions_)
         for (uint32_t i = 0; i < std::max<uint32_t>(w.count(), 1); ++i) {
-          Status st = s->Run(inputs, &outputs);
+          Status st = s->Run(inputs, &outputs, tune);
           if (!st.ok()) return st.WithContext("model_warmup '" + w.name() + "': ");
         }
     }
@@ -137,23 +141,25 @@ Status ModelScheduler::WarmUp(const inference::ModelConfig& config, const std::s
   };
   std::vector<Value> inputs;
   if (!invent(1, &inputs)) return Status::Ok();
-  // A GPU session captures a CUDA Graph on the second run of a signature: two runs leave batch 1
-  // replaying before the model is ready.
+  // A GPU session captures a CUDA Graph on the second run of a signature (tuned, here): two runs
+  // leave batch 1 replaying before the model is ready.
   const bool gpu = model_->placement().target == Device::kCuda;
   const int runs = gpu ? 2 : 1;
   for (auto& s : sessions_)
-    for (int k = 0; k < runs; ++k) RETURN_IF_ERROR(s->Run(inputs, &outputs));
-  // With dynamic batching, a GPU session's first run at the largest batch the batcher forms picks
-  // its convolution algorithms (cudnnFind times every candidate from batch 8 up: tens of ms per
-  // geometry): one run at max_batch_size pays that before the model is ready, not the first full
-  // batch of requests. Other batch sizes in between still pay on their first run.
+    for (int k = 0; k < runs; ++k) RETURN_IF_ERROR(s->Run(inputs, &outputs, tune));
+  // With dynamic batching, the same at the largest batch the batcher forms: its convolution
+  // algorithms (cudnnFind times every candidate: tens of ms per geometry), its tuned variant and
+  // its graph are settled before the model is ready, not by the first full batch of requests.
+  // Other batch sizes in between take the tuned variant of their class, and pay for new plans on
+  // their first run.
   const int64_t max_batch = config.max_batch_size();
   if (gpu && config.has_dynamic_batching() && max_batch > 1 && !model_->inputs().empty() &&
       !model_->inputs()[0].type.dims.empty() && model_->inputs()[0].type.dims[0] < 0 && invent(max_batch, &inputs)) {
-    for (auto& s : sessions_) {
-      Status st = s->Run(inputs, &outputs);
-      if (!st.ok()) return st.WithContext("warm-up at max_batch_size " + std::to_string(max_batch) + ": ");
-    }
+    for (auto& s : sessions_)
+      for (int k = 0; k < 2; ++k) {
+        Status st = s->Run(inputs, &outputs, tune);
+        if (!st.ok()) return st.WithContext("warm-up at max_batch_size " + std::to_string(max_batch) + ": ");
+      }
   }
   return Status::Ok();
 }

@@ -79,6 +79,8 @@ class ModelScheduler final : public Schedulable, public std::enable_shared_from_
   // <model_dir>/warmup/), `count` runs each on every instance; without any, one run per instance
   // on zeros of the model's input shapes (dynamic dims 1). Errors name the sample and input.
   Status WarmUp(const inference::ModelConfig& config, const std::string& model_dir);
+  // What the warm-up's tuning chose for the first instance (GPU models), "" when nothing was tuned.
+  std::string Tuning() const { return sessions_.empty() ? std::string() : sessions_[0]->last_tuning(); }
   // Answers everything still queued with UNAVAILABLE and refuses new work.
   void Stop(const std::string& reason);
 

@@ -3,9 +3,11 @@
 //
 //   onnxd_gpu_model_bench MODEL.onnx [--device cuda|cpu] [--tf32] [--fp16] [--batch B] [--shape NAME=AxBxC]...
 //                         [--iterations N] [--warmup W] [--no-graphs] [--inputs-dir DIR]
-//                         [--output-file FILE]
+//                         [--output-file FILE] [--no-tune]
 // --inputs-dir reads each input from DIR/NAME.bin (raw, in its type); --output-file writes output 0
-// (float32, raw) of the last run; --no-graphs turns CUDA Graph replay off.
+// (float32, raw) of the last run; --no-graphs turns CUDA Graph replay off. The warm-up runs tune, as
+// the server's do (RunOptions::tune: the captured graph's execution variant is picked by timing);
+// --no-tune keeps the default variant. The JSON's "tuning" says what was chosen.
 //
 // Inputs are random (floats in [-1, 1), integers in [0, 100); int64 "*mask*" inputs all ones);
 // dynamic dims take --batch for the first dim and 1 elsewhere unless --shape says. Prints one
@@ -52,7 +54,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::string path = argv[1], device = "cuda";
-  bool tf32 = false, fp16 = false, graphs = true, profile = false;
+  bool tf32 = false, fp16 = false, graphs = true, profile = false, tune = true;
   std::string inputs_dir, output_file;
   int64_t batch = 1;
   int iterations = 50, warmup = 10;
@@ -64,6 +66,7 @@ int main(int argc, char** argv) {
     else if (a == "--tf32") tf32 = true;
     else if (a == "--fp16") fp16 = true;
     else if (a == "--no-graphs") graphs = false;
+    else if (a == "--no-tune") tune = false;
     else if (a == "--profile") profile = true;
     else if (a == "--inputs-dir") inputs_dir = next();
     else if (a == "--output-file") output_file = next();
@@ -131,8 +134,10 @@ int main(int argc, char** argv) {
   }
   auto session = (*model)->CreateSession();
   std::vector<onnxd::Value> outputs;
+  onnxd::RunOptions warm;
+  warm.tune = tune;
   for (int k = 0; k < warmup; ++k) {
-    onnxd::Status st = session->Run(inputs, &outputs);
+    onnxd::Status st = session->Run(inputs, &outputs, warm);
     if (!st.ok()) {
       std::printf("{\"model\": \"%s\", \"error\": \"%s\"}\n", JsonEscape(path).c_str(), JsonEscape(st.ToString()).c_str());
       return 1;
@@ -187,11 +192,11 @@ int main(int argc, char** argv) {
   }
   const auto& p = (*model)->placement();
   std::printf("{\"model\": \"%s\", \"device\": \"%s\", \"tf32\": %s, \"fp16\": %s, \"median_ms\": %.4f, \"p90_ms\": %.4f, "
-              "\"mean_ms\": %.4f, \"copies\": %d, \"cuda_graph\": %s, \"placement\": \"%s\"%s}\n",
+              "\"mean_ms\": %.4f, \"copies\": %d, \"cuda_graph\": %s, \"placement\": \"%s\", \"tuning\": \"%s\"%s}\n",
               JsonEscape(path).c_str(), device.c_str(), tf32 ? "true" : "false", fp16 ? "true" : "false",
               ms[ms.size() / 2],
               ms[std::min(ms.size() - 1, ms.size() * 9 / 10)], mean, session->last_run_copies(),
-              replayed ? "true" : "false", JsonEscape(p.summary).c_str(),
+              replayed ? "true" : "false", JsonEscape(p.summary).c_str(), JsonEscape(session->last_tuning()).c_str(),
               profile_json.c_str());
   return 0;
 }

@@ -1,12 +1,18 @@
-// The channels-last max pooling kernel against a plain CPU reference over odd shapes, strides and
-// pads (fp32 and fp16), with a NaN among the inputs.
+// The channels-last pooling kernels against plain CPU references over odd shapes, strides and
+// pads (fp32 and fp16), with a NaN among the inputs; average pooling and dilated max pooling with
+// end pads that differ from the beginning ones and ceil_mode grids against the window math of
+// window_geometry.h (itself checked against the CPU ops on the CPU); and the zero-padding kernel
+// (pad_spatial.h) in both layouts.
 #include <cuda_fp16.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "gpu_test_util.h"
+#include "kernels/cuda/pad_spatial.h"
 #include "kernels/cuda/pool_nhwc.h"
 
 namespace onnxd::cuda {
@@ -98,6 +104,139 @@ TEST_F(PoolNhwcTest, MatchesReference) {
         ASSERT_EQ(g, want_h[i]) << "fp16 element " << i;
       }
     }
+  }
+}
+
+// What pool_nhwc.cu computes, on the host: PoolTapsAt's windows, AverageDivisor's divisor.
+std::vector<float> ReferencePoolByTaps(const std::vector<float>& x, const PoolShape& s, bool average) {
+  std::vector<float> y(static_cast<size_t>(s.n * s.out_h * s.out_w * s.c));
+  for (size_t i = 0; i < y.size(); ++i) {
+    const int64_t ch = static_cast<int64_t>(i) % s.c;
+    int64_t rest = static_cast<int64_t>(i) / s.c;
+    const int64_t ow = rest % s.out_w;
+    rest /= s.out_w;
+    const int64_t oh = rest % s.out_h, b = rest / s.out_h;
+    const PoolTaps th = PoolTapsAt(oh, s.h, s.kh, s.stride_h, s.dil_h, s.pad_top, s.pad_bottom);
+    const PoolTaps tw = PoolTapsAt(ow, s.w, s.kw, s.stride_w, s.dil_w, s.pad_left, s.pad_right);
+    float m = -INFINITY, sum = 0.f;
+    bool nan = false;
+    for (int64_t dh = th.lo; dh < th.hi; ++dh)
+      for (int64_t dw = tw.lo; dw < tw.hi; ++dw) {
+        const float v = x[static_cast<size_t>(((b * s.h + th.start + dh * s.dil_h) * s.w + tw.start + dw * s.dil_w) * s.c + ch)];
+        nan |= std::isnan(v);
+        m = std::max(m, v);
+        sum += v;
+      }
+    const int64_t div = AverageDivisor(th, tw, s.count_include_pad);
+    y[i] = average ? (div > 0 ? sum / static_cast<float>(div) : 0.f) : (nan ? NAN : m);
+  }
+  return y;
+}
+
+// Geometry through window_geometry.h as the session builds it: attributes resolved, then laid out.
+PoolShape Resolved(int64_t n, int64_t c, int64_t h, int64_t w, std::vector<int64_t> k, std::vector<int64_t> strides,
+                   std::vector<int64_t> dilations, std::vector<int64_t> pads, AutoPad auto_pad, bool ceil,
+                   bool include_pad, bool nhwc) {
+  WindowAxis axes[2];
+  const int64_t in[2] = {h, w};
+  std::string why;
+  EXPECT_TRUE(ResolveWindow(2, in, k.data(), strides, dilations, pads, auto_pad, ceil, axes, &why)) << why;
+  return MakePoolShape(n, c, axes, nhwc, include_pad);
+}
+
+TEST_F(PoolNhwcTest, AverageAndDilatedMaxMatchTheWindowMath) {
+  const PoolShape cases[] = {
+      Resolved(2, 5, 9, 7, {3, 3}, {2, 2}, {}, {1, 0, 0, 2}, AutoPad::kNotSet, true, false, true),
+      Resolved(2, 5, 9, 7, {3, 3}, {2, 2}, {}, {1, 0, 0, 2}, AutoPad::kNotSet, true, true, true),
+      Resolved(1, 33, 8, 8, {3, 2}, {2, 2}, {}, {}, AutoPad::kSameUpper, false, true, true),
+      Resolved(1, 3, 8, 8, {3, 2}, {2, 1}, {2, 2}, {}, AutoPad::kSameLower, false, false, false),
+      Resolved(3, 2, 6, 6, {3, 3}, {2, 2}, {}, {1, 1, 1, 1}, AutoPad::kNotSet, true, true, false),
+      Resolved(1, 64, 56, 56, {3, 3}, {2, 2}, {1, 1}, {0, 0, 1, 1}, AutoPad::kNotSet, false, false, true)};
+  uint32_t seed = 600;
+  for (const auto& s : cases) {
+    SCOPED_TRACE(::testing::Message() << s.n << "x" << s.h << "x" << s.w << "x" << s.c << " k" << s.kh << "x" << s.kw
+                                      << " s" << s.stride_h << "x" << s.stride_w << " d" << s.dil_h << "x" << s.dil_w
+                                      << " pads " << s.pad_top << "," << s.pad_left << "," << s.pad_bottom << ","
+                                      << s.pad_right << " out " << s.out_h << "x" << s.out_w
+                                      << (s.count_include_pad ? " include_pad" : ""));
+    const size_t count = static_cast<size_t>(s.n * s.h * s.w * s.c);
+    const size_t out_count = static_cast<size_t>(s.n * s.out_h * s.out_w * s.c);
+    auto x = RandomVector(count, seed++);
+    auto dx = Upload(pool_, x);
+    auto dy = Empty(pool_, out_count);
+    ASSERT_TRUE(AveragePoolNhwc(dx.as<float>(), dy.as<float>(), s, stream_->get()).ok());
+    ExpectClose(Download(dy, out_count, *stream_), ReferencePoolByTaps(x, s, true), 1e-5f, 1e-6f);
+    x[count / 3] = NAN;
+    auto dxn = Upload(pool_, x);
+    ASSERT_TRUE(MaxPoolNhwc(dxn.as<float>(), dy.as<float>(), s, stream_->get()).ok());
+    const auto got = Download(dy, out_count, *stream_), want = ReferencePoolByTaps(x, s, false);
+    for (size_t i = 0; i < out_count; ++i) {
+      if (std::isnan(want[i])) {
+        EXPECT_TRUE(std::isnan(got[i])) << "max element " << i;
+      } else {
+        ASSERT_EQ(got[i], want[i]) << "max element " << i;
+      }
+    }
+  }
+  // fp16 storage, fp32 sums: one case, within fp16's rounding of the result.
+  const PoolShape s = cases[1];
+  const size_t count = static_cast<size_t>(s.n * s.h * s.w * s.c), out_count = static_cast<size_t>(s.n * s.out_h * s.out_w * s.c);
+  const auto x = RandomVector(count, 700);
+  std::vector<__half> xh(count);
+  std::vector<float> xr(count);
+  for (size_t i = 0; i < count; ++i) {
+    xh[i] = __float2half_rn(x[i]);
+    xr[i] = __half2float(xh[i]);
+  }
+  auto hx = pool_.Allocate(count * sizeof(__half));
+  auto hy = pool_.Allocate(out_count * sizeof(__half));
+  ASSERT_TRUE(hx.ok() && hy.ok());
+  ASSERT_EQ(cudaMemcpy(hx->data(), xh.data(), count * sizeof(__half), cudaMemcpyHostToDevice), cudaSuccess);
+  ASSERT_TRUE(AveragePoolNhwc(hx->as<__half>(), hy->as<__half>(), s, stream_->get()).ok());
+  ASSERT_TRUE(stream_->Synchronize().ok());
+  std::vector<__half> yh(out_count);
+  ASSERT_EQ(cudaMemcpy(yh.data(), hy->data(), out_count * sizeof(__half), cudaMemcpyDeviceToHost), cudaSuccess);
+  std::vector<float> got(out_count);
+  for (size_t i = 0; i < out_count; ++i) got[i] = __half2float(yh[i]);
+  ExpectClose(got, ReferencePoolByTaps(xr, s, true), 1e-3f, 1e-3f);
+}
+
+TEST_F(PoolNhwcTest, PadSpatialAddsZerosInBothLayouts) {
+  for (bool nhwc : {false, true}) {
+    SpatialPadShape s;
+    s.n = 2;
+    s.c = 3;
+    s.h = 5;
+    s.w = 4;
+    s.top = 0;
+    s.bottom = 1;
+    s.left = 2;
+    s.right = 0;
+    s.nhwc = nhwc;
+    const size_t count = static_cast<size_t>(s.n * s.c * s.h * s.w), out_count = static_cast<size_t>(s.out_count());
+    const auto x = RandomVector(count, nhwc ? 801 : 800);
+    auto dx = Upload(pool_, x);
+    auto dy = Empty(pool_, out_count);
+    ASSERT_TRUE(PadSpatial(dx.as<float>(), dy.as<float>(), s, stream_->get()).ok());
+    const auto got = Download(dy, out_count, *stream_);
+    // Element by element from first principles: (b, ch, y, x) of the padded tensor.
+    int inside = 0;
+    for (int64_t b = 0; b < s.n; ++b)
+      for (int64_t ch = 0; ch < s.c; ++ch)
+        for (int64_t y = 0; y < s.out_h(); ++y)
+          for (int64_t z = 0; z < s.out_w(); ++z) {
+            const int64_t o = nhwc ? ((b * s.out_h() + y) * s.out_w() + z) * s.c + ch
+                                   : ((b * s.c + ch) * s.out_h() + y) * s.out_w() + z;
+            const int64_t hh = y - s.top, ww = z - s.left;
+            float want = 0.f;
+            if (hh >= 0 && hh < s.h && ww >= 0 && ww < s.w) {
+              ++inside;
+              want = x[static_cast<size_t>(nhwc ? ((b * s.h + hh) * s.w + ww) * s.c + ch
+                                                : ((b * s.c + ch) * s.h + hh) * s.w + ww)];
+            }
+            ASSERT_EQ(got[static_cast<size_t>(o)], want) << (nhwc ? "NHWC " : "NCHW ") << b << "," << ch << "," << y << "," << z;
+          }
+    EXPECT_EQ(inside, static_cast<int>(count));
   }
 }
 

@@ -74,7 +74,7 @@ ConvPlan::~ConvPlan() {
 }
 
 StatusOr<std::unique_ptr<ConvPlan>> ConvPlan::Create(const Dnn& dnn, const ConvGeometry& g, bool half, bool tf32,
-                                                     bool nhwc, double clip_ceiling) {
+                                                     bool nhwc, double clip_ceiling, AlgoSearch search) {
   if (g.group <= 0 || g.c % g.group != 0 || g.m % g.group != 0) return InvalidArgument("Conv: bad group");
   if (g.out_h() <= 0 || g.out_w() <= 0) return InvalidArgument("Conv: the kernel is larger than the padded input");
   std::unique_ptr<ConvPlan> p(new ConvPlan());
@@ -113,8 +113,19 @@ StatusOr<std::unique_ptr<ConvPlan>> ConvPlan::Create(const Dnn& dnn, const ConvG
   static std::map<Key, std::pair<cudnnConvolutionFwdAlgo_t, cudnnMathType_t>> chosen;  // GUARDED_BY(mu)
   int device = 0;  // the caller's (the session's) current device, which `dnn` works on
   if (cudaGetDevice(&device) != cudaSuccess) device = -1;
+  // Measured only from batch 8 up by default: at batch 1 cudnnFind's single timings of microsecond
+  // kernels picked algorithms that made ResNet-50 fp16 2.62 ms a run on an H200 against 0.44 ms
+  // with the heuristics' choice (same machine type, graph replay); at batch 64 the measured choice
+  // was the faster one. ONNXD_CUDNN_FIND=0 never measures, =1 always does; an explicit `search`
+  // (the session's autotuning) decides for itself.
+  bool measure = g.n >= 8;
+  if (search != AlgoSearch::kDefault) {
+    measure = search == AlgoSearch::kMeasured;
+  } else if (const char* find_env = std::getenv("ONNXD_CUDNN_FIND"); find_env != nullptr && *find_env != '\0') {
+    measure = *find_env == '1';
+  }
   const Key key{g.n, g.c, g.h, g.w, g.m, g.kh, g.kw, g.group, g.pad_h, g.pad_w, g.stride_h, g.stride_w, g.dil_h,
-                g.dil_w, (half ? 1 : 0) | (tf32 ? 2 : 0) | (nhwc ? 4 : 0), device};
+                g.dil_w, (half ? 1 : 0) | (tf32 ? 2 : 0) | (nhwc ? 4 : 0) | (measure ? 8 : 0), device};
   auto pick = [&](const cudnnConvolutionFwdAlgoPerf_t* perf, int returned,
                   std::pair<cudnnConvolutionFwdAlgo_t, cudnnMathType_t>* out) {
     for (int i = 0; i < returned; ++i) {
@@ -141,12 +152,6 @@ StatusOr<std::unique_ptr<ConvPlan>> ConvPlan::Create(const Dnn& dnn, const ConvG
   constexpr int kMaxAlgos = 16;
   cudnnConvolutionFwdAlgoPerf_t perf[kMaxAlgos];
   int returned = 0;
-  // Measured only from batch 8 up: at batch 1 cudnnFind's single timings of microsecond kernels
-  // picked algorithms that made ResNet-50 fp16 2.62 ms a run on an H200 against 0.44 ms with the
-  // heuristics' choice (same machine type, graph replay); at batch 64 the measured choice is the
-  // faster one. ONNXD_CUDNN_FIND=0 never measures, =1 always does.
-  const char* find_env = std::getenv("ONNXD_CUDNN_FIND");
-  const bool measure = find_env != nullptr && *find_env != '\0' ? *find_env == '1' : g.n >= 8;
   if (!found && cudnnFindConvolutionForwardAlgorithm != nullptr && measure) {
     if (cudnnFindConvolutionForwardAlgorithm(dnn.get(), p->x_, p->w_, p->conv_, p->y_, kMaxAlgos, &returned, perf) ==
         CUDNN_STATUS_SUCCESS)

@@ -42,6 +42,11 @@ struct ConvGeometry {
   int64_t out_w() const { return (w + 2 * pad_w - ((kw - 1) * dil_w + 1)) / stride_w + 1; }
 };
 
+// How ConvPlan::Create picks the algorithm. kDefault: cudnnFind's measured fastest from batch 8 up,
+// the heuristics' first below (ONNXD_CUDNN_FIND=0|1 overrides); kHeuristic / kMeasured force one
+// way (the CUDA session's autotuning tries both and keeps the faster graph).
+enum class AlgoSearch { kDefault, kHeuristic, kMeasured };
+
 class ConvPlan {
  public:
   // `tf32` lets fp32 convolutions use TF32 tensor cores (otherwise IEEE fp32 FMA math).
@@ -49,7 +54,8 @@ class ConvPlan {
   // (the tensor cores' native layout); dims are still given as N, C, H, W.
   // `clip_ceiling` > 0: RunFused's activation is min(max(x, 0), clip_ceiling) (ReLU6) instead of ReLU.
   static StatusOr<std::unique_ptr<ConvPlan>> Create(const Dnn& dnn, const ConvGeometry& g, bool half, bool tf32,
-                                                    bool nhwc = false, double clip_ceiling = 0);
+                                                    bool nhwc = false, double clip_ceiling = 0,
+                                                    AlgoSearch search = AlgoSearch::kDefault);
   ~ConvPlan();
   size_t workspace_bytes() const { return workspace_; }
   // y = conv(x, w) + bias; bias (length m) may be null. `workspace` holds workspace_bytes().

@@ -1,6 +1,9 @@
-// Max pooling of channels-last (NHWC) data: cuDNN's NHWC max pooling ran 4x slower than its NCHW
-// one for ResNet-50's stem at batch 64 in fp16 (0.68 vs 0.17 ms); here one thread an output
-// element, the channels of a window read together (coalesced across threads).
+// Pooling of channels-last (NHWC) data, and of NCHW data as [N * C, H, W, 1]: one thread an output
+// element, the channels of a window read together (coalesced across threads). cuDNN's NHWC max
+// pooling ran 4x slower than its NCHW one for ResNet-50's stem at batch 64 in fp16 (0.68 vs
+// 0.17 ms); and these kernels take what cuDNN's pooling does not: pads that differ between the
+// ends of an axis, ceil_mode's grid, dilations, and ONNX's average divisors for windows cut by the
+// input's edge, the pads and ceil_mode's extra end (window_geometry.h).
 #pragma once
 
 #include <cuda_fp16.h>
@@ -8,20 +11,24 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/window_geometry.h"
 #include "onnxd/engine/status.h"
 
 namespace onnxd::cuda {
 
-struct MaxPoolNhwcShape {
-  int64_t n = 1, h = 1, w = 1, c = 1;             // input, [N, H, W, C] in memory
-  int64_t kh = 1, kw = 1, stride_h = 1, stride_w = 1;
-  int64_t pad_top = 0, pad_left = 0;              // windows start at -pad; positions outside are skipped
-  int64_t out_h = 1, out_w = 1;                   // output [N, out_h, out_w, C] in memory
-};
+// The geometry (window_geometry.h PoolShape): input [N, H, W, C] in memory, windows starting at
+// -pad_top / -pad_left, output [N, out_h, out_w, C]; positions outside the input are skipped.
+using MaxPoolNhwcShape = PoolShape;
 
 // y = max over each window (NaN if any element of the window is NaN; -inf for a window with no
 // element inside the input).
-Status MaxPoolNhwc(const float* x, float* y, const MaxPoolNhwcShape& s, cudaStream_t stream);
-Status MaxPoolNhwc(const __half* x, __half* y, const MaxPoolNhwcShape& s, cudaStream_t stream);
+Status MaxPoolNhwc(const float* x, float* y, const PoolShape& s, cudaStream_t stream);
+Status MaxPoolNhwc(const __half* x, __half* y, const PoolShape& s, cudaStream_t stream);
+
+// y = the window's sum over AverageDivisor (window_geometry.h): the elements inside the input, or
+// with s.count_include_pad those inside the padded input (pad_bottom / pad_right count there);
+// 0 for a window with none. Summed in fp32.
+Status AveragePoolNhwc(const float* x, float* y, const PoolShape& s, cudaStream_t stream);
+Status AveragePoolNhwc(const __half* x, __half* y, const PoolShape& s, cudaStream_t stream);
 
 }  // namespace onnxd::cuda

@@ -51,6 +51,12 @@ struct CompileOptions {
   // replayed from then on (one launch instead of one per kernel). Only runs that need no host
   // work on their inputs' values are captured; the rest run node by node.
   bool cuda_graphs = true;
+  // kCuda with CUDA Graphs: a tuning run (RunOptions::tune; the server's warm-up) captures its
+  // signature's graph in each execution variant that applies (channels-last or NCHW convolutions
+  // in TF32 / fp16; cuDNN algorithms from its heuristics or measured by cudnnFind), times replays of
+  // each and keeps the fastest; later signatures take the variant tuned for their batch class
+  // (below 8, or 8 and up).
+  bool cuda_autotune = true;
 };
 
 // Where each node of a compiled model runs, and the copies between host and device per run.
@@ -93,6 +99,9 @@ struct RunOptions {
   bool serial = false;
   // When set, each node's time is added to it (`onnxd bench --profile`).
   RunProfile* profile = nullptr;
+  // CUDA sessions: when this run captures a CUDA Graph, pick its execution variant by timing each
+  // (CompileOptions::cuda_autotune): a warm-up's run, tens of runs long.
+  bool tune = false;
 };
 
 // What `onnxd inspect` shows; available without compiling.
@@ -158,6 +167,8 @@ class Session {
   int last_run_copies() const;
   // True when the last Run replayed a captured CUDA Graph (CompileOptions::cuda_graphs).
   bool last_run_replayed_graph() const;
+  // What the last tuning run chose and measured ("" when none has run): CUDA sessions.
+  std::string last_tuning() const;
   // OK, or why every Run of this session fails: a kCuda session whose GPU could not be set up
   // (no GPU, a GPU ordinal that does not exist, no memory for the weights).
   Status status() const;
