@@ -105,7 +105,7 @@ DataType InferOutputType(const onnx::NodeProto& n, const std::vector<DataType>& 
       "Selu", "Dropout", "Resize", "Upsample", "Min", "Max", "Sum", "Mean", "Floor", "Ceil", "Round", "Sign",
       "SkipLayerNormalization", "FastGelu", "BiasGelu", "Einsum", "CumSum", "DepthToSpace", "SpaceToDepth",
       "LRN", "PRelu", "Sin", "Cos", "Trilu", "ScatterND", "ScatterElements", "Celu", "ThresholdedRelu",
-      "ReduceL2", "ReduceLogSumExp", "Softsign", "Shrink", "Mod", "BitShift"};
+      "ReduceL2", "ReduceLogSumExp", "ReduceSumSquare", "Softsign", "Shrink", "Mod", "BitShift"};
   if (op == "Shape" || op == "Size" || op == "ArgMax" || op == "ArgMin" || op == "NonZero" || op == "TopK") {
     if (op == "TopK") return k == 0 ? input(0) : DataType::kInt64;
     return DataType::kInt64;
@@ -139,8 +139,7 @@ int InferOutputRank(const onnx::NodeProto& n, const std::vector<int>& in, int k)
     }
     return r;
   }
-  if ((op == "ReduceMean" || op == "ReduceSum" || op == "ReduceMax") && AttrInt(n, "keepdims", 1) != 0)
-    return input(0);
+  if (IsCudaTrailingReduce(op) && AttrInt(n, "keepdims", 1) != 0) return input(0);
   if (op == "MatMul") {
     if (input(0) < 2 || input(1) < 2) return -1;
     return std::max(input(0), input(1));
@@ -298,6 +297,12 @@ CudaSupportResult CudaDataOpSupport(const onnx::NodeProto& n, int opset, const s
     host_from(1);
     return r;
   }
+  if (op == "ArgMax" || op == "ArgMin") {
+    // Any single axis of fp32 / fp16 data; the int64 indices come back from the device.
+    std::string why = CheckFloatInputs(n, types, 1);
+    if (!why.empty()) return Cpu(why);
+    return r;
+  }
   if (op == "Pad" || op == "Tile") {
     // Pad's pads / constant_value / axes and Tile's repeats are read on the host, as Slice's starts.
     if (type(0) == DataType::kUndefined) return unknown(0);
@@ -369,11 +374,11 @@ CudaSupportResult CudaSupport(const onnx::NodeProto& n, int opset, const std::ve
       if (approx != "none" && approx != "tanh") return Cpu("Gelu approximate='" + approx + "'");
       return Kernel(n, types, 1);
     }
-    if (op == "Softmax") {
-      // Before opset 13 Softmax flattens at `axis` into [rows, cols]: always a last-axis softmax.
+    if (op == "Softmax" || op == "LogSoftmax") {
+      // Before opset 13 (Log)Softmax flattens at `axis` into [rows, cols]: always a last-axis one.
       const int64_t axis = AttrInt(n, "axis", -1);
       if (opset >= 13 && axis != -1 && !(rank0 >= 0 && axis == rank0 - 1))
-        return Cpu("Softmax over an axis that is not known to be the last");
+        return Cpu(op + " over an axis that is not known to be the last");
       return Kernel(n, types, 1);
     }
     if (op == "LayerNormalization") {
@@ -383,7 +388,7 @@ CudaSupportResult CudaSupport(const onnx::NodeProto& n, int opset, const std::ve
       if (HasOutput(n, 1) || HasOutput(n, 2)) return Cpu("LayerNormalization with Mean / InvStdDev outputs");
       return Kernel(n, types, 3);
     }
-    if (op == "ReduceMean" || op == "ReduceSum" || op == "ReduceMax") {
+    if (IsCudaTrailingReduce(op)) {
       // Axes: the attribute, or (from opset 13 for ReduceSum, 18 for the others) a constant input.
       // They must be the trailing axes (reduced as one row each: global pooling, LayerNorm parts).
       std::vector<int64_t> axes = ReduceAxes(n, opset, constants);
@@ -486,13 +491,12 @@ CudaNodeParams ReadCudaParams(const onnx::NodeProto& n, int opset, const std::ve
   p.trans_a = AttrInt(n, "transA", 0) != 0;
   p.trans_b = AttrInt(n, "transB", 0) != 0;
   p.alpha = AttrFloat(n, "alpha", 1.f);
-  p.axis = AttrInt(n, "axis", n.op_type() == "Softmax" && opset < 13 ? 1 : -1);
+  p.axis = AttrInt(n, "axis", (n.op_type() == "Softmax" || n.op_type() == "LogSoftmax") && opset < 13 ? 1 : -1);
   p.epsilon = AttrFloat(n, "epsilon", 1e-5f);
   if (const auto* a = FindAttr(n, "perm")) p.perm.assign(a->ints().begin(), a->ints().end());
   p.gelu_tanh = AttrString(n, "approximate", "none") == "tanh";
   p.keepdims = AttrInt(n, "keepdims", 1) != 0;
-  if (n.op_type() == "ReduceMean" || n.op_type() == "ReduceSum" || n.op_type() == "ReduceMax")
-    p.axes = ReduceAxes(n, opset, constants);
+  if (IsCudaTrailingReduce(n.op_type())) p.axes = ReduceAxes(n, opset, constants);
   auto ints = [&](const char* name, std::vector<int64_t>* out) {
     if (const auto* a = FindAttr(n, name)) out->assign(a->ints().begin(), a->ints().end());
   };
@@ -516,6 +520,10 @@ CudaNodeParams ReadCudaParams(const onnx::NodeProto& n, int opset, const std::ve
     ints("axes", &p.axes);
   }
   if (op == "Split") ints("split", &p.split);
+  if (op == "ArgMax" || op == "ArgMin") {
+    p.axis = AttrInt(n, "axis", 0);
+    p.select_last_index = AttrInt(n, "select_last_index", 0) != 0;
+  }
   if (op == "Pad") {
     p.mode = AttrString(n, "mode", "constant");
     p.pad_value = AttrFloat(n, "value", 0.f);
@@ -751,6 +759,11 @@ StatusOr<DevicePlan> PartitionGraph(const GraphPlan& plan, const onnx::GraphProt
   return dp;
 }
 
+bool IsCudaTrailingReduce(const std::string& op) {
+  return op == "ReduceMean" || op == "ReduceSum" || op == "ReduceMax" || op == "ReduceMin" || op == "ReduceProd" ||
+         op == "ReduceL2" || op == "ReduceLogSumExp" || op == "ReduceSumSquare";
+}
+
 // The data-movement, mask, parameterised-activation, BatchNormalization and variadic ops
 // (runtime/cuda_data_ops.cc runs them).
 bool IsCudaDataOp(const std::string& op) {
@@ -763,7 +776,7 @@ bool IsCudaDataOp(const std::string& op) {
       "Mish", "Sin", "Cos", "Softsign", "ThresholdedRelu", "Celu", "PRelu",
       "BatchNormalization", "Sum", "Mean",
       // kernels/cuda/misc_ops.h.
-      "Pad", "Tile",
+      "Pad", "Tile", "ArgMax", "ArgMin",
       // runtime/cuda_resize.cc (kernels/cuda/resize.h).
       "Resize", "Upsample"};
   return kOps.count(op) > 0;

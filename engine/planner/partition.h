@@ -63,6 +63,10 @@ CudaSupportResult CudaSupport(const onnx::NodeProto& node, int opset, const std:
 // movement, masks, activations with parameters, BatchNormalization, variadic Max/Min/Sum/Mean.
 bool IsCudaDataOp(const std::string& op);
 
+// The reductions the CUDA session runs over trailing axes given at compile time (ReduceMean, Sum,
+// Max, Min, Prod, L2, LogSumExp, SumSquare; kernels/cuda/reduce_last_axis.h).
+bool IsCudaTrailingReduce(const std::string& op);
+
 struct CopyPoint {
   enum class Kind { kInput, kInternal, kOutput };
   int value = -1;        // value id in the graph plan
@@ -100,6 +104,7 @@ struct CudaNodeParams {
   // HardSigmoid / LeakyRelu / Elu / Selu (runtime/cuda_data_ops.cc): `alpha` above with the op's own
   // default, and these (HardSigmoid's beta, Selu's gamma).
   float beta = 0.f, gamma = 0.f;
+  bool select_last_index = false;         // ArgMax / ArgMin (`axis` above, default 0; `keepdims`)
   // Pad (runtime/cuda_data_ops.cc): its mode, and before opset 11 its value (pads are in `pads`).
   std::string mode;
   float pad_value = 0.f;

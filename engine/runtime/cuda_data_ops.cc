@@ -113,6 +113,7 @@ class DataOpRunner {
     if (op == "Tile") return Tile();
     if (IsActivation(op)) return Activation();
     if (op == "PRelu") return PRelu();
+    if (op == "ArgMax" || op == "ArgMin") return ArgReduce();
     return Internal("op " + op + " is not a CUDA data op");
   }
 
@@ -670,6 +671,36 @@ class DataOpRunner {
                          sd, static_cast<__half*>(y->raw_data()), s_);
     return cuda::PRelu(static_cast<const float*>(x->raw_data()), xd, static_cast<const float*>(slope->raw_data()), sd,
                        static_cast<float*>(y->raw_data()), s_);
+  }
+
+  // ArgMax / ArgMin over any single axis, keepdims, select_last_index; int64 indices.
+  Status ArgReduce() {
+    const Tensor* x = nullptr;
+    ASSIGN_OR_RETURN(x, NeedDev(0));
+    const DataType dt = x->dtype();
+    if (dt != DataType::kFloat && dt != DataType::kFloat16) return Fallback(p_.op + " of " + DataTypeName(dt));
+    const int r = x->rank();
+    if (r == 0) return InvalidArgument(p_.op + " of a scalar");
+    int64_t axis = 0;
+    ASSIGN_OR_RETURN(axis, Axis(p_.axis, r));
+    const auto xd = x->shape().dims();
+    const int64_t outer = Product(xd, 0, axis), len = xd[axis], inner = Product(xd, axis + 1, r);
+    Shape out;
+    for (int d = 0; d < r; ++d) {
+      if (d != axis) out.PushBack(xd[d]);
+      else if (p_.keepdims) out.PushBack(1);
+    }
+    if (outer * inner != 0 && len == 0) return InvalidArgument(p_.op + " over an empty axis");
+    Tensor* y = nullptr;
+    ASSIGN_OR_RETURN(y, output_(0, DataType::kInt64, out));
+    if (y == nullptr) return Status::Ok();
+    const bool max = p_.op == "ArgMax";
+    auto* o = static_cast<int64_t*>(y->raw_data());
+    if (dt == DataType::kFloat16)
+      return cuda::ArgReduce(max, static_cast<const __half*>(x->raw_data()), outer, len, inner, p_.select_last_index,
+                             o, s_);
+    return cuda::ArgReduce(max, static_cast<const float*>(x->raw_data()), outer, len, inner, p_.select_last_index, o,
+                           s_);
   }
 
   // BatchNormalization, inference form (planner/partition.cc places only that): x is [N, C, ...],

@@ -380,14 +380,16 @@ class CudaSessionImpl : public CudaSession {
   // Execution variants (CompileOptions::cuda_autotune): how convolutions run. A tuning run
   // (RunOptions::tune) captures its signature in each and keeps the fastest for its batch class;
   // other runs take their class's tuned variant, or the default.
+  // New ConvPlans' algorithm choice (cuda::AlgoSearch, which only cuDNN builds have).
+  enum class Search { kDefault, kHeuristic, kMeasured };
   struct Variant {
     bool nhwc = false;  // channels-last convolutions and pooling (PrepareLayouts)
-    cuda::AlgoSearch search = cuda::AlgoSearch::kDefault;  // new ConvPlans' algorithm choice
+    Search search = Search::kDefault;
     std::string Name() const {
       return std::string(nhwc ? "channels-last" : "NCHW") +
-             (search == cuda::AlgoSearch::kMeasured    ? " + measured algorithms"
-              : search == cuda::AlgoSearch::kHeuristic ? " + heuristic algorithms"
-                                                       : "");
+             (search == Search::kMeasured ? " + measured algorithms"
+              : search == Search::kHeuristic ? " + heuristic algorithms"
+                                             : "");
     }
   };
   Variant variant_;                     // in force for the run in progress
@@ -855,7 +857,7 @@ Status CudaSessionImpl::TuneCapture(std::span<const Value> inputs, const RunOpti
   std::vector<Variant> candidates;
   for (bool nhwc : {nhwc_enabled_, !nhwc_enabled_}) {
     if (nhwc && !(options_.fp16 || options_.allow_tf32)) continue;  // channels-last only with tensor-core math
-    for (cuda::AlgoSearch search : {cuda::AlgoSearch::kHeuristic, cuda::AlgoSearch::kMeasured})
+    for (Search search : {Search::kHeuristic, Search::kMeasured})
       candidates.push_back({nhwc, search});
   }
   // Each candidate: captured (its priming run makes its plans), one replay to settle, then the
@@ -1791,8 +1793,11 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
     ConvEntry& entry = conv_plans_[{i, key}];
     auto& plan = entry.plan;
     if (plan == nullptr) {
+      const cuda::AlgoSearch search = variant_.search == Search::kMeasured    ? cuda::AlgoSearch::kMeasured
+                                      : variant_.search == Search::kHeuristic ? cuda::AlgoSearch::kHeuristic
+                                                                              : cuda::AlgoSearch::kDefault;
       auto made = cuda::ConvPlan::Create(*dnn_, g, is_half, options_.allow_tf32, nhwc, relu6 ? p.activation_beta : 0.0,
-                                         variant_.search);
+                                         search);
       if (!made.ok()) {
         conv_plans_.erase({i, key});
         if (made.status().code() == StatusCode::kUnimplemented) return Fallback(made.status().message());

@@ -958,6 +958,63 @@ TEST(CudaDataOpsSessionTest, PReluPerChannelSlopeBeforeOpset7) {
   CheckAgainstCpu(m, {FloatTensor({2, 4, 3, 5}, Random(120, 98, 3.f))}, 0, 2);
 }
 
+// A classifier's head (LogSoftmax, then ArgMax over the classes), LogSoftmax before opset 13
+// (flattened at its axis), ArgMax / ArgMin over inner axes with ties and select_last_index, and
+// the further trailing-axes reductions, by attribute (opset 13) and by constant input (opset 18).
+onnx::ModelProto ArgAndReduceModel(int opset) {
+  onnx::ModelProto m = NewModel(opset);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {-1, 10});
+  *g->add_input() = Info("t", kF32, {2, 3, 4, 5});
+  *g->add_output() = AnyShape("logp", kF32);
+  *g->add_output() = AnyShape("cls", kI64);
+  AddNode(g, "LogSoftmax", {"x"}, {"logp"});
+  auto* am = AddNode(g, "ArgMax", {"logp"}, {"cls"});
+  IntAttr(am, "axis", 1);
+  IntAttr(am, "keepdims", 0);
+  *g->add_output() = AnyShape("lsm_flat", kF32);
+  IntAttr(AddNode(g, "LogSoftmax", {"t"}, {"lsm_flat"}), "axis", opset < 13 ? 1 : -1);
+  *g->add_output() = AnyShape("amax_last", kI64);
+  *g->add_output() = AnyShape("amin_first", kI64);
+  auto* a1 = AddNode(g, "ArgMax", {"t"}, {"amax_last"});
+  IntAttr(a1, "axis", -2);
+  if (opset >= 12) IntAttr(a1, "select_last_index", 1);
+  auto* a2 = AddNode(g, "ArgMin", {"t"}, {"amin_first"});
+  IntAttr(a2, "axis", 1);
+  if (opset >= 18) Int64Init(g, "axes", {2}, {-1, -2});
+  for (const char* op : {"ReduceMin", "ReduceProd", "ReduceL2", "ReduceLogSumExp", "ReduceSumSquare"}) {
+    const std::string name = std::string(op) + "_out";
+    *g->add_output() = AnyShape(name, kF32);
+    auto* r = AddNode(g, op, opset >= 18 ? std::vector<std::string>{"t", "axes"} : std::vector<std::string>{"t"}, {name});
+    if (opset < 18) IntsAttr(r, "axes", {2, 3});
+    if (std::string(op) == "ReduceL2") IntAttr(r, "keepdims", 0);
+  }
+  return m;
+}
+
+std::vector<Value> ArgAndReduceInputs() {
+  // x: each row's logits 0.5 apart, so that fp16 finds the same class; t: -1, 0 and 1 only, so
+  // that ArgMax / ArgMin meet ties (exact in fp16 too) and ReduceProd stays in fp16's range.
+  std::vector<float> x(30);
+  for (int i = 0; i < 30; ++i) x[i] = static_cast<float>((i * 7 + i / 10) % 10) * 0.5f - 2.f;
+  std::vector<float> t = Random(120, 101, 1.4f);
+  for (float& v : t) v = std::round(v);
+  return {FloatTensor({3, 10}, x), FloatTensor({2, 3, 4, 5}, t)};
+}
+
+TEST(CudaDataOpsSessionTest, LogSoftmaxArgMaxArgMinAndReductionsRunOnTheGpu) {
+  for (int opset : {11, 13, 18}) {
+    SCOPED_TRACE(opset);
+    // 2 inputs, 9 outputs.
+    CheckAgainstCpu(ArgAndReduceModel(opset), ArgAndReduceInputs(), 0, 11);
+  }
+}
+
+TEST(CudaDataOpsSessionTest, LogSoftmaxArgMaxAndReductionsInFp16) {
+  // Ties in fp16 as in fp32 (small integers are exact); LogSoftmax of x feeds the ArgMax.
+  CheckAgainstCpu(ArgAndReduceModel(18), ArgAndReduceInputs(), 0, -1, true);
+}
+
 // ---- ConvTranspose (runtime/cuda_conv_transpose.cc: GEMM + gather) ----
 
 // A U-Net decoder step: the coarse map upsampled by a 2x2 / stride 2 ConvTranspose, joined with the

@@ -423,5 +423,103 @@ TEST_F(CudaKernelTest, Fp16TransposeIsExact) {
   }
 }
 
+// ---- LogSoftmax, the further reductions ----
+
+// x - max - log(sum(exp(x - max))) per row, in double.
+std::vector<float> ReferenceLogSoftmax(const std::vector<float>& x, int64_t rows, int64_t cols) {
+  std::vector<float> want(x.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = &x[r * cols];
+    double m = -INFINITY, s = 0;
+    for (int64_t c = 0; c < cols; ++c) m = std::max(m, static_cast<double>(xr[c]));
+    for (int64_t c = 0; c < cols; ++c) s += std::exp(xr[c] - m);
+    for (int64_t c = 0; c < cols; ++c) want[r * cols + c] = static_cast<float>(xr[c] - m - std::log(s));
+  }
+  return want;
+}
+
+TEST_F(CudaKernelTest, LogSoftmaxLastAxisMatchesReference) {
+  const std::pair<int64_t, int64_t> shapes[] = {{1, 1},     {3, 7},   {64, 1000}, {5, 4097}, {2, 30000},
+                                                {1000, 33}, {7, 128}, {5, 200},   {3, 512},  {2, 513}};
+  int seed = 130;
+  for (auto [rows, cols] : shapes) {
+    SCOPED_TRACE(::testing::Message() << rows << "x" << cols);
+    auto x = RandomVector(rows * cols, seed++, -10.f, 10.f);
+    x[0] = 80.f;  // exp overflows without the max subtraction
+    auto dx = Upload(pool_, x);
+    auto dy = Empty(pool_, rows * cols);
+    ASSERT_TRUE(LogSoftmaxLastAxis(dx.as<float>(), dy.as<float>(), rows, cols, stream_->get()).ok());
+    const auto want = ReferenceLogSoftmax(x, rows, cols);
+    ExpectClose(Download(dy, rows * cols, *stream_), want, 1e-5f, 1e-4f);
+    // In place.
+    ASSERT_TRUE(LogSoftmaxLastAxis(dx.as<float>(), dx.as<float>(), rows, cols, stream_->get()).ok());
+    ExpectClose(Download(dx, rows * cols, *stream_), want, 1e-5f, 1e-4f);
+  }
+  // fp16: a warp row and a block row.
+  for (int64_t cols : {100, 769}) {
+    const int64_t rows = 9;
+    auto x = RoundToHalf(RandomVector(rows * cols, 150 + static_cast<uint32_t>(cols), -4.f, 4.f));
+    auto dx = UploadHalf(pool_, x);
+    auto dy = EmptyHalf(pool_, rows * cols);
+    ASSERT_TRUE(LogSoftmaxLastAxis(dx.as<__half>(), dy.as<__half>(), rows, cols, stream_->get()).ok());
+    ExpectClose(DownloadHalf(dy, rows * cols, *stream_), ReferenceLogSoftmax(x, rows, cols), kHalfRtol, 1e-2f);
+  }
+}
+
+// The reductions the session added beside Sum / Mean / Max, in double.
+double ReferenceReduce(ReduceOp op, const float* x, int64_t cols) {
+  double m = -INFINITY, mn = INFINITY, s = 0, sq = 0, p = 1;
+  for (int64_t c = 0; c < cols; ++c) {
+    m = std::max(m, static_cast<double>(x[c]));
+    mn = std::min(mn, static_cast<double>(x[c]));
+    s += x[c];
+    sq += static_cast<double>(x[c]) * x[c];
+    p *= x[c];
+  }
+  switch (op) {
+    case ReduceOp::kMin: return mn;
+    case ReduceOp::kProd: return p;
+    case ReduceOp::kL2: return std::sqrt(sq);
+    case ReduceOp::kSumSquare: return sq;
+    case ReduceOp::kLogSumExp: {
+      double e = 0;
+      for (int64_t c = 0; c < cols; ++c) e += std::exp(x[c] - m);
+      return std::log(e) + m;
+    }
+    default: return s;
+  }
+}
+
+TEST_F(CudaKernelTest, MinProdL2LogSumExpSumSquareMatchReference) {
+  for (int64_t cols : {1, 31, 32, 33, 768, 1025, 5000}) {
+    const int64_t rows = 37;
+    for (ReduceOp op : {ReduceOp::kMin, ReduceOp::kProd, ReduceOp::kL2, ReduceOp::kLogSumExp, ReduceOp::kSumSquare}) {
+      SCOPED_TRACE(::testing::Message() << "op " << static_cast<int>(op) << " cols " << cols);
+      // The product of values near 1, so that 5000 of them stay in range.
+      const bool prod = op == ReduceOp::kProd;
+      auto x = RandomVector(rows * cols, 140 + static_cast<uint32_t>(cols), prod ? 0.97f : -3.f, prod ? 1.03f : 3.f);
+      if (op == ReduceOp::kLogSumExp) x[0] = 90.f;  // exp overflows without the shift
+      auto dx = Upload(pool_, x);
+      auto dy = Empty(pool_, rows);
+      ASSERT_TRUE(ReduceLastAxis(op, dx.as<float>(), dy.as<float>(), rows, cols, stream_->get()).ok());
+      std::vector<float> want(rows);
+      for (int64_t r = 0; r < rows; ++r) want[r] = static_cast<float>(ReferenceReduce(op, &x[r * cols], cols));
+      ExpectClose(Download(dy, rows, *stream_), want, prod ? 1e-3f : 1e-4f, 1e-4f * std::sqrt(static_cast<float>(cols)));
+    }
+  }
+  // fp16 in, fp32 accumulation.
+  const int64_t rows = 5, cols = 700;
+  auto x = RoundToHalf(RandomVector(rows * cols, 149, -2.f, 2.f));
+  auto dx = UploadHalf(pool_, x);
+  for (ReduceOp op : {ReduceOp::kMin, ReduceOp::kL2, ReduceOp::kLogSumExp, ReduceOp::kSumSquare}) {
+    SCOPED_TRACE(::testing::Message() << "fp16 op " << static_cast<int>(op));
+    auto dy = EmptyHalf(pool_, rows);
+    ASSERT_TRUE(ReduceLastAxis(op, dx.as<__half>(), dy.as<__half>(), rows, cols, stream_->get()).ok());
+    std::vector<float> want(rows);
+    for (int64_t r = 0; r < rows; ++r) want[r] = static_cast<float>(ReferenceReduce(op, &x[r * cols], cols));
+    ExpectClose(DownloadHalf(dy, rows, *stream_), want, kHalfRtol, kHalfAtol);
+  }
+}
+
 }  // namespace
 }  // namespace onnxd::cuda

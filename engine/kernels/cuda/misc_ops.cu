@@ -90,7 +90,38 @@ Status LaunchPRelu(const T* x, std::span<const int64_t> xs, const T* slope, std:
   return CudaStatus(cudaGetLastError(), "PRelu launch");
 }
 
+// One thread an output: it walks the reduced axis (stride `inner`, so neighbouring threads read
+// neighbouring elements when inner > 1).
+template <bool kMax, typename T>
+__global__ void ArgReduceKernel(const T* __restrict__ x, int64_t n, int64_t axis_len, int64_t inner, bool last,
+                                int64_t* __restrict__ out) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    out[i] = ArgReduceIndex<kMax>([x](int64_t k) { return ToFloat(x[k]); }, i, axis_len, inner, last);
+}
+
+template <typename T>
+Status LaunchArgReduce(bool max, const T* x, int64_t outer, int64_t axis_len, int64_t inner, bool last, int64_t* out,
+                       cudaStream_t stream) {
+  const int64_t n = outer * inner;
+  if (n <= 0) return Status::Ok();
+  if (axis_len < 1) return InvalidArgument("ArgMax / ArgMin over an empty axis");
+  if (max) ArgReduceKernel<true, T><<<GridFor(n), kBlock, 0, stream>>>(x, n, axis_len, inner, last, out);
+  else ArgReduceKernel<false, T><<<GridFor(n), kBlock, 0, stream>>>(x, n, axis_len, inner, last, out);
+  return CudaStatus(cudaGetLastError(), "ArgReduce launch");
+}
+
 }  // namespace
+
+Status ArgReduce(bool max, const float* x, int64_t outer, int64_t axis_len, int64_t inner, bool select_last,
+                 int64_t* out, cudaStream_t stream) {
+  return LaunchArgReduce(max, x, outer, axis_len, inner, select_last, out, stream);
+}
+
+Status ArgReduce(bool max, const __half* x, int64_t outer, int64_t axis_len, int64_t inner, bool select_last,
+                 int64_t* out, cudaStream_t stream) {
+  return LaunchArgReduce(max, x, outer, axis_len, inner, select_last, out, stream);
+}
 
 Status PRelu(const float* x, std::span<const int64_t> x_shape, const float* slope, std::span<const int64_t> slope_shape,
              float* out, cudaStream_t stream) {

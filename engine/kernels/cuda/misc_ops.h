@@ -1,4 +1,4 @@
-// Pad, Tile and PRelu on the GPU. Pad and Tile are copy kernels that move elements by size (1, 2,
+// Pad, Tile, PRelu and ArgMax / ArgMin on the GPU. Pad and Tile are copy kernels that move elements by size (1, 2,
 // 4 or 8 bytes), so one kernel serves every element type of that size; their per-element index
 // arithmetic and the host set-up that validates a node's pads / repeats are in
 // kernels/cuda/pad_tile_math.h (tested on the CPU). Pointers are device memory; calls queue on
@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <span>
 
+#include "kernels/cuda/arg_reduce_math.h"
 #include "kernels/cuda/pad_tile_math.h"
 #include "onnxd/engine/status.h"
 
@@ -29,5 +30,13 @@ Status PRelu(const float* x, std::span<const int64_t> x_shape, const float* slop
              std::span<const int64_t> slope_shape, float* out, cudaStream_t stream);
 Status PRelu(const __half* x, std::span<const int64_t> x_shape, const __half* slope,
              std::span<const int64_t> slope_shape, __half* out, cudaStream_t stream);
+
+// ArgMax (max) / ArgMin: x viewed as [outer, axis_len, inner]; out[o * inner + k] (int64) is
+// ArgReduceIndex (kernels/cuda/arg_reduce_math.h) for each of the outer * inner outputs.
+// axis_len >= 1 when there are outputs. fp32 comparisons.
+Status ArgReduce(bool max, const float* x, int64_t outer, int64_t axis_len, int64_t inner, bool select_last,
+                 int64_t* out, cudaStream_t stream);
+Status ArgReduce(bool max, const __half* x, int64_t outer, int64_t axis_len, int64_t inner, bool select_last,
+                 int64_t* out, cudaStream_t stream);
 
 }  // namespace onnxd::cuda

@@ -11,7 +11,9 @@
 
 namespace onnxd::cuda {
 
-enum class ReduceOp { kSum, kMean, kMax };
+// kMin, kMax ignore NaN (fminf / fmaxf). kLogSumExp is log(sum(exp(x - m))) + m with m the row's
+// max (0 when not finite), as the CPU op; kL2 is sqrt(sum(x^2)); kSumSquare sum(x^2).
+enum class ReduceOp { kSum, kMean, kMax, kMin, kProd, kL2, kLogSumExp, kSumSquare };
 
 // out[r] = op(in[r, 0..cols)). cols must be >= 1. Queued on `stream`.
 Status ReduceLastAxis(ReduceOp op, const float* in, float* out, int64_t rows, int64_t cols, cudaStream_t stream);

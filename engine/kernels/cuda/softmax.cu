@@ -7,7 +7,8 @@
 namespace onnxd::cuda {
 namespace {
 
-template <typename T>
+// kLog: LogSoftmax (x - max - log(sum)) instead of Softmax.
+template <typename T, bool kLog>
 __global__ void SoftmaxKernel(const T* in, T* out, int64_t cols) {
   __shared__ float shared[32];
   const T* x = in + blockIdx.x * cols;
@@ -18,14 +19,19 @@ __global__ void SoftmaxKernel(const T* in, T* out, int64_t cols) {
   float s = 0.f;
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) s += expf(ToFloat(x[c]) - m);
   s = BlockReduce<false>(s, shared);
-  const float inv = 1.f / s;
-  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) y[c] = FromFloat<T>(expf(ToFloat(x[c]) - m) * inv);
+  if constexpr (kLog) {
+    const float shift = m + logf(s);
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) y[c] = FromFloat<T>(ToFloat(x[c]) - shift);
+  } else {
+    const float inv = 1.f / s;
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) y[c] = FromFloat<T>(expf(ToFloat(x[c]) - m) * inv);
+  }
 }
 
 // Rows of up to 32 * kPer elements (attention's 128-wide scores): one warp a row, its values in
 // registers, reduced with shuffles alone; four rows a block.
 constexpr int kWarpRowsPerBlock = 4;
-template <typename T, int kPer>
+template <typename T, int kPer, bool kLog>
 __global__ void SoftmaxWarpKernel(const T* in, T* out, int64_t rows, int cols) {
   const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpRowsPerBlock + (threadIdx.x >> 5);
   if (row >= rows) return;  // the whole warp: `row` is the same for its lanes
@@ -45,36 +51,46 @@ __global__ void SoftmaxWarpKernel(const T* in, T* out, int64_t rows, int cols) {
 #pragma unroll
   for (int k = 0; k < kPer; ++k) {
     const int c = lane + 32 * k;
-    v[k] = c < cols ? expf(v[k] - m) : 0.f;
-    s += v[k];
+    const float e = c < cols ? expf(v[k] - m) : 0.f;
+    s += e;
+    if constexpr (!kLog) v[k] = e;  // LogSoftmax keeps x
   }
   for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
-  const float inv = 1.f / s;
+  if constexpr (kLog) {
+    const float shift = m + logf(s);
 #pragma unroll
-  for (int k = 0; k < kPer; ++k) {
-    const int c = lane + 32 * k;
-    if (c < cols) y[c] = FromFloat<T>(v[k] * inv);
+    for (int k = 0; k < kPer; ++k) {
+      const int c = lane + 32 * k;
+      if (c < cols) y[c] = FromFloat<T>(v[k] - shift);
+    }
+  } else {
+    const float inv = 1.f / s;
+#pragma unroll
+    for (int k = 0; k < kPer; ++k) {
+      const int c = lane + 32 * k;
+      if (c < cols) y[c] = FromFloat<T>(v[k] * inv);
+    }
   }
 }
 
-template <typename T, int kPer>
+template <typename T, int kPer, bool kLog>
 void LaunchWarp(const T* in, T* out, int64_t rows, int64_t cols, cudaStream_t stream) {
   const int64_t blocks = (rows + kWarpRowsPerBlock - 1) / kWarpRowsPerBlock;
-  SoftmaxWarpKernel<T, kPer><<<static_cast<unsigned>(blocks), 32 * kWarpRowsPerBlock, 0, stream>>>(
+  SoftmaxWarpKernel<T, kPer, kLog><<<static_cast<unsigned>(blocks), 32 * kWarpRowsPerBlock, 0, stream>>>(
       in, out, rows, static_cast<int>(cols));
 }
 
-template <typename T>
+template <typename T, bool kLog = false>
 Status Launch(const T* in, T* out, int64_t rows, int64_t cols, cudaStream_t stream) {
   if (rows <= 0 || cols <= 0) return Status::Ok();
   if (rows > 0x7fffffff) return Unimplemented("SoftmaxLastAxis: more than 2^31-1 rows");
-  if (cols <= 32) LaunchWarp<T, 1>(in, out, rows, cols, stream);
-  else if (cols <= 64) LaunchWarp<T, 2>(in, out, rows, cols, stream);
-  else if (cols <= 128) LaunchWarp<T, 4>(in, out, rows, cols, stream);
-  else if (cols <= 256) LaunchWarp<T, 8>(in, out, rows, cols, stream);
-  else if (cols <= 512) LaunchWarp<T, 16>(in, out, rows, cols, stream);
-  else SoftmaxKernel<T><<<static_cast<unsigned>(rows), RowBlockSize(cols), 0, stream>>>(in, out, cols);
-  return CudaStatus(cudaGetLastError(), "SoftmaxLastAxis launch");
+  if (cols <= 32) LaunchWarp<T, 1, kLog>(in, out, rows, cols, stream);
+  else if (cols <= 64) LaunchWarp<T, 2, kLog>(in, out, rows, cols, stream);
+  else if (cols <= 128) LaunchWarp<T, 4, kLog>(in, out, rows, cols, stream);
+  else if (cols <= 256) LaunchWarp<T, 8, kLog>(in, out, rows, cols, stream);
+  else if (cols <= 512) LaunchWarp<T, 16, kLog>(in, out, rows, cols, stream);
+  else SoftmaxKernel<T, kLog><<<static_cast<unsigned>(rows), RowBlockSize(cols), 0, stream>>>(in, out, cols);
+  return CudaStatus(cudaGetLastError(), kLog ? "LogSoftmaxLastAxis launch" : "SoftmaxLastAxis launch");
 }
 
 }  // namespace
@@ -85,6 +101,14 @@ Status SoftmaxLastAxis(const float* in, float* out, int64_t rows, int64_t cols, 
 
 Status SoftmaxLastAxis(const __half* in, __half* out, int64_t rows, int64_t cols, cudaStream_t stream) {
   return Launch(in, out, rows, cols, stream);
+}
+
+Status LogSoftmaxLastAxis(const float* in, float* out, int64_t rows, int64_t cols, cudaStream_t stream) {
+  return Launch<float, true>(in, out, rows, cols, stream);
+}
+
+Status LogSoftmaxLastAxis(const __half* in, __half* out, int64_t rows, int64_t cols, cudaStream_t stream) {
+  return Launch<__half, true>(in, out, rows, cols, stream);
 }
 
 }  // namespace onnxd::cuda
