@@ -212,13 +212,12 @@ std::string CheckConvOrPool(const onnx::NodeProto& n, int rank0) {
       return "attribute '" + a.name() + "' on the GPU";
   }
   if (global) return "";
+  // auto_pad SAME_* and pads that differ between the ends of an axis are resolved at run time
+  // (kernels/cuda/window_geometry.h): a convolution gets the part cuDNN does not take as a padded
+  // input, pooling runs our kernels (kernels/cuda/pool_nhwc.h).
   const std::string auto_pad = AttrString(n, "auto_pad", "NOTSET");
-  if (auto_pad != "NOTSET" && auto_pad != "VALID") return "auto_pad " + auto_pad + " on the GPU";
-  if (const auto* pads = FindAttr(n, "pads")) {
-    const int k = pads->ints_size() / 2;
-    for (int i = 0; i < k; ++i)
-      if (pads->ints(i) != pads->ints(i + k)) return "asymmetric pads (cuDNN pads both sides alike)";
-  }
+  if (auto_pad != "NOTSET" && auto_pad != "VALID" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER")
+    return "auto_pad " + auto_pad;
   if (op == "Conv") {
     const std::string act = AttrString(n, "onnxd_activation", "");
     // Every activation passes/fuse_conv_activation.cc attaches: ReLU and Clip(0, c) in cuDNN's fused
@@ -227,13 +226,9 @@ std::string CheckConvOrPool(const onnx::NodeProto& n, int rank0) {
       return "fused activation " + act + " on the GPU";
     return "";
   }
-  // MaxPool's ceil_mode runs by our max pooling kernel (runtime/cuda_session_gpu.cc RunConvOrPool);
-  // AveragePool's would need cuDNN's divisor for windows cut by the rounding up.
-  if (AttrInt(n, "ceil_mode", 0) != 0 && op != "MaxPool") return "ceil_mode on the GPU";
+  // ceil_mode and dilations run by our pooling kernels (runtime/cuda_session_gpu.cc RunConvOrPool),
+  // with ONNX's divisors for average windows cut by the rounding up.
   if (AttrInt(n, "storage_order", 0) != 0) return "storage_order on the GPU";
-  if (const auto* d = FindAttr(n, "dilations"))
-    for (int64_t v : d->ints())
-      if (v != 1) return "dilated pooling on the GPU";
   if (HasOutput(n, 1)) return "MaxPool Indices output on the GPU";
   return "";
 }
@@ -507,6 +502,7 @@ CudaNodeParams ReadCudaParams(const onnx::NodeProto& n, int opset, const std::ve
   p.group = AttrInt(n, "group", 1);
   p.count_include_pad = AttrInt(n, "count_include_pad", 0) != 0;
   p.ceil_mode = AttrString(n, "auto_pad", "NOTSET") == "NOTSET" && AttrInt(n, "ceil_mode", 0) != 0;
+  p.auto_pad = AttrString(n, "auto_pad", "NOTSET");
   p.activation = AttrString(n, "onnxd_activation", "");
   p.activation_alpha = AttrFloat(n, "onnxd_activation_alpha", 0.01f);
   p.activation_beta = AttrFloat(n, "onnxd_activation_beta", 0.f);

@@ -32,6 +32,7 @@
 #include "kernels/cuda/gemm_cuda.h"
 #include "kernels/cuda/gemm_lt.h"
 #include "kernels/cuda/layer_norm.h"
+#include "kernels/cuda/pad_spatial.h"
 #include "kernels/cuda/pinned_buffer.h"
 #include "kernels/cuda/pool_nhwc.h"
 #include "kernels/cuda/reduce_last_axis.h"
@@ -41,6 +42,7 @@
 #include "kernels/cuda/tensor_shape.h"
 #include "kernels/cuda/transpose.h"
 #include "kernels/cuda/unary_elementwise.h"
+#include "kernels/cuda/window_geometry.h"
 #include "runtime/cuda_conv_transpose.h"
 #include "runtime/cuda_data_ops.h"
 #include "runtime/cuda_resize.h"
@@ -1751,9 +1753,6 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
   if (r != 3 && r != 4) return Fallback("rank " + std::to_string(r));
   const bool one_d = r == 3;
   const int spatial = r - 2;
-  auto attr = [&](const std::vector<int64_t>& v, int k, int64_t dflt) {
-    return k < static_cast<int>(v.size()) ? v[k] : dflt;
-  };
   const int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), w = one_d ? 1 : x.dim(3);
   const int out_id = node.outputs[0];
   const std::string& op = p.op;
@@ -1783,13 +1782,28 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
       return InvalidArgument("X " + x.shape().ToString() + ", W " + wt.shape().ToString() + " and group " +
                              std::to_string(p.group) + " do not agree");
     if (bias != nullptr && bias->num_elements() != g.m) return InvalidArgument("B has the wrong size");
-    g.pad_h = attr(p.pads, 0, 0);
-    g.pad_w = one_d ? 0 : attr(p.pads, 1, 0);
-    g.stride_h = attr(p.strides, 0, 1);
-    g.stride_w = one_d ? 1 : attr(p.strides, 1, 1);
-    g.dil_h = attr(p.dilations, 0, 1);
-    g.dil_w = one_d ? 1 : attr(p.dilations, 1, 1);
-    if (g.out_h() <= 0 || g.out_w() <= 0) return InvalidArgument("the kernel is larger than the padded input");
+    // ONNX's pads for this input (auto_pad SAME_* resolved; window_geometry.h). cuDNN pads both
+    // ends of an axis alike: it takes the pads' common part, and a padded copy of x the rest.
+    cuda::WindowAxis axes[2];
+    {
+      std::string why;
+      const int64_t in[2] = {h, w}, k[2] = {g.kh, g.kw};
+      if (!cuda::ResolveWindow(spatial, in, k, p.strides, p.dilations, p.pads, cuda::ParseAutoPad(p.auto_pad), false,
+                               axes, &why))
+        return InvalidArgument(why);
+    }
+    if (axes[0].out <= 0 || axes[1].out <= 0) return InvalidArgument("the kernel is larger than the padded input");
+    const cuda::SpatialPadShape extra = cuda::ExtraPads(n, c, axes, nhwc);
+    g.h = extra.out_h();
+    g.w = extra.out_w();
+    g.pad_h = cuda::SplitPads(axes[0]).both;
+    g.pad_w = cuda::SplitPads(axes[1]).both;
+    g.stride_h = axes[0].stride;
+    g.stride_w = axes[1].stride;
+    g.dil_h = axes[0].dil;
+    g.dil_w = axes[1].dil;
+    if (g.out_h() != axes[0].out || g.out_w() != axes[1].out)
+      return Internal("Conv: cuDNN's output extents differ from ONNX's");
     ConvEntry& entry = conv_plans_[{i, key}];
     auto& plan = entry.plan;
     if (plan == nullptr) {
@@ -1810,6 +1824,17 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
     const void* filter = wt.raw_data();
     if (nhwc) {
       ASSIGN_OR_RETURN(filter, NhwcFilter(node.inputs[1]));
+    }
+    // x with the pads cuDNN does not take (from the pool, as the workspace: freed in stream order).
+    const void* xin = x.raw_data();
+    cuda::DeviceBuffer padded;
+    if (cuda::HasExtraPads(extra)) {
+      ASSIGN_OR_RETURN(padded, pool_->Allocate(static_cast<size_t>(extra.out_count()) * ElementSize(dt)));
+      if (is_half)
+        RETURN_IF_ERROR(cuda::PadSpatial(x.data<__half>(), padded.as<__half>(), extra, stream_->get()));
+      else
+        RETURN_IF_ERROR(cuda::PadSpatial(x.data<float>(), padded.as<float>(), extra, stream_->get()));
+      xin = padded.data();
     }
     // relu(conv + bias), and a residual block's relu(conv + z + bias), in one cuDNN call where it
     // takes the configuration (tried once per node and shape, before any capture).
@@ -1848,7 +1873,7 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
       ASSIGN_OR_RETURN(workspace, pool_->Allocate(plan->workspace_bytes()));
     }
     if (fuse) {
-      Status st = plan->RunFused(*dnn_, x.raw_data(), filter, fused_bias, z != nullptr ? z->raw_data() : nullptr,
+      Status st = plan->RunFused(*dnn_, xin, filter, fused_bias, z != nullptr ? z->raw_data() : nullptr,
                                  out->raw_data(), workspace.data());
       if (st.ok()) {
         fused = 1;
@@ -1868,7 +1893,7 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
         ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
       }
     }
-    RETURN_IF_ERROR(plan->Run(*dnn_, x.raw_data(), filter, bias ? bias->raw_data() : nullptr, out->raw_data(),
+    RETURN_IF_ERROR(plan->Run(*dnn_, xin, filter, bias ? bias->raw_data() : nullptr, out->raw_data(),
                               workspace.data()));
     const int64_t count = out->num_elements();
     cudaStream_t s = stream_->get();
@@ -1908,58 +1933,44 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
     mode = op == "GlobalMaxPool" ? cuda::PoolMode::kMax : cuda::PoolMode::kAverageIncludePad;
   } else {
     if (static_cast<int>(p.kernel_shape.size()) != spatial) return InvalidArgument("kernel_shape has the wrong length");
-    g.kh = p.kernel_shape[0];
-    g.kw = one_d ? 1 : p.kernel_shape[1];
-    g.pad_h = attr(p.pads, 0, 0);
-    g.pad_w = one_d ? 0 : attr(p.pads, 1, 0);
-    g.stride_h = attr(p.strides, 0, 1);
-    g.stride_w = one_d ? 1 : attr(p.strides, 1, 1);
+    // ONNX's windows for this input (auto_pad SAME_* resolved, ceil_mode's grid; window_geometry.h).
+    cuda::WindowAxis axes[2];
+    std::string why;
+    const int64_t in[2] = {h, w}, k[2] = {p.kernel_shape[0], one_d ? 1 : p.kernel_shape[1]};
+    if (!cuda::ResolveWindow(spatial, in, k, p.strides, p.dilations, p.pads, cuda::ParseAutoPad(p.auto_pad),
+                             p.ceil_mode, axes, &why))
+      return InvalidArgument(why);
+    if ((nhwc && op == "MaxPool") || !cuda::CudnnPoolable(axes)) {
+      // Our kernels: channels-last max pooling (cuDNN's is several times slower than its NCHW
+      // one), and every window cuDNN's pooling does not give as ONNX defines it: pads that differ
+      // between the ends of an axis, ceil_mode's extra windows, dilations, and an average's
+      // divisor for windows cut by the input's edge, the pads or ceil_mode's extra end. NCHW data
+      // is [N*C, H, W, 1] to them.
+      const cuda::PoolShape ps = cuda::MakePoolShape(n, c, axes, nhwc, p.count_include_pad);
+      Shape out_shape{n, c, axes[0].out};
+      if (!one_d) out_shape.PushBack(axes[1].out);
+      Tensor* out = nullptr;
+      ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
+      if (out->num_elements() == 0) return Status::Ok();
+      if (op == "MaxPool") {
+        if (is_half) return cuda::MaxPoolNhwc(x.data<__half>(), out->data<__half>(), ps, stream_->get());
+        return cuda::MaxPoolNhwc(x.data<float>(), out->data<float>(), ps, stream_->get());
+      }
+      if (is_half) return cuda::AveragePoolNhwc(x.data<__half>(), out->data<__half>(), ps, stream_->get());
+      return cuda::AveragePoolNhwc(x.data<float>(), out->data<float>(), ps, stream_->get());
+    }
+    // cuDNN: symmetric pads, no dilation, the floor grid.
+    g.kh = axes[0].k;
+    g.kw = axes[1].k;
+    g.pad_h = axes[0].pad_begin;
+    g.pad_w = axes[1].pad_begin;
+    g.stride_h = axes[0].stride;
+    g.stride_w = axes[1].stride;
     if (op == "AveragePool")
       mode = p.count_include_pad ? cuda::PoolMode::kAverageIncludePad : cuda::PoolMode::kAverageExcludePad;
   }
-  if (op == "MaxPool" && p.ceil_mode) {
-    // ceil_mode (cuDNN has none): ONNX's grid, rounded up less a last window that would start in
-    // the end padding, by our max pooling kernel (windows cut to the input); NCHW data is
-    // [N*C, H, W, 1] to it.
-    auto ceil_out = [](int64_t in, int64_t pad, int64_t k, int64_t s) -> int64_t {
-      const int64_t span = in + 2 * pad - k;
-      if (span < 0 || s <= 0) return 0;
-      const int64_t o = (span + s - 1) / s + 1;
-      return (o - 1) * s >= in + pad ? o - 1 : o;
-    };
-    cuda::MaxPoolNhwcShape ps{nhwc ? n : n * c, h, w, nhwc ? c : 1, g.kh, g.kw, g.stride_h, g.stride_w,
-                              g.pad_h, g.pad_w, ceil_out(h, g.pad_h, g.kh, g.stride_h),
-                              ceil_out(w, g.pad_w, g.kw, g.stride_w)};
-    Shape out_shape{n, c, ps.out_h};
-    if (!one_d) out_shape.PushBack(ps.out_w);
-    Tensor* out = nullptr;
-    ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
-    if (is_half) return cuda::MaxPoolNhwc(x.data<__half>(), out->data<__half>(), ps, stream_->get());
-    return cuda::MaxPoolNhwc(x.data<float>(), out->data<float>(), ps, stream_->get());
-  }
   if (g.kh <= 0 || g.kw <= 0 || g.out_h() <= 0 || g.out_w() <= 0)
     return InvalidArgument("the pooling window does not fit the input " + x.shape().ToString());
-  if (nhwc && op == "MaxPool") {
-    // Our kernel: cuDNN's channels-last max pooling is several times slower than its NCHW one.
-    Shape out_shape{n, c, g.out_h(), g.out_w()};
-    Tensor* out = nullptr;
-    ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
-    cuda::MaxPoolNhwcShape ps;
-    ps.n = n;
-    ps.h = h;
-    ps.w = w;
-    ps.c = c;
-    ps.kh = g.kh;
-    ps.kw = g.kw;
-    ps.stride_h = g.stride_h;
-    ps.stride_w = g.stride_w;
-    ps.pad_top = g.pad_h;
-    ps.pad_left = g.pad_w;
-    ps.out_h = g.out_h();
-    ps.out_w = g.out_w();
-    if (is_half) return cuda::MaxPoolNhwc(x.data<__half>(), out->data<__half>(), ps, stream_->get());
-    return cuda::MaxPoolNhwc(x.data<float>(), out->data<float>(), ps, stream_->get());
-  }
   auto& plan = pool_plans_[{i, key}];
   if (plan == nullptr) {
     auto made = cuda::PoolPlan::Create(g, mode, is_half, nhwc);

@@ -51,9 +51,10 @@ Outputs RunOn(const onnx::ModelProto& m, Device device, Mode mode, const std::ve
   Outputs r;
   auto model = CompileKept(m, options);
   if (model == nullptr) return r;
-  if (device == Device::kCuda && expect_all_gpu)
+  if (device == Device::kCuda && expect_all_gpu) {
     for (const auto& n : model->placement().nodes)
       EXPECT_EQ(n.device, Device::kCuda) << n.op_type << " stays on the CPU: " << n.reason;
+  }
   auto session = model->CreateSession();
   for (int k = 0; k < 2; ++k) {
     std::vector<Value> outs;
@@ -132,6 +133,87 @@ TEST(CudaConvPoolTest, ConvWithFusedLeakyRelu) {
       FloatAttr(AddNode(g, "LeakyRelu", {"c"}, {"y"}), "alpha", 0.2f);
     });
     CheckAllModes(m, {FloatTensor({2, 5, 11, 9}, 72, 3.f)});
+  }
+}
+
+// auto_pad SAME_UPPER / SAME_LOWER and pads that differ between the ends of an axis: cuDNN takes
+// the common part of the pads, a padded copy of the input the rest (NCHW and channels-last, fp32
+// and fp16), including under cuDNN's fused Conv+Bias+ReLU call and in a 1-D convolution.
+TEST(CudaConvPoolTest, ConvWithSameAndAsymmetricPads) {
+  struct Case {
+    std::vector<int64_t> x, w;
+    std::string auto_pad;
+    std::vector<int64_t> pads, strides, dilations;
+    bool relu;
+  };
+  const Case cases[] = {
+      {{2, 4, 13, 10}, {6, 4, 3, 3}, "SAME_UPPER", {}, {2, 2}, {}, false},
+      {{1, 3, 9, 12}, {5, 3, 4, 2}, "SAME_LOWER", {}, {1, 1}, {}, true},   // even kernels: pads differ
+      {{1, 3, 11, 11}, {4, 3, 3, 3}, "SAME_UPPER", {}, {3, 1}, {2, 1}, false},
+      {{2, 4, 8, 9}, {4, 4, 3, 3}, "NOTSET", {0, 1, 2, 0}, {1, 2}, {}, true},
+      {{2, 3, 17}, {4, 3, 4}, "SAME_UPPER", {}, {2}, {}, false},
+      {{2, 3, 17}, {4, 3, 3}, "NOTSET", {0, 2}, {1}, {2}, false}};
+  uint32_t seed = 80;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.auto_pad + " x rank " + std::to_string(c.x.size()) + (c.relu ? " +Relu" : ""));
+    auto m = AfterSigmoid(c.x, [&](onnx::GraphProto* g) {
+      FloatInit(g, "W", c.w, seed++, 0.5f);
+      FloatInit(g, "B", {c.w[0]}, seed++, 0.5f);
+      auto* conv = AddNode(g, "Conv", {"s", "W", "B"}, {c.relu ? "c" : "y"});
+      if (c.auto_pad != "NOTSET") StringAttr(conv, "auto_pad", c.auto_pad);
+      if (!c.pads.empty()) IntsAttr(conv, "pads", c.pads);
+      if (!c.strides.empty()) IntsAttr(conv, "strides", c.strides);
+      if (!c.dilations.empty()) IntsAttr(conv, "dilations", c.dilations);
+      if (c.relu) AddNode(g, "Relu", {"c"}, {"y"});
+    });
+    CheckAllModes(m, {FloatTensor(c.x, seed++, 2.f)});
+  }
+}
+
+// MaxPool and AveragePool in the forms cuDNN's pooling does not give as ONNX defines them, by our
+// kernels (kernels/cuda/pool_nhwc.h): auto_pad SAME_*, pads that differ between the ends, ceil_mode
+// (windows cut by the rounding up, and a last window starting on the pad), dilations, with and
+// without count_include_pad; 2-D (channels-last in TF32 / fp16) and 1-D.
+TEST(CudaConvPoolTest, PoolingWithSamePadsCeilModeAndDilations) {
+  struct Case {
+    std::vector<int64_t> x, kernel;
+    std::string auto_pad;
+    std::vector<int64_t> pads, strides, dilations;
+    bool ceil;
+  };
+  const Case cases[] = {
+      {{2, 3, 9, 10}, {3, 3}, "SAME_UPPER", {}, {2, 2}, {}, false},
+      {{1, 5, 8, 8}, {2, 2}, "SAME_LOWER", {}, {1, 1}, {}, false},
+      {{2, 3, 9, 10}, {3, 2}, "NOTSET", {1, 0, 0, 1}, {2, 2}, {}, false},
+      {{1, 4, 8, 9}, {3, 3}, "NOTSET", {}, {2, 2}, {}, true},
+      {{1, 2, 6, 6}, {3, 3}, "NOTSET", {1, 1, 1, 1}, {2, 2}, {}, true},  // a last window on the pad is dropped
+      {{2, 3, 10, 9}, {2, 2}, "NOTSET", {0, 1, 1, 0}, {1, 2}, {2, 2}, true},
+      {{2, 3, 15}, {4}, "SAME_UPPER", {}, {3}, {}, false},
+      {{2, 3, 15}, {3}, "NOTSET", {2, 0}, {2}, {}, true}};
+  uint32_t seed = 90;
+  for (const Case& c : cases) {
+    for (const char* op : {"MaxPool", "AveragePool"}) {
+      for (int include : {0, 1}) {
+        if (std::string(op) == "MaxPool" && include) continue;
+        SCOPED_TRACE(std::string(op) + " " + c.auto_pad + " rank " + std::to_string(c.x.size()) +
+                     (c.ceil ? " ceil" : "") + (include ? " count_include_pad" : ""));
+        auto m = AfterSigmoid(
+            c.x,
+            [&](onnx::GraphProto* g) {
+              auto* pool = AddNode(g, op, {"s"}, {"y"});
+              IntsAttr(pool, "kernel_shape", c.kernel);
+              if (c.auto_pad != "NOTSET") StringAttr(pool, "auto_pad", c.auto_pad);
+              if (!c.pads.empty()) IntsAttr(pool, "pads", c.pads);
+              if (!c.strides.empty()) IntsAttr(pool, "strides", c.strides);
+              if (!c.dilations.empty()) IntsAttr(pool, "dilations", c.dilations);
+              if (c.ceil) IntAttr(pool, "ceil_mode", 1);
+              if (include) IntAttr(pool, "count_include_pad", 1);
+            },
+            19);
+        // fp16 holds the Sigmoid's output to ~5e-4; the pooling itself adds no error in TF32.
+        CheckAllModes(m, {FloatTensor(c.x, seed++, 3.f)}, 2e-3f, 2e-3f);
+      }
+    }
   }
 }
 

@@ -257,9 +257,8 @@ TEST(PartitionTest, ConvAndPoolingGoToTheGpuInTheFormsCudnnTakes) {
   const std::string want = engine::CudaConvAvailable() ? "G" : "C";
   EXPECT_EQ(Devices(conv({1, 1, 1, 1}, "")), want);
   EXPECT_EQ(Devices(conv({1, 1, 1, 1}, "Relu")), want);
-  PlacementInfo asym = conv({0, 0, 1, 1}, "");
-  EXPECT_EQ(Devices(asym), "C");
-  EXPECT_FALSE(asym.nodes[0].reason.empty());
+  // Pads that differ between the ends of an axis: cuDNN takes their common part, a padded input the rest.
+  EXPECT_EQ(Devices(conv({0, 0, 1, 1}, "")), want);
   EXPECT_EQ(Devices(conv({1, 1, 1, 1}, "LeakyRelu")), want);  // the activation after the convolution
 
   onnx::ModelProto m = NewModel(13);
@@ -277,8 +276,18 @@ TEST(PartitionTest, ConvAndPoolingGoToTheGpuInTheFormsCudnnTakes) {
   onnx::NodeProto* ap = g->mutable_node(0);
   ap->set_op_type("AveragePool");
   p = Place(m);
-  EXPECT_EQ(Devices(p), std::string("C") + want);  // AveragePool's ceil_mode stays on the CPU
+  EXPECT_EQ(Devices(p), want + want);  // AveragePool's ceil_mode by onnxd's own average pooling kernel
+  // auto_pad SAME_* resolved at run time; the Indices output and storage_order stay on the CPU.
+  SetAttr(ap, "auto_pad", std::string("SAME_LOWER"));
+  EXPECT_EQ(Devices(Place(m)), want + want);
+  ap->set_op_type("MaxPool");
+  ap->add_output("indices");
+  p = Place(m);
+  EXPECT_EQ(Devices(p), std::string("C") + want);
   EXPECT_FALSE(p.nodes[0].reason.empty());
+  ap->mutable_output()->RemoveLast();
+  SetAttr(ap, "storage_order", static_cast<int64_t>(1));
+  EXPECT_EQ(Devices(Place(m)), std::string("C") + want);
 }
 
 TEST(PartitionTest, ActivationsBatchNormAndVariadicOpsGoToTheGpu) {
