@@ -1,12 +1,14 @@
 // Small ONNX models built in code for engine tests.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "loader/tensor_proto.h"
 #include "onnx/onnx-ml.pb.h"
 #include "onnxd/engine/engine.h"
+#include "ops/op_kernel.h"
 
 namespace onnxd::testing {
 
@@ -118,6 +120,31 @@ inline StatusOr<std::vector<Value>> RunModel(const onnx::ModelProto& m, std::vec
   for (auto& v : outs)
     if (v.is_tensor()) v = Value(v.tensor().Clone());
   return outs;
+}
+
+// A NodeInfo over a bare NodeProto (no constant inputs, no subgraphs): for making an op's CPU kernel
+// directly, as a backend that reads the kernel's settings does (the CUDA Resize, ConvTranspose).
+class ProtoNodeInfo final : public engine::NodeInfo {
+ public:
+  ProtoNodeInfo(const onnx::NodeProto& n, int opset) : n_(n), opset_(opset) {}
+  const onnx::NodeProto& proto() const override { return n_; }
+  int opset() const override { return opset_; }
+  const Tensor* constant_input(int) const override { return nullptr; }
+  StatusOr<std::shared_ptr<const engine::GraphPlan>> GetSubgraph(const std::string&) const override {
+    return Unimplemented("no subgraphs");
+  }
+
+ private:
+  const onnx::NodeProto& n_;
+  int opset_;
+};
+
+// The registered CPU kernel of ai.onnx node `n` at `opset`.
+inline StatusOr<std::unique_ptr<engine::OpKernel>> MakeCpuKernel(const onnx::NodeProto& n, int opset) {
+  const auto* factory = engine::OpRegistry::Global().Find("", n.op_type(), opset);
+  if (factory == nullptr) return NotFound("no kernel for " + n.op_type() + " at opset " + std::to_string(opset));
+  ProtoNodeInfo info(n, opset);
+  return (*factory)(info);
 }
 
 }  // namespace onnxd::testing

@@ -26,21 +26,6 @@ using testing::Node;
 using testing::RunModel;
 using testing::SetAttr;
 
-class ProtoNodeInfo final : public engine::NodeInfo {
- public:
-  ProtoNodeInfo(const onnx::NodeProto& n, int opset) : n_(n), opset_(opset) {}
-  const onnx::NodeProto& proto() const override { return n_; }
-  int opset() const override { return opset_; }
-  const Tensor* constant_input(int) const override { return nullptr; }
-  StatusOr<std::shared_ptr<const engine::GraphPlan>> GetSubgraph(const std::string&) const override {
-    return Unimplemented("no subgraphs");
-  }
-
- private:
-  const onnx::NodeProto& n_;
-  int opset_;
-};
-
 // Row-major GEMM as gemm_cuda.h defines it, with trans_a (A stored [K, M]), `batch` times.
 void HostGemm(const convt::ColGemm& c, const float* w, int64_t stride_w, const float* x, int64_t stride_x,
               float* col, int64_t stride_col, int64_t batch) {
@@ -102,10 +87,7 @@ void CheckCase(const Case& c, std::mt19937* rng) {
   ASSERT_TRUE(cpu.ok()) << cpu.status().ToString();
   const Tensor& want = (*cpu)[0].tensor();
 
-  const auto* factory = engine::OpRegistry::Global().Find("", "ConvTranspose", 17);
-  ASSERT_NE(factory, nullptr);
-  ProtoNodeInfo info(n, 17);
-  auto kernel = (*factory)(info);
+  auto kernel = testing::MakeCpuKernel(n, 17);
   ASSERT_TRUE(kernel.ok()) << kernel.status().ToString();
   convt::Geom geo;
   Status st = engine::ConvTransposeRunGeometry(**kernel, x, w, c.bias ? &b : nullptr, &geo);
@@ -151,8 +133,7 @@ TEST(ConvTransposeElement, MatchesTheCpuOpIn1DAnd3D) {
 
 TEST(ConvTransposeElement, LeavesFourSpatialDimsToTheCpu) {
   onnx::NodeProto n = Node("ConvTranspose", {"x", "w"}, {"y"});
-  ProtoNodeInfo info(n, 17);
-  auto kernel = (*engine::OpRegistry::Global().Find("", "ConvTranspose", 17))(info);
+  auto kernel = testing::MakeCpuKernel(n, 17);
   ASSERT_TRUE(kernel.ok());
   std::mt19937 rng(1);
   Tensor x = RandomTensor({1, 1, 2, 2, 2, 2}, &rng), w = RandomTensor({1, 1, 1, 1, 1, 1}, &rng);

@@ -20,28 +20,11 @@
 namespace onnxd {
 namespace {
 
-using engine::NodeInfo;
-using engine::OpKernel;
 using testing::AddInit;
 using testing::NewModel;
 using testing::Node;
 using testing::RunModel;
 using testing::SetAttr;
-
-class ProtoNodeInfo final : public NodeInfo {
- public:
-  ProtoNodeInfo(const onnx::NodeProto& n, int opset) : n_(n), opset_(opset) {}
-  const onnx::NodeProto& proto() const override { return n_; }
-  int opset() const override { return opset_; }
-  const Tensor* constant_input(int) const override { return nullptr; }
-  StatusOr<std::shared_ptr<const engine::GraphPlan>> GetSubgraph(const std::string&) const override {
-    return Unimplemented("no subgraphs");
-  }
-
- private:
-  const onnx::NodeProto& n_;
-  int opset_;
-};
 
 void SetFloatAttr(onnx::NodeProto* n, const std::string& name, float v) {
   auto* a = n->add_attribute();
@@ -132,11 +115,7 @@ int64_t CheckCase(const Case& c, std::mt19937* rng) {
   if (!cpu.ok()) return 0;
   const Tensor& want = (*cpu)[0].tensor();
 
-  const auto* factory = engine::OpRegistry::Global().Find("", c.op, c.opset);
-  EXPECT_NE(factory, nullptr);
-  if (factory == nullptr) return 0;
-  ProtoNodeInfo info(n, c.opset);
-  auto kernel = (*factory)(info);
+  auto kernel = testing::MakeCpuKernel(n, c.opset);
   EXPECT_TRUE(kernel.ok()) << kernel.status().ToString();
   if (!kernel.ok()) return 0;
   resize::Params p;
