@@ -292,6 +292,15 @@ CudaSupportResult CudaDataOpSupport(const onnx::NodeProto& n, int opset, const s
     host_from(1);
     return r;
   }
+  if (op == "DepthToSpace" || op == "SpaceToDepth") {
+    // One strided copy (kernels/cuda/depth_space_math.h) of any element type.
+    if (type(0) == DataType::kUndefined) return unknown(0);
+    if (!IsCudaCopyType(type(0))) return Cpu(std::string("element type ") + DataTypeName(type(0)) + " on the GPU");
+    const std::string mode = AttrString(n, "mode", "DCR");
+    if (op == "DepthToSpace" && mode != "DCR" && mode != "CRD") return Cpu("DepthToSpace mode '" + mode + "'");
+    return r;
+  }
+  if (op == "InstanceNormalization") return Kernel(n, types, 3);
   if (op == "ArgMax" || op == "ArgMin") {
     // Any single axis of fp32 / fp16 data; the int64 indices come back from the device.
     std::string why = CheckFloatInputs(n, types, 1);
@@ -516,6 +525,10 @@ CudaNodeParams ReadCudaParams(const onnx::NodeProto& n, int opset, const std::ve
     ints("axes", &p.axes);
   }
   if (op == "Split") ints("split", &p.split);
+  if (op == "DepthToSpace" || op == "SpaceToDepth") {
+    p.blocksize = AttrInt(n, "blocksize", 0);
+    p.mode = AttrString(n, "mode", "DCR");
+  }
   if (op == "ArgMax" || op == "ArgMin") {
     p.axis = AttrInt(n, "axis", 0);
     p.select_last_index = AttrInt(n, "select_last_index", 0) != 0;
@@ -772,7 +785,7 @@ bool IsCudaDataOp(const std::string& op) {
       "Mish", "Sin", "Cos", "Softsign", "ThresholdedRelu", "Celu", "PRelu",
       "BatchNormalization", "Sum", "Mean",
       // kernels/cuda/misc_ops.h.
-      "Pad", "Tile", "ArgMax", "ArgMin",
+      "Pad", "Tile", "ArgMax", "ArgMin", "InstanceNormalization", "DepthToSpace", "SpaceToDepth",
       // runtime/cuda_resize.cc (kernels/cuda/resize.h).
       "Resize", "Upsample"};
   return kOps.count(op) > 0;

@@ -106,6 +106,7 @@ struct CudaNodeParams {
   // default, and these (HardSigmoid's beta, Selu's gamma).
   float beta = 0.f, gamma = 0.f;
   bool select_last_index = false;         // ArgMax / ArgMin (`axis` above, default 0; `keepdims`)
+  int64_t blocksize = 1;                  // DepthToSpace (`mode`: DCR / CRD) / SpaceToDepth
   // Pad (runtime/cuda_data_ops.cc): its mode, and before opset 11 its value (pads are in `pads`).
   std::string mode;
   float pad_value = 0.f;

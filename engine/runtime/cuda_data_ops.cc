@@ -16,6 +16,7 @@
 #include "kernels/cuda/binary_elementwise.h"
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/data_ops.h"
+#include "kernels/cuda/depth_space_math.h"
 #include "kernels/cuda/misc_ops.h"
 #include "kernels/cuda/tensor_shape.h"
 #include "kernels/cuda/unary_elementwise.h"
@@ -114,6 +115,8 @@ class DataOpRunner {
     if (IsActivation(op)) return Activation();
     if (op == "PRelu") return PRelu();
     if (op == "ArgMax" || op == "ArgMin") return ArgReduce();
+    if (op == "InstanceNormalization") return InstanceNorm();
+    if (op == "DepthToSpace" || op == "SpaceToDepth") return DepthSpace();
     return Internal("op " + op + " is not a CUDA data op");
   }
 
@@ -701,6 +704,56 @@ class DataOpRunner {
                              o, s_);
     return cuda::ArgReduce(max, static_cast<const float*>(x->raw_data()), outer, len, inner, p_.select_last_index, o,
                            s_);
+  }
+
+  // InstanceNormalization: x [N, C, ...] normalised per (n, c) over the rest, then scale[c] and
+  // B[c]; all three on the device, of one type.
+  Status InstanceNorm() {
+    const Tensor* x = nullptr;
+    const Tensor* scale = nullptr;
+    const Tensor* bias = nullptr;
+    ASSIGN_OR_RETURN(x, NeedDev(0));
+    ASSIGN_OR_RETURN(scale, NeedDev(1));
+    ASSIGN_OR_RETURN(bias, NeedDev(2));
+    const DataType dt = x->dtype();
+    if (dt != DataType::kFloat && dt != DataType::kFloat16)
+      return Fallback(std::string("InstanceNormalization of ") + DataTypeName(dt));
+    if (scale->dtype() != dt || bias->dtype() != dt) return Fallback("InstanceNormalization of mixed element types");
+    if (x->rank() < 2) return InvalidArgument("X must have rank >= 2, got " + x->shape().ToString());
+    const int64_t n = x->dim(0), c = x->dim(1);
+    if (scale->num_elements() != c || bias->num_elements() != c)
+      return InvalidArgument("scale and B must have " + std::to_string(c) + " elements, got " +
+                             scale->shape().ToString() + " and " + bias->shape().ToString());
+    const int64_t rows = n * c;
+    const int64_t inner = rows == 0 ? 0 : x->num_elements() / rows;
+    Tensor* y = nullptr;
+    ASSIGN_OR_RETURN(y, output_(0, dt, x->shape()));
+    if (y == nullptr) return Status::Ok();
+    if (dt == DataType::kFloat16)
+      return cuda::InstanceNorm(static_cast<const __half*>(x->raw_data()), static_cast<__half*>(y->raw_data()), rows, c,
+                                inner, static_cast<const __half*>(scale->raw_data()),
+                                static_cast<const __half*>(bias->raw_data()), p_.epsilon, s_);
+    return cuda::InstanceNorm(static_cast<const float*>(x->raw_data()), static_cast<float*>(y->raw_data()), rows, c,
+                              inner, static_cast<const float*>(scale->raw_data()),
+                              static_cast<const float*>(bias->raw_data()), p_.epsilon, s_);
+  }
+
+  // DepthToSpace / SpaceToDepth: one 6-D strided copy (kernels/cuda/depth_space_math.h).
+  Status DepthSpace() {
+    const Tensor* x = nullptr;
+    ASSIGN_OR_RETURN(x, NeedDev(0));
+    if (x->rank() != 4) return InvalidArgument("input must be 4-D (N,C,H,W), got " + x->shape().ToString());
+    cuda::DepthSpaceCopy c;
+    const std::string why = p_.op == "DepthToSpace"
+                                ? cuda::MakeDepthToSpace(x->shape().dims().data(), p_.blocksize, p_.mode == "CRD", &c)
+                                : cuda::MakeSpaceToDepth(x->shape().dims().data(), p_.blocksize, &c);
+    if (!why.empty()) return InvalidArgument(p_.op + ": " + why);
+    Tensor* y = nullptr;
+    ASSIGN_OR_RETURN(y, output_(0, x->dtype(), Shape(std::span<const int64_t>(c.out_dims, 4))));
+    if (y == nullptr || y->num_elements() == 0) return Status::Ok();
+    const std::span<const int64_t> dims(c.dims, 6);
+    return cuda::StridedCopy(x->raw_data(), 0, std::span<const int64_t>(c.src_strides, 6), y->raw_data(), 0,
+                             Strides(dims), dims, static_cast<int>(ElementSize(x->dtype())), s_);
   }
 
   // BatchNormalization, inference form (planner/partition.cc places only that): x is [N, C, ...],

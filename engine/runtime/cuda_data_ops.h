@@ -1,13 +1,13 @@
 // The CUDA session's data-movement and mask ops (Gather, GatherElements, GatherND, Cast, Clip,
 // Concat, Slice, Expand, Split, the comparisons, And / Or / Xor / Not, Max / Min / Sum / Mean of
-// any number of inputs, Range, Pad, Tile, ArgMax / ArgMin), the activations with parameters, the
-// rounding ops and the other elementwise ops without a kernel of their own (HardSigmoid,
-// HardSwish, LeakyRelu, Elu, Selu, Softplus, Sign, Floor, Ceil, Round, Mish, Sin, Cos, Softsign,
-// ThresholdedRelu, Celu, PRelu) and BatchNormalization's inference form: shapes and host-side
-// inputs checked here, kernels in kernels/cuda/data_ops.h, kernels/cuda/activations.h and
-// kernels/cuda/misc_ops.h. Built with ONNXD_WITH_CUDA only; runtime/cuda_session_gpu.cc calls
-// RunCudaDataOp from its RunCudaKernel for the ops that IsCudaDataOp lists (planner/partition.h;
-// the planner places them).
+// any number of inputs, Range, Pad, Tile, DepthToSpace / SpaceToDepth, ArgMax / ArgMin), the
+// activations with parameters, the rounding ops and the other elementwise ops without a kernel of
+// their own (HardSigmoid, HardSwish, LeakyRelu, Elu, Selu, Softplus, Sign, Floor, Ceil, Round,
+// Mish, Sin, Cos, Softsign, ThresholdedRelu, Celu, PRelu), BatchNormalization's inference form and
+// InstanceNormalization: shapes and host-side inputs checked here, kernels in
+// kernels/cuda/data_ops.h, kernels/cuda/activations.h and kernels/cuda/misc_ops.h. Built with
+// ONNXD_WITH_CUDA only; runtime/cuda_session_gpu.cc calls RunCudaDataOp from its RunCudaKernel for
+// the ops that IsCudaDataOp lists (planner/partition.h; the planner places them).
 #pragma once
 
 #ifdef ONNXD_WITH_CUDA

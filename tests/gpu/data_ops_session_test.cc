@@ -1015,6 +1015,40 @@ TEST(CudaDataOpsSessionTest, LogSoftmaxArgMaxAndReductionsInFp16) {
   CheckAgainstCpu(ArgAndReduceModel(18), ArgAndReduceInputs(), 0, -1, true);
 }
 
+// A style-transfer block (Conv, InstanceNormalization, Relu; rank 3 too), and a super-resolution
+// tail: DepthToSpace in both modes (the pixel shuffle) after a Conv, and SpaceToDepth.
+onnx::ModelProto InstanceNormDepthSpaceModel() {
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {-1, 4, 6, 8});
+  *g->add_input() = Info("s", kF32, {-1, 4, 33});
+  for (const char* o : {"y", "ys", "dcr", "crd", "s2d"}) *g->add_output() = AnyShape(o, kF32);
+  FloatInit(g, "w", {8, 4, 3, 3}, 110);
+  FloatInit(g, "scale", {8}, 111, 2.f);
+  FloatInit(g, "bias", {8}, 112);
+  FloatInit(g, "scale4", {4}, 113, 2.f);
+  FloatInit(g, "bias4", {4}, 114);
+  auto* conv = AddNode(g, "Conv", {"x", "w"}, {"c"});
+  IntsAttr(conv, "pads", {1, 1, 1, 1});
+  FloatAttr(AddNode(g, "InstanceNormalization", {"c", "scale", "bias"}, {"in"}), "epsilon", 1e-3f);
+  AddNode(g, "Relu", {"in"}, {"y"});
+  AddNode(g, "InstanceNormalization", {"s", "scale4", "bias4"}, {"ys"});
+  IntAttr(AddNode(g, "DepthToSpace", {"c"}, {"dcr"}), "blocksize", 2);
+  auto* crd = AddNode(g, "DepthToSpace", {"c"}, {"crd"});
+  IntAttr(crd, "blocksize", 2);
+  StringAttr(crd, "mode", "CRD");
+  IntAttr(AddNode(g, "SpaceToDepth", {"x"}, {"s2d"}), "blocksize", 2);
+  return m;
+}
+
+TEST(CudaDataOpsSessionTest, InstanceNormalizationAndDepthToSpaceRunOnTheGpu) {
+  const std::vector<Value> in = {FloatTensor({2, 4, 6, 8}, Random(384, 115, 3.f)),
+                                 FloatTensor({3, 4, 33}, Random(396, 116, 3.f))};
+  // 2 inputs, 5 outputs.
+  CheckAgainstCpu(InstanceNormDepthSpaceModel(), in, 0, 7);
+  CheckAgainstCpu(InstanceNormDepthSpaceModel(), in, 0, -1, true);
+}
+
 // ---- ConvTranspose (runtime/cuda_conv_transpose.cc: GEMM + gather) ----
 
 // A U-Net decoder step: the coarse map upsampled by a 2x2 / stride 2 ConvTranspose, joined with the

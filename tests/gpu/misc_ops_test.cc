@@ -2,11 +2,12 @@
 // over the same index functions (kernels/cuda/pad_tile_math.h, themselves checked against the CPU
 // ops on the CPU in tests/engine/kernels/cuda/pad_tile_math_test.cc): what is left to check here is
 // the launch, every element size (1, 2, 4, 8 bytes) and partial blocks. PRelu against the formula
-// with the slope broadcast in every way X takes it.
+// with the slope broadcast in every way X takes it; InstanceNormalization against its formula.
 #include <cuda_fp16.h>
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -151,6 +152,67 @@ TEST_F(MiscOpsTest, PReluBroadcastsTheSlopeInFp32AndFp16) {
   EXPECT_FALSE(PRelu(dx.as<float>(), xs, ds.as<float>(), std::vector<int64_t>{3, 1, 1, 1, 1}, dy.as<float>(),
                      stream_->get())
                    .ok());
+}
+
+// Per (n, c) row: (x - mean) / sqrt(var + eps) * scale[c] + bias[c], in double.
+std::vector<float> ReferenceInstanceNorm(const std::vector<float>& x, int64_t rows, int64_t channels, int64_t inner,
+                                         const std::vector<float>& scale, const std::vector<float>& bias, double eps) {
+  std::vector<float> y(x.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = &x[static_cast<size_t>(r * inner)];
+    double mean = 0, var = 0;
+    for (int64_t i = 0; i < inner; ++i) mean += xr[i];
+    mean /= static_cast<double>(inner);
+    for (int64_t i = 0; i < inner; ++i) var += (xr[i] - mean) * (xr[i] - mean);
+    var /= static_cast<double>(inner);
+    const int64_t c = r % channels;
+    for (int64_t i = 0; i < inner; ++i)
+      y[static_cast<size_t>(r * inner + i)] =
+          static_cast<float>((xr[i] - mean) / std::sqrt(var + eps) * scale[c] + bias[c]);
+  }
+  return y;
+}
+
+TEST_F(MiscOpsTest, InstanceNormPerImageAndChannelInFp32AndFp16) {
+  // [N, C, inner]: style-transfer sized rows, rows shorter than a warp, one element a row.
+  const int64_t shapes[][3] = {{2, 3, 4096}, {3, 5, 7}, {1, 4, 1}, {2, 16, 1025}};
+  uint32_t seed = 120;
+  for (const auto& sh : shapes) {
+    const int64_t n = sh[0], ch = sh[1], inner = sh[2], rows = n * ch;
+    SCOPED_TRACE(::testing::Message() << n << "x" << ch << "x" << inner);
+    std::vector<float> x = testing::RandomVector(static_cast<size_t>(rows * inner), seed++, -2.f, 5.f);
+    const std::vector<float> scale = testing::RandomVector(static_cast<size_t>(ch), seed++, 0.5f, 2.f);
+    const std::vector<float> bias = testing::RandomVector(static_cast<size_t>(ch), seed++);
+    {
+      DeviceBuffer dx = Up(x), ds = Up(scale), db = Up(bias);
+      DeviceBuffer dy = Out(x.size() * sizeof(float));
+      ASSERT_TRUE(InstanceNorm(dx.as<float>(), dy.as<float>(), rows, ch, inner, ds.as<float>(), db.as<float>(), 1e-5f,
+                               stream_->get())
+                      .ok());
+      testing::ExpectClose(Down<float>(dy, x.size()), ReferenceInstanceNorm(x, rows, ch, inner, scale, bias, 1e-5),
+                           1e-4f, 1e-4f);
+    }
+    {
+      auto half = [](const std::vector<float>& v) {
+        std::vector<__half> h;
+        for (float f : v) h.push_back(__float2half_rn(f));
+        return h;
+      };
+      auto unhalf = [](const std::vector<__half>& h) {
+        std::vector<float> v;
+        for (__half e : h) v.push_back(__half2float(e));
+        return v;
+      };
+      DeviceBuffer dx = Up(half(x)), ds = Up(half(scale)), db = Up(half(bias));
+      DeviceBuffer dy = Out(x.size() * sizeof(__half));
+      ASSERT_TRUE(InstanceNorm(dx.as<__half>(), dy.as<__half>(), rows, ch, inner, ds.as<__half>(), db.as<__half>(),
+                               1e-5f, stream_->get())
+                      .ok());
+      const auto want = ReferenceInstanceNorm(unhalf(half(x)), rows, ch, inner, unhalf(half(scale)),
+                                              unhalf(half(bias)), 1e-5);
+      testing::ExpectClose(unhalf(Down<__half>(dy, x.size())), want, 4e-3f, 4e-3f);
+    }
+  }
 }
 
 }  // namespace

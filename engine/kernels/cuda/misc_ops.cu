@@ -8,6 +8,7 @@
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/element_io.cuh"
 #include "kernels/cuda/grid_stride.h"
+#include "kernels/cuda/row_reduce.cuh"
 #include "kernels/cuda/shape_collapse.h"
 #include "kernels/cuda/tensor_shape.h"
 
@@ -111,7 +112,50 @@ Status LaunchArgReduce(bool max, const T* x, int64_t outer, int64_t axis_len, in
   return CudaStatus(cudaGetLastError(), "ArgReduce launch");
 }
 
+// One block a row (row_reduce.cuh): the mean, then the variance about it, then the affine map.
+template <typename T>
+__global__ void InstanceNormKernel(const T* x, T* y, int64_t channels, int64_t inner, const T* scale, const T* bias,
+                                   float epsilon) {
+  __shared__ float shared[32];
+  const int64_t row = blockIdx.x;
+  const T* xr = x + row * inner;
+  T* yr = y + row * inner;
+  float s = 0.f;
+  for (int64_t i = threadIdx.x; i < inner; i += blockDim.x) s += ToFloat(xr[i]);
+  const float mean = BlockReduce<false>(s, shared) / static_cast<float>(inner);
+  float v = 0.f;
+  for (int64_t i = threadIdx.x; i < inner; i += blockDim.x) {
+    const float d = ToFloat(xr[i]) - mean;
+    v += d * d;
+  }
+  const float var = BlockReduce<false>(v, shared) / static_cast<float>(inner);
+  const int64_t c = row % channels;
+  const float a = ToFloat(scale[c]) / sqrtf(var + epsilon);
+  const float b = ToFloat(bias[c]) - mean * a;
+  for (int64_t i = threadIdx.x; i < inner; i += blockDim.x) yr[i] = FromFloat<T>(ToFloat(xr[i]) * a + b);
+}
+
+template <typename T>
+Status LaunchInstanceNorm(const T* x, T* y, int64_t rows, int64_t channels, int64_t inner, const T* scale,
+                          const T* bias, float epsilon, cudaStream_t stream) {
+  if (rows <= 0 || inner <= 0) return Status::Ok();
+  if (rows > 0x7fffffff) return Unimplemented("InstanceNorm: more than 2^31-1 rows");
+  InstanceNormKernel<T><<<static_cast<unsigned>(rows), RowBlockSize(inner), 0, stream>>>(x, y, channels, inner, scale,
+                                                                                        bias, epsilon);
+  return CudaStatus(cudaGetLastError(), "InstanceNorm launch");
+}
+
 }  // namespace
+
+Status InstanceNorm(const float* x, float* y, int64_t rows, int64_t channels, int64_t inner, const float* scale,
+                    const float* bias, float epsilon, cudaStream_t stream) {
+  return LaunchInstanceNorm(x, y, rows, channels, inner, scale, bias, epsilon, stream);
+}
+
+Status InstanceNorm(const __half* x, __half* y, int64_t rows, int64_t channels, int64_t inner, const __half* scale,
+                    const __half* bias, float epsilon, cudaStream_t stream) {
+  return LaunchInstanceNorm(x, y, rows, channels, inner, scale, bias, epsilon, stream);
+}
 
 Status ArgReduce(bool max, const float* x, int64_t outer, int64_t axis_len, int64_t inner, bool select_last,
                  int64_t* out, cudaStream_t stream) {

@@ -1,8 +1,9 @@
-// Pad, Tile, PRelu and ArgMax / ArgMin on the GPU. Pad and Tile are copy kernels that move elements by size (1, 2,
-// 4 or 8 bytes), so one kernel serves every element type of that size; their per-element index
-// arithmetic and the host set-up that validates a node's pads / repeats are in
-// kernels/cuda/pad_tile_math.h (tested on the CPU). Pointers are device memory; calls queue on
-// `stream` and return at once; an empty output queues nothing.
+// Pad, Tile, PRelu, ArgMax / ArgMin and InstanceNormalization on the GPU. Pad and Tile are copy
+// kernels that move elements by size (1, 2, 4 or 8 bytes), so one kernel serves every element type
+// of that size; their per-element index arithmetic and the host set-up that validates a node's
+// pads / repeats are in kernels/cuda/pad_tile_math.h (tested on the CPU), ArgMax / ArgMin's in
+// kernels/cuda/arg_reduce_math.h. Pointers are device memory; calls queue on `stream` and return
+// at once; an empty output queues nothing.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -38,5 +39,14 @@ Status ArgReduce(bool max, const float* x, int64_t outer, int64_t axis_len, int6
                  int64_t* out, cudaStream_t stream);
 Status ArgReduce(bool max, const __half* x, int64_t outer, int64_t axis_len, int64_t inner, bool select_last,
                  int64_t* out, cudaStream_t stream);
+
+// InstanceNormalization: x and y are [rows = N * channels, inner], packed; row r is normalised by
+// its own mean and (biased) variance, then scaled and shifted by scale / bias[r % channels]:
+//   y = (x - mean) / sqrt(var + epsilon) * scale[c] + bias[c]
+// in fp32 (two passes over the row). x == y is allowed.
+Status InstanceNorm(const float* x, float* y, int64_t rows, int64_t channels, int64_t inner, const float* scale,
+                    const float* bias, float epsilon, cudaStream_t stream);
+Status InstanceNorm(const __half* x, __half* y, int64_t rows, int64_t channels, int64_t inner, const __half* scale,
+                    const __half* bias, float epsilon, cudaStream_t stream);
 
 }  // namespace onnxd::cuda
