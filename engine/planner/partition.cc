@@ -105,7 +105,8 @@ DataType InferOutputType(const onnx::NodeProto& n, const std::vector<DataType>& 
       "Selu", "Dropout", "Resize", "Upsample", "Min", "Max", "Sum", "Mean", "Floor", "Ceil", "Round", "Sign",
       "SkipLayerNormalization", "FastGelu", "BiasGelu", "Einsum", "CumSum", "DepthToSpace", "SpaceToDepth",
       "LRN", "PRelu", "Sin", "Cos", "Trilu", "ScatterND", "ScatterElements", "Celu", "ThresholdedRelu",
-      "ReduceL2", "ReduceLogSumExp", "ReduceSumSquare", "Softsign", "Shrink", "Mod", "BitShift"};
+      "ReduceL2", "ReduceLogSumExp", "ReduceSumSquare", "Softsign", "Shrink", "Mod", "BitShift", "Tan", "Asin",
+      "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Hardmax", "LpNormalization"};
   if (op == "Shape" || op == "Size" || op == "ArgMax" || op == "ArgMin" || op == "NonZero" || op == "TopK") {
     if (op == "TopK") return k == 0 ? input(0) : DataType::kInt64;
     return DataType::kInt64;

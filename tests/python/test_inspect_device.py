@@ -10,7 +10,7 @@ def test_inspect_device_cuda_lists_placement_and_copies(tmp_path):
     f = TensorProto.FLOAT
     w = helper.make_tensor("w", f, [4, 3], [0.5] * 12)
     nodes = [helper.make_node("MatMul", ["x", "w"], ["xw"], name="mm"),
-             helper.make_node("Sin", ["xw"], ["fl"], name="sin"),
+             helper.make_node("Asin", ["xw"], ["fl"], name="asin"),
              helper.make_node("Relu", ["fl"], ["y"], name="relu")]
     g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", f, [2, 4])],
                           [helper.make_tensor_value_info("y", f, [2, 3])], [w])
@@ -21,7 +21,7 @@ def test_inspect_device_cuda_lists_placement_and_copies(tmp_path):
 
     out = run_onnxd("inspect", path, "--device", "cuda").stdout
     assert "0  cuda  MatMul 'mm'" in out
-    assert "1  cpu   Sin 'sin'  (no CUDA kernel for Sin)" in out
+    assert "1  cpu   Asin 'asin'  (no CUDA kernel for Asin)" in out
     assert "2  cuda  Relu 'relu'" in out
     assert "copies per run: 4 (1 input, 2 between devices, 1 output)" in out
     assert "constants uploaded once: 1" in out

@@ -74,14 +74,14 @@ TEST(PartitionTest, UnsupportedOpInTheMiddleAddsTwoCopies) {
   *g->add_input() = TensorInfo("x", kFloat, {2, 4});
   *g->add_output() = TensorInfo("y", kFloat, {2, 4});
   *g->add_node() = Node("Relu", {"x"}, {"a"}, "relu");
-  *g->add_node() = Node("Sin", {"a"}, {"b"}, "sin");  // no CUDA kernel
+  *g->add_node() = Node("Asin", {"a"}, {"b"}, "asin");  // no CUDA kernel
   *g->add_node() = Node("Sigmoid", {"b"}, {"y"}, "sigmoid");
   PlacementInfo p = Place(m);
   EXPECT_EQ(Devices(p), "GCG");
   EXPECT_EQ(p.input_copies, 1);
   EXPECT_EQ(p.internal_copies, 2);  // a to the host, b back to the device
   EXPECT_EQ(p.output_copies, 1);
-  EXPECT_NE(p.nodes[1].reason.find("no CUDA kernel for Sin"), std::string::npos) << p.nodes[1].reason;
+  EXPECT_NE(p.nodes[1].reason.find("no CUDA kernel for Asin"), std::string::npos) << p.nodes[1].reason;
   EXPECT_TRUE(p.nodes[0].reason.empty());
 }
 
@@ -90,8 +90,8 @@ TEST(PartitionTest, CpuOnlyGraphOnCudaTargetCopiesNothing) {
   auto* g = m.mutable_graph();
   *g->add_input() = TensorInfo("x", kFloat, {2, 4});
   *g->add_output() = TensorInfo("y", kFloat, {2, 4});
-  *g->add_node() = Node("Sin", {"x"}, {"a"}, "sin");
-  *g->add_node() = Node("Cos", {"a"}, {"y"}, "cos");
+  *g->add_node() = Node("Asin", {"x"}, {"a"}, "asin");
+  *g->add_node() = Node("Acos", {"a"}, {"y"}, "acos");
   PlacementInfo p = Place(m);
   EXPECT_EQ(Devices(p), "CC");
   EXPECT_EQ(p.total_copies(), 0);
@@ -104,8 +104,8 @@ TEST(PartitionTest, AValueReadTwiceOnTheOtherDeviceIsCopiedOnce) {
   *g->add_output() = TensorInfo("y", kFloat, {2, 4});
   *g->add_output() = TensorInfo("z", kFloat, {2, 4});
   *g->add_node() = Node("Relu", {"x"}, {"a"}, "relu");
-  *g->add_node() = Node("Sin", {"a"}, {"y"}, "sin");
-  *g->add_node() = Node("Cos", {"a"}, {"z"}, "cos");
+  *g->add_node() = Node("Asin", {"a"}, {"y"}, "asin");
+  *g->add_node() = Node("Acos", {"a"}, {"z"}, "acos");
   PlacementInfo p = Place(m);
   EXPECT_EQ(Devices(p), "GCC");
   EXPECT_EQ(p.input_copies, 1);
@@ -120,7 +120,7 @@ TEST(PartitionTest, GraphOutputAlreadyCopiedForACpuReaderIsNotCopiedAgain) {
   *g->add_output() = TensorInfo("a", kFloat, {2, 4});
   *g->add_output() = TensorInfo("y", kFloat, {2, 4});
   *g->add_node() = Node("Relu", {"x"}, {"a"}, "relu");
-  *g->add_node() = Node("Sin", {"a"}, {"y"}, "sin");
+  *g->add_node() = Node("Asin", {"a"}, {"y"}, "asin");
   PlacementInfo p = Place(m);
   EXPECT_EQ(Devices(p), "GC");
   EXPECT_EQ(p.internal_copies, 1);
