@@ -857,11 +857,15 @@ void CudaSessionImpl::DropGraph(std::unique_ptr<Captured> c) {
 
 Status CudaSessionImpl::TuneCapture(std::span<const Value> inputs, const RunOptions& options, Signature* sig) {
   std::vector<Variant> candidates;
-  for (bool nhwc : {nhwc_enabled_, !nhwc_enabled_}) {
-    if (nhwc && !(options_.fp16 || options_.allow_tf32)) continue;  // channels-last only with tensor-core math
+  // Both layouts (channels-last is the default only with tensor-core math, but cuDNN's fp32 NHWC
+  // kernels win for some networks), both algorithm searches, and with and without the fused calls
+  // where the graph has any.
+  for (bool nhwc : {nhwc_enabled_, !nhwc_enabled_})
     for (Search search : {Search::kHeuristic, Search::kMeasured})
-      candidates.push_back({nhwc, search});
-  }
+      for (bool fuse : {true, false}) {
+        if (fuse && !(fuse_enabled_ && fusion_sites_)) continue;
+        candidates.push_back({nhwc, search, fuse});
+      }
   // Each candidate: captured (its priming run makes its plans), one replay to settle, then the
   // median of a few timed replays (host to host, as a request sees it).
   constexpr int kTimedReplays = 5;
@@ -1232,7 +1236,7 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     if (is_half) return cuda::UnaryElementwise(uop, src->data<__half>(), out->data<__half>(), src->num_elements(), s);
     return cuda::UnaryElementwise(uop, src->data<float>(), out->data<float>(), src->num_elements(), s);
   }
-  if (op == "Softmax") {
+  if (op == "Softmax" || op == "LogSoftmax") {
     const int r = x->rank();
     int64_t cols = 1;
     if (p.opset < 13) {
@@ -1241,7 +1245,7 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
       cols = NumElementsOf(x->shape().dims(), static_cast<size_t>(axis), static_cast<size_t>(r));
     } else {
       int64_t axis = p.axis < 0 ? p.axis + r : p.axis;
-      if (axis != r - 1) return Internal("Softmax placed on the GPU over an axis that is not the last");
+      if (axis != r - 1) return Internal(op + " placed on the GPU over an axis that is not the last");
       cols = r == 0 ? 1 : x->dim(r - 1);
     }
     const int64_t n = x->num_elements();
@@ -1250,6 +1254,10 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     Tensor* out = nullptr;
     ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, src->shape()));
     if (rows == 0 || cols == 0) return Status::Ok();
+    if (op == "LogSoftmax") {
+      if (is_half) return cuda::LogSoftmaxLastAxis(src->data<__half>(), out->data<__half>(), rows, cols, s);
+      return cuda::LogSoftmaxLastAxis(src->data<float>(), out->data<float>(), rows, cols, s);
+    }
     if (is_half) return cuda::SoftmaxLastAxis(src->data<__half>(), out->data<__half>(), rows, cols, s);
     return cuda::SoftmaxLastAxis(src->data<float>(), out->data<float>(), rows, cols, s);
   }
@@ -1262,7 +1270,7 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     if (is_half) return cuda::IsNaN(x->data<__half>(), o, x->num_elements(), s);
     return cuda::IsNaN(x->data<float>(), o, x->num_elements(), s);
   }
-  if (op == "ReduceMean" || op == "ReduceSum" || op == "ReduceMax") {
+  if (IsCudaTrailingReduce(op)) {
     // The planner's condition: the reduced axes are the trailing k; each row of the rest reduces.
     const int r = x->rank();
     const int k = static_cast<int>(p.axes.size());
@@ -1285,9 +1293,14 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     }
     if (cols == 0) return Fallback("empty reduced axes");
     const int64_t rows = x->num_elements() / cols;
-    const cuda::ReduceOp rop = op == "ReduceMean" ? cuda::ReduceOp::kMean
-                               : op == "ReduceSum" ? cuda::ReduceOp::kSum
-                                                   : cuda::ReduceOp::kMax;
+    const cuda::ReduceOp rop = op == "ReduceMean"        ? cuda::ReduceOp::kMean
+                               : op == "ReduceSum"       ? cuda::ReduceOp::kSum
+                               : op == "ReduceMax"       ? cuda::ReduceOp::kMax
+                               : op == "ReduceMin"       ? cuda::ReduceOp::kMin
+                               : op == "ReduceProd"      ? cuda::ReduceOp::kProd
+                               : op == "ReduceL2"        ? cuda::ReduceOp::kL2
+                               : op == "ReduceLogSumExp" ? cuda::ReduceOp::kLogSumExp
+                                                         : cuda::ReduceOp::kSumSquare;
     const Tensor* src = x;
     Tensor* out = nullptr;
     ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));

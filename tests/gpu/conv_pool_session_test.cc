@@ -217,5 +217,48 @@ TEST(CudaConvPoolTest, PoolingWithSamePadsCeilModeAndDilations) {
   }
 }
 
+// 3-D MaxPool / AveragePool (NCDHW) by our kernels, and the global pools over a 5-D input (as 2-D
+// over D * H by cuDNN).
+TEST(CudaConvPoolTest, ThreeDPoolingAndGlobalPooling) {
+  struct Case {
+    std::vector<int64_t> kernel;
+    std::string auto_pad;
+    std::vector<int64_t> pads, strides, dilations;
+    bool ceil;
+  };
+  const Case cases[] = {{{2, 2, 2}, "NOTSET", {}, {}, {}, false},
+                        {{2, 3, 2}, "NOTSET", {1, 0, 1, 0, 1, 1}, {2, 1, 2}, {1, 2, 1}, true},
+                        {{3, 2, 2}, "SAME_UPPER", {}, {2, 2, 1}, {}, false}};
+  const std::vector<int64_t> x = {2, 3, 7, 6, 5};
+  uint32_t seed = 120;
+  for (const Case& c : cases) {
+    for (const char* op : {"MaxPool", "AveragePool"}) {
+      for (int include : {0, 1}) {
+        if (std::string(op) == "MaxPool" && include) continue;
+        SCOPED_TRACE(std::string(op) + " " + c.auto_pad + (c.ceil ? " ceil" : "") + (include ? " count_include_pad" : ""));
+        auto m = AfterSigmoid(
+            x,
+            [&](onnx::GraphProto* g) {
+              auto* pool = AddNode(g, op, {"s"}, {"y"});
+              IntsAttr(pool, "kernel_shape", c.kernel);
+              if (c.auto_pad != "NOTSET") StringAttr(pool, "auto_pad", c.auto_pad);
+              if (!c.pads.empty()) IntsAttr(pool, "pads", c.pads);
+              if (!c.strides.empty()) IntsAttr(pool, "strides", c.strides);
+              if (!c.dilations.empty()) IntsAttr(pool, "dilations", c.dilations);
+              if (c.ceil) IntAttr(pool, "ceil_mode", 1);
+              if (include) IntAttr(pool, "count_include_pad", 1);
+            },
+            19);
+        CheckAllModes(m, {FloatTensor(x, seed++, 3.f)}, 2e-3f, 2e-3f);
+      }
+    }
+  }
+  for (const char* op : {"GlobalAveragePool", "GlobalMaxPool"}) {
+    SCOPED_TRACE(op);
+    auto m = AfterSigmoid(x, [&](onnx::GraphProto* g) { AddNode(g, op, {"s"}, {"y"}); });
+    CheckAllModes(m, {FloatTensor(x, seed++, 3.f)}, 2e-3f, 2e-3f);
+  }
+}
+
 }  // namespace
 }  // namespace onnxd

@@ -109,25 +109,30 @@ TEST_F(PoolNhwcTest, MatchesReference) {
 
 // What pool_nhwc.cu computes, on the host: PoolTapsAt's windows, AverageDivisor's divisor.
 std::vector<float> ReferencePoolByTaps(const std::vector<float>& x, const PoolShape& s, bool average) {
-  std::vector<float> y(static_cast<size_t>(s.n * s.out_h * s.out_w * s.c));
+  std::vector<float> y(static_cast<size_t>(s.out_count()));
   for (size_t i = 0; i < y.size(); ++i) {
     const int64_t ch = static_cast<int64_t>(i) % s.c;
     int64_t rest = static_cast<int64_t>(i) / s.c;
     const int64_t ow = rest % s.out_w;
     rest /= s.out_w;
-    const int64_t oh = rest % s.out_h, b = rest / s.out_h;
+    const int64_t oh = rest % s.out_h;
+    rest /= s.out_h;
+    const int64_t od = rest % s.out_d, b = rest / s.out_d;
+    const PoolTaps td = PoolTapsAt(od, s.d, s.kd, s.stride_d, s.dil_d, s.pad_front, s.pad_back);
     const PoolTaps th = PoolTapsAt(oh, s.h, s.kh, s.stride_h, s.dil_h, s.pad_top, s.pad_bottom);
     const PoolTaps tw = PoolTapsAt(ow, s.w, s.kw, s.stride_w, s.dil_w, s.pad_left, s.pad_right);
     float m = -INFINITY, sum = 0.f;
     bool nan = false;
-    for (int64_t dh = th.lo; dh < th.hi; ++dh)
-      for (int64_t dw = tw.lo; dw < tw.hi; ++dw) {
-        const float v = x[static_cast<size_t>(((b * s.h + th.start + dh * s.dil_h) * s.w + tw.start + dw * s.dil_w) * s.c + ch)];
-        nan |= std::isnan(v);
-        m = std::max(m, v);
-        sum += v;
-      }
-    const int64_t div = AverageDivisor(th, tw, s.count_include_pad);
+    for (int64_t dz = td.lo; dz < td.hi; ++dz)
+      for (int64_t dh = th.lo; dh < th.hi; ++dh)
+        for (int64_t dw = tw.lo; dw < tw.hi; ++dw) {
+          const int64_t z = td.start + dz * s.dil_d, yy = th.start + dh * s.dil_h, xx = tw.start + dw * s.dil_w;
+          const float v = x[static_cast<size_t>((((b * s.d + z) * s.h + yy) * s.w + xx) * s.c + ch)];
+          nan |= std::isnan(v);
+          m = std::max(m, v);
+          sum += v;
+        }
+    const int64_t div = AverageDivisor(td, th, tw, s.count_include_pad);
     y[i] = average ? (div > 0 ? sum / static_cast<float>(div) : 0.f) : (nan ? NAN : m);
   }
   return y;
@@ -144,6 +149,17 @@ PoolShape Resolved(int64_t n, int64_t c, int64_t h, int64_t w, std::vector<int64
   return MakePoolShape(n, c, axes, nhwc, include_pad);
 }
 
+// 3-D: NCDHW as [n * c, d, h, w, 1].
+PoolShape Resolved3d(int64_t n, int64_t c, int64_t d, int64_t h, int64_t w, std::vector<int64_t> k,
+                     std::vector<int64_t> strides, std::vector<int64_t> dilations, std::vector<int64_t> pads, bool ceil,
+                     bool include_pad) {
+  WindowAxis axes[3];
+  const int64_t in[3] = {d, h, w};
+  std::string why;
+  EXPECT_TRUE(ResolveWindow(3, in, k.data(), strides, dilations, pads, AutoPad::kNotSet, ceil, axes, &why)) << why;
+  return MakePoolShape3d(n, c, axes, include_pad);
+}
+
 TEST_F(PoolNhwcTest, AverageAndDilatedMaxMatchTheWindowMath) {
   const PoolShape cases[] = {
       Resolved(2, 5, 9, 7, {3, 3}, {2, 2}, {}, {1, 0, 0, 2}, AutoPad::kNotSet, true, false, true),
@@ -151,16 +167,18 @@ TEST_F(PoolNhwcTest, AverageAndDilatedMaxMatchTheWindowMath) {
       Resolved(1, 33, 8, 8, {3, 2}, {2, 2}, {}, {}, AutoPad::kSameUpper, false, true, true),
       Resolved(1, 3, 8, 8, {3, 2}, {2, 1}, {2, 2}, {}, AutoPad::kSameLower, false, false, false),
       Resolved(3, 2, 6, 6, {3, 3}, {2, 2}, {}, {1, 1, 1, 1}, AutoPad::kNotSet, true, true, false),
-      Resolved(1, 64, 56, 56, {3, 3}, {2, 2}, {1, 1}, {0, 0, 1, 1}, AutoPad::kNotSet, false, false, true)};
+      Resolved(1, 64, 56, 56, {3, 3}, {2, 2}, {1, 1}, {0, 0, 1, 1}, AutoPad::kNotSet, false, false, true),
+      Resolved3d(2, 3, 5, 7, 6, {2, 3, 2}, {2, 1, 2}, {1, 2, 1}, {1, 0, 1, 0, 1, 1}, true, true),
+      Resolved3d(1, 2, 6, 5, 7, {3, 2, 2}, {2, 2, 1}, {}, {}, false, false)};
   uint32_t seed = 600;
   for (const auto& s : cases) {
-    SCOPED_TRACE(::testing::Message() << s.n << "x" << s.h << "x" << s.w << "x" << s.c << " k" << s.kh << "x" << s.kw
+    SCOPED_TRACE(::testing::Message() << s.n << "x" << s.d << "x" << s.h << "x" << s.w << "x" << s.c << " k" << s.kd << "x" << s.kh << "x" << s.kw
                                       << " s" << s.stride_h << "x" << s.stride_w << " d" << s.dil_h << "x" << s.dil_w
                                       << " pads " << s.pad_top << "," << s.pad_left << "," << s.pad_bottom << ","
                                       << s.pad_right << " out " << s.out_h << "x" << s.out_w
                                       << (s.count_include_pad ? " include_pad" : ""));
-    const size_t count = static_cast<size_t>(s.n * s.h * s.w * s.c);
-    const size_t out_count = static_cast<size_t>(s.n * s.out_h * s.out_w * s.c);
+    const size_t count = static_cast<size_t>(s.n * s.d * s.h * s.w * s.c);
+    const size_t out_count = static_cast<size_t>(s.out_count());
     auto x = RandomVector(count, seed++);
     auto dx = Upload(pool_, x);
     auto dy = Empty(pool_, out_count);

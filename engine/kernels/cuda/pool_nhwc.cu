@@ -6,9 +6,9 @@
 namespace onnxd::cuda {
 namespace {
 
-// Output element i = ((b * out_h + oh) * out_w + ow) * c + ch.
+// Output element i = (((b * out_d + od) * out_h + oh) * out_w + ow) * c + ch (out_d = 1 in 2-D).
 struct OutIndex {
-  int64_t b, oh, ow, ch;
+  int64_t b, od, oh, ow, ch;
 };
 
 __device__ __forceinline__ OutIndex Decompose(int64_t i, const PoolShape& s) {
@@ -18,8 +18,27 @@ __device__ __forceinline__ OutIndex Decompose(int64_t i, const PoolShape& s) {
   o.ow = rest % s.out_w;
   rest /= s.out_w;
   o.oh = rest % s.out_h;
-  o.b = rest / s.out_h;
+  rest /= s.out_h;
+  o.od = rest % s.out_d;
+  o.b = rest / s.out_d;
   return o;
+}
+
+// The window's taps along each axis.
+struct Taps {
+  PoolTaps d, h, w;
+};
+
+__device__ __forceinline__ Taps TapsOf(const OutIndex& o, const PoolShape& s) {
+  return {PoolTapsAt(o.od, s.d, s.kd, s.stride_d, s.dil_d, s.pad_front, s.pad_back),
+          PoolTapsAt(o.oh, s.h, s.kh, s.stride_h, s.dil_h, s.pad_top, s.pad_bottom),
+          PoolTapsAt(o.ow, s.w, s.kw, s.stride_w, s.dil_w, s.pad_left, s.pad_right)};
+}
+
+// Element (b, z, y, x, ch) of the input, z / y / x input positions.
+__device__ __forceinline__ int64_t InputIndex(const PoolShape& s, int64_t b, int64_t z, int64_t y, int64_t x,
+                                              int64_t ch) {
+  return (((b * s.d + z) * s.h + y) * s.w + x) * s.c + ch;
 }
 
 template <typename T>
@@ -27,16 +46,18 @@ __global__ void MaxPoolNhwcKernel(const T* __restrict__ x, T* __restrict__ y, in
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const OutIndex o = Decompose(i, s);
-    const PoolTaps th = PoolTapsAt(o.oh, s.h, s.kh, s.stride_h, s.dil_h, s.pad_top, s.pad_bottom);
-    const PoolTaps tw = PoolTapsAt(o.ow, s.w, s.kw, s.stride_w, s.dil_w, s.pad_left, s.pad_right);
+    const Taps t = TapsOf(o, s);
     float m = -INFINITY;
     bool nan = false;
-    for (int64_t dh = th.lo; dh < th.hi; ++dh) {
-      const T* row = x + ((o.b * s.h + th.start + dh * s.dil_h) * s.w) * s.c + o.ch;
-      for (int64_t dw = tw.lo; dw < tw.hi; ++dw) {
-        const float v = ToFloat(row[(tw.start + dw * s.dil_w) * s.c]);
-        nan |= v != v;
-        m = v > m ? v : m;
+    for (int64_t dz = t.d.lo; dz < t.d.hi; ++dz) {
+      const int64_t z = t.d.start + dz * s.dil_d;
+      for (int64_t dh = t.h.lo; dh < t.h.hi; ++dh) {
+        const T* row = x + InputIndex(s, o.b, z, t.h.start + dh * s.dil_h, 0, o.ch);
+        for (int64_t dw = t.w.lo; dw < t.w.hi; ++dw) {
+          const float v = ToFloat(row[(t.w.start + dw * s.dil_w) * s.c]);
+          nan |= v != v;
+          m = v > m ? v : m;
+        }
       }
     }
     y[i] = FromFloat<T>(nan ? NAN : m);
@@ -48,14 +69,16 @@ __global__ void AveragePoolNhwcKernel(const T* __restrict__ x, T* __restrict__ y
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const OutIndex o = Decompose(i, s);
-    const PoolTaps th = PoolTapsAt(o.oh, s.h, s.kh, s.stride_h, s.dil_h, s.pad_top, s.pad_bottom);
-    const PoolTaps tw = PoolTapsAt(o.ow, s.w, s.kw, s.stride_w, s.dil_w, s.pad_left, s.pad_right);
+    const Taps t = TapsOf(o, s);
     float sum = 0.f;
-    for (int64_t dh = th.lo; dh < th.hi; ++dh) {
-      const T* row = x + ((o.b * s.h + th.start + dh * s.dil_h) * s.w) * s.c + o.ch;
-      for (int64_t dw = tw.lo; dw < tw.hi; ++dw) sum += ToFloat(row[(tw.start + dw * s.dil_w) * s.c]);
+    for (int64_t dz = t.d.lo; dz < t.d.hi; ++dz) {
+      const int64_t z = t.d.start + dz * s.dil_d;
+      for (int64_t dh = t.h.lo; dh < t.h.hi; ++dh) {
+        const T* row = x + InputIndex(s, o.b, z, t.h.start + dh * s.dil_h, 0, o.ch);
+        for (int64_t dw = t.w.lo; dw < t.w.hi; ++dw) sum += ToFloat(row[(t.w.start + dw * s.dil_w) * s.c]);
+      }
     }
-    const int64_t div = AverageDivisor(th, tw, s.count_include_pad);
+    const int64_t div = AverageDivisor(t.d, t.h, t.w, s.count_include_pad);
     y[i] = FromFloat<T>(div > 0 ? sum / static_cast<float>(div) : 0.f);
   }
 }
@@ -64,9 +87,10 @@ enum class Kind { kMax, kAverage };
 
 template <Kind K, typename T>
 Status Launch(const T* x, T* y, const PoolShape& s, cudaStream_t stream) {
-  if (s.kh <= 0 || s.kw <= 0 || s.stride_h <= 0 || s.stride_w <= 0 || s.dil_h <= 0 || s.dil_w <= 0)
+  if (s.kh <= 0 || s.kw <= 0 || s.kd <= 0 || s.stride_h <= 0 || s.stride_w <= 0 || s.stride_d <= 0 || s.dil_h <= 0 ||
+      s.dil_w <= 0 || s.dil_d <= 0)
     return InvalidArgument("pooling: bad window");
-  const int64_t total = s.n * s.out_h * s.out_w * s.c;
+  const int64_t total = s.out_count();
   if (total <= 0) return Status::Ok();
   constexpr int kBlock = 256;
   const int64_t g = (total + kBlock - 1) / kBlock;

@@ -188,7 +188,8 @@ ONNXD_WINDOW_FN int64_t PaddedSource(int64_t i, const SpatialPadShape& s) {
 // Pooling over a channels-last input [n, h, w, c] in memory (NCHW data is [N * C, H, W, 1]) into
 // [n, out_h, out_w, c]. Window (oh, ow) starts at (oh * stride_h - pad_top, ow * stride_w -
 // pad_left) and takes every dil-th element; elements outside the input are skipped. The end pads
-// only count in an average's divisor with count_include_pad.
+// only count in an average's divisor with count_include_pad. 3-D pooling adds a depth axis in
+// front of h ([n, d, h, w, c] in memory; NCDHW data is [N * C, D, H, W, 1]); 2-D leaves it at 1.
 struct PoolShape {
   int64_t n = 1, h = 1, w = 1, c = 1;
   int64_t kh = 1, kw = 1, stride_h = 1, stride_w = 1;
@@ -197,6 +198,8 @@ struct PoolShape {
   int64_t dil_h = 1, dil_w = 1;
   int64_t pad_bottom = 0, pad_right = 0;
   bool count_include_pad = false;
+  int64_t d = 1, kd = 1, stride_d = 1, dil_d = 1, pad_front = 0, pad_back = 0, out_d = 1;
+  ONNXD_WINDOW_FN int64_t out_count() const { return n * out_d * out_h * out_w * c; }
 };
 
 // The pooling geometry of a 1-D or 2-D window op over NCHW dims n, c and its resolved axes (a 1-D
@@ -221,6 +224,19 @@ inline PoolShape MakePoolShape(int64_t n, int64_t c, const WindowAxis axes[2], b
   s.out_h = axes[0].out;
   s.out_w = axes[1].out;
   s.count_include_pad = count_include_pad;
+  return s;
+}
+
+// The same for a 3-D window op (axes D, H, W) over NCDHW data, as [n * c, d, h, w, 1].
+inline PoolShape MakePoolShape3d(int64_t n, int64_t c, const WindowAxis axes[3], bool count_include_pad) {
+  PoolShape s = MakePoolShape(n, c, axes + 1, false, count_include_pad);
+  s.d = axes[0].in;
+  s.kd = axes[0].k;
+  s.stride_d = axes[0].stride;
+  s.dil_d = axes[0].dil;
+  s.pad_front = axes[0].pad_begin;
+  s.pad_back = axes[0].pad_end;
+  s.out_d = axes[0].out;
   return s;
 }
 
@@ -250,6 +266,12 @@ ONNXD_WINDOW_FN PoolTaps PoolTapsAt(int64_t o, int64_t in, int64_t k, int64_t st
 // padded input. 0 for a window with no tap counted (its output is 0).
 ONNXD_WINDOW_FN int64_t AverageDivisor(const PoolTaps& th, const PoolTaps& tw, bool count_include_pad) {
   return count_include_pad ? th.counted * tw.counted : (th.hi - th.lo) * (tw.hi - tw.lo);
+}
+
+// With a depth axis.
+ONNXD_WINDOW_FN int64_t AverageDivisor(const PoolTaps& td, const PoolTaps& th, const PoolTaps& tw,
+                                       bool count_include_pad) {
+  return (count_include_pad ? td.counted : td.hi - td.lo) * AverageDivisor(th, tw, count_include_pad);
 }
 
 }  // namespace onnxd::cuda

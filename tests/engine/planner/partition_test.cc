@@ -290,6 +290,27 @@ TEST(PartitionTest, ConvAndPoolingGoToTheGpuInTheFormsCudnnTakes) {
   EXPECT_EQ(Devices(Place(m)), std::string("C") + want);
 }
 
+// 3-D pooling by onnxd's kernels (global pooling as 2-D by cuDNN); a 3-D Conv stays on the CPU.
+TEST(PartitionTest, ThreeDPoolingGoesToTheGpuAndThreeDConvDoesNot) {
+  const std::string want = engine::CudaConvAvailable() ? "G" : "C";
+  for (const char* op : {"MaxPool", "AveragePool", "GlobalAveragePool", "Conv"}) {
+    SCOPED_TRACE(op);
+    onnx::ModelProto m = NewModel(19);
+    auto* g = m.mutable_graph();
+    *g->add_input() = TensorInfo("x", kFloat, {1, 2, 4, 4, 4});
+    *g->add_output() = TensorInfo("y", kFloat, {});
+    g->mutable_output(0)->mutable_type()->mutable_tensor_type()->clear_shape();
+    const bool conv = std::string(op) == "Conv";
+    if (conv) *g->add_initializer() = FloatInitializer("W", {2, 2, 2, 2, 2}, std::vector<float>(32, 0.1f));
+    onnx::NodeProto n = Node(op, conv ? std::vector<std::string>{"x", "W"} : std::vector<std::string>{"x"}, {"y"}, "op");
+    if (!conv && std::string(op) != "GlobalAveragePool") SetAttr(&n, "kernel_shape", std::vector<int64_t>{2, 2, 2});
+    *g->add_node() = n;
+    PlacementInfo p = Place(m);
+    EXPECT_EQ(Devices(p), conv ? "C" : want);
+    if (conv) EXPECT_FALSE(p.nodes[0].reason.empty());
+  }
+}
+
 TEST(PartitionTest, ActivationsBatchNormAndVariadicOpsGoToTheGpu) {
   onnx::ModelProto m = NewModel(15);
   auto* g = m.mutable_graph();

@@ -6,11 +6,12 @@
 //  - pooling by PoolTapsAt / AverageDivisor over MakePoolShape's geometry (what the kernels in
 //    pool_nhwc.cu compute, element by element) equals the CPU MaxPool / AveragePool.
 // Cases: auto_pad NOTSET / VALID / SAME_UPPER / SAME_LOWER, asymmetric pads, strides, dilations,
-// ceil_mode, count_include_pad, 1-D and 2-D, NCHW and channels-last.
+// ceil_mode, count_include_pad, 1-D, 2-D and 3-D, NCHW and channels-last.
 #include "kernels/cuda/window_geometry.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <string>
@@ -202,27 +203,33 @@ TEST(WindowGeometryTest, SplitPadsAndPaddedInputGiveTheConvolution) {
   }
 }
 
-// The CPU pooling reference of the kernels: NCHW as [n * c, h, w, 1] over MakePoolShape's
-// geometry, window bounds and divisor from PoolTapsAt / AverageDivisor (pool_nhwc.cu's loops).
+// The CPU pooling reference of the kernels: NCHW as [n * c, h, w, 1] (NCDHW as [n * c, d, h, w, 1])
+// over MakePoolShape's geometry, window bounds and divisor from PoolTapsAt / AverageDivisor
+// (pool_nhwc.cu's loops).
 Tensor PoolByTaps(const Tensor& x, const PoolShape& s, bool average, const std::vector<int64_t>& out_dims) {
   Tensor y = Tensor::Allocate(DataType::kFloat, Shape(std::span<const int64_t>(out_dims)));
-  EXPECT_EQ(y.num_elements(), s.n * s.out_h * s.out_w * s.c);
+  EXPECT_EQ(y.num_elements(), s.out_count());
   for (int64_t i = 0; i < y.num_elements(); ++i) {
     const int64_t ch = i % s.c;
     int64_t rest = i / s.c;
     const int64_t ow = rest % s.out_w;
     rest /= s.out_w;
-    const int64_t oh = rest % s.out_h, b = rest / s.out_h;
+    const int64_t oh = rest % s.out_h;
+    rest /= s.out_h;
+    const int64_t od = rest % s.out_d, b = rest / s.out_d;
+    const PoolTaps td = PoolTapsAt(od, s.d, s.kd, s.stride_d, s.dil_d, s.pad_front, s.pad_back);
     const PoolTaps th = PoolTapsAt(oh, s.h, s.kh, s.stride_h, s.dil_h, s.pad_top, s.pad_bottom);
     const PoolTaps tw = PoolTapsAt(ow, s.w, s.kw, s.stride_w, s.dil_w, s.pad_left, s.pad_right);
     float m = -INFINITY, sum = 0.f;
-    for (int64_t dh = th.lo; dh < th.hi; ++dh)
-      for (int64_t dw = tw.lo; dw < tw.hi; ++dw) {
-        const float v = x.data<float>()[((b * s.h + th.start + dh * s.dil_h) * s.w + tw.start + dw * s.dil_w) * s.c + ch];
-        m = std::max(m, v);
-        sum += v;
-      }
-    const int64_t div = AverageDivisor(th, tw, s.count_include_pad);
+    for (int64_t dz = td.lo; dz < td.hi; ++dz)
+      for (int64_t dh = th.lo; dh < th.hi; ++dh)
+        for (int64_t dw = tw.lo; dw < tw.hi; ++dw) {
+          const int64_t z = td.start + dz * s.dil_d, yy = th.start + dh * s.dil_h, xx = tw.start + dw * s.dil_w;
+          const float v = x.data<float>()[(((b * s.d + z) * s.h + yy) * s.w + xx) * s.c + ch];
+          m = std::max(m, v);
+          sum += v;
+        }
+    const int64_t div = AverageDivisor(td, th, tw, s.count_include_pad);
     y.data<float>()[i] = average ? (div > 0 ? sum / static_cast<float>(div) : 0.f) : m;
   }
   return y;
@@ -273,7 +280,24 @@ std::vector<PoolCase> PoolCases() {
       a.pads = {2, 0};
       a.dilations = {};
       cases.push_back({{2, 2, 10}, a});
+      // 3-D (the node suite's averagepool_3d_* / maxpool_3d_* forms).
+      a.kernel = {2, 3, 2};
+      a.strides = {2, 1, 2};
+      a.pads = {1, 0, 1, 0, 1, 1};
+      a.dilations = {1, 2, 1};
+      cases.push_back({{1, 2, 5, 7, 6}, a});
+      a.pads = {};
+      a.dilations = {2, 2, 2};
+      a.kernel = {2, 2, 2};
+      a.strides = {1, 1, 1};
+      cases.push_back({{2, 1, 6, 5, 7}, a});
     }
+    Attrs same;
+    same.auto_pad = "SAME_UPPER";
+    same.count_include_pad = include;
+    same.kernel = {3, 2, 2};
+    same.strides = {2, 2, 1};
+    cases.push_back({{1, 3, 7, 6, 5}, same});
   }
   return cases;
 }
@@ -284,11 +308,23 @@ TEST(WindowGeometryTest, PoolTapsGiveTheCpuPooling) {
     const std::string what = Describe(pc.x, pc.a);
     SCOPED_TRACE(what);
     const Tensor x = RandomTensor(pc.x, seed++);
-    WindowAxis axes[2];
-    Resolve(pc.x, pc.a.kernel, pc.a, pc.a.auto_pad == "NOTSET" && pc.a.ceil_mode, axes);
-    const PoolShape s = MakePoolShape(pc.x[0], pc.x[1], axes, false, pc.a.count_include_pad);
-    std::vector<int64_t> out = {pc.x[0], pc.x[1], axes[0].out};
-    if (pc.x.size() == 4) out.push_back(axes[1].out);
+    const bool ceil = pc.a.auto_pad == "NOTSET" && pc.a.ceil_mode;
+    WindowAxis axes[3];
+    PoolShape s;
+    std::vector<int64_t> out = {pc.x[0], pc.x[1]};
+    if (pc.x.size() == 5) {
+      std::string why;
+      ASSERT_TRUE(ResolveWindow(3, pc.x.data() + 2, pc.a.kernel.data(), pc.a.strides, pc.a.dilations, pc.a.pads,
+                                ParseAutoPad(pc.a.auto_pad), ceil, axes, &why))
+          << why;
+      s = MakePoolShape3d(pc.x[0], pc.x[1], axes, pc.a.count_include_pad);
+      for (int i = 0; i < 3; ++i) out.push_back(axes[i].out);
+    } else {
+      Resolve(pc.x, pc.a.kernel, pc.a, ceil, axes);
+      s = MakePoolShape(pc.x[0], pc.x[1], axes, false, pc.a.count_include_pad);
+      out.push_back(axes[0].out);
+      if (pc.x.size() == 4) out.push_back(axes[1].out);
+    }
     ExpectNear(PoolByTaps(x, s, true, out), RunCpu("AveragePool", x, nullptr, pc.a), "AveragePool " + what);
     if (!pc.a.count_include_pad)
       ExpectNear(PoolByTaps(x, s, false, out), RunCpu("MaxPool", x, nullptr, pc.a), "MaxPool " + what);
