@@ -857,15 +857,11 @@ void CudaSessionImpl::DropGraph(std::unique_ptr<Captured> c) {
 
 Status CudaSessionImpl::TuneCapture(std::span<const Value> inputs, const RunOptions& options, Signature* sig) {
   std::vector<Variant> candidates;
-  // Both layouts (channels-last is the default only with tensor-core math, but cuDNN's fp32 NHWC
-  // kernels win for some networks), both algorithm searches, and with and without the fused calls
-  // where the graph has any.
-  for (bool nhwc : {nhwc_enabled_, !nhwc_enabled_})
+  for (bool nhwc : {nhwc_enabled_, !nhwc_enabled_}) {
+    if (nhwc && !(options_.fp16 || options_.allow_tf32)) continue;  // channels-last only with tensor-core math
     for (Search search : {Search::kHeuristic, Search::kMeasured})
-      for (bool fuse : {true, false}) {
-        if (fuse && !(fuse_enabled_ && fusion_sites_)) continue;
-        candidates.push_back({nhwc, search, fuse});
-      }
+      candidates.push_back({nhwc, search});
+  }
   // Each candidate: captured (its priming run makes its plans), one replay to settle, then the
   // median of a few timed replays (host to host, as a request sees it).
   constexpr int kTimedReplays = 5;
@@ -1236,7 +1232,7 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     if (is_half) return cuda::UnaryElementwise(uop, src->data<__half>(), out->data<__half>(), src->num_elements(), s);
     return cuda::UnaryElementwise(uop, src->data<float>(), out->data<float>(), src->num_elements(), s);
   }
-  if (op == "Softmax" || op == "LogSoftmax") {
+  if (op == "Softmax") {
     const int r = x->rank();
     int64_t cols = 1;
     if (p.opset < 13) {
@@ -1245,7 +1241,7 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
       cols = NumElementsOf(x->shape().dims(), static_cast<size_t>(axis), static_cast<size_t>(r));
     } else {
       int64_t axis = p.axis < 0 ? p.axis + r : p.axis;
-      if (axis != r - 1) return Internal(op + " placed on the GPU over an axis that is not the last");
+      if (axis != r - 1) return Internal("Softmax placed on the GPU over an axis that is not the last");
       cols = r == 0 ? 1 : x->dim(r - 1);
     }
     const int64_t n = x->num_elements();
@@ -1254,10 +1250,6 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     Tensor* out = nullptr;
     ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, src->shape()));
     if (rows == 0 || cols == 0) return Status::Ok();
-    if (op == "LogSoftmax") {
-      if (is_half) return cuda::LogSoftmaxLastAxis(src->data<__half>(), out->data<__half>(), rows, cols, s);
-      return cuda::LogSoftmaxLastAxis(src->data<float>(), out->data<float>(), rows, cols, s);
-    }
     if (is_half) return cuda::SoftmaxLastAxis(src->data<__half>(), out->data<__half>(), rows, cols, s);
     return cuda::SoftmaxLastAxis(src->data<float>(), out->data<float>(), rows, cols, s);
   }
@@ -1270,7 +1262,7 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     if (is_half) return cuda::IsNaN(x->data<__half>(), o, x->num_elements(), s);
     return cuda::IsNaN(x->data<float>(), o, x->num_elements(), s);
   }
-  if (IsCudaTrailingReduce(op)) {
+  if (op == "ReduceMean" || op == "ReduceSum" || op == "ReduceMax") {
     // The planner's condition: the reduced axes are the trailing k; each row of the rest reduces.
     const int r = x->rank();
     const int k = static_cast<int>(p.axes.size());
@@ -1293,14 +1285,9 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     }
     if (cols == 0) return Fallback("empty reduced axes");
     const int64_t rows = x->num_elements() / cols;
-    const cuda::ReduceOp rop = op == "ReduceMean"        ? cuda::ReduceOp::kMean
-                               : op == "ReduceSum"       ? cuda::ReduceOp::kSum
-                               : op == "ReduceMax"       ? cuda::ReduceOp::kMax
-                               : op == "ReduceMin"       ? cuda::ReduceOp::kMin
-                               : op == "ReduceProd"      ? cuda::ReduceOp::kProd
-                               : op == "ReduceL2"        ? cuda::ReduceOp::kL2
-                               : op == "ReduceLogSumExp" ? cuda::ReduceOp::kLogSumExp
-                                                         : cuda::ReduceOp::kSumSquare;
+    const cuda::ReduceOp rop = op == "ReduceMean" ? cuda::ReduceOp::kMean
+                               : op == "ReduceSum" ? cuda::ReduceOp::kSum
+                                                   : cuda::ReduceOp::kMax;
     const Tensor* src = x;
     Tensor* out = nullptr;
     ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
@@ -1763,18 +1750,21 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
   const CudaNodeParams& p = plan_.cuda_params[i];
   const bool is_half = dt == DataType::kFloat16;
   const int r = x.rank();
-  if (r != 3 && r != 4) return Fallback("rank " + std::to_string(r));
+  const std::string& op = p.op;
+  // 3-D pooling runs our kernels over NCDHW data, the global pools see it as [N, C, D * H, W].
+  const bool three_d = r == 5;
+  if (r != 3 && r != 4 && !(three_d && op != "Conv")) return Fallback("rank " + std::to_string(r));
   const bool one_d = r == 3;
   const int spatial = r - 2;
-  const int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), w = one_d ? 1 : x.dim(3);
+  const int64_t n = x.dim(0), c = x.dim(1), h = three_d ? x.dim(2) * x.dim(3) : x.dim(2);
+  const int64_t w = one_d ? 1 : x.dim(r - 1);
   const int out_id = node.outputs[0];
-  const std::string& op = p.op;
   std::vector<int64_t> key = x.shape().ToVector();
   // The fused activations cuDNN's fused call can take: ReLU, and Clip(0, c) as its clipped ReLU.
   const bool relu6 = p.activation == "Clip" && p.activation_alpha == 0.f && p.activation_beta > 0.f;
   const bool relu_like = p.activation == "Relu" || relu6;
   // PrepareLayouts made x channels-last where this node runs so.
-  const bool nhwc = !one_d && nhwc_[node.inputs[0]] != 0;
+  const bool nhwc = r == 4 && nhwc_[node.inputs[0]] != 0;
   // Plans depend on the layout and on the variant's algorithm search (autotuning tries each).
   key.push_back(nhwc ? 1 : 0);
   key.push_back(static_cast<int64_t>(variant_.search));
@@ -1946,22 +1936,12 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
     mode = op == "GlobalMaxPool" ? cuda::PoolMode::kMax : cuda::PoolMode::kAverageIncludePad;
   } else {
     if (static_cast<int>(p.kernel_shape.size()) != spatial) return InvalidArgument("kernel_shape has the wrong length");
-    // ONNX's windows for this input (auto_pad SAME_* resolved, ceil_mode's grid; window_geometry.h).
-    cuda::WindowAxis axes[2];
-    std::string why;
-    const int64_t in[2] = {h, w}, k[2] = {p.kernel_shape[0], one_d ? 1 : p.kernel_shape[1]};
-    if (!cuda::ResolveWindow(spatial, in, k, p.strides, p.dilations, p.pads, cuda::ParseAutoPad(p.auto_pad),
-                             p.ceil_mode, axes, &why))
-      return InvalidArgument(why);
-    if ((nhwc && op == "MaxPool") || !cuda::CudnnPoolable(axes)) {
-      // Our kernels: channels-last max pooling (cuDNN's is several times slower than its NCHW
-      // one), and every window cuDNN's pooling does not give as ONNX defines it: pads that differ
-      // between the ends of an axis, ceil_mode's extra windows, dilations, and an average's
-      // divisor for windows cut by the input's edge, the pads or ceil_mode's extra end. NCHW data
-      // is [N*C, H, W, 1] to them.
-      const cuda::PoolShape ps = cuda::MakePoolShape(n, c, axes, nhwc, p.count_include_pad);
-      Shape out_shape{n, c, axes[0].out};
-      if (!one_d) out_shape.PushBack(axes[1].out);
+    // Our kernels: channels-last max pooling (cuDNN's is several times slower than its NCHW one),
+    // 3-D pooling, and every window cuDNN's pooling does not give as ONNX defines it: pads that
+    // differ between the ends of an axis, ceil_mode's extra windows, dilations, and an average's
+    // divisor for windows cut by the input's edge, the pads or ceil_mode's extra end. NCHW data is
+    // [N*C, H, W, 1] to them, NCDHW data [N*C, D, H, W, 1].
+    auto run_ours = [&](const cuda::PoolShape& ps, const Shape& out_shape) -> Status {
       Tensor* out = nullptr;
       ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
       if (out->num_elements() == 0) return Status::Ok();
@@ -1971,6 +1951,27 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
       }
       if (is_half) return cuda::AveragePoolNhwc(x.data<__half>(), out->data<__half>(), ps, stream_->get());
       return cuda::AveragePoolNhwc(x.data<float>(), out->data<float>(), ps, stream_->get());
+    };
+    // ONNX's windows for this input (auto_pad SAME_* resolved, ceil_mode's grid; window_geometry.h).
+    std::string why;
+    if (three_d) {
+      cuda::WindowAxis axes3[3];
+      const int64_t in3[3] = {x.dim(2), x.dim(3), x.dim(4)};
+      if (!cuda::ResolveWindow(3, in3, p.kernel_shape.data(), p.strides, p.dilations, p.pads,
+                               cuda::ParseAutoPad(p.auto_pad), p.ceil_mode, axes3, &why))
+        return InvalidArgument(why);
+      return run_ours(cuda::MakePoolShape3d(n, c, axes3, p.count_include_pad),
+                      Shape{n, c, axes3[0].out, axes3[1].out, axes3[2].out});
+    }
+    cuda::WindowAxis axes[2];
+    const int64_t in[2] = {h, w}, k[2] = {p.kernel_shape[0], one_d ? 1 : p.kernel_shape[1]};
+    if (!cuda::ResolveWindow(spatial, in, k, p.strides, p.dilations, p.pads, cuda::ParseAutoPad(p.auto_pad),
+                             p.ceil_mode, axes, &why))
+      return InvalidArgument(why);
+    if ((nhwc && op == "MaxPool") || !cuda::CudnnPoolable(axes)) {
+      Shape out_shape{n, c, axes[0].out};
+      if (!one_d) out_shape.PushBack(axes[1].out);
+      return run_ours(cuda::MakePoolShape(n, c, axes, nhwc, p.count_include_pad), out_shape);
     }
     // cuDNN: symmetric pads, no dilation, the floor grid.
     g.kh = axes[0].k;
@@ -1996,6 +1997,7 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
   }
   Shape out_shape{n, c, g.out_h()};
   if (!one_d) out_shape.PushBack(g.out_w());
+  if (three_d) out_shape.PushBack(1);  // a global pool's [N, C, 1, 1] is [N, C, 1, 1, 1]
   Tensor* out = nullptr;
   ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
   if (out->num_elements() == 0) return Status::Ok();
