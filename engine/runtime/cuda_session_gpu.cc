@@ -387,13 +387,16 @@ class CudaSessionImpl : public CudaSession {
   struct Variant {
     bool nhwc = false;  // channels-last convolutions and pooling (PrepareLayouts)
     Search search = Search::kDefault;
+    bool fuse = true;   // cuDNN's fused Conv+Bias+ReLU (and residual) calls, cuBLASLt's bias GEMMs
     std::string Name() const {
       return std::string(nhwc ? "channels-last" : "NCHW") +
              (search == Search::kMeasured ? " + measured algorithms"
               : search == Search::kHeuristic ? " + heuristic algorithms"
-                                             : "");
+                                             : "") +
+             (fuse ? " + fused calls" : " + unfused");
     }
   };
+  bool fusion_sites_ = false;  // the graph has something the fused calls take
   Variant variant_;                     // in force for the run in progress
   Variant default_variant_;
   std::optional<Variant> tuned_[2];     // per batch class: first input's dim 0 below 8, or 8 and up
@@ -484,7 +487,13 @@ Status CudaSessionImpl::Init() {
   nhwc_enabled_ = options_.fp16 || options_.allow_tf32;
   if (const char* e = std::getenv("ONNXD_CUDA_NHWC"); e != nullptr && *e != '\0') nhwc_enabled_ = *e == '1';
   default_variant_.nhwc = nhwc_enabled_;
+  default_variant_.fuse = fuse_enabled_;
   variant_ = default_variant_;
+  for (size_t i = 0; i < graph_->nodes.size(); ++i) {
+    const CudaNodeParams& p = plan_.cuda_params[i];
+    fusion_sites_ |= residual_[i].add >= 0 || bias_gemm_[i].add >= 0 ||
+                     (p.op == "Conv" && (p.activation == "Relu" || p.activation == "Clip"));
+  }
   for (size_t i = 0; i < graph_->nodes.size(); ++i)
     has_gpu_conv_ |= plan_.node_device[i] == Device::kCuda && plan_.cuda_params[i].op == "Conv";
   tainted_.assign(n, 0);
@@ -857,11 +866,15 @@ void CudaSessionImpl::DropGraph(std::unique_ptr<Captured> c) {
 
 Status CudaSessionImpl::TuneCapture(std::span<const Value> inputs, const RunOptions& options, Signature* sig) {
   std::vector<Variant> candidates;
-  for (bool nhwc : {nhwc_enabled_, !nhwc_enabled_}) {
-    if (nhwc && !(options_.fp16 || options_.allow_tf32)) continue;  // channels-last only with tensor-core math
+  // Both layouts (channels-last is the default only with tensor-core math, but cuDNN's fp32 NHWC
+  // kernels win for some networks), both algorithm searches, and with and without the fused calls
+  // where the graph has any.
+  for (bool nhwc : {nhwc_enabled_, !nhwc_enabled_})
     for (Search search : {Search::kHeuristic, Search::kMeasured})
-      candidates.push_back({nhwc, search});
-  }
+      for (bool fuse : {true, false}) {
+        if (fuse && !(fuse_enabled_ && fusion_sites_)) continue;
+        candidates.push_back({nhwc, search, fuse});
+      }
   // Each candidate: captured (its priming run makes its plans), one replay to settle, then the
   // median of a few timed replays (host to host, as a request sees it).
   constexpr int kTimedReplays = 5;
@@ -871,7 +884,8 @@ Status CudaSessionImpl::TuneCapture(std::span<const Value> inputs, const RunOpti
   Status last = Status::Ok();
   std::string report;
   std::vector<Value> outs;
-  for (const Variant& v : candidates) {
+  for (size_t ci = 0; ci < candidates.size(); ++ci) {
+    const Variant& v = candidates[ci];
     variant_ = v;
     Status st = Capture(inputs, options, sig);
     if (st.ok()) {
@@ -902,9 +916,11 @@ Status CudaSessionImpl::TuneCapture(std::span<const Value> inputs, const RunOpti
       DropGraph(std::move(c));
     }
     // A cancelled run or one past its deadline ends the tuning (the next run tries again), and so
-    // does a run that cannot be captured in any variant (host work on the inputs' values).
+    // does a first candidate (the default layout) that cannot be captured: host work on the inputs'
+    // values does not depend on the variant. (A later one may fail alone: a layout whose cuDNN
+    // call falls back to the CPU, say.)
     if (st.code() == StatusCode::kCancelled || st.code() == StatusCode::kDeadlineExceeded ||
-        st.message().rfind(kNotCapturable, 0) == 0) {
+        (ci == 0 && st.message().rfind(kNotCapturable, 0) == 0)) {
       DropGraph(std::move(best));
       variant_ = tuned_[BatchClass(inputs)].value_or(default_variant_);
       return st;
@@ -1516,7 +1532,7 @@ void CudaSessionImpl::FindResiduals() {
 Status CudaSessionImpl::RunBiasGemm(int i, bool* done) {
   *done = false;
   const BiasGemmFusion& f = bias_gemm_[i];
-  if (f.add < 0 || !fuse_enabled_ || lt_unavailable_) return Status::Ok();
+  if (f.add < 0 || !fuse_enabled_ || !variant_.fuse || lt_unavailable_) return Status::Ok();
   const PlannedNode& node = graph_->nodes[i];
   const int a_id = node.inputs[0], w_id = node.inputs[1];
   if (a_id < 0 || on_host_[a_id] || !dev_[a_id].is_tensor() || !dev_[w_id].is_tensor() || !dev_[f.bias].is_tensor() ||
@@ -1844,7 +1860,7 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
     const Residual& res = residual_[i];
     int& fused = entry.fused;
     const Tensor* z = nullptr;
-    const bool may_fuse = fuse_enabled_ && building_graph_ && fused >= 0 && plan->fusable();
+    const bool may_fuse = fuse_enabled_ && variant_.fuse && building_graph_ && fused >= 0 && plan->fusable();
     if (may_fuse && res.add >= 0 && !graph_->is_constant[res.z] && !on_host_[res.z] &&
         dev_[res.z].is_tensor() &&
         dev_[res.z].tensor().dtype() == dt && dev_[res.z].tensor().shape() == out_shape) {

@@ -1,6 +1,7 @@
 // Autotuning (CompileOptions::cuda_autotune, RunOptions::tune): a tuning run that captures its
-// signature's CUDA Graph captures it in each execution variant (channels-last or NCHW with TF32 /
-// fp16; cuDNN's heuristic or measured algorithms), times replays and keeps the fastest. Whatever
+// signature's CUDA Graph captures it in each execution variant (channels-last or NCHW; cuDNN's
+// heuristic or measured algorithms; with or without the fused calls), times replays and keeps the
+// fastest. Whatever
 // wins, the answers must be the CPU's; the report must name every candidate. Skipped without a
 // device (gpu_test_main.cc).
 #include <gtest/gtest.h>
@@ -94,12 +95,13 @@ TEST(CudaAutotuneTest, TunedRunsMatchTheCpuInEveryPrecision) {
       // Run 1 node by node, run 2 tunes and captures, run 3 replays the chosen graph.
       ExpectClose(RunModel(*model, x, true, 3, &tuning), want, mode.tol);
       EXPECT_EQ(Count(tuning, " chosen"), 1) << tuning;
-      // Heuristic and measured algorithms in each layout; channels-last only with tensor-core math.
-      const bool tensor_cores = mode.tf32 || mode.fp16;
-      EXPECT_EQ(Count(tuning, " ms"), tensor_cores ? 4 : 2) << tuning;
+      // Both layouts x heuristic or measured algorithms x with or without the fused calls (the
+      // Conv + Relu and the residual Add + Relu are fusion sites).
+      EXPECT_EQ(Count(tuning, " ms"), 8) << tuning;
       const size_t list = tuning.find(" chosen; ");
       ASSERT_NE(list, std::string::npos) << tuning;
-      EXPECT_EQ(Count(tuning.substr(list), "channels-last"), tensor_cores ? 2 : 0) << tuning;
+      EXPECT_EQ(Count(tuning.substr(list), "channels-last"), 4) << tuning;
+      EXPECT_EQ(Count(tuning.substr(list), "unfused"), 4) << tuning;
       EXPECT_NE(tuning.find(batch >= 8 ? ">= 8" : "< 8"), std::string::npos) << tuning;
       // Without tuning: the default variant, no report, the same answers.
       std::string untuned;

@@ -52,10 +52,10 @@ struct CompileOptions {
   // work on their inputs' values are captured; the rest run node by node.
   bool cuda_graphs = true;
   // kCuda with CUDA Graphs: a tuning run (RunOptions::tune; the server's warm-up) captures its
-  // signature's graph in each execution variant that applies (channels-last or NCHW convolutions
-  // in TF32 / fp16; cuDNN algorithms from its heuristics or measured by cudnnFind), times replays of
-  // each and keeps the fastest; later signatures take the variant tuned for their batch class
-  // (below 8, or 8 and up).
+  // signature's graph in each execution variant that applies (channels-last or NCHW convolutions;
+  // cuDNN algorithms from its heuristics or measured by cudnnFind; with or without the fused
+  // convolution / bias-GEMM calls), times replays of each and keeps the fastest; later signatures
+  // take the variant tuned for their batch class (below 8, or 8 and up).
   bool cuda_autotune = true;
 };
 
