@@ -201,9 +201,8 @@ namespace {
 std::string CheckConvOrPool(const onnx::NodeProto& n, int rank0) {
   const std::string& op = n.op_type();
   if (!CudaConvAvailable()) return "this build's CUDA backend has no cuDNN";
-  // 3-D pooling by our kernels (global pooling as 2-D over D * H), 3-D convolution not yet.
-  if (rank0 >= 0 && rank0 != 3 && rank0 != 4 && !(rank0 == 5 && op != "Conv"))
-    return op == "Conv" ? "only 1-D and 2-D Conv on the GPU" : "only 1-D, 2-D and 3-D " + op + " on the GPU";
+  // 3-D: Conv through cuDNN's N-d descriptors, pooling by our kernels (global pooling as 2-D over D * H).
+  if (rank0 >= 0 && rank0 != 3 && rank0 != 4 && rank0 != 5) return "only 1-D, 2-D and 3-D " + op + " on the GPU";
   static const std::set<std::string> kConvAttrs = {"auto_pad", "dilations", "group", "kernel_shape", "pads",
                                                    "strides", "onnxd_activation", "onnxd_activation_alpha",
                                                    "onnxd_activation_beta"};

@@ -1767,9 +1767,10 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
   const bool is_half = dt == DataType::kFloat16;
   const int r = x.rank();
   const std::string& op = p.op;
-  // 3-D pooling runs our kernels over NCDHW data, the global pools see it as [N, C, D * H, W].
+  // 3-D: Conv through cuDNN's N-d descriptors and pooling by our kernels, over NCDHW data; the
+  // global pools see it as [N, C, D * H, W].
   const bool three_d = r == 5;
-  if (r != 3 && r != 4 && !(three_d && op != "Conv")) return Fallback("rank " + std::to_string(r));
+  if (r != 3 && r != 4 && r != 5) return Fallback("rank " + std::to_string(r));
   const bool one_d = r == 3;
   const int spatial = r - 2;
   const int64_t n = x.dim(0), c = x.dim(1), h = three_d ? x.dim(2) * x.dim(3) : x.dim(2);
@@ -1794,8 +1795,6 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
     g.h = h;
     g.w = w;
     g.m = wt.dim(0);
-    g.kh = wt.dim(2);
-    g.kw = one_d ? 1 : wt.dim(3);
     g.group = p.group;
     if (g.group <= 0 || c % g.group != 0 || wt.dim(1) != c / g.group)
       return InvalidArgument("X " + x.shape().ToString() + ", W " + wt.shape().ToString() + " and group " +
@@ -1803,25 +1802,42 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
     if (bias != nullptr && bias->num_elements() != g.m) return InvalidArgument("B has the wrong size");
     // ONNX's pads for this input (auto_pad SAME_* resolved; window_geometry.h). cuDNN pads both
     // ends of an axis alike: it takes the pads' common part, and a padded copy of x the rest.
-    cuda::WindowAxis axes[2];
+    // Axes [H, W] (1-D: [L] and a trivial one), 3-D [D, H, W].
+    cuda::WindowAxis axes[3];
     {
       std::string why;
-      const int64_t in[2] = {h, w}, k[2] = {g.kh, g.kw};
+      const int64_t in[3] = {x.dim(2), one_d ? 1 : x.dim(3), three_d ? x.dim(4) : 1};
+      const int64_t k[3] = {wt.dim(2), one_d ? 1 : wt.dim(3), three_d ? wt.dim(4) : 1};
       if (!cuda::ResolveWindow(spatial, in, k, p.strides, p.dilations, p.pads, cuda::ParseAutoPad(p.auto_pad), false,
                                axes, &why))
         return InvalidArgument(why);
     }
-    if (axes[0].out <= 0 || axes[1].out <= 0) return InvalidArgument("the kernel is larger than the padded input");
-    const cuda::SpatialPadShape extra = cuda::ExtraPads(n, c, axes, nhwc);
+    for (int a = 0; a < spatial; ++a)
+      if (axes[a].out <= 0) return InvalidArgument("the kernel is larger than the padded input");
+    const cuda::WindowAxis* hw = three_d ? axes + 1 : axes;  // the H and W axes
+    if (three_d) {
+      // No explicit padding in 3-D yet: only pads cuDNN takes as they are.
+      for (int a = 0; a < 3; ++a)
+        if (axes[a].pad_begin != axes[a].pad_end) return Fallback("3-D Conv with pads that differ between the ends");
+      g.three_d = true;
+      g.d = axes[0].in;
+      g.kd = axes[0].k;
+      g.pad_d = axes[0].pad_begin;
+      g.stride_d = axes[0].stride;
+      g.dil_d = axes[0].dil;
+    }
+    const cuda::SpatialPadShape extra = cuda::ExtraPads(n, c, hw, nhwc);
     g.h = extra.out_h();
     g.w = extra.out_w();
-    g.pad_h = cuda::SplitPads(axes[0]).both;
-    g.pad_w = cuda::SplitPads(axes[1]).both;
-    g.stride_h = axes[0].stride;
-    g.stride_w = axes[1].stride;
-    g.dil_h = axes[0].dil;
-    g.dil_w = axes[1].dil;
-    if (g.out_h() != axes[0].out || g.out_w() != axes[1].out)
+    g.kh = hw[0].k;
+    g.kw = hw[1].k;
+    g.pad_h = cuda::SplitPads(hw[0]).both;
+    g.pad_w = cuda::SplitPads(hw[1]).both;
+    g.stride_h = hw[0].stride;
+    g.stride_w = hw[1].stride;
+    g.dil_h = hw[0].dil;
+    g.dil_w = hw[1].dil;
+    if (g.out_h() != hw[0].out || g.out_w() != hw[1].out || (three_d && g.out_d() != axes[0].out))
       return Internal("Conv: cuDNN's output extents differ from ONNX's");
     ConvEntry& entry = conv_plans_[{i, key}];
     auto& plan = entry.plan;
@@ -1838,7 +1854,9 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
       }
       plan = std::move(made).value();
     }
-    Shape out_shape{n, g.m, g.out_h()};
+    Shape out_shape{n, g.m};
+    if (three_d) out_shape.PushBack(g.out_d());
+    out_shape.PushBack(g.out_h());
     if (!one_d) out_shape.PushBack(g.out_w());
     const void* filter = wt.raw_data();
     if (nhwc) {

@@ -260,5 +260,37 @@ TEST(CudaConvPoolTest, ThreeDPoolingAndGlobalPooling) {
   }
 }
 
+// 3-D Conv (NCDHW) through cuDNN's N-d descriptors: strides, dilations, groups, bias, a fused
+// ReLU; and SAME_UPPER pads that differ between the ends, which fall back to the CPU kernel at run
+// time (placed on the GPU, computed on the CPU: the values must still agree).
+TEST(CudaConvPoolTest, ThreeDConv) {
+  struct Case {
+    std::vector<int64_t> x, w;
+    std::string auto_pad;
+    std::vector<int64_t> pads, strides, dilations;
+    int64_t group;
+    bool relu;
+  };
+  const Case cases[] = {{{2, 4, 6, 7, 5}, {6, 4, 3, 3, 3}, "NOTSET", {1, 1, 1, 1, 1, 1}, {}, {}, 1, true},
+                        {{1, 4, 9, 8, 7}, {4, 2, 2, 3, 2}, "NOTSET", {0, 1, 1, 0, 1, 1}, {2, 1, 2}, {2, 1, 1}, 2, false},
+                        {{1, 3, 6, 6, 6}, {2, 3, 2, 2, 2}, "SAME_UPPER", {}, {1, 1, 1}, {}, 1, false}};
+  uint32_t seed = 140;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.auto_pad + " group " + std::to_string(c.group) + (c.relu ? " +Relu" : ""));
+    auto m = AfterSigmoid(c.x, [&](onnx::GraphProto* g) {
+      FloatInit(g, "W", c.w, seed++, 0.5f);
+      FloatInit(g, "B", {c.w[0]}, seed++, 0.5f);
+      auto* conv = AddNode(g, "Conv", {"s", "W", "B"}, {c.relu ? "c" : "y"});
+      if (c.auto_pad != "NOTSET") StringAttr(conv, "auto_pad", c.auto_pad);
+      if (!c.pads.empty()) IntsAttr(conv, "pads", c.pads);
+      if (!c.strides.empty()) IntsAttr(conv, "strides", c.strides);
+      if (!c.dilations.empty()) IntsAttr(conv, "dilations", c.dilations);
+      if (c.group != 1) IntAttr(conv, "group", c.group);
+      if (c.relu) AddNode(g, "Relu", {"c"}, {"y"});
+    });
+    CheckAllModes(m, {FloatTensor(c.x, seed++, 2.f)});
+  }
+}
+
 }  // namespace
 }  // namespace onnxd

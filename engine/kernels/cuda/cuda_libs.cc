@@ -126,6 +126,10 @@ const CudnnApi& Cudnn() {
     if (!fused) a.convolution_bias_activation_forward = nullptr;
     if (!Bind(lib, "cudnnFindConvolutionForwardAlgorithm", &a.find_convolution_forward_algorithm, &optional_error))
       a.find_convolution_forward_algorithm = nullptr;
+    bool nd = Bind(lib, "cudnnSetTensorNdDescriptor", &a.set_tensor_nd_descriptor, &optional_error);
+    nd &= Bind(lib, "cudnnSetFilterNdDescriptor", &a.set_filter_nd_descriptor, &optional_error);
+    nd &= Bind(lib, "cudnnSetConvolutionNdDescriptor", &a.set_convolution_nd_descriptor, &optional_error);
+    if (!nd) a.set_convolution_nd_descriptor = nullptr;
     a.loaded = ok;
     return a;
   }();

@@ -96,6 +96,10 @@ struct CudnnApi {
   decltype(&::cudnnDestroyActivationDescriptor) destroy_activation_descriptor = nullptr;
   // Optional: benchmarks the algorithms (ConvPlan picks the fastest instead of the heuristics' guess).
   decltype(&::cudnnFindConvolutionForwardAlgorithm) find_convolution_forward_algorithm = nullptr;
+  // Optional: N-d descriptors (3-D convolutions; without them those run on the CPU).
+  decltype(&::cudnnSetTensorNdDescriptor) set_tensor_nd_descriptor = nullptr;
+  decltype(&::cudnnSetFilterNdDescriptor) set_filter_nd_descriptor = nullptr;
+  decltype(&::cudnnSetConvolutionNdDescriptor) set_convolution_nd_descriptor = nullptr;
 };
 const CudnnApi& Cudnn();
 const char* CudnnErrorString(cudnnStatus_t st);
@@ -146,6 +150,9 @@ const char* CudnnErrorString(cudnnStatus_t st);
 #define cudnnSetFilter4dDescriptor (::onnxd::cuda::libs::Cudnn().set_filter_4d_descriptor)
 #define cudnnSetPooling2dDescriptor (::onnxd::cuda::libs::Cudnn().set_pooling_2d_descriptor)
 #define cudnnSetTensor4dDescriptor (::onnxd::cuda::libs::Cudnn().set_tensor_4d_descriptor)
+#define cudnnSetTensorNdDescriptor (::onnxd::cuda::libs::Cudnn().set_tensor_nd_descriptor)
+#define cudnnSetFilterNdDescriptor (::onnxd::cuda::libs::Cudnn().set_filter_nd_descriptor)
+#define cudnnSetConvolutionNdDescriptor (::onnxd::cuda::libs::Cudnn().set_convolution_nd_descriptor)
 #define cudnnConvolutionBiasActivationForward (::onnxd::cuda::libs::Cudnn().convolution_bias_activation_forward)
 #define cudnnCreateActivationDescriptor (::onnxd::cuda::libs::Cudnn().create_activation_descriptor)
 #define cudnnSetActivationDescriptor (::onnxd::cuda::libs::Cudnn().set_activation_descriptor)

@@ -38,6 +38,20 @@ Status SetTensor(cudnnTensorDescriptor_t d, cudnnDataType_t type, int64_t n, int
   return Status::Ok();
 }
 
+// A 5-D NCDHW descriptor (packed).
+Status SetTensor5d(cudnnTensorDescriptor_t t, cudnnDataType_t type, int64_t n, int64_t c, int64_t d, int64_t h,
+                   int64_t w) {
+  if (!FitsInt(n) || !FitsInt(c) || !FitsInt(d) || !FitsInt(h) || !FitsInt(w) || !FitsInt(n * c * d * h * w))
+    return Unimplemented("cuDNN: tensor dims exceed 32 bits");
+  if (cudnnSetTensorNdDescriptor == nullptr) return Unimplemented("this cuDNN has no N-d descriptors");
+  const int dims[5] = {static_cast<int>(n), static_cast<int>(c), static_cast<int>(d), static_cast<int>(h),
+                       static_cast<int>(w)};
+  const int strides[5] = {static_cast<int>(c * d * h * w), static_cast<int>(d * h * w), static_cast<int>(h * w),
+                          static_cast<int>(w), 1};
+  ONNXD_DNN_RETURN_IF_ERROR(cudnnSetTensorNdDescriptor(t, type, 5, dims, strides));
+  return Status::Ok();
+}
+
 }  // namespace
 
 StatusOr<Dnn> Dnn::Create(cudaStream_t stream) {
@@ -76,7 +90,11 @@ ConvPlan::~ConvPlan() {
 StatusOr<std::unique_ptr<ConvPlan>> ConvPlan::Create(const Dnn& dnn, const ConvGeometry& g, bool half, bool tf32,
                                                      bool nhwc, double clip_ceiling, AlgoSearch search) {
   if (g.group <= 0 || g.c % g.group != 0 || g.m % g.group != 0) return InvalidArgument("Conv: bad group");
-  if (g.out_h() <= 0 || g.out_w() <= 0) return InvalidArgument("Conv: the kernel is larger than the padded input");
+  if (g.out_h() <= 0 || g.out_w() <= 0 || (g.three_d && g.out_d() <= 0))
+    return InvalidArgument("Conv: the kernel is larger than the padded input");
+  if (g.three_d && nhwc) return InvalidArgument("Conv: 3-D convolutions run NCDHW");
+  if (g.three_d && cudnnSetConvolutionNdDescriptor == nullptr)
+    return Unimplemented("this cuDNN has no N-d descriptors (3-D convolution)");
   std::unique_ptr<ConvPlan> p(new ConvPlan());
   const cudnnDataType_t type = half ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
   ONNXD_DNN_RETURN_IF_ERROR(cudnnCreateTensorDescriptor(&p->x_));
@@ -84,19 +102,34 @@ StatusOr<std::unique_ptr<ConvPlan>> ConvPlan::Create(const Dnn& dnn, const ConvG
   ONNXD_DNN_RETURN_IF_ERROR(cudnnCreateTensorDescriptor(&p->bias_));
   ONNXD_DNN_RETURN_IF_ERROR(cudnnCreateFilterDescriptor(&p->w_));
   ONNXD_DNN_RETURN_IF_ERROR(cudnnCreateConvolutionDescriptor(&p->conv_));
-  RETURN_IF_ERROR(SetTensor(p->x_, type, g.n, g.c, g.h, g.w, nhwc));
-  RETURN_IF_ERROR(SetTensor(p->y_, type, g.n, g.m, g.out_h(), g.out_w(), nhwc));
-  RETURN_IF_ERROR(SetTensor(p->bias_, type, 1, g.m, 1, 1, nhwc));
-  if (!FitsInt(g.kh) || !FitsInt(g.kw) || !FitsInt(g.pad_h) || !FitsInt(g.pad_w) || !FitsInt(g.group))
+  if (!FitsInt(g.kh) || !FitsInt(g.kw) || !FitsInt(g.pad_h) || !FitsInt(g.pad_w) || !FitsInt(g.group) ||
+      !FitsInt(g.kd) || !FitsInt(g.pad_d) || !FitsInt(g.stride_d) || !FitsInt(g.dil_d))
     return Unimplemented("cuDNN: conv parameters exceed 32 bits");
-  ONNXD_DNN_RETURN_IF_ERROR(cudnnSetFilter4dDescriptor(p->w_, type, nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW,
-                                                       static_cast<int>(g.m),
-                                                       static_cast<int>(g.c / g.group), static_cast<int>(g.kh),
-                                                       static_cast<int>(g.kw)));
-  ONNXD_DNN_RETURN_IF_ERROR(cudnnSetConvolution2dDescriptor(
-      p->conv_, static_cast<int>(g.pad_h), static_cast<int>(g.pad_w), static_cast<int>(g.stride_h),
-      static_cast<int>(g.stride_w), static_cast<int>(g.dil_h), static_cast<int>(g.dil_w), CUDNN_CROSS_CORRELATION,
-      CUDNN_DATA_FLOAT));
+  if (g.three_d) {
+    RETURN_IF_ERROR(SetTensor5d(p->x_, type, g.n, g.c, g.d, g.h, g.w));
+    RETURN_IF_ERROR(SetTensor5d(p->y_, type, g.n, g.m, g.out_d(), g.out_h(), g.out_w()));
+    RETURN_IF_ERROR(SetTensor5d(p->bias_, type, 1, g.m, 1, 1, 1));
+    const int filter[5] = {static_cast<int>(g.m), static_cast<int>(g.c / g.group), static_cast<int>(g.kd),
+                           static_cast<int>(g.kh), static_cast<int>(g.kw)};
+    ONNXD_DNN_RETURN_IF_ERROR(cudnnSetFilterNdDescriptor(p->w_, type, CUDNN_TENSOR_NCHW, 5, filter));
+    const int pads[3] = {static_cast<int>(g.pad_d), static_cast<int>(g.pad_h), static_cast<int>(g.pad_w)};
+    const int strides[3] = {static_cast<int>(g.stride_d), static_cast<int>(g.stride_h), static_cast<int>(g.stride_w)};
+    const int dilations[3] = {static_cast<int>(g.dil_d), static_cast<int>(g.dil_h), static_cast<int>(g.dil_w)};
+    ONNXD_DNN_RETURN_IF_ERROR(cudnnSetConvolutionNdDescriptor(p->conv_, 3, pads, strides, dilations,
+                                                              CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  } else {
+    RETURN_IF_ERROR(SetTensor(p->x_, type, g.n, g.c, g.h, g.w, nhwc));
+    RETURN_IF_ERROR(SetTensor(p->y_, type, g.n, g.m, g.out_h(), g.out_w(), nhwc));
+    RETURN_IF_ERROR(SetTensor(p->bias_, type, 1, g.m, 1, 1, nhwc));
+    ONNXD_DNN_RETURN_IF_ERROR(cudnnSetFilter4dDescriptor(p->w_, type, nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW,
+                                                         static_cast<int>(g.m),
+                                                         static_cast<int>(g.c / g.group), static_cast<int>(g.kh),
+                                                         static_cast<int>(g.kw)));
+    ONNXD_DNN_RETURN_IF_ERROR(cudnnSetConvolution2dDescriptor(
+        p->conv_, static_cast<int>(g.pad_h), static_cast<int>(g.pad_w), static_cast<int>(g.stride_h),
+        static_cast<int>(g.stride_w), static_cast<int>(g.dil_h), static_cast<int>(g.dil_w), CUDNN_CROSS_CORRELATION,
+        CUDNN_DATA_FLOAT));
+  }
   ONNXD_DNN_RETURN_IF_ERROR(cudnnSetConvolutionGroupCount(p->conv_, static_cast<int>(g.group)));
   // fp16 may use tensor cores; fp32 keeps IEEE FMA math unless TF32 is allowed.
   ONNXD_DNN_RETURN_IF_ERROR(cudnnSetConvolutionMathType(
@@ -108,7 +141,7 @@ StatusOr<std::unique_ptr<ConvPlan>> ConvPlan::Create(const Dnn& dnn, const ConvG
   // algorithms whose workspace stays reasonable, and whose math type is the one requested.
   constexpr size_t kMaxWorkspace = size_t{1} << 30;
   using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                         int64_t, int64_t, int64_t, int64_t, int, int>;
+                         int64_t, int64_t, int64_t, int64_t, int, int, std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>>;
   static std::mutex mu;
   static std::map<Key, std::pair<cudnnConvolutionFwdAlgo_t, cudnnMathType_t>> chosen;  // GUARDED_BY(mu)
   int device = 0;  // the caller's (the session's) current device, which `dnn` works on
@@ -125,7 +158,10 @@ StatusOr<std::unique_ptr<ConvPlan>> ConvPlan::Create(const Dnn& dnn, const ConvG
     measure = *find_env == '1';
   }
   const Key key{g.n, g.c, g.h, g.w, g.m, g.kh, g.kw, g.group, g.pad_h, g.pad_w, g.stride_h, g.stride_w, g.dil_h,
-                g.dil_w, (half ? 1 : 0) | (tf32 ? 2 : 0) | (nhwc ? 4 : 0) | (measure ? 8 : 0), device};
+                g.dil_w, (half ? 1 : 0) | (tf32 ? 2 : 0) | (nhwc ? 4 : 0) | (measure ? 8 : 0), device,
+                // The depth axis (0 for 2-D: a 3-D geometry never shares a 2-D one's entry).
+                g.three_d ? std::tuple(g.d, g.kd, g.pad_d, g.stride_d, g.dil_d)
+                          : std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>(0, 0, 0, 0, 0)};
   auto pick = [&](const cudnnConvolutionFwdAlgoPerf_t* perf, int returned,
                   std::pair<cudnnConvolutionFwdAlgo_t, cudnnMathType_t>* out) {
     for (int i = 0; i < returned; ++i) {

@@ -32,14 +32,18 @@ class Dnn {
   cudnnHandle_t handle_ = nullptr;
 };
 
-// One 2-D convolution (1-D ones pass kh = 1 style dims with w = 1).
+// One 2-D convolution (1-D ones pass kh = 1 style dims with w = 1), or with `three_d` a 3-D one
+// over NCDHW data (filters [m, c / group, kd, kh, kw]; NCHW layout only).
 struct ConvGeometry {
   int64_t n = 1, c = 1, h = 1, w = 1;  // input
   int64_t m = 1, kh = 1, kw = 1;       // filters: [m, c / group, kh, kw]
   int64_t group = 1;
   int64_t pad_h = 0, pad_w = 0, stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1;
+  bool three_d = false;
+  int64_t d = 1, kd = 1, pad_d = 0, stride_d = 1, dil_d = 1;  // the depth axis (3-D only)
   int64_t out_h() const { return (h + 2 * pad_h - ((kh - 1) * dil_h + 1)) / stride_h + 1; }
   int64_t out_w() const { return (w + 2 * pad_w - ((kw - 1) * dil_w + 1)) / stride_w + 1; }
+  int64_t out_d() const { return (d + 2 * pad_d - ((kd - 1) * dil_d + 1)) / stride_d + 1; }
 };
 
 // How ConvPlan::Create picks the algorithm. kDefault: cudnnFind's measured fastest from batch 8 up,

@@ -290,8 +290,9 @@ TEST(PartitionTest, ConvAndPoolingGoToTheGpuInTheFormsCudnnTakes) {
   EXPECT_EQ(Devices(Place(m)), std::string("C") + want);
 }
 
-// 3-D pooling by onnxd's kernels (global pooling as 2-D by cuDNN); a 3-D Conv stays on the CPU.
-TEST(PartitionTest, ThreeDPoolingGoesToTheGpuAndThreeDConvDoesNot) {
+// 3-D pooling by onnxd's kernels (global pooling as 2-D by cuDNN), 3-D Conv by cuDNN's N-d
+// descriptors; 4-D spatial data stays on the CPU.
+TEST(PartitionTest, ThreeDConvAndPoolingGoToTheGpu) {
   const std::string want = engine::CudaConvAvailable() ? "G" : "C";
   for (const char* op : {"MaxPool", "AveragePool", "GlobalAveragePool", "Conv"}) {
     SCOPED_TRACE(op);
@@ -305,9 +306,17 @@ TEST(PartitionTest, ThreeDPoolingGoesToTheGpuAndThreeDConvDoesNot) {
     onnx::NodeProto n = Node(op, conv ? std::vector<std::string>{"x", "W"} : std::vector<std::string>{"x"}, {"y"}, "op");
     if (!conv && std::string(op) != "GlobalAveragePool") SetAttr(&n, "kernel_shape", std::vector<int64_t>{2, 2, 2});
     *g->add_node() = n;
+    EXPECT_EQ(Devices(Place(m)), want);
+    // One spatial axis more: the CPU.
+    g->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(4);
+    if (conv) {
+      *g->mutable_initializer(0) = FloatInitializer("W", {2, 2, 2, 2, 2, 2}, std::vector<float>(64, 0.1f));
+    } else if (std::string(op) != "GlobalAveragePool") {
+      g->mutable_node(0)->mutable_attribute(0)->add_ints(2);
+    }
     PlacementInfo p = Place(m);
-    EXPECT_EQ(Devices(p), conv ? "C" : want);
-    if (conv) EXPECT_FALSE(p.nodes[0].reason.empty());
+    EXPECT_EQ(Devices(p), "C");
+    EXPECT_FALSE(p.nodes[0].reason.empty());
   }
 }
 
