@@ -1815,18 +1815,15 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
     for (int a = 0; a < spatial; ++a)
       if (axes[a].out <= 0) return InvalidArgument("the kernel is larger than the padded input");
     const cuda::WindowAxis* hw = three_d ? axes + 1 : axes;  // the H and W axes
+    const cuda::SpatialPadShape extra = three_d ? cuda::ExtraPads3d(n, c, axes) : cuda::ExtraPads(n, c, hw, nhwc);
     if (three_d) {
-      // No explicit padding in 3-D yet: only pads cuDNN takes as they are.
-      for (int a = 0; a < 3; ++a)
-        if (axes[a].pad_begin != axes[a].pad_end) return Fallback("3-D Conv with pads that differ between the ends");
       g.three_d = true;
-      g.d = axes[0].in;
+      g.d = extra.out_d();
       g.kd = axes[0].k;
-      g.pad_d = axes[0].pad_begin;
+      g.pad_d = cuda::SplitPads(axes[0]).both;
       g.stride_d = axes[0].stride;
       g.dil_d = axes[0].dil;
     }
-    const cuda::SpatialPadShape extra = cuda::ExtraPads(n, c, hw, nhwc);
     g.h = extra.out_h();
     g.w = extra.out_w();
     g.kh = hw[0].k;

@@ -261,8 +261,7 @@ TEST(CudaConvPoolTest, ThreeDPoolingAndGlobalPooling) {
 }
 
 // 3-D Conv (NCDHW) through cuDNN's N-d descriptors: strides, dilations, groups, bias, a fused
-// ReLU; and SAME_UPPER pads that differ between the ends, which fall back to the CPU kernel at run
-// time (placed on the GPU, computed on the CPU: the values must still agree).
+// ReLU; and SAME_UPPER pads that differ between the ends (the rest of them as a padded input).
 TEST(CudaConvPoolTest, ThreeDConv) {
   struct Case {
     std::vector<int64_t> x, w;
@@ -273,7 +272,8 @@ TEST(CudaConvPoolTest, ThreeDConv) {
   };
   const Case cases[] = {{{2, 4, 6, 7, 5}, {6, 4, 3, 3, 3}, "NOTSET", {1, 1, 1, 1, 1, 1}, {}, {}, 1, true},
                         {{1, 4, 9, 8, 7}, {4, 2, 2, 3, 2}, "NOTSET", {0, 1, 1, 0, 1, 1}, {2, 1, 2}, {2, 1, 1}, 2, false},
-                        {{1, 3, 6, 6, 6}, {2, 3, 2, 2, 2}, "SAME_UPPER", {}, {1, 1, 1}, {}, 1, false}};
+                        {{1, 3, 6, 6, 6}, {2, 3, 2, 2, 2}, "SAME_UPPER", {}, {1, 1, 1}, {}, 1, false},
+                        {{2, 2, 7, 5, 6}, {3, 2, 3, 2, 2}, "SAME_LOWER", {}, {2, 1, 2}, {}, 1, true}};
   uint32_t seed = 140;
   for (const Case& c : cases) {
     SCOPED_TRACE(c.auto_pad + " group " + std::to_string(c.group) + (c.relu ? " +Relu" : ""));

@@ -220,7 +220,7 @@ TEST_F(PoolNhwcTest, AverageAndDilatedMaxMatchTheWindowMath) {
 }
 
 TEST_F(PoolNhwcTest, PadSpatialAddsZerosInBothLayouts) {
-  for (bool nhwc : {false, true}) {
+  for (int form = 0; form < 3; ++form) {  // NCHW, NHWC, NCDHW
     SpatialPadShape s;
     s.n = 2;
     s.c = 3;
@@ -230,30 +230,37 @@ TEST_F(PoolNhwcTest, PadSpatialAddsZerosInBothLayouts) {
     s.bottom = 1;
     s.left = 2;
     s.right = 0;
-    s.nhwc = nhwc;
-    const size_t count = static_cast<size_t>(s.n * s.c * s.h * s.w), out_count = static_cast<size_t>(s.out_count());
-    const auto x = RandomVector(count, nhwc ? 801 : 800);
+    s.nhwc = form == 1;
+    if (form == 2) {
+      s.d = 3;
+      s.front = 1;
+      s.back = 0;
+    }
+    const size_t count = static_cast<size_t>(s.n * s.c * s.d * s.h * s.w), out_count = static_cast<size_t>(s.out_count());
+    const auto x = RandomVector(count, 800 + form);
     auto dx = Upload(pool_, x);
     auto dy = Empty(pool_, out_count);
     ASSERT_TRUE(PadSpatial(dx.as<float>(), dy.as<float>(), s, stream_->get()).ok());
     const auto got = Download(dy, out_count, *stream_);
-    // Element by element from first principles: (b, ch, y, x) of the padded tensor.
+    // Element by element from first principles: (b, ch, z, y, x) of the padded tensor.
     int inside = 0;
     for (int64_t b = 0; b < s.n; ++b)
       for (int64_t ch = 0; ch < s.c; ++ch)
-        for (int64_t y = 0; y < s.out_h(); ++y)
-          for (int64_t z = 0; z < s.out_w(); ++z) {
-            const int64_t o = nhwc ? ((b * s.out_h() + y) * s.out_w() + z) * s.c + ch
-                                   : ((b * s.c + ch) * s.out_h() + y) * s.out_w() + z;
-            const int64_t hh = y - s.top, ww = z - s.left;
-            float want = 0.f;
-            if (hh >= 0 && hh < s.h && ww >= 0 && ww < s.w) {
-              ++inside;
-              want = x[static_cast<size_t>(nhwc ? ((b * s.h + hh) * s.w + ww) * s.c + ch
-                                                : ((b * s.c + ch) * s.h + hh) * s.w + ww)];
+        for (int64_t q = 0; q < s.out_d(); ++q)
+          for (int64_t y = 0; y < s.out_h(); ++y)
+            for (int64_t z = 0; z < s.out_w(); ++z) {
+              const int64_t o = s.nhwc ? ((b * s.out_h() + y) * s.out_w() + z) * s.c + ch
+                                       : (((b * s.c + ch) * s.out_d() + q) * s.out_h() + y) * s.out_w() + z;
+              const int64_t dd = q - s.front, hh = y - s.top, ww = z - s.left;
+              float want = 0.f;
+              if (dd >= 0 && dd < s.d && hh >= 0 && hh < s.h && ww >= 0 && ww < s.w) {
+                ++inside;
+                want = x[static_cast<size_t>(s.nhwc ? ((b * s.h + hh) * s.w + ww) * s.c + ch
+                                                    : (((b * s.c + ch) * s.d + dd) * s.h + hh) * s.w + ww)];
+              }
+              ASSERT_EQ(got[static_cast<size_t>(o)], want) << "form " << form << ": " << b << "," << ch << "," << q
+                                                           << "," << y << "," << z;
             }
-            ASSERT_EQ(got[static_cast<size_t>(o)], want) << (nhwc ? "NHWC " : "NCHW ") << b << "," << ch << "," << y << "," << z;
-          }
     EXPECT_EQ(inside, static_cast<int>(count));
   }
 }

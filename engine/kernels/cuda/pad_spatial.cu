@@ -17,7 +17,8 @@ __global__ void PadSpatialKernel(const T* __restrict__ x, T* __restrict__ y, int
 
 template <typename T>
 Status Launch(const T* x, T* y, const SpatialPadShape& s, cudaStream_t stream) {
-  if (s.top < 0 || s.bottom < 0 || s.left < 0 || s.right < 0) return InvalidArgument("PadSpatial: negative pad");
+  if (s.top < 0 || s.bottom < 0 || s.left < 0 || s.right < 0 || s.front < 0 || s.back < 0)
+    return InvalidArgument("PadSpatial: negative pad");
   const int64_t total = s.out_count();
   if (total <= 0) return Status::Ok();
   constexpr int kBlock = 256;

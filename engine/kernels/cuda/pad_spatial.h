@@ -1,4 +1,5 @@
-// Zeros around the two spatial axes of a 4-D tensor (NCHW, or NHWC in memory): the part of a
+// Zeros around the two spatial axes of a 4-D tensor (NCHW, or NHWC in memory), or the three of a
+// 5-D one (NCDHW): the part of a
 // convolution's pads that cuDNN cannot take, because they differ between the ends of an axis
 // (auto_pad SAME_*, asymmetric `pads`; window_geometry.h SplitPads).
 #pragma once

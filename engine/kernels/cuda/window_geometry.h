@@ -131,14 +131,17 @@ inline bool CudnnPoolable(const WindowAxis axes[2]) {
 }
 
 // A 4-D tensor with zeros added around its two spatial axes: input dims n, c, h, w (NCHW, or NHWC
-// in memory when `nhwc`), output h + top + bottom by w + left + right in the same layout.
+// in memory when `nhwc`), output h + top + bottom by w + left + right in the same layout. A 5-D
+// one (NCDHW, or NDHWC) has a depth axis d in front of h, padded by front / back.
 struct SpatialPadShape {
   int64_t n = 1, c = 1, h = 1, w = 1;
   int64_t top = 0, bottom = 0, left = 0, right = 0;
   bool nhwc = false;
+  int64_t d = 1, front = 0, back = 0;
+  ONNXD_WINDOW_FN int64_t out_d() const { return d + front + back; }
   ONNXD_WINDOW_FN int64_t out_h() const { return h + top + bottom; }
   ONNXD_WINDOW_FN int64_t out_w() const { return w + left + right; }
-  ONNXD_WINDOW_FN int64_t out_count() const { return n * c * out_h() * out_w(); }
+  ONNXD_WINDOW_FN int64_t out_count() const { return n * c * out_d() * out_h() * out_w(); }
 };
 
 // The explicit part of a 1-D or 2-D convolution's pads (SplitPads of each axis) for an input of
@@ -158,31 +161,48 @@ inline SpatialPadShape ExtraPads(int64_t n, int64_t c, const WindowAxis axes[2],
   return s;
 }
 
-inline bool HasExtraPads(const SpatialPadShape& s) { return s.top + s.bottom + s.left + s.right > 0; }
+// The same for a 3-D convolution's axes [D, H, W] over NCDHW data.
+inline SpatialPadShape ExtraPads3d(int64_t n, int64_t c, const WindowAxis axes[3]) {
+  SpatialPadShape s = ExtraPads(n, c, axes + 1, false);
+  const PadSplit sd = SplitPads(axes[0]);
+  s.d = axes[0].in;
+  s.front = sd.extra_begin;
+  s.back = sd.extra_end;
+  return s;
+}
+
+inline bool HasExtraPads(const SpatialPadShape& s) {
+  return s.top + s.bottom + s.left + s.right + s.front + s.back > 0;
+}
 
 // The input element that element `i` of the padded tensor copies (flat index in the input), or -1
 // where it is padding.
 ONNXD_WINDOW_FN int64_t PaddedSource(int64_t i, const SpatialPadShape& s) {
-  const int64_t oh = s.out_h(), ow = s.out_w();
-  int64_t b, ch, y, x;
+  const int64_t od = s.out_d(), oh = s.out_h(), ow = s.out_w();
+  int64_t b, ch, z, y, x;
   if (s.nhwc) {
     ch = i % s.c;
     int64_t r = i / s.c;
     x = r % ow;
     r /= ow;
     y = r % oh;
-    b = r / oh;
+    r /= oh;
+    z = r % od;
+    b = r / od;
   } else {
     x = i % ow;
     int64_t r = i / ow;
     y = r % oh;
     r /= oh;
+    z = r % od;
+    r /= od;
     ch = r % s.c;
     b = r / s.c;
   }
-  const int64_t hh = y - s.top, ww = x - s.left;
-  if (hh < 0 || hh >= s.h || ww < 0 || ww >= s.w) return -1;
-  return s.nhwc ? ((b * s.h + hh) * s.w + ww) * s.c + ch : ((b * s.c + ch) * s.h + hh) * s.w + ww;
+  const int64_t zz = z - s.front, hh = y - s.top, ww = x - s.left;
+  if (zz < 0 || zz >= s.d || hh < 0 || hh >= s.h || ww < 0 || ww >= s.w) return -1;
+  return s.nhwc ? (((b * s.d + zz) * s.h + hh) * s.w + ww) * s.c + ch
+                : (((b * s.c + ch) * s.d + zz) * s.h + hh) * s.w + ww;
 }
 
 // Pooling over a channels-last input [n, h, w, c] in memory (NCHW data is [N * C, H, W, 1]) into

@@ -85,10 +85,10 @@ Tensor RunCpu(const std::string& op, const Tensor& x, const Tensor* w, const Att
 // The session's resolution (runtime/cuda_session_gpu.cc RunConvOrPool): 1-D ops as 2-D with a
 // trivial second axis.
 void Resolve(const std::vector<int64_t>& x, const std::vector<int64_t>& k, const Attrs& a, bool ceil,
-             WindowAxis axes[2]) {
+             WindowAxis axes[3]) {
   const int spatial = static_cast<int>(x.size()) - 2;
   std::string why;
-  axes[0] = axes[1] = WindowAxis();
+  axes[0] = axes[1] = axes[2] = WindowAxis();
   ASSERT_TRUE(ResolveWindow(spatial, x.data() + 2, k.data(), a.strides, a.dilations, a.pads, ParseAutoPad(a.auto_pad),
                             ceil, axes, &why))
       << why;
@@ -106,14 +106,14 @@ void ExpectNear(const Tensor& got, const Tensor& want, const std::string& what) 
 }
 
 // x in NCHW ([n, c, h] or [n, c, h, w]) to NHWC memory order and back.
+// (NCDHW to NDHWC the same way: the spatial axes as one.)
 std::vector<float> ToNhwc(const Tensor& x) {
-  const int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.rank() == 4 ? x.dim(3) : 1;
+  const int64_t n = x.dim(0), c = x.dim(1), spatial = n * c > 0 ? x.num_elements() / (n * c) : 0;
   std::vector<float> v(static_cast<size_t>(x.num_elements()));
   for (int64_t b = 0; b < n; ++b)
     for (int64_t ch = 0; ch < c; ++ch)
-      for (int64_t y = 0; y < h; ++y)
-        for (int64_t z = 0; z < w; ++z)
-          v[static_cast<size_t>(((b * h + y) * w + z) * c + ch)] = x.data<float>()[((b * c + ch) * h + y) * w + z];
+      for (int64_t p = 0; p < spatial; ++p)
+        v[static_cast<size_t>((b * spatial + p) * c + ch)] = x.data<float>()[(b * c + ch) * spatial + p];
   return v;
 }
 
@@ -155,6 +155,17 @@ std::vector<ConvCase> ConvCases() {
   b.strides = {2};
   b.pads = {2, 1};
   add({2, 3, 10}, {2, 3, 4}, b);
+  // 3-D.
+  for (const char* ap : {"SAME_UPPER", "SAME_LOWER"}) {
+    Attrs t;
+    t.auto_pad = ap;
+    t.strides = {2, 1, 2};
+    add({1, 2, 5, 6, 7}, {3, 2, 2, 3, 2}, t);
+  }
+  Attrs t;
+  t.pads = {1, 0, 2, 0, 1, 1};
+  t.dilations = {2, 1, 1};
+  add({2, 2, 6, 5, 4}, {2, 2, 2, 2, 3}, t);
   return cases;
 }
 
@@ -168,21 +179,25 @@ TEST(WindowGeometryTest, SplitPadsAndPaddedInputGiveTheConvolution) {
     const Tensor x = RandomTensor(cc.x, seed++), w = RandomTensor(cc.w, seed++);
     const Tensor want = RunCpu("Conv", x, &w, cc.a);
     std::vector<int64_t> k(cc.w.begin() + 2, cc.w.end());
-    WindowAxis axes[2];
+    const int spatial = static_cast<int>(cc.x.size()) - 2;
+    WindowAxis axes[3];
     Resolve(cc.x, k, cc.a, false, axes);
-    const bool one_d = cc.x.size() == 3;
     // The output extents.
-    std::vector<int64_t> out = {cc.x[0], cc.w[0], axes[0].out};
-    if (!one_d) out.push_back(axes[1].out);
+    std::vector<int64_t> out = {cc.x[0], cc.w[0]};
+    for (int i = 0; i < spatial; ++i) out.push_back(axes[i].out);
     ASSERT_EQ(want.shape().ToVector(), out);
-    // The padded input, NCHW and channels-last (the same elements in the other order).
-    const SpatialPadShape ps = ExtraPads(cc.x[0], cc.x[1], axes, false);
-    SpatialPadShape pn = ExtraPads(cc.x[0], cc.x[1], axes, true);
-    std::vector<int64_t> padded_dims = {ps.n, ps.c, ps.out_h()};
-    if (!one_d) padded_dims.push_back(ps.out_w());
-    else
-      ASSERT_EQ(ps.out_w(), 1);
+    // The padded input, NCHW (NCDHW) and channels-last (the same elements in the other order).
+    const SpatialPadShape ps = spatial == 3 ? ExtraPads3d(cc.x[0], cc.x[1], axes) : ExtraPads(cc.x[0], cc.x[1], axes, false);
+    SpatialPadShape pn = ps;
+    pn.nhwc = true;
+    std::vector<int64_t> padded_dims = {ps.n, ps.c};
+    if (spatial == 3) padded_dims.push_back(ps.out_d());
+    padded_dims.push_back(ps.out_h());
+    if (spatial >= 2) padded_dims.push_back(ps.out_w());
+    if (spatial == 1) ASSERT_EQ(ps.out_w(), 1);
+    if (spatial < 3) ASSERT_EQ(ps.out_d(), 1);
     Tensor padded = Tensor::Allocate(DataType::kFloat, Shape(std::span<const int64_t>(padded_dims)));
+    ASSERT_EQ(padded.num_elements(), ps.out_count());
     for (int64_t i = 0; i < ps.out_count(); ++i) {
       const int64_t src = PaddedSource(i, ps);
       padded.data<float>()[i] = src >= 0 ? x.data<float>()[src] : 0.f;
@@ -196,9 +211,14 @@ TEST(WindowGeometryTest, SplitPadsAndPaddedInputGiveTheConvolution) {
     Attrs sym;
     sym.strides = cc.a.strides;
     sym.dilations = cc.a.dilations;
-    const PadSplit sh = SplitPads(axes[0]), sw = SplitPads(axes[1]);
-    EXPECT_TRUE(sh.extra_begin == 0 || sh.extra_end == 0);
-    sym.pads = one_d ? std::vector<int64_t>{sh.both, sh.both} : std::vector<int64_t>{sh.both, sw.both, sh.both, sw.both};
+    std::vector<int64_t> both;
+    for (int i = 0; i < spatial; ++i) {
+      const PadSplit split = SplitPads(axes[i]);
+      EXPECT_TRUE(split.extra_begin == 0 || split.extra_end == 0);
+      both.push_back(split.both);
+    }
+    sym.pads = both;
+    sym.pads.insert(sym.pads.end(), both.begin(), both.end());
     ExpectNear(RunCpu("Conv", padded, &w, sym), want, what);
   }
 }
