@@ -39,7 +39,7 @@ double Reference(ActivationOp op, const ActivationParams& p, double x) {
     case ActivationOp::kCos: return std::cos(x);
     case ActivationOp::kSoftsign: return x / (1.0 + std::fabs(x));
     case ActivationOp::kThresholdedRelu: return x > p.alpha ? x : 0.0;
-    case ActivationOp::kCelu: return std::max(0.0, x) + std::min(0.0, p.alpha * (std::exp(x / p.alpha) - 1.0));
+    case ActivationOp::kCelu: return x >= 0 ? x : p.alpha * std::expm1(x / p.alpha);  // NaN stays NaN
   }
   return 0;
 }

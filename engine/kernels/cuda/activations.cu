@@ -35,7 +35,8 @@ __device__ __forceinline__ float Apply(float x, float alpha, float beta, float g
   if constexpr (Op == ActivationOp::kCos) return cosf(x);
   if constexpr (Op == ActivationOp::kSoftsign) return x / (1.f + fabsf(x));
   if constexpr (Op == ActivationOp::kThresholdedRelu) return x > alpha ? x : 0.f;
-  if constexpr (Op == ActivationOp::kCelu) return fmaxf(0.f, x) + fminf(0.f, alpha * expm1f(x / alpha));
+  // As the CPU op writes it (max(0, x) + min(0, ...) would turn NaN into 0).
+  if constexpr (Op == ActivationOp::kCelu) return x >= 0.f ? x : alpha * expm1f(x / alpha);
   (void)beta;
   (void)gamma;
   return alpha * x;  // kScale

@@ -21,7 +21,7 @@ namespace onnxd::cuda {
 //   kRound        to nearest, halves to even             kScale      alpha x
 //   kMish         x tanh(softplus(x))                   kSin, kCos
 //   kSoftsign     x / (1 + |x|)                         kThresholdedRelu  x > alpha ? x : 0
-//   kCelu         max(0, x) + min(0, alpha (e^(x / alpha) - 1))
+//   kCelu         x >= 0 ? x : alpha (e^(x / alpha) - 1)  (= max(0, x) + min(0, ...); NaN stays NaN)
 enum class ActivationOp {
   kHardSigmoid,
   kHardSwish,
