@@ -99,7 +99,7 @@ DataType InferOutputType(const onnx::NodeProto& n, const std::vector<DataType>& 
       "Add", "Sub", "Mul", "Div", "Pow", "Relu", "Sigmoid", "Tanh", "Gelu", "Erf", "Sqrt", "Exp", "Log", "Neg",
       "Abs", "Reciprocal", "Softmax", "LogSoftmax", "LayerNormalization", "Transpose", "Gemm", "MatMul", "Reshape",
       "Flatten", "Squeeze", "Unsqueeze", "Identity", "Conv", "ConvTranspose", "MaxPool", "AveragePool",
-      "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization", "InstanceNormalization", "Concat", "Slice",
+      "GlobalAveragePool", "GlobalMaxPool", "LpPool", "BatchNormalization", "InstanceNormalization", "Concat", "Slice",
       "Split", "Gather", "GatherElements", "Expand", "Tile", "Pad", "ReduceMean", "ReduceSum", "ReduceMax",
       "ReduceMin", "ReduceProd", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish", "Softplus", "Mish", "Elu",
       "Selu", "Dropout", "Resize", "Upsample", "Min", "Max", "Sum", "Mean", "Floor", "Ceil", "Round", "Sign",
@@ -148,7 +148,8 @@ int InferOutputRank(const onnx::NodeProto& n, const std::vector<int>& in, int k)
   static const std::set<std::string> kSameRank = {
       "Relu", "Sigmoid", "Tanh", "Gelu", "Erf", "Sqrt", "Exp", "Log", "Neg", "Abs", "Softmax", "LogSoftmax",
       "LayerNormalization", "Transpose", "Identity", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool",
-      "GlobalMaxPool", "BatchNormalization", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish", "Dropout", "Cast",
+      "GlobalMaxPool", "LpPool", "BatchNormalization", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish", "Dropout",
+      "Cast",
       "Concat", "Slice", "Pad", "Tile", "Resize", "Softplus", "Elu", "Mish", "Floor", "Ceil", "Round"};
   if (kSameRank.count(op)) return input(0);
   return -1;
@@ -207,7 +208,7 @@ std::string CheckConvOrPool(const onnx::NodeProto& n, int rank0) {
                                                    "strides", "onnxd_activation", "onnxd_activation_alpha",
                                                    "onnxd_activation_beta"};
   static const std::set<std::string> kPoolAttrs = {"auto_pad", "kernel_shape", "pads", "strides", "ceil_mode",
-                                                   "dilations", "storage_order", "count_include_pad"};
+                                                   "dilations", "storage_order", "count_include_pad", "p"};
   const bool global = op == "GlobalAveragePool" || op == "GlobalMaxPool";
   for (const auto& a : n.attribute()) {
     if (global || !(op == "Conv" ? kConvAttrs : kPoolAttrs).count(a.name()))
@@ -406,7 +407,7 @@ CudaSupportResult CudaSupport(const onnx::NodeProto& n, int opset, const std::ve
       return r;
     }
     if (op == "Conv" || op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" ||
-        op == "GlobalMaxPool") {
+        op == "GlobalMaxPool" || op == "LpPool") {
       std::string why = CheckConvOrPool(n, rank0);
       if (!why.empty()) return Cpu(why);
       return Kernel(n, types, op == "Conv" ? 3 : 1);
@@ -514,6 +515,8 @@ CudaNodeParams ReadCudaParams(const onnx::NodeProto& n, int opset, const std::ve
   p.count_include_pad = AttrInt(n, "count_include_pad", 0) != 0;
   p.ceil_mode = AttrString(n, "auto_pad", "NOTSET") == "NOTSET" && AttrInt(n, "ceil_mode", 0) != 0;
   p.auto_pad = AttrString(n, "auto_pad", "NOTSET");
+  // LpPool's p: a float before opset 11, an int since (as the CPU op reads it).
+  if (n.op_type() == "LpPool") p.lp_p = opset < 11 ? AttrFloat(n, "p", 2.f) : static_cast<float>(AttrInt(n, "p", 2));
   p.activation = AttrString(n, "onnxd_activation", "");
   p.activation_alpha = AttrFloat(n, "onnxd_activation_alpha", 0.01f);
   p.activation_beta = AttrFloat(n, "onnxd_activation_beta", 0.f);

@@ -1269,7 +1269,8 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     if (is_half) return cuda::SoftmaxLastAxis(src->data<__half>(), out->data<__half>(), rows, cols, s);
     return cuda::SoftmaxLastAxis(src->data<float>(), out->data<float>(), rows, cols, s);
   }
-  if (op == "Conv" || op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" || op == "GlobalMaxPool")
+  if (op == "Conv" || op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" || op == "GlobalMaxPool" ||
+      op == "LpPool")
     return RunConvOrPool(i, *x, dt);
   if (op == "IsNaN") {
     Tensor* out = nullptr;
@@ -1942,7 +1943,8 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
       cuda::ActivationParams leaky;
       leaky.alpha = p.activation_alpha;
       if (is_half)
-        return cuda::Activation(cuda::ActivationOp::kLeakyRelu, leaky, out->data<__half>(), out->data<__half>(), count, s);
+        return cuda::Activation(cuda::ActivationOp::kLeakyRelu, leaky, out->data<__half>(), out->data<__half>(), count,
+                                s);
       return cuda::Activation(cuda::ActivationOp::kLeakyRelu, leaky, out->data<float>(), out->data<float>(), count, s);
     }
     if (!p.activation.empty()) {
@@ -1967,8 +1969,8 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
     mode = op == "GlobalMaxPool" ? cuda::PoolMode::kMax : cuda::PoolMode::kAverageIncludePad;
   } else {
     if (static_cast<int>(p.kernel_shape.size()) != spatial) return InvalidArgument("kernel_shape has the wrong length");
-    // Our kernels: channels-last max pooling (cuDNN's is several times slower than its NCHW one),
-    // 3-D pooling, and every window cuDNN's pooling does not give as ONNX defines it: pads that
+    // Our kernels: LpPool, channels-last max pooling (cuDNN's is several times slower than its NCHW
+    // one), 3-D pooling, and every window cuDNN's pooling does not give as ONNX defines it: pads that
     // differ between the ends of an axis, ceil_mode's extra windows, dilations, and an average's
     // divisor for windows cut by the input's edge, the pads or ceil_mode's extra end. NCHW data is
     // [N*C, H, W, 1] to them, NCDHW data [N*C, D, H, W, 1].
@@ -1976,6 +1978,10 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
       Tensor* out = nullptr;
       ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
       if (out->num_elements() == 0) return Status::Ok();
+      if (op == "LpPool") {
+        if (is_half) return cuda::LpPoolNhwc(x.data<__half>(), out->data<__half>(), ps, p.lp_p, stream_->get());
+        return cuda::LpPoolNhwc(x.data<float>(), out->data<float>(), ps, p.lp_p, stream_->get());
+      }
       if (op == "MaxPool") {
         if (is_half) return cuda::MaxPoolNhwc(x.data<__half>(), out->data<__half>(), ps, stream_->get());
         return cuda::MaxPoolNhwc(x.data<float>(), out->data<float>(), ps, stream_->get());
@@ -1999,7 +2005,7 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
     if (!cuda::ResolveWindow(spatial, in, k, p.strides, p.dilations, p.pads, cuda::ParseAutoPad(p.auto_pad),
                              p.ceil_mode, axes, &why))
       return InvalidArgument(why);
-    if ((nhwc && op == "MaxPool") || !cuda::CudnnPoolable(axes)) {
+    if ((nhwc && op == "MaxPool") || op == "LpPool" || !cuda::CudnnPoolable(axes)) {
       Shape out_shape{n, c, axes[0].out};
       if (!one_d) out_shape.PushBack(axes[1].out);
       return run_ours(cuda::MakePoolShape(n, c, axes, nhwc, p.count_include_pad), out_shape);

@@ -170,8 +170,9 @@ TEST(CudaConvPoolTest, ConvWithSameAndAsymmetricPads) {
   }
 }
 
-// MaxPool and AveragePool in the forms cuDNN's pooling does not give as ONNX defines them, by our
-// kernels (kernels/cuda/pool_nhwc.h): auto_pad SAME_*, pads that differ between the ends, ceil_mode
+// MaxPool and AveragePool in the forms cuDNN's pooling does not give as ONNX defines them, and
+// LpPool (p = 3) in every form, by our kernels (kernels/cuda/pool_nhwc.h): auto_pad SAME_*, pads
+// that differ between the ends, ceil_mode
 // (windows cut by the rounding up, and a last window starting on the pad), dilations, with and
 // without count_include_pad; 2-D (channels-last in TF32 / fp16) and 1-D.
 TEST(CudaConvPoolTest, PoolingWithSamePadsCeilModeAndDilations) {
@@ -192,9 +193,9 @@ TEST(CudaConvPoolTest, PoolingWithSamePadsCeilModeAndDilations) {
       {{2, 3, 15}, {3}, "NOTSET", {2, 0}, {2}, {}, true}};
   uint32_t seed = 90;
   for (const Case& c : cases) {
-    for (const char* op : {"MaxPool", "AveragePool"}) {
+    for (const char* op : {"MaxPool", "AveragePool", "LpPool"}) {
       for (int include : {0, 1}) {
-        if (std::string(op) == "MaxPool" && include) continue;
+        if (std::string(op) != "AveragePool" && include) continue;
         SCOPED_TRACE(std::string(op) + " " + c.auto_pad + " rank " + std::to_string(c.x.size()) +
                      (c.ceil ? " ceil" : "") + (include ? " count_include_pad" : ""));
         auto m = AfterSigmoid(
@@ -208,6 +209,7 @@ TEST(CudaConvPoolTest, PoolingWithSamePadsCeilModeAndDilations) {
               if (!c.dilations.empty()) IntsAttr(pool, "dilations", c.dilations);
               if (c.ceil) IntAttr(pool, "ceil_mode", 1);
               if (include) IntAttr(pool, "count_include_pad", 1);
+              if (std::string(op) == "LpPool") IntAttr(pool, "p", 3);
             },
             19);
         // fp16 holds the Sigmoid's output to ~5e-4; the pooling itself adds no error in TF32.
@@ -235,7 +237,8 @@ TEST(CudaConvPoolTest, ThreeDPoolingAndGlobalPooling) {
     for (const char* op : {"MaxPool", "AveragePool"}) {
       for (int include : {0, 1}) {
         if (std::string(op) == "MaxPool" && include) continue;
-        SCOPED_TRACE(std::string(op) + " " + c.auto_pad + (c.ceil ? " ceil" : "") + (include ? " count_include_pad" : ""));
+        SCOPED_TRACE(std::string(op) + " " + c.auto_pad + (c.ceil ? " ceil" : "") +
+                     (include ? " count_include_pad" : ""));
         auto m = AfterSigmoid(
             x,
             [&](onnx::GraphProto* g) {
@@ -271,7 +274,8 @@ TEST(CudaConvPoolTest, ThreeDConv) {
     bool relu;
   };
   const Case cases[] = {{{2, 4, 6, 7, 5}, {6, 4, 3, 3, 3}, "NOTSET", {1, 1, 1, 1, 1, 1}, {}, {}, 1, true},
-                        {{1, 4, 9, 8, 7}, {4, 2, 2, 3, 2}, "NOTSET", {0, 1, 1, 0, 1, 1}, {2, 1, 2}, {2, 1, 1}, 2, false},
+                        {{1, 4, 9, 8, 7}, {4, 2, 2, 3, 2}, "NOTSET", {0, 1, 1, 0, 1, 1}, {2, 1, 2}, {2, 1, 1}, 2,
+                         false},
                         {{1, 3, 6, 6, 6}, {2, 3, 2, 2, 2}, "SAME_UPPER", {}, {1, 1, 1}, {}, 1, false},
                         {{2, 2, 7, 5, 6}, {3, 2, 3, 2, 2}, "SAME_LOWER", {}, {2, 1, 2}, {}, 1, true}};
   uint32_t seed = 140;

@@ -1,7 +1,8 @@
 // The channels-last pooling kernels against plain CPU references over odd shapes, strides and
 // pads (fp32 and fp16), with a NaN among the inputs; average pooling and dilated max pooling with
 // end pads that differ from the beginning ones and ceil_mode grids against the window math of
-// window_geometry.h (itself checked against the CPU ops on the CPU); and the zero-padding kernel
+// window_geometry.h (itself checked against the CPU ops on the CPU), LpPool likewise; and the
+// zero-padding kernel
 // (pad_spatial.h) in both layouts.
 #include <cuda_fp16.h>
 #include <gtest/gtest.h>
@@ -108,7 +109,7 @@ TEST_F(PoolNhwcTest, MatchesReference) {
 }
 
 // What pool_nhwc.cu computes, on the host: PoolTapsAt's windows, AverageDivisor's divisor.
-std::vector<float> ReferencePoolByTaps(const std::vector<float>& x, const PoolShape& s, bool average) {
+std::vector<float> ReferencePoolByTaps(const std::vector<float>& x, const PoolShape& s, bool average, float lp = 0.f) {
   std::vector<float> y(static_cast<size_t>(s.out_count()));
   for (size_t i = 0; i < y.size(); ++i) {
     const int64_t ch = static_cast<int64_t>(i) % s.c;
@@ -121,7 +122,7 @@ std::vector<float> ReferencePoolByTaps(const std::vector<float>& x, const PoolSh
     const PoolTaps td = PoolTapsAt(od, s.d, s.kd, s.stride_d, s.dil_d, s.pad_front, s.pad_back);
     const PoolTaps th = PoolTapsAt(oh, s.h, s.kh, s.stride_h, s.dil_h, s.pad_top, s.pad_bottom);
     const PoolTaps tw = PoolTapsAt(ow, s.w, s.kw, s.stride_w, s.dil_w, s.pad_left, s.pad_right);
-    float m = -INFINITY, sum = 0.f;
+    float m = -INFINITY, sum = 0.f, sum_p = 0.f;
     bool nan = false;
     for (int64_t dz = td.lo; dz < td.hi; ++dz)
       for (int64_t dh = th.lo; dh < th.hi; ++dh)
@@ -131,9 +132,12 @@ std::vector<float> ReferencePoolByTaps(const std::vector<float>& x, const PoolSh
           nan |= std::isnan(v);
           m = std::max(m, v);
           sum += v;
+          if (lp > 0.f) sum_p += std::pow(std::fabs(v), lp);
         }
     const int64_t div = AverageDivisor(td, th, tw, s.count_include_pad);
-    y[i] = average ? (div > 0 ? sum / static_cast<float>(div) : 0.f) : (nan ? NAN : m);
+    y[i] = lp > 0.f   ? std::pow(sum_p * LpScale(s, td, th, tw), 1.f / lp)
+           : average ? (div > 0 ? sum / static_cast<float>(div) : 0.f)
+                     : (nan ? NAN : m);
   }
   return y;
 }
@@ -172,7 +176,8 @@ TEST_F(PoolNhwcTest, AverageAndDilatedMaxMatchTheWindowMath) {
       Resolved3d(1, 2, 6, 5, 7, {3, 2, 2}, {2, 2, 1}, {}, {}, false, false)};
   uint32_t seed = 600;
   for (const auto& s : cases) {
-    SCOPED_TRACE(::testing::Message() << s.n << "x" << s.d << "x" << s.h << "x" << s.w << "x" << s.c << " k" << s.kd << "x" << s.kh << "x" << s.kw
+    SCOPED_TRACE(::testing::Message() << s.n << "x" << s.d << "x" << s.h << "x" << s.w << "x" << s.c << " k" << s.kd
+                                      << "x" << s.kh << "x" << s.kw
                                       << " s" << s.stride_h << "x" << s.stride_w << " d" << s.dil_h << "x" << s.dil_w
                                       << " pads " << s.pad_top << "," << s.pad_left << "," << s.pad_bottom << ","
                                       << s.pad_right << " out " << s.out_h << "x" << s.out_w
@@ -184,6 +189,10 @@ TEST_F(PoolNhwcTest, AverageAndDilatedMaxMatchTheWindowMath) {
     auto dy = Empty(pool_, out_count);
     ASSERT_TRUE(AveragePoolNhwc(dx.as<float>(), dy.as<float>(), s, stream_->get()).ok());
     ExpectClose(Download(dy, out_count, *stream_), ReferencePoolByTaps(x, s, true), 1e-5f, 1e-6f);
+    for (float lp : {2.f, 3.f}) {
+      ASSERT_TRUE(LpPoolNhwc(dx.as<float>(), dy.as<float>(), s, lp, stream_->get()).ok());
+      ExpectClose(Download(dy, out_count, *stream_), ReferencePoolByTaps(x, s, false, lp), 1e-5f, 1e-6f);
+    }
     x[count / 3] = NAN;
     auto dxn = Upload(pool_, x);
     ASSERT_TRUE(MaxPoolNhwc(dxn.as<float>(), dy.as<float>(), s, stream_->get()).ok());
@@ -198,7 +207,8 @@ TEST_F(PoolNhwcTest, AverageAndDilatedMaxMatchTheWindowMath) {
   }
   // fp16 storage, fp32 sums: one case, within fp16's rounding of the result.
   const PoolShape s = cases[1];
-  const size_t count = static_cast<size_t>(s.n * s.h * s.w * s.c), out_count = static_cast<size_t>(s.n * s.out_h * s.out_w * s.c);
+  const size_t count = static_cast<size_t>(s.n * s.h * s.w * s.c);
+  const size_t out_count = static_cast<size_t>(s.n * s.out_h * s.out_w * s.c);
   const auto x = RandomVector(count, 700);
   std::vector<__half> xh(count);
   std::vector<float> xr(count);
@@ -236,7 +246,8 @@ TEST_F(PoolNhwcTest, PadSpatialAddsZerosInBothLayouts) {
       s.front = 1;
       s.back = 0;
     }
-    const size_t count = static_cast<size_t>(s.n * s.c * s.d * s.h * s.w), out_count = static_cast<size_t>(s.out_count());
+    const size_t count = static_cast<size_t>(s.n * s.c * s.d * s.h * s.w);
+    const size_t out_count = static_cast<size_t>(s.out_count());
     const auto x = RandomVector(count, 800 + form);
     auto dx = Upload(pool_, x);
     auto dy = Empty(pool_, out_count);

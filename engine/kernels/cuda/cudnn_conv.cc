@@ -140,8 +140,9 @@ StatusOr<std::unique_ptr<ConvPlan>> ConvPlan::Create(const Dnn& dnn, const ConvG
   // process: a machine's GPUs need not be one model), else the heuristics' first. Either way only
   // algorithms whose workspace stays reasonable, and whose math type is the one requested.
   constexpr size_t kMaxWorkspace = size_t{1} << 30;
+  using Depth = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>;  // d, kd, pad_d, stride_d, dil_d
   using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                         int64_t, int64_t, int64_t, int64_t, int, int, std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>>;
+                         int64_t, int64_t, int64_t, int64_t, int, int, Depth>;
   static std::mutex mu;
   static std::map<Key, std::pair<cudnnConvolutionFwdAlgo_t, cudnnMathType_t>> chosen;  // GUARDED_BY(mu)
   int device = 0;  // the caller's (the session's) current device, which `dnn` works on
@@ -160,8 +161,7 @@ StatusOr<std::unique_ptr<ConvPlan>> ConvPlan::Create(const Dnn& dnn, const ConvG
   const Key key{g.n, g.c, g.h, g.w, g.m, g.kh, g.kw, g.group, g.pad_h, g.pad_w, g.stride_h, g.stride_w, g.dil_h,
                 g.dil_w, (half ? 1 : 0) | (tf32 ? 2 : 0) | (nhwc ? 4 : 0) | (measure ? 8 : 0), device,
                 // The depth axis (0 for 2-D: a 3-D geometry never shares a 2-D one's entry).
-                g.three_d ? std::tuple(g.d, g.kd, g.pad_d, g.stride_d, g.dil_d)
-                          : std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>(0, 0, 0, 0, 0)};
+                g.three_d ? Depth(g.d, g.kd, g.pad_d, g.stride_d, g.dil_d) : Depth(0, 0, 0, 0, 0)};
   auto pick = [&](const cudnnConvolutionFwdAlgoPerf_t* perf, int returned,
                   std::pair<cudnnConvolutionFwdAlgo_t, cudnnMathType_t>* out) {
     for (int i = 0; i < returned; ++i) {

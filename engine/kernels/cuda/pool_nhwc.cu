@@ -83,10 +83,29 @@ __global__ void AveragePoolNhwcKernel(const T* __restrict__ x, T* __restrict__ y
   }
 }
 
-enum class Kind { kMax, kAverage };
+template <typename T>
+__global__ void LpPoolNhwcKernel(const T* __restrict__ x, T* __restrict__ y, int64_t total, PoolShape s, float p) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const OutIndex o = Decompose(i, s);
+    const Taps t = TapsOf(o, s);
+    float sum = 0.f;
+    for (int64_t dz = t.d.lo; dz < t.d.hi; ++dz) {
+      const int64_t z = t.d.start + dz * s.dil_d;
+      for (int64_t dh = t.h.lo; dh < t.h.hi; ++dh) {
+        const T* row = x + InputIndex(s, o.b, z, t.h.start + dh * s.dil_h, 0, o.ch);
+        for (int64_t dw = t.w.lo; dw < t.w.hi; ++dw)
+          sum += powf(fabsf(ToFloat(row[(t.w.start + dw * s.dil_w) * s.c])), p);
+      }
+    }
+    y[i] = FromFloat<T>(powf(sum * LpScale(s, t.d, t.h, t.w), 1.f / p));
+  }
+}
+
+enum class Kind { kMax, kAverage, kLp };
 
 template <Kind K, typename T>
-Status Launch(const T* x, T* y, const PoolShape& s, cudaStream_t stream) {
+Status Launch(const T* x, T* y, const PoolShape& s, cudaStream_t stream, float p = 2.f) {
   if (s.kh <= 0 || s.kw <= 0 || s.kd <= 0 || s.stride_h <= 0 || s.stride_w <= 0 || s.stride_d <= 0 || s.dil_h <= 0 ||
       s.dil_w <= 0 || s.dil_d <= 0)
     return InvalidArgument("pooling: bad window");
@@ -98,9 +117,13 @@ Status Launch(const T* x, T* y, const PoolShape& s, cudaStream_t stream) {
   if constexpr (K == Kind::kMax) {
     MaxPoolNhwcKernel<T><<<grid, kBlock, 0, stream>>>(x, y, total, s);
     return CudaStatus(cudaGetLastError(), "MaxPoolNhwc launch");
-  } else {
+  } else if constexpr (K == Kind::kAverage) {
     AveragePoolNhwcKernel<T><<<grid, kBlock, 0, stream>>>(x, y, total, s);
     return CudaStatus(cudaGetLastError(), "AveragePoolNhwc launch");
+  } else {
+    if (!(p > 0.f)) return InvalidArgument("LpPool: p must be positive");
+    LpPoolNhwcKernel<T><<<grid, kBlock, 0, stream>>>(x, y, total, s, p);
+    return CudaStatus(cudaGetLastError(), "LpPoolNhwc launch");
   }
 }
 
@@ -120,6 +143,14 @@ Status AveragePoolNhwc(const float* x, float* y, const PoolShape& s, cudaStream_
 
 Status AveragePoolNhwc(const __half* x, __half* y, const PoolShape& s, cudaStream_t stream) {
   return Launch<Kind::kAverage>(x, y, s, stream);
+}
+
+Status LpPoolNhwc(const float* x, float* y, const PoolShape& s, float p, cudaStream_t stream) {
+  return Launch<Kind::kLp>(x, y, s, stream, p);
+}
+
+Status LpPoolNhwc(const __half* x, __half* y, const PoolShape& s, float p, cudaStream_t stream) {
+  return Launch<Kind::kLp>(x, y, s, stream, p);
 }
 
 }  // namespace onnxd::cuda

@@ -31,4 +31,8 @@ Status MaxPoolNhwc(const __half* x, __half* y, const PoolShape& s, cudaStream_t 
 Status AveragePoolNhwc(const float* x, float* y, const PoolShape& s, cudaStream_t stream);
 Status AveragePoolNhwc(const __half* x, __half* y, const PoolShape& s, cudaStream_t stream);
 
+// LpPool: y = (LpScale * the window's sum of |x|^p) ^ (1 / p) (window_geometry.h), in fp32.
+Status LpPoolNhwc(const float* x, float* y, const PoolShape& s, float p, cudaStream_t stream);
+Status LpPoolNhwc(const __half* x, __half* y, const PoolShape& s, float p, cudaStream_t stream);
+
 }  // namespace onnxd::cuda

@@ -294,4 +294,12 @@ ONNXD_WINDOW_FN int64_t AverageDivisor(const PoolTaps& td, const PoolTaps& th, c
   return (count_include_pad ? td.counted : td.hi - td.lo) * AverageDivisor(th, tw, count_include_pad);
 }
 
+// LpPool's scale of a window's sum of |x|^p before the p-th root, as the CPU op computes it
+// (ops/nn_ops.cc PoolPlane): the kernel's size over the taps counted with the pads (1 for a window
+// inside the padded input; above 1 for one cut by ceil_mode's extra end); 0 with no tap counted.
+ONNXD_WINDOW_FN float LpScale(const PoolShape& s, const PoolTaps& td, const PoolTaps& th, const PoolTaps& tw) {
+  const int64_t counted = td.counted * th.counted * tw.counted;
+  return counted > 0 ? static_cast<float>(s.kd * s.kh * s.kw) / static_cast<float>(counted) : 0.f;
+}
+
 }  // namespace onnxd::cuda

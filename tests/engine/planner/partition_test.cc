@@ -290,11 +290,11 @@ TEST(PartitionTest, ConvAndPoolingGoToTheGpuInTheFormsCudnnTakes) {
   EXPECT_EQ(Devices(Place(m)), std::string("C") + want);
 }
 
-// 3-D pooling by onnxd's kernels (global pooling as 2-D by cuDNN), 3-D Conv by cuDNN's N-d
-// descriptors; 4-D spatial data stays on the CPU.
+// 3-D pooling (LpPool too) by onnxd's kernels (global pooling as 2-D by cuDNN), 3-D Conv by
+// cuDNN's N-d descriptors; 4-D spatial data stays on the CPU.
 TEST(PartitionTest, ThreeDConvAndPoolingGoToTheGpu) {
   const std::string want = engine::CudaConvAvailable() ? "G" : "C";
-  for (const char* op : {"MaxPool", "AveragePool", "GlobalAveragePool", "Conv"}) {
+  for (const char* op : {"MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "Conv"}) {
     SCOPED_TRACE(op);
     onnx::ModelProto m = NewModel(19);
     auto* g = m.mutable_graph();

@@ -41,6 +41,7 @@ struct Attrs {
   std::string auto_pad = "NOTSET";
   std::vector<int64_t> kernel, strides, dilations, pads;
   bool ceil_mode = false, count_include_pad = false;
+  int64_t p = 0;  // LpPool's p (0: not set)
 };
 
 std::string Describe(const std::vector<int64_t>& x, const Attrs& a) {
@@ -73,6 +74,7 @@ Tensor RunCpu(const std::string& op, const Tensor& x, const Tensor* w, const Att
   if (!a.pads.empty()) SetAttr(&n, "pads", a.pads);
   if (a.ceil_mode) SetAttr(&n, "ceil_mode", int64_t{1});
   if (a.count_include_pad) SetAttr(&n, "count_include_pad", int64_t{1});
+  if (a.p > 0) SetAttr(&n, "p", a.p);
   *g->add_node() = n;
   std::vector<Value> ins = {Value(x)};
   if (w != nullptr) ins.push_back(Value(*w));
@@ -187,15 +189,20 @@ TEST(WindowGeometryTest, SplitPadsAndPaddedInputGiveTheConvolution) {
     for (int i = 0; i < spatial; ++i) out.push_back(axes[i].out);
     ASSERT_EQ(want.shape().ToVector(), out);
     // The padded input, NCHW (NCDHW) and channels-last (the same elements in the other order).
-    const SpatialPadShape ps = spatial == 3 ? ExtraPads3d(cc.x[0], cc.x[1], axes) : ExtraPads(cc.x[0], cc.x[1], axes, false);
+    const SpatialPadShape ps =
+        spatial == 3 ? ExtraPads3d(cc.x[0], cc.x[1], axes) : ExtraPads(cc.x[0], cc.x[1], axes, false);
     SpatialPadShape pn = ps;
     pn.nhwc = true;
     std::vector<int64_t> padded_dims = {ps.n, ps.c};
     if (spatial == 3) padded_dims.push_back(ps.out_d());
     padded_dims.push_back(ps.out_h());
     if (spatial >= 2) padded_dims.push_back(ps.out_w());
-    if (spatial == 1) ASSERT_EQ(ps.out_w(), 1);
-    if (spatial < 3) ASSERT_EQ(ps.out_d(), 1);
+    if (spatial == 1) {
+      ASSERT_EQ(ps.out_w(), 1);
+    }
+    if (spatial < 3) {
+      ASSERT_EQ(ps.out_d(), 1);
+    }
     Tensor padded = Tensor::Allocate(DataType::kFloat, Shape(std::span<const int64_t>(padded_dims)));
     ASSERT_EQ(padded.num_elements(), ps.out_count());
     for (int64_t i = 0; i < ps.out_count(); ++i) {
@@ -226,7 +233,8 @@ TEST(WindowGeometryTest, SplitPadsAndPaddedInputGiveTheConvolution) {
 // The CPU pooling reference of the kernels: NCHW as [n * c, h, w, 1] (NCDHW as [n * c, d, h, w, 1])
 // over MakePoolShape's geometry, window bounds and divisor from PoolTapsAt / AverageDivisor
 // (pool_nhwc.cu's loops).
-Tensor PoolByTaps(const Tensor& x, const PoolShape& s, bool average, const std::vector<int64_t>& out_dims) {
+Tensor PoolByTaps(const Tensor& x, const PoolShape& s, bool average, const std::vector<int64_t>& out_dims,
+                  float lp = 0.f) {
   Tensor y = Tensor::Allocate(DataType::kFloat, Shape(std::span<const int64_t>(out_dims)));
   EXPECT_EQ(y.num_elements(), s.out_count());
   for (int64_t i = 0; i < y.num_elements(); ++i) {
@@ -240,7 +248,7 @@ Tensor PoolByTaps(const Tensor& x, const PoolShape& s, bool average, const std::
     const PoolTaps td = PoolTapsAt(od, s.d, s.kd, s.stride_d, s.dil_d, s.pad_front, s.pad_back);
     const PoolTaps th = PoolTapsAt(oh, s.h, s.kh, s.stride_h, s.dil_h, s.pad_top, s.pad_bottom);
     const PoolTaps tw = PoolTapsAt(ow, s.w, s.kw, s.stride_w, s.dil_w, s.pad_left, s.pad_right);
-    float m = -INFINITY, sum = 0.f;
+    float m = -INFINITY, sum = 0.f, sum_p = 0.f;
     for (int64_t dz = td.lo; dz < td.hi; ++dz)
       for (int64_t dh = th.lo; dh < th.hi; ++dh)
         for (int64_t dw = tw.lo; dw < tw.hi; ++dw) {
@@ -248,9 +256,12 @@ Tensor PoolByTaps(const Tensor& x, const PoolShape& s, bool average, const std::
           const float v = x.data<float>()[(((b * s.d + z) * s.h + yy) * s.w + xx) * s.c + ch];
           m = std::max(m, v);
           sum += v;
+          if (lp > 0.f) sum_p += std::pow(std::fabs(v), lp);
         }
     const int64_t div = AverageDivisor(td, th, tw, s.count_include_pad);
-    y.data<float>()[i] = average ? (div > 0 ? sum / static_cast<float>(div) : 0.f) : m;
+    y.data<float>()[i] = lp > 0.f ? std::pow(sum_p * LpScale(s, td, th, tw), 1.f / lp)
+                         : average ? (div > 0 ? sum / static_cast<float>(div) : 0.f)
+                                   : m;
   }
   return y;
 }
@@ -346,8 +357,15 @@ TEST(WindowGeometryTest, PoolTapsGiveTheCpuPooling) {
       if (pc.x.size() == 4) out.push_back(axes[1].out);
     }
     ExpectNear(PoolByTaps(x, s, true, out), RunCpu("AveragePool", x, nullptr, pc.a), "AveragePool " + what);
-    if (!pc.a.count_include_pad)
+    if (!pc.a.count_include_pad) {
       ExpectNear(PoolByTaps(x, s, false, out), RunCpu("MaxPool", x, nullptr, pc.a), "MaxPool " + what);
+      for (int64_t lp : {2, 3}) {
+        Attrs a = pc.a;
+        a.p = lp;
+        ExpectNear(PoolByTaps(x, s, false, out, static_cast<float>(lp)), RunCpu("LpPool", x, nullptr, a),
+                   "LpPool p=" + std::to_string(lp) + " " + what);
+      }
+    }
     // Channels-last: the same windows over the NHWC data.
     if (pc.x.size() == 4) {
       const PoolShape sn = MakePoolShape(pc.x[0], pc.x[1], axes, true, pc.a.count_include_pad);
