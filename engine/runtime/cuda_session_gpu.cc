@@ -1248,7 +1248,7 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     if (is_half) return cuda::UnaryElementwise(uop, src->data<__half>(), out->data<__half>(), src->num_elements(), s);
     return cuda::UnaryElementwise(uop, src->data<float>(), out->data<float>(), src->num_elements(), s);
   }
-  if (op == "Softmax") {
+  if (op == "Softmax" || op == "LogSoftmax") {
     const int r = x->rank();
     int64_t cols = 1;
     if (p.opset < 13) {
@@ -1257,7 +1257,7 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
       cols = NumElementsOf(x->shape().dims(), static_cast<size_t>(axis), static_cast<size_t>(r));
     } else {
       int64_t axis = p.axis < 0 ? p.axis + r : p.axis;
-      if (axis != r - 1) return Internal("Softmax placed on the GPU over an axis that is not the last");
+      if (axis != r - 1) return Internal(op + " placed on the GPU over an axis that is not the last");
       cols = r == 0 ? 1 : x->dim(r - 1);
     }
     const int64_t n = x->num_elements();
@@ -1266,6 +1266,10 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     Tensor* out = nullptr;
     ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, src->shape()));
     if (rows == 0 || cols == 0) return Status::Ok();
+    if (op == "LogSoftmax") {
+      if (is_half) return cuda::LogSoftmaxLastAxis(src->data<__half>(), out->data<__half>(), rows, cols, s);
+      return cuda::LogSoftmaxLastAxis(src->data<float>(), out->data<float>(), rows, cols, s);
+    }
     if (is_half) return cuda::SoftmaxLastAxis(src->data<__half>(), out->data<__half>(), rows, cols, s);
     return cuda::SoftmaxLastAxis(src->data<float>(), out->data<float>(), rows, cols, s);
   }
@@ -1279,7 +1283,7 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     if (is_half) return cuda::IsNaN(x->data<__half>(), o, x->num_elements(), s);
     return cuda::IsNaN(x->data<float>(), o, x->num_elements(), s);
   }
-  if (op == "ReduceMean" || op == "ReduceSum" || op == "ReduceMax") {
+  if (IsCudaTrailingReduce(op)) {
     // The planner's condition: the reduced axes are the trailing k; each row of the rest reduces.
     const int r = x->rank();
     const int k = static_cast<int>(p.axes.size());
@@ -1302,9 +1306,14 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     }
     if (cols == 0) return Fallback("empty reduced axes");
     const int64_t rows = x->num_elements() / cols;
-    const cuda::ReduceOp rop = op == "ReduceMean" ? cuda::ReduceOp::kMean
-                               : op == "ReduceSum" ? cuda::ReduceOp::kSum
-                                                   : cuda::ReduceOp::kMax;
+    const cuda::ReduceOp rop = op == "ReduceMean"        ? cuda::ReduceOp::kMean
+                               : op == "ReduceSum"       ? cuda::ReduceOp::kSum
+                               : op == "ReduceMax"       ? cuda::ReduceOp::kMax
+                               : op == "ReduceMin"       ? cuda::ReduceOp::kMin
+                               : op == "ReduceProd"      ? cuda::ReduceOp::kProd
+                               : op == "ReduceL2"        ? cuda::ReduceOp::kL2
+                               : op == "ReduceLogSumExp" ? cuda::ReduceOp::kLogSumExp
+                                                         : cuda::ReduceOp::kSumSquare;
     const Tensor* src = x;
     Tensor* out = nullptr;
     ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
