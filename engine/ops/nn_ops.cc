@@ -11,6 +11,7 @@
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/packed_gemm.h"
 #include "kernels/cpu/vec_math.h"
+#include "onnx/onnx-ml.pb.h"
 #include "ops/conv_transpose.h"
 #include "ops/op_kernel.h"
 #include "ops/op_util.h"
@@ -722,10 +723,12 @@ class PoolKernel final : public OpKernel {
     include_pad_ = n.GetInt("count_include_pad", 0) != 0;
     storage_order_ = n.GetInt("storage_order", 0);
     if constexpr (kMode == PoolMode::kLp) {
-      // p is a float before opset 11 and an int since.
+      // p is a float in LpPool-1 and an int from LpPool-2 on: read as the attribute's own type (an
+      // INT read as a float is 0).
       const auto* pa = n.attr("p");
       p_ = 2.f;
-      if (pa != nullptr) p_ = n.opset() < 11 ? n.GetFloat("p", 2.f) : static_cast<float>(n.GetInt("p", 2));
+      if (pa != nullptr)
+        p_ = pa->type() == onnx::AttributeProto::FLOAT ? pa->f() : static_cast<float>(pa->i());
       if (p_ <= 0) return n.Error("p must be positive");
     }
     return Status::Ok();

@@ -515,8 +515,12 @@ CudaNodeParams ReadCudaParams(const onnx::NodeProto& n, int opset, const std::ve
   p.count_include_pad = AttrInt(n, "count_include_pad", 0) != 0;
   p.ceil_mode = AttrString(n, "auto_pad", "NOTSET") == "NOTSET" && AttrInt(n, "ceil_mode", 0) != 0;
   p.auto_pad = AttrString(n, "auto_pad", "NOTSET");
-  // LpPool's p: a float before opset 11, an int since (as the CPU op reads it).
-  if (n.op_type() == "LpPool") p.lp_p = opset < 11 ? AttrFloat(n, "p", 2.f) : static_cast<float>(AttrInt(n, "p", 2));
+  // LpPool's p: a float in LpPool-1, an int from LpPool-2 on; read as its attribute's type, as the
+  // CPU op reads it.
+  if (n.op_type() == "LpPool") {
+    const auto* a = FindAttr(n, "p");
+    p.lp_p = a == nullptr ? 2.f : a->type() == onnx::AttributeProto::FLOAT ? a->f() : static_cast<float>(a->i());
+  }
   p.activation = AttrString(n, "onnxd_activation", "");
   p.activation_alpha = AttrFloat(n, "onnxd_activation_alpha", 0.01f);
   p.activation_beta = AttrFloat(n, "onnxd_activation_beta", 0.f);
