@@ -137,7 +137,8 @@ std::vector<float> ReferencePoolByTaps(const std::vector<float>& x, const PoolSh
     const int64_t div = AverageDivisor(td, th, tw, s.count_include_pad);
     y[i] = lp > 0.f   ? std::pow(sum_p * LpScale(s, td, th, tw), 1.f / lp)
            : average ? (div > 0 ? sum / static_cast<float>(div) : 0.f)
-                     : (nan ? NAN : m);
+           : !HasInputTap(td, th, tw) ? 0.f  // the CPU op's value for a window outside the input
+                                      : (nan ? NAN : m);
   }
   return y;
 }
@@ -173,7 +174,9 @@ TEST_F(PoolNhwcTest, AverageAndDilatedMaxMatchTheWindowMath) {
       Resolved(3, 2, 6, 6, {3, 3}, {2, 2}, {}, {1, 1, 1, 1}, AutoPad::kNotSet, true, true, false),
       Resolved(1, 64, 56, 56, {3, 3}, {2, 2}, {1, 1}, {0, 0, 1, 1}, AutoPad::kNotSet, false, false, true),
       Resolved3d(2, 3, 5, 7, 6, {2, 3, 2}, {2, 1, 2}, {1, 2, 1}, {1, 0, 1, 0, 1, 1}, true, true),
-      Resolved3d(1, 2, 6, 5, 7, {3, 2, 2}, {2, 2, 1}, {}, {}, false, false)};
+      Resolved3d(1, 2, 6, 5, 7, {3, 2, 2}, {2, 2, 1}, {}, {}, false, false),
+      // SAME pads around a dilation wider than the input: the window at oh 1 has no row inside.
+      Resolved(1, 2, 3, 5, {2, 2}, {}, {4, 1}, {}, AutoPad::kSameUpper, false, false, false)};
   uint32_t seed = 600;
   for (const auto& s : cases) {
     SCOPED_TRACE(::testing::Message() << s.n << "x" << s.d << "x" << s.h << "x" << s.w << "x" << s.c << " k" << s.kd

@@ -60,7 +60,7 @@ __global__ void MaxPoolNhwcKernel(const T* __restrict__ x, T* __restrict__ y, in
         }
       }
     }
-    y[i] = FromFloat<T>(nan ? NAN : m);
+    y[i] = FromFloat<T>(!HasInputTap(t.d, t.h, t.w) ? 0.f : nan ? NAN : m);
   }
 }
 

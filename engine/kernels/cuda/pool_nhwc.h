@@ -20,8 +20,8 @@ namespace onnxd::cuda {
 // -pad_top / -pad_left, output [N, out_h, out_w, C]; positions outside the input are skipped.
 using MaxPoolNhwcShape = PoolShape;
 
-// y = max over each window (NaN if any element of the window is NaN; -inf for a window with no
-// element inside the input).
+// y = max over each window (NaN if any element of the window is NaN; 0 for a window with no
+// element inside the input, as the CPU op: window_geometry.h HasInputTap).
 Status MaxPoolNhwc(const float* x, float* y, const PoolShape& s, cudaStream_t stream);
 Status MaxPoolNhwc(const __half* x, __half* y, const PoolShape& s, cudaStream_t stream);
 

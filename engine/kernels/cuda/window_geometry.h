@@ -282,6 +282,13 @@ ONNXD_WINDOW_FN PoolTaps PoolTapsAt(int64_t o, int64_t in, int64_t k, int64_t st
   return t;
 }
 
+// Whether a window has a tap inside the input. One with none (possible with auto_pad SAME_* and a
+// dilation wider than the input, e.g. in 3, kernel 2, dilation 4: the window at 1 reads -1 and 3)
+// max-pools to 0, as the CPU op gives (ops/nn_ops.cc PoolPlane), not -inf.
+ONNXD_WINDOW_FN bool HasInputTap(const PoolTaps& td, const PoolTaps& th, const PoolTaps& tw) {
+  return td.hi > td.lo && th.hi > th.lo && tw.hi > tw.lo;
+}
+
 // An average's divisor: the taps inside the input, or with count_include_pad those inside the
 // padded input. 0 for a window with no tap counted (its output is 0).
 ONNXD_WINDOW_FN int64_t AverageDivisor(const PoolTaps& th, const PoolTaps& tw, bool count_include_pad) {

@@ -261,7 +261,7 @@ Tensor PoolByTaps(const Tensor& x, const PoolShape& s, bool average, const std::
     const int64_t div = AverageDivisor(td, th, tw, s.count_include_pad);
     y.data<float>()[i] = lp > 0.f ? std::pow(sum_p * LpScale(s, td, th, tw), 1.f / lp)
                          : average ? (div > 0 ? sum / static_cast<float>(div) : 0.f)
-                                   : m;
+                                   : (HasInputTap(td, th, tw) ? m : 0.f);
   }
   return y;
 }
@@ -270,6 +270,17 @@ struct PoolCase {
   std::vector<int64_t> x;
   Attrs a;
 };
+
+// Over x [1, 2, 3, 5]: along H (3), kernel 2 with dilation 4 and SAME_UPPER's pads 2 and 2, the
+// window at 1 reads rows -1 and 3, neither inside the input.
+Attrs EmptyWindowAttrs(bool include_pad) {
+  Attrs a;
+  a.auto_pad = "SAME_UPPER";
+  a.count_include_pad = include_pad;
+  a.kernel = {2, 2};
+  a.dilations = {4, 1};
+  return a;
+}
 
 std::vector<PoolCase> PoolCases() {
   std::vector<PoolCase> cases;
@@ -329,6 +340,8 @@ std::vector<PoolCase> PoolCases() {
     same.kernel = {3, 2, 2};
     same.strides = {2, 2, 1};
     cases.push_back({{1, 3, 7, 6, 5}, same});
+    // Windows with no tap inside the input: SAME pads around a dilation wider than the input.
+    cases.push_back({{1, 2, 3, 5}, EmptyWindowAttrs(include)});
   }
   return cases;
 }
@@ -379,6 +392,28 @@ TEST(WindowGeometryTest, PoolTapsGiveTheCpuPooling) {
         ASSERT_NEAR(yn.data<float>()[i], want_nhwc[static_cast<size_t>(i)], 1e-5f) << "NHWC element " << i;
     }
   }
+}
+
+// MaxPool of a window with no tap inside the input is 0 on the CPU; the kernel's -inf there
+// (before HasInputTap) differed.
+TEST(WindowGeometryTest, MaxPoolOfAWindowOutsideTheInputIsZeroAsOnTheCpu) {
+  const std::vector<int64_t> dims = {1, 2, 3, 5};
+  const Attrs a = EmptyWindowAttrs(false);
+  WindowAxis axes[3];
+  Resolve(dims, a.kernel, a, false, axes);
+  ASSERT_EQ(axes[0].out, 3);
+  const PoolShape s = MakePoolShape(dims[0], dims[1], axes, false, false);
+  const PoolTaps th = PoolTapsAt(1, s.h, s.kh, s.stride_h, s.dil_h, s.pad_top, s.pad_bottom);
+  const PoolTaps tw = PoolTapsAt(0, s.w, s.kw, s.stride_w, s.dil_w, s.pad_left, s.pad_right);
+  EXPECT_FALSE(HasInputTap(PoolTaps{0, 0, 1, 1}, th, tw));
+  EXPECT_TRUE(HasInputTap(PoolTaps{0, 0, 1, 1},
+                          PoolTapsAt(0, s.h, s.kh, s.stride_h, s.dil_h, s.pad_top, s.pad_bottom), tw));
+  const Tensor x = RandomTensor(dims, 7);
+  const Tensor want = RunCpu("MaxPool", x, nullptr, a);
+  ASSERT_EQ(want.num_elements(), 2 * 3 * 5);
+  for (int64_t ch = 0; ch < 2; ++ch)
+    for (int64_t ow = 0; ow < 5; ++ow) EXPECT_EQ(want.data<float>()[(ch * 3 + 1) * 5 + ow], 0.f);
+  ExpectNear(PoolByTaps(x, s, false, {1, 2, 3, 5}), want, "MaxPool with empty windows");
 }
 
 // ONNX's node cases with known answers (onnx/backend/test/case/node/averagepool.py, maxpool.py,
