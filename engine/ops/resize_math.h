@@ -2,8 +2,10 @@
 // per axis from it) and the CUDA kernel (kernels/cuda/resize.cu, which evaluates it per output
 // element): one definition of the spec's formulas, compiled for host and device.
 //
-// ResizeElement is the CUDA kernel's whole per-element computation; tests/engine/resize_math_test.cc
-// runs it on the host against the CPU op.
+// ResizeElement is the CUDA kernel's whole per-element computation; tests/engine/ops/
+// resize_element_test.cc runs it on the host against the CPU op. Device code that includes this
+// must be compiled with -fmad=false (kernels/cuda/CMakeLists.txt does so for resize.cu): the host
+// does not fuse multiply-adds, and a fused coordinate can round to the other nearest pixel.
 #pragma once
 
 #include <math.h>

@@ -816,6 +816,14 @@ TEST(CudaDataOpsSessionTest, ResizeInEveryModeRunsOnTheGpu) {
     CheckAgainstCpu(ResizeModel(f, dims), in, 0, 2);
     CheckAgainstCpu(ResizeModel(f, dims), in, 0, -1, true);
   }
+  // Nearest on a source coordinate at the rounding edge (1.50000012 for output 5; 1.5 if the
+  // kernel fused its multiply-adds: tests/engine/ops/resize_element_test.cc): a pixel off would be
+  // far outside the tolerance.
+  const std::vector<int64_t> edge = {1, 2, 4, 4};
+  CheckAgainstCpu(ResizeModel({"nearest", "tf_crop_and_resize", "round_prefer_floor", {}, {1, 2, 11, 11},
+                               {0, 0, 0.4f, 0.4f, 1, 1, 0.6f, 0.6f}},
+                              edge),
+                  {FloatTensor(edge, Random(static_cast<size_t>(Count(edge)), 75, 3.f))}, 0, 2);
 }
 
 TEST(CudaDataOpsSessionTest, ResizeAntialiasStaysOnTheCpu) {

@@ -236,6 +236,38 @@ TEST(ResizeElement, MatchesTheCpuOpForCropAndResizeWithExtrapolation) {
   }
 }
 
+// A source coordinate on the rounding edge, and why kernels/cuda/CMakeLists.txt compiles resize.cu
+// with -fmad=false: tf_crop_and_resize over roi 0.4 .. 0.6 of 4 rows into 11 puts output 5 at
+// 0.4 * 3 + (5 * 0.2 * 3) / 10 = 1.50000012 in float, as the host (and the CPU op) computes it, so
+// round_prefer_floor reads row 2; with the first product fused into the add (nvcc's default
+// contraction) the sum rounds to 1.5 and the same code reads row 1.
+TEST(ResizeElement, CropCoordinateOnTheRoundingEdgeMatchesTheCpuOp) {
+  resize::AxisGeom g;
+  g.in = 4;
+  g.out = 11;
+  g.roi0 = 0.4f;
+  g.roi1 = 0.6f;
+  g.identity = false;
+  bool extrap = true;
+  const float x = resize::SourceCoord(resize::CoordMode::kTfCrop, 5.f, g, &extrap);
+  EXPECT_FALSE(extrap);
+  EXPECT_GT(x, 1.5f);
+  const float q = (5.f * (g.roi1 - g.roi0) * 3.f) / 10.f;
+  EXPECT_EQ(std::fma(g.roi0, 3.f, q), 1.5f);  // what a contracted a * b + c gives
+  resize::Params p;
+  p.coord = resize::CoordMode::kTfCrop;
+  EXPECT_EQ(resize::NearestIndex(p, g, 5), 2);
+  // The CPU op agrees with ResizeElement there (every element of the 11 x 11 output).
+  std::mt19937 rng(19);
+  Case c;
+  c.ctm = "tf_crop_and_resize";
+  c.nearest = "round_prefer_floor";
+  c.x_dims = {1, 1, 4, 4};
+  c.roi = {0, 0, 0.4f, 0.4f, 1, 1, 0.6f, 0.6f};
+  c.sizes = {1, 1, 11, 11};
+  EXPECT_EQ(CheckCase(c, &rng), 121);
+}
+
 TEST(ResizeElement, MatchesTheLegacyForms) {
   std::mt19937 rng(17);
   for (const std::string mode : {"nearest", "linear"}) {
