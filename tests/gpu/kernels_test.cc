@@ -490,6 +490,29 @@ double ReferenceReduce(ReduceOp op, const float* x, int64_t cols) {
   }
 }
 
+// A NaN anywhere in a row makes its max and min NaN, as the CPU ReduceMax / ReduceMin give (the
+// kernels once dropped it with fmaxf); the NaN is put in a different warp and block part each row.
+TEST_F(CudaKernelTest, ReduceMaxAndMinPropagateNaN) {
+  for (int64_t cols : {1, 31, 33, 768, 5000}) {
+    const int64_t rows = 6;
+    auto x = RandomVector(rows * cols, 160 + static_cast<uint32_t>(cols), -3.f, 3.f);
+    for (int64_t r = 0; r + 1 < rows; ++r) x[r * cols + (r * 37) % cols] = NAN;  // the last row has none
+    auto dx = Upload(pool_, x);
+    for (ReduceOp op : {ReduceOp::kMax, ReduceOp::kMin, ReduceOp::kLogSumExp}) {
+      SCOPED_TRACE(::testing::Message() << "op " << static_cast<int>(op) << " cols " << cols);
+      auto dy = Empty(pool_, rows);
+      ASSERT_TRUE(ReduceLastAxis(op, dx.as<float>(), dy.as<float>(), rows, cols, stream_->get()).ok());
+      const auto got = Download(dy, rows, *stream_);
+      for (int64_t r = 0; r + 1 < rows; ++r) EXPECT_TRUE(std::isnan(got[r])) << "row " << r << ": " << got[r];
+      const float* last = &x[(rows - 1) * cols];
+      const double want = op == ReduceOp::kMax ? *std::max_element(last, last + cols)
+                          : op == ReduceOp::kMin ? *std::min_element(last, last + cols)
+                                                 : ReferenceReduce(op, last, cols);
+      EXPECT_NEAR(got[rows - 1], want, 1e-4 * (1 + std::fabs(want)));
+    }
+  }
+}
+
 TEST_F(CudaKernelTest, MinProdL2LogSumExpSumSquareMatchReference) {
   for (int64_t cols : {1, 31, 32, 33, 768, 1025, 5000}) {
     const int64_t rows = 37;

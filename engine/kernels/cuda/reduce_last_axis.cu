@@ -19,6 +19,22 @@ __device__ __forceinline__ float BlockProduct(float v, float* shared /* >= 32 fl
   return v;
 }
 
+// The max with NaN winning on either side, as the CPU ReduceMax / ReduceMin compare (fmaxf would
+// drop the NaN).
+__device__ __forceinline__ float MaxOrNaN(float a, float b) { return (b > a || b != b) ? b : a; }
+
+// BlockReduce's max with MaxOrNaN: a NaN anywhere in the block reaches every thread.
+__device__ __forceinline__ float BlockMaxOrNaN(float v, float* shared /* >= 32 floats */) {
+  for (int off = 16; off > 0; off >>= 1) v = MaxOrNaN(v, __shfl_xor_sync(0xffffffffu, v, off));
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  __syncthreads();
+  if (lane == 0) shared[warp] = v;
+  __syncthreads();
+  v = lane < warps ? shared[lane] : -INFINITY;
+  for (int off = 16; off > 0; off >>= 1) v = MaxOrNaN(v, __shfl_xor_sync(0xffffffffu, v, off));
+  return v;
+}
+
 // One block per row (row_reduce.cuh).
 template <ReduceOp Op, typename T>
 __global__ void ReduceRowKernel(const T* in, T* out, int64_t cols) {
@@ -29,8 +45,8 @@ __global__ void ReduceRowKernel(const T* in, T* out, int64_t cols) {
     // The min as the max of the negated values.
     constexpr float kSign = Op == ReduceOp::kMin ? -1.f : 1.f;
     float v = -INFINITY;
-    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) v = fmaxf(v, kSign * ToFloat(x[c]));
-    v = BlockReduce<true>(v, shared);
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) v = MaxOrNaN(v, kSign * ToFloat(x[c]));
+    v = BlockMaxOrNaN(v, shared);
     if constexpr (Op == ReduceOp::kLogSumExp) {
       const float shift = isfinite(v) ? v : 0.f;
       float s = 0.f;

@@ -11,8 +11,9 @@
 
 namespace onnxd::cuda {
 
-// kMin, kMax ignore NaN (fminf / fmaxf). kLogSumExp is log(sum(exp(x - m))) + m with m the row's
-// max (0 when not finite), as the CPU op; kL2 is sqrt(sum(x^2)); kSumSquare sum(x^2).
+// kMin, kMax propagate NaN (a row with a NaN gives NaN), as the CPU ops. kLogSumExp is
+// log(sum(exp(x - m))) + m with m the row's max (0 when not finite or NaN), as the CPU op; kL2 is
+// sqrt(sum(x^2)); kSumSquare sum(x^2).
 enum class ReduceOp { kSum, kMean, kMax, kMin, kProd, kL2, kLogSumExp, kSumSquare };
 
 // out[r] = op(in[r, 0..cols)). cols must be >= 1. Queued on `stream`.
