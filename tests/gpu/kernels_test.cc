@@ -466,6 +466,20 @@ TEST_F(CudaKernelTest, LogSoftmaxLastAxisMatchesReference) {
   }
 }
 
+// Logits far from 0 (3000 + [-3, 3]): x - m is exact there, so (x - m) - log(s) keeps fp32's
+// precision of the result, where x - (m + log(s)) lost log(s) to the ulp of 3000 (2.4e-4) first.
+TEST_F(CudaKernelTest, LogSoftmaxKeepsPrecisionForLargeLogits) {
+  for (int64_t cols : {100, 1000}) {  // the warp kernel and the block kernel
+    const int64_t rows = 8;
+    auto x = RandomVector(rows * cols, 170 + static_cast<uint32_t>(cols), -3.f, 3.f);
+    for (float& v : x) v += 3000.f;
+    auto dx = Upload(pool_, x);
+    auto dy = Empty(pool_, rows * cols);
+    ASSERT_TRUE(LogSoftmaxLastAxis(dx.as<float>(), dy.as<float>(), rows, cols, stream_->get()).ok());
+    ExpectClose(Download(dy, rows * cols, *stream_), ReferenceLogSoftmax(x, rows, cols), 1e-6f, 2e-5f);
+  }
+}
+
 // The reductions the session added beside Sum / Mean / Max, in double.
 double ReferenceReduce(ReduceOp op, const float* x, int64_t cols) {
   double m = -INFINITY, mn = INFINITY, s = 0, sq = 0, p = 1;

@@ -20,8 +20,9 @@ __global__ void SoftmaxKernel(const T* in, T* out, int64_t cols) {
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) s += expf(ToFloat(x[c]) - m);
   s = BlockReduce<false>(s, shared);
   if constexpr (kLog) {
-    const float shift = m + logf(s);
-    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) y[c] = FromFloat<T>(ToFloat(x[c]) - shift);
+    // (x - m) - log(s), as the CPU op: x - (m + log(s)) would round log(s) to m's ulp first.
+    const float ls = logf(s);
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) y[c] = FromFloat<T>((ToFloat(x[c]) - m) - ls);
   } else {
     const float inv = 1.f / s;
     for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) y[c] = FromFloat<T>(expf(ToFloat(x[c]) - m) * inv);
@@ -57,11 +58,11 @@ __global__ void SoftmaxWarpKernel(const T* in, T* out, int64_t rows, int cols) {
   }
   for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
   if constexpr (kLog) {
-    const float shift = m + logf(s);
+    const float ls = logf(s);  // (x - m) - log(s), as the block kernel
 #pragma unroll
     for (int k = 0; k < kPer; ++k) {
       const int c = lane + 32 * k;
-      if (c < cols) y[c] = FromFloat<T>(v[k] - shift);
+      if (c < cols) y[c] = FromFloat<T>((v[k] - m) - ls);
     }
   } else {
     const float inv = 1.f / s;
