@@ -119,6 +119,7 @@ DataType InferOutputType(const onnx::NodeProto& n, const std::vector<DataType>& 
   if (op == "CastLike") return input(1);
   if (op == "Where") return input(1);
   if (op == "Dropout" && k == 1) return DataType::kBool;
+  if (op == "MaxPool" && k == 1) return DataType::kInt64;  // Indices
   if (op == "LayerNormalization" && k > 0) return DataType::kFloat;
   if (kSameAsFirst.count(op)) return input(0);
   return DataType::kUndefined;

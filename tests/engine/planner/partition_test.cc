@@ -379,6 +379,25 @@ TEST(PartitionTest, ElementTypesFlowThroughCpuNodes) {
   EXPECT_EQ(p.output_copies, 1);
 }
 
+// MaxPool's Indices output is int64, not its input's type: a float op reading it (Neg here) stays
+// on the CPU instead of being placed on the GPU as if it read floats.
+TEST(PartitionTest, MaxPoolIndicesAreInt64) {
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = TensorInfo("x", kFloat, {1, 2, 4, 4});
+  *g->add_output() = TensorInfo("y", kFloat, {});
+  *g->add_output() = TensorInfo("n", onnx::TensorProto::INT64, {});
+  for (int k = 0; k < 2; ++k) g->mutable_output(k)->mutable_type()->mutable_tensor_type()->clear_shape();
+  onnx::NodeProto mp = Node("MaxPool", {"x"}, {"y", "i"}, "maxpool");
+  SetAttr(&mp, "kernel_shape", std::vector<int64_t>{2, 2});
+  *g->add_node() = mp;
+  *g->add_node() = Node("Neg", {"i"}, {"n"}, "neg");
+  PlacementInfo p = Place(m);
+  ASSERT_EQ(p.nodes.size(), 2u);
+  EXPECT_EQ(Devices(p), "CC");
+  EXPECT_NE(p.nodes[1].reason.find("int64"), std::string::npos) << p.nodes[1].reason;
+}
+
 onnx::TensorProto Int64Initializer(const std::string& name, const std::vector<int64_t>& dims,
                                    const std::vector<int64_t>& values) {
   onnx::TensorProto t;
