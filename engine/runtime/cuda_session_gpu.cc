@@ -1306,14 +1306,17 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     }
     if (cols == 0) return Fallback("empty reduced axes");
     const int64_t rows = x->num_elements() / cols;
-    const cuda::ReduceOp rop = op == "ReduceMean"        ? cuda::ReduceOp::kMean
-                               : op == "ReduceSum"       ? cuda::ReduceOp::kSum
-                               : op == "ReduceMax"       ? cuda::ReduceOp::kMax
-                               : op == "ReduceMin"       ? cuda::ReduceOp::kMin
-                               : op == "ReduceProd"      ? cuda::ReduceOp::kProd
-                               : op == "ReduceL2"        ? cuda::ReduceOp::kL2
-                               : op == "ReduceLogSumExp" ? cuda::ReduceOp::kLogSumExp
-                                                         : cuda::ReduceOp::kSumSquare;
+    // Every op IsCudaTrailingReduce lists, by name: one added there without a kernel here is an
+    // error, not another reduction.
+    static const std::pair<const char*, cuda::ReduceOp> kReduce[] = {
+        {"ReduceMean", cuda::ReduceOp::kMean},       {"ReduceSum", cuda::ReduceOp::kSum},
+        {"ReduceMax", cuda::ReduceOp::kMax},         {"ReduceMin", cuda::ReduceOp::kMin},
+        {"ReduceProd", cuda::ReduceOp::kProd},       {"ReduceL2", cuda::ReduceOp::kL2},
+        {"ReduceLogSumExp", cuda::ReduceOp::kLogSumExp}, {"ReduceSumSquare", cuda::ReduceOp::kSumSquare}};
+    const auto* red =
+        std::find_if(std::begin(kReduce), std::end(kReduce), [&](const auto& e) { return op == e.first; });
+    if (red == std::end(kReduce)) return Internal("op " + op + " was placed on the GPU but has no CUDA reduction");
+    const cuda::ReduceOp rop = red->second;
     const Tensor* src = x;
     Tensor* out = nullptr;
     ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));

@@ -4,9 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <set>
 
 #include "onnx/onnx-ml.pb.h"
+#include "ops/op_kernel.h"
 #include "test_models.h"
 
 namespace onnxd {
@@ -561,6 +563,79 @@ TEST(PartitionTest, DataOpsStayOnTheCpuForTypesTheKernelsDoNotTake) {
   PlacementInfo p = Place(m);
   EXPECT_EQ(Devices(p), "C");
   EXPECT_NE(p.nodes[0].reason.find("string"), std::string::npos) << p.nodes[0].reason;
+}
+
+// The text of file `path` under the source tree with its // comments cut out ("" when unreadable).
+std::string SourceCode(const std::string& path) {
+  std::ifstream in(std::string(ONNXD_SOURCE_DIR) + "/" + path);
+  std::string code, line;
+  while (std::getline(in, line)) code += line.substr(0, line.find("//")) + "\n";
+  return code;
+}
+
+// The body of the function whose definition starts with `head` in `code` (to the first line that
+// is a lone "}"); "" when not found.
+std::string FunctionBody(const std::string& code, const std::string& head) {
+  const size_t begin = code.find(head);
+  if (begin == std::string::npos) return "";
+  const size_t end = code.find("\n}\n", begin);
+  return code.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+}
+
+// Every ai.onnx op that CudaSupport can place on the GPU as a kernel has a dispatch in the CUDA
+// session: its name is a string literal in RunCudaKernel / RunConvOrPool
+// (runtime/cuda_session_gpu.cc), or, for the ops IsCudaDataOp lists, in runtime/cuda_data_ops.cc
+// (Resize and Upsample: RunCudaKernel). A placement without one answers INTERNAL ("placed on the
+// GPU but has no CUDA path") on every run instead of running on the CPU: de2bfee's LogSoftmax and
+// ReduceMin / Prod / L2 / LogSumExp / SumSquare, whose session hunk was lost. The session's code
+// needs a GPU to run; its text does not. Each op is offered float, bool and int64 inputs of rank 4,
+// with and without axes [-1] (an attribute, and a constant input from the opsets that take one)
+// and Cast's `to`, at opsets 11, 13, 18 and 19.
+TEST(PartitionTest, EveryOpTheGpuCanRunIsDispatchedByTheCudaSession) {
+  const std::string session = SourceCode("engine/runtime/cuda_session_gpu.cc");
+  const std::string kernels = FunctionBody(session, "Status CudaSessionImpl::RunCudaKernel(") +
+                              FunctionBody(session, "Status CudaSessionImpl::RunConvOrPool(");
+  const std::string data_ops = SourceCode("engine/runtime/cuda_data_ops.cc");
+  ASSERT_NE(kernels.find("\"MatMul\""), std::string::npos) << "RunCudaKernel not found under " << ONNXD_SOURCE_DIR;
+  ASSERT_NE(data_ops.find("\"Gather\""), std::string::npos) << "cuda_data_ops.cc not found under " << ONNXD_SOURCE_DIR;
+
+  const std::vector<std::vector<DataType>> type_profiles = {
+      std::vector<DataType>(5, DataType::kFloat),
+      std::vector<DataType>(5, DataType::kBool),
+      {DataType::kBool, DataType::kFloat, DataType::kFloat, DataType::kFloat, DataType::kFloat},
+      {DataType::kFloat, DataType::kInt64, DataType::kInt64, DataType::kInt64, DataType::kInt64},
+      std::vector<DataType>(5, DataType::kInt64)};
+  const std::vector<int> ranks(5, 4);
+  const Tensor axes = Tensor::FromVector<int64_t>({-1}, Shape{1});
+  const std::vector<const Tensor*> constants = {nullptr, &axes, nullptr, nullptr, nullptr};
+  std::set<std::string> placed;
+  for (const std::string& key : engine::OpRegistry::Global().OpNames()) {
+    if (key.empty() || key[0] != ':') continue;  // "domain:op"; ai.onnx only
+    const std::string op = key.substr(1);
+    for (int attrs = 0; attrs < 3; ++attrs) {
+      onnx::NodeProto n = Node(op, {"a", "b", "c", "d", "e"}, {"y"}, "n");
+      if (attrs == 1) SetAttr(&n, "axes", std::vector<int64_t>{-1});
+      if (attrs == 2) SetAttr(&n, "to", static_cast<int64_t>(kFloat));
+      for (int opset : {11, 13, 18, 19})
+        for (const auto& types : type_profiles)
+          if (engine::CudaSupport(n, opset, types, ranks, constants).placement == engine::CudaPlacement::kKernel)
+            placed.insert(op);
+    }
+  }
+  // The profiles reach the op families this session added (so the check below checks something).
+  std::vector<std::string> expected = {"Add", "Gelu", "LogSoftmax", "ReduceMin", "ReduceSumSquare", "Gather",
+                                       "Cast", "Pad", "Tile", "Resize", "Upsample", "ArgMax", "PRelu", "Mish",
+                                       "InstanceNormalization", "DepthToSpace", "ConvTranspose", "Where", "Range"};
+  if (engine::CudaConvAvailable()) expected.insert(expected.end(), {"Conv", "MaxPool", "LpPool", "GlobalMaxPool"});
+  for (const std::string& op : expected) EXPECT_TRUE(placed.count(op)) << op << " is never placed on the GPU";
+
+  for (const std::string& op : placed) {
+    const std::string literal = "\"" + op + "\"";
+    const bool in_kernels = kernels.find(literal) != std::string::npos;
+    const bool dispatched = engine::IsCudaDataOp(op) ? in_kernels || data_ops.find(literal) != std::string::npos
+                                                     : in_kernels;
+    EXPECT_TRUE(dispatched) << op << " can be placed on the GPU, but the CUDA session has no dispatch for it";
+  }
 }
 
 TEST(PartitionTest, AReshapeOfAGraphInputThatTheGpuReadsRunsThere) {
