@@ -121,10 +121,13 @@ inline PadSplit SplitPads(const WindowAxis& a) {
 }
 
 // True when cuDNN's pooling (symmetric pads, no dilation, floor grid) gives these axes' windows.
+// Pads as wide as the kernel are left to our kernels too: a window there lies wholly in the
+// padding, which cuDNN does not define as ONNX does (the CPU op's 0; pads < kernel leave every
+// window a tap inside the input).
 inline bool CudnnPoolable(const WindowAxis axes[2]) {
   for (int i = 0; i < 2; ++i) {
     const WindowAxis& a = axes[i];
-    if (a.pad_begin != a.pad_end || a.dil != 1) return false;
+    if (a.pad_begin != a.pad_end || a.dil != 1 || a.pad_begin >= a.k) return false;
     if (a.in + 2 * a.pad_begin < a.k || a.out != (a.in + 2 * a.pad_begin - a.k) / a.stride + 1) return false;
   }
   return true;

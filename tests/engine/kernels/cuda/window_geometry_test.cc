@@ -340,8 +340,14 @@ std::vector<PoolCase> PoolCases() {
     same.kernel = {3, 2, 2};
     same.strides = {2, 2, 1};
     cases.push_back({{1, 3, 7, 6, 5}, same});
-    // Windows with no tap inside the input: SAME pads around a dilation wider than the input.
+    // Windows with no tap inside the input: SAME pads around a dilation wider than the input, and
+    // explicit pads as wide as the kernel.
     cases.push_back({{1, 2, 3, 5}, EmptyWindowAttrs(include)});
+    Attrs wide;
+    wide.count_include_pad = include;
+    wide.kernel = {2, 2};
+    wide.pads = {2, 0, 2, 3};
+    cases.push_back({{1, 2, 4, 5}, wide});
   }
   return cases;
 }
@@ -454,6 +460,10 @@ TEST(WindowGeometryTest, ResolvesTheOnnxExamples) {
   EXPECT_FALSE(CudnnPoolable(axes));
   axes[1] = ResolveWindowAxis(8, 3, 1, 2, 0, 0, AutoPad::kNotSet, false);
   EXPECT_FALSE(CudnnPoolable(axes));
+  axes[1] = ResolveWindowAxis(8, 2, 1, 1, 2, 2, AutoPad::kNotSet, false);  // pads as wide as the kernel
+  EXPECT_FALSE(CudnnPoolable(axes));
+  axes[1] = ResolveWindowAxis(8, 3, 1, 1, 2, 2, AutoPad::kNotSet, false);
+  EXPECT_TRUE(CudnnPoolable(axes));
   // Bad attributes are refused, not resolved.
   std::string why;
   const int64_t in[2] = {8, 8}, k[2] = {3, 3};
