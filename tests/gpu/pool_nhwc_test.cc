@@ -176,7 +176,9 @@ TEST_F(PoolNhwcTest, AverageAndDilatedMaxMatchTheWindowMath) {
       Resolved3d(2, 3, 5, 7, 6, {2, 3, 2}, {2, 1, 2}, {1, 2, 1}, {1, 0, 1, 0, 1, 1}, true, true),
       Resolved3d(1, 2, 6, 5, 7, {3, 2, 2}, {2, 2, 1}, {}, {}, false, false),
       // SAME pads around a dilation wider than the input: the window at oh 1 has no row inside.
-      Resolved(1, 2, 3, 5, {2, 2}, {}, {4, 1}, {}, AutoPad::kSameUpper, false, false, false)};
+      Resolved(1, 2, 3, 5, {2, 2}, {}, {4, 1}, {}, AutoPad::kSameUpper, false, false, false),
+      // Pads as wide as the kernel (ours since CudnnPoolable refuses them): windows wholly in the pads.
+      Resolved(1, 2, 4, 5, {2, 2}, {}, {}, {2, 0, 2, 3}, AutoPad::kNotSet, false, false, true)};
   uint32_t seed = 600;
   for (const auto& s : cases) {
     SCOPED_TRACE(::testing::Message() << s.n << "x" << s.d << "x" << s.h << "x" << s.w << "x" << s.c << " k" << s.kd
