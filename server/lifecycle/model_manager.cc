@@ -117,12 +117,13 @@ Status ModelManager::Load(const std::string& name, const std::string& config_jso
     LogModelState(name, v, ModelStateName(ModelState::kLoading), "");
     const std::string path = ModelFilePath(*repo_model, v, base);
     // KIND_GPU instances run a CUDA plan (CompleteConfig fails the load when no GPU is usable or
-    // a group lists a GPU that does not exist), `count` of them on each GPU of the group;
+    // a group lists a GPU that does not exist), `count` of them on each GPU of the group; so do a
+    // config without instance groups and KIND_AUTO groups when a GPU is usable, as in Triton;
     // the config's parameter allow_tf32 "true" lets its GEMMs and convolutions use TF32, and
     // precision "fp16" runs its float values in fp16 on the GPU.
     CompileOptions compile_options;
-    for (const auto& g : base.instance_group())
-      if (g.kind() == inference::ModelInstanceGroup::KIND_GPU) compile_options.device = Device::kCuda;
+    if (WantsGpu(base, NeedsGpuProbe(base) ? GpuInventory::Probe() : GpuInventory()))
+      compile_options.device = Device::kCuda;
     if (auto p = base.parameters().find("allow_tf32"); p != base.parameters().end())
       compile_options.allow_tf32 = p->second.string_value() == "true";
     if (auto p = base.parameters().find("precision"); p != base.parameters().end())
@@ -134,6 +135,16 @@ Status ModelManager::Load(const std::string& name, const std::string& config_jso
     if (auto p = base.parameters().find("cuda_autotune"); p != base.parameters().end())
       compile_options.cuda_autotune = p->second.string_value() != "false";
     auto compiled = engine_.CompileFile(path, compile_options);
+    // Chosen for the GPU by default (no KIND_GPU group), but no node of it has a CUDA kernel (a
+    // scikit-learn tree ensemble, say): the CPU serves it without a CUDA session's overhead.
+    bool asked_for_gpu = false;
+    for (const auto& g : base.instance_group()) asked_for_gpu |= g.kind() == inference::ModelInstanceGroup::KIND_GPU;
+    if (compiled.ok() && compile_options.device == Device::kCuda && !asked_for_gpu &&
+        std::none_of((*compiled)->placement().nodes.begin(), (*compiled)->placement().nodes.end(),
+                     [](const PlacementInfo::Node& n) { return n.device == Device::kCuda; })) {
+      compile_options.device = Device::kCpu;
+      compiled = engine_.CompileFile(path, compile_options);
+    }
     Status st = compiled.ok() ? Status::Ok() : compiled.status();
     inference::ModelConfig config = base;
     if (st.ok())

@@ -24,22 +24,45 @@ std::string SeenGpus(const GpuInventory& gpus) {
 }  // namespace
 
 GpuInventory GpuInventory::Probe() {
-  GpuInventory inv;
-  inv.count = Engine::CudaDeviceCount(&inv.why_none);
-  if (const char* v = std::getenv("CUDA_VISIBLE_DEVICES"); v != nullptr) inv.cuda_visible_devices = v;
+  static const GpuInventory inv = [] {
+    GpuInventory i;
+    i.count = Engine::CudaDeviceCount(&i.why_none);
+    if (const char* v = std::getenv("CUDA_VISIBLE_DEVICES"); v != nullptr) i.cuda_visible_devices = v;
+    return i;
+  }();
   return inv;
 }
 
+bool NeedsGpuProbe(const inference::ModelConfig& config) {
+  if (config.instance_group_size() == 0) return true;
+  for (const Group& g : config.instance_group())
+    if (g.kind() == Group::KIND_GPU || g.kind() == Group::KIND_AUTO) return true;
+  return false;
+}
+
+bool WantsGpu(const inference::ModelConfig& config, const GpuInventory& gpus) {
+  bool automatic = config.instance_group_size() == 0, cpu = false;
+  for (const Group& g : config.instance_group()) {
+    if (g.kind() == Group::KIND_GPU) return true;
+    automatic |= g.kind() == Group::KIND_AUTO;
+    cpu |= g.kind() == Group::KIND_CPU;
+  }
+  // KIND_AUTO beside a KIND_CPU group stays on the CPU (one model's instances are on one kind).
+  return automatic && !cpu && gpus.count > 0;
+}
+
 Status CompleteInstanceGroups(Device target, const GpuInventory& gpus, inference::ModelConfig* config) {
+  const bool gpu_model = target == Device::kCuda && gpus.count > 0;
   if (config->instance_group_size() == 0) {
+    // Triton's default: one instance on each GPU when there are GPUs, else CPU instances.
     auto* g = config->add_instance_group();
     g->set_name(config->name());
-    g->set_kind(Group::KIND_CPU);
-    g->set_count(2);
+    g->set_kind(gpu_model ? Group::KIND_GPU : Group::KIND_CPU);
+    g->set_count(gpu_model ? 1 : 2);
   }
   for (int i = 0; i < config->instance_group_size(); ++i) {
     Group& g = *config->mutable_instance_group(i);
-    if (g.kind() == Group::KIND_AUTO) g.set_kind(Group::KIND_CPU);
+    if (g.kind() == Group::KIND_AUTO) g.set_kind(gpu_model ? Group::KIND_GPU : Group::KIND_CPU);
     if (g.count() <= 0) g.set_count(1);
     if (g.kind() == Group::KIND_MODEL) return InvalidArgument("instance_group kind KIND_MODEL is not supported");
     if (g.count() > 64) return InvalidArgument("instance_group count " + std::to_string(g.count()) + " is above 64");

@@ -24,12 +24,21 @@ struct GpuInventory {
   int count = 0;
   std::string why_none;              // when count is 0: why (no CUDA backend, no driver, no device)
   std::string cuda_visible_devices;  // its value when set, for the messages
-  // What the engine sees (Engine::CudaDeviceCount).
+  // What the engine sees (Engine::CudaDeviceCount), asked once per process (the GPUs a process can
+  // use do not change while it runs).
   static GpuInventory Probe();
 };
 
+// True when the model's instances go on GPUs, as Triton decides: a KIND_GPU group, or (with at
+// least one GPU usable) no instance group at all or a KIND_AUTO group. Its model is then compiled
+// for CUDA. `gpus` is only read for the second case (pass a probe only when NeedsGpuProbe says).
+bool WantsGpu(const inference::ModelConfig& config, const GpuInventory& gpus);
+// True when WantsGpu's answer or CompleteInstanceGroups depends on the GPUs there are.
+bool NeedsGpuProbe(const inference::ModelConfig& config);
+
 // Completes and checks the instance groups of `config`, whose model was compiled for `target`:
-// no group gives 2 CPU instances; KIND_AUTO becomes KIND_CPU; a count of 0 or less becomes 1 and
+// no group gives one instance on each GPU for a CUDA model (Triton's default), else 2 CPU
+// instances; KIND_AUTO becomes KIND_GPU for a CUDA model, else KIND_CPU; a count of 0 or less becomes 1 and
 // above 64 fails; KIND_GPU needs a kCuda model and a GPU, and an empty `gpus` is filled with every
 // GPU of `gpus`. KIND_GPU and KIND_CPU groups in one model are not supported.
 Status CompleteInstanceGroups(Device target, const GpuInventory& gpus, inference::ModelConfig* config);

@@ -235,11 +235,11 @@ Status CompleteConfig(const CompiledModel& model, bool explicit_max_batch_size, 
     e->set_data_type(s.type.kind == ValueKind::kTensor ? ConfigDataType(s.type.elem_type) : inference::TYPE_STRING);
     for (int64_t d : ConfigDims(s, batching)) e->add_dims(d);
   }
-  // Instances: the default group, each group's count and, for KIND_GPU, its GPUs (the CUDA
-  // runtime is asked only then: CPU models never touch it).
-  bool wants_gpu = false;
-  for (const auto& g : config->instance_group()) wants_gpu |= g.kind() == inference::ModelInstanceGroup::KIND_GPU;
-  return CompleteInstanceGroups(model.placement().target, wants_gpu ? GpuInventory::Probe() : GpuInventory(), config);
+  // Instances: the default group, each group's count and, for KIND_GPU (or the default and
+  // KIND_AUTO, which become KIND_GPU for a model compiled for CUDA), its GPUs. The CUDA runtime is
+  // asked only then: models whose groups are all KIND_CPU never touch it.
+  return CompleteInstanceGroups(model.placement().target,
+                                NeedsGpuProbe(*config) ? GpuInventory::Probe() : GpuInventory(), config);
 }
 
 }  // namespace onnxd::server

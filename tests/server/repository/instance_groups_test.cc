@@ -118,5 +118,36 @@ TEST(InstanceGroupsTest, InstancesAreHandedOutRoundRobinOverTheGpus) {
   EXPECT_EQ(DescribeInstances(p), "3 instances on GPU 0, 1 on GPU 1");
 }
 
+TEST(InstanceGroupsTest, NoGroupOrKindAutoGoesOnTheGpusWhenThereAreAny) {
+  // Triton's rule: without instance groups, one instance on each GPU; KIND_AUTO is KIND_GPU when a
+  // GPU is usable; without one, both stay on the CPU.
+  EXPECT_TRUE(WantsGpu(Config("name: 'm'"), Gpus(2)));
+  EXPECT_FALSE(WantsGpu(Config("name: 'm'"), Gpus(0)));
+  EXPECT_TRUE(WantsGpu(Config("name: 'm' instance_group [{ kind: KIND_AUTO, count: 2 }]"), Gpus(1)));
+  EXPECT_FALSE(WantsGpu(Config("name: 'm' instance_group [{ kind: KIND_AUTO, count: 2 }]"), Gpus(0)));
+  EXPECT_FALSE(WantsGpu(Config("name: 'm' instance_group [{ kind: KIND_AUTO }, { kind: KIND_CPU }]"), Gpus(1)))
+      << "one model's instances are of one kind: an explicit KIND_CPU keeps KIND_AUTO beside it on the CPU";
+  EXPECT_FALSE(WantsGpu(Config("name: 'm' instance_group [{ kind: KIND_CPU }]"), Gpus(4)));
+  EXPECT_TRUE(WantsGpu(Config("name: 'm' instance_group [{ kind: KIND_GPU }]"), Gpus(0)))
+      << "KIND_GPU asks for the GPU whatever there is (the load then fails with the reason)";
+  EXPECT_FALSE(NeedsGpuProbe(Config("name: 'm' instance_group [{ kind: KIND_CPU }]")));
+  EXPECT_TRUE(NeedsGpuProbe(Config("name: 'm'")));
+  EXPECT_TRUE(NeedsGpuProbe(Config("name: 'm' instance_group [{ kind: KIND_AUTO }]")));
+
+  auto none = Config("name: 'm'");
+  ASSERT_TRUE(CompleteInstanceGroups(Device::kCuda, Gpus(2), &none).ok());
+  ASSERT_EQ(none.instance_group_size(), 1);
+  EXPECT_EQ(none.instance_group(0).kind(), inference::ModelInstanceGroup::KIND_GPU);
+  EXPECT_EQ(DescribeInstances(PlaceInstances(none)), "1 instance on GPU 0, 1 on GPU 1");
+  auto none_cpu = Config("name: 'm'");
+  ASSERT_TRUE(CompleteInstanceGroups(Device::kCpu, Gpus(0), &none_cpu).ok());
+  EXPECT_EQ(none_cpu.instance_group(0).kind(), inference::ModelInstanceGroup::KIND_CPU);
+  EXPECT_EQ(none_cpu.instance_group(0).count(), 2);
+  auto automatic = Config("name: 'm' instance_group [{ kind: KIND_AUTO, count: 2 }]");
+  ASSERT_TRUE(CompleteInstanceGroups(Device::kCuda, Gpus(1), &automatic).ok());
+  EXPECT_EQ(automatic.instance_group(0).kind(), inference::ModelInstanceGroup::KIND_GPU);
+  EXPECT_EQ(DescribeInstances(PlaceInstances(automatic)), "2 instances on GPU 0");
+}
+
 }  // namespace
 }  // namespace onnxd::server
