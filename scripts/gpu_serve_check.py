@@ -39,6 +39,10 @@ def make_repo(root, kind):
             f.write(f'name: "{name}"\nmax_batch_size: 32\ninstance_group [{{ kind: {kind}, count: 2 }}]\n'
                     'dynamic_batching { max_queue_delay_microseconds: 200 }\n' + extra)
     shutil.copytree(os.path.join(ROOT, "models", "iris"), os.path.join(root, "iris"))
+    # No instance group at all: as in Triton, one instance on each GPU (iris, whose nodes have no
+    # CUDA kernel, stays on the CPU by the same rule).
+    os.makedirs(os.path.join(root, "mnist_default", "1"))
+    shutil.copy(src, os.path.join(root, "mnist_default", "1", "model.onnx"))
 
 
 def http(path, body=None, timeout=30):
@@ -88,6 +92,17 @@ def main():
         _, idx = http("/v2/repository/index", b"{}")
         states = {m["name"]: m.get("state") for m in json.loads(idx)}
         lines.append(f"- repository index: {states}")
+        # The default placement (no instance_group in the config): GPU for the CNN, CPU for iris.
+        for name, want_kind in (("mnist_default", "KIND_CPU" if a.cpu else "KIND_GPU"), ("iris", "KIND_CPU")):
+            try:
+                _, cfg = http(f"/v2/models/{name}/config")
+                kinds = [g.get("kind") for g in json.loads(cfg).get("instance_group", [])]
+                good = bool(kinds) and all(k == want_kind for k in kinds)
+                ok &= good
+                lines.append(f"- {name} without instance_group: {kinds} ({'as expected' if good else 'expected ' + want_kind})")
+            except Exception as e:  # noqa: BLE001
+                ok = False
+                lines.append(f"- {name} config: {e!r}"[:200])
         rng = np.random.default_rng(0)
         lines += ["", "| model | requests | max abs error vs onnxruntime (CPU) | concurrency 16: req/s | p50 ms | p99 ms |",
                   "|---|---|---|---|---|---|"]
