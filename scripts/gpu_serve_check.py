@@ -43,6 +43,9 @@ def make_repo(root, kind):
     # CUDA kernel, stays on the CPU by the same rule).
     os.makedirs(os.path.join(root, "mnist_default", "1"))
     shutil.copy(src, os.path.join(root, "mnist_default", "1", "model.onnx"))
+    shutil.copytree(os.path.join(ROOT, "models", "iris"), os.path.join(root, "iris_default"))
+    with open(os.path.join(root, "iris_default", "config.pbtxt"), "w") as f:
+        f.write('name: "iris_default"\nmax_batch_size: 64\n')
 
 
 def http(path, body=None, timeout=30):
@@ -93,7 +96,7 @@ def main():
         states = {m["name"]: m.get("state") for m in json.loads(idx)}
         lines.append(f"- repository index: {states}")
         # The default placement (no instance_group in the config): GPU for the CNN, CPU for iris.
-        for name, want_kind in (("mnist_default", "KIND_CPU" if a.cpu else "KIND_GPU"), ("iris", "KIND_CPU")):
+        for name, want_kind in (("mnist_default", "KIND_CPU" if a.cpu else "KIND_GPU"), ("iris_default", "KIND_CPU")):
             try:
                 _, cfg = http(f"/v2/models/{name}/config")
                 kinds = [g.get("kind") for g in json.loads(cfg).get("instance_group", [])]
