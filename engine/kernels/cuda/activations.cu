@@ -2,16 +2,12 @@
 
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/element_io.cuh"
+#include "kernels/cuda/grid_stride.h"
 
 namespace onnxd::cuda {
 namespace {
 
-constexpr int kBlock = 256;
-
-int GridFor(int64_t n) {
-  const int64_t g = (n + kBlock - 1) / kBlock;
-  return static_cast<int>(g < 65535 * 32 ? g : 65535 * 32);
-}
+constexpr int kBlock = kGridStrideBlock;
 
 template <ActivationOp Op>
 __device__ __forceinline__ float Apply(float x, float alpha, float beta, float gamma) {
@@ -52,7 +48,7 @@ __global__ void ActivationKernel(const T* in, T* out, int64_t n, float alpha, fl
 template <ActivationOp Op, typename T>
 Status Launch(const ActivationParams& p, const T* in, T* out, int64_t n, cudaStream_t stream) {
   if (n <= 0) return Status::Ok();
-  ActivationKernel<Op, T><<<GridFor(n), kBlock, 0, stream>>>(in, out, n, p.alpha, p.beta, p.gamma);
+  ActivationKernel<Op, T><<<GridBlocks(n), kBlock, 0, stream>>>(in, out, n, p.alpha, p.beta, p.gamma);
   return CudaStatus(cudaGetLastError(), "Activation launch");
 }
 
@@ -98,7 +94,8 @@ Status LaunchBatchNorm(const T* x, T* y, int64_t outer, int64_t channels, int64_
                        const P* bias, const P* mean, const P* var, float epsilon, cudaStream_t stream) {
   const int64_t n = outer * channels * inner;
   if (n <= 0) return Status::Ok();
-  BatchNormKernel<T, P><<<GridFor(n), kBlock, 0, stream>>>(x, y, n, channels, inner, scale, bias, mean, var, epsilon);
+  BatchNormKernel<T, P><<<GridBlocks(n), kBlock, 0, stream>>>(x, y, n, channels, inner, scale, bias, mean, var,
+                                                                epsilon);
   return CudaStatus(cudaGetLastError(), "BatchNormInference launch");
 }
 

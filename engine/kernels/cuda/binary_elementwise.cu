@@ -72,11 +72,6 @@ __global__ void BinaryBroadcastKernel(const T* __restrict__ a, const T* __restri
   }
 }
 
-int GridFor(int64_t n, int block) {
-  int64_t g = (n + block - 1) / block;
-  return static_cast<int>(g < kMaxGridBlocks ? g : kMaxGridBlocks);
-}
-
 template <BinaryOp Op, typename T>
 Status Launch(const T* a, std::span<const int64_t> a_shape, const T* b, std::span<const int64_t> b_shape, T* out,
               cudaStream_t stream) {
@@ -86,7 +81,7 @@ Status Launch(const T* a, std::span<const int64_t> a_shape, const T* b, std::spa
   const int64_t n = NumElements(*out_shape);
   if (n == 0) return Status::Ok();
   constexpr int kBlock = 256;
-  const int grid = GridFor(n, kBlock);
+  const int grid = GridBlocks(n, kBlock);
   const int64_t na = NumElements(a_shape), nb = NumElements(b_shape);
   if (na == n && nb == n) {
     BinaryFlatKernel<Op, false, T><<<grid, kBlock, 0, stream>>>(a, b, out, n);

@@ -23,8 +23,7 @@ Status Launch(const T* col, const T* bias, T* y, int64_t images, const convt::Ge
   const int64_t n = images * g.m * g.YSize();
   if (n <= 0) return Status::Ok();
   constexpr int kBlock = 256;
-  const int64_t blocks = (n + kBlock - 1) / kBlock;
-  const int grid = static_cast<int>(blocks < kMaxGridBlocks ? blocks : kMaxGridBlocks);
+  const int grid = GridBlocks(n, kBlock);
   GatherKernel<T><<<grid, kBlock, 0, stream>>>(col, bias, y, n, g);
   return CudaStatus(cudaGetLastError(), "ConvTranspose gather launch");
 }

@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "kernels/cuda/broadcast_index.cuh"
+#include "kernels/cuda/by_size.h"
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/grid_stride.h"
 #include "kernels/cuda/shape_collapse.h"
@@ -13,12 +14,7 @@
 namespace onnxd::cuda {
 namespace {
 
-constexpr int kBlock = 256;
-
-int GridFor(int64_t n) {
-  const int64_t g = (n + kBlock - 1) / kBlock;
-  return static_cast<int>(g < kMaxGridBlocks ? g : kMaxGridBlocks);
-}
+constexpr int kBlock = kGridStrideBlock;
 
 #define ONNXD_GRID_STRIDE(i, n)                                                           \
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); \
@@ -51,18 +47,6 @@ __global__ void StridedCopyKernel(const E* __restrict__ src, E* __restrict__ dst
       di += c * static_cast<Index>(g.dst[d]);
     }
     dst[di] = src[si];
-  }
-}
-
-// Element types by size: the copy kernels move bits, never values.
-template <typename F>
-Status BySize(int elem_size, F&& f) {
-  switch (elem_size) {
-    case 1: return f(uint8_t{});
-    case 2: return f(uint16_t{});
-    case 4: return f(uint32_t{});
-    case 8: return f(uint64_t{});
-    default: return Unimplemented("element size " + std::to_string(elem_size) + " on the GPU");
   }
 }
 
@@ -233,9 +217,10 @@ Status LaunchBroadcast(const void* a, std::span<const int64_t> as, const void* b
   const auto* pb = static_cast<const T*>(b);
   auto* po = static_cast<Out*>(out);
   if (FitsInt32GridStride(n, kBlock))
-    BroadcastKernel<T, Out, F, int32_t><<<GridFor(n), kBlock, 0, stream>>>(pa, pb, po, static_cast<int32_t>(n), g, f);
+    BroadcastKernel<T, Out, F, int32_t><<<GridBlocks(n), kBlock, 0, stream>>>(pa, pb, po, static_cast<int32_t>(n), g,
+                                                                               f);
   else
-    BroadcastKernel<T, Out, F, int64_t><<<GridFor(n), kBlock, 0, stream>>>(pa, pb, po, n, g, f);
+    BroadcastKernel<T, Out, F, int64_t><<<GridBlocks(n), kBlock, 0, stream>>>(pa, pb, po, n, g, f);
   return CudaStatus(cudaGetLastError(), what);
 }
 
@@ -360,9 +345,9 @@ Status StridedCopy(const void* src, int64_t src_offset, std::span<const int64_t>
     const auto* se = reinterpret_cast<const E*>(s);
     auto* de = reinterpret_cast<E*>(d);
     if (narrow)
-      StridedCopyKernel<E, int32_t><<<GridFor(n), kBlock, 0, stream>>>(se, de, static_cast<int32_t>(n), g);
+      StridedCopyKernel<E, int32_t><<<GridBlocks(n), kBlock, 0, stream>>>(se, de, static_cast<int32_t>(n), g);
     else
-      StridedCopyKernel<E, int64_t><<<GridFor(n), kBlock, 0, stream>>>(se, de, n, g);
+      StridedCopyKernel<E, int64_t><<<GridBlocks(n), kBlock, 0, stream>>>(se, de, n, g);
     return CudaStatus(cudaGetLastError(), "StridedCopy launch");
   });
 }
@@ -378,11 +363,12 @@ Status GatherAxis(const void* data, int64_t outer, int64_t axis_dim, int64_t inn
     const auto* pd = static_cast<const E*>(data);
     auto* po = static_cast<E*>(out);
     if (narrow)
-      GatherAxisKernel<E, int32_t><<<GridFor(n), kBlock, 0, stream>>>(
+      GatherAxisKernel<E, int32_t><<<GridBlocks(n), kBlock, 0, stream>>>(
           pd, static_cast<int32_t>(axis_dim), static_cast<int32_t>(inner), idx64, idx32, static_cast<int32_t>(n_idx),
           po, static_cast<int32_t>(n));
     else
-      GatherAxisKernel<E, int64_t><<<GridFor(n), kBlock, 0, stream>>>(pd, axis_dim, inner, idx64, idx32, n_idx, po, n);
+      GatherAxisKernel<E, int64_t><<<GridBlocks(n), kBlock, 0, stream>>>(pd, axis_dim, inner, idx64, idx32, n_idx,
+                                                                           po, n);
     return CudaStatus(cudaGetLastError(), "Gather launch");
   });
 }
@@ -408,7 +394,7 @@ Status GatherElements(const void* data, std::span<const int64_t> data_shape, con
   if (n == 0) return Status::Ok();
   return BySize(elem_size, [&](auto tag) -> Status {
     using E = decltype(tag);
-    GatherElementsKernel<E><<<GridFor(n), kBlock, 0, stream>>>(static_cast<const E*>(data), idx64, idx32, axis_slot,
+    GatherElementsKernel<E><<<GridBlocks(n), kBlock, 0, stream>>>(static_cast<const E*>(data), idx64, idx32, axis_slot,
                                                                static_cast<E*>(out), n, g);
     return CudaStatus(cudaGetLastError(), "GatherElements launch");
   });
@@ -445,7 +431,7 @@ Status GatherND(const void* data, std::span<const int64_t> data_shape, const int
   if (n == 0) return Status::Ok();
   return BySize(elem_size, [&](auto tag) -> Status {
     using E = decltype(tag);
-    GatherNDKernel<E><<<GridFor(n), kBlock, 0, stream>>>(static_cast<const E*>(data), idx64, idx32,
+    GatherNDKernel<E><<<GridBlocks(n), kBlock, 0, stream>>>(static_cast<const E*>(data), idx64, idx32,
                                                          static_cast<E*>(out), n, g);
     return CudaStatus(cudaGetLastError(), "GatherND launch");
   });
@@ -453,7 +439,7 @@ Status GatherND(const void* data, std::span<const int64_t> data_shape, const int
 
 Status Cast(const void* in, ElemType from, void* out, ElemType to, int64_t n, cudaStream_t stream) {
   if (n <= 0) return Status::Ok();
-  CastKernel<<<GridFor(n), kBlock, 0, stream>>>(in, from, out, to, n);
+  CastKernel<<<GridBlocks(n), kBlock, 0, stream>>>(in, from, out, to, n);
   return CudaStatus(cudaGetLastError(), "Cast launch");
 }
 
@@ -472,7 +458,7 @@ Status Logic(LogicOp op, const uint8_t* a, std::span<const int64_t> a_shape, con
 
 Status Not(const uint8_t* in, uint8_t* out, int64_t n, cudaStream_t stream) {
   if (n <= 0) return Status::Ok();
-  NotKernel<<<GridFor(n), kBlock, 0, stream>>>(in, out, n);
+  NotKernel<<<GridBlocks(n), kBlock, 0, stream>>>(in, out, n);
   return CudaStatus(cudaGetLastError(), "Not launch");
 }
 
@@ -489,17 +475,17 @@ Status Range(ElemType t, double start_f, double delta_f, int64_t start_i, int64_
   if (n <= 0) return Status::Ok();
   switch (t) {
     case ElemType::kFloat:
-      RangeKernel<float><<<GridFor(n), kBlock, 0, stream>>>(static_cast<float>(start_f), static_cast<float>(delta_f),
+      RangeKernel<float><<<GridBlocks(n), kBlock, 0, stream>>>(static_cast<float>(start_f), static_cast<float>(delta_f),
                                                             static_cast<float*>(out), n);
       break;
     case ElemType::kDouble:
-      RangeKernel<double><<<GridFor(n), kBlock, 0, stream>>>(start_f, delta_f, static_cast<double*>(out), n);
+      RangeKernel<double><<<GridBlocks(n), kBlock, 0, stream>>>(start_f, delta_f, static_cast<double*>(out), n);
       break;
     case ElemType::kInt64:
-      RangeKernel<int64_t><<<GridFor(n), kBlock, 0, stream>>>(start_i, delta_i, static_cast<int64_t*>(out), n);
+      RangeKernel<int64_t><<<GridBlocks(n), kBlock, 0, stream>>>(start_i, delta_i, static_cast<int64_t*>(out), n);
       break;
     case ElemType::kInt32:
-      RangeKernel<int32_t><<<GridFor(n), kBlock, 0, stream>>>(static_cast<int32_t>(start_i),
+      RangeKernel<int32_t><<<GridBlocks(n), kBlock, 0, stream>>>(static_cast<int32_t>(start_i),
                                                               static_cast<int32_t>(delta_i),
                                                               static_cast<int32_t*>(out), n);
       break;

@@ -1,4 +1,5 @@
-// The grid the element-wise launchers use, and when a grid-stride loop may count in int32_t.
+// The grid the element-wise launchers use (GridBlocks), and when a grid-stride loop may count in
+// int32_t.
 // Host code only (constants); tested on the CPU in tests/engine/kernels/cuda/grid_stride_test.cc.
 #pragma once
 
@@ -8,6 +9,16 @@ namespace onnxd::cuda {
 
 // The most blocks a launcher gives a grid-stride loop (each thread then covers several elements).
 inline constexpr int64_t kMaxGridBlocks = 65535 * 32;
+
+// The threads a block of the element-wise launchers.
+inline constexpr int kGridStrideBlock = 256;
+
+// The grid for a grid-stride loop over n elements with `block` threads a block: one block per
+// `block` elements, capped at kMaxGridBlocks.
+constexpr int GridBlocks(int64_t n, int block = kGridStrideBlock) {
+  const int64_t g = (n + block - 1) / block;
+  return static_cast<int>(g < kMaxGridBlocks ? g : kMaxGridBlocks);
+}
 
 // True when a grid-stride loop over n elements, with at most kMaxGridBlocks blocks of `block`
 // threads, may hold its index in int32_t: the last step adds the whole grid (up to 2^29 threads at

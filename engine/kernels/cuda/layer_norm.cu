@@ -7,22 +7,14 @@
 namespace onnxd::cuda {
 namespace {
 
-// Two passes over the row (mean, then squared deviations) rather than E[x^2] - E[x]^2, which
-// cancels badly when |mean| >> stddev.
+// Two passes over the row (row_reduce.cuh BlockMeanVariance).
 template <typename T>
 __global__ void LayerNormKernel(const T* x, const T* scale, const T* bias, T* y, int64_t cols, float epsilon) {
   __shared__ float shared[32];
   const T* xr = x + blockIdx.x * cols;
   T* yr = y + blockIdx.x * cols;
-  float s = 0.f;
-  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) s += ToFloat(xr[c]);
-  const float mean = BlockReduce<false>(s, shared) / static_cast<float>(cols);
-  float v = 0.f;
-  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
-    const float d = ToFloat(xr[c]) - mean;
-    v += d * d;
-  }
-  const float inv_std = rsqrtf(BlockReduce<false>(v, shared) / static_cast<float>(cols) + epsilon);
+  const float2 mv = BlockMeanVariance([xr](long long c) { return ToFloat(xr[c]); }, cols, shared);
+  const float mean = mv.x, inv_std = rsqrtf(mv.y + epsilon);
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
     yr[c] = FromFloat<T>((ToFloat(xr[c]) - mean) * inv_std * ToFloat(scale[c]) + (bias ? ToFloat(bias[c]) : 0.f));
 }

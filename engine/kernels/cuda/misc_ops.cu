@@ -5,6 +5,7 @@
 #include <string>
 
 #include "kernels/cuda/broadcast_index.cuh"
+#include "kernels/cuda/by_size.h"
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/element_io.cuh"
 #include "kernels/cuda/grid_stride.h"
@@ -15,24 +16,7 @@
 namespace onnxd::cuda {
 namespace {
 
-constexpr int kBlock = 256;
-
-int GridFor(int64_t n) {
-  const int64_t g = (n + kBlock - 1) / kBlock;
-  return static_cast<int>(g < kMaxGridBlocks ? g : kMaxGridBlocks);
-}
-
-// Element types by size: these kernels move bits, never values.
-template <typename F>
-Status BySize(int elem_size, F&& f) {
-  switch (elem_size) {
-    case 1: return f(uint8_t{});
-    case 2: return f(uint16_t{});
-    case 4: return f(uint32_t{});
-    case 8: return f(uint64_t{});
-    default: return Unimplemented("element size " + std::to_string(elem_size) + " on the GPU");
-  }
-}
+constexpr int kBlock = kGridStrideBlock;
 
 // Index is int32_t when the output and the input both have fewer elements than the int32 grid
 // stride allows (grid_stride.h), else int64_t.
@@ -85,9 +69,9 @@ Status LaunchPRelu(const T* x, std::span<const int64_t> xs, const T* slope, std:
   const std::span<const int64_t> ops[2] = {xs, ss};
   const CollapsedBroadcast g = CollapseBroadcast(*shape, ops);
   if (FitsInt32GridStride(n, kBlock))
-    PReluKernel<T, int32_t><<<GridFor(n), kBlock, 0, stream>>>(x, slope, out, static_cast<int32_t>(n), g);
+    PReluKernel<T, int32_t><<<GridBlocks(n), kBlock, 0, stream>>>(x, slope, out, static_cast<int32_t>(n), g);
   else
-    PReluKernel<T, int64_t><<<GridFor(n), kBlock, 0, stream>>>(x, slope, out, n, g);
+    PReluKernel<T, int64_t><<<GridBlocks(n), kBlock, 0, stream>>>(x, slope, out, n, g);
   return CudaStatus(cudaGetLastError(), "PRelu launch");
 }
 
@@ -107,8 +91,8 @@ Status LaunchArgReduce(bool max, const T* x, int64_t outer, int64_t axis_len, in
   const int64_t n = outer * inner;
   if (n <= 0) return Status::Ok();
   if (axis_len < 1) return InvalidArgument("ArgMax / ArgMin over an empty axis");
-  if (max) ArgReduceKernel<true, T><<<GridFor(n), kBlock, 0, stream>>>(x, n, axis_len, inner, last, out);
-  else ArgReduceKernel<false, T><<<GridFor(n), kBlock, 0, stream>>>(x, n, axis_len, inner, last, out);
+  if (max) ArgReduceKernel<true, T><<<GridBlocks(n), kBlock, 0, stream>>>(x, n, axis_len, inner, last, out);
+  else ArgReduceKernel<false, T><<<GridBlocks(n), kBlock, 0, stream>>>(x, n, axis_len, inner, last, out);
   return CudaStatus(cudaGetLastError(), "ArgReduce launch");
 }
 
@@ -120,18 +104,10 @@ __global__ void InstanceNormKernel(const T* x, T* y, int64_t channels, int64_t i
   const int64_t row = blockIdx.x;
   const T* xr = x + row * inner;
   T* yr = y + row * inner;
-  float s = 0.f;
-  for (int64_t i = threadIdx.x; i < inner; i += blockDim.x) s += ToFloat(xr[i]);
-  const float mean = BlockReduce<false>(s, shared) / static_cast<float>(inner);
-  float v = 0.f;
-  for (int64_t i = threadIdx.x; i < inner; i += blockDim.x) {
-    const float d = ToFloat(xr[i]) - mean;
-    v += d * d;
-  }
-  const float var = BlockReduce<false>(v, shared) / static_cast<float>(inner);
+  const float2 mv = BlockMeanVariance([xr](long long i) { return ToFloat(xr[i]); }, inner, shared);
   const int64_t c = row % channels;
-  const float a = ToFloat(scale[c]) / sqrtf(var + epsilon);
-  const float b = ToFloat(bias[c]) - mean * a;
+  const float a = ToFloat(scale[c]) / sqrtf(mv.y + epsilon);
+  const float b = ToFloat(bias[c]) - mv.x * a;
   for (int64_t i = threadIdx.x; i < inner; i += blockDim.x) yr[i] = FromFloat<T>(ToFloat(xr[i]) * a + b);
 }
 
@@ -189,9 +165,9 @@ Status Pad(const void* in, void* out, const PadTileGeometry& g, uint64_t constan
     const auto* src = static_cast<const E*>(in);
     auto* dst = static_cast<E*>(out);
     if (narrow)
-      PadKernel<E, int32_t><<<GridFor(n), kBlock, 0, stream>>>(src, dst, static_cast<int32_t>(n), g, c);
+      PadKernel<E, int32_t><<<GridBlocks(n), kBlock, 0, stream>>>(src, dst, static_cast<int32_t>(n), g, c);
     else
-      PadKernel<E, int64_t><<<GridFor(n), kBlock, 0, stream>>>(src, dst, n, g, c);
+      PadKernel<E, int64_t><<<GridBlocks(n), kBlock, 0, stream>>>(src, dst, n, g, c);
     return CudaStatus(cudaGetLastError(), "Pad launch");
   });
 }
@@ -206,9 +182,9 @@ Status Tile(const void* in, void* out, const PadTileGeometry& g, int elem_size, 
     const auto* src = static_cast<const E*>(in);
     auto* dst = static_cast<E*>(out);
     if (narrow)
-      TileKernel<E, int32_t><<<GridFor(n), kBlock, 0, stream>>>(src, dst, static_cast<int32_t>(n), g);
+      TileKernel<E, int32_t><<<GridBlocks(n), kBlock, 0, stream>>>(src, dst, static_cast<int32_t>(n), g);
     else
-      TileKernel<E, int64_t><<<GridFor(n), kBlock, 0, stream>>>(src, dst, n, g);
+      TileKernel<E, int64_t><<<GridBlocks(n), kBlock, 0, stream>>>(src, dst, n, g);
     return CudaStatus(cudaGetLastError(), "Tile launch");
   });
 }

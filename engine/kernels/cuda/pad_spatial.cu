@@ -2,6 +2,7 @@
 
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/element_io.cuh"
+#include "kernels/cuda/grid_stride.h"
 
 namespace onnxd::cuda {
 namespace {
@@ -22,8 +23,7 @@ Status Launch(const T* x, T* y, const SpatialPadShape& s, cudaStream_t stream) {
   const int64_t total = s.out_count();
   if (total <= 0) return Status::Ok();
   constexpr int kBlock = 256;
-  const int64_t g = (total + kBlock - 1) / kBlock;
-  const int grid = static_cast<int>(g < 65535 * 32 ? g : 65535 * 32);
+  const int grid = GridBlocks(total, kBlock);
   PadSpatialKernel<T><<<grid, kBlock, 0, stream>>>(x, y, total, s);
   return CudaStatus(cudaGetLastError(), "PadSpatial launch");
 }

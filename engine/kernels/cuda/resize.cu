@@ -21,8 +21,7 @@ Status Launch(const T* x, T* y, int64_t n, const resize::Params& p, const resize
               cudaStream_t stream) {
   if (n <= 0) return Status::Ok();
   constexpr int kBlock = 256;
-  const int64_t blocks = (n + kBlock - 1) / kBlock;
-  const int grid = static_cast<int>(blocks < kMaxGridBlocks ? blocks : kMaxGridBlocks);
+  const int grid = GridBlocks(n, kBlock);
   // Cubic sums 16 to 64 signed taps: in fp64, as the CPU op (linear and nearest in fp32).
   if (p.mode == resize::InterpMode::kCubic)
     ResizeKernel<T, double><<<grid, kBlock, 0, stream>>>(x, y, n, p, s);

@@ -1,5 +1,5 @@
-// Block-wide sum and max for the row kernels (Softmax, LayerNorm): one block per row,
-// blockDim.x a multiple of 32 and at most 1024. Every thread gets the result.
+// Block-wide sum and max for the row kernels (Softmax, LayerNorm, InstanceNormalization): one
+// block per row, blockDim.x a multiple of 32 and at most 1024. Every thread gets the result.
 #pragma once
 
 namespace onnxd::cuda {
@@ -20,6 +20,22 @@ __device__ __forceinline__ float BlockReduce(float v, float* shared /* >= 32 flo
     v = kMax ? fmaxf(v, o) : v + o;
   }
   return v;
+}
+
+// The mean (x) and the biased variance (y) of a row of n values that the block reads through
+// load(i), in two passes: the mean, then the squared deviations from it (E[x^2] - E[x]^2 cancels
+// badly when |mean| >> stddev). Every thread gets both.
+template <typename Load>
+__device__ __forceinline__ float2 BlockMeanVariance(Load load, long long n, float* shared /* >= 32 floats */) {
+  float s = 0.f;
+  for (long long i = threadIdx.x; i < n; i += blockDim.x) s += load(i);
+  const float mean = BlockReduce<false>(s, shared) / static_cast<float>(n);
+  float v = 0.f;
+  for (long long i = threadIdx.x; i < n; i += blockDim.x) {
+    const float d = load(i) - mean;
+    v += d * d;
+  }
+  return make_float2(mean, BlockReduce<false>(v, shared) / static_cast<float>(n));
 }
 
 inline int RowBlockSize(long long cols) {

@@ -9,11 +9,6 @@
 namespace onnxd::cuda {
 namespace {
 
-int GridFor(int64_t n, int block) {
-  int64_t g = (n + block - 1) / block;
-  return static_cast<int>(g < kMaxGridBlocks ? g : kMaxGridBlocks);
-}
-
 template <typename T>
 __global__ void IsNaNKernel(const T* in, uint8_t* out, int64_t n) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
@@ -37,7 +32,7 @@ __global__ void WhereKernel(const uint8_t* cond, const T* a, const T* b, T* out,
 template <typename T>
 Status LaunchIsNaN(const T* in, uint8_t* out, int64_t n, cudaStream_t stream) {
   if (n <= 0) return Status::Ok();
-  IsNaNKernel<T><<<GridFor(n, 256), 256, 0, stream>>>(in, out, n);
+  IsNaNKernel<T><<<GridBlocks(n, 256), 256, 0, stream>>>(in, out, n);
   return CudaStatus(cudaGetLastError(), "IsNaN launch");
 }
 
@@ -56,9 +51,10 @@ Status LaunchWhere(const uint8_t* cond, std::span<const int64_t> cshape, const T
   const std::span<const int64_t> ops[3] = {cshape, ashape, bshape};
   const CollapsedBroadcast collapsed = CollapseBroadcast(*shape, ops);
   if (FitsInt32GridStride(n, 256))
-    WhereKernel<T, int32_t><<<GridFor(n, 256), 256, 0, stream>>>(cond, a, b, out, static_cast<int32_t>(n), collapsed);
+    WhereKernel<T, int32_t><<<GridBlocks(n, 256), 256, 0, stream>>>(cond, a, b, out, static_cast<int32_t>(n),
+                                                                     collapsed);
   else
-    WhereKernel<T, int64_t><<<GridFor(n, 256), 256, 0, stream>>>(cond, a, b, out, n, collapsed);
+    WhereKernel<T, int64_t><<<GridBlocks(n, 256), 256, 0, stream>>>(cond, a, b, out, n, collapsed);
   return CudaStatus(cudaGetLastError(), "Where launch");
 }
 

@@ -102,10 +102,6 @@ Status Launch(const T* in, std::span<const int64_t> in_shape, std::span<const in
     }
   }
   constexpr int kBlock = 256;
-  auto grid_for = [](int64_t units) {
-    const int64_t g = (units + kBlock - 1) / kBlock;
-    return static_cast<int>(g < kMaxGridBlocks ? g : kMaxGridBlocks);
-  };
   // Rows of a multiple of 16 bytes move in 16-byte pieces; other rows go element by element
   // through the general kernel below (its index math is 32-bit and unrolled).
   if (c.perm[c.rank - 1] == c.rank - 1) {
@@ -114,7 +110,7 @@ Status Launch(const T* in, std::span<const int64_t> in_shape, std::span<const in
     if (aligned && (rows.row * static_cast<int64_t>(sizeof(T))) % 16 == 0) {
       const int64_t unit = 16 / static_cast<int64_t>(sizeof(T));  // elements in 16 bytes
       const int64_t total = n / unit;
-      TransposeRowsKernel<uint4><<<grid_for(total), kBlock, 0, stream>>>(
+      TransposeRowsKernel<uint4><<<GridBlocks(total, kBlock), kBlock, 0, stream>>>(
           reinterpret_cast<const uint4*>(in), reinterpret_cast<uint4*>(out), total, rows.row / unit, rows, unit);
       return CudaStatus(cudaGetLastError(), "Transpose launch");
     }
@@ -130,7 +126,7 @@ Status Launch(const T* in, std::span<const int64_t> in_shape, std::span<const in
     out_shape.dims[d] = c.in_dims[c.perm[d]];
     in_strides.strides[d] = in_stride[c.perm[d]];
   }
-  const int grid = grid_for(n);
+  const int grid = GridBlocks(n, kBlock);
   // The collapsed rank is 2 to 6 here (rank <= 1 was a copy).
   auto launch = [&](auto rank_tag) {
     constexpr int kRank = decltype(rank_tag)::value;

@@ -2,6 +2,7 @@
 
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/element_io.cuh"
+#include "kernels/cuda/grid_stride.h"
 
 namespace onnxd::cuda {
 namespace {
@@ -34,8 +35,7 @@ template <UnaryOp Op, typename T>
 Status Launch(const T* in, T* out, int64_t n, cudaStream_t stream) {
   if (n <= 0) return Status::Ok();
   constexpr int kBlock = 256;
-  int64_t g = (n + kBlock - 1) / kBlock;
-  const int grid = static_cast<int>(g < 65535 * 32 ? g : 65535 * 32);
+  const int grid = GridBlocks(n, kBlock);
   UnaryKernel<Op, T><<<grid, kBlock, 0, stream>>>(in, out, n);
   return CudaStatus(cudaGetLastError(), "UnaryElementwise launch");
 }
@@ -74,8 +74,7 @@ template <typename T>
 Status LaunchClip(const T* in, T* out, int64_t n, float lo, float hi, cudaStream_t stream) {
   if (n <= 0) return Status::Ok();
   constexpr int kBlock = 256;
-  int64_t g = (n + kBlock - 1) / kBlock;
-  const int grid = static_cast<int>(g < 65535 * 32 ? g : 65535 * 32);
+  const int grid = GridBlocks(n, kBlock);
   ClipKernel<T><<<grid, kBlock, 0, stream>>>(in, out, n, lo, hi);
   return CudaStatus(cudaGetLastError(), "ClipElementwise launch");
 }

@@ -9,14 +9,23 @@
 namespace onnxd::cuda {
 namespace {
 
-// The launchers' grid for n elements (ceil(n / block), capped at kMaxGridBlocks).
-int64_t Grid(int64_t n, int block) {
-  const int64_t g = (n + block - 1) / block;
-  return g < kMaxGridBlocks ? g : kMaxGridBlocks;
-}
-
 // The largest value `i += gridDim.x * blockDim.x` reaches in the loop `for (i = ...; i < n; ...)`.
-int64_t LargestIndexComputed(int64_t n, int block) { return n - 1 + Grid(n, block) * block; }
+int64_t LargestIndexComputed(int64_t n, int block) { return n - 1 + int64_t{GridBlocks(n, block)} * block; }
+
+TEST(GridStrideTest, GridBlocksCoversEveryElementUpToTheCap) {
+  EXPECT_EQ(GridBlocks(0), 0);
+  EXPECT_EQ(GridBlocks(1), 1);
+  EXPECT_EQ(GridBlocks(256), 1);
+  EXPECT_EQ(GridBlocks(257), 2);
+  EXPECT_EQ(GridBlocks(1000, 128), 8);
+  for (int block : {128, 256, 512}) {
+    const int64_t full = kMaxGridBlocks * block;  // the most elements one thread each covers
+    EXPECT_EQ(GridBlocks(full, block), kMaxGridBlocks) << block;
+    EXPECT_EQ(GridBlocks(full - block, block), kMaxGridBlocks - 1) << block;
+    EXPECT_EQ(GridBlocks(full + 1, block), kMaxGridBlocks) << block;
+    EXPECT_EQ(GridBlocks(int64_t{1} << 40, block), kMaxGridBlocks) << block;
+  }
+}
 
 TEST(GridStrideTest, Int32OnlyWhileTheLastStepFits) {
   for (int block : {128, 256, 512}) {
