@@ -30,17 +30,6 @@ struct Outputs {
   std::vector<std::vector<int64_t>> shapes;
 };
 
-std::vector<float> ToFloats(const Tensor& t) {
-  std::vector<float> v(static_cast<size_t>(t.num_elements()));
-  if (t.dtype() == DataType::kFloat16) {
-    const auto* p = static_cast<const __half*>(t.raw_data());
-    for (size_t i = 0; i < v.size(); ++i) v[i] = __half2float(p[i]);
-  } else {
-    std::copy(t.data<float>(), t.data<float>() + v.size(), v.begin());
-  }
-  return v;
-}
-
 // Runs `m` twice on `device` (the second run may replay a captured graph; both must agree).
 Outputs RunOn(const onnx::ModelProto& m, Device device, Mode mode, const std::vector<Value>& inputs,
               bool expect_all_gpu) {
@@ -99,11 +88,9 @@ void CheckAllModes(const onnx::ModelProto& m, const std::vector<Value>& inputs, 
   }
 }
 
-Value FloatTensor(const std::vector<int64_t>& dims, uint32_t seed, float scale = 1.f) {
-  Tensor t = Tensor::Allocate(DataType::kFloat, Shape(std::span<const int64_t>(dims)));
-  auto v = Random(static_cast<size_t>(Count(dims)), seed, scale);
-  std::copy(v.begin(), v.end(), t.data<float>());
-  return Value(t);
+// A float input of `dims`, uniform in [-scale, scale].
+Value RandomInput(const std::vector<int64_t>& dims, uint32_t seed, float scale) {
+  return FloatTensor(dims, Random(static_cast<size_t>(Count(dims)), seed, scale));
 }
 
 // x -> Sigmoid -> (the op under test, built by `add`) -> y: the Sigmoid makes the op's input a
@@ -119,6 +106,42 @@ onnx::ModelProto AfterSigmoid(const std::vector<int64_t>& x_dims, AddOp add, int
   return m;
 }
 
+// The window attributes Conv and the pools share; NOTSET and empty lists are left out (the defaults).
+void WindowAttrs(onnx::NodeProto* n, const std::string& auto_pad, const std::vector<int64_t>& pads,
+                 const std::vector<int64_t>& strides, const std::vector<int64_t>& dilations) {
+  if (auto_pad != "NOTSET") StringAttr(n, "auto_pad", auto_pad);
+  if (!pads.empty()) IntsAttr(n, "pads", pads);
+  if (!strides.empty()) IntsAttr(n, "strides", strides);
+  if (!dilations.empty()) IntsAttr(n, "dilations", dilations);
+}
+
+// Conv from "s" with random weights W of `w` and bias B (seeds *seed and *seed + 1), then Relu when
+// `relu`, into "y"; the test sets the Conv's window attributes.
+onnx::NodeProto* AddConv(onnx::GraphProto* g, const std::vector<int64_t>& w, bool relu, uint32_t* seed) {
+  FloatInit(g, "W", w, (*seed)++, 0.5f);
+  FloatInit(g, "B", {w[0]}, (*seed)++, 0.5f);
+  auto* conv = AddNode(g, "Conv", {"s", "W", "B"}, {relu ? "c" : "y"});
+  if (relu) AddNode(g, "Relu", {"c"}, {"y"});
+  return conv;
+}
+
+// The pooling forms of the tests below: `op` from "s" to "y"; LpPool with p = 3.
+struct PoolForm {
+  std::vector<int64_t> kernel;
+  std::string auto_pad;
+  std::vector<int64_t> pads, strides, dilations;
+  bool ceil;
+};
+
+void AddPool(onnx::GraphProto* g, const std::string& op, const PoolForm& f, bool count_include_pad) {
+  auto* pool = AddNode(g, op, {"s"}, {"y"});
+  IntsAttr(pool, "kernel_shape", f.kernel);
+  WindowAttrs(pool, f.auto_pad, f.pads, f.strides, f.dilations);
+  if (f.ceil) IntAttr(pool, "ceil_mode", 1);
+  if (count_include_pad) IntAttr(pool, "count_include_pad", 1);
+  if (op == "LpPool") IntAttr(pool, "p", 3);
+}
+
 // Conv followed by LeakyRelu: the graph pass fuses the activation into the Conv
 // (onnxd_activation), and the session applies it after the convolution.
 TEST(CudaConvPoolTest, ConvWithFusedLeakyRelu) {
@@ -132,7 +155,7 @@ TEST(CudaConvPoolTest, ConvWithFusedLeakyRelu) {
       IntsAttr(AddNode(g, "Conv", in, {"c"}), "pads", {1, 1, 1, 1});
       FloatAttr(AddNode(g, "LeakyRelu", {"c"}, {"y"}), "alpha", 0.2f);
     });
-    CheckAllModes(m, {FloatTensor({2, 5, 11, 9}, 72, 3.f)});
+    CheckAllModes(m, {RandomInput({2, 5, 11, 9}, 72, 3.f)});
   }
 }
 
@@ -157,16 +180,9 @@ TEST(CudaConvPoolTest, ConvWithSameAndAsymmetricPads) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.auto_pad + " x rank " + std::to_string(c.x.size()) + (c.relu ? " +Relu" : ""));
     auto m = AfterSigmoid(c.x, [&](onnx::GraphProto* g) {
-      FloatInit(g, "W", c.w, seed++, 0.5f);
-      FloatInit(g, "B", {c.w[0]}, seed++, 0.5f);
-      auto* conv = AddNode(g, "Conv", {"s", "W", "B"}, {c.relu ? "c" : "y"});
-      if (c.auto_pad != "NOTSET") StringAttr(conv, "auto_pad", c.auto_pad);
-      if (!c.pads.empty()) IntsAttr(conv, "pads", c.pads);
-      if (!c.strides.empty()) IntsAttr(conv, "strides", c.strides);
-      if (!c.dilations.empty()) IntsAttr(conv, "dilations", c.dilations);
-      if (c.relu) AddNode(g, "Relu", {"c"}, {"y"});
+      WindowAttrs(AddConv(g, c.w, c.relu, &seed), c.auto_pad, c.pads, c.strides, c.dilations);
     });
-    CheckAllModes(m, {FloatTensor(c.x, seed++, 2.f)});
+    CheckAllModes(m, {RandomInput(c.x, seed++, 2.f)});
   }
 }
 
@@ -177,43 +193,28 @@ TEST(CudaConvPoolTest, ConvWithSameAndAsymmetricPads) {
 // without count_include_pad; 2-D (channels-last in TF32 / fp16) and 1-D.
 TEST(CudaConvPoolTest, PoolingWithSamePadsCeilModeAndDilations) {
   struct Case {
-    std::vector<int64_t> x, kernel;
-    std::string auto_pad;
-    std::vector<int64_t> pads, strides, dilations;
-    bool ceil;
+    std::vector<int64_t> x;
+    PoolForm f;
   };
   const Case cases[] = {
-      {{2, 3, 9, 10}, {3, 3}, "SAME_UPPER", {}, {2, 2}, {}, false},
-      {{1, 5, 8, 8}, {2, 2}, "SAME_LOWER", {}, {1, 1}, {}, false},
-      {{2, 3, 9, 10}, {3, 2}, "NOTSET", {1, 0, 0, 1}, {2, 2}, {}, false},
-      {{1, 4, 8, 9}, {3, 3}, "NOTSET", {}, {2, 2}, {}, true},
-      {{1, 2, 6, 6}, {3, 3}, "NOTSET", {1, 1, 1, 1}, {2, 2}, {}, true},  // a last window on the pad is dropped
-      {{2, 3, 10, 9}, {2, 2}, "NOTSET", {0, 1, 1, 0}, {1, 2}, {2, 2}, true},
-      {{2, 3, 15}, {4}, "SAME_UPPER", {}, {3}, {}, false},
-      {{2, 3, 15}, {3}, "NOTSET", {2, 0}, {2}, {}, true}};
+      {{2, 3, 9, 10}, {{3, 3}, "SAME_UPPER", {}, {2, 2}, {}, false}},
+      {{1, 5, 8, 8}, {{2, 2}, "SAME_LOWER", {}, {1, 1}, {}, false}},
+      {{2, 3, 9, 10}, {{3, 2}, "NOTSET", {1, 0, 0, 1}, {2, 2}, {}, false}},
+      {{1, 4, 8, 9}, {{3, 3}, "NOTSET", {}, {2, 2}, {}, true}},
+      {{1, 2, 6, 6}, {{3, 3}, "NOTSET", {1, 1, 1, 1}, {2, 2}, {}, true}},  // a last window on the pad is dropped
+      {{2, 3, 10, 9}, {{2, 2}, "NOTSET", {0, 1, 1, 0}, {1, 2}, {2, 2}, true}},
+      {{2, 3, 15}, {{4}, "SAME_UPPER", {}, {3}, {}, false}},
+      {{2, 3, 15}, {{3}, "NOTSET", {2, 0}, {2}, {}, true}}};
   uint32_t seed = 90;
   for (const Case& c : cases) {
     for (const char* op : {"MaxPool", "AveragePool", "LpPool"}) {
       for (int include : {0, 1}) {
         if (std::string(op) != "AveragePool" && include) continue;
-        SCOPED_TRACE(std::string(op) + " " + c.auto_pad + " rank " + std::to_string(c.x.size()) +
-                     (c.ceil ? " ceil" : "") + (include ? " count_include_pad" : ""));
-        auto m = AfterSigmoid(
-            c.x,
-            [&](onnx::GraphProto* g) {
-              auto* pool = AddNode(g, op, {"s"}, {"y"});
-              IntsAttr(pool, "kernel_shape", c.kernel);
-              if (c.auto_pad != "NOTSET") StringAttr(pool, "auto_pad", c.auto_pad);
-              if (!c.pads.empty()) IntsAttr(pool, "pads", c.pads);
-              if (!c.strides.empty()) IntsAttr(pool, "strides", c.strides);
-              if (!c.dilations.empty()) IntsAttr(pool, "dilations", c.dilations);
-              if (c.ceil) IntAttr(pool, "ceil_mode", 1);
-              if (include) IntAttr(pool, "count_include_pad", 1);
-              if (std::string(op) == "LpPool") IntAttr(pool, "p", 3);
-            },
-            19);
+        SCOPED_TRACE(std::string(op) + " " + c.f.auto_pad + " rank " + std::to_string(c.x.size()) +
+                     (c.f.ceil ? " ceil" : "") + (include ? " count_include_pad" : ""));
+        auto m = AfterSigmoid(c.x, [&](onnx::GraphProto* g) { AddPool(g, op, c.f, include); }, 19);
         // fp16 holds the Sigmoid's output to ~5e-4; the pooling itself adds no error in TF32.
-        CheckAllModes(m, {FloatTensor(c.x, seed++, 3.f)}, 2e-3f, 2e-3f);
+        CheckAllModes(m, {RandomInput(c.x, seed++, 3.f)}, 2e-3f, 2e-3f);
       }
     }
   }
@@ -222,44 +223,26 @@ TEST(CudaConvPoolTest, PoolingWithSamePadsCeilModeAndDilations) {
 // 3-D MaxPool / AveragePool (NCDHW) by our kernels, and the global pools over a 5-D input (as 2-D
 // over D * H by cuDNN).
 TEST(CudaConvPoolTest, ThreeDPoolingAndGlobalPooling) {
-  struct Case {
-    std::vector<int64_t> kernel;
-    std::string auto_pad;
-    std::vector<int64_t> pads, strides, dilations;
-    bool ceil;
-  };
-  const Case cases[] = {{{2, 2, 2}, "NOTSET", {}, {}, {}, false},
-                        {{2, 3, 2}, "NOTSET", {1, 0, 1, 0, 1, 1}, {2, 1, 2}, {1, 2, 1}, true},
-                        {{3, 2, 2}, "SAME_UPPER", {}, {2, 2, 1}, {}, false}};
+  const PoolForm cases[] = {{{2, 2, 2}, "NOTSET", {}, {}, {}, false},
+                            {{2, 3, 2}, "NOTSET", {1, 0, 1, 0, 1, 1}, {2, 1, 2}, {1, 2, 1}, true},
+                            {{3, 2, 2}, "SAME_UPPER", {}, {2, 2, 1}, {}, false}};
   const std::vector<int64_t> x = {2, 3, 7, 6, 5};
   uint32_t seed = 120;
-  for (const Case& c : cases) {
+  for (const PoolForm& c : cases) {
     for (const char* op : {"MaxPool", "AveragePool"}) {
       for (int include : {0, 1}) {
         if (std::string(op) == "MaxPool" && include) continue;
         SCOPED_TRACE(std::string(op) + " " + c.auto_pad + (c.ceil ? " ceil" : "") +
                      (include ? " count_include_pad" : ""));
-        auto m = AfterSigmoid(
-            x,
-            [&](onnx::GraphProto* g) {
-              auto* pool = AddNode(g, op, {"s"}, {"y"});
-              IntsAttr(pool, "kernel_shape", c.kernel);
-              if (c.auto_pad != "NOTSET") StringAttr(pool, "auto_pad", c.auto_pad);
-              if (!c.pads.empty()) IntsAttr(pool, "pads", c.pads);
-              if (!c.strides.empty()) IntsAttr(pool, "strides", c.strides);
-              if (!c.dilations.empty()) IntsAttr(pool, "dilations", c.dilations);
-              if (c.ceil) IntAttr(pool, "ceil_mode", 1);
-              if (include) IntAttr(pool, "count_include_pad", 1);
-            },
-            19);
-        CheckAllModes(m, {FloatTensor(x, seed++, 3.f)}, 2e-3f, 2e-3f);
+        auto m = AfterSigmoid(x, [&](onnx::GraphProto* g) { AddPool(g, op, c, include); }, 19);
+        CheckAllModes(m, {RandomInput(x, seed++, 3.f)}, 2e-3f, 2e-3f);
       }
     }
   }
   for (const char* op : {"GlobalAveragePool", "GlobalMaxPool"}) {
     SCOPED_TRACE(op);
     auto m = AfterSigmoid(x, [&](onnx::GraphProto* g) { AddNode(g, op, {"s"}, {"y"}); });
-    CheckAllModes(m, {FloatTensor(x, seed++, 3.f)}, 2e-3f, 2e-3f);
+    CheckAllModes(m, {RandomInput(x, seed++, 3.f)}, 2e-3f, 2e-3f);
   }
 }
 
@@ -282,17 +265,11 @@ TEST(CudaConvPoolTest, ThreeDConv) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.auto_pad + " group " + std::to_string(c.group) + (c.relu ? " +Relu" : ""));
     auto m = AfterSigmoid(c.x, [&](onnx::GraphProto* g) {
-      FloatInit(g, "W", c.w, seed++, 0.5f);
-      FloatInit(g, "B", {c.w[0]}, seed++, 0.5f);
-      auto* conv = AddNode(g, "Conv", {"s", "W", "B"}, {c.relu ? "c" : "y"});
-      if (c.auto_pad != "NOTSET") StringAttr(conv, "auto_pad", c.auto_pad);
-      if (!c.pads.empty()) IntsAttr(conv, "pads", c.pads);
-      if (!c.strides.empty()) IntsAttr(conv, "strides", c.strides);
-      if (!c.dilations.empty()) IntsAttr(conv, "dilations", c.dilations);
+      auto* conv = AddConv(g, c.w, c.relu, &seed);
+      WindowAttrs(conv, c.auto_pad, c.pads, c.strides, c.dilations);
       if (c.group != 1) IntAttr(conv, "group", c.group);
-      if (c.relu) AddNode(g, "Relu", {"c"}, {"y"});
     });
-    CheckAllModes(m, {FloatTensor(c.x, seed++, 2.f)});
+    CheckAllModes(m, {RandomInput(c.x, seed++, 2.f)});
   }
 }
 

@@ -38,12 +38,6 @@ void Int64Init(onnx::GraphProto* g, const std::string& name, const std::vector<i
   for (int64_t v : values) t->add_int64_data(v);
 }
 
-Value FloatTensor(const std::vector<int64_t>& dims, const std::vector<float>& data) {
-  Tensor t = Tensor::Allocate(DataType::kFloat, Shape(std::span<const int64_t>(dims)));
-  std::copy(data.begin(), data.end(), t.data<float>());
-  return Value(t);
-}
-
 Value Int64Tensor(const std::vector<int64_t>& dims, const std::vector<int64_t>& data) {
   Tensor t = Tensor::Allocate(DataType::kInt64, Shape(std::span<const int64_t>(dims)));
   std::copy(data.begin(), data.end(), t.data<int64_t>());

@@ -1,13 +1,17 @@
 // Small ONNX model builders shared by the CUDA session tests (session_test.cc,
-// data_ops_session_test.cc): value infos, nodes, attributes, random initializers, and compiling
+// data_ops_session_test.cc, conv_pool_session_test.cc, autotune_session_test.cc): value infos,
+// nodes, attributes, random initializers, input tensors and their outputs as floats, and compiling
 // a model kept alive for the test binary.
 #pragma once
 
+#include <cuda_fp16.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -101,6 +105,31 @@ inline void FloatInit(onnx::GraphProto* g, const std::string& name, const std::v
   for (int64_t d : dims) t->add_dims(d);
   auto v = Random(static_cast<size_t>(Count(dims)), seed, scale);
   t->set_raw_data(v.data(), v.size() * sizeof(float));
+}
+
+inline Value FloatTensor(const std::vector<int64_t>& dims, const std::vector<float>& data) {
+  Tensor t = Tensor::Allocate(DataType::kFloat, Shape(std::span<const int64_t>(dims)));
+  std::copy(data.begin(), data.end(), t.data<float>());
+  return Value(t);
+}
+
+inline Value HalfTensor(const std::vector<int64_t>& dims, const std::vector<float>& data) {
+  Tensor t = Tensor::Allocate(DataType::kFloat16, Shape(std::span<const int64_t>(dims)));
+  auto* p = static_cast<__half*>(t.raw_data());
+  for (size_t i = 0; i < data.size(); ++i) p[i] = __float2half(data[i]);
+  return Value(t);
+}
+
+// A float or fp16 tensor's elements as floats.
+inline std::vector<float> ToFloats(const Tensor& t) {
+  std::vector<float> v(static_cast<size_t>(t.num_elements()));
+  if (t.dtype() == DataType::kFloat16) {
+    const auto* p = static_cast<const __half*>(t.raw_data());
+    for (size_t i = 0; i < v.size(); ++i) v[i] = __half2float(p[i]);
+  } else {
+    std::copy(t.data<float>(), t.data<float>() + v.size(), v.begin());
+  }
+  return v;
 }
 
 inline onnx::ModelProto NewModel(int opset) {

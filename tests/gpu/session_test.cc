@@ -37,30 +37,6 @@ struct Result {
   int copies = 0;
 };
 
-Value FloatTensor(const std::vector<int64_t>& dims, const std::vector<float>& data) {
-  Tensor t = Tensor::Allocate(DataType::kFloat, Shape(std::span<const int64_t>(dims)));
-  std::copy(data.begin(), data.end(), t.data<float>());
-  return Value(t);
-}
-
-Value HalfTensor(const std::vector<int64_t>& dims, const std::vector<float>& data) {
-  Tensor t = Tensor::Allocate(DataType::kFloat16, Shape(std::span<const int64_t>(dims)));
-  auto* p = static_cast<__half*>(t.raw_data());
-  for (size_t i = 0; i < data.size(); ++i) p[i] = __float2half(data[i]);
-  return Value(t);
-}
-
-std::vector<float> ToFloats(const Tensor& t) {
-  std::vector<float> v(static_cast<size_t>(t.num_elements()));
-  if (t.dtype() == DataType::kFloat16) {
-    const auto* p = static_cast<const __half*>(t.raw_data());
-    for (size_t i = 0; i < v.size(); ++i) v[i] = __half2float(p[i]);
-  } else {
-    std::copy(t.data<float>(), t.data<float>() + v.size(), v.begin());
-  }
-  return v;
-}
-
 // Runs `m` on `device` `runs` times (checking the runs agree) and returns the last run's outputs.
 Result RunOn(const onnx::ModelProto& m, Device device, const std::vector<Value>& inputs, int runs = 2,
              bool tf32 = false, const PlacementInfo** placement_out = nullptr, bool fp16 = false) {
