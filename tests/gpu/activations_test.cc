@@ -16,7 +16,9 @@ namespace onnxd::cuda {
 namespace {
 
 using testing::ExpectClose;
+using testing::FromHalf;
 using testing::RandomVector;
+using testing::ToHalf;
 
 class ActivationsTest : public testing::DeviceTest {};
 
@@ -179,28 +181,18 @@ TEST_F(ActivationsTest, BatchNormInFp16WithFp16AndFp32Statistics) {
   const std::vector<float> x = RandomVector(static_cast<size_t>(outer * ch * inner), 15, -3.f, 3.f);
   const std::vector<float> scale = RandomVector(ch, 16, 0.5f, 2.f), bias = RandomVector(ch, 17);
   const std::vector<float> mean = RandomVector(ch, 18), var = RandomVector(ch, 19, 0.1f, 3.f);
-  auto half = [](const std::vector<float>& v) {
-    std::vector<__half> h;
-    for (float f : v) h.push_back(__float2half_rn(f));
-    return h;
-  };
-  auto unhalf = [](const std::vector<__half>& h) {
-    std::vector<float> v;
-    for (__half e : h) v.push_back(__half2float(e));
-    return v;
-  };
   // The reference on the fp16-rounded inputs.
-  const std::vector<float> xr = unhalf(half(x));
-  DeviceBuffer dx = Up(half(x));
+  const std::vector<float> xr = FromHalf(ToHalf(x));
+  DeviceBuffer dx = Up(ToHalf(x));
   {
-    DeviceBuffer ds = Up(half(scale)), db = Up(half(bias)), dm = Up(half(mean)), dv = Up(half(var));
+    DeviceBuffer ds = Up(ToHalf(scale)), db = Up(ToHalf(bias)), dm = Up(ToHalf(mean)), dv = Up(ToHalf(var));
     DeviceBuffer dy = Out(x.size() * sizeof(__half));
     ASSERT_TRUE(BatchNormInference(dx.as<__half>(), dy.as<__half>(), outer, ch, inner, ds.as<__half>(),
                                    db.as<__half>(), dm.as<__half>(), dv.as<__half>(), 1e-5f, stream_->get())
                     .ok());
-    const auto want = ReferenceBatchNorm(xr, outer, ch, inner, unhalf(half(scale)), unhalf(half(bias)),
-                                         unhalf(half(mean)), unhalf(half(var)), 1e-5f);
-    ExpectClose(unhalf(Down<__half>(dy, x.size())), want, 2e-3f, 2e-3f);
+    const auto want = ReferenceBatchNorm(xr, outer, ch, inner, FromHalf(ToHalf(scale)), FromHalf(ToHalf(bias)),
+                                         FromHalf(ToHalf(mean)), FromHalf(ToHalf(var)), 1e-5f);
+    ExpectClose(FromHalf(Down<__half>(dy, x.size())), want, 2e-3f, 2e-3f);
   }
   {
     DeviceBuffer ds = Up(scale), db = Up(bias), dm = Up(mean), dv = Up(var);
@@ -208,8 +200,8 @@ TEST_F(ActivationsTest, BatchNormInFp16WithFp16AndFp32Statistics) {
     ASSERT_TRUE(BatchNormInference(dx.as<__half>(), dy.as<__half>(), outer, ch, inner, ds.as<float>(),
                                    db.as<float>(), dm.as<float>(), dv.as<float>(), 1e-5f, stream_->get())
                     .ok());
-    ExpectClose(unhalf(Down<__half>(dy, x.size())), ReferenceBatchNorm(xr, outer, ch, inner, scale, bias, mean, var, 1e-5f),
-                2e-3f, 2e-3f);
+    ExpectClose(FromHalf(Down<__half>(dy, x.size())),
+                ReferenceBatchNorm(xr, outer, ch, inner, scale, bias, mean, var, 1e-5f), 2e-3f, 2e-3f);
   }
 }
 

@@ -1,7 +1,8 @@
-// Helpers for the GPU tests: device buffers from host vectors, random data, and the comparison
-// the node suite uses (|got - want| <= atol + rtol * |want|).
+// Helpers for the GPU tests: device buffers from host vectors, random data, fp16 values on the
+// host, and the comparison the node suite uses (|got - want| <= atol + rtol * |want|).
 #pragma once
 
+#include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
@@ -24,6 +25,21 @@ inline std::vector<float> RandomVector(size_t n, uint32_t seed, float lo = -2.f,
   std::uniform_real_distribution<float> dist(lo, hi);
   std::vector<float> v(n);
   for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// Each value rounded to the nearest fp16 (what the fp16 kernels read).
+inline std::vector<__half> ToHalf(const std::vector<float>& v) {
+  std::vector<__half> h;
+  h.reserve(v.size());
+  for (float f : v) h.push_back(__float2half_rn(f));
+  return h;
+}
+
+inline std::vector<float> FromHalf(const std::vector<__half>& h) {
+  std::vector<float> v;
+  v.reserve(h.size());
+  for (__half e : h) v.push_back(__half2float(e));
   return v;
 }
 

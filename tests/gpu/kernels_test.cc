@@ -211,11 +211,14 @@ std::vector<float> ReferenceSoftmax(const std::vector<float>& x, int64_t rows, i
   return want;
 }
 
+// [rows, cols] for the Softmax / LogSoftmax row kernels (softmax.cu): one element, rows for its
+// warp kernels and for its block kernel, long rows, many short rows.
+constexpr std::pair<int64_t, int64_t> kRowShapes[] = {{1, 1},     {3, 7},   {64, 1000}, {5, 4097}, {2, 30000},
+                                                      {1000, 33}, {7, 128}, {5, 200},   {3, 512},  {2, 513}};
+
 TEST_F(CudaKernelTest, SoftmaxLastAxisMatchesReference) {
-  const std::pair<int64_t, int64_t> shapes[] = {{1, 1},   {3, 7},   {64, 1000}, {5, 4097}, {2, 30000},
-                                                {1000, 33}, {7, 128}, {5, 200},   {3, 512},  {2, 513}};
   int seed = 30;
-  for (auto [rows, cols] : shapes) {
+  for (auto [rows, cols] : kRowShapes) {
     SCOPED_TRACE(::testing::Message() << rows << "x" << cols);
     auto x = RandomVector(rows * cols, seed++, -10.f, 10.f);
     x[0] = 80.f;  // exp overflows without the max subtraction
@@ -439,10 +442,8 @@ std::vector<float> ReferenceLogSoftmax(const std::vector<float>& x, int64_t rows
 }
 
 TEST_F(CudaKernelTest, LogSoftmaxLastAxisMatchesReference) {
-  const std::pair<int64_t, int64_t> shapes[] = {{1, 1},     {3, 7},   {64, 1000}, {5, 4097}, {2, 30000},
-                                                {1000, 33}, {7, 128}, {5, 200},   {3, 512},  {2, 513}};
   int seed = 130;
-  for (auto [rows, cols] : shapes) {
+  for (auto [rows, cols] : kRowShapes) {
     SCOPED_TRACE(::testing::Message() << rows << "x" << cols);
     auto x = RandomVector(rows * cols, seed++, -10.f, 10.f);
     x[0] = 80.f;  // exp overflows without the max subtraction

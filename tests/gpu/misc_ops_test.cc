@@ -18,6 +18,9 @@
 namespace onnxd::cuda {
 namespace {
 
+using testing::FromHalf;
+using testing::ToHalf;
+
 class MiscOpsTest : public testing::DeviceTest {
  protected:
   template <typename E>
@@ -128,22 +131,12 @@ TEST_F(MiscOpsTest, PReluBroadcastsTheSlopeInFp32AndFp16) {
       testing::ExpectClose(Down<float>(dy, x.size()), want, 1e-6f, 1e-7f);
     }
     {
-      auto half = [](const std::vector<float>& v) {
-        std::vector<__half> h;
-        for (float f : v) h.push_back(__float2half_rn(f));
-        return h;
-      };
-      std::vector<float> xr, sr;
-      for (__half h : half(x)) xr.push_back(__half2float(h));
-      for (__half h : half(slope)) sr.push_back(__half2float(h));
-      const std::vector<float> want16 = ReferencePRelu(xr, xs, sr, ss);
-      DeviceBuffer dx = Up(half(x)), ds = Up(half(slope));
+      const std::vector<float> want16 = ReferencePRelu(FromHalf(ToHalf(x)), xs, FromHalf(ToHalf(slope)), ss);
+      DeviceBuffer dx = Up(ToHalf(x)), ds = Up(ToHalf(slope));
       DeviceBuffer dy = Out(x.size() * sizeof(__half));
       Status st = PRelu(dx.as<__half>(), xs, ds.as<__half>(), ss, dy.as<__half>(), stream_->get());
       ASSERT_TRUE(st.ok()) << st.message();
-      std::vector<float> got;
-      for (__half h : Down<__half>(dy, x.size())) got.push_back(__half2float(h));
-      testing::ExpectClose(got, want16, 1e-3f, 1e-3f);
+      testing::ExpectClose(FromHalf(Down<__half>(dy, x.size())), want16, 1e-3f, 1e-3f);
     }
   }
   // A slope that does not broadcast to X (it would widen it) is refused.
@@ -193,24 +186,14 @@ TEST_F(MiscOpsTest, InstanceNormPerImageAndChannelInFp32AndFp16) {
                            1e-4f, 1e-4f);
     }
     {
-      auto half = [](const std::vector<float>& v) {
-        std::vector<__half> h;
-        for (float f : v) h.push_back(__float2half_rn(f));
-        return h;
-      };
-      auto unhalf = [](const std::vector<__half>& h) {
-        std::vector<float> v;
-        for (__half e : h) v.push_back(__half2float(e));
-        return v;
-      };
-      DeviceBuffer dx = Up(half(x)), ds = Up(half(scale)), db = Up(half(bias));
+      DeviceBuffer dx = Up(ToHalf(x)), ds = Up(ToHalf(scale)), db = Up(ToHalf(bias));
       DeviceBuffer dy = Out(x.size() * sizeof(__half));
       ASSERT_TRUE(InstanceNorm(dx.as<__half>(), dy.as<__half>(), rows, ch, inner, ds.as<__half>(), db.as<__half>(),
                                1e-5f, stream_->get())
                       .ok());
-      const auto want = ReferenceInstanceNorm(unhalf(half(x)), rows, ch, inner, unhalf(half(scale)),
-                                              unhalf(half(bias)), 1e-5);
-      testing::ExpectClose(unhalf(Down<__half>(dy, x.size())), want, 4e-3f, 4e-3f);
+      const auto want = ReferenceInstanceNorm(FromHalf(ToHalf(x)), rows, ch, inner, FromHalf(ToHalf(scale)),
+                                              FromHalf(ToHalf(bias)), 1e-5);
+      testing::ExpectClose(FromHalf(Down<__half>(dy, x.size())), want, 4e-3f, 4e-3f);
     }
   }
 }
