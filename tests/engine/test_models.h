@@ -97,6 +97,14 @@ inline void SetAttr(onnx::NodeProto* n, const std::string& name, const std::vect
   for (int64_t x : v) a->add_ints(x);
 }
 
+// Not a SetAttr overload: an integer literal would then be ambiguous between int64_t and float.
+inline void SetFloatAttr(onnx::NodeProto* n, const std::string& name, float v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::FLOAT);
+  a->set_f(v);
+}
+
 // An empty ai.onnx model at `opset` (IR 8) whose graph the test fills in.
 inline onnx::ModelProto NewModel(int opset) {
   onnx::ModelProto m;
@@ -105,6 +113,15 @@ inline onnx::ModelProto NewModel(int opset) {
   os->set_domain("");
   os->set_version(opset);
   m.mutable_graph()->set_name("g");
+  return m;
+}
+
+// NewModel(opset) with the float input "x" of `x_dims` and the output "y" (its type and shape left
+// to inference): the test adds the nodes from x to y, and any further inputs.
+inline onnx::ModelProto ModelWithFloatX(int opset, const std::vector<int64_t>& x_dims) {
+  onnx::ModelProto m = NewModel(opset);
+  *m.mutable_graph()->add_input() = TensorInfo("x", onnx::TensorProto::FLOAT, x_dims);
+  m.mutable_graph()->add_output()->set_name("y");
   return m;
 }
 

@@ -15,11 +15,12 @@
 #include "gpu_test_util.h"
 #include "kernels/cuda/pad_spatial.h"
 #include "kernels/cuda/pool_nhwc.h"
+#include "math_test_util.h"
 
 namespace onnxd::cuda {
 namespace {
 
-using namespace ::onnxd::cuda::testing;  // NOLINT: RandomVector, Upload, Empty, Download
+using namespace ::onnxd::cuda::testing;  // NOLINT: RandomVector, Upload, Empty, Download, PoolByTaps
 
 std::vector<float> ReferenceMaxPoolNhwc(const std::vector<float>& x, const MaxPoolNhwcShape& s) {
   std::vector<float> y(static_cast<size_t>(s.n * s.out_h * s.out_w * s.c));
@@ -108,41 +109,6 @@ TEST_F(PoolNhwcTest, MatchesReference) {
   }
 }
 
-// What pool_nhwc.cu computes, on the host: PoolTapsAt's windows, AverageDivisor's divisor.
-std::vector<float> ReferencePoolByTaps(const std::vector<float>& x, const PoolShape& s, bool average, float lp = 0.f) {
-  std::vector<float> y(static_cast<size_t>(s.out_count()));
-  for (size_t i = 0; i < y.size(); ++i) {
-    const int64_t ch = static_cast<int64_t>(i) % s.c;
-    int64_t rest = static_cast<int64_t>(i) / s.c;
-    const int64_t ow = rest % s.out_w;
-    rest /= s.out_w;
-    const int64_t oh = rest % s.out_h;
-    rest /= s.out_h;
-    const int64_t od = rest % s.out_d, b = rest / s.out_d;
-    const PoolTaps td = PoolTapsAt(od, s.d, s.kd, s.stride_d, s.dil_d, s.pad_front, s.pad_back);
-    const PoolTaps th = PoolTapsAt(oh, s.h, s.kh, s.stride_h, s.dil_h, s.pad_top, s.pad_bottom);
-    const PoolTaps tw = PoolTapsAt(ow, s.w, s.kw, s.stride_w, s.dil_w, s.pad_left, s.pad_right);
-    float m = -INFINITY, sum = 0.f, sum_p = 0.f;
-    bool nan = false;
-    for (int64_t dz = td.lo; dz < td.hi; ++dz)
-      for (int64_t dh = th.lo; dh < th.hi; ++dh)
-        for (int64_t dw = tw.lo; dw < tw.hi; ++dw) {
-          const int64_t z = td.start + dz * s.dil_d, yy = th.start + dh * s.dil_h, xx = tw.start + dw * s.dil_w;
-          const float v = x[static_cast<size_t>((((b * s.d + z) * s.h + yy) * s.w + xx) * s.c + ch)];
-          nan |= std::isnan(v);
-          m = std::max(m, v);
-          sum += v;
-          if (lp > 0.f) sum_p += std::pow(std::fabs(v), lp);
-        }
-    const int64_t div = AverageDivisor(td, th, tw, s.count_include_pad);
-    y[i] = lp > 0.f   ? std::pow(sum_p * LpScale(s, td, th, tw), 1.f / lp)
-           : average ? (div > 0 ? sum / static_cast<float>(div) : 0.f)
-           : !HasInputTap(td, th, tw) ? 0.f  // the CPU op's value for a window outside the input
-                                      : (nan ? NAN : m);
-  }
-  return y;
-}
-
 // Geometry through window_geometry.h as the session builds it: attributes resolved, then laid out.
 PoolShape Resolved(int64_t n, int64_t c, int64_t h, int64_t w, std::vector<int64_t> k, std::vector<int64_t> strides,
                    std::vector<int64_t> dilations, std::vector<int64_t> pads, AutoPad auto_pad, bool ceil,
@@ -193,15 +159,15 @@ TEST_F(PoolNhwcTest, AverageAndDilatedMaxMatchTheWindowMath) {
     auto dx = Upload(pool_, x);
     auto dy = Empty(pool_, out_count);
     ASSERT_TRUE(AveragePoolNhwc(dx.as<float>(), dy.as<float>(), s, stream_->get()).ok());
-    ExpectClose(Download(dy, out_count, *stream_), ReferencePoolByTaps(x, s, true), 1e-5f, 1e-6f);
+    ExpectClose(Download(dy, out_count, *stream_), PoolByTaps(x.data(), s, true), 1e-5f, 1e-6f);
     for (float lp : {2.f, 3.f}) {
       ASSERT_TRUE(LpPoolNhwc(dx.as<float>(), dy.as<float>(), s, lp, stream_->get()).ok());
-      ExpectClose(Download(dy, out_count, *stream_), ReferencePoolByTaps(x, s, false, lp), 1e-5f, 1e-6f);
+      ExpectClose(Download(dy, out_count, *stream_), PoolByTaps(x.data(), s, false, lp), 1e-5f, 1e-6f);
     }
     x[count / 3] = NAN;
     auto dxn = Upload(pool_, x);
     ASSERT_TRUE(MaxPoolNhwc(dxn.as<float>(), dy.as<float>(), s, stream_->get()).ok());
-    const auto got = Download(dy, out_count, *stream_), want = ReferencePoolByTaps(x, s, false);
+    const auto got = Download(dy, out_count, *stream_), want = PoolByTaps(x.data(), s, false);
     for (size_t i = 0; i < out_count; ++i) {
       if (std::isnan(want[i])) {
         EXPECT_TRUE(std::isnan(got[i])) << "max element " << i;
@@ -231,7 +197,7 @@ TEST_F(PoolNhwcTest, AverageAndDilatedMaxMatchTheWindowMath) {
   ASSERT_EQ(cudaMemcpy(yh.data(), hy->data(), out_count * sizeof(__half), cudaMemcpyDeviceToHost), cudaSuccess);
   std::vector<float> got(out_count);
   for (size_t i = 0; i < out_count; ++i) got[i] = __half2float(yh[i]);
-  ExpectClose(got, ReferencePoolByTaps(xr, s, true), 1e-3f, 1e-3f);
+  ExpectClose(got, PoolByTaps(xr.data(), s, true), 1e-3f, 1e-3f);
 }
 
 TEST_F(PoolNhwcTest, PadSpatialAddsZerosInBothLayouts) {

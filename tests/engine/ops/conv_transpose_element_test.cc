@@ -21,7 +21,7 @@ namespace onnxd {
 namespace {
 
 using testing::AddInit;
-using testing::NewModel;
+using testing::ModelWithFloatX;
 using testing::Node;
 using testing::RunModel;
 using testing::SetAttr;
@@ -76,10 +76,8 @@ void CheckCase(const Case& c, std::mt19937* rng) {
   if (!c.output_padding.empty()) SetAttr(&n, "output_padding", c.output_padding);
   if (!c.output_shape.empty()) SetAttr(&n, "output_shape", c.output_shape);
   if (!c.auto_pad.empty()) SetAttr(&n, "auto_pad", c.auto_pad);
-  onnx::ModelProto m = NewModel(17);
+  onnx::ModelProto m = ModelWithFloatX(17, c.x_dims);
   auto* g = m.mutable_graph();
-  *g->add_input() = testing::TensorInfo("x", onnx::TensorProto::FLOAT, c.x_dims);
-  g->add_output()->set_name("y");
   AddInit(g, "w", w);
   if (c.bias) AddInit(g, "b", b);
   *g->add_node() = n;

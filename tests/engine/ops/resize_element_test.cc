@@ -21,17 +21,11 @@ namespace onnxd {
 namespace {
 
 using testing::AddInit;
-using testing::NewModel;
+using testing::ModelWithFloatX;
 using testing::Node;
 using testing::RunModel;
 using testing::SetAttr;
-
-void SetFloatAttr(onnx::NodeProto* n, const std::string& name, float v) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::FLOAT);
-  a->set_f(v);
-}
+using testing::SetFloatAttr;
 
 struct Case {
   std::string op = "Resize";
@@ -98,10 +92,8 @@ int64_t CheckCase(const Case& c, std::mt19937* rng) {
   if (!c.axes.empty()) SetAttr(&n, "axes", c.axes);
   if (!c.policy.empty()) SetAttr(&n, "keep_aspect_ratio_policy", c.policy);
 
-  onnx::ModelProto m = NewModel(c.opset);
+  onnx::ModelProto m = ModelWithFloatX(c.opset, c.x_dims);
   auto* g = m.mutable_graph();
-  *g->add_input() = testing::TensorInfo("x", onnx::TensorProto::FLOAT, c.x_dims);
-  g->add_output()->set_name("y");
   if (roi.defined()) AddInit(g, "roi", roi);
   if (scales.defined()) AddInit(g, "scales", scales);
   if (sizes.defined()) AddInit(g, "sizes", sizes);

@@ -20,7 +20,7 @@
 namespace onnxd::cuda {
 namespace {
 
-using onnxd::testing::NewModel;
+using onnxd::testing::ModelWithFloatX;
 using onnxd::testing::Node;
 using onnxd::testing::RunModel;
 using onnxd::testing::SetAttr;
@@ -40,10 +40,8 @@ void CheckArg(const std::string& op, const std::vector<int64_t>& dims, int64_t a
               bool nan, uint32_t seed) {
   std::string what = op + " axis " + std::to_string(axis) + (keepdims ? " keepdims" : "") + (last ? " last" : "") +
                      (nan ? " nan" : "") + " rank " + std::to_string(dims.size());
-  onnx::ModelProto m = NewModel(13);
+  onnx::ModelProto m = ModelWithFloatX(13, dims);
   auto* g = m.mutable_graph();
-  *g->add_input() = onnxd::testing::TensorInfo("x", onnx::TensorProto::FLOAT, dims);
-  g->add_output()->set_name("y");
   onnx::NodeProto n = Node(op, {"x"}, {"y"});
   SetAttr(&n, "axis", axis);
   SetAttr(&n, "keepdims", int64_t{keepdims ? 1 : 0});

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "math_test_util.h"
 #include "onnx/onnx-ml.pb.h"
 #include "onnxd/engine/engine.h"
 #include "test_models.h"
@@ -16,18 +17,15 @@
 namespace onnxd::cuda {
 namespace {
 
-using onnxd::testing::NewModel;
+using onnxd::testing::ModelWithFloatX;
 using onnxd::testing::Node;
 using onnxd::testing::RunModel;
 using onnxd::testing::SetAttr;
 
 void Check(const std::string& op, const std::vector<int64_t>& dims, int64_t b, const std::string& mode) {
-  const std::string what = op + " " + mode + " b " + std::to_string(b) + " x [" + std::to_string(dims[0]) + "," +
-                           std::to_string(dims[1]) + "," + std::to_string(dims[2]) + "," + std::to_string(dims[3]) + "]";
-  onnx::ModelProto m = NewModel(13);
+  const std::string what = op + " " + mode + " b " + std::to_string(b) + " x " + testing::ListText(dims);
+  onnx::ModelProto m = ModelWithFloatX(13, dims);
   auto* g = m.mutable_graph();
-  *g->add_input() = onnxd::testing::TensorInfo("x", onnx::TensorProto::FLOAT, dims);
-  g->add_output()->set_name("y");
   onnx::NodeProto n = Node(op, {"x"}, {"y"});
   SetAttr(&n, "blocksize", b);
   if (!mode.empty()) SetAttr(&n, "mode", mode);

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "math_test_util.h"
 #include "onnx/onnx-ml.pb.h"
 #include "onnxd/engine/engine.h"
 #include "test_models.h"
@@ -21,16 +22,12 @@ namespace onnxd::cuda {
 namespace {
 
 using onnxd::testing::AddInit;
-using onnxd::testing::NewModel;
+using onnxd::testing::ModelWithFloatX;
 using onnxd::testing::Node;
 using onnxd::testing::RunModel;
 using onnxd::testing::SetAttr;
-
-std::string List(const std::vector<int64_t>& v) {
-  std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
-  return s + "]";
-}
+using onnxd::testing::SetFloatAttr;
+using testing::ListText;
 
 Tensor RandomTensor(const std::vector<int64_t>& dims, uint32_t seed) {
   Tensor t = Tensor::Allocate(DataType::kFloat, Shape(std::span<const int64_t>(dims)));
@@ -73,12 +70,11 @@ PadMode ModeOf(const std::string& m) {
 // Pad from opset 11 on (pads, constant_value and, from 18, axes as inputs), against the CPU op.
 void CheckPad(const std::vector<int64_t>& dims, const std::string& mode, const std::vector<int64_t>& pads,
               const std::vector<int64_t>& axes, float constant, uint32_t seed) {
-  const std::string what = "Pad " + mode + " x " + List(dims) + " pads " + List(pads) + " axes " + List(axes);
+  const std::string what =
+      "Pad " + mode + " x " + ListText(dims) + " pads " + ListText(pads) + " axes " + ListText(axes);
   const int opset = axes.empty() && mode != "wrap" ? 13 : 19;
-  onnx::ModelProto m = NewModel(opset);
+  onnx::ModelProto m = ModelWithFloatX(opset, dims);
   auto* g = m.mutable_graph();
-  *g->add_input() = onnxd::testing::TensorInfo("x", onnx::TensorProto::FLOAT, dims);
-  g->add_output()->set_name("y");
   AddInit(g, "pads", Tensor::FromVector<int64_t>(pads, Shape{static_cast<int64_t>(pads.size())}));
   std::vector<std::string> in = {"x", "pads"};
   if (mode == "constant") {
@@ -124,17 +120,12 @@ TEST(PadTileMath, PadMatchesTheCpuOpInEveryMode) {
 
 TEST(PadTileMath, PadByAttributeBeforeOpset11) {
   // Pad-2: pads and value as attributes (the session reads them into CudaNodeParams).
-  onnx::ModelProto m = NewModel(2);
+  onnx::ModelProto m = ModelWithFloatX(2, {2, 3, 4});
   auto* g = m.mutable_graph();
-  *g->add_input() = onnxd::testing::TensorInfo("x", onnx::TensorProto::FLOAT, {2, 3, 4});
-  g->add_output()->set_name("y");
   onnx::NodeProto n = Node("Pad", {"x"}, {"y"});
   const std::vector<int64_t> pads = {0, 1, 2, 1, 0, 3};
   SetAttr(&n, "pads", pads);
-  auto* v = n.add_attribute();
-  v->set_name("value");
-  v->set_type(onnx::AttributeProto::FLOAT);
-  v->set_f(-4.5f);
+  SetFloatAttr(&n, "value", -4.5f);
   *g->add_node() = n;
   const Tensor x = RandomTensor({2, 3, 4}, 50);
   auto out = RunModel(m, {Value(x)});
@@ -162,11 +153,9 @@ TEST(PadTileMath, PadGeometryRefusesWhatTheCpuOpRefuses) {
 }
 
 void CheckTile(const std::vector<int64_t>& dims, const std::vector<int64_t>& repeats, uint32_t seed) {
-  const std::string what = "Tile x " + List(dims) + " repeats " + List(repeats);
-  onnx::ModelProto m = NewModel(13);
+  const std::string what = "Tile x " + ListText(dims) + " repeats " + ListText(repeats);
+  onnx::ModelProto m = ModelWithFloatX(13, dims);
   auto* g = m.mutable_graph();
-  *g->add_input() = onnxd::testing::TensorInfo("x", onnx::TensorProto::FLOAT, dims);
-  g->add_output()->set_name("y");
   AddInit(g, "r", Tensor::FromVector<int64_t>(repeats, Shape{static_cast<int64_t>(repeats.size())}));
   *g->add_node() = Node("Tile", {"x", "r"}, {"y"});
   const Tensor x = RandomTensor(dims, seed);

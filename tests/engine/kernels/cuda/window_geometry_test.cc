@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "math_test_util.h"
 #include "onnx/onnx-ml.pb.h"
 #include "onnxd/engine/engine.h"
 #include "test_models.h"
@@ -24,10 +25,11 @@
 namespace onnxd::cuda {
 namespace {
 
-using onnxd::testing::NewModel;
+using onnxd::testing::ModelWithFloatX;
 using onnxd::testing::Node;
 using onnxd::testing::RunModel;
 using onnxd::testing::SetAttr;
+using testing::ListText;
 
 Tensor RandomTensor(const std::vector<int64_t>& dims, uint32_t seed) {
   Tensor t = Tensor::Allocate(DataType::kFloat, Shape(std::span<const int64_t>(dims)));
@@ -45,27 +47,20 @@ struct Attrs {
 };
 
 std::string Describe(const std::vector<int64_t>& x, const Attrs& a) {
-  auto list = [](const std::vector<int64_t>& v) {
-    std::string s = "[";
-    for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
-    return s + "]";
-  };
-  return "x " + list(x) + " auto_pad " + a.auto_pad + " kernel " + list(a.kernel) + " strides " + list(a.strides) +
-         " dilations " + list(a.dilations) + " pads " + list(a.pads) + (a.ceil_mode ? " ceil" : "") +
-         (a.count_include_pad ? " include_pad" : "");
+  return "x " + ListText(x) + " auto_pad " + a.auto_pad + " kernel " + ListText(a.kernel) + " strides " +
+         ListText(a.strides) + " dilations " + ListText(a.dilations) + " pads " + ListText(a.pads) +
+         (a.ceil_mode ? " ceil" : "") + (a.count_include_pad ? " include_pad" : "");
 }
 
 // One CPU node over x (and w for Conv) with the attributes.
 Tensor RunCpu(const std::string& op, const Tensor& x, const Tensor* w, const Attrs& a, int opset = 19) {
-  onnx::ModelProto m = NewModel(opset);
+  onnx::ModelProto m = ModelWithFloatX(opset, x.shape().ToVector());
   auto* g = m.mutable_graph();
-  *g->add_input() = onnxd::testing::TensorInfo("x", onnx::TensorProto::FLOAT, x.shape().ToVector());
   std::vector<std::string> in = {"x"};
   if (w != nullptr) {
     *g->add_input() = onnxd::testing::TensorInfo("w", onnx::TensorProto::FLOAT, w->shape().ToVector());
     in.push_back("w");
   }
-  g->add_output()->set_name("y");
   onnx::NodeProto n = Node(op, in, {"y"});
   if (a.auto_pad != "NOTSET") SetAttr(&n, "auto_pad", a.auto_pad);
   if (op != "Conv" || !a.kernel.empty()) SetAttr(&n, "kernel_shape", a.kernel);
@@ -230,39 +225,13 @@ TEST(WindowGeometryTest, SplitPadsAndPaddedInputGiveTheConvolution) {
   }
 }
 
-// The CPU pooling reference of the kernels: NCHW as [n * c, h, w, 1] (NCDHW as [n * c, d, h, w, 1])
-// over MakePoolShape's geometry, window bounds and divisor from PoolTapsAt / AverageDivisor
-// (pool_nhwc.cu's loops).
+// The kernels' pooling on the host (math_test_util.h) as a tensor of `out_dims`.
 Tensor PoolByTaps(const Tensor& x, const PoolShape& s, bool average, const std::vector<int64_t>& out_dims,
                   float lp = 0.f) {
   Tensor y = Tensor::Allocate(DataType::kFloat, Shape(std::span<const int64_t>(out_dims)));
   EXPECT_EQ(y.num_elements(), s.out_count());
-  for (int64_t i = 0; i < y.num_elements(); ++i) {
-    const int64_t ch = i % s.c;
-    int64_t rest = i / s.c;
-    const int64_t ow = rest % s.out_w;
-    rest /= s.out_w;
-    const int64_t oh = rest % s.out_h;
-    rest /= s.out_h;
-    const int64_t od = rest % s.out_d, b = rest / s.out_d;
-    const PoolTaps td = PoolTapsAt(od, s.d, s.kd, s.stride_d, s.dil_d, s.pad_front, s.pad_back);
-    const PoolTaps th = PoolTapsAt(oh, s.h, s.kh, s.stride_h, s.dil_h, s.pad_top, s.pad_bottom);
-    const PoolTaps tw = PoolTapsAt(ow, s.w, s.kw, s.stride_w, s.dil_w, s.pad_left, s.pad_right);
-    float m = -INFINITY, sum = 0.f, sum_p = 0.f;
-    for (int64_t dz = td.lo; dz < td.hi; ++dz)
-      for (int64_t dh = th.lo; dh < th.hi; ++dh)
-        for (int64_t dw = tw.lo; dw < tw.hi; ++dw) {
-          const int64_t z = td.start + dz * s.dil_d, yy = th.start + dh * s.dil_h, xx = tw.start + dw * s.dil_w;
-          const float v = x.data<float>()[(((b * s.d + z) * s.h + yy) * s.w + xx) * s.c + ch];
-          m = std::max(m, v);
-          sum += v;
-          if (lp > 0.f) sum_p += std::pow(std::fabs(v), lp);
-        }
-    const int64_t div = AverageDivisor(td, th, tw, s.count_include_pad);
-    y.data<float>()[i] = lp > 0.f ? std::pow(sum_p * LpScale(s, td, th, tw), 1.f / lp)
-                         : average ? (div > 0 ? sum / static_cast<float>(div) : 0.f)
-                                   : (HasInputTap(td, th, tw) ? m : 0.f);
-  }
+  const std::vector<float> v = testing::PoolByTaps(x.data<float>(), s, average, lp);
+  std::copy_n(v.begin(), std::min<size_t>(v.size(), static_cast<size_t>(y.num_elements())), y.data<float>());
   return y;
 }
 
