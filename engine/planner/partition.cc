@@ -99,7 +99,7 @@ DataType InferOutputType(const onnx::NodeProto& n, const std::vector<DataType>& 
       "Add", "Sub", "Mul", "Div", "Pow", "Relu", "Sigmoid", "Tanh", "Gelu", "Erf", "Sqrt", "Exp", "Log", "Neg",
       "Abs", "Reciprocal", "Softmax", "LogSoftmax", "LayerNormalization", "Transpose", "Gemm", "MatMul", "Reshape",
       "Flatten", "Squeeze", "Unsqueeze", "Identity", "Conv", "ConvTranspose", "MaxPool", "AveragePool",
-      "GlobalAveragePool", "GlobalMaxPool", "LpPool", "BatchNormalization", "InstanceNormalization", "Concat", "Slice",
+      "GlobalAveragePool", "GlobalMaxPool", "LpPool", "BatchNormalization", "InstanceNormalization", "GroupNormalization", "Concat", "Slice",
       "Split", "Gather", "GatherElements", "Expand", "Tile", "Pad", "ReduceMean", "ReduceSum", "ReduceMax",
       "ReduceMin", "ReduceProd", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish", "Softplus", "Mish", "Elu",
       "Selu", "Dropout", "Resize", "Upsample", "Min", "Max", "Sum", "Mean", "Floor", "Ceil", "Round", "Sign",
@@ -305,6 +305,11 @@ CudaSupportResult CudaDataOpSupport(const onnx::NodeProto& n, int opset, const s
     return r;
   }
   if (op == "InstanceNormalization") return Kernel(n, types, 3);
+  if (op == "GroupNormalization") {
+    if (AttrInt(n, "num_groups", 0) < 1) return Cpu("GroupNormalization without a positive num_groups");
+    if (AttrInt(n, "stash_type", 1) != 1) return Cpu("GroupNormalization stash_type other than float");
+    return Kernel(n, types, 3);
+  }
   if (op == "ArgMax" || op == "ArgMin") {
     // Any single axis of fp32 / fp16 data; the int64 indices come back from the device.
     std::string why = CheckFloatInputs(n, types, 1);
@@ -539,6 +544,7 @@ CudaNodeParams ReadCudaParams(const onnx::NodeProto& n, int opset, const std::ve
     p.blocksize = AttrInt(n, "blocksize", 0);
     p.mode = AttrString(n, "mode", "DCR");
   }
+  if (op == "GroupNormalization") p.num_groups = AttrInt(n, "num_groups", 0);
   if (op == "ArgMax" || op == "ArgMin") {
     p.axis = AttrInt(n, "axis", 0);
     p.select_last_index = AttrInt(n, "select_last_index", 0) != 0;
@@ -795,7 +801,7 @@ bool IsCudaDataOp(const std::string& op) {
       "Mish", "Sin", "Cos", "Softsign", "ThresholdedRelu", "Celu", "PRelu",
       "BatchNormalization", "Sum", "Mean",
       // kernels/cuda/misc_ops.h.
-      "Pad", "Tile", "ArgMax", "ArgMin", "InstanceNormalization", "DepthToSpace", "SpaceToDepth",
+      "Pad", "Tile", "ArgMax", "ArgMin", "InstanceNormalization", "GroupNormalization", "DepthToSpace", "SpaceToDepth",
       // runtime/cuda_resize.cc (kernels/cuda/resize.h).
       "Resize", "Upsample"};
   return kOps.count(op) > 0;

@@ -94,6 +94,7 @@ struct CudaNodeParams {
   bool ceil_mode = false;                 // pooling (explicit pads only; auto_pad ignores it)
   std::string auto_pad = "NOTSET";        // NOTSET (then `pads`), VALID, SAME_UPPER or SAME_LOWER
   float lp_p = 2.f;                       // LpPool's p
+  int64_t num_groups = 0;                 // GroupNormalization
   std::string activation;                 // Conv with a fused activation (passes/fuse_conv_activation)
   float activation_alpha = 0.f, activation_beta = 0.f;
   // Data-movement and mask ops (runtime/cuda_data_ops.cc). `axis` above is Gather / GatherElements /

@@ -116,6 +116,7 @@ class DataOpRunner {
     if (op == "PRelu") return PRelu();
     if (op == "ArgMax" || op == "ArgMin") return ArgReduce();
     if (op == "InstanceNormalization") return InstanceNorm();
+    if (op == "GroupNormalization") return GroupNorm();
     if (op == "DepthToSpace" || op == "SpaceToDepth") return DepthSpace();
     return Internal("op " + op + " is not a CUDA data op");
   }
@@ -736,6 +737,51 @@ class DataOpRunner {
     return cuda::InstanceNorm(static_cast<const float*>(x->raw_data()), static_cast<float*>(y->raw_data()), rows, c,
                               inner, static_cast<const float*>(scale->raw_data()),
                               static_cast<const float*>(bias->raw_data()), p_.epsilon, s_);
+  }
+
+  // GroupNormalization: x [N, C, ...] normalised per (n, group of C / num_groups channels) over
+  // those channels and the rest of the dims; scale / B per group (opset 18) or per channel (21), as
+  // the CPU op reads them (either layout when the sizes say which).
+  Status GroupNorm() {
+    const Tensor* x = nullptr;
+    const Tensor* scale = nullptr;
+    const Tensor* bias = nullptr;
+    ASSIGN_OR_RETURN(x, NeedDev(0));
+    ASSIGN_OR_RETURN(scale, NeedDev(1));
+    ASSIGN_OR_RETURN(bias, NeedDev(2));
+    const DataType dt = x->dtype();
+    if (dt != DataType::kFloat && dt != DataType::kFloat16)
+      return Fallback(std::string("GroupNormalization of ") + DataTypeName(dt));
+    if (scale->dtype() != dt || bias->dtype() != dt) return Fallback("GroupNormalization of mixed element types");
+    if (x->rank() < 2) return InvalidArgument("X must have rank >= 2, got " + x->shape().ToString());
+    const int64_t n = x->dim(0), c = x->dim(1), groups = p_.num_groups;
+    if (groups < 1 || c % groups != 0)
+      return InvalidArgument("channels " + std::to_string(c) + " not divisible by num_groups " + std::to_string(groups));
+    bool per_group = p_.opset < 21;
+    if (scale->num_elements() != (per_group ? groups : c)) {
+      if (scale->num_elements() == c) per_group = false;
+      else if (scale->num_elements() == groups) per_group = true;
+    }
+    const int64_t want = per_group ? groups : c;
+    if (scale->num_elements() != want || bias->num_elements() != want)
+      return InvalidArgument("scale and B must have " + std::to_string(want) + " elements, got " +
+                             scale->shape().ToString() + " and " + bias->shape().ToString());
+    cuda::GroupNormShape shape;
+    shape.n = n;
+    shape.groups = groups;
+    shape.group_channels = c / groups;
+    shape.spatial = n * c == 0 ? 0 : x->num_elements() / (n * c);
+    shape.per_group = per_group;
+    Tensor* y = nullptr;
+    ASSIGN_OR_RETURN(y, output_(0, dt, x->shape()));
+    if (y == nullptr) return Status::Ok();
+    if (dt == DataType::kFloat16)
+      return cuda::GroupNorm(static_cast<const __half*>(x->raw_data()), static_cast<__half*>(y->raw_data()), shape,
+                             static_cast<const __half*>(scale->raw_data()), static_cast<const __half*>(bias->raw_data()),
+                             p_.epsilon, s_);
+    return cuda::GroupNorm(static_cast<const float*>(x->raw_data()), static_cast<float*>(y->raw_data()), shape,
+                           static_cast<const float*>(scale->raw_data()), static_cast<const float*>(bias->raw_data()),
+                           p_.epsilon, s_);
   }
 
   // DepthToSpace / SpaceToDepth: one 6-D strided copy (kernels/cuda/depth_space_math.h).

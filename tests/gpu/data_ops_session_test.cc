@@ -1112,5 +1112,35 @@ TEST(CudaDataOpsSessionTest, ConvTransposeFormsMatchTheCpu) {
   }
 }
 
+// GroupNormalization as a diffusion UNet's ResNet block has it (Conv, GroupNorm, Sigmoid-weighted
+// activation), at opset 18 (scale and B per group) and 21 (per channel).
+onnx::ModelProto GroupNormModel(int opset) {
+  onnx::ModelProto m = NewModel(opset);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {-1, 8, 6, 6});
+  *g->add_output() = AnyShape("y", kF32);
+  FloatInit(g, "w", {16, 8, 3, 3}, 150);
+  const int64_t params = opset < 21 ? 4 : 16;
+  FloatInit(g, "scale", {params}, 151, 1.5f);
+  FloatInit(g, "bias", {params}, 152);
+  auto* conv = AddNode(g, "Conv", {"x", "w"}, {"c"});
+  IntsAttr(conv, "pads", {1, 1, 1, 1});
+  auto* gn = AddNode(g, "GroupNormalization", {"c", "scale", "bias"}, {"n"});
+  IntAttr(gn, "num_groups", 4);
+  FloatAttr(gn, "epsilon", 1e-4f);
+  AddNode(g, "Sigmoid", {"n"}, {"sg"});
+  AddNode(g, "Mul", {"n", "sg"}, {"y"});
+  return m;
+}
+
+TEST(CudaDataOpsSessionTest, GroupNormalizationRunsOnTheGpuAtOpsets18And21) {
+  for (int opset : {18, 21}) {
+    SCOPED_TRACE("opset " + std::to_string(opset));
+    const std::vector<Value> in = {FloatTensor({2, 8, 6, 6}, Random(576, 153, 2.f))};
+    CheckAgainstCpu(GroupNormModel(opset), in, 0, 2);
+    CheckAgainstCpu(GroupNormModel(opset), in, 0, -1, true);
+  }
+}
+
 }  // namespace
 }  // namespace onnxd

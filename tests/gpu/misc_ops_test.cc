@@ -198,5 +198,69 @@ TEST_F(MiscOpsTest, InstanceNormPerImageAndChannelInFp32AndFp16) {
   }
 }
 
+// Per (n, group) row of group_channels * spatial values: (x - mean) / sqrt(var + eps), then channel
+// c of group g scaled and shifted by the per-group or per-channel parameters; in double.
+std::vector<float> ReferenceGroupNorm(const std::vector<float>& x, const GroupNormShape& s,
+                                      const std::vector<float>& scale, const std::vector<float>& bias, double eps) {
+  std::vector<float> y(x.size());
+  const int64_t inner = s.group_channels * s.spatial;
+  for (int64_t r = 0; r < s.n * s.groups; ++r) {
+    const float* xr = &x[static_cast<size_t>(r * inner)];
+    double mean = 0, var = 0;
+    for (int64_t i = 0; i < inner; ++i) mean += xr[i];
+    mean /= static_cast<double>(inner);
+    for (int64_t i = 0; i < inner; ++i) var += (xr[i] - mean) * (xr[i] - mean);
+    var /= static_cast<double>(inner);
+    const int64_t g = r % s.groups;
+    for (int64_t i = 0; i < inner; ++i) {
+      const int64_t pi = s.per_group ? g : g * s.group_channels + i / s.spatial;
+      y[static_cast<size_t>(r * inner + i)] =
+          static_cast<float>((xr[i] - mean) / std::sqrt(var + eps) * scale[pi] + bias[pi]);
+    }
+  }
+  return y;
+}
+
+TEST_F(MiscOpsTest, GroupNormPerGroupAndPerChannelInFp32AndFp16) {
+  // {n, groups, group_channels, spatial}: a diffusion UNet's 32 groups, channels without spatial
+  // extent, one group of every channel (LayerNorm-like), one channel a group (InstanceNorm).
+  const int64_t shapes[][4] = {{2, 32, 4, 256}, {3, 2, 5, 1}, {1, 1, 6, 33}, {2, 8, 1, 100}};
+  uint32_t seed = 140;
+  for (const auto& sh : shapes) {
+    for (bool per_group : {false, true}) {
+      GroupNormShape s;
+      s.n = sh[0];
+      s.groups = sh[1];
+      s.group_channels = sh[2];
+      s.spatial = sh[3];
+      s.per_group = per_group;
+      SCOPED_TRACE(::testing::Message() << s.n << "x" << s.groups << "x" << s.group_channels << "x" << s.spatial
+                                        << (per_group ? " per group" : " per channel"));
+      const size_t count = static_cast<size_t>(s.n * s.groups * s.group_channels * s.spatial);
+      const size_t params = static_cast<size_t>(per_group ? s.groups : s.groups * s.group_channels);
+      std::vector<float> x = testing::RandomVector(count, seed++, -2.f, 5.f);
+      const std::vector<float> scale = testing::RandomVector(params, seed++, 0.5f, 2.f);
+      const std::vector<float> bias = testing::RandomVector(params, seed++);
+      {
+        DeviceBuffer dx = Up(x), ds = Up(scale), db = Up(bias);
+        DeviceBuffer dy = Out(count * sizeof(float));
+        ASSERT_TRUE(GroupNorm(dx.as<float>(), dy.as<float>(), s, ds.as<float>(), db.as<float>(), 1e-5f, stream_->get())
+                        .ok());
+        testing::ExpectClose(Down<float>(dy, count), ReferenceGroupNorm(x, s, scale, bias, 1e-5), 1e-4f, 1e-4f);
+      }
+      {
+        DeviceBuffer dx = Up(ToHalf(x)), ds = Up(ToHalf(scale)), db = Up(ToHalf(bias));
+        DeviceBuffer dy = Out(count * sizeof(__half));
+        ASSERT_TRUE(GroupNorm(dx.as<__half>(), dy.as<__half>(), s, ds.as<__half>(), db.as<__half>(), 1e-5f,
+                              stream_->get())
+                        .ok());
+        const auto want =
+            ReferenceGroupNorm(FromHalf(ToHalf(x)), s, FromHalf(ToHalf(scale)), FromHalf(ToHalf(bias)), 1e-5);
+        testing::ExpectClose(FromHalf(Down<__half>(dy, count)), want, 4e-3f, 4e-3f);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace onnxd::cuda

@@ -96,29 +96,50 @@ Status LaunchArgReduce(bool max, const T* x, int64_t outer, int64_t axis_len, in
   return CudaStatus(cudaGetLastError(), "ArgReduce launch");
 }
 
-// One block a row (row_reduce.cuh): the mean, then the variance about it, then the affine map.
+// One block a row, a row being one (image, group) (row_reduce.cuh): the mean, then the variance
+// about it, then each channel's affine map.
 template <typename T>
-__global__ void InstanceNormKernel(const T* x, T* y, int64_t channels, int64_t inner, const T* scale, const T* bias,
-                                   float epsilon) {
+__global__ void GroupNormKernel(const T* x, T* y, GroupNormShape s, const T* scale, const T* bias, float epsilon) {
   __shared__ float shared[32];
   const int64_t row = blockIdx.x;
+  const int64_t inner = s.group_channels * s.spatial;
   const T* xr = x + row * inner;
   T* yr = y + row * inner;
   const float2 mv = BlockMeanVariance([xr](long long i) { return ToFloat(xr[i]); }, inner, shared);
-  const int64_t c = row % channels;
-  const float a = ToFloat(scale[c]) / sqrtf(mv.y + epsilon);
-  const float b = ToFloat(bias[c]) - mv.x * a;
-  for (int64_t i = threadIdx.x; i < inner; i += blockDim.x) yr[i] = FromFloat<T>(ToFloat(xr[i]) * a + b);
+  const int64_t g = row % s.groups;
+  const float deviation = sqrtf(mv.y + epsilon);
+  for (int64_t c = 0; c < s.group_channels; ++c) {
+    const int64_t pi = s.per_group ? g : g * s.group_channels + c;
+    const float a = ToFloat(scale[pi]) / deviation;
+    const float b = ToFloat(bias[pi]) - mv.x * a;
+    const T* xc = xr + c * s.spatial;
+    T* yc = yr + c * s.spatial;
+    for (int64_t i = threadIdx.x; i < s.spatial; i += blockDim.x) yc[i] = FromFloat<T>(ToFloat(xc[i]) * a + b);
+  }
+}
+
+template <typename T>
+Status LaunchGroupNorm(const T* x, T* y, const GroupNormShape& s, const T* scale, const T* bias, float epsilon,
+                       cudaStream_t stream) {
+  const int64_t rows = s.n * s.groups, inner = s.group_channels * s.spatial;
+  if (rows <= 0 || inner <= 0) return Status::Ok();
+  if (rows > 0x7fffffff) return Unimplemented("GroupNorm: more than 2^31-1 rows");
+  // The block strides over a channel's spatial values: no wider than they are.
+  GroupNormKernel<T><<<static_cast<unsigned>(rows), RowBlockSize(s.group_channels == 1 ? inner : s.spatial), 0,
+                       stream>>>(x, y, s, scale, bias, epsilon);
+  return CudaStatus(cudaGetLastError(), "GroupNorm launch");
 }
 
 template <typename T>
 Status LaunchInstanceNorm(const T* x, T* y, int64_t rows, int64_t channels, int64_t inner, const T* scale,
                           const T* bias, float epsilon, cudaStream_t stream) {
-  if (rows <= 0 || inner <= 0) return Status::Ok();
-  if (rows > 0x7fffffff) return Unimplemented("InstanceNorm: more than 2^31-1 rows");
-  InstanceNormKernel<T><<<static_cast<unsigned>(rows), RowBlockSize(inner), 0, stream>>>(x, y, channels, inner, scale,
-                                                                                        bias, epsilon);
-  return CudaStatus(cudaGetLastError(), "InstanceNorm launch");
+  if (channels <= 0) return Status::Ok();
+  GroupNormShape s;
+  s.n = rows / channels;
+  s.groups = channels;
+  s.group_channels = 1;
+  s.spatial = inner;
+  return LaunchGroupNorm(x, y, s, scale, bias, epsilon, stream);
 }
 
 }  // namespace
@@ -131,6 +152,16 @@ Status InstanceNorm(const float* x, float* y, int64_t rows, int64_t channels, in
 Status InstanceNorm(const __half* x, __half* y, int64_t rows, int64_t channels, int64_t inner, const __half* scale,
                     const __half* bias, float epsilon, cudaStream_t stream) {
   return LaunchInstanceNorm(x, y, rows, channels, inner, scale, bias, epsilon, stream);
+}
+
+Status GroupNorm(const float* x, float* y, const GroupNormShape& s, const float* scale, const float* bias,
+                 float epsilon, cudaStream_t stream) {
+  return LaunchGroupNorm(x, y, s, scale, bias, epsilon, stream);
+}
+
+Status GroupNorm(const __half* x, __half* y, const GroupNormShape& s, const __half* scale, const __half* bias,
+                 float epsilon, cudaStream_t stream) {
+  return LaunchGroupNorm(x, y, s, scale, bias, epsilon, stream);
 }
 
 Status ArgReduce(bool max, const float* x, int64_t outer, int64_t axis_len, int64_t inner, bool select_last,

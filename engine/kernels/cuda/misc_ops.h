@@ -49,4 +49,18 @@ Status InstanceNorm(const float* x, float* y, int64_t rows, int64_t channels, in
 Status InstanceNorm(const __half* x, __half* y, int64_t rows, int64_t channels, int64_t inner, const __half* scale,
                     const __half* bias, float epsilon, cudaStream_t stream);
 
+// GroupNormalization: x and y are [N, groups * group_channels, spatial], packed; each (n, group) is
+// normalised by its own mean and (biased) variance over its group_channels * spatial values, then
+// channel c of group g takes scale / bias[per_group ? g : g * group_channels + c] (opset 18's
+// per-group parameters, opset 21's per-channel ones). fp32 math. InstanceNorm is the case
+// group_channels = 1.
+struct GroupNormShape {
+  int64_t n = 0, groups = 0, group_channels = 0, spatial = 0;
+  bool per_group = false;
+};
+Status GroupNorm(const float* x, float* y, const GroupNormShape& s, const float* scale, const float* bias,
+                 float epsilon, cudaStream_t stream);
+Status GroupNorm(const __half* x, __half* y, const GroupNormShape& s, const __half* scale, const __half* bias,
+                 float epsilon, cudaStream_t stream);
+
 }  // namespace onnxd::cuda

@@ -400,6 +400,23 @@ TEST(PartitionTest, MaxPoolIndicesAreInt64) {
   EXPECT_NE(p.nodes[1].reason.find("int64"), std::string::npos) << p.nodes[1].reason;
 }
 
+TEST(PartitionTest, GroupNormalizationRunsOnTheGpu) {
+  for (const int opset : {18, 21}) {
+    onnx::ModelProto m = NewModel(opset);
+    auto* g = m.mutable_graph();
+    *g->add_input() = TensorInfo("x", kFloat, {2, 8, 4, 4});
+    *g->add_input() = TensorInfo("scale", kFloat, {opset < 21 ? 4 : 8});
+    *g->add_input() = TensorInfo("b", kFloat, {opset < 21 ? 4 : 8});
+    *g->add_output() = TensorInfo("y", kFloat, {2, 8, 4, 4});
+    onnx::NodeProto n = Node("GroupNormalization", {"x", "scale", "b"}, {"y"}, "gn");
+    SetAttr(&n, "num_groups", int64_t{4});
+    *g->add_node() = n;
+    PlacementInfo p = Place(m);
+    EXPECT_EQ(Devices(p), "G") << p.nodes[0].reason;
+    EXPECT_EQ(p.input_copies, 3);
+  }
+}
+
 onnx::TensorProto Int64Initializer(const std::string& name, const std::vector<int64_t>& dims,
                                    const std::vector<int64_t>& values) {
   onnx::TensorProto t;
