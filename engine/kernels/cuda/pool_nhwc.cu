@@ -2,6 +2,7 @@
 
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/element_io.cuh"
+#include "kernels/cuda/grid_stride.h"
 
 namespace onnxd::cuda {
 namespace {
@@ -64,20 +65,28 @@ __global__ void MaxPoolNhwcKernel(const T* __restrict__ x, T* __restrict__ y, in
   }
 }
 
+// The sum of term(x) over the taps of output element o's window.
+template <typename T, typename Term>
+__device__ __forceinline__ float WindowSum(const T* __restrict__ x, const PoolShape& s, const OutIndex& o,
+                                           const Taps& t, Term term) {
+  float sum = 0.f;
+  for (int64_t dz = t.d.lo; dz < t.d.hi; ++dz) {
+    const int64_t z = t.d.start + dz * s.dil_d;
+    for (int64_t dh = t.h.lo; dh < t.h.hi; ++dh) {
+      const T* row = x + InputIndex(s, o.b, z, t.h.start + dh * s.dil_h, 0, o.ch);
+      for (int64_t dw = t.w.lo; dw < t.w.hi; ++dw) sum += term(ToFloat(row[(t.w.start + dw * s.dil_w) * s.c]));
+    }
+  }
+  return sum;
+}
+
 template <typename T>
 __global__ void AveragePoolNhwcKernel(const T* __restrict__ x, T* __restrict__ y, int64_t total, PoolShape s) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const OutIndex o = Decompose(i, s);
     const Taps t = TapsOf(o, s);
-    float sum = 0.f;
-    for (int64_t dz = t.d.lo; dz < t.d.hi; ++dz) {
-      const int64_t z = t.d.start + dz * s.dil_d;
-      for (int64_t dh = t.h.lo; dh < t.h.hi; ++dh) {
-        const T* row = x + InputIndex(s, o.b, z, t.h.start + dh * s.dil_h, 0, o.ch);
-        for (int64_t dw = t.w.lo; dw < t.w.hi; ++dw) sum += ToFloat(row[(t.w.start + dw * s.dil_w) * s.c]);
-      }
-    }
+    const float sum = WindowSum(x, s, o, t, [](float v) { return v; });
     const int64_t div = AverageDivisor(t.d, t.h, t.w, s.count_include_pad);
     y[i] = FromFloat<T>(div > 0 ? sum / static_cast<float>(div) : 0.f);
   }
@@ -89,15 +98,7 @@ __global__ void LpPoolNhwcKernel(const T* __restrict__ x, T* __restrict__ y, int
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const OutIndex o = Decompose(i, s);
     const Taps t = TapsOf(o, s);
-    float sum = 0.f;
-    for (int64_t dz = t.d.lo; dz < t.d.hi; ++dz) {
-      const int64_t z = t.d.start + dz * s.dil_d;
-      for (int64_t dh = t.h.lo; dh < t.h.hi; ++dh) {
-        const T* row = x + InputIndex(s, o.b, z, t.h.start + dh * s.dil_h, 0, o.ch);
-        for (int64_t dw = t.w.lo; dw < t.w.hi; ++dw)
-          sum += powf(fabsf(ToFloat(row[(t.w.start + dw * s.dil_w) * s.c])), p);
-      }
-    }
+    const float sum = WindowSum(x, s, o, t, [p](float v) { return powf(fabsf(v), p); });
     y[i] = FromFloat<T>(powf(sum * LpScale(s, t.d, t.h, t.w), 1.f / p));
   }
 }
@@ -111,9 +112,8 @@ Status Launch(const T* x, T* y, const PoolShape& s, cudaStream_t stream, float p
     return InvalidArgument("pooling: bad window");
   const int64_t total = s.out_count();
   if (total <= 0) return Status::Ok();
-  constexpr int kBlock = 256;
-  const int64_t g = (total + kBlock - 1) / kBlock;
-  const int grid = static_cast<int>(g < 65535 * 32 ? g : 65535 * 32);
+  constexpr int kBlock = kGridStrideBlock;
+  const int grid = GridBlocks(total);
   if constexpr (K == Kind::kMax) {
     MaxPoolNhwcKernel<T><<<grid, kBlock, 0, stream>>>(x, y, total, s);
     return CudaStatus(cudaGetLastError(), "MaxPoolNhwc launch");
