@@ -115,8 +115,8 @@ class DataOpRunner {
     if (IsActivation(op)) return Activation();
     if (op == "PRelu") return PRelu();
     if (op == "ArgMax" || op == "ArgMin") return ArgReduce();
-    if (op == "InstanceNormalization") return InstanceNorm();
-    if (op == "GroupNormalization") return GroupNorm();
+    if (op == "InstanceNormalization" || op == "GroupNormalization")
+      return ChannelGroupNorm(op == "InstanceNormalization");
     if (op == "DepthToSpace" || op == "SpaceToDepth") return DepthSpace();
     return Internal("op " + op + " is not a CUDA data op");
   }
@@ -707,9 +707,11 @@ class DataOpRunner {
                            s_);
   }
 
-  // InstanceNormalization: x [N, C, ...] normalised per (n, c) over the rest, then scale[c] and
-  // B[c]; all three on the device, of one type.
-  Status InstanceNorm() {
+  // InstanceNormalization (`instance`): x [N, C, ...] normalised per (n, c) over the rest, then
+  // scale[c] and B[c]. GroupNormalization: per (n, group of C / num_groups channels) over those
+  // channels and the rest of the dims; scale / B per group (opset 18) or per channel (21), as the
+  // CPU op reads them (either layout when the sizes say which). All three on the device, one type.
+  Status ChannelGroupNorm(bool instance) {
     const Tensor* x = nullptr;
     const Tensor* scale = nullptr;
     const Tensor* bias = nullptr;
@@ -717,48 +719,14 @@ class DataOpRunner {
     ASSIGN_OR_RETURN(scale, NeedDev(1));
     ASSIGN_OR_RETURN(bias, NeedDev(2));
     const DataType dt = x->dtype();
-    if (dt != DataType::kFloat && dt != DataType::kFloat16)
-      return Fallback(std::string("InstanceNormalization of ") + DataTypeName(dt));
-    if (scale->dtype() != dt || bias->dtype() != dt) return Fallback("InstanceNormalization of mixed element types");
+    if (dt != DataType::kFloat && dt != DataType::kFloat16) return Fallback(p_.op + " of " + DataTypeName(dt));
+    if (scale->dtype() != dt || bias->dtype() != dt) return Fallback(p_.op + " of mixed element types");
     if (x->rank() < 2) return InvalidArgument("X must have rank >= 2, got " + x->shape().ToString());
-    const int64_t n = x->dim(0), c = x->dim(1);
-    if (scale->num_elements() != c || bias->num_elements() != c)
-      return InvalidArgument("scale and B must have " + std::to_string(c) + " elements, got " +
-                             scale->shape().ToString() + " and " + bias->shape().ToString());
-    const int64_t rows = n * c;
-    const int64_t inner = rows == 0 ? 0 : x->num_elements() / rows;
-    Tensor* y = nullptr;
-    ASSIGN_OR_RETURN(y, output_(0, dt, x->shape()));
-    if (y == nullptr) return Status::Ok();
-    if (dt == DataType::kFloat16)
-      return cuda::InstanceNorm(static_cast<const __half*>(x->raw_data()), static_cast<__half*>(y->raw_data()), rows, c,
-                                inner, static_cast<const __half*>(scale->raw_data()),
-                                static_cast<const __half*>(bias->raw_data()), p_.epsilon, s_);
-    return cuda::InstanceNorm(static_cast<const float*>(x->raw_data()), static_cast<float*>(y->raw_data()), rows, c,
-                              inner, static_cast<const float*>(scale->raw_data()),
-                              static_cast<const float*>(bias->raw_data()), p_.epsilon, s_);
-  }
-
-  // GroupNormalization: x [N, C, ...] normalised per (n, group of C / num_groups channels) over
-  // those channels and the rest of the dims; scale / B per group (opset 18) or per channel (21), as
-  // the CPU op reads them (either layout when the sizes say which).
-  Status GroupNorm() {
-    const Tensor* x = nullptr;
-    const Tensor* scale = nullptr;
-    const Tensor* bias = nullptr;
-    ASSIGN_OR_RETURN(x, NeedDev(0));
-    ASSIGN_OR_RETURN(scale, NeedDev(1));
-    ASSIGN_OR_RETURN(bias, NeedDev(2));
-    const DataType dt = x->dtype();
-    if (dt != DataType::kFloat && dt != DataType::kFloat16)
-      return Fallback(std::string("GroupNormalization of ") + DataTypeName(dt));
-    if (scale->dtype() != dt || bias->dtype() != dt) return Fallback("GroupNormalization of mixed element types");
-    if (x->rank() < 2) return InvalidArgument("X must have rank >= 2, got " + x->shape().ToString());
-    const int64_t n = x->dim(0), c = x->dim(1), groups = p_.num_groups;
+    const int64_t n = x->dim(0), c = x->dim(1), groups = instance ? c : p_.num_groups;
     if (groups < 1 || c % groups != 0)
       return InvalidArgument("channels " + std::to_string(c) + " not divisible by num_groups " + std::to_string(groups));
-    bool per_group = p_.opset < 21;
-    if (scale->num_elements() != (per_group ? groups : c)) {
+    bool per_group = !instance && p_.opset < 21;
+    if (!instance && scale->num_elements() != (per_group ? groups : c)) {
       if (scale->num_elements() == c) per_group = false;
       else if (scale->num_elements() == groups) per_group = true;
     }
