@@ -183,14 +183,34 @@ class MixedContext : public KernelContext {
   std::vector<std::shared_ptr<Buffer>> scratch_;
 };
 
+// New ConvPlans' algorithm choice (cuda::AlgoSearch, which only cuDNN builds have).
+enum class ConvSearch { kDefault, kHeuristic, kMeasured };
+
+// How a CUDA session runs its convolutions (CompileOptions::cuda_autotune picks one by timing).
+struct ExecVariant {
+  bool nhwc = false;  // channels-last convolutions and pooling (PrepareLayouts)
+  ConvSearch search = ConvSearch::kDefault;
+  bool fuse = true;   // cuDNN's fused Conv+Bias+ReLU (and residual) calls, cuBLASLt's bias GEMMs
+  std::string Name() const {
+    return std::string(nhwc ? "channels-last" : "NCHW") +
+           (search == ConvSearch::kMeasured    ? " + measured algorithms"
+            : search == ConvSearch::kHeuristic ? " + heuristic algorithms"
+                                               : "") +
+           (fuse ? " + fused calls" : " + unfused");
+  }
+};
+
 // The constants a model's sessions read on the GPU, uploaded once and shared (read-only) by every
 // session of that model: one copy of the weights on the device whatever the instance count. It
-// goes with the last session (model unload).
+// goes with the last session (model unload). It also carries what the first of those sessions
+// tuned, per batch class, so that the model's other instances on the device do not tune again.
 struct DeviceConstants {
   cuda::DevicePool pool;                 // declared first: outlives the buffers
   std::vector<DeviceBufferPtr> buffers;  // per value id
   std::vector<Value> views;              // per value id: the device view (kNone if not uploaded)
   std::vector<uint8_t> halved;           // per value id: a float constant held as fp16
+  std::mutex tune_mu;
+  std::optional<ExecVariant> tuned[2];   // GUARDED_BY(tune_mu)
 };
 
 StatusOr<std::shared_ptr<DeviceConstants>> UploadConstants(const GraphPlan& g, const DevicePlan& plan, bool fp16) {
@@ -382,20 +402,11 @@ class CudaSessionImpl : public CudaSession {
   // Execution variants (CompileOptions::cuda_autotune): how convolutions run. A tuning run
   // (RunOptions::tune) captures its signature in each and keeps the fastest for its batch class;
   // other runs take their class's tuned variant, or the default.
-  // New ConvPlans' algorithm choice (cuda::AlgoSearch, which only cuDNN builds have).
-  enum class Search { kDefault, kHeuristic, kMeasured };
-  struct Variant {
-    bool nhwc = false;  // channels-last convolutions and pooling (PrepareLayouts)
-    Search search = Search::kDefault;
-    bool fuse = true;   // cuDNN's fused Conv+Bias+ReLU (and residual) calls, cuBLASLt's bias GEMMs
-    std::string Name() const {
-      return std::string(nhwc ? "channels-last" : "NCHW") +
-             (search == Search::kMeasured ? " + measured algorithms"
-              : search == Search::kHeuristic ? " + heuristic algorithms"
-                                             : "") +
-             (fuse ? " + fused calls" : " + unfused");
-    }
-  };
+  using Search = ConvSearch;
+  using Variant = ExecVariant;
+  // The class's tuned variant: this session's, else one another session of the model on this
+  // device tuned (adopted from then on).
+  std::optional<Variant> ClassVariant(int batch_class);
   bool fusion_sites_ = false;  // the graph has something the fused calls take
   Variant variant_;                     // in force for the run in progress
   Variant default_variant_;
@@ -742,7 +753,7 @@ Status CudaSessionImpl::Run(std::span<const Value> inputs, std::vector<Value>* o
   // This thread may have run another GPU's session last.
   RETURN_IF_ERROR(cuda::MakeCurrent(device_));
   serial_ = options.serial;
-  variant_ = tuned_[BatchClass(inputs)].value_or(default_variant_);
+  variant_ = ClassVariant(BatchClass(inputs)).value_or(default_variant_);
   if (!options_.cuda_graphs || options.profile != nullptr) return RunEager(inputs, outputs, options, nullptr);
   const std::string key = SignatureOf(inputs);
   auto it = signatures_.find(key);
@@ -856,6 +867,14 @@ Status CudaSessionImpl::Capture(std::span<const Value> inputs, const RunOptions&
   return Status::Ok();
 }
 
+std::optional<CudaSessionImpl::Variant> CudaSessionImpl::ClassVariant(int batch_class) {
+  if (!tuned_[batch_class].has_value() && constants_ != nullptr) {
+    std::lock_guard<std::mutex> lock(constants_->tune_mu);
+    tuned_[batch_class] = constants_->tuned[batch_class];
+  }
+  return tuned_[batch_class];
+}
+
 void CudaSessionImpl::DropGraph(std::unique_ptr<Captured> c) {
   if (c == nullptr) return;
   const size_t bytes = c->pool->stats().reserved_bytes;
@@ -865,6 +884,17 @@ void CudaSessionImpl::DropGraph(std::unique_ptr<Captured> c) {
 }
 
 Status CudaSessionImpl::TuneCapture(std::span<const Value> inputs, const RunOptions& options, Signature* sig) {
+  const int batch_class = BatchClass(inputs);
+  if (std::optional<Variant> tuned = ClassVariant(batch_class)) {
+    // Tuned already, by this session at another batch size or by another instance of the model on
+    // this device: capture in that variant.
+    variant_ = *tuned;
+    Status st = Capture(inputs, options, sig);
+    if (st.ok())
+      last_tuning_ = "batch class " + std::string(batch_class ? ">= 8" : "< 8") + ": " + tuned->Name() +
+                     ", as tuned before on this GPU";
+    return st;
+  }
   std::vector<Variant> candidates;
   // Both layouts (channels-last is the default only with tensor-core math, but cuDNN's fp32 NHWC
   // kernels win for some networks), both algorithm searches, and with and without the fused calls
@@ -922,20 +952,24 @@ Status CudaSessionImpl::TuneCapture(std::span<const Value> inputs, const RunOpti
     if (st.code() == StatusCode::kCancelled || st.code() == StatusCode::kDeadlineExceeded ||
         (ci == 0 && st.message().rfind(kNotCapturable, 0) == 0)) {
       DropGraph(std::move(best));
-      variant_ = tuned_[BatchClass(inputs)].value_or(default_variant_);
+      variant_ = tuned_[batch_class].value_or(default_variant_);
       return st;
     }
     last = st;
     report += (report.empty() ? "" : "; ") + v.Name() + " failed (" + st.message() + ")";
   }
   if (best == nullptr) {
-    variant_ = tuned_[BatchClass(inputs)].value_or(default_variant_);
+    variant_ = tuned_[batch_class].value_or(default_variant_);
     return last;
   }
   sig->graph = std::move(best);
   variant_ = best_variant;
-  tuned_[BatchClass(inputs)] = best_variant;
-  last_tuning_ = "batch class " + std::string(BatchClass(inputs) ? ">= 8" : "< 8") + ": " + best_variant.Name() +
+  tuned_[batch_class] = best_variant;
+  {
+    std::lock_guard<std::mutex> lock(constants_->tune_mu);
+    if (!constants_->tuned[batch_class].has_value()) constants_->tuned[batch_class] = best_variant;
+  }
+  last_tuning_ = "batch class " + std::string(batch_class ? ">= 8" : "< 8") + ": " + best_variant.Name() +
                  " chosen; " + report;
   if (Debugging()) std::fprintf(stderr, "onnxd: CUDA autotune: %s\n", last_tuning_.c_str());
   return Status::Ok();

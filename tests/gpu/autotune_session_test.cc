@@ -111,6 +111,29 @@ TEST(CudaAutotuneTest, TunedRunsMatchTheCpuInEveryPrecision) {
   }
 }
 
+TEST(CudaAutotuneTest, AModelsOtherInstancesTakeTheTunedVariant) {
+  // The first session of a model on a GPU tunes; the next one captures in its choice (no timing).
+  CompileOptions options;
+  options.device = Device::kCuda;
+  options.fp16 = true;
+  auto model = CompileKept(SmallCnn(), options);
+  ASSERT_NE(model, nullptr);
+  Tensor x = Tensor::Allocate(DataType::kFloat, Shape{2, 8, 16, 16});
+  const std::vector<float> r = Random(static_cast<size_t>(x.num_elements()), 9, 2.f);
+  std::copy(r.begin(), r.end(), x.data<float>());
+  std::string first, second;
+  const std::vector<float> a = RunModel(*model, x, true, 3, &first);
+  const std::vector<float> b = RunModel(*model, x, true, 3, &second);
+  EXPECT_EQ(Count(first, " ms"), 8) << first;
+  EXPECT_NE(second.find("as tuned before"), std::string::npos) << second;
+  EXPECT_EQ(Count(second, " ms"), 0) << second;
+  // The same variant, so the same answers.
+  const size_t chosen = first.find(": ") + 2;
+  EXPECT_EQ(second.substr(chosen, first.find(" chosen") - chosen), second.substr(chosen, second.find(",") - chosen))
+      << first << " / " << second;
+  ExpectClose(b, a, 1e-6f);
+}
+
 TEST(CudaAutotuneTest, ModelsWithoutGpuConvolutionsAreNotTuned) {
   onnx::ModelProto m = NewModel(17);
   auto* g = m.mutable_graph();
