@@ -1291,7 +1291,8 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
       cols = NumElementsOf(x->shape().dims(), static_cast<size_t>(axis), static_cast<size_t>(r));
     } else {
       int64_t axis = p.axis < 0 ? p.axis + r : p.axis;
-      if (axis != r - 1) return Internal(op + " placed on the GPU over an axis that is not the last");
+      // The planner's rank inference placed it; a run whose rank says otherwise goes to the CPU op.
+      if (axis != r - 1) return Fallback(op + " over an axis that is not the last");
       cols = r == 0 ? 1 : x->dim(r - 1);
     }
     const int64_t n = x->num_elements();
@@ -1364,7 +1365,7 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     const int r = x->rank();
     if (r == 0 || scale == nullptr) return InvalidArgument("LayerNormalization needs a rank >= 1 input and a scale");
     const int64_t axis = p.axis < 0 ? p.axis + r : p.axis;
-    if (axis != r - 1) return Internal("LayerNormalization placed on the GPU over axes that are not the last");
+    if (axis != r - 1) return Fallback("LayerNormalization over axes that are not the last");
     const int64_t cols = x->dim(r - 1);
     if (scale->num_elements() != cols || (bias != nullptr && bias->num_elements() != cols))
       return Fallback("scale / bias not of the last dim's size");
