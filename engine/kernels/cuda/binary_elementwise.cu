@@ -15,6 +15,7 @@ __device__ __forceinline__ float Apply(float x, float y) {
   if constexpr (Op == BinaryOp::kSub) return x - y;
   if constexpr (Op == BinaryOp::kMul) return x * y;
   if constexpr (Op == BinaryOp::kPow) return powf(x, y);
+  if constexpr (Op == BinaryOp::kPRelu) return x < 0.f ? y * x : x;
   return x / y;
 }
 
@@ -111,6 +112,7 @@ Status Dispatch(BinaryOp op, const T* a, std::span<const int64_t> a_shape, const
     case BinaryOp::kMul: return Launch<BinaryOp::kMul>(a, a_shape, b, b_shape, out, stream);
     case BinaryOp::kDiv: return Launch<BinaryOp::kDiv>(a, a_shape, b, b_shape, out, stream);
     case BinaryOp::kPow: return Launch<BinaryOp::kPow>(a, a_shape, b, b_shape, out, stream);
+    case BinaryOp::kPRelu: return Launch<BinaryOp::kPRelu>(a, a_shape, b, b_shape, out, stream);
   }
   return InvalidArgument("BinaryElementwise: unknown op");
 }

@@ -12,7 +12,8 @@
 
 namespace onnxd::cuda {
 
-enum class BinaryOp { kAdd, kSub, kMul, kDiv, kPow };
+// kPRelu: a < 0 ? b * a : a (b the slope).
+enum class BinaryOp { kAdd, kSub, kMul, kDiv, kPow, kPRelu };
 
 // out (shape BroadcastShape(a_shape, b_shape), packed) = a op b. Queued on `stream`; returns the
 // launch status (errors inside the kernel surface at the next synchronisation).

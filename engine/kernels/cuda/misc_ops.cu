@@ -4,13 +4,12 @@
 #include <cstring>
 #include <string>
 
-#include "kernels/cuda/broadcast_index.cuh"
+#include "kernels/cuda/binary_elementwise.h"
 #include "kernels/cuda/by_size.h"
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/element_io.cuh"
 #include "kernels/cuda/grid_stride.h"
 #include "kernels/cuda/row_reduce.cuh"
-#include "kernels/cuda/shape_collapse.h"
 #include "kernels/cuda/tensor_shape.h"
 
 namespace onnxd::cuda {
@@ -42,19 +41,6 @@ int64_t InputElements(const PadTileGeometry& g) {
   return n;
 }
 
-// Over the collapsed broadcast of x (operand 0, the output's shape) and the slope (operand 1).
-template <typename T, typename Index>
-__global__ void PReluKernel(const T* __restrict__ x, const T* __restrict__ slope, T* __restrict__ out, Index n,
-                            CollapsedBroadcast g) {
-  for (Index i = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<Index>(gridDim.x) * blockDim.x) {
-    Index off[2];
-    BroadcastOffsets<2>(g, i, off);
-    const float v = ToFloat(x[off[0]]);
-    out[i] = FromFloat<T>(v < 0.f ? ToFloat(slope[off[1]]) * v : v);
-  }
-}
-
 template <typename T>
 Status LaunchPRelu(const T* x, std::span<const int64_t> xs, const T* slope, std::span<const int64_t> ss, T* out,
                    cudaStream_t stream) {
@@ -64,15 +50,8 @@ Status LaunchPRelu(const T* x, std::span<const int64_t> xs, const T* slope, std:
   if (!shape.ok()) return shape.status();
   if (!std::equal(shape->begin(), shape->end(), xs.begin(), xs.end()))
     return InvalidArgument("PRelu: the slope does not broadcast to X");
-  const int64_t n = NumElements(xs);
-  if (n == 0) return Status::Ok();
-  const std::span<const int64_t> ops[2] = {xs, ss};
-  const CollapsedBroadcast g = CollapseBroadcast(*shape, ops);
-  if (FitsInt32GridStride(n, kBlock))
-    PReluKernel<T, int32_t><<<GridBlocks(n), kBlock, 0, stream>>>(x, slope, out, static_cast<int32_t>(n), g);
-  else
-    PReluKernel<T, int64_t><<<GridBlocks(n), kBlock, 0, stream>>>(x, slope, out, n, g);
-  return CudaStatus(cudaGetLastError(), "PRelu launch");
+  // The output is X's shape: the binary elementwise kernels (with their flat and row paths).
+  return BinaryElementwise(BinaryOp::kPRelu, x, xs, slope, ss, out, stream);
 }
 
 // One thread an output: it walks the reduced axis (stride `inner`, so neighbouring threads read
