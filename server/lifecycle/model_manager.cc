@@ -137,9 +137,7 @@ Status ModelManager::Load(const std::string& name, const std::string& config_jso
     auto compiled = engine_.CompileFile(path, compile_options);
     // Chosen for the GPU by default (no KIND_GPU group), but no node of it has a CUDA kernel (a
     // scikit-learn tree ensemble, say): the CPU serves it without a CUDA session's overhead.
-    bool asked_for_gpu = false;
-    for (const auto& g : base.instance_group()) asked_for_gpu |= g.kind() == inference::ModelInstanceGroup::KIND_GPU;
-    if (compiled.ok() && compile_options.device == Device::kCuda && !asked_for_gpu &&
+    if (compiled.ok() && compile_options.device == Device::kCuda && !AsksForGpu(base) &&
         std::none_of((*compiled)->placement().nodes.begin(), (*compiled)->placement().nodes.end(),
                      [](const PlacementInfo::Node& n) { return n.device == Device::kCuda; })) {
       compile_options.device = Device::kCpu;

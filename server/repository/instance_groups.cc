@@ -40,10 +40,16 @@ bool NeedsGpuProbe(const inference::ModelConfig& config) {
   return false;
 }
 
+bool AsksForGpu(const inference::ModelConfig& config) {
+  for (const Group& g : config.instance_group())
+    if (g.kind() == Group::KIND_GPU) return true;
+  return false;
+}
+
 bool WantsGpu(const inference::ModelConfig& config, const GpuInventory& gpus) {
+  if (AsksForGpu(config)) return true;
   bool automatic = config.instance_group_size() == 0, cpu = false;
   for (const Group& g : config.instance_group()) {
-    if (g.kind() == Group::KIND_GPU) return true;
     automatic |= g.kind() == Group::KIND_AUTO;
     cpu |= g.kind() == Group::KIND_CPU;
   }

@@ -33,6 +33,8 @@ struct GpuInventory {
 // least one GPU usable) no instance group at all or a KIND_AUTO group. Its model is then compiled
 // for CUDA. `gpus` is only read for the second case (pass a probe only when NeedsGpuProbe says).
 bool WantsGpu(const inference::ModelConfig& config, const GpuInventory& gpus);
+// True when a group asks for the GPU explicitly (KIND_GPU).
+bool AsksForGpu(const inference::ModelConfig& config);
 // True when WantsGpu's answer or CompleteInstanceGroups depends on the GPUs there are.
 bool NeedsGpuProbe(const inference::ModelConfig& config);
 
