@@ -147,23 +147,39 @@ TEST_F(MiscOpsTest, PReluBroadcastsTheSlopeInFp32AndFp16) {
                    .ok());
 }
 
-// Per (n, c) row: (x - mean) / sqrt(var + eps) * scale[c] + bias[c], in double.
-std::vector<float> ReferenceInstanceNorm(const std::vector<float>& x, int64_t rows, int64_t channels, int64_t inner,
-                                         const std::vector<float>& scale, const std::vector<float>& bias, double eps) {
+// Per (n, group) row of group_channels * spatial values: (x - mean) / sqrt(var + eps), then channel
+// c of group g scaled and shifted by the per-group or per-channel parameters; in double.
+std::vector<float> ReferenceGroupNorm(const std::vector<float>& x, const GroupNormShape& s,
+                                      const std::vector<float>& scale, const std::vector<float>& bias, double eps) {
   std::vector<float> y(x.size());
-  for (int64_t r = 0; r < rows; ++r) {
+  const int64_t inner = s.group_channels * s.spatial;
+  for (int64_t r = 0; r < s.n * s.groups; ++r) {
     const float* xr = &x[static_cast<size_t>(r * inner)];
     double mean = 0, var = 0;
     for (int64_t i = 0; i < inner; ++i) mean += xr[i];
     mean /= static_cast<double>(inner);
     for (int64_t i = 0; i < inner; ++i) var += (xr[i] - mean) * (xr[i] - mean);
     var /= static_cast<double>(inner);
-    const int64_t c = r % channels;
-    for (int64_t i = 0; i < inner; ++i)
+    const int64_t g = r % s.groups;
+    for (int64_t i = 0; i < inner; ++i) {
+      const int64_t pi = s.per_group ? g : g * s.group_channels + i / s.spatial;
       y[static_cast<size_t>(r * inner + i)] =
-          static_cast<float>((xr[i] - mean) / std::sqrt(var + eps) * scale[c] + bias[c]);
+          static_cast<float>((xr[i] - mean) / std::sqrt(var + eps) * scale[pi] + bias[pi]);
+    }
   }
   return y;
+}
+
+// Per (n, c) row: (x - mean) / sqrt(var + eps) * scale[c] + bias[c], in double: the group
+// reference with one channel a group.
+std::vector<float> ReferenceInstanceNorm(const std::vector<float>& x, int64_t rows, int64_t channels, int64_t inner,
+                                         const std::vector<float>& scale, const std::vector<float>& bias, double eps) {
+  GroupNormShape s;
+  s.n = rows / channels;
+  s.groups = channels;
+  s.group_channels = 1;
+  s.spatial = inner;
+  return ReferenceGroupNorm(x, s, scale, bias, eps);
 }
 
 TEST_F(MiscOpsTest, InstanceNormPerImageAndChannelInFp32AndFp16) {
@@ -196,29 +212,6 @@ TEST_F(MiscOpsTest, InstanceNormPerImageAndChannelInFp32AndFp16) {
       testing::ExpectClose(FromHalf(Down<__half>(dy, x.size())), want, 4e-3f, 4e-3f);
     }
   }
-}
-
-// Per (n, group) row of group_channels * spatial values: (x - mean) / sqrt(var + eps), then channel
-// c of group g scaled and shifted by the per-group or per-channel parameters; in double.
-std::vector<float> ReferenceGroupNorm(const std::vector<float>& x, const GroupNormShape& s,
-                                      const std::vector<float>& scale, const std::vector<float>& bias, double eps) {
-  std::vector<float> y(x.size());
-  const int64_t inner = s.group_channels * s.spatial;
-  for (int64_t r = 0; r < s.n * s.groups; ++r) {
-    const float* xr = &x[static_cast<size_t>(r * inner)];
-    double mean = 0, var = 0;
-    for (int64_t i = 0; i < inner; ++i) mean += xr[i];
-    mean /= static_cast<double>(inner);
-    for (int64_t i = 0; i < inner; ++i) var += (xr[i] - mean) * (xr[i] - mean);
-    var /= static_cast<double>(inner);
-    const int64_t g = r % s.groups;
-    for (int64_t i = 0; i < inner; ++i) {
-      const int64_t pi = s.per_group ? g : g * s.group_channels + i / s.spatial;
-      y[static_cast<size_t>(r * inner + i)] =
-          static_cast<float>((xr[i] - mean) / std::sqrt(var + eps) * scale[pi] + bias[pi]);
-    }
-  }
-  return y;
 }
 
 TEST_F(MiscOpsTest, GroupNormPerGroupAndPerChannelInFp32AndFp16) {
