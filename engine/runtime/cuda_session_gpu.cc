@@ -9,14 +9,15 @@
 #endif
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
-#include <optional>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <tuple>
@@ -198,6 +199,11 @@ struct ExecVariant {
                                                : "") +
            (fuse ? " + fused calls" : " + unfused");
   }
+  // As one small non-negative int (DeviceConstants keeps it in an atomic), and back.
+  int Code() const { return (nhwc ? 1 : 0) | (static_cast<int>(search) << 1) | (fuse ? 8 : 0); }
+  static ExecVariant FromCode(int code) {
+    return {(code & 1) != 0, static_cast<ConvSearch>((code >> 1) & 3), (code & 8) != 0};
+  }
 };
 
 // The constants a model's sessions read on the GPU, uploaded once and shared (read-only) by every
@@ -209,8 +215,7 @@ struct DeviceConstants {
   std::vector<DeviceBufferPtr> buffers;  // per value id
   std::vector<Value> views;              // per value id: the device view (kNone if not uploaded)
   std::vector<uint8_t> halved;           // per value id: a float constant held as fp16
-  std::mutex tune_mu;
-  std::optional<ExecVariant> tuned[2];   // GUARDED_BY(tune_mu)
+  std::atomic<int> tuned[2] = {-1, -1};  // ExecVariant::Code(), -1 while not tuned (read on every run: no lock)
 };
 
 StatusOr<std::shared_ptr<DeviceConstants>> UploadConstants(const GraphPlan& g, const DevicePlan& plan, bool fp16) {
@@ -869,8 +874,8 @@ Status CudaSessionImpl::Capture(std::span<const Value> inputs, const RunOptions&
 
 std::optional<CudaSessionImpl::Variant> CudaSessionImpl::ClassVariant(int batch_class) {
   if (!tuned_[batch_class].has_value() && constants_ != nullptr) {
-    std::lock_guard<std::mutex> lock(constants_->tune_mu);
-    tuned_[batch_class] = constants_->tuned[batch_class];
+    const int code = constants_->tuned[batch_class].load(std::memory_order_acquire);
+    if (code >= 0) tuned_[batch_class] = ExecVariant::FromCode(code);
   }
   return tuned_[batch_class];
 }
@@ -966,8 +971,8 @@ Status CudaSessionImpl::TuneCapture(std::span<const Value> inputs, const RunOpti
   variant_ = best_variant;
   tuned_[batch_class] = best_variant;
   {
-    std::lock_guard<std::mutex> lock(constants_->tune_mu);
-    if (!constants_->tuned[batch_class].has_value()) constants_->tuned[batch_class] = best_variant;
+    int none = -1;  // the first instance to tune a class on this GPU sets it
+    constants_->tuned[batch_class].compare_exchange_strong(none, best_variant.Code(), std::memory_order_acq_rel);
   }
   last_tuning_ = "batch class " + std::string(batch_class ? ">= 8" : "< 8") + ": " + best_variant.Name() +
                  " chosen; " + report;
