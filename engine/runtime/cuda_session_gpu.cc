@@ -32,6 +32,7 @@
 #include "kernels/cuda/device_pool.h"
 #include "kernels/cuda/gemm_cuda.h"
 #include "kernels/cuda/gemm_lt.h"
+#include "kernels/cuda/gemm_strided.h"
 #include "kernels/cuda/layer_norm.h"
 #include "kernels/cuda/pad_spatial.h"
 #include "kernels/cuda/pinned_buffer.h"
@@ -40,6 +41,7 @@
 #include "kernels/cuda/select.h"
 #include "kernels/cuda/softmax.h"
 #include "kernels/cuda/stream.h"
+#include "kernels/cuda/strided_gemm_plan.h"
 #include "kernels/cuda/tensor_shape.h"
 #include "kernels/cuda/transpose.h"
 #include "kernels/cuda/unary_elementwise.h"
@@ -345,6 +347,18 @@ class CudaSessionImpl : public CudaSession {
   Status RunCudaKernel(int i);
   Status RunConvOrPool(int i, const Tensor& x, DataType dt);
   void FindResiduals();
+  // Transposes folded into MatMuls (and MatMul results written transposed): decides, once, which
+  // values may be held as permuted views (may_view_) and which MatMuls write their result in the
+  // layout their Transpose readers want (mm_out_perm_).
+  void FindViews();
+  // Whether node i takes a permuted view as input k as it is (else RunNode materializes it first).
+  bool AcceptsView(int i, int k) const;
+  // Rewrites a permuted view as the packed tensor it stands for, in a new buffer.
+  Status Materialize(int id);
+  // Value id as a view of src's device storage: logical dims `shape`, physical layout `perm`
+  // (empty: packed).
+  void AliasOutput(int id, int src, DataType dtype, const Shape& shape, std::vector<int64_t> perm);
+  Status RunMatMul(int i, const Tensor& a, const Tensor& b, int out_id, DataType dt, cuda::GemmMath math);
   Status RunBiasGemm(int i, bool* done);
   Status RunOnHost(int i, Executor& exec, bool gpu_alias);
   Status EnsureDevice(int id);
@@ -425,6 +439,13 @@ class CudaSessionImpl : public CudaSession {
                : 0;
   }
   std::vector<uint8_t> nhwc_;                        // per value id: the device data is NHWC
+  // Permuted views. perm_[id] non-empty: value id's device data is a packed tensor P whose axis
+  // perm_[id][k] is the value's axis k (the value is Transpose(P, perm_[id]); its Tensor has the
+  // value's dims over P's data). Only MatMul (A and B), Transpose and layout-free elementwise
+  // nodes read one; any other reader, and the copy to the host, gets it materialized first.
+  std::vector<std::vector<int64_t>> perm_;
+  std::vector<uint8_t> may_view_;                    // per value id: every reader takes a view
+  std::vector<std::vector<int64_t>> mm_out_perm_;    // per MatMul node: its Transpose readers' perm
   std::map<int, DeviceBufferPtr> nhwc_weights_;      // per filter value id: [M, KH, KW, C/group]
   // Conv -> Add -> Relu (a residual block's end) as one cuDNN call: relu(conv(x) + z + bias), into
   // the Relu's output; the Add and the Relu are then skipped for the run.
@@ -495,6 +516,7 @@ Status CudaSessionImpl::Init() {
   nhwc_.assign(n, 0);
   persist_pool_ = std::make_unique<cuda::DevicePool>();
   FindResiduals();
+  FindViews();
   // ONNXD_CUDA_FUSE=0: no fused cuDNN convolutions (to compare).
   if (const char* e = std::getenv("ONNXD_CUDA_FUSE"); e != nullptr && *e == '0') {
     fuse_enabled_ = false;
@@ -593,8 +615,18 @@ StatusOr<Tensor*> CudaSessionImpl::DeviceOutput(int id, DataType dtype, const Sh
   dev_buf_[id] = std::move(owner);
   on_host_[id] = 0;
   nhwc_[id] = 0;
+  perm_[id].clear();
   frame_.values[id] = Value();
   return &dev_[id].tensor();
+}
+
+void CudaSessionImpl::AliasOutput(int id, int src, DataType dtype, const Shape& shape, std::vector<int64_t> perm) {
+  dev_[id] = Value(Tensor::View(dtype, shape, dev_[src].tensor().raw_data()));
+  dev_buf_[id] = dev_buf_[src];
+  on_host_[id] = 0;
+  nhwc_[id] = 0;
+  perm_[id] = std::move(perm);
+  frame_.values[id] = Value();
 }
 
 Status CudaSessionImpl::EnsureDevice(int id) {
@@ -628,6 +660,7 @@ Status CudaSessionImpl::EnsureDevice(int id) {
   }
   dev_[id] = Value(Tensor::View(halve ? DataType::kFloat16 : t.dtype(), t.shape(), owner->data()));
   dev_buf_[id] = std::move(owner);
+  perm_[id].clear();
   halved_[id] = halve;
   ++copies_;
   return Status::Ok();
@@ -640,8 +673,10 @@ Status CudaSessionImpl::EnsureHost(std::span<const int> ids) {
   };
   std::vector<Pending> pending;
   size_t total = 0;
-  for (int id : ids)
+  for (int id : ids) {
     if (id >= 0 && !on_host_[id] && dev_[id].is_tensor() && nhwc_[id]) RETURN_IF_ERROR(Relayout(id, false));
+    if (id >= 0 && !on_host_[id] && dev_[id].is_tensor() && !perm_[id].empty()) RETURN_IF_ERROR(Materialize(id));
+  }
   for (int id : ids) {
     if (id < 0 || on_host_[id]) continue;
     if (!dev_[id].is_tensor()) return Internal("value '" + graph_->value_names[id] + "' is on neither device");
@@ -686,6 +721,7 @@ void CudaSessionImpl::Release(int id) {
   frame_.values[id] = Value();
   on_host_[id] = 0;
   halved_[id] = 0;
+  perm_[id].clear();
   dev_[id] = Value();
   dev_buf_[id].reset();  // back to the pool; stream order keeps queued readers safe
 }
@@ -833,6 +869,10 @@ Status CudaSessionImpl::Capture(std::span<const Value> inputs, const RunOptions&
     }
     if (nhwc_[id]) {
       st = Relayout(id, false);
+      if (!st.ok()) break;
+    }
+    if (!perm_[id].empty()) {
+      st = Materialize(id);
       if (!st.ok()) break;
     }
     const Tensor& t = dev_[id].tensor();
@@ -1072,6 +1112,11 @@ Status CudaSessionImpl::RunNode(int i, Executor& exec) {
     }
   }
   for (int id : node.implicit_inputs) host_ids.push_back(id);
+  for (size_t k = 0; k < node.inputs.size(); ++k) {
+    const int id = node.inputs[k];
+    if (id >= 0 && !perm_[id].empty() && !on_host_[id] && !(on_gpu && AcceptsView(i, static_cast<int>(k))))
+      RETURN_IF_ERROR(Materialize(id));
+  }
   RETURN_IF_ERROR(EnsureHost(host_ids));
   bool out_nhwc = false;
   RETURN_IF_ERROR(PrepareLayouts(i, &out_nhwc));
@@ -1082,6 +1127,11 @@ Status CudaSessionImpl::RunNode(int i, Executor& exec) {
       if (done) return Status::Ok();
     }
     Status st = RunCudaKernel(i);
+    // A layout-free elementwise node's output is laid out as its permuted-view input.
+    if (st.ok() && node.outputs.size() == 1 && node.outputs[0] >= 0 && plan_.cuda_params[i].op != "Transpose" &&
+        plan_.cuda_params[i].op != "MatMul")
+      for (int id : node.inputs)
+        if (id >= 0 && !perm_[id].empty()) perm_[node.outputs[0]] = perm_[id];
     if (st.ok() && out_nhwc)
       for (int id : node.outputs)
         if (id >= 0 && dev_[id].is_tensor() && dev_[id].tensor().rank() == 4) nhwc_[id] = 1;
@@ -1394,16 +1444,34 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
       for (int d = r - 1; d >= 0; --d) perm.push_back(d);
     if (static_cast<int>(perm.size()) != r) return InvalidArgument("perm has the wrong length for the input's rank");
     Shape out_shape;
+    std::vector<bool> seen(r, false);
     for (int64_t d : perm) {
-      if (d < 0 || d >= r) return InvalidArgument("perm is not a permutation");
+      if (d < 0 || d >= r || seen[d]) return InvalidArgument("perm is not a permutation");
+      seen[d] = true;
       out_shape.PushBack(x->dim(static_cast<int>(d)));
     }
-    const Tensor* src = x;
+    // x may be a permuted view (its data laid out as P, x's axis k being P's axis q[k]): the
+    // output's axis k is then P's axis q[perm[k]].
+    const int x_id = node.inputs[0];
+    const std::vector<int64_t>& q = perm_[x_id];
+    std::vector<int64_t> phys = x->shape().ToVector(), comp = perm;
+    if (!q.empty()) {
+      for (int k = 0; k < r; ++k) phys[q[k]] = x->dim(k);
+      for (int k = 0; k < r; ++k) comp[k] = q[perm[k]];
+    }
+    bool identity = true;
+    for (int k = 0; k < r; ++k) identity &= comp[k] == k;
+    // Nothing to move when the result is P itself (a MatMul wrote it transposed), or when every
+    // reader takes the view (a MatMul folds the transpose into its strides).
+    if (identity || may_view_[out_id]) {
+      AliasOutput(out_id, x_id, dt, out_shape, identity ? std::vector<int64_t>() : comp);
+      return Status::Ok();
+    }
     Tensor* out = nullptr;
     ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
-    if (src->num_elements() == 0) return Status::Ok();
-    if (is_half) return cuda::Transpose(src->data<__half>(), src->shape().dims(), perm, out->data<__half>(), s);
-    return cuda::Transpose(src->data<float>(), src->shape().dims(), perm, out->data<float>(), s);
+    if (x->num_elements() == 0) return Status::Ok();
+    if (is_half) return cuda::Transpose(x->data<__half>(), phys, comp, out->data<__half>(), s);
+    return cuda::Transpose(x->data<float>(), phys, comp, out->data<float>(), s);
   }
   const cuda::GemmMath math = options_.allow_tf32 ? cuda::GemmMath::kTf32 : cuda::GemmMath::kFp32;
   if (op == "ConvTranspose") {
@@ -1469,72 +1537,192 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
   if (op == "MatMul") {
     const Tensor* b = in(1);
     if (b == nullptr) return InvalidArgument("input 1 is missing");
-    if (x->rank() == 0 || b->rank() == 0) return InvalidArgument("MatMul of a scalar");
-    // Promote rank-1 operands as numpy does ([K] -> [1,K] for A, [K,1] for B), drop those dims after.
-    std::vector<int64_t> ad = x->shape().ToVector(), bd = b->shape().ToVector();
-    const bool a_vec = ad.size() == 1, b_vec = bd.size() == 1;
-    if (a_vec) ad.insert(ad.begin(), 1);
-    if (b_vec) bd.push_back(1);
-    const int64_t m = ad[ad.size() - 2], k = ad.back(), n = bd.back();
-    if (bd[bd.size() - 2] != k)
-      return InvalidArgument("A " + x->shape().ToString() + " and B " + b->shape().ToString() + " do not multiply");
-    std::vector<int64_t> abatch(ad.begin(), ad.end() - 2), bbatch(bd.begin(), bd.end() - 2);
-    auto batch_or = cuda::BroadcastShape(abatch, bbatch);
-    if (!batch_or.ok())
-      return InvalidArgument("batch dims of " + x->shape().ToString() + " and " + b->shape().ToString() +
-                             " do not broadcast");
-    const std::vector<int64_t>& batch = *batch_or;
-    Shape out_shape;
-    for (int64_t d : batch) out_shape.PushBack(d);
-    if (!a_vec) out_shape.PushBack(m);
-    if (!b_vec) out_shape.PushBack(n);
-    const Tensor* a = x;
-    Tensor* out = nullptr;
-    ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
-    const int64_t total = cuda::NumElements(batch);
-    if (out->num_elements() == 0) return Status::Ok();
-    if (k == 0) {
-      ONNXD_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(out->raw_data(), 0, out->bytes(), s));
-      return Status::Ok();
-    }
-    const int64_t na = cuda::NumElements(abatch), nb = cuda::NumElements(bbatch);
-    const size_t esize = ElementSize(dt);
-    cuda::GemmArgs args;
-    args.m = m;
-    args.n = n;
-    args.k = k;
-    if (nb == 1) {
-      // B is one matrix: A's batch folds into M (one GEMM over [na*M, K]).
-      args.m = m * na;
-      return blas_->GemmStridedBatched(args, a->raw_data(), 0, b->raw_data(), 0, out->raw_data(), 0, 1, is_half, math);
-    }
-    if (abatch == bbatch || na == 1) {
-      return blas_->GemmStridedBatched(args, a->raw_data(), na == 1 ? 0 : m * k, b->raw_data(), k * n,
-                                       out->raw_data(), m * n, total, is_half, math);
-    }
-    // General broadcast of the batch dims: one GEMM per output matrix.
-    const size_t r = batch.size();
-    std::vector<int64_t> idx(r, 0);
-    for (int64_t t = 0; t < total; ++t) {
-      int64_t ia = 0, ib = 0;
-      for (size_t d = 0; d < r; ++d) {
-        const size_t pa = d + abatch.size() >= r ? d + abatch.size() - r : SIZE_MAX;
-        const size_t pb = d + bbatch.size() >= r ? d + bbatch.size() - r : SIZE_MAX;
-        if (pa != SIZE_MAX) ia = ia * abatch[pa] + (abatch[pa] == 1 ? 0 : idx[d]);
-        if (pb != SIZE_MAX) ib = ib * bbatch[pb] + (bbatch[pb] == 1 ? 0 : idx[d]);
-      }
-      const char* pa_ptr = static_cast<const char*>(a->raw_data()) + ia * m * k * esize;
-      const char* pb_ptr = static_cast<const char*>(b->raw_data()) + ib * k * n * esize;
-      char* pc = static_cast<char*>(out->raw_data()) + t * m * n * esize;
-      RETURN_IF_ERROR(blas_->GemmStridedBatched(args, pa_ptr, 0, pb_ptr, 0, pc, 0, 1, is_half, math));
-      for (size_t d = r; d-- > 0;) {
-        if (++idx[d] < batch[d]) break;
-        idx[d] = 0;
-      }
-    }
-    return Status::Ok();
+    return RunMatMul(i, *x, *b, out_id, dt, math);
   }
   return Internal("op " + op + " was placed on the GPU but has no CUDA path");
+}
+
+namespace {
+
+// How a node on the GPU reads a permuted view (CudaSessionImpl::perm_): 0 it does not.
+enum class ViewRole { kNone, kMatMul, kTranspose, kUnary, kBinary };
+
+ViewRole ViewRoleOf(const std::string& op, size_t inputs) {
+  if (op == "MatMul") return ViewRole::kMatMul;
+  if (op == "Transpose") return ViewRole::kTranspose;
+  // Elementwise with nothing but the view to walk: the result is laid out as the view is.
+  static const std::set<std::string> kUnaryOps = {"Relu", "Sigmoid", "Tanh", "Gelu", "Erf", "Sqrt",
+                                                  "Exp",  "Log",     "Neg",  "Abs",  "Reciprocal"};
+  if (inputs == 1 && kUnaryOps.count(op)) return ViewRole::kUnary;
+  if (inputs == 2 && (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Pow")) return ViewRole::kBinary;
+  return ViewRole::kNone;
+}
+
+}  // namespace
+
+void CudaSessionImpl::FindViews() {
+  const GraphPlan& g = *graph_;
+  const int nodes = static_cast<int>(g.nodes.size());
+  const int n = g.num_values();
+  perm_.assign(n, {});
+  may_view_.assign(n, 0);
+  mm_out_perm_.assign(nodes, {});
+  // ONNXD_CUDA_FOLD_TRANSPOSE=0: every Transpose moves its data (to compare).
+  if (const char* e = std::getenv("ONNXD_CUDA_FOLD_TRANSPOSE"); e != nullptr && *e == '0') return;
+  std::vector<std::vector<std::pair<int, int>>> readers(n);  // (node, input slot)
+  std::vector<uint8_t> pinned(n, 0);                         // read as a whole by the host side
+  for (int i = 0; i < nodes; ++i) {
+    for (size_t k = 0; k < g.nodes[i].inputs.size(); ++k)
+      if (g.nodes[i].inputs[k] >= 0) readers[g.nodes[i].inputs[k]].push_back({i, static_cast<int>(k)});
+    for (int id : g.nodes[i].implicit_inputs) pinned[id] = 1;
+  }
+  for (int id : g.output_ids) pinned[id] = 1;
+  auto role = [&](int i) {
+    if (plan_.node_device[i] != Device::kCuda || g.nodes[i].outputs.size() != 1) return ViewRole::kNone;
+    return ViewRoleOf(plan_.cuda_params[i].op, g.nodes[i].inputs.size());
+  };
+  // Readers come after their producers: deciding from the last node back settles a reader's own
+  // output before its input.
+  for (int i = nodes; i-- > 0;) {
+    for (int id : g.nodes[i].outputs) {
+      if (id < 0 || pinned[id] || g.is_constant[id] || readers[id].empty()) continue;
+      bool ok = true;
+      for (const auto& [r, k] : readers[id]) {
+        switch (role(r)) {
+          case ViewRole::kMatMul: ok &= k <= 1 && bias_gemm_[r].add < 0; break;
+          case ViewRole::kTranspose: ok &= k == 0; break;
+          case ViewRole::kUnary:
+          case ViewRole::kBinary: ok &= g.nodes[r].outputs[0] >= 0 && may_view_[g.nodes[r].outputs[0]]; break;
+          case ViewRole::kNone: ok = false; break;
+        }
+      }
+      may_view_[id] = ok;
+    }
+  }
+  // A MatMul whose result only Transposes (with one perm) read writes it as they would lay it out.
+  for (int j = 0; j < nodes; ++j) {
+    if (role(j) != ViewRole::kMatMul) continue;
+    const int c = g.nodes[j].outputs[0];
+    if (c < 0 || !may_view_[c]) continue;
+    std::vector<int64_t> p;
+    bool same = true;
+    for (const auto& [r, k] : readers[c]) {
+      const std::vector<int64_t>& rp = plan_.cuda_params[r].perm;
+      same &= role(r) == ViewRole::kTranspose && !rp.empty() && (p.empty() || rp == p);
+      p = rp;
+    }
+    if (same) mm_out_perm_[j] = p;
+  }
+}
+
+bool CudaSessionImpl::AcceptsView(int i, int k) const {
+  const PlannedNode& node = graph_->nodes[i];
+  if (node.outputs.size() != 1) return false;
+  switch (ViewRoleOf(plan_.cuda_params[i].op, node.inputs.size())) {
+    case ViewRole::kMatMul: return k <= 1;
+    case ViewRole::kTranspose: return k == 0;
+    case ViewRole::kUnary: return node.outputs[0] >= 0 && may_view_[node.outputs[0]];
+    case ViewRole::kBinary: {
+      if (node.outputs[0] < 0 || !may_view_[node.outputs[0]]) return false;
+      // The other operand must be one element of no higher rank (the result keeps the view's dims).
+      const int self = node.inputs[k], other = node.inputs[1 - k];
+      if (other < 0 || other == self || !dev_[other].is_tensor() || !dev_[self].is_tensor()) return false;
+      const Tensor& o = dev_[other].tensor();
+      return o.num_elements() == 1 && o.rank() <= dev_[self].tensor().rank() && perm_[other].empty();
+    }
+    case ViewRole::kNone: return false;
+  }
+  return false;
+}
+
+Status CudaSessionImpl::Materialize(int id) {
+  if (perm_[id].empty()) return Status::Ok();
+  const std::vector<int64_t> q = std::move(perm_[id]);
+  perm_[id].clear();
+  const Tensor& t = dev_[id].tensor();
+  const DataType dt = t.dtype();
+  if (dt != DataType::kFloat && dt != DataType::kFloat16)
+    return Internal("permuted view of " + std::string(DataTypeName(dt)) + " value '" + graph_->value_names[id] + "'");
+  const Shape shape = t.shape();
+  const void* src = t.raw_data();
+  std::vector<int64_t> phys(q.size());
+  for (size_t k = 0; k < q.size(); ++k) phys[q[k]] = shape.dims()[k];
+  const DeviceBufferPtr keep = dev_buf_[id];  // the source outlives the queued copy's enqueue
+  Tensor* out = nullptr;
+  ASSIGN_OR_RETURN(out, DeviceOutput(id, dt, shape));
+  if (out->num_elements() == 0) return Status::Ok();
+  if (dt == DataType::kFloat16)
+    return cuda::Transpose(static_cast<const __half*>(src), phys, q, out->data<__half>(), stream_->get());
+  return cuda::Transpose(static_cast<const float*>(src), phys, q, out->data<float>(), stream_->get());
+}
+
+Status CudaSessionImpl::RunMatMul(int i, const Tensor& a_in, const Tensor& b_in, int out_id, DataType dt,
+                                  cuda::GemmMath math) {
+  const PlannedNode& node = graph_->nodes[i];
+  if (a_in.rank() == 0 || b_in.rank() == 0) return InvalidArgument("MatMul of a scalar");
+  // Promote rank-1 operands as numpy does ([K] -> [1,K] for A, [K,1] for B), drop those dims after.
+  std::vector<int64_t> ad = a_in.shape().ToVector(), bd = b_in.shape().ToVector();
+  const bool a_vec = ad.size() == 1, b_vec = bd.size() == 1;
+  if (a_vec) ad.insert(ad.begin(), 1);
+  if (b_vec) bd.push_back(1);
+  const int64_t m = ad[ad.size() - 2], k = ad.back(), n = bd.back();
+  if (bd[bd.size() - 2] != k)
+    return InvalidArgument("A " + a_in.shape().ToString() + " and B " + b_in.shape().ToString() + " do not multiply");
+  std::vector<int64_t> abatch(ad.begin(), ad.end() - 2), bbatch(bd.begin(), bd.end() - 2);
+  auto batch_or = cuda::BroadcastShape(abatch, bbatch);
+  if (!batch_or.ok())
+    return InvalidArgument("batch dims of " + a_in.shape().ToString() + " and " + b_in.shape().ToString() +
+                           " do not broadcast");
+  Shape out_shape;
+  for (int64_t d : *batch_or) out_shape.PushBack(d);
+  if (!a_vec) out_shape.PushBack(m);
+  if (!b_vec) out_shape.PushBack(n);
+  std::vector<int64_t> cd = *batch_or;  // the output with both matrix axes
+  cd.push_back(m);
+  cd.push_back(n);
+  cudaStream_t s = stream_->get();
+  if (out_shape.NumElements() == 0 || k == 0) {
+    Tensor* out = nullptr;
+    ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
+    if (out->num_elements() > 0) ONNXD_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(out->raw_data(), 0, out->bytes(), s));
+    return Status::Ok();
+  }
+  // The operands as the GEMM reads them: packed, or permuted views of a Transpose's input.
+  auto view_of = [&](int slot, const std::vector<int64_t>& dims) {
+    const std::vector<int64_t>& q = perm_[node.inputs[slot]];
+    if (q.empty()) return cuda::PermutedView(dims, {});
+    std::vector<int64_t> phys(q.size());
+    for (size_t d = 0; d < q.size(); ++d) phys[q[d]] = dims[d];
+    return cuda::PermutedView(phys, q);
+  };
+  // The result laid out as its Transpose readers would lay it out, when it has such readers.
+  const std::vector<int64_t>& tp = mm_out_perm_[i];
+  std::vector<int64_t> c_perm;
+  if (!tp.empty() && !a_vec && !b_vec && tp.size() == cd.size()) c_perm = cuda::InversePerm(tp);
+  auto plan_for = [&]() {
+    std::vector<int64_t> phys = cd;
+    if (!c_perm.empty())
+      for (size_t d = 0; d < tp.size(); ++d) phys[d] = cd[tp[d]];
+    return cuda::PlanStridedGemm(view_of(0, ad), view_of(1, bd), cuda::PermutedView(phys, c_perm));
+  };
+  std::optional<cuda::StridedGemmPlan> plan = plan_for();
+  if (!plan && !c_perm.empty()) {
+    c_perm.clear();
+    plan = plan_for();
+  }
+  if (!plan) {
+    // An operand with neither matrix axis packed: made packed first.
+    for (int slot = 0; slot < 2; ++slot) RETURN_IF_ERROR(Materialize(node.inputs[slot]));
+    plan = plan_for();
+    if (!plan) return Fallback("a MatMul beyond cuBLAS's 32-bit interface");
+  }
+  const Tensor& a = dev_[node.inputs[0]].tensor();
+  const Tensor& b = dev_[node.inputs[1]].tensor();
+  Tensor* out = nullptr;
+  ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
+  perm_[out_id] = c_perm;
+  return cuda::RunStridedGemm(*blas_, *pool_, *plan, a.raw_data(), b.raw_data(), out->raw_data(),
+                              dt == DataType::kFloat16, math, s);
 }
 
 void CudaSessionImpl::FindResiduals() {
@@ -1589,7 +1777,7 @@ Status CudaSessionImpl::RunBiasGemm(int i, bool* done) {
   const PlannedNode& node = graph_->nodes[i];
   const int a_id = node.inputs[0], w_id = node.inputs[1];
   if (a_id < 0 || on_host_[a_id] || !dev_[a_id].is_tensor() || !dev_[w_id].is_tensor() || !dev_[f.bias].is_tensor() ||
-      nhwc_[a_id])
+      nhwc_[a_id] || !perm_[a_id].empty())
     return Status::Ok();
   const Tensor& a = dev_[a_id].tensor();
   const Tensor& w = dev_[w_id].tensor();

@@ -10,6 +10,8 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -208,6 +210,158 @@ TEST(CudaSessionTest, AttentionBlockStaysOnTheGpu) {
   AddNode(g, "Add", {"h2", "ln"}, {"y"});
   const int nodes = g->node_size();
   CheckAgainstCpu(m, {FloatTensor({B, S, E}, Random(B * S * E, 19))}, nodes, 2, 1e-3f, 1e-4f);
+}
+
+// Attention as torch's scaled_dot_product_attention exports: the scale applied to Q and to K^T
+// before the MatMul (so a Mul sits between each Transpose and the MatMul), K^T as two Transposes,
+// an additive mask. The Transposes fold into the GEMMs' strides (views), and the result is written
+// straight into the output Transpose's layout; fp32 and fp16, batch 1 and 3, node by node and
+// replayed from a CUDA graph (three runs).
+onnx::ModelProto SdpaAttention(int64_t S, int64_t H, int64_t D) {
+  const int64_t E = H * D;
+  onnx::ModelProto m = NewModel(17);
+  auto* g = m.mutable_graph();
+  for (const char* n : {"q", "k", "v"}) *g->add_input() = Info(n, kF32, {-1, S, E});
+  *g->add_input() = Info("mask", kF32, {-1, 1, 1, S});
+  *g->add_output() = Info("y", kF32, {-1, S, E});
+  Int64Init(g, "heads", {0, S, H, D});
+  Int64Init(g, "merged", {0, S, E});
+  auto* scale = g->add_initializer();
+  scale->set_name("sqrt_scale");
+  scale->set_data_type(kF32);
+  const float sv = std::sqrt(1.f / std::sqrt(static_cast<float>(D)));
+  scale->set_raw_data(&sv, sizeof(float));
+  AddNode(g, "Reshape", {"q", "heads"}, {"q2"});
+  AddNode(g, "Reshape", {"k", "heads"}, {"k2"});
+  AddNode(g, "Reshape", {"v", "heads"}, {"v2"});
+  IntsAttr(AddNode(g, "Transpose", {"q2"}, {"qt"}), "perm", {0, 2, 1, 3});
+  IntsAttr(AddNode(g, "Transpose", {"k2"}, {"kh"}), "perm", {0, 2, 1, 3});
+  IntsAttr(AddNode(g, "Transpose", {"kh"}, {"kt"}), "perm", {0, 1, 3, 2});
+  IntsAttr(AddNode(g, "Transpose", {"v2"}, {"vt"}), "perm", {0, 2, 1, 3});
+  AddNode(g, "Mul", {"qt", "sqrt_scale"}, {"qs"});
+  AddNode(g, "Mul", {"kt", "sqrt_scale"}, {"ks"});
+  AddNode(g, "MatMul", {"qs", "ks"}, {"scores"});
+  AddNode(g, "Add", {"scores", "mask"}, {"masked"});
+  IntAttr(AddNode(g, "Softmax", {"masked"}, {"probs"}), "axis", -1);
+  AddNode(g, "MatMul", {"probs", "vt"}, {"ctx"});
+  IntsAttr(AddNode(g, "Transpose", {"ctx"}, {"ctx_t"}), "perm", {0, 2, 1, 3});
+  AddNode(g, "Reshape", {"ctx_t", "merged"}, {"y"});
+  return m;
+}
+
+TEST(CudaTransposeFoldTest, SdpaAttentionMatchesCpu) {
+  const int64_t S = 24, H = 4, D = 16, E = H * D;
+  const onnx::ModelProto m = SdpaAttention(S, H, D);
+  for (int64_t B : {1, 3}) {
+    std::vector<float> mask(static_cast<size_t>(B * S), 0.f);
+    for (int64_t s = S - 5; s < S; ++s) mask[static_cast<size_t>((B - 1) * S + s)] = -10000.f;  // padding
+    const std::vector<Value> in = {FloatTensor({B, S, E}, Random(B * S * E, 61)),
+                                   FloatTensor({B, S, E}, Random(B * S * E, 62)),
+                                   FloatTensor({B, S, E}, Random(B * S * E, 63)), FloatTensor({B, 1, 1, S}, mask)};
+    SCOPED_TRACE(::testing::Message() << "batch " << B);
+    const Result cpu = RunOn(m, Device::kCpu, in);
+    ExpectClose(RunOn(m, Device::kCuda, in, 3), cpu, 1e-3f, 1e-5f);
+    ExpectClose(RunOn(m, Device::kCuda, in, 3, false, nullptr, /*fp16=*/true), cpu, 2e-2f, 5e-3f);
+  }
+}
+
+// The forms around the fold, each against the CPU: a Transpose whose value is also read whole
+// (a graph output, a Softmax), an operand no GEMM can read strided, results written transposed
+// (N moved: the C^T = B^T A^T form; batch moved), elementwise ops between a Transpose and the
+// MatMul, Transposes composed, vector operands; and with ONNXD_CUDA_FOLD_TRANSPOSE=0.
+TEST(CudaTransposeFoldTest, FoldFormsMatchCpu) {
+  struct Case {
+    const char* name;
+    std::vector<std::vector<int64_t>> inputs;
+    std::function<void(onnx::GraphProto*)> build;  // inputs x0, x1...; outputs y0, y1...
+    int outputs = 1;
+  };
+  auto perm = [](onnx::NodeProto* n, std::vector<int64_t> p) { IntsAttr(n, "perm", p); };
+  const std::vector<Case> cases = {
+      {"A packed down M (trans_a)", {{2, 6, 5}, {2, 6, 3}},
+       [&](onnx::GraphProto* g) {
+         perm(AddNode(g, "Transpose", {"x0"}, {"a"}), {0, 2, 1});
+         AddNode(g, "MatMul", {"a", "x1"}, {"y0"});
+       }},
+      {"Transpose also a graph output", {{2, 6, 5}, {2, 6, 3}},
+       [&](onnx::GraphProto* g) {
+         perm(AddNode(g, "Transpose", {"x0"}, {"y1"}), {0, 2, 1});
+         AddNode(g, "MatMul", {"y1", "x1"}, {"y0"});
+       },
+       2},
+      {"Transpose also read by a Softmax", {{2, 6, 5}, {2, 6, 3}},
+       [&](onnx::GraphProto* g) {
+         perm(AddNode(g, "Transpose", {"x0"}, {"a"}), {0, 2, 1});
+         AddNode(g, "MatMul", {"a", "x1"}, {"y0"});
+         AddNode(g, "Softmax", {"a"}, {"y1"});
+       },
+       2},
+      {"neither matrix axis packed", {{6, 5, 3}, {6, 4}},
+       [&](onnx::GraphProto* g) {
+         perm(AddNode(g, "Transpose", {"x0"}, {"a"}), {2, 1, 0});  // [3, 5, 6]: K strided, M strided
+         AddNode(g, "MatMul", {"a", "x1"}, {"y0"});
+       }},
+      {"result written with N moved", {{3, 5, 6}, {3, 6, 4}},
+       [&](onnx::GraphProto* g) {
+         AddNode(g, "MatMul", {"x0", "x1"}, {"c"});
+         perm(AddNode(g, "Transpose", {"c"}, {"y0"}), {0, 2, 1});
+       }},
+      {"result written with the batch moved, then Relu", {{3, 5, 6}, {3, 6, 4}},
+       [&](onnx::GraphProto* g) {
+         AddNode(g, "MatMul", {"x0", "x1"}, {"c"});
+         perm(AddNode(g, "Transpose", {"c"}, {"t"}), {1, 0, 2});
+         AddNode(g, "Relu", {"t"}, {"y0"});
+       }},
+      {"Relu and a scalar Mul between Transposes and the MatMul", {{2, 3, 6, 5}, {2, 4, 3, 6}},
+       [&](onnx::GraphProto* g) {
+         auto* t = g->add_initializer();
+         t->set_name("half");
+         t->set_data_type(kF32);
+         const float h = 0.5f;
+         t->set_raw_data(&h, sizeof(float));
+         perm(AddNode(g, "Transpose", {"x0"}, {"a0"}), {0, 1, 3, 2});  // [2, 3, 5, 6]
+         AddNode(g, "Relu", {"a0"}, {"a"});
+         perm(AddNode(g, "Transpose", {"x1"}, {"b0"}), {0, 2, 1, 3});  // [2, 3, 4, 6]
+         AddNode(g, "Mul", {"b0", "half"}, {"b1"});
+         perm(AddNode(g, "Transpose", {"b1"}, {"b"}), {0, 1, 3, 2});  // [2, 3, 6, 4]
+         AddNode(g, "MatMul", {"a", "b"}, {"y0"});
+       }},
+      {"two Transposes that cancel", {{4, 5}, {5, 3}},
+       [&](onnx::GraphProto* g) {
+         perm(AddNode(g, "Transpose", {"x0"}, {"t"}), {1, 0});
+         perm(AddNode(g, "Transpose", {"t"}, {"a"}), {1, 0});
+         AddNode(g, "MatMul", {"a", "x1"}, {"y0"});
+       }},
+      {"vector B, broadcast batch", {{5, 2, 6}, {6}},
+       [&](onnx::GraphProto* g) {
+         perm(AddNode(g, "Transpose", {"x0"}, {"a"}), {1, 0, 2});
+         AddNode(g, "MatMul", {"a", "x1"}, {"y0"});
+       }},
+      {"A view against a shared B", {{7, 3, 6}, {6, 4}},
+       [&](onnx::GraphProto* g) {
+         perm(AddNode(g, "Transpose", {"x0"}, {"a"}), {1, 0, 2});
+         AddNode(g, "MatMul", {"a", "x1"}, {"y0"});
+       }},
+  };
+  for (bool fold : {true, false}) {
+    if (!fold) setenv("ONNXD_CUDA_FOLD_TRANSPOSE", "0", 1);
+    for (const Case& c : cases) {
+      SCOPED_TRACE(::testing::Message() << c.name << (fold ? "" : " (fold off)"));
+      onnx::ModelProto m = NewModel(17);
+      auto* g = m.mutable_graph();
+      std::vector<Value> in;
+      for (size_t k = 0; k < c.inputs.size(); ++k) {
+        *g->add_input() = Info("x" + std::to_string(k), kF32, c.inputs[k]);
+        in.push_back(FloatTensor(c.inputs[k], Random(Count(c.inputs[k]), 70 + static_cast<uint32_t>(k))));
+      }
+      for (int k = 0; k < c.outputs; ++k) *g->add_output() = AnyShape("y" + std::to_string(k), kF32);
+      c.build(g);
+      const Result cpu = RunOn(m, Device::kCpu, in);
+      ExpectClose(RunOn(m, Device::kCuda, in, 3), cpu, 1e-4f, 1e-5f);
+      ExpectClose(RunOn(m, Device::kCuda, in, 3, false, nullptr, /*fp16=*/true), cpu, 1e-2f, 1e-2f);
+    }
+  }
+  unsetenv("ONNXD_CUDA_FOLD_TRANSPOSE");
 }
 
 // LayerNorm as exporters wrote it before opset 17: ReduceMean, Sub, Pow, Sqrt, Div... all on the GPU.

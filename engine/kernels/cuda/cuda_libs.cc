@@ -47,6 +47,7 @@ const CublasApi& Cublas() {
     ok &= Bind(lib, "cublasGetStatusName", &a.status_name, &a.error);
     ok &= Bind(lib, "cublasGemmEx", &a.gemm_ex, &a.error);
     ok &= Bind(lib, "cublasGemmStridedBatchedEx", &a.gemm_strided_batched_ex, &a.error);
+    ok &= Bind(lib, "cublasGemmBatchedEx", &a.gemm_batched_ex, &a.error);
     if (!ok) a.error = soname + ": " + a.error;
     a.loaded = ok;
     return a;

@@ -28,6 +28,10 @@ using CublasGemmStridedBatchedExFn = cublasStatus_t (*)(cublasHandle_t, cublasOp
                                                         long long, const void*, cudaDataType, int, long long,
                                                         const void*, void*, cudaDataType, int, long long, int,
                                                         cublasComputeType_t, cublasGemmAlgo_t);
+using CublasGemmBatchedExFn = cublasStatus_t (*)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int,
+                                                 const void*, const void* const[], cudaDataType, int,
+                                                 const void* const[], cudaDataType, int, const void*, void* const[],
+                                                 cudaDataType, int, int, cublasComputeType_t, cublasGemmAlgo_t);
 
 struct CublasApi {
   bool loaded = false;
@@ -38,6 +42,7 @@ struct CublasApi {
   decltype(&::cublasGetStatusName) status_name = nullptr;
   CublasGemmExFn gemm_ex = nullptr;
   CublasGemmStridedBatchedExFn gemm_strided_batched_ex = nullptr;
+  CublasGemmBatchedExFn gemm_batched_ex = nullptr;
 };
 const CublasApi& Cublas();
 const char* CublasStatusName(cublasStatus_t st);
@@ -114,6 +119,7 @@ const char* CudnnErrorString(cudnnStatus_t st);
 #define cublasGetStatusName ::onnxd::cuda::libs::CublasStatusName
 #define cublasGemmEx (::onnxd::cuda::libs::Cublas().gemm_ex)
 #define cublasGemmStridedBatchedEx (::onnxd::cuda::libs::Cublas().gemm_strided_batched_ex)
+#define cublasGemmBatchedEx (::onnxd::cuda::libs::Cublas().gemm_batched_ex)
 #define cublasLtCreate (::onnxd::cuda::libs::CublasLt().create)
 #define cublasLtDestroy (::onnxd::cuda::libs::CublasLt().destroy)
 #define cublasLtMatmulDescCreate (::onnxd::cuda::libs::CublasLt().matmul_desc_create)

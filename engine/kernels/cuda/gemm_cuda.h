@@ -50,6 +50,10 @@ class Blas {
   // half-precision storage (fp32 accumulation); math applies to fp32 only.
   Status GemmStridedBatched(const GemmArgs& args, const void* a, int64_t stride_a, const void* b, int64_t stride_b,
                             void* c, int64_t stride_c, int64_t batch, bool fp16, GemmMath math = GemmMath::kFp32);
+  // `batch` GEMMs of the same shape whose matrices lie anywhere: entry i reads a_array[i] and
+  // b_array[i] and writes c_array[i] (device arrays of device pointers, read when the call runs).
+  Status GemmBatched(const GemmArgs& args, const void* const* a_array, const void* const* b_array,
+                     void* const* c_array, int64_t batch, bool fp16, GemmMath math = GemmMath::kFp32);
 
  private:
   explicit Blas(cublasHandle_t h) : handle_(h) {}

@@ -22,6 +22,12 @@
 #include <span>
 #include <vector>
 
+#if defined(__CUDACC__)
+#define ONNXD_GEMM_PLAN_FN __host__ __device__ inline
+#else
+#define ONNXD_GEMM_PLAN_FN inline
+#endif
+
 namespace onnxd::cuda {
 
 inline constexpr int kMaxGemmBatchAxes = 6;
@@ -76,7 +82,7 @@ struct StridedGemmPlan {
   int64_t batch_dims[kMaxGemmBatchAxes] = {};
   // Per batch axis, the element stride of each operand (of the plan's A and B: after the swap).
   int64_t stride_a[kMaxGemmBatchAxes] = {}, stride_b[kMaxGemmBatchAxes] = {}, stride_c[kMaxGemmBatchAxes] = {};
-  int64_t batch_count() const {
+  ONNXD_GEMM_PLAN_FN int64_t batch_count() const {
     int64_t n_ = 1;
     for (int d = 0; d < batch_rank; ++d) n_ *= batch_dims[d];
     return n_;
@@ -203,8 +209,9 @@ inline std::optional<StridedGemmPlan> PlanStridedGemm(const StridedView& a_in, c
   return p;
 }
 
-// Element offsets of batch entry `index` (0 <= index < batch_count(), the last axis fastest).
-inline void BatchOffsets(const StridedGemmPlan& p, int64_t index, int64_t* off_a, int64_t* off_b, int64_t* off_c) {
+// Element offsets of batch entry `index` (0 <= index < batch_count(), the last axis fastest); the
+// device fills pointer arrays with it.
+ONNXD_GEMM_PLAN_FN void BatchOffsets(const StridedGemmPlan& p, int64_t index, int64_t* off_a, int64_t* off_b, int64_t* off_c) {
   int64_t a = 0, b = 0, c = 0;
   for (int d = p.batch_rank; d-- > 0;) {
     const int64_t i = index % p.batch_dims[d];
