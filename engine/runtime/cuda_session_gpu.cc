@@ -40,6 +40,7 @@
 #include "kernels/cuda/reduce_last_axis.h"
 #include "kernels/cuda/select.h"
 #include "kernels/cuda/softmax.h"
+#include "kernels/cuda/softmax_bias.h"
 #include "kernels/cuda/stream.h"
 #include "kernels/cuda/strided_gemm_plan.h"
 #include "kernels/cuda/tensor_shape.h"
@@ -359,6 +360,10 @@ class CudaSessionImpl : public CudaSession {
   // (empty: packed).
   void AliasOutput(int id, int src, DataType dtype, const Shape& shape, std::vector<int64_t> perm);
   Status RunMatMul(int i, const Tensor& a, const Tensor& b, int out_id, DataType dt, cuda::GemmMath math);
+  // [Mul by a scalar] -> [Add a mask] -> Softmax -> [IsNaN + Where(isnan, 0, p)] as one kernel
+  // (cuda::SoftmaxFusion), run at the chain's first node; the rest are skipped for the run.
+  void FindSoftmaxFusions();
+  Status RunFusedSoftmax(int i, bool* done);
   Status RunBiasGemm(int i, bool* done);
   Status RunOnHost(int i, Executor& exec, bool gpu_alias);
   Status EnsureDevice(int id);
@@ -465,6 +470,11 @@ class CudaSessionImpl : public CudaSession {
     int add = -1, bias = -1, out = -1;
   };
   std::vector<BiasGemmFusion> bias_gemm_;           // per node (MatMul nodes only)
+  struct SoftmaxChain {
+    int mul = -1, add = -1, softmax = -1, isnan = -1, where = -1;  // node indices (-1: not in it)
+    int out = -1;                                                  // the last node's output
+  };
+  std::vector<SoftmaxChain> softmax_chain_;         // per node: the chain it starts
   std::unique_ptr<cuda::LtHandle> lt_;
   bool lt_unavailable_ = false;
   DeviceBufferPtr lt_workspace_;
@@ -517,6 +527,7 @@ Status CudaSessionImpl::Init() {
   persist_pool_ = std::make_unique<cuda::DevicePool>();
   FindResiduals();
   FindViews();
+  FindSoftmaxFusions();
   // ONNXD_CUDA_FUSE=0: no fused cuDNN convolutions (to compare).
   if (const char* e = std::getenv("ONNXD_CUDA_FUSE"); e != nullptr && *e == '0') {
     fuse_enabled_ = false;
@@ -1126,6 +1137,11 @@ Status CudaSessionImpl::RunNode(int i, Executor& exec) {
       RETURN_IF_ERROR(RunBiasGemm(i, &done));
       if (done) return Status::Ok();
     }
+    if (softmax_chain_[i].softmax >= 0) {
+      bool done = false;
+      RETURN_IF_ERROR(RunFusedSoftmax(i, &done));
+      if (done) return Status::Ok();
+    }
     Status st = RunCudaKernel(i);
     // A layout-free elementwise node's output is laid out as its permuted-view input.
     if (st.ok() && node.outputs.size() == 1 && node.outputs[0] >= 0 && plan_.cuda_params[i].op != "Transpose" &&
@@ -1723,6 +1739,178 @@ Status CudaSessionImpl::RunMatMul(int i, const Tensor& a_in, const Tensor& b_in,
   perm_[out_id] = c_perm;
   return cuda::RunStridedGemm(*blas_, *pool_, *plan, a.raw_data(), b.raw_data(), out->raw_data(),
                               dt == DataType::kFloat16, math, s);
+}
+
+void CudaSessionImpl::FindSoftmaxFusions() {
+  const GraphPlan& g = *graph_;
+  const int nodes = static_cast<int>(g.nodes.size());
+  softmax_chain_.assign(nodes, SoftmaxChain());
+  if (!fuse_enabled_) return;
+  // Readers of each value; graph outputs and subgraph reads count as readers that need it.
+  std::vector<int> readers(g.num_values(), 0);
+  for (int i = 0; i < nodes; ++i) {
+    for (int id : g.nodes[i].inputs)
+      if (id >= 0) ++readers[id];
+    for (int id : g.nodes[i].implicit_inputs) readers[id] += 2;
+  }
+  for (int id : g.output_ids) readers[id] += 2;
+  auto cuda_op = [&](int i) -> const std::string& {
+    static const std::string none;
+    return i >= 0 && plan_.node_device[i] == Device::kCuda ? plan_.cuda_params[i].op : none;
+  };
+  // A constant of one element; *v its value.
+  auto scalar_const = [&](int id, float* v) {
+    if (id < 0 || !g.is_constant[id] || !g.constants[id].is_tensor()) return false;
+    const Tensor& t = g.constants[id].tensor();
+    if (t.num_elements() != 1) return false;
+    if (t.dtype() == DataType::kFloat) *v = t.data<float>()[0];
+    else if (t.dtype() == DataType::kFloat16) *v = __half2float(static_cast<const __half*>(t.raw_data())[0]);
+    else return false;
+    return true;
+  };
+  for (int sm = 0; sm < nodes; ++sm) {
+    const PlannedNode& node = g.nodes[sm];
+    if (cuda_op(sm) != "Softmax" || node.inputs.size() != 1 || node.outputs.size() != 1 || node.outputs[0] < 0)
+      continue;
+    SoftmaxChain c;
+    c.softmax = sm;
+    c.out = node.outputs[0];
+    const int x = node.inputs[0];
+    if (x >= 0 && readers[x] == 1 && cuda_op(g.producer[x]) == "Add" && g.nodes[g.producer[x]].inputs.size() == 2) {
+      c.add = g.producer[x];
+      const PlannedNode& add = g.nodes[c.add];
+      // A scalar Mul on one operand, read by the Add alone; the other operand (the mask) must be
+      // there when the Mul runs.
+      for (int k = 0; k < 2; ++k) {
+        const int u = add.inputs[k], other = add.inputs[1 - k];
+        const int mul = u >= 0 && readers[u] == 1 ? g.producer[u] : -1;
+        if (mul < 0 || cuda_op(mul) != "Mul" || g.nodes[mul].inputs.size() != 2 || other < 0 || other == u) continue;
+        float v = 0;
+        if (!scalar_const(g.nodes[mul].inputs[0], &v) && !scalar_const(g.nodes[mul].inputs[1], &v)) continue;
+        if (g.producer[other] >= mul) continue;
+        c.mul = mul;
+        break;
+      }
+    }
+    // Where(IsNaN(p), 0, p): p read by those two alone.
+    const int p = c.out;
+    if (readers[p] == 2) {
+      int isnan = -1, where = -1;
+      for (int i = sm + 1; i < nodes; ++i) {
+        const PlannedNode& r = g.nodes[i];
+        for (size_t k = 0; k < r.inputs.size(); ++k) {
+          if (r.inputs[k] != p) continue;
+          if (cuda_op(i) == "IsNaN" && k == 0 && r.inputs.size() == 1) isnan = i;
+          else if (cuda_op(i) == "Where" && k == 2 && r.inputs.size() == 3) where = i;
+        }
+      }
+      float zero = 1.f;
+      if (isnan >= 0 && where >= 0 && g.nodes[isnan].outputs.size() == 1) {
+        const int cond = g.nodes[isnan].outputs[0];
+        const PlannedNode& w = g.nodes[where];
+        if (cond >= 0 && readers[cond] == 1 && w.inputs[0] == cond && scalar_const(w.inputs[1], &zero) &&
+            zero == 0.f && !std::signbit(zero) && w.outputs.size() == 1 && w.outputs[0] >= 0) {
+          c.isnan = isnan;
+          c.where = where;
+          c.out = w.outputs[0];
+        }
+      }
+    }
+    const int start = c.mul >= 0 ? c.mul : c.add >= 0 ? c.add : c.isnan >= 0 ? sm : -1;
+    if (start >= 0) softmax_chain_[start] = c;
+  }
+}
+
+Status CudaSessionImpl::RunFusedSoftmax(int i, bool* done) {
+  *done = false;
+  const SoftmaxChain& c = softmax_chain_[i];
+  if (!fuse_enabled_ || !variant_.fuse) return Status::Ok();
+  const GraphPlan& g = *graph_;
+  const CudaNodeParams& sp = plan_.cuda_params[c.softmax];
+  // The operands: x (what the scale applies to, or the Add's input, or the Softmax's), the mask.
+  int x_id = -1, bias_id = -1;
+  cuda::SoftmaxFusion f;
+  f.nan_to_zero = c.where >= 0;
+  // A one-element constant (the scale, Where's zero): its rank must not widen the result.
+  auto small_const = [&](int id) -> const Tensor* {
+    if (id < 0 || !g.is_constant[id] || !g.constants[id].is_tensor()) return nullptr;
+    const Tensor& t = g.constants[id].tensor();
+    return t.num_elements() == 1 && (t.dtype() == DataType::kFloat || t.dtype() == DataType::kFloat16) ? &t : nullptr;
+  };
+  int max_const_rank = 0;
+  if (c.where >= 0) {
+    const Tensor* zero = small_const(g.nodes[c.where].inputs[1]);
+    if (zero == nullptr) return Status::Ok();
+    max_const_rank = zero->rank();
+  }
+  if (c.mul >= 0) {
+    const PlannedNode& mul = g.nodes[c.mul];
+    const int s_slot = small_const(mul.inputs[0]) != nullptr ? 0 : 1;
+    const Tensor* st = small_const(mul.inputs[s_slot]);
+    if (st == nullptr) return Status::Ok();
+    max_const_rank = std::max(max_const_rank, st->rank());
+    f.has_scale = true;
+    f.scale = st->dtype() == DataType::kFloat16 ? __half2float(static_cast<const __half*>(st->raw_data())[0])
+                                                : st->data<float>()[0];
+    x_id = mul.inputs[1 - s_slot];
+    const PlannedNode& add = g.nodes[c.add];
+    bias_id = add.inputs[0] == mul.outputs[0] ? add.inputs[1] : add.inputs[0];
+    // The mask is the Add's input, not the Mul's: it may still be on the host, or a view.
+    if (!dev_[bias_id].is_tensor()) RETURN_IF_ERROR(EnsureDevice(bias_id));
+    RETURN_IF_ERROR(Materialize(bias_id));
+  } else if (c.add >= 0) {
+    const PlannedNode& add = g.nodes[c.add];
+    x_id = add.inputs[0];
+    bias_id = add.inputs[1];
+    // The operand with the Add's full shape is x; the mask broadcasts to it.
+    if (dev_[x_id].is_tensor() && dev_[bias_id].is_tensor() &&
+        dev_[x_id].tensor().num_elements() < dev_[bias_id].tensor().num_elements())
+      std::swap(x_id, bias_id);
+  } else {
+    x_id = g.nodes[c.softmax].inputs[0];
+  }
+  for (int id : {x_id, bias_id}) {
+    if (id < 0) continue;
+    if (!dev_[id].is_tensor() || on_host_[id] || nhwc_[id] || !perm_[id].empty()) return Status::Ok();
+  }
+  const Tensor& x = dev_[x_id].tensor();
+  const DataType dt = x.dtype();
+  if (dt != DataType::kFloat && dt != DataType::kFloat16) return Status::Ok();
+  const int r = x.rank();
+  if (r == 0 || r > cuda::kMaxSoftmaxBiasRank + 1 || max_const_rank > r) return Status::Ok();
+  // The Softmax over the last axis only (as its own handler takes it).
+  const int64_t axis = sp.axis < 0 ? sp.axis + r : sp.axis;
+  if (axis != r - 1) return Status::Ok();
+  if (bias_id >= 0) {
+    const Tensor& b = dev_[bias_id].tensor();
+    if (b.dtype() != dt) return Status::Ok();
+    auto layout = cuda::MakeSoftmaxBiasLayout(x.shape().dims(), b.shape().dims());
+    if (!layout) return Status::Ok();  // the mask would widen x: not this kernel's case
+    f.bias = b.raw_data();
+    f.layout = *layout;
+  }
+  if (f.has_scale && dt == DataType::kFloat16) f.scale = __half2float(__float2half(f.scale));
+  const int64_t cols = x.dim(r - 1);
+  const int64_t rows = cols == 0 ? 0 : x.num_elements() / cols;
+  Tensor* out = nullptr;
+  ASSIGN_OR_RETURN(out, DeviceOutput(c.out, dt, x.shape()));
+  if (rows > 0 && cols > 0) {
+    Status st = dt == DataType::kFloat16
+                    ? cuda::SoftmaxLastAxis(x.data<__half>(), out->data<__half>(), rows, cols, stream_->get(), f)
+                    : cuda::SoftmaxLastAxis(x.data<float>(), out->data<float>(), rows, cols, stream_->get(), f);
+    if (!st.ok()) {
+      dev_[c.out] = Value();
+      dev_buf_[c.out].reset();
+      return st.code() == StatusCode::kUnimplemented ? Status::Ok() : st;
+    }
+  }
+  for (int k : {c.add, c.softmax, c.isnan, c.where})
+    if (k >= 0 && k != i) skip_[k] = 1;
+  halved_[c.out] = dt == DataType::kFloat16 &&
+                   (halved_[x_id] || (bias_id >= 0 && halved_[bias_id]) ||
+                    (options_.fp16 && plan_.value_type[c.out] == DataType::kFloat));
+  *done = true;
+  return Status::Ok();
 }
 
 void CudaSessionImpl::FindResiduals() {

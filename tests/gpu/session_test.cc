@@ -364,6 +364,91 @@ TEST(CudaTransposeFoldTest, FoldFormsMatchCpu) {
   unsetenv("ONNXD_CUDA_FOLD_TRANSPOSE");
 }
 
+// The fused softmax chains (scale, mask, NaN cleanup in the softmax kernel) against the CPU, in the
+// forms exporters write: eager BERT's scale after the MatMul and a per-batch padding mask; sdpa's
+// full [B,1,S,S] mask with -inf rows and IsNaN/Where; the cleanup alone; and chains the fusion must
+// leave alone (the probabilities also an output, a mask that widens the scores). fp32 and fp16,
+// node by node and replayed.
+TEST(CudaSoftmaxFusionTest, ChainsMatchCpu) {
+  const int64_t B = 2, H = 3, S = 20;
+  auto scalar = [](onnx::GraphProto* g, const std::string& name, float v, std::vector<int64_t> dims = {}) {
+    auto* t = g->add_initializer();
+    t->set_name(name);
+    t->set_data_type(kF32);
+    for (int64_t d : dims) t->add_dims(d);
+    t->set_raw_data(&v, sizeof(float));
+  };
+  struct Case {
+    const char* name;
+    std::vector<int64_t> mask_dims;
+    std::function<void(onnx::GraphProto*)> build;  // inputs x [B,H,S,S], mask; output y0 (and y1)
+    int outputs = 1;
+    bool masked_row = false;  // mask one row whole: NaN, which the chain's cleanup must turn into 0
+  };
+  const std::vector<Case> cases = {
+      {"scale, padding mask", {B, 1, 1, S},
+       [&](onnx::GraphProto* g) {
+         scalar(g, "scale", 0.25f);
+         AddNode(g, "Mul", {"x", "scale"}, {"xs"});
+         AddNode(g, "Add", {"xs", "mask"}, {"xm"});
+         IntAttr(AddNode(g, "Softmax", {"xm"}, {"y0"}), "axis", -1);
+       }},
+      {"mask first in the Add, full mask, NaN cleanup", {B, 1, S, S},
+       [&](onnx::GraphProto* g) {
+         scalar(g, "zero", 0.f, {1});
+         AddNode(g, "Add", {"mask", "x"}, {"xm"});
+         IntAttr(AddNode(g, "Softmax", {"xm"}, {"p"}), "axis", -1);
+         AddNode(g, "IsNaN", {"p"}, {"nan"});
+         AddNode(g, "Where", {"nan", "zero", "p"}, {"y0"});
+       },
+       1, true},
+      {"NaN cleanup alone", {1},
+       [&](onnx::GraphProto* g) {
+         scalar(g, "zero", 0.f);
+         AddNode(g, "Add", {"x", "mask"}, {"xm"});  // a one-element mask: still the fused Add
+         IntAttr(AddNode(g, "Softmax", {"xm"}, {"p"}), "axis", -1);
+         AddNode(g, "IsNaN", {"p"}, {"nan"});
+         AddNode(g, "Where", {"nan", "zero", "p"}, {"y0"});
+       }},
+      {"probabilities also an output", {B, 1, S, S},
+       [&](onnx::GraphProto* g) {
+         scalar(g, "zero", 0.f);
+         AddNode(g, "Add", {"x", "mask"}, {"xm"});
+         IntAttr(AddNode(g, "Softmax", {"xm"}, {"y1"}), "axis", -1);
+         AddNode(g, "IsNaN", {"y1"}, {"nan"});
+         AddNode(g, "Where", {"nan", "zero", "y1"}, {"y0"});
+       },
+       2},
+      {"mask widening the scores", {B, H, S, S},
+       [&](onnx::GraphProto* g) {
+         AddNode(g, "ReduceMax", {"x"}, {"xr"});  // [1, 1, 1, 1] (keepdims): the mask is the wider operand
+         AddNode(g, "Add", {"xr", "mask"}, {"xm"});
+         IntAttr(AddNode(g, "Softmax", {"xm"}, {"y0"}), "axis", -1);
+       }},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    onnx::ModelProto m = NewModel(17);
+    auto* g = m.mutable_graph();
+    *g->add_input() = Info("x", kF32, {B, H, S, S});
+    *g->add_input() = Info("mask", kF32, c.mask_dims);
+    for (int k = 0; k < c.outputs; ++k) *g->add_output() = AnyShape("y" + std::to_string(k), kF32);
+    c.build(g);
+    // Masks of 0 and -inf; masked_row: row 0 of batch 1 is masked whole (NaN before the cleanup).
+    std::vector<float> mask(static_cast<size_t>(Count(c.mask_dims)), 0.f);
+    const int64_t cols = c.mask_dims.back();
+    for (size_t e = 0; e < mask.size(); ++e)
+      if (cols > 1 && static_cast<int64_t>(e) % cols >= cols - 4) mask[e] = -INFINITY;
+    if (c.masked_row)
+      for (int64_t s = 0; s < S; ++s) mask[static_cast<size_t>(1 * S * S + s)] = -INFINITY;
+    const std::vector<Value> in = {FloatTensor({B, H, S, S}, Random(B * H * S * S, 81, 4.f)),
+                                   FloatTensor(c.mask_dims, mask)};
+    const Result cpu = RunOn(m, Device::kCpu, in);
+    ExpectClose(RunOn(m, Device::kCuda, in, 3), cpu, 1e-4f, 1e-6f);
+    ExpectClose(RunOn(m, Device::kCuda, in, 3, false, nullptr, /*fp16=*/true), cpu, 1e-2f, 1e-3f);
+  }
+}
+
 // LayerNorm as exporters wrote it before opset 17: ReduceMean, Sub, Pow, Sqrt, Div... all on the GPU.
 onnx::ModelProto DecomposedLayerNorm(int64_t rows, int64_t cols) {
   onnx::ModelProto m = NewModel(13);
