@@ -106,7 +106,7 @@ DataType InferOutputType(const onnx::NodeProto& n, const std::vector<DataType>& 
       "SkipLayerNormalization", "FastGelu", "BiasGelu", "Einsum", "CumSum", "DepthToSpace", "SpaceToDepth",
       "LRN", "PRelu", "Sin", "Cos", "Trilu", "ScatterND", "ScatterElements", "Celu", "ThresholdedRelu",
       "ReduceL2", "ReduceLogSumExp", "ReduceSumSquare", "Softsign", "Shrink", "Mod", "BitShift", "Tan", "Asin",
-      "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Hardmax", "LpNormalization"};
+      "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Hardmax", "LpNormalization", "Attention"};
   if (op == "Shape" || op == "Size" || op == "ArgMax" || op == "ArgMin" || op == "NonZero" || op == "TopK") {
     if (op == "TopK") return k == 0 ? input(0) : DataType::kInt64;
     return DataType::kInt64;
@@ -146,6 +146,7 @@ int InferOutputRank(const onnx::NodeProto& n, const std::vector<int>& in, int k)
     if (input(0) < 2 || input(1) < 2) return -1;
     return std::max(input(0), input(1));
   }
+  if (op == "Attention") return input(0);  // Y: Q's layout (3-D or 4-D)
   static const std::set<std::string> kSameRank = {
       "Relu", "Sigmoid", "Tanh", "Gelu", "Erf", "Sqrt", "Exp", "Log", "Neg", "Abs", "Softmax", "LogSoftmax",
       "LayerNormalization", "Transpose", "Identity", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool",
@@ -394,6 +395,22 @@ CudaSupportResult CudaSupport(const onnx::NodeProto& n, int opset, const std::ve
         return Cpu(op + " over an axis that is not known to be the last");
       return Kernel(n, types, 1);
     }
+    if (op == "Attention") {
+      // Q, K, V (and past_key / past_value) of one float type; the mask (bool or that type) and
+      // nonpad_kv_seqlen (int64) are checked at run time, which sends anything else to the CPU op.
+      if (opset < 23) return Cpu("Attention before opset 23");
+      std::string why = CheckFloatInputs(n, types, 3);
+      if (!why.empty()) return Cpu(why);
+      for (int k : {4, 5})
+        if (HasInput(n, k) && (k >= static_cast<int>(types.size()) || types[k] != types[0]))
+          return Cpu("past_key / past_value not known to be Q's element type");
+      const int64_t mode = AttrInt(n, "qk_matmul_output_mode", 0);
+      if (mode < 0 || mode > 3) return Cpu("qk_matmul_output_mode " + std::to_string(mode));
+      CudaSupportResult r;
+      r.placement = CudaPlacement::kKernel;
+      r.inputs.assign(n.input_size(), InputPlace::kNodeDevice);
+      return r;
+    }
     if (op == "LayerNormalization") {
       const int64_t axis = AttrInt(n, "axis", -1);
       if (axis != -1 && !(rank0 >= 0 && axis == rank0 - 1))
@@ -545,6 +562,15 @@ CudaNodeParams ReadCudaParams(const onnx::NodeProto& n, int opset, const std::ve
     p.mode = AttrString(n, "mode", "DCR");
   }
   if (op == "GroupNormalization") p.num_groups = AttrInt(n, "num_groups", 0);
+  if (op == "Attention") {
+    p.is_causal = AttrInt(n, "is_causal", 0) != 0;
+    p.q_num_heads = AttrInt(n, "q_num_heads", 0);
+    p.kv_num_heads = AttrInt(n, "kv_num_heads", 0);
+    p.qk_mode = AttrInt(n, "qk_matmul_output_mode", 0);
+    p.has_scale = FindAttr(n, "scale") != nullptr;
+    p.scale = AttrFloat(n, "scale", 0.f);
+    p.softcap = AttrFloat(n, "softcap", 0.f);
+  }
   if (op == "ArgMax" || op == "ArgMin") {
     p.axis = AttrInt(n, "axis", 0);
     p.select_last_index = AttrInt(n, "select_last_index", 0) != 0;

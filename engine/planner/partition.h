@@ -112,6 +112,11 @@ struct CudaNodeParams {
   // Pad (runtime/cuda_data_ops.cc): its mode, and before opset 11 its value (pads are in `pads`).
   std::string mode;
   float pad_value = 0.f;
+  // Attention (opsets 23, 24): its attributes as the CPU op reads them.
+  bool is_causal = false;
+  int64_t q_num_heads = 0, kv_num_heads = 0, qk_mode = 0;
+  bool has_scale = false;
+  float scale = 0.f, softcap = 0.f;
 };
 
 struct DevicePlan {

@@ -23,6 +23,7 @@
 #include <tuple>
 
 #include "kernels/cuda/activations.h"
+#include "kernels/cuda/attention.h"
 #include "kernels/cuda/binary_elementwise.h"
 #ifdef ONNXD_WITH_CUDNN
 #include "kernels/cuda/cudnn_conv.h"
@@ -289,6 +290,7 @@ class CudaSessionImpl : public CudaSession {
   Status Run(std::span<const Value> inputs, std::vector<Value>* outputs, const RunOptions& options) override;
   int last_run_copies() const override { return copies_; }
   bool last_run_replayed_graph() const override { return replayed_; }
+  int last_run_moved_transposes() const override { return moved_transposes_; }
   std::string last_tuning() const override { return last_tuning_; }
 
  private:
@@ -363,6 +365,10 @@ class CudaSessionImpl : public CudaSession {
   // [Mul by a scalar] -> [Add a mask] -> Softmax -> [IsNaN + Where(isnan, 0, p)] as one kernel
   // (cuda::SoftmaxFusion), run at the chain's first node; the rest are skipped for the run.
   void FindSoftmaxFusions();
+  // ONNX Attention: scores by one strided GEMM over (batch, kv head, q heads of the group), the
+  // row pass (kernels/cuda/attention.h), the output by a second GEMM written in Y's layout. Inputs
+  // the CPU op would reject, or forms this path does not take, go to the CPU op (Fallback).
+  Status RunCudaAttention(int i);
   Status RunFusedSoftmax(int i, bool* done);
   Status RunBiasGemm(int i, bool* done);
   Status RunOnHost(int i, Executor& exec, bool gpu_alias);
@@ -451,6 +457,7 @@ class CudaSessionImpl : public CudaSession {
   std::vector<std::vector<int64_t>> perm_;
   std::vector<uint8_t> may_view_;                    // per value id: every reader takes a view
   std::vector<std::vector<int64_t>> mm_out_perm_;    // per MatMul node: its Transpose readers' perm
+  int moved_transposes_ = 0;  // this run's transposes that moved data (Transpose nodes, materialized views)
   std::map<int, DeviceBufferPtr> nhwc_weights_;      // per filter value id: [M, KH, KW, C/group]
   // Conv -> Add -> Relu (a residual block's end) as one cuDNN call: relu(conv(x) + z + bias), into
   // the Relu's output; the Add and the Relu are then skipped for the run.
@@ -744,6 +751,7 @@ void CudaSessionImpl::ClearRun() {
 
 Status CudaSessionImpl::RunNodes(Executor& exec, const RunOptions& options) {
   const GraphPlan& g = *graph_;
+  moved_transposes_ = 0;
   // A capture only records: its deadline is the replay's.
   const bool check_deadline =
       capture_ == nullptr && options.deadline != std::chrono::steady_clock::time_point::max();
@@ -1125,7 +1133,8 @@ Status CudaSessionImpl::RunNode(int i, Executor& exec) {
   for (int id : node.implicit_inputs) host_ids.push_back(id);
   for (size_t k = 0; k < node.inputs.size(); ++k) {
     const int id = node.inputs[k];
-    if (id >= 0 && !perm_[id].empty() && !on_host_[id] && !(on_gpu && AcceptsView(i, static_cast<int>(k))))
+    const bool dims_only = k < places.size() && places[k] == InputPlace::kAny;  // Shape: logical dims
+    if (id >= 0 && !perm_[id].empty() && !on_host_[id] && !dims_only && !(on_gpu && AcceptsView(i, static_cast<int>(k))))
       RETURN_IF_ERROR(Materialize(id));
   }
   RETURN_IF_ERROR(EnsureHost(host_ids));
@@ -1278,6 +1287,7 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
   if (out_id < 0) return Status::Ok();  // nothing wanted
   const Tensor* x = in(0);
   if (x == nullptr) return InvalidArgument("input 0 is missing");
+  if (p.op == "Attention") return RunCudaAttention(i);
   if (p.op == "Where") {
     // Input 0 is the bool condition; X and Y carry the type.
     const Tensor* a = in(1);
@@ -1486,6 +1496,7 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     Tensor* out = nullptr;
     ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
     if (x->num_elements() == 0) return Status::Ok();
+    ++moved_transposes_;
     if (is_half) return cuda::Transpose(x->data<__half>(), phys, comp, out->data<__half>(), s);
     return cuda::Transpose(x->data<float>(), phys, comp, out->data<float>(), s);
   }
@@ -1593,9 +1604,18 @@ void CudaSessionImpl::FindViews() {
     for (int id : g.nodes[i].implicit_inputs) pinned[id] = 1;
   }
   for (int id : g.output_ids) pinned[id] = 1;
+  // An Add a Conv's fused residual call computes reads its operand outside RunNode.
+  std::vector<uint8_t> fused_add(nodes, 0);
+  for (const Residual& r : residual_)
+    if (r.add >= 0) fused_add[r.add] = 1;
   auto role = [&](int i) {
-    if (plan_.node_device[i] != Device::kCuda || g.nodes[i].outputs.size() != 1) return ViewRole::kNone;
+    if (plan_.node_device[i] != Device::kCuda || g.nodes[i].outputs.size() != 1 || fused_add[i]) return ViewRole::kNone;
     return ViewRoleOf(plan_.cuda_params[i].op, g.nodes[i].inputs.size());
+  };
+  // A reader that takes only the dims (Shape, Size) sees a view's logical dims as any tensor's.
+  auto dims_only = [&](int r, int k) {
+    const std::vector<InputPlace>& places = plan_.input_place[r];
+    return k < static_cast<int>(places.size()) && places[k] == InputPlace::kAny;
   };
   // Readers come after their producers: deciding from the last node back settles a reader's own
   // output before its input.
@@ -1604,6 +1624,7 @@ void CudaSessionImpl::FindViews() {
       if (id < 0 || pinned[id] || g.is_constant[id] || readers[id].empty()) continue;
       bool ok = true;
       for (const auto& [r, k] : readers[id]) {
+        if (dims_only(r, k)) continue;
         switch (role(r)) {
           case ViewRole::kMatMul: ok &= k <= 1 && bias_gemm_[r].add < 0; break;
           case ViewRole::kTranspose: ok &= k == 0; break;
@@ -1623,11 +1644,14 @@ void CudaSessionImpl::FindViews() {
     std::vector<int64_t> p;
     bool same = true;
     for (const auto& [r, k] : readers[c]) {
+      if (dims_only(r, k)) continue;
       const std::vector<int64_t>& rp = plan_.cuda_params[r].perm;
-      same &= role(r) == ViewRole::kTranspose && !rp.empty() && (p.empty() || rp == p);
+      // Within the Transpose kernel's rank: a reader falling back to the CPU gets a materialized view.
+      same &= role(r) == ViewRole::kTranspose && !rp.empty() && rp.size() <= static_cast<size_t>(cuda::kMaxRank) &&
+              (p.empty() || rp == p);
       p = rp;
     }
-    if (same) mm_out_perm_[j] = p;
+    if (same && !p.empty()) mm_out_perm_[j] = p;
   }
 }
 
@@ -1667,6 +1691,7 @@ Status CudaSessionImpl::Materialize(int id) {
   Tensor* out = nullptr;
   ASSIGN_OR_RETURN(out, DeviceOutput(id, dt, shape));
   if (out->num_elements() == 0) return Status::Ok();
+  ++moved_transposes_;
   if (dt == DataType::kFloat16)
     return cuda::Transpose(static_cast<const __half*>(src), phys, q, out->data<__half>(), stream_->get());
   return cuda::Transpose(static_cast<const float*>(src), phys, q, out->data<float>(), stream_->get());
@@ -1911,6 +1936,157 @@ Status CudaSessionImpl::RunFusedSoftmax(int i, bool* done) {
                     (options_.fp16 && plan_.value_type[c.out] == DataType::kFloat));
   *done = true;
   return Status::Ok();
+}
+
+Status CudaSessionImpl::RunCudaAttention(int i) {
+  const PlannedNode& node = graph_->nodes[i];
+  const CudaNodeParams& p = plan_.cuda_params[i];
+  cudaStream_t s = stream_->get();
+  auto in = [&](size_t k) -> const Tensor* {
+    if (k >= node.inputs.size() || node.inputs[k] < 0 || !dev_[node.inputs[k]].is_tensor()) return nullptr;
+    return &dev_[node.inputs[k]].tensor();
+  };
+  auto out_id = [&](size_t k) { return k < node.outputs.size() ? node.outputs[k] : -1; };
+  const Tensor *q = in(0), *k = in(1), *v = in(2), *mask = in(3), *past_k = in(4), *past_v = in(5), *nonpad = in(6);
+  if (q == nullptr || k == nullptr || v == nullptr || out_id(0) < 0) return Fallback("Attention without Q, K, V or Y");
+  const DataType dt = q->dtype();
+  if ((dt != DataType::kFloat && dt != DataType::kFloat16) || k->dtype() != dt || v->dtype() != dt)
+    return Fallback("Attention element types");
+  const int rank = q->rank();
+  if ((rank != 3 && rank != 4) || k->rank() != rank || v->rank() != rank) return Fallback("Attention ranks");
+  // Shapes as the CPU op checks them; anything it would reject goes to it for its message.
+  const bool three_d = rank == 3;
+  const int64_t B = q->dim(0);
+  int64_t Hq, Hkv, Sq, Skv, D, Dv;
+  if (three_d) {
+    Hq = p.q_num_heads;
+    Hkv = p.kv_num_heads;
+    if (Hq <= 0 || Hkv <= 0 || q->dim(2) % Hq != 0 || k->dim(2) % Hkv != 0 || v->dim(2) % Hkv != 0)
+      return Fallback("Attention heads");
+    Sq = q->dim(1);
+    Skv = k->dim(1);
+    D = q->dim(2) / Hq;
+    Dv = v->dim(2) / Hkv;
+    if (k->dim(2) / Hkv != D || v->dim(1) != Skv) return Fallback("Attention shapes");
+  } else {
+    Hq = q->dim(1);
+    Hkv = k->dim(1);
+    Sq = q->dim(2);
+    Skv = k->dim(2);
+    D = q->dim(3);
+    Dv = v->dim(3);
+    if (v->dim(1) != Hkv || k->dim(3) != D || v->dim(2) != Skv) return Fallback("Attention shapes");
+  }
+  if (k->dim(0) != B || v->dim(0) != B || Hkv <= 0 || Hq % Hkv != 0) return Fallback("Attention shapes");
+  if (D == 0 || Dv == 0) return Fallback("Attention with empty heads");
+  if ((past_k == nullptr) != (past_v == nullptr)) return Fallback("Attention past");
+  int64_t P = 0;
+  if (past_k != nullptr) {
+    if (past_k->dtype() != dt || past_v->dtype() != dt || past_k->rank() != 4 || past_v->rank() != 4)
+      return Fallback("Attention past");
+    P = past_k->dim(2);
+    if (past_k->dim(0) != B || past_k->dim(1) != Hkv || past_k->dim(3) != D || past_v->dim(0) != B ||
+        past_v->dim(1) != Hkv || past_v->dim(2) != P || past_v->dim(3) != Dv)
+      return Fallback("Attention past shapes");
+  }
+  const int64_t T = P + Skv;
+  if (nonpad != nullptr &&
+      (p.opset < 24 || nonpad->dtype() != DataType::kInt64 || nonpad->rank() != 1 || nonpad->dim(0) != B))
+    return Fallback("Attention nonpad_kv_seqlen");
+  cuda::AttentionRowsArgs ra;
+  if (mask != nullptr) {
+    if (mask->dtype() != DataType::kBool && mask->dtype() != dt) return Fallback("Attention mask type");
+    const int mr = mask->rank();
+    if (mr < 2 || mr > 4) return Fallback("Attention mask rank");
+    const int64_t full[3] = {B, Hq, Sq};
+    int64_t st[3] = {0, 0, 0}, stride = mask->dim(mr - 1);
+    for (int d = mr - 2; d >= 0; --d) {
+      const int ax = 4 - mr + d;
+      const int64_t md = mask->dim(d);
+      if (md != 1 && md != full[ax]) return Fallback("Attention mask shape");
+      st[ax] = md == 1 ? 0 : stride;
+      stride *= md;
+    }
+    ra.mask = mask->raw_data();
+    ra.mask_bool = mask->dtype() == DataType::kBool;
+    ra.mask_sb = st[0];
+    ra.mask_sh = st[1];
+    ra.mask_ss = st[2];
+    ra.mask_len = mask->dim(mr - 1);
+    if (ra.mask_len > T) return Fallback("Attention mask longer than the sequence");
+  }
+  // Outputs.
+  Tensor* y = nullptr;
+  ASSIGN_OR_RETURN(y, DeviceOutput(out_id(0), dt, three_d ? Shape{B, Sq, Hq * Dv} : Shape{B, Hq, Sq, Dv}));
+  Tensor *pk = nullptr, *pv = nullptr, *qk = nullptr;
+  if (out_id(1) >= 0) {
+    ASSIGN_OR_RETURN(pk, DeviceOutput(out_id(1), dt, Shape{B, Hkv, T, D}));
+  }
+  if (out_id(2) >= 0) {
+    ASSIGN_OR_RETURN(pv, DeviceOutput(out_id(2), dt, Shape{B, Hkv, T, Dv}));
+  }
+  if (out_id(3) >= 0) {
+    ASSIGN_OR_RETURN(qk, DeviceOutput(out_id(3), dt, Shape{B, Hq, Sq, T}));
+  }
+  const int es = dt == DataType::kFloat16 ? 2 : 4;
+  // K and V over the whole sequence: the inputs, or past + current (into the present outputs).
+  const void* kt = k->raw_data();
+  const void* vt = v->raw_data();
+  bool kv3d = three_d;
+  cuda::DeviceBuffer k_tmp, v_tmp;
+  auto present = [&](Tensor* out, const Tensor* past, const Tensor* cur, int64_t hd, cuda::DeviceBuffer* tmp,
+                     const void** total) -> Status {
+    void* dst = out != nullptr ? out->raw_data() : nullptr;
+    if (dst == nullptr && past != nullptr) {
+      ASSIGN_OR_RETURN(*tmp, pool_->Allocate(static_cast<size_t>(std::max<int64_t>(B * Hkv * T * hd, 1)) * es));
+      dst = tmp->data();
+    }
+    if (dst == nullptr) return Status::Ok();
+    RETURN_IF_ERROR(cuda::ConcatKv(past != nullptr ? past->raw_data() : nullptr, cur->raw_data(), three_d, dst, B, Hkv,
+                                   past != nullptr ? P : 0, Skv, hd, es, s));
+    if (past != nullptr) *total = dst;
+    return Status::Ok();
+  };
+  RETURN_IF_ERROR(present(pk, past_k, k, D, &k_tmp, &kt));
+  RETURN_IF_ERROR(present(pv, past_v, v, Dv, &v_tmp, &vt));
+  if (past_k != nullptr) kv3d = false;
+  if (y->num_elements() == 0) return Status::Ok();
+  if (T == 0) {
+    ONNXD_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(y->raw_data(), 0, y->bytes(), s));
+    return Status::Ok();
+  }
+  // Scores [B, Hkv, G, Sq, T] (= [B, Hq, Sq, T]): the q heads of a group share their kv head.
+  const int64_t G = Hq / Hkv;
+  ASSIGN_OR_RETURN(cuda::DeviceBuffer scores, pool_->Allocate(static_cast<size_t>(B * Hq * Sq * T) * es));
+  const int64_t ldq = three_d ? Hq * D : D, sqb = three_d ? Sq * Hq * D : Hq * Sq * D, sqh = three_d ? D : Sq * D;
+  const int64_t ldk = kv3d ? Hkv * D : D, skb = kv3d ? Skv * Hkv * D : Hkv * T * D, skh = kv3d ? D : T * D;
+  const int64_t ldv = kv3d ? Hkv * Dv : Dv, svb = kv3d ? Skv * Hkv * Dv : Hkv * T * Dv, svh = kv3d ? Dv : T * Dv;
+  const cuda::StridedView qv{{B, Hkv, G, Sq, D}, {sqb, G * sqh, sqh, ldq, 1}};
+  const cuda::StridedView ktv{{B, Hkv, 1, D, T}, {skb, skh, 0, 1, ldk}};
+  const std::vector<int64_t> sdims = {B, Hkv, G, Sq, T};
+  const cuda::StridedView sv{sdims, cuda::PackedStrides(sdims)};
+  const cuda::StridedView vv{{B, Hkv, 1, T, Dv}, {svb, svh, 0, ldv, 1}};
+  const cuda::StridedView yv = three_d ? cuda::StridedView{{B, Hkv, G, Sq, Dv}, {Sq * Hq * Dv, G * Dv, Dv, Hq * Dv, 1}}
+                                       : cuda::StridedView{{B, Hkv, G, Sq, Dv}, {Hq * Sq * Dv, G * Sq * Dv, Sq * Dv, Dv, 1}};
+  const auto plan_s = cuda::PlanStridedGemm(qv, ktv, sv);
+  const auto plan_y = cuda::PlanStridedGemm(sv, vv, yv);
+  if (!plan_s || !plan_y) return Fallback("Attention beyond cuBLAS's 32-bit interface");
+  const cuda::GemmMath math = options_.allow_tf32 ? cuda::GemmMath::kTf32 : cuda::GemmMath::kFp32;
+  const bool half = dt == DataType::kFloat16;
+  const float scale = p.has_scale ? p.scale : 1.f / std::sqrt(static_cast<float>(D));
+  RETURN_IF_ERROR(cuda::RunStridedGemm(*blas_, *pool_, *plan_s, q->raw_data(), kt, scores.data(), half, math, s, scale));
+  ra.B = B;
+  ra.Hq = Hq;
+  ra.Sq = Sq;
+  ra.T = T;
+  ra.softcap = p.softcap;
+  ra.causal = p.is_causal;
+  ra.past = P;
+  ra.nonpad = nonpad != nullptr ? nonpad->data<int64_t>() : nullptr;
+  ra.qk = qk != nullptr ? qk->raw_data() : nullptr;
+  ra.qk_mode = static_cast<int>(p.qk_mode);
+  RETURN_IF_ERROR(half ? cuda::AttentionRows(scores.as<__half>(), ra, s) : cuda::AttentionRows(scores.as<float>(), ra, s));
+  return cuda::RunStridedGemm(*blas_, *pool_, *plan_y, scores.data(), vt, y->raw_data(), half, math, s);
 }
 
 void CudaSessionImpl::FindResiduals() {
@@ -2308,6 +2484,7 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
     if (may_fuse && res.add >= 0 && !graph_->is_constant[res.z] && !on_host_[res.z] &&
         dev_[res.z].is_tensor() &&
         dev_[res.z].tensor().dtype() == dt && dev_[res.z].tensor().shape() == out_shape) {
+      RETURN_IF_ERROR(Materialize(res.z));  // an input of the skipped Add: the hook never saw it
       if ((nhwc_[res.z] != 0) != nhwc) RETURN_IF_ERROR(Relayout(res.z, nhwc));
       z = &dev_[res.z].tensor();
     }

@@ -37,6 +37,7 @@ struct Result {
   std::vector<std::vector<float>> outputs;
   std::vector<std::vector<int64_t>> shapes;
   int copies = 0;
+  int first_run_moved_transposes = 0;  // the first (node by node) run's
 };
 
 // Runs `m` on `device` `runs` times (checking the runs agree) and returns the last run's outputs.
@@ -63,8 +64,12 @@ Result RunOn(const onnx::ModelProto& m, Device device, const std::vector<Value>&
       r.outputs.push_back(ToFloats(v.tensor()));
       r.shapes.push_back(v.tensor().shape().ToVector());
     }
-    if (k == 0) first = r.outputs;
-    else EXPECT_EQ(first, r.outputs) << "run " << k << " differs from the first run";
+    if (k == 0) {
+      first = r.outputs;
+      r.first_run_moved_transposes = session->last_run_moved_transposes();
+    } else {
+      EXPECT_EQ(first, r.outputs) << "run " << k << " differs from the first run";
+    }
     r.copies = session->last_run_copies();
   }
   return r;
@@ -78,6 +83,7 @@ void ExpectClose(const Result& got, const Result& want, float rtol = 1e-3f, floa
     int bad = 0;
     for (size_t i = 0; i < got.outputs[o].size(); ++i) {
       float g = got.outputs[o][i], w = want.outputs[o][i];
+      if (g == w || (std::isnan(g) && std::isnan(w))) continue;  // equal infinities (masked scores), NaN for NaN
       if (!(std::fabs(g - w) <= atol + rtol * std::fabs(w)) && ++bad <= 5)
         ADD_FAILURE() << "output " << o << " element " << i << ": cuda " << g << ", cpu " << w;
     }
@@ -260,9 +266,28 @@ TEST(CudaTransposeFoldTest, SdpaAttentionMatchesCpu) {
                                    FloatTensor({B, S, E}, Random(B * S * E, 63)), FloatTensor({B, 1, 1, S}, mask)};
     SCOPED_TRACE(::testing::Message() << "batch " << B);
     const Result cpu = RunOn(m, Device::kCpu, in);
-    ExpectClose(RunOn(m, Device::kCuda, in, 3), cpu, 1e-3f, 1e-5f);
+    const Result gpu = RunOn(m, Device::kCuda, in, 3);
+    ExpectClose(gpu, cpu, 1e-3f, 1e-5f);
+    EXPECT_EQ(gpu.first_run_moved_transposes, 0) << "every Transpose folds into a GEMM";
     ExpectClose(RunOn(m, Device::kCuda, in, 3, false, nullptr, /*fp16=*/true), cpu, 2e-2f, 5e-3f);
+    setenv("ONNXD_CUDA_FOLD_TRANSPOSE", "0", 1);
+    const Result unfolded = RunOn(m, Device::kCuda, in, 3);
+    unsetenv("ONNXD_CUDA_FOLD_TRANSPOSE");
+    EXPECT_EQ(unfolded.first_run_moved_transposes, 5);
+    ExpectClose(unfolded, cpu, 1e-3f, 1e-5f);
   }
+}
+
+// An odd head size: the GEMMs' operands start at addresses only 4- (fp32) or 2-byte (fp16) aligned.
+TEST(CudaTransposeFoldTest, OddHeadSizeMatchesCpu) {
+  const int64_t S = 9, H = 3, D = 7, E = H * D, B = 2;
+  const onnx::ModelProto m = SdpaAttention(S, H, D);
+  const std::vector<Value> in = {FloatTensor({B, S, E}, Random(B * S * E, 64)), FloatTensor({B, S, E}, Random(B * S * E, 65)),
+                                 FloatTensor({B, S, E}, Random(B * S * E, 66)),
+                                 FloatTensor({B, 1, 1, S}, std::vector<float>(B * S, 0.f))};
+  const Result cpu = RunOn(m, Device::kCpu, in);
+  ExpectClose(RunOn(m, Device::kCuda, in, 3), cpu, 1e-3f, 1e-5f);
+  ExpectClose(RunOn(m, Device::kCuda, in, 3, false, nullptr, /*fp16=*/true), cpu, 2e-2f, 5e-3f);
 }
 
 // The forms around the fold, each against the CPU: a Transpose whose value is also read whole
@@ -341,6 +366,37 @@ TEST(CudaTransposeFoldTest, FoldFormsMatchCpu) {
        [&](onnx::GraphProto* g) {
          perm(AddNode(g, "Transpose", {"x0"}, {"a"}), {1, 0, 2});
          AddNode(g, "MatMul", {"a", "x1"}, {"y0"});
+       }},
+      {"a view also read by an Add of a full-size tensor (materialized there)", {{2, 6, 5}, {2, 6, 3}, {2, 5, 6}},
+       [&](onnx::GraphProto* g) {
+         perm(AddNode(g, "Transpose", {"x0"}, {"a"}), {0, 2, 1});
+         AddNode(g, "MatMul", {"a", "x1"}, {"y0"});
+         AddNode(g, "Add", {"a", "x2"}, {"y1"});
+       },
+       2},
+      {"a view also read by Shape", {{2, 6, 5}, {2, 6, 3}},
+       [&](onnx::GraphProto* g) {
+         perm(AddNode(g, "Transpose", {"x0"}, {"a"}), {0, 2, 1});
+         AddNode(g, "MatMul", {"a", "x1"}, {"y0"});
+         AddNode(g, "Shape", {"a"}, {"s"});
+         IntAttr(AddNode(g, "Cast", {"s"}, {"y1"}), "to", kF32);
+       },
+       2},
+      {"rank 7 with a Transpose reader (the CPU's)", {{2, 1, 2, 1, 2, 3, 4}, {2, 1, 2, 1, 2, 4, 5}},
+       [&](onnx::GraphProto* g) {
+         AddNode(g, "MatMul", {"x0", "x1"}, {"c"});
+         perm(AddNode(g, "Transpose", {"c"}, {"y0"}), {6, 5, 4, 3, 2, 1, 0});
+       }},
+      {"residual Conv fusion with a transposed operand", {{1, 4, 5, 5}, {1, 5, 5, 4}},
+       [&](onnx::GraphProto* g) {
+         FloatInit(g, "w", {4, 4, 3, 3}, 77);
+         auto* conv = AddNode(g, "Conv", {"x0", "w"}, {"c"});
+         IntsAttr(conv, "pads", {1, 1, 1, 1});
+         perm(AddNode(g, "Transpose", {"x1"}, {"z"}), {0, 3, 1, 2});
+         AddNode(g, "Add", {"c", "z"}, {"sum"});
+         AddNode(g, "Relu", {"sum"}, {"r"});
+         perm(AddNode(g, "Transpose", {"r"}, {"rt"}), {0, 1, 3, 2});
+         AddNode(g, "MatMul", {"rt", "r"}, {"y0"});
        }},
   };
   for (bool fold : {true, false}) {
@@ -446,6 +502,100 @@ TEST(CudaSoftmaxFusionTest, ChainsMatchCpu) {
     const Result cpu = RunOn(m, Device::kCpu, in);
     ExpectClose(RunOn(m, Device::kCuda, in, 3), cpu, 1e-4f, 1e-6f);
     ExpectClose(RunOn(m, Device::kCuda, in, 3, false, nullptr, /*fp16=*/true), cpu, 1e-2f, 1e-3f);
+  }
+}
+
+// The ONNX Attention op (opsets 23 and 24) on the GPU against the CPU op, in the forms the node suite
+// has at larger sizes: 3-D and 4-D, grouped kv heads, causal with a KV cache (past + present),
+// float and bool masks broadcast over batch / heads, softcap, every qk_matmul_output mode, the
+// non-padded lengths of opset 24, and fp16.
+TEST(CudaAttentionTest, MatchesCpu) {
+  struct Case {
+    const char* name;
+    bool three_d;
+    int64_t B, Hq, Hkv, Sq, Skv, P, D, Dv;
+    bool causal = false;
+    int mask = 0;  // 0 none, 1 float [B, 1, Sq, T], 2 bool [Sq, T]
+    float softcap = 0.f;
+    int qk_mode = -1;  // -1: no qk output
+    bool nonpad = false;
+  };
+  const std::vector<Case> cases = {
+      {"4-D", false, 2, 4, 4, 33, 33, 0, 16, 16},
+      {"3-D, grouped kv heads, float mask", true, 2, 6, 2, 17, 40, 0, 8, 12, false, 1},
+      {"causal with a KV cache", false, 2, 4, 2, 5, 5, 11, 16, 16, true},
+      {"bool mask, softcap, qk after the mask", false, 1, 2, 1, 9, 70, 0, 32, 32, false, 2, 30.f, 2},
+      {"qk before softcap", true, 3, 2, 2, 4, 6, 0, 8, 8, false, 0, 5.f, 0},
+      {"qk after softcap", true, 3, 2, 2, 4, 6, 0, 8, 8, false, 0, 5.f, 1},
+      {"qk probabilities, causal", false, 2, 3, 3, 12, 12, 0, 8, 8, true, 0, 0.f, 3},
+      {"non-padded lengths", false, 3, 2, 1, 7, 9, 0, 16, 16, false, 0, 0.f, -1, true},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const int64_t T = c.P + c.Skv;
+    onnx::ModelProto m = NewModel(c.nonpad ? 24 : 23);
+    auto* g = m.mutable_graph();
+    std::vector<int64_t> qd = c.three_d ? std::vector<int64_t>{c.B, c.Sq, c.Hq * c.D} : std::vector<int64_t>{c.B, c.Hq, c.Sq, c.D};
+    std::vector<int64_t> kd = c.three_d ? std::vector<int64_t>{c.B, c.Skv, c.Hkv * c.D} : std::vector<int64_t>{c.B, c.Hkv, c.Skv, c.D};
+    std::vector<int64_t> vd = c.three_d ? std::vector<int64_t>{c.B, c.Skv, c.Hkv * c.Dv} : std::vector<int64_t>{c.B, c.Hkv, c.Skv, c.Dv};
+    std::vector<std::string> ins = {"q", "k", "v"};
+    std::vector<Value> values = {FloatTensor(qd, Random(Count(qd), 91)), FloatTensor(kd, Random(Count(kd), 92)),
+                                 FloatTensor(vd, Random(Count(vd), 93))};
+    *g->add_input() = Info("q", kF32, qd);
+    *g->add_input() = Info("k", kF32, kd);
+    *g->add_input() = Info("v", kF32, vd);
+    auto add_input = [&](const std::string& name, Value v, int type) {
+      std::vector<int64_t> dims = v.tensor().shape().ToVector();
+      *g->add_input() = Info(name, type, dims);
+      ins.push_back(name);
+      values.push_back(std::move(v));
+    };
+    if (c.mask == 1) {
+      std::vector<float> mk = Random(static_cast<size_t>(c.B * c.Sq * T), 94, 2.f);
+      for (size_t e = 0; e < mk.size(); e += 7) mk[e] = -INFINITY;
+      add_input("mask", FloatTensor({c.B, 1, c.Sq, T}, mk), kF32);
+    } else if (c.mask == 2) {
+      Tensor t = Tensor::Allocate(DataType::kBool, Shape{c.Sq, T});
+      for (int64_t e = 0; e < c.Sq * T; ++e) t.data<bool>()[e] = (e * 7919) % 5 != 0 || e % T == 0;
+      add_input("mask", Value(std::move(t)), kBool);
+    } else if (c.P > 0 || c.nonpad) {
+      ins.push_back("");
+    }
+    if (c.P > 0) {
+      add_input("past_k", FloatTensor({c.B, c.Hkv, c.P, c.D}, Random(c.B * c.Hkv * c.P * c.D, 95)), kF32);
+      add_input("past_v", FloatTensor({c.B, c.Hkv, c.P, c.Dv}, Random(c.B * c.Hkv * c.P * c.Dv, 96)), kF32);
+    } else if (c.nonpad) {
+      ins.push_back("");
+      ins.push_back("");
+    }
+    if (c.nonpad) {
+      Tensor t = Tensor::Allocate(DataType::kInt64, Shape{c.B});
+      for (int64_t b = 0; b < c.B; ++b) t.data<int64_t>()[b] = std::max<int64_t>(1, T - 3 * b);
+      add_input("nonpad", Value(std::move(t)), kI64);
+    }
+    std::vector<std::string> outs = {"y"};
+    if (c.P > 0) outs = {"y", "present_k", "present_v"};
+    if (c.qk_mode >= 0) {
+      while (outs.size() < 3) outs.push_back("");
+      outs.push_back("qk");
+    }
+    auto* n = AddNode(g, "Attention", ins, outs, "attn");
+    if (c.three_d) {
+      IntAttr(n, "q_num_heads", c.Hq);
+      IntAttr(n, "kv_num_heads", c.Hkv);
+    }
+    if (c.causal) IntAttr(n, "is_causal", 1);
+    if (c.softcap > 0) FloatAttr(n, "softcap", c.softcap);
+    if (c.qk_mode >= 0) IntAttr(n, "qk_matmul_output_mode", c.qk_mode);
+    for (const auto& o : outs)
+      if (!o.empty()) *g->add_output() = AnyShape(o, kF32);
+    const PlacementInfo* placement = nullptr;
+    const Result gpu = RunOn(m, Device::kCuda, values, 3, false, &placement);
+    ASSERT_NE(placement, nullptr);
+    EXPECT_EQ(placement->nodes[0].device, Device::kCuda) << placement->summary;
+    const Result cpu = RunOn(m, Device::kCpu, values);
+    ExpectClose(gpu, cpu, 1e-4f, 1e-5f);
+    ExpectClose(RunOn(m, Device::kCuda, values, 3, false, nullptr, /*fp16=*/true), cpu, 2e-2f, 5e-3f);
   }
 }
 

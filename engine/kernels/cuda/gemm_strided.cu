@@ -22,7 +22,7 @@ __global__ void FillGemmPointersKernel(StridedGemmPlan p, const char* a, const c
 }  // namespace
 
 Status RunStridedGemm(Blas& blas, DevicePool& pool, const StridedGemmPlan& plan, const void* a, const void* b, void* c,
-                      bool fp16, GemmMath math, cudaStream_t stream) {
+                      bool fp16, GemmMath math, cudaStream_t stream, float alpha) {
   if (plan.swapped) std::swap(a, b);
   GemmArgs g;
   g.trans_a = plan.trans_a;
@@ -33,6 +33,7 @@ Status RunStridedGemm(Blas& blas, DevicePool& pool, const StridedGemmPlan& plan,
   g.lda = plan.lda;
   g.ldb = plan.ldb;
   g.ldc = plan.ldc;
+  g.alpha = alpha;
   const int64_t count = plan.batch_count();
   if (plan.batch_rank <= 1)
     return blas.GemmStridedBatched(g, a, plan.batch_rank ? plan.stride_a[0] : 0, b,

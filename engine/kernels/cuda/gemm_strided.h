@@ -12,10 +12,10 @@
 
 namespace onnxd::cuda {
 
-// C = A x B as `plan` describes it, for the caller's A, B and C base pointers (the plan's swap is
-// applied here). fp16: half storage, fp32 accumulation; `math` applies to fp32. A pointer array
-// comes from `pool` and goes back to it in stream order.
+// C = alpha * A x B as `plan` describes it, for the caller's A, B and C base pointers (the plan's
+// swap is applied here). fp16: half storage, fp32 accumulation; `math` applies to fp32. A pointer
+// array comes from `pool` and goes back to it in stream order.
 Status RunStridedGemm(Blas& blas, DevicePool& pool, const StridedGemmPlan& plan, const void* a, const void* b, void* c,
-                      bool fp16, GemmMath math, cudaStream_t stream);
+                      bool fp16, GemmMath math, cudaStream_t stream, float alpha = 1.f);
 
 }  // namespace onnxd::cuda

@@ -16,10 +16,12 @@
 // pointer array (cublasGemmBatchedEx).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <optional>
 #include <span>
+#include <utility>
 #include <vector>
 
 #if defined(__CUDACC__)

@@ -167,6 +167,9 @@ class Session {
   int last_run_copies() const;
   // True when the last Run replayed a captured CUDA Graph (CompileOptions::cuda_graphs).
   bool last_run_replayed_graph() const;
+  // Transposes that moved data in the last node-by-node Run (CUDA sessions; 0 on the CPU): those
+  // the CUDA session could not fold into a MatMul's strides. A replayed graph repeats its capture's.
+  int last_run_moved_transposes() const;
   // What the last tuning run chose and measured ("" when none has run): CUDA sessions.
   std::string last_tuning() const;
   // OK, or why every Run of this session fails: a kCuda session whose GPU could not be set up
