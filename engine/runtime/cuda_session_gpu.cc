@@ -1235,6 +1235,26 @@ Status CudaSessionImpl::RunOnHost(int i, Executor& exec, bool on_gpu) {
       nhwc_[id] = nhwc_[src_id];
       on_host_[id] = 0;
       frame_.values[id] = Value();
+      perm_[id].clear();
+      if (!perm_[src_id].empty() && dev_[id].is_tensor()) {
+        // A reshaped permuted view (the reshape ops take views, AcceptsView): still a view when
+        // the reshape only splits axes or merges ones adjacent in memory; else the source is
+        // materialized and the alias made again over it.
+        const Tensor& src_t = dev_[src_id].tensor();
+        const Tensor& out_t = dev_[id].tensor();
+        auto reshaped = cuda::ReshapeView(src_t.shape().dims(), perm_[src_id], out_t.shape().dims());
+        if (reshaped) {
+          bool identity = true;
+          for (size_t a = 0; a < reshaped->perm.size(); ++a) identity &= reshaped->perm[a] == static_cast<int64_t>(a);
+          if (!identity) perm_[id] = std::move(reshaped->perm);
+        } else {
+          const DataType dt = out_t.dtype();
+          const Shape shape = out_t.shape();
+          RETURN_IF_ERROR(Materialize(src_id));
+          dev_[id] = Value(Tensor::View(dt, shape, dev_[src_id].tensor().raw_data()));
+          dev_buf_[id] = dev_buf_[src_id];
+        }
+      }
     } else {
       if (on_gpu) return Internal("a node placed on the GPU produced host data");
       frame_.values[id] = std::move(outs[k]);
@@ -1572,10 +1592,14 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
 namespace {
 
 // How a node on the GPU reads a permuted view (CudaSessionImpl::perm_): 0 it does not.
-enum class ViewRole { kNone, kMatMul, kTranspose, kUnary, kBinary };
+enum class ViewRole { kNone, kMatMul, kTranspose, kUnary, kBinary, kReshape };
 
 ViewRole ViewRoleOf(const std::string& op, size_t inputs) {
   if (op == "MatMul") return ViewRole::kMatMul;
+  // The GPU's metadata-only aliases: a reshape that splits axes (or merges ones adjacent in memory)
+  // stays a view; any other is materialized after the alias is made (runtime: RunOnHost).
+  if (op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" || op == "Identity")
+    return ViewRole::kReshape;
   if (op == "Transpose") return ViewRole::kTranspose;
   // Elementwise with nothing but the view to walk: the result is laid out as the view is.
   static const std::set<std::string> kUnaryOps = {"Relu", "Sigmoid", "Tanh", "Gelu", "Erf", "Sqrt",
@@ -1610,7 +1634,8 @@ void CudaSessionImpl::FindViews() {
     if (r.add >= 0) fused_add[r.add] = 1;
   auto role = [&](int i) {
     if (plan_.node_device[i] != Device::kCuda || g.nodes[i].outputs.size() != 1 || fused_add[i]) return ViewRole::kNone;
-    return ViewRoleOf(plan_.cuda_params[i].op, g.nodes[i].inputs.size());
+    const std::string& op = plan_.cuda_params[i].op.empty() ? g.nodes[i].op_type : plan_.cuda_params[i].op;
+    return ViewRoleOf(op, g.nodes[i].inputs.size());
   };
   // A reader that takes only the dims (Shape, Size) sees a view's logical dims as any tensor's.
   auto dims_only = [&](int r, int k) {
@@ -1628,6 +1653,7 @@ void CudaSessionImpl::FindViews() {
         switch (role(r)) {
           case ViewRole::kMatMul: ok &= k <= 1 && bias_gemm_[r].add < 0; break;
           case ViewRole::kTranspose: ok &= k == 0; break;
+          case ViewRole::kReshape: ok &= k == 0 && g.nodes[r].outputs[0] >= 0 && may_view_[g.nodes[r].outputs[0]]; break;
           case ViewRole::kUnary:
           case ViewRole::kBinary: ok &= g.nodes[r].outputs[0] >= 0 && may_view_[g.nodes[r].outputs[0]]; break;
           case ViewRole::kNone: ok = false; break;
@@ -1658,9 +1684,11 @@ void CudaSessionImpl::FindViews() {
 bool CudaSessionImpl::AcceptsView(int i, int k) const {
   const PlannedNode& node = graph_->nodes[i];
   if (node.outputs.size() != 1) return false;
-  switch (ViewRoleOf(plan_.cuda_params[i].op, node.inputs.size())) {
+  const std::string& op = plan_.cuda_params[i].op.empty() ? node.op_type : plan_.cuda_params[i].op;
+  switch (ViewRoleOf(op, node.inputs.size())) {
     case ViewRole::kMatMul: return k <= 1;
     case ViewRole::kTranspose: return k == 0;
+    case ViewRole::kReshape: return k == 0 && node.outputs[0] >= 0 && may_view_[node.outputs[0]];
     case ViewRole::kUnary: return node.outputs[0] >= 0 && may_view_[node.outputs[0]];
     case ViewRole::kBinary: {
       if (node.outputs[0] < 0 || !may_view_[node.outputs[0]]) return false;

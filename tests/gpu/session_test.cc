@@ -278,6 +278,63 @@ TEST(CudaTransposeFoldTest, SdpaAttentionMatchesCpu) {
   }
 }
 
+// Attention as torch's dynamo exporter writes it (tests/data/transformers/README.md): K^T as
+// Transpose(0,2,1,3) -> Reshape [B*H, S, D] -> Transpose(0,2,1) -> Reshape [B, H, D, S], a full mask
+// and the IsNaN / Where cleanup. The first Reshape merges axes that are apart in memory, so one
+// transpose moves data; the rest of the block folds (views through the splitting Reshape too).
+TEST(CudaTransposeFoldTest, DynamoAttentionMovesOneTranspose) {
+  const int64_t S = 16, H = 4, D = 8, E = H * D;
+  onnx::ModelProto m = NewModel(18);
+  auto* g = m.mutable_graph();
+  for (const char* n : {"q", "k", "v"}) *g->add_input() = Info(n, kF32, {-1, S, E});
+  *g->add_input() = Info("mask", kF32, {-1, 1, S, S});
+  *g->add_output() = Info("y", kF32, {-1, S, E});
+  Int64Init(g, "heads", {0, S, H, D});
+  Int64Init(g, "bh", {-1, S, D});
+  Int64Init(g, "kt_shape", {-1, H, D, S});
+  Int64Init(g, "merged", {0, S, E});
+  auto* scale = g->add_initializer();
+  scale->set_name("sqrt_scale");
+  scale->set_data_type(kF32);
+  const float sv = std::sqrt(1.f / std::sqrt(static_cast<float>(D)));
+  scale->set_raw_data(&sv, sizeof(float));
+  auto* zero = g->add_initializer();
+  zero->set_name("zero");
+  zero->set_data_type(kF32);
+  const float zv = 0.f;
+  zero->set_raw_data(&zv, sizeof(float));
+  for (const char* n : {"q", "k", "v"}) AddNode(g, "Reshape", {n, "heads"}, {std::string(n) + "2"});
+  IntsAttr(AddNode(g, "Transpose", {"q2"}, {"qt"}), "perm", {0, 2, 1, 3});
+  IntsAttr(AddNode(g, "Transpose", {"k2"}, {"kh"}), "perm", {0, 2, 1, 3});
+  AddNode(g, "Reshape", {"kh", "bh"}, {"k3"});
+  IntsAttr(AddNode(g, "Transpose", {"k3"}, {"k3t"}), "perm", {0, 2, 1});
+  AddNode(g, "Reshape", {"k3t", "kt_shape"}, {"kt"});
+  IntsAttr(AddNode(g, "Transpose", {"v2"}, {"vt"}), "perm", {0, 2, 1, 3});
+  AddNode(g, "Mul", {"qt", "sqrt_scale"}, {"qs"});
+  AddNode(g, "Mul", {"kt", "sqrt_scale"}, {"ks"});
+  AddNode(g, "MatMul", {"qs", "ks"}, {"scores"});
+  AddNode(g, "Add", {"scores", "mask"}, {"masked"});
+  IntAttr(AddNode(g, "Softmax", {"masked"}, {"p"}), "axis", -1);
+  AddNode(g, "IsNaN", {"p"}, {"nan"});
+  AddNode(g, "Where", {"nan", "zero", "p"}, {"probs"});
+  AddNode(g, "MatMul", {"probs", "vt"}, {"ctx"});
+  IntsAttr(AddNode(g, "Transpose", {"ctx"}, {"ctx_t"}), "perm", {0, 2, 1, 3});
+  AddNode(g, "Reshape", {"ctx_t", "merged"}, {"y"});
+  for (int64_t B : {1, 3}) {
+    SCOPED_TRACE(::testing::Message() << "batch " << B);
+    std::vector<float> mask(static_cast<size_t>(B * S * S), 0.f);
+    for (int64_t e = 0; e < B * S * S; ++e)
+      if (e % S >= S - 3) mask[static_cast<size_t>(e)] = -3.4028234663852886e38f;  // float lowest, as dynamo
+    const std::vector<Value> in = {FloatTensor({B, S, E}, Random(B * S * E, 67)), FloatTensor({B, S, E}, Random(B * S * E, 68)),
+                                   FloatTensor({B, S, E}, Random(B * S * E, 69)), FloatTensor({B, 1, S, S}, mask)};
+    const Result cpu = RunOn(m, Device::kCpu, in);
+    const Result gpu = RunOn(m, Device::kCuda, in, 3);
+    ExpectClose(gpu, cpu, 1e-3f, 1e-5f);
+    EXPECT_EQ(gpu.first_run_moved_transposes, 1);
+    ExpectClose(RunOn(m, Device::kCuda, in, 3, false, nullptr, /*fp16=*/true), cpu, 2e-2f, 5e-3f);
+  }
+}
+
 // An odd head size: the GEMMs' operands start at addresses only 4- (fp32) or 2-byte (fp16) aligned.
 TEST(CudaTransposeFoldTest, OddHeadSizeMatchesCpu) {
   const int64_t S = 9, H = 3, D = 7, E = H * D, B = 2;

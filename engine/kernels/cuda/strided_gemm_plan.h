@@ -64,6 +64,80 @@ inline StridedView PermutedView(std::span<const int64_t> phys, std::span<const i
   return v;
 }
 
+// A permuted view (logical dims `dims`, logical axis k being physical axis perm[k] of a packed
+// tensor) reshaped to `to` (same element count) without moving data: the new physical dims and
+// perm, when the reshape only splits axes or merges axes that are also adjacent, in order, in the
+// physical layout (axes of extent 1 go anywhere). Nothing otherwise, or for an empty tensor.
+struct ReshapedView {
+  std::vector<int64_t> phys, perm;
+};
+inline std::optional<ReshapedView> ReshapeView(std::span<const int64_t> dims, std::span<const int64_t> perm,
+                                               std::span<const int64_t> to) {
+  const size_t r = dims.size();
+  if (perm.size() != r) return std::nullopt;
+  std::vector<int64_t> phys(r);
+  for (size_t k = 0; k < r; ++k) phys[static_cast<size_t>(perm[k])] = dims[k];
+  // Physical axes of extent > 1, in memory order, and each one's position among them.
+  std::vector<int64_t> pos(r, -1);
+  int64_t kept = 0;
+  for (size_t a = 0; a < r; ++a) {
+    if (phys[a] == 0) return std::nullopt;
+    if (phys[a] > 1) pos[a] = kept++;
+  }
+  std::vector<size_t> in_axes, out_axes;  // logical axes of extent > 1
+  for (size_t k = 0; k < r; ++k)
+    if (dims[k] > 1) in_axes.push_back(k);
+  for (size_t k = 0; k < to.size(); ++k) {
+    if (to[k] == 0) return std::nullopt;
+    if (to[k] > 1) out_axes.push_back(k);
+  }
+  // Groups of input axes and output axes with equal products; each input group must be one run of
+  // adjacent physical axes in order. group_of_phys[position] = group; a group's output axes.
+  std::vector<int64_t> group_at(static_cast<size_t>(kept), -1);
+  std::vector<std::pair<size_t, size_t>> group_out;  // [first, last] index into out_axes
+  size_t i = 0, j = 0;
+  while (i < in_axes.size() || j < out_axes.size()) {
+    if (i >= in_axes.size() || j >= out_axes.size()) return std::nullopt;
+    const size_t i0 = i, j0 = j;
+    int64_t pa = dims[in_axes[i]], pb = to[out_axes[j]];
+    while (pa != pb) {
+      if (pa < pb) {
+        if (++i >= in_axes.size()) return std::nullopt;
+        pa *= dims[in_axes[i]];
+      } else {
+        if (++j >= out_axes.size()) return std::nullopt;
+        pb *= to[out_axes[j]];
+      }
+    }
+    const int64_t first = pos[static_cast<size_t>(perm[in_axes[i0]])];
+    for (size_t t = i0; t <= i; ++t) {
+      if (pos[static_cast<size_t>(perm[in_axes[t]])] != first + static_cast<int64_t>(t - i0)) return std::nullopt;
+      group_at[static_cast<size_t>(first + static_cast<int64_t>(t - i0))] = static_cast<int64_t>(group_out.size());
+    }
+    group_out.push_back({j0, j});
+    ++i;
+    ++j;
+  }
+  // The new physical layout: each group's output dims where its input run was, in memory order;
+  // then the output's extent-1 axes.
+  ReshapedView v;
+  v.perm.assign(to.size(), -1);
+  for (int64_t p = 0; p < kept; ++p) {
+    if (p > 0 && group_at[static_cast<size_t>(p)] == group_at[static_cast<size_t>(p - 1)]) continue;
+    const auto [first, last] = group_out[static_cast<size_t>(group_at[static_cast<size_t>(p)])];
+    for (size_t t = first; t <= last; ++t) {
+      v.perm[out_axes[t]] = static_cast<int64_t>(v.phys.size());
+      v.phys.push_back(to[out_axes[t]]);
+    }
+  }
+  for (size_t k = 0; k < to.size(); ++k)
+    if (to[k] == 1) {
+      v.perm[k] = static_cast<int64_t>(v.phys.size());
+      v.phys.push_back(1);
+    }
+  return v;
+}
+
 // The inverse permutation: inv[perm[k]] = k.
 inline std::vector<int64_t> InversePerm(std::span<const int64_t> perm) {
   std::vector<int64_t> inv(perm.size());

@@ -213,3 +213,88 @@ TEST(StridedGemmPlanTest, RandomViewsMatchNaiveMatMul) {
 
 }  // namespace
 }  // namespace onnxd::cuda
+
+namespace onnxd::cuda {
+namespace {
+
+int64_t OffsetOf(const StridedView& v, int64_t flat) {
+  int64_t off = 0;
+  for (size_t d = v.dims.size(); d-- > 0;) {
+    off += (flat % v.dims[d]) * v.strides[d];
+    flat /= v.dims[d];
+  }
+  return off;
+}
+
+// A reshape keeps the logical (row-major) order: element f of the reshaped view must be the buffer
+// element that element f of the original view is.
+void ExpectSameElements(const StridedView& before, const StridedView& after) {
+  int64_t n = 1;
+  for (int64_t d : before.dims) n *= d;
+  for (int64_t f = 0; f < n; ++f) ASSERT_EQ(OffsetOf(after, f), OffsetOf(before, f)) << "element " << f;
+}
+
+TEST(ReshapeViewTest, RandomReshapesOfPermutedViews) {
+  std::mt19937 rng(99);
+  std::uniform_int_distribution<int> dim(1, 4), rank(1, 5), coin(0, 2);
+  int made = 0, splits_made = 0, splits = 0;
+  for (int trial = 0; trial < 4000; ++trial) {
+    std::vector<int64_t> phys(rank(rng));
+    for (auto& d : phys) d = dim(rng);
+    const std::vector<int64_t> perm = RandomPerm(phys.size(), rng);
+    const StridedView v = PermutedView(phys, perm);
+    // A random reshape of the logical dims: split some axes, merge some neighbours, add/drop 1s.
+    std::vector<int64_t> to;
+    bool only_splits = true;
+    for (size_t k = 0; k < v.dims.size(); ++k) {
+      int64_t d = v.dims[k];
+      if (coin(rng) == 0 && k + 1 < v.dims.size()) {
+        d *= v.dims[++k];
+        only_splits = false;
+      }
+      if (d == 4 && coin(rng) == 0) {
+        to.push_back(2), to.push_back(2);
+      } else if (d > 1 || coin(rng) != 0) {
+        to.push_back(d);
+      }
+      if (coin(rng) == 0) to.push_back(1);
+    }
+    if (to.empty()) to.push_back(1);
+    auto r = ReshapeView(v.dims, perm, to);
+    splits += only_splits;
+    if (!r) {
+      // Splitting axes and adding or dropping 1s never needs data moved.
+      EXPECT_FALSE(only_splits) << "trial " << trial;
+      continue;
+    }
+    ++made;
+    splits_made += only_splits;
+    ASSERT_EQ(r->perm.size(), to.size());
+    const StridedView after = PermutedView(r->phys, r->perm);
+    ASSERT_EQ(after.dims, to);
+    ExpectSameElements(v, after);
+  }
+  EXPECT_GT(made, 2000);
+  EXPECT_EQ(splits_made, splits);
+}
+
+TEST(ReshapeViewTest, AttentionShapes) {
+  // K of a dynamo export: [B,S,H,D] -> Transpose(0,2,1,3) -> Reshape [B*H, S, D] merges B and H,
+  // which are not adjacent in memory: data must move.
+  const std::vector<int64_t> phys = {2, 5, 3, 4}, perm = {0, 2, 1, 3};
+  const StridedView v = PermutedView(phys, perm);
+  EXPECT_FALSE(ReshapeView(v.dims, perm, std::vector<int64_t>{6, 5, 4}).has_value());
+  // ... then Transpose(0,2,1) of the packed [B*H, S, D] and Reshape [B, H, D, S]: a split.
+  const std::vector<int64_t> p2 = {6, 5, 4}, q2 = {0, 2, 1};
+  const StridedView v2 = PermutedView(p2, q2);
+  auto r = ReshapeView(v2.dims, q2, std::vector<int64_t>{2, 3, 4, 5});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->phys, (std::vector<int64_t>{2, 3, 5, 4}));
+  EXPECT_EQ(r->perm, (std::vector<int64_t>{0, 1, 3, 2}));
+  // Merging the heads back after the context Transpose: [B,S,H,D] view of [B,H,S,D] -> [B,S,H*D].
+  EXPECT_FALSE(ReshapeView(std::vector<int64_t>{2, 5, 3, 4}, std::vector<int64_t>{0, 2, 1, 3},
+                           std::vector<int64_t>{2, 5, 12}).has_value());
+}
+
+}  // namespace
+}  // namespace onnxd::cuda
