@@ -1,5 +1,7 @@
 #include "planner/partition.h"
 
+#include "planner/cuda_fusions.h"
+
 #include <algorithm>
 #include <set>
 #include <unordered_map>
@@ -509,6 +511,7 @@ PlacementInfo MakePlacementInfo(const GraphPlan& plan, const DevicePlan& dp) {
   p.output_copies = dp.CountCopies(CopyPoint::Kind::kOutput);
   p.uploaded_constants = static_cast<int>(dp.uploaded_constants.size());
   p.summary = dp.Summary();
+  if (dp.target == Device::kCuda) p.fusions = PlanCudaFusions(plan, dp, true).Summary();
   return p;
 }
 

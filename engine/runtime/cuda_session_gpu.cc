@@ -51,6 +51,7 @@
 #include "runtime/cuda_conv_transpose.h"
 #include "runtime/cuda_data_ops.h"
 #include "runtime/cuda_resize.h"
+#include "planner/cuda_fusions.h"
 #include "runtime/cuda_session.h"
 #include "runtime/executor.h"
 
@@ -349,11 +350,8 @@ class CudaSessionImpl : public CudaSession {
   Status RunNode(int i, Executor& exec);
   Status RunCudaKernel(int i);
   Status RunConvOrPool(int i, const Tensor& x, DataType dt);
-  void FindResiduals();
-  // Transposes folded into MatMuls (and MatMul results written transposed): decides, once, which
-  // values may be held as permuted views (may_view_) and which MatMuls write their result in the
-  // layout their Transpose readers want (mm_out_perm_).
-  void FindViews();
+  // The fusions and folds planned for this graph (planner/cuda_fusions.h), into the members below.
+  void PlanFusions();
   // Whether node i takes a permuted view as input k as it is (else RunNode materializes it first).
   bool AcceptsView(int i, int k) const;
   // Rewrites a permuted view as the packed tensor it stands for, in a new buffer.
@@ -362,9 +360,8 @@ class CudaSessionImpl : public CudaSession {
   // (empty: packed).
   void AliasOutput(int id, int src, DataType dtype, const Shape& shape, std::vector<int64_t> perm);
   Status RunMatMul(int i, const Tensor& a, const Tensor& b, int out_id, DataType dt, cuda::GemmMath math);
-  // [Mul by a scalar] -> [Add a mask] -> Softmax -> [IsNaN + Where(isnan, 0, p)] as one kernel
-  // (cuda::SoftmaxFusion), run at the chain's first node; the rest are skipped for the run.
-  void FindSoftmaxFusions();
+  // A softmax chain (planner/cuda_fusions.h) as one kernel (cuda::SoftmaxFusion), run at the
+  // chain's first node; the rest are skipped for the run.
   // ONNX Attention: scores by one strided GEMM over (batch, kv head, q heads of the group), the
   // row pass (kernels/cuda/attention.h), the output by a second GEMM written in Y's layout. Inputs
   // the CPU op would reject, or forms this path does not take, go to the CPU op (Fallback).
@@ -461,10 +458,7 @@ class CudaSessionImpl : public CudaSession {
   std::map<int, DeviceBufferPtr> nhwc_weights_;      // per filter value id: [M, KH, KW, C/group]
   // Conv -> Add -> Relu (a residual block's end) as one cuDNN call: relu(conv(x) + z + bias), into
   // the Relu's output; the Add and the Relu are then skipped for the run.
-  struct Residual {
-    int add = -1, relu = -1;  // node indices
-    int z = -1, out = -1;     // the Add's other operand; the Relu's output
-  };
+  using Residual = CudaFusionPlan::Residual;
   std::vector<Residual> residual_;                  // per node (Conv nodes only)
   bool fuse_enabled_ = true;
   bool building_graph_ = false;                     // in Capture (its priming run included)
@@ -473,14 +467,9 @@ class CudaSessionImpl : public CudaSession {
   // MatMul (constant 2-D weight) -> Add (constant bias) as one cuBLASLt call with the bias in its
   // epilogue, writing the Add's output; the Add is skipped for the run. Each node and shape is
   // checked once against cuBLAS + Add (outside a capture) before it is trusted.
-  struct BiasGemmFusion {
-    int add = -1, bias = -1, out = -1;
-  };
+  using BiasGemmFusion = CudaFusionPlan::BiasGemm;
   std::vector<BiasGemmFusion> bias_gemm_;           // per node (MatMul nodes only)
-  struct SoftmaxChain {
-    int mul = -1, add = -1, softmax = -1, isnan = -1, where = -1;  // node indices (-1: not in it)
-    int out = -1;                                                  // the last node's output
-  };
+  using SoftmaxChain = CudaFusionPlan::SoftmaxChain;
   std::vector<SoftmaxChain> softmax_chain_;         // per node: the chain it starts
   std::unique_ptr<cuda::LtHandle> lt_;
   bool lt_unavailable_ = false;
@@ -532,9 +521,7 @@ Status CudaSessionImpl::Init() {
   halved_.assign(n, 0);
   nhwc_.assign(n, 0);
   persist_pool_ = std::make_unique<cuda::DevicePool>();
-  FindResiduals();
-  FindViews();
-  FindSoftmaxFusions();
+  PlanFusions();
   // ONNXD_CUDA_FUSE=0: no fused cuDNN convolutions (to compare).
   if (const char* e = std::getenv("ONNXD_CUDA_FUSE"); e != nullptr && *e == '0') {
     fuse_enabled_ = false;
@@ -1589,96 +1576,18 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
   return Internal("op " + op + " was placed on the GPU but has no CUDA path");
 }
 
-namespace {
-
-// How a node on the GPU reads a permuted view (CudaSessionImpl::perm_): 0 it does not.
-enum class ViewRole { kNone, kMatMul, kTranspose, kUnary, kBinary, kReshape };
-
-ViewRole ViewRoleOf(const std::string& op, size_t inputs) {
-  if (op == "MatMul") return ViewRole::kMatMul;
-  // The GPU's metadata-only aliases: a reshape that splits axes (or merges ones adjacent in memory)
-  // stays a view; any other is materialized after the alias is made (runtime: RunOnHost).
-  if (op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" || op == "Identity")
-    return ViewRole::kReshape;
-  if (op == "Transpose") return ViewRole::kTranspose;
-  // Elementwise with nothing but the view to walk: the result is laid out as the view is.
-  static const std::set<std::string> kUnaryOps = {"Relu", "Sigmoid", "Tanh", "Gelu", "Erf", "Sqrt",
-                                                  "Exp",  "Log",     "Neg",  "Abs",  "Reciprocal"};
-  if (inputs == 1 && kUnaryOps.count(op)) return ViewRole::kUnary;
-  if (inputs == 2 && (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Pow")) return ViewRole::kBinary;
-  return ViewRole::kNone;
-}
-
-}  // namespace
-
-void CudaSessionImpl::FindViews() {
-  const GraphPlan& g = *graph_;
-  const int nodes = static_cast<int>(g.nodes.size());
-  const int n = g.num_values();
-  perm_.assign(n, {});
-  may_view_.assign(n, 0);
-  mm_out_perm_.assign(nodes, {});
+void CudaSessionImpl::PlanFusions() {
+  const int nodes = static_cast<int>(graph_->nodes.size());
+  skip_.assign(nodes, 0);
+  perm_.assign(graph_->num_values(), {});
   // ONNXD_CUDA_FOLD_TRANSPOSE=0: every Transpose moves its data (to compare).
-  if (const char* e = std::getenv("ONNXD_CUDA_FOLD_TRANSPOSE"); e != nullptr && *e == '0') return;
-  std::vector<std::vector<std::pair<int, int>>> readers(n);  // (node, input slot)
-  std::vector<uint8_t> pinned(n, 0);                         // read as a whole by the host side
-  for (int i = 0; i < nodes; ++i) {
-    for (size_t k = 0; k < g.nodes[i].inputs.size(); ++k)
-      if (g.nodes[i].inputs[k] >= 0) readers[g.nodes[i].inputs[k]].push_back({i, static_cast<int>(k)});
-    for (int id : g.nodes[i].implicit_inputs) pinned[id] = 1;
-  }
-  for (int id : g.output_ids) pinned[id] = 1;
-  // An Add a Conv's fused residual call computes reads its operand outside RunNode.
-  std::vector<uint8_t> fused_add(nodes, 0);
-  for (const Residual& r : residual_)
-    if (r.add >= 0) fused_add[r.add] = 1;
-  auto role = [&](int i) {
-    if (plan_.node_device[i] != Device::kCuda || g.nodes[i].outputs.size() != 1 || fused_add[i]) return ViewRole::kNone;
-    const std::string& op = plan_.cuda_params[i].op.empty() ? g.nodes[i].op_type : plan_.cuda_params[i].op;
-    return ViewRoleOf(op, g.nodes[i].inputs.size());
-  };
-  // A reader that takes only the dims (Shape, Size) sees a view's logical dims as any tensor's.
-  auto dims_only = [&](int r, int k) {
-    const std::vector<InputPlace>& places = plan_.input_place[r];
-    return k < static_cast<int>(places.size()) && places[k] == InputPlace::kAny;
-  };
-  // Readers come after their producers: deciding from the last node back settles a reader's own
-  // output before its input.
-  for (int i = nodes; i-- > 0;) {
-    for (int id : g.nodes[i].outputs) {
-      if (id < 0 || pinned[id] || g.is_constant[id] || readers[id].empty()) continue;
-      bool ok = true;
-      for (const auto& [r, k] : readers[id]) {
-        if (dims_only(r, k)) continue;
-        switch (role(r)) {
-          case ViewRole::kMatMul: ok &= k <= 1 && bias_gemm_[r].add < 0; break;
-          case ViewRole::kTranspose: ok &= k == 0; break;
-          case ViewRole::kReshape: ok &= k == 0 && g.nodes[r].outputs[0] >= 0 && may_view_[g.nodes[r].outputs[0]]; break;
-          case ViewRole::kUnary:
-          case ViewRole::kBinary: ok &= g.nodes[r].outputs[0] >= 0 && may_view_[g.nodes[r].outputs[0]]; break;
-          case ViewRole::kNone: ok = false; break;
-        }
-      }
-      may_view_[id] = ok;
-    }
-  }
-  // A MatMul whose result only Transposes (with one perm) read writes it as they would lay it out.
-  for (int j = 0; j < nodes; ++j) {
-    if (role(j) != ViewRole::kMatMul) continue;
-    const int c = g.nodes[j].outputs[0];
-    if (c < 0 || !may_view_[c]) continue;
-    std::vector<int64_t> p;
-    bool same = true;
-    for (const auto& [r, k] : readers[c]) {
-      if (dims_only(r, k)) continue;
-      const std::vector<int64_t>& rp = plan_.cuda_params[r].perm;
-      // Within the Transpose kernel's rank: a reader falling back to the CPU gets a materialized view.
-      same &= role(r) == ViewRole::kTranspose && !rp.empty() && rp.size() <= static_cast<size_t>(cuda::kMaxRank) &&
-              (p.empty() || rp == p);
-      p = rp;
-    }
-    if (same && !p.empty()) mm_out_perm_[j] = p;
-  }
+  const char* e = std::getenv("ONNXD_CUDA_FOLD_TRANSPOSE");
+  CudaFusionPlan f = PlanCudaFusions(*graph_, plan_, !(e != nullptr && *e == '0'));
+  residual_ = std::move(f.residual);
+  bias_gemm_ = std::move(f.bias_gemm);
+  softmax_chain_ = std::move(f.softmax_chain);
+  may_view_ = std::move(f.may_view);
+  mm_out_perm_ = std::move(f.mm_out_perm);
 }
 
 bool CudaSessionImpl::AcceptsView(int i, int k) const {
@@ -1792,86 +1701,6 @@ Status CudaSessionImpl::RunMatMul(int i, const Tensor& a_in, const Tensor& b_in,
   perm_[out_id] = c_perm;
   return cuda::RunStridedGemm(*blas_, *pool_, *plan, a.raw_data(), b.raw_data(), out->raw_data(),
                               dt == DataType::kFloat16, math, s);
-}
-
-void CudaSessionImpl::FindSoftmaxFusions() {
-  const GraphPlan& g = *graph_;
-  const int nodes = static_cast<int>(g.nodes.size());
-  softmax_chain_.assign(nodes, SoftmaxChain());
-  if (!fuse_enabled_) return;
-  // Readers of each value; graph outputs and subgraph reads count as readers that need it.
-  std::vector<int> readers(g.num_values(), 0);
-  for (int i = 0; i < nodes; ++i) {
-    for (int id : g.nodes[i].inputs)
-      if (id >= 0) ++readers[id];
-    for (int id : g.nodes[i].implicit_inputs) readers[id] += 2;
-  }
-  for (int id : g.output_ids) readers[id] += 2;
-  auto cuda_op = [&](int i) -> const std::string& {
-    static const std::string none;
-    return i >= 0 && plan_.node_device[i] == Device::kCuda ? plan_.cuda_params[i].op : none;
-  };
-  // A constant of one element; *v its value.
-  auto scalar_const = [&](int id, float* v) {
-    if (id < 0 || !g.is_constant[id] || !g.constants[id].is_tensor()) return false;
-    const Tensor& t = g.constants[id].tensor();
-    if (t.num_elements() != 1) return false;
-    if (t.dtype() == DataType::kFloat) *v = t.data<float>()[0];
-    else if (t.dtype() == DataType::kFloat16) *v = __half2float(static_cast<const __half*>(t.raw_data())[0]);
-    else return false;
-    return true;
-  };
-  for (int sm = 0; sm < nodes; ++sm) {
-    const PlannedNode& node = g.nodes[sm];
-    if (cuda_op(sm) != "Softmax" || node.inputs.size() != 1 || node.outputs.size() != 1 || node.outputs[0] < 0)
-      continue;
-    SoftmaxChain c;
-    c.softmax = sm;
-    c.out = node.outputs[0];
-    const int x = node.inputs[0];
-    if (x >= 0 && readers[x] == 1 && cuda_op(g.producer[x]) == "Add" && g.nodes[g.producer[x]].inputs.size() == 2) {
-      c.add = g.producer[x];
-      const PlannedNode& add = g.nodes[c.add];
-      // A scalar Mul on one operand, read by the Add alone; the other operand (the mask) must be
-      // there when the Mul runs.
-      for (int k = 0; k < 2; ++k) {
-        const int u = add.inputs[k], other = add.inputs[1 - k];
-        const int mul = u >= 0 && readers[u] == 1 ? g.producer[u] : -1;
-        if (mul < 0 || cuda_op(mul) != "Mul" || g.nodes[mul].inputs.size() != 2 || other < 0 || other == u) continue;
-        float v = 0;
-        if (!scalar_const(g.nodes[mul].inputs[0], &v) && !scalar_const(g.nodes[mul].inputs[1], &v)) continue;
-        if (g.producer[other] >= mul) continue;
-        c.mul = mul;
-        break;
-      }
-    }
-    // Where(IsNaN(p), 0, p): p read by those two alone.
-    const int p = c.out;
-    if (readers[p] == 2) {
-      int isnan = -1, where = -1;
-      for (int i = sm + 1; i < nodes; ++i) {
-        const PlannedNode& r = g.nodes[i];
-        for (size_t k = 0; k < r.inputs.size(); ++k) {
-          if (r.inputs[k] != p) continue;
-          if (cuda_op(i) == "IsNaN" && k == 0 && r.inputs.size() == 1) isnan = i;
-          else if (cuda_op(i) == "Where" && k == 2 && r.inputs.size() == 3) where = i;
-        }
-      }
-      float zero = 1.f;
-      if (isnan >= 0 && where >= 0 && g.nodes[isnan].outputs.size() == 1) {
-        const int cond = g.nodes[isnan].outputs[0];
-        const PlannedNode& w = g.nodes[where];
-        if (cond >= 0 && readers[cond] == 1 && w.inputs[0] == cond && scalar_const(w.inputs[1], &zero) &&
-            zero == 0.f && !std::signbit(zero) && w.outputs.size() == 1 && w.outputs[0] >= 0) {
-          c.isnan = isnan;
-          c.where = where;
-          c.out = w.outputs[0];
-        }
-      }
-    }
-    const int start = c.mul >= 0 ? c.mul : c.add >= 0 ? c.add : c.isnan >= 0 ? sm : -1;
-    if (start >= 0) softmax_chain_[start] = c;
-  }
 }
 
 Status CudaSessionImpl::RunFusedSoftmax(int i, bool* done) {
@@ -2115,51 +1944,6 @@ Status CudaSessionImpl::RunCudaAttention(int i) {
   ra.qk_mode = static_cast<int>(p.qk_mode);
   RETURN_IF_ERROR(half ? cuda::AttentionRows(scores.as<__half>(), ra, s) : cuda::AttentionRows(scores.as<float>(), ra, s));
   return cuda::RunStridedGemm(*blas_, *pool_, *plan_y, scores.data(), vt, y->raw_data(), half, math, s);
-}
-
-void CudaSessionImpl::FindResiduals() {
-  const GraphPlan& g = *graph_;
-  const int nodes = static_cast<int>(g.nodes.size());
-  residual_.assign(nodes, Residual());
-  skip_.assign(nodes, 0);
-  // Readers of each value (outputs count as one more, so they are never folded away).
-  std::vector<int> readers(g.num_values(), 0), reader(g.num_values(), -1);
-  for (int i = 0; i < nodes; ++i) {
-    for (int id : g.nodes[i].inputs)
-      if (id >= 0) ++readers[id], reader[id] = i;
-    for (int id : g.nodes[i].implicit_inputs) readers[id] += 2;
-  }
-  for (int id : g.output_ids) readers[id] += 2;
-  auto cuda_op = [&](int i) -> const std::string& {
-    static const std::string none;
-    return i >= 0 && plan_.node_device[i] == Device::kCuda ? plan_.cuda_params[i].op : none;
-  };
-  for (int j = 0; j < nodes; ++j) {
-    const PlannedNode& add = g.nodes[j];
-    if (cuda_op(j) != "Add" || add.inputs.size() != 2 || add.outputs.size() != 1) continue;
-    const int a = add.inputs[0], b = add.inputs[1], sum = add.outputs[0];
-    if (a < 0 || b < 0 || a == b || sum < 0 || readers[sum] != 1) continue;
-    const int k = reader[sum];
-    if (cuda_op(k) != "Relu" || g.nodes[k].outputs.size() != 1 || g.nodes[k].outputs[0] < 0) continue;
-    // The operand computed last is the one whose Conv can take the other as its residual.
-    const int conv = std::max(g.producer[a], g.producer[b]);
-    const int c = conv == g.producer[a] ? a : b;
-    if (conv < 0 || cuda_op(conv) != "Conv" || !plan_.cuda_params[conv].activation.empty() || readers[c] != 1) continue;
-    residual_[conv] = {j, k, c == a ? b : a, g.nodes[k].outputs[0]};
-  }
-  bias_gemm_.assign(nodes, BiasGemmFusion());
-  for (int j = 0; j < nodes; ++j) {
-    const PlannedNode& mm = g.nodes[j];
-    if (cuda_op(j) != "MatMul" || mm.inputs.size() != 2 || mm.outputs.size() != 1) continue;
-    const int w = mm.inputs[1], c = mm.outputs[0];
-    if (w < 0 || c < 0 || !g.is_constant[w] || readers[c] != 1) continue;
-    const int k = reader[c];
-    const PlannedNode& add = g.nodes[k];
-    if (cuda_op(k) != "Add" || add.inputs.size() != 2 || add.outputs.size() != 1 || add.outputs[0] < 0) continue;
-    const int b = add.inputs[0] == c ? add.inputs[1] : add.inputs[0];
-    if (b < 0 || b == c || !g.is_constant[b]) continue;
-    bias_gemm_[j] = {k, b, add.outputs[0]};
-  }
 }
 
 Status CudaSessionImpl::RunBiasGemm(int i, bool* done) {

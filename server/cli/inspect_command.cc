@@ -32,6 +32,7 @@ int PrintPlacement(const std::string& path, Device device) {
             << " between devices, " << p.output_copies << " output)\n";
   std::cout << "constants uploaded once: " << p.uploaded_constants << "\n";
   std::cout << "summary: " << p.summary << "\n";
+  if (!p.fusions.empty()) std::cout << "fusions: " << p.fusions << "\n";
   if (device == Device::kCuda) {
     // Where KIND_GPU instances can go: `count` on each GPU an instance group's `gpus` lists (all
     // of these when it lists none).

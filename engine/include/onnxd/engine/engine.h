@@ -75,6 +75,9 @@ struct PlacementInfo {
   int uploaded_constants = 0;  // weights copied to the device once per session
   int total_copies() const { return input_copies + internal_copies + output_copies; }
   std::string summary;      // one line for logs
+  // Target kCuda: what the CUDA session fuses and folds (planner/cuda_fusions.h), one line:
+  // "softmax chains 2, bias GEMMs 12, residual convolutions 0; transposes folded into GEMMs 8 of 8".
+  std::string fusions;
 };
 
 // Time spent in each node of the top-level graph, summed over the runs that were given it

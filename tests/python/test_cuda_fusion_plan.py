@@ -1,0 +1,78 @@
+"""What the CUDA session fuses and folds in real transformer exports (planner/cuda_fusions.h, printed
+by `onnxd inspect --device cuda`; a plan, so no GPU is needed), checked against the models' own
+structure found here independently:
+
+- every Transpose of an attention block (one whose data reaches a MatMul of two activations through
+  Reshape / Mul / Transpose only, or that reads such a MatMul's result through a Reshape) is folded
+  into a GEMM's strides;
+- every Softmax with a mask Add before it, or an IsNaN / Where cleanup after it, is one fused chain.
+"""
+import pathlib
+import re
+
+import onnx
+import pytest
+
+from onnxd_cli import run_onnxd
+
+DATA = pathlib.Path(__file__).resolve().parents[1] / "data" / "transformers"
+MODELS = sorted(DATA.glob("*.onnx"))
+
+
+def structure(path):
+    m = onnx.load(str(path))
+    g = m.graph
+    consts = {i.name for i in g.initializer} | {o for n in g.node if n.op_type == "Constant" for o in n.output}
+    producer = {o: n for n in g.node for o in n.output}
+    readers = {}
+    for n in g.node:
+        for i in n.input:
+            readers.setdefault(i, []).append(n)
+
+    def is_const(name):
+        return name in consts or (name in producer and all(is_const(i) for i in producer[name].input if i))
+
+    def activation_matmul(n):
+        return n.op_type == "MatMul" and not is_const(n.input[0]) and not is_const(n.input[1])
+
+    def reaches_attention(value, depth=0):
+        for r in readers.get(value, []):
+            if activation_matmul(r) or r.op_type == "Shape":  # Shape reads only the dims
+                continue
+            if r.op_type in ("Reshape", "Mul", "Transpose") and depth < 6:
+                if not reaches_attention(r.output[0], depth + 1):
+                    return False
+            else:
+                return False
+        return bool(readers.get(value))
+
+    def from_attention(value):
+        n = producer.get(value)
+        if n is not None and n.op_type == "Reshape":
+            n = producer.get(n.input[0])
+        return n is not None and activation_matmul(n)
+
+    transposes = [n for n in g.node if n.op_type == "Transpose"]
+    attention_t = [n for n in transposes if reaches_attention(n.output[0]) or from_attention(n.input[0])]
+    chains = 0
+    for n in g.node:
+        if n.op_type != "Softmax":
+            continue
+        masked = n.input[0] in producer and producer[n.input[0]].op_type == "Add"
+        cleaned = any(r.op_type == "IsNaN" for r in readers.get(n.output[0], []))
+        chains += masked or cleaned
+    return len(transposes), len(attention_t), chains
+
+
+@pytest.mark.parametrize("path", MODELS, ids=[p.stem for p in MODELS])
+def test_attention_transposes_fold_and_softmax_chains_fuse(path):
+    total, attention, chains = structure(path)
+    assert attention > 0, "the structure scan found no attention block"
+    out = run_onnxd("inspect", path, "--device", "cuda").stdout
+    m = re.search(r"fusions: softmax chains (\d+), bias GEMMs (\d+), residual convolutions (\d+); "
+                  r"transposes folded into GEMMs (\d+) of (\d+)", out)
+    assert m, out
+    got_chains, _, _, folded, gpu_t = map(int, m.groups())
+    assert gpu_t == total
+    assert folded == attention, f"{folded} of {total} folded; attention blocks have {attention}"
+    assert got_chains == chains
