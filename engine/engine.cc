@@ -50,7 +50,9 @@ class SessionImpl {
   int cached_plans() const { return static_cast<int>(plans_.size()); }
   int last_run_copies() const { return cuda_ != nullptr ? cuda_->last_run_copies() : 0; }
   bool last_run_replayed_graph() const { return cuda_ != nullptr && cuda_->last_run_replayed_graph(); }
-  int last_run_moved_transposes() const { return cuda_ != nullptr ? cuda_->last_run_moved_transposes() : 0; }
+  Session::CudaRunStats last_run_cuda_stats() const {
+    return cuda_ != nullptr ? cuda_->last_run_cuda_stats() : Session::CudaRunStats();
+  }
   std::string last_tuning() const { return cuda_ != nullptr ? cuda_->last_tuning() : std::string(); }
   const Status& status() const { return cuda_error_; }
 
@@ -323,7 +325,7 @@ int64_t Session::planned_arena_bytes() const { return impl_->arena_bytes(); }
 int Session::cached_plans() const { return impl_->cached_plans(); }
 int Session::last_run_copies() const { return impl_->last_run_copies(); }
 bool Session::last_run_replayed_graph() const { return impl_->last_run_replayed_graph(); }
-int Session::last_run_moved_transposes() const { return impl_->last_run_moved_transposes(); }
+Session::CudaRunStats Session::last_run_cuda_stats() const { return impl_->last_run_cuda_stats(); }
 std::string Session::last_tuning() const { return impl_->last_tuning(); }
 Status Session::status() const { return impl_->status(); }
 

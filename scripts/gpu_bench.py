@@ -289,6 +289,10 @@ def main():
         if tuned:
             lines += ["", "onnxd's autotuning (warm-up: each execution variant captured and timed, the fastest kept):", ""]
             lines += [f"- {r['model']} {r['precision']} batch {r['batch']}: {r['tuning']}" for r in tuned]
+        fused = [r for r in rows if r.get("fusions")]
+        if fused:
+            lines += ["", "onnxd's fusions (planner/cuda_fusions.h) and the transposes that still moved data:", ""]
+            lines += [f"- {r['model']} {r['precision']} batch {r['batch']}: {r['fusions']}" for r in fused]
         if notes:
             lines += ["", "Problems:", ""] + [f"- {n}" for n in notes]
         # Rewritten after every point, so that a run cut short by its time limit still leaves a table.
@@ -330,6 +334,8 @@ def main():
                 row["cuda_graph"] = r.get("cuda_graph")
                 if r.get("tuning"):
                     row["tuning"] = r["tuning"]
+                if r.get("fusions"):
+                    row["fusions"] = f"{r['fusions']}; moved at run time: {r.get('moved_transposes', '?')}"
                 if ref is not None:
                     try:
                         import numpy as np

@@ -131,6 +131,7 @@ DataType InferOutputType(const onnx::NodeProto& n, const std::vector<DataType>& 
 int InferOutputRank(const onnx::NodeProto& n, const std::vector<int>& in, int k) {
   const std::string& op = n.op_type();
   auto input = [&](int i) { return i < static_cast<int>(in.size()) ? in[i] : -1; };
+  if (op == "Attention") return k == 0 ? input(0) : 4;  // Y as Q (3-D or 4-D); present / qk 4-D
   if (k != 0) return -1;
   if (op == "Gemm" || op == "Flatten") return 2;
   if (op == "Shape") return 1;
@@ -148,7 +149,6 @@ int InferOutputRank(const onnx::NodeProto& n, const std::vector<int>& in, int k)
     if (input(0) < 2 || input(1) < 2) return -1;
     return std::max(input(0), input(1));
   }
-  if (op == "Attention") return input(0);  // Y: Q's layout (3-D or 4-D)
   static const std::set<std::string> kSameRank = {
       "Relu", "Sigmoid", "Tanh", "Gelu", "Erf", "Sqrt", "Exp", "Log", "Neg", "Abs", "Softmax", "LogSoftmax",
       "LayerNormalization", "Transpose", "Identity", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool",

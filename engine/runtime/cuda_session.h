@@ -38,9 +38,8 @@ class CudaSession {
   virtual int last_run_copies() const = 0;
   // True when the last Run replayed a captured CUDA Graph.
   virtual bool last_run_replayed_graph() const = 0;
-  // Transposes that moved data in the last run that went node by node (Transpose nodes not folded
-  // into a GEMM's strides, and views materialized for a reader that needs them packed).
-  virtual int last_run_moved_transposes() const { return 0; }
+  // The last node-by-node run's (Session::CudaRunStats).
+  virtual Session::CudaRunStats last_run_cuda_stats() const { return {}; }
   // What the last tuning run (RunOptions::tune) chose and measured; "" when none has run.
   virtual std::string last_tuning() const { return ""; }
 };

@@ -291,7 +291,7 @@ class CudaSessionImpl : public CudaSession {
   Status Run(std::span<const Value> inputs, std::vector<Value>* outputs, const RunOptions& options) override;
   int last_run_copies() const override { return copies_; }
   bool last_run_replayed_graph() const override { return replayed_; }
-  int last_run_moved_transposes() const override { return moved_transposes_; }
+  Session::CudaRunStats last_run_cuda_stats() const override { return stats_; }
   std::string last_tuning() const override { return last_tuning_; }
 
  private:
@@ -454,7 +454,7 @@ class CudaSessionImpl : public CudaSession {
   std::vector<std::vector<int64_t>> perm_;
   std::vector<uint8_t> may_view_;                    // per value id: every reader takes a view
   std::vector<std::vector<int64_t>> mm_out_perm_;    // per MatMul node: its Transpose readers' perm
-  int moved_transposes_ = 0;  // this run's transposes that moved data (Transpose nodes, materialized views)
+  Session::CudaRunStats stats_;  // this node-by-node run's (moved transposes, fused chains, fallbacks)
   std::map<int, DeviceBufferPtr> nhwc_weights_;      // per filter value id: [M, KH, KW, C/group]
   // Conv -> Add -> Relu (a residual block's end) as one cuDNN call: relu(conv(x) + z + bias), into
   // the Relu's output; the Add and the Relu are then skipped for the run.
@@ -738,7 +738,7 @@ void CudaSessionImpl::ClearRun() {
 
 Status CudaSessionImpl::RunNodes(Executor& exec, const RunOptions& options) {
   const GraphPlan& g = *graph_;
-  moved_transposes_ = 0;
+  stats_ = Session::CudaRunStats();
   // A capture only records: its deadline is the replay's.
   const bool check_deadline =
       capture_ == nullptr && options.deadline != std::chrono::steady_clock::time_point::max();
@@ -1160,6 +1160,7 @@ Status CudaSessionImpl::RunNode(int i, Executor& exec) {
     if (st.code() != StatusCode::kUnimplemented || st.message().rfind(kFallback, 0) != 0) return st;
     // A case the CUDA kernel does not take (rank above 6, an unexpected element type...): the
     // CPU kernel computes it on host copies, so the GPU path never answers worse than the CPU.
+    ++stats_.fallbacks;
     for (int id : node.outputs)
       if (id >= 0) {
         dev_[id] = Value();
@@ -1290,11 +1291,11 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     if (p.op == "Resize" || p.op == "Upsample") return RunCudaResize(*node.kernel, data_in, output, s);
     return RunCudaDataOp(p, data_in, static_cast<int>(node.outputs.size()), options_.fp16, output, s);
   }
+  if (p.op == "Attention") return RunCudaAttention(i);  // Y may be unnamed, present_key wanted
   const int out_id = node.outputs.empty() ? -1 : node.outputs[0];
   if (out_id < 0) return Status::Ok();  // nothing wanted
   const Tensor* x = in(0);
   if (x == nullptr) return InvalidArgument("input 0 is missing");
-  if (p.op == "Attention") return RunCudaAttention(i);
   if (p.op == "Where") {
     // Input 0 is the bool condition; X and Y carry the type.
     const Tensor* a = in(1);
@@ -1503,7 +1504,7 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     Tensor* out = nullptr;
     ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
     if (x->num_elements() == 0) return Status::Ok();
-    ++moved_transposes_;
+    ++stats_.moved_transposes;
     if (is_half) return cuda::Transpose(x->data<__half>(), phys, comp, out->data<__half>(), s);
     return cuda::Transpose(x->data<float>(), phys, comp, out->data<float>(), s);
   }
@@ -1628,7 +1629,7 @@ Status CudaSessionImpl::Materialize(int id) {
   Tensor* out = nullptr;
   ASSIGN_OR_RETURN(out, DeviceOutput(id, dt, shape));
   if (out->num_elements() == 0) return Status::Ok();
-  ++moved_transposes_;
+  ++stats_.moved_transposes;
   if (dt == DataType::kFloat16)
     return cuda::Transpose(static_cast<const __half*>(src), phys, q, out->data<__half>(), stream_->get());
   return cuda::Transpose(static_cast<const float*>(src), phys, q, out->data<float>(), stream_->get());
@@ -1706,7 +1707,8 @@ Status CudaSessionImpl::RunMatMul(int i, const Tensor& a_in, const Tensor& b_in,
 Status CudaSessionImpl::RunFusedSoftmax(int i, bool* done) {
   *done = false;
   const SoftmaxChain& c = softmax_chain_[i];
-  if (!fuse_enabled_ || !variant_.fuse) return Status::Ok();
+  // Not an execution variant autotuning weighs: the same result, one kernel instead of up to four.
+  if (!fuse_enabled_) return Status::Ok();
   const GraphPlan& g = *graph_;
   const CudaNodeParams& sp = plan_.cuda_params[c.softmax];
   // The operands: x (what the scale applies to, or the Add's input, or the Softmax's), the mask.
@@ -1753,7 +1755,8 @@ Status CudaSessionImpl::RunFusedSoftmax(int i, bool* done) {
   }
   for (int id : {x_id, bias_id}) {
     if (id < 0) continue;
-    if (!dev_[id].is_tensor() || on_host_[id] || nhwc_[id] || !perm_[id].empty()) return Status::Ok();
+    // A graph input or constant is on the host too (on_host_): its device copy is as good.
+    if (!dev_[id].is_tensor() || nhwc_[id] || !perm_[id].empty()) return Status::Ok();
   }
   const Tensor& x = dev_[x_id].tensor();
   const DataType dt = x.dtype();
@@ -1788,6 +1791,7 @@ Status CudaSessionImpl::RunFusedSoftmax(int i, bool* done) {
   }
   for (int k : {c.add, c.softmax, c.isnan, c.where})
     if (k >= 0 && k != i) skip_[k] = 1;
+  ++stats_.fused_softmax;
   halved_[c.out] = dt == DataType::kFloat16 &&
                    (halved_[x_id] || (bias_id >= 0 && halved_[bias_id]) ||
                     (options_.fp16 && plan_.value_type[c.out] == DataType::kFloat));
@@ -1805,7 +1809,7 @@ Status CudaSessionImpl::RunCudaAttention(int i) {
   };
   auto out_id = [&](size_t k) { return k < node.outputs.size() ? node.outputs[k] : -1; };
   const Tensor *q = in(0), *k = in(1), *v = in(2), *mask = in(3), *past_k = in(4), *past_v = in(5), *nonpad = in(6);
-  if (q == nullptr || k == nullptr || v == nullptr || out_id(0) < 0) return Fallback("Attention without Q, K, V or Y");
+  if (q == nullptr || k == nullptr || v == nullptr) return Fallback("Attention without Q, K or V");
   const DataType dt = q->dtype();
   if ((dt != DataType::kFloat && dt != DataType::kFloat16) || k->dtype() != dt || v->dtype() != dt)
     return Fallback("Attention element types");
@@ -1853,6 +1857,11 @@ Status CudaSessionImpl::RunCudaAttention(int i) {
   cuda::AttentionRowsArgs ra;
   if (mask != nullptr) {
     if (mask->dtype() != DataType::kBool && mask->dtype() != dt) return Fallback("Attention mask type");
+    // The model's types (fp16 mode holds a float Q as fp16 on the device, which a fp16 mask would
+    // match): a mask the CPU op rejects goes to it.
+    const DataType mt = plan_.value_type[node.inputs[3]], qt = plan_.value_type[node.inputs[0]];
+    if (mt != DataType::kBool && mt != DataType::kUndefined && qt != DataType::kUndefined && mt != qt)
+      return Fallback("Attention mask type");
     const int mr = mask->rank();
     if (mr < 2 || mr > 4) return Fallback("Attention mask rank");
     const int64_t full[3] = {B, Hq, Sq};
@@ -1872,9 +1881,19 @@ Status CudaSessionImpl::RunCudaAttention(int i) {
     ra.mask_len = mask->dim(mr - 1);
     if (ra.mask_len > T) return Fallback("Attention mask longer than the sequence");
   }
-  // Outputs.
+  if (B * Hq * Sq > 0x7fffffff) return Fallback("Attention with more than 2^31-1 query rows");
+  // Outputs (Y to scratch when the model leaves it unnamed).
   Tensor* y = nullptr;
-  ASSIGN_OR_RETURN(y, DeviceOutput(out_id(0), dt, three_d ? Shape{B, Sq, Hq * Dv} : Shape{B, Hq, Sq, Dv}));
+  const Shape y_shape = three_d ? Shape{B, Sq, Hq * Dv} : Shape{B, Hq, Sq, Dv};
+  cuda::DeviceBuffer y_tmp;
+  Tensor y_view;
+  if (out_id(0) >= 0) {
+    ASSIGN_OR_RETURN(y, DeviceOutput(out_id(0), dt, y_shape));
+  } else {
+    ASSIGN_OR_RETURN(y_tmp, pool_->Allocate(std::max<size_t>(static_cast<size_t>(y_shape.NumElements()) * ElementSize(dt), 1)));
+    y_view = Tensor::View(dt, y_shape, y_tmp.data());
+    y = &y_view;
+  }
   Tensor *pk = nullptr, *pv = nullptr, *qk = nullptr;
   if (out_id(1) >= 0) {
     ASSIGN_OR_RETURN(pk, DeviceOutput(out_id(1), dt, Shape{B, Hkv, T, D}));
@@ -1952,7 +1971,8 @@ Status CudaSessionImpl::RunBiasGemm(int i, bool* done) {
   if (f.add < 0 || !fuse_enabled_ || !variant_.fuse || lt_unavailable_) return Status::Ok();
   const PlannedNode& node = graph_->nodes[i];
   const int a_id = node.inputs[0], w_id = node.inputs[1];
-  if (a_id < 0 || on_host_[a_id] || !dev_[a_id].is_tensor() || !dev_[w_id].is_tensor() || !dev_[f.bias].is_tensor() ||
+  // (A graph input is on the host too: its device copy serves.)
+  if (a_id < 0 || !dev_[a_id].is_tensor() || !dev_[w_id].is_tensor() || !dev_[f.bias].is_tensor() ||
       nhwc_[a_id] || !perm_[a_id].empty())
     return Status::Ok();
   const Tensor& a = dev_[a_id].tensor();

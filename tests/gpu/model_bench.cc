@@ -143,6 +143,8 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  // The warm-up's node-by-node runs (the capture's included): transposes that still moved data.
+  const int moved_transposes = session->last_run_cuda_stats().moved_transposes;
   std::vector<double> ms;
   for (int k = 0; k < iterations; ++k) {
     auto t0 = std::chrono::steady_clock::now();
@@ -192,11 +194,12 @@ int main(int argc, char** argv) {
   }
   const auto& p = (*model)->placement();
   std::printf("{\"model\": \"%s\", \"device\": \"%s\", \"tf32\": %s, \"fp16\": %s, \"median_ms\": %.4f, \"p90_ms\": %.4f, "
-              "\"mean_ms\": %.4f, \"copies\": %d, \"cuda_graph\": %s, \"placement\": \"%s\", \"tuning\": \"%s\"%s}\n",
+              "\"mean_ms\": %.4f, \"copies\": %d, \"cuda_graph\": %s, \"placement\": \"%s\", \"tuning\": \"%s\", "
+              "\"fusions\": \"%s\", \"moved_transposes\": %d%s}\n",
               JsonEscape(path).c_str(), device.c_str(), tf32 ? "true" : "false", fp16 ? "true" : "false",
               ms[ms.size() / 2],
               ms[std::min(ms.size() - 1, ms.size() * 9 / 10)], mean, session->last_run_copies(),
               replayed ? "true" : "false", JsonEscape(p.summary).c_str(), JsonEscape(session->last_tuning()).c_str(),
-              profile_json.c_str());
+              JsonEscape(p.fusions).c_str(), moved_transposes, profile_json.c_str());
   return 0;
 }

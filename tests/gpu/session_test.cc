@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <random>
 #include <string>
@@ -37,7 +38,7 @@ struct Result {
   std::vector<std::vector<float>> outputs;
   std::vector<std::vector<int64_t>> shapes;
   int copies = 0;
-  int first_run_moved_transposes = 0;  // the first (node by node) run's
+  Session::CudaRunStats first_run;  // the first (node by node) run's
 };
 
 // Runs `m` on `device` `runs` times (checking the runs agree) and returns the last run's outputs.
@@ -66,9 +67,14 @@ Result RunOn(const onnx::ModelProto& m, Device device, const std::vector<Value>&
     }
     if (k == 0) {
       first = r.outputs;
-      r.first_run_moved_transposes = session->last_run_moved_transposes();
+      r.first_run = session->last_run_cuda_stats();
     } else {
-      EXPECT_EQ(first, r.outputs) << "run " << k << " differs from the first run";
+      // Bit for bit (NaN included: a fully masked row is NaN on every run).
+      bool same = first.size() == r.outputs.size();
+      for (size_t o = 0; same && o < first.size(); ++o)
+        same = first[o].size() == r.outputs[o].size() &&
+               std::memcmp(first[o].data(), r.outputs[o].data(), first[o].size() * sizeof(float)) == 0;
+      EXPECT_TRUE(same) << "run " << k << " differs from the first run";
     }
     r.copies = session->last_run_copies();
   }
@@ -268,12 +274,12 @@ TEST(CudaTransposeFoldTest, SdpaAttentionMatchesCpu) {
     const Result cpu = RunOn(m, Device::kCpu, in);
     const Result gpu = RunOn(m, Device::kCuda, in, 3);
     ExpectClose(gpu, cpu, 1e-3f, 1e-5f);
-    EXPECT_EQ(gpu.first_run_moved_transposes, 0) << "every Transpose folds into a GEMM";
+    EXPECT_EQ(gpu.first_run.moved_transposes, 0) << "every Transpose folds into a GEMM";
     ExpectClose(RunOn(m, Device::kCuda, in, 3, false, nullptr, /*fp16=*/true), cpu, 2e-2f, 5e-3f);
     setenv("ONNXD_CUDA_FOLD_TRANSPOSE", "0", 1);
     const Result unfolded = RunOn(m, Device::kCuda, in, 3);
     unsetenv("ONNXD_CUDA_FOLD_TRANSPOSE");
-    EXPECT_EQ(unfolded.first_run_moved_transposes, 5);
+    EXPECT_EQ(unfolded.first_run.moved_transposes, 5);
     ExpectClose(unfolded, cpu, 1e-3f, 1e-5f);
   }
 }
@@ -330,7 +336,7 @@ TEST(CudaTransposeFoldTest, DynamoAttentionMovesOneTranspose) {
     const Result cpu = RunOn(m, Device::kCpu, in);
     const Result gpu = RunOn(m, Device::kCuda, in, 3);
     ExpectClose(gpu, cpu, 1e-3f, 1e-5f);
-    EXPECT_EQ(gpu.first_run_moved_transposes, 1);
+    EXPECT_EQ(gpu.first_run.moved_transposes, 1);
     ExpectClose(RunOn(m, Device::kCuda, in, 3, false, nullptr, /*fp16=*/true), cpu, 2e-2f, 5e-3f);
   }
 }
@@ -483,7 +489,7 @@ TEST(CudaTransposeFoldTest, FoldFormsMatchCpu) {
 // leave alone (the probabilities also an output, a mask that widens the scores). fp32 and fp16,
 // node by node and replayed.
 TEST(CudaSoftmaxFusionTest, ChainsMatchCpu) {
-  const int64_t B = 2, H = 3, S = 20;
+  const int64_t B = 2, H = 3;
   auto scalar = [](onnx::GraphProto* g, const std::string& name, float v, std::vector<int64_t> dims = {}) {
     auto* t = g->add_initializer();
     t->set_name(name);
@@ -493,20 +499,23 @@ TEST(CudaSoftmaxFusionTest, ChainsMatchCpu) {
   };
   struct Case {
     const char* name;
-    std::vector<int64_t> mask_dims;
-    std::function<void(onnx::GraphProto*)> build;  // inputs x [B,H,S,S], mask; output y0 (and y1)
+    bool full_mask;  // mask [B, 1, S, S], else [B, 1, 1, S]
+    std::function<void(onnx::GraphProto*)> build;  // inputs x, mask; output y0 (and y1)
     int outputs = 1;
     bool masked_row = false;  // mask one row whole: NaN, which the chain's cleanup must turn into 0
+    int fused = 1;            // chains run as one kernel
+    std::vector<int64_t> x_dims = {};  // default [B, H, S, S]
+    std::vector<int64_t> mask_dims = {};
   };
   const std::vector<Case> cases = {
-      {"scale, padding mask", {B, 1, 1, S},
+      {"scale, padding mask", false,
        [&](onnx::GraphProto* g) {
          scalar(g, "scale", 0.25f);
          AddNode(g, "Mul", {"x", "scale"}, {"xs"});
          AddNode(g, "Add", {"xs", "mask"}, {"xm"});
          IntAttr(AddNode(g, "Softmax", {"xm"}, {"y0"}), "axis", -1);
        }},
-      {"mask first in the Add, full mask, NaN cleanup", {B, 1, S, S},
+      {"mask first in the Add, full mask, NaN cleanup", true,
        [&](onnx::GraphProto* g) {
          scalar(g, "zero", 0.f, {1});
          AddNode(g, "Add", {"mask", "x"}, {"xm"});
@@ -515,15 +524,16 @@ TEST(CudaSoftmaxFusionTest, ChainsMatchCpu) {
          AddNode(g, "Where", {"nan", "zero", "p"}, {"y0"});
        },
        1, true},
-      {"NaN cleanup alone", {1},
+      {"NaN cleanup alone", false,
        [&](onnx::GraphProto* g) {
          scalar(g, "zero", 0.f);
-         AddNode(g, "Add", {"x", "mask"}, {"xm"});  // a one-element mask: still the fused Add
-         IntAttr(AddNode(g, "Softmax", {"xm"}, {"p"}), "axis", -1);
+         IntAttr(AddNode(g, "Softmax", {"x"}, {"p"}), "axis", -1);
          AddNode(g, "IsNaN", {"p"}, {"nan"});
          AddNode(g, "Where", {"nan", "zero", "p"}, {"y0"});
-       }},
-      {"probabilities also an output", {B, 1, S, S},
+         AddNode(g, "Identity", {"mask"}, {"y1"});
+       },
+       2},
+      {"probabilities also an output (the cleanup stays apart)", true,
        [&](onnx::GraphProto* g) {
          scalar(g, "zero", 0.f);
          AddNode(g, "Add", {"x", "mask"}, {"xm"});
@@ -532,33 +542,45 @@ TEST(CudaSoftmaxFusionTest, ChainsMatchCpu) {
          AddNode(g, "Where", {"nan", "zero", "y1"}, {"y0"});
        },
        2},
-      {"mask widening the scores", {B, H, S, S},
+      {"operands that both widen (not fused)", true,
        [&](onnx::GraphProto* g) {
-         AddNode(g, "ReduceMax", {"x"}, {"xr"});  // [1, 1, 1, 1] (keepdims): the mask is the wider operand
-         AddNode(g, "Add", {"xr", "mask"}, {"xm"});
+         AddNode(g, "Add", {"x", "mask"}, {"xm"});
          IntAttr(AddNode(g, "Softmax", {"xm"}, {"y0"}), "axis", -1);
-       }},
+       },
+       1, false, 0, {B, 1, -1, -1}, {1, H, -1, -1}},
   };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.name);
-    onnx::ModelProto m = NewModel(17);
-    auto* g = m.mutable_graph();
-    *g->add_input() = Info("x", kF32, {B, H, S, S});
-    *g->add_input() = Info("mask", kF32, c.mask_dims);
-    for (int k = 0; k < c.outputs; ++k) *g->add_output() = AnyShape("y" + std::to_string(k), kF32);
-    c.build(g);
-    // Masks of 0 and -inf; masked_row: row 0 of batch 1 is masked whole (NaN before the cleanup).
-    std::vector<float> mask(static_cast<size_t>(Count(c.mask_dims)), 0.f);
-    const int64_t cols = c.mask_dims.back();
-    for (size_t e = 0; e < mask.size(); ++e)
-      if (cols > 1 && static_cast<int64_t>(e) % cols >= cols - 4) mask[e] = -INFINITY;
-    if (c.masked_row)
-      for (int64_t s = 0; s < S; ++s) mask[static_cast<size_t>(1 * S * S + s)] = -INFINITY;
-    const std::vector<Value> in = {FloatTensor({B, H, S, S}, Random(B * H * S * S, 81, 4.f)),
-                                   FloatTensor(c.mask_dims, mask)};
-    const Result cpu = RunOn(m, Device::kCpu, in);
-    ExpectClose(RunOn(m, Device::kCuda, in, 3), cpu, 1e-4f, 1e-6f);
-    ExpectClose(RunOn(m, Device::kCuda, in, 3, false, nullptr, /*fp16=*/true), cpu, 1e-2f, 1e-3f);
+  for (int64_t S : {20, 100, 600}) {  // the warp kernels (one and four values a lane) and the block kernel
+    for (const Case& c : cases) {
+      SCOPED_TRACE(::testing::Message() << c.name << ", " << S << " columns");
+      auto dims = [&](std::vector<int64_t> d) {
+        for (int64_t& v : d)
+          if (v < 0) v = S;
+        return d;
+      };
+      const std::vector<int64_t> xd = c.x_dims.empty() ? std::vector<int64_t>{B, H, S, S} : dims(c.x_dims);
+      const std::vector<int64_t> md = !c.mask_dims.empty() ? dims(c.mask_dims)
+                                      : c.full_mask        ? std::vector<int64_t>{B, 1, S, S}
+                                                           : std::vector<int64_t>{B, 1, 1, S};
+      onnx::ModelProto m = NewModel(17);
+      auto* g = m.mutable_graph();
+      *g->add_input() = Info("x", kF32, xd);
+      *g->add_input() = Info("mask", kF32, md);
+      for (int k = 0; k < c.outputs; ++k) *g->add_output() = AnyShape("y" + std::to_string(k), kF32);
+      c.build(g);
+      // Masks of 0 and -inf; masked_row: row 0 of batch 1 is masked whole (NaN before the cleanup).
+      std::vector<float> mask(static_cast<size_t>(Count(md)), 0.f);
+      for (size_t e = 0; e < mask.size(); ++e)
+        if (static_cast<int64_t>(e) % S >= S - 4) mask[e] = -INFINITY;
+      if (c.masked_row)
+        for (int64_t s = 0; s < S; ++s) mask[static_cast<size_t>(1 * S * S + s)] = -INFINITY;
+      const std::vector<Value> in = {FloatTensor(xd, Random(Count(xd), 81, 4.f)), FloatTensor(md, mask)};
+      const Result cpu = RunOn(m, Device::kCpu, in);
+      const Result gpu = RunOn(m, Device::kCuda, in, 3);
+      ExpectClose(gpu, cpu, 1e-4f, 1e-6f);
+      EXPECT_EQ(gpu.first_run.fused_softmax, c.fused);
+      EXPECT_EQ(gpu.first_run.fallbacks, 0);
+      ExpectClose(RunOn(m, Device::kCuda, in, 3, false, nullptr, /*fp16=*/true), cpu, 1e-2f, 1e-3f);
+    }
   }
 }
 
@@ -572,62 +594,84 @@ TEST(CudaAttentionTest, MatchesCpu) {
     bool three_d;
     int64_t B, Hq, Hkv, Sq, Skv, P, D, Dv;
     bool causal = false;
-    int mask = 0;  // 0 none, 1 float [B, 1, Sq, T], 2 bool [Sq, T]
+    // 0 none; float: 1 [B, 1, Sq, T], 3 [Hq, Sq, T], 4 [B, Hq, Sq, T], 5 [B, 1, Sq, T - 2] (shorter
+    // than the sequence: the rest masked); 2 bool [Sq, T]
+    int mask = 0;
     float softcap = 0.f;
     int qk_mode = -1;  // -1: no qk output
-    bool nonpad = false;
+    int nonpad = 0;    // 0: none; 1: lengths T - 3b (at least 1); 2: batch 0's length 0 (NaN rows)
+    bool fp16 = false;  // a float16 model (else float, run in fp32 and in fp16 mode)
   };
   const std::vector<Case> cases = {
       {"4-D", false, 2, 4, 4, 33, 33, 0, 16, 16},
       {"3-D, grouped kv heads, float mask", true, 2, 6, 2, 17, 40, 0, 8, 12, false, 1},
       {"causal with a KV cache", false, 2, 4, 2, 5, 5, 11, 16, 16, true},
+      {"decoding one token with a KV cache, 4-D", false, 3, 8, 2, 1, 1, 20, 16, 16, true},
+      {"decoding one token with a KV cache, 3-D", true, 2, 4, 1, 1, 1, 9, 8, 8, false, 1},
       {"bool mask, softcap, qk after the mask", false, 1, 2, 1, 9, 70, 0, 32, 32, false, 2, 30.f, 2},
       {"qk before softcap", true, 3, 2, 2, 4, 6, 0, 8, 8, false, 0, 5.f, 0},
       {"qk after softcap", true, 3, 2, 2, 4, 6, 0, 8, 8, false, 0, 5.f, 1},
       {"qk probabilities, causal", false, 2, 3, 3, 12, 12, 0, 8, 8, true, 0, 0.f, 3},
-      {"non-padded lengths", false, 3, 2, 1, 7, 9, 0, 16, 16, false, 0, 0.f, -1, true},
+      {"qk with a KV cache", false, 2, 2, 1, 3, 3, 4, 8, 8, false, 1, 0.f, 2},
+      {"3-D mask over heads", false, 2, 3, 3, 6, 7, 0, 8, 8, false, 3},
+      {"4-D mask", true, 2, 3, 1, 6, 7, 0, 8, 8, false, 4},
+      {"mask shorter than the sequence", false, 2, 2, 2, 5, 9, 0, 8, 8, false, 5},
+      {"non-padded lengths", false, 3, 2, 1, 7, 9, 0, 16, 16, false, 0, 0.f, -1, 1},
+      {"a batch row of length 0 (NaN)", false, 2, 2, 2, 4, 6, 0, 8, 8, false, 0, 0.f, -1, 2},
+      {"float16 model, -65504 mask, a row masked whole", false, 2, 2, 2, 6, 6, 0, 16, 16, false, 1, 0.f, -1, 0, true},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     const int64_t T = c.P + c.Skv;
+    const int ft = c.fp16 ? kF16 : kF32;
+    auto tensor = [&](const std::vector<int64_t>& dims, const std::vector<float>& v) {
+      return c.fp16 ? HalfTensor(dims, v) : FloatTensor(dims, v);
+    };
     onnx::ModelProto m = NewModel(c.nonpad ? 24 : 23);
     auto* g = m.mutable_graph();
     std::vector<int64_t> qd = c.three_d ? std::vector<int64_t>{c.B, c.Sq, c.Hq * c.D} : std::vector<int64_t>{c.B, c.Hq, c.Sq, c.D};
     std::vector<int64_t> kd = c.three_d ? std::vector<int64_t>{c.B, c.Skv, c.Hkv * c.D} : std::vector<int64_t>{c.B, c.Hkv, c.Skv, c.D};
     std::vector<int64_t> vd = c.three_d ? std::vector<int64_t>{c.B, c.Skv, c.Hkv * c.Dv} : std::vector<int64_t>{c.B, c.Hkv, c.Skv, c.Dv};
-    std::vector<std::string> ins = {"q", "k", "v"};
-    std::vector<Value> values = {FloatTensor(qd, Random(Count(qd), 91)), FloatTensor(kd, Random(Count(kd), 92)),
-                                 FloatTensor(vd, Random(Count(vd), 93))};
-    *g->add_input() = Info("q", kF32, qd);
-    *g->add_input() = Info("k", kF32, kd);
-    *g->add_input() = Info("v", kF32, vd);
+    std::vector<std::string> ins;
+    std::vector<Value> values;
     auto add_input = [&](const std::string& name, Value v, int type) {
       std::vector<int64_t> dims = v.tensor().shape().ToVector();
       *g->add_input() = Info(name, type, dims);
       ins.push_back(name);
       values.push_back(std::move(v));
     };
-    if (c.mask == 1) {
-      std::vector<float> mk = Random(static_cast<size_t>(c.B * c.Sq * T), 94, 2.f);
-      for (size_t e = 0; e < mk.size(); e += 7) mk[e] = -INFINITY;
-      add_input("mask", FloatTensor({c.B, 1, c.Sq, T}, mk), kF32);
-    } else if (c.mask == 2) {
+    add_input("q", tensor(qd, Random(Count(qd), 91)), ft);
+    add_input("k", tensor(kd, Random(Count(kd), 92)), ft);
+    add_input("v", tensor(vd, Random(Count(vd), 93)), ft);
+    if (c.mask == 2) {
       Tensor t = Tensor::Allocate(DataType::kBool, Shape{c.Sq, T});
       for (int64_t e = 0; e < c.Sq * T; ++e) t.data<bool>()[e] = (e * 7919) % 5 != 0 || e % T == 0;
       add_input("mask", Value(std::move(t)), kBool);
+    } else if (c.mask != 0) {
+      std::vector<int64_t> md = c.mask == 1   ? std::vector<int64_t>{c.B, 1, c.Sq, T}
+                                : c.mask == 3 ? std::vector<int64_t>{c.Hq, c.Sq, T}
+                                : c.mask == 4 ? std::vector<int64_t>{c.B, c.Hq, c.Sq, T}
+                                              : std::vector<int64_t>{c.B, 1, c.Sq, T - 2};
+      std::vector<float> mk = Random(static_cast<size_t>(Count(md)), 94, 2.f);
+      const float lowest = c.fp16 ? -65504.f : -INFINITY;
+      for (size_t e = 0; e < mk.size(); e += 7) mk[e] = lowest;
+      if (c.fp16)  // a query row of batch 0 that sees no key
+        for (int64_t j = 0; j < md.back(); ++j) mk[static_cast<size_t>(j)] = lowest;
+      add_input("mask", tensor(md, mk), ft);
     } else if (c.P > 0 || c.nonpad) {
       ins.push_back("");
     }
     if (c.P > 0) {
-      add_input("past_k", FloatTensor({c.B, c.Hkv, c.P, c.D}, Random(c.B * c.Hkv * c.P * c.D, 95)), kF32);
-      add_input("past_v", FloatTensor({c.B, c.Hkv, c.P, c.Dv}, Random(c.B * c.Hkv * c.P * c.Dv, 96)), kF32);
+      add_input("past_k", tensor({c.B, c.Hkv, c.P, c.D}, Random(c.B * c.Hkv * c.P * c.D, 95)), ft);
+      add_input("past_v", tensor({c.B, c.Hkv, c.P, c.Dv}, Random(c.B * c.Hkv * c.P * c.Dv, 96)), ft);
     } else if (c.nonpad) {
       ins.push_back("");
       ins.push_back("");
     }
     if (c.nonpad) {
       Tensor t = Tensor::Allocate(DataType::kInt64, Shape{c.B});
-      for (int64_t b = 0; b < c.B; ++b) t.data<int64_t>()[b] = std::max<int64_t>(1, T - 3 * b);
+      for (int64_t b = 0; b < c.B; ++b)
+        t.data<int64_t>()[b] = c.nonpad == 2 && b == 0 ? 0 : std::max<int64_t>(1, T - 3 * b);
       add_input("nonpad", Value(std::move(t)), kI64);
     }
     std::vector<std::string> outs = {"y"};
@@ -645,12 +689,17 @@ TEST(CudaAttentionTest, MatchesCpu) {
     if (c.softcap > 0) FloatAttr(n, "softcap", c.softcap);
     if (c.qk_mode >= 0) IntAttr(n, "qk_matmul_output_mode", c.qk_mode);
     for (const auto& o : outs)
-      if (!o.empty()) *g->add_output() = AnyShape(o, kF32);
+      if (!o.empty()) *g->add_output() = AnyShape(o, ft);
     const PlacementInfo* placement = nullptr;
     const Result gpu = RunOn(m, Device::kCuda, values, 3, false, &placement);
     ASSERT_NE(placement, nullptr);
     EXPECT_EQ(placement->nodes[0].device, Device::kCuda) << placement->summary;
+    EXPECT_EQ(gpu.first_run.fallbacks, 0) << "the GPU path ran, not the CPU op";
     const Result cpu = RunOn(m, Device::kCpu, values);
+    if (c.fp16) {
+      ExpectClose(gpu, cpu, 1e-2f, 2e-3f);
+      continue;
+    }
     ExpectClose(gpu, cpu, 1e-4f, 1e-5f);
     ExpectClose(RunOn(m, Device::kCuda, values, 3, false, nullptr, /*fp16=*/true), cpu, 2e-2f, 5e-3f);
   }

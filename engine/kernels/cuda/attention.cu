@@ -13,7 +13,28 @@ __device__ __forceinline__ void StoreQk(const AttentionRowsArgs& a, int64_t row,
   if (a.qk != nullptr && a.qk_mode == stage) static_cast<T*>(a.qk)[row * a.T + j] = FromFloat<T>(v);
 }
 
-// One block a row.
+// Row `row`'s score j after softcap, mask and the causal / padding limit, in float (the CPU op's
+// precision: an fp16 score plus an fp16 mask of -65504 is not rounded before the softmax);
+// `stage_out`: also store the qk output stages 0-2.
+template <typename T>
+__device__ __forceinline__ float MaskedScore(const T* s, const AttentionRowsArgs& a, int64_t row, int64_t j,
+                                             int64_t end, int64_t moff, bool stage_out) {
+  float v = ToFloat(s[j]);
+  if (stage_out) StoreQk<T>(a, row, j, v, 0);
+  if (a.softcap > 0.f) v = a.softcap * tanhf(v * (1.f / a.softcap));  // as the CPU op
+  if (stage_out) StoreQk<T>(a, row, j, v, 1);
+  if (a.mask != nullptr) {
+    if (j >= a.mask_len) v = -INFINITY;
+    else if (a.mask_bool) v = static_cast<const bool*>(a.mask)[moff + j] ? v : -INFINITY;
+    else v += ToFloat(static_cast<const T*>(a.mask)[moff + j]);
+  }
+  if (j >= end) v = -INFINITY;
+  if (stage_out) StoreQk<T>(a, row, j, v, 2);
+  return v;
+}
+
+// One block a row. Each pass recomputes the masked score from the raw product; only the last
+// writes the row (each thread its own columns, the ones it read).
 template <typename T>
 __global__ void AttentionRowsKernel(T* scores, AttentionRowsArgs a) {
   __shared__ float shared[32];
@@ -25,28 +46,14 @@ __global__ void AttentionRowsKernel(T* scores, AttentionRowsArgs a) {
   if (a.causal) end = min(end, max(i + a.past + 1, int64_t{0}));
   const int64_t moff = b * a.mask_sb + h * a.mask_sh + i * a.mask_ss;
   float m = -INFINITY;
-  for (int64_t j = threadIdx.x; j < a.T; j += blockDim.x) {
-    float v = ToFloat(s[j]);
-    StoreQk<T>(a, row, j, v, 0);
-    if (a.softcap > 0.f) v = a.softcap * tanhf(v * (1.f / a.softcap));  // as the CPU op
-    StoreQk<T>(a, row, j, v, 1);
-    if (a.mask != nullptr) {
-      if (j >= a.mask_len) v = -INFINITY;
-      else if (a.mask_bool) v = static_cast<const bool*>(a.mask)[moff + j] ? v : -INFINITY;
-      else v += ToFloat(static_cast<const T*>(a.mask)[moff + j]);
-    }
-    if (j >= end) v = -INFINITY;
-    StoreQk<T>(a, row, j, v, 2);
-    s[j] = FromFloat<T>(v);
-    m = fmaxf(m, v);
-  }
+  for (int64_t j = threadIdx.x; j < a.T; j += blockDim.x) m = fmaxf(m, MaskedScore(s, a, row, j, end, moff, true));
   m = BlockReduce<true>(m, shared);
   float sum = 0.f;
-  for (int64_t j = threadIdx.x; j < a.T; j += blockDim.x) sum += expf(ToFloat(s[j]) - m);
+  for (int64_t j = threadIdx.x; j < a.T; j += blockDim.x) sum += expf(MaskedScore(s, a, row, j, end, moff, false) - m);
   sum = BlockReduce<false>(sum, shared);
   const float inv = 1.f / sum;
   for (int64_t j = threadIdx.x; j < a.T; j += blockDim.x) {
-    const float p = expf(ToFloat(s[j]) - m) * inv;
+    const float p = expf(MaskedScore(s, a, row, j, end, moff, false) - m) * inv;
     StoreQk<T>(a, row, j, p, 3);
     s[j] = FromFloat<T>(p);
   }

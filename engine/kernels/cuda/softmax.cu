@@ -23,8 +23,9 @@ struct FusedRow {
         has_scale(f.has_scale) {}
   __device__ float operator[](int64_t c) const {
     float v = ToFloat(x[c]);
-    if (has_scale) v = ToFloat(FromFloat<T>(v * scale));
-    if (bias != nullptr) v = ToFloat(FromFloat<T>(v + ToFloat(bias[c * bias_col_stride])));
+    // Rounded multiply, then rounded add (no contraction into one FMA): as the separate nodes.
+    if (has_scale) v = ToFloat(FromFloat<T>(__fmul_rn(v, scale)));
+    if (bias != nullptr) v = ToFloat(FromFloat<T>(__fadd_rn(v, ToFloat(bias[c * bias_col_stride]))));
     return v;
   }
 };

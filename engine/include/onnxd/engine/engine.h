@@ -170,9 +170,14 @@ class Session {
   int last_run_copies() const;
   // True when the last Run replayed a captured CUDA Graph (CompileOptions::cuda_graphs).
   bool last_run_replayed_graph() const;
-  // Transposes that moved data in the last node-by-node Run (CUDA sessions; 0 on the CPU): those
-  // the CUDA session could not fold into a MatMul's strides. A replayed graph repeats its capture's.
-  int last_run_moved_transposes() const;
+  // What the last node-by-node Run of a CUDA session did beyond its plan (zeros on the CPU); a
+  // replayed graph repeats the run it was captured from.
+  struct CudaRunStats {
+    int moved_transposes = 0;  // Transposes that moved data (not folded into a MatMul's strides)
+    int fused_softmax = 0;     // softmax chains run as one kernel
+    int fallbacks = 0;         // GPU nodes whose case went to the CPU kernel at run time
+  };
+  CudaRunStats last_run_cuda_stats() const;
   // What the last tuning run chose and measured ("" when none has run): CUDA sessions.
   std::string last_tuning() const;
   // OK, or why every Run of this session fails: a kCuda session whose GPU could not be set up
