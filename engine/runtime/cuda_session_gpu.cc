@@ -30,6 +30,7 @@
 #endif
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/current_device.h"
+#include "kernels/cuda/depthwise_kernel.h"
 #include "kernels/cuda/device_pool.h"
 #include "kernels/cuda/gemm_cuda.h"
 #include "kernels/cuda/gemm_lt.h"
@@ -197,17 +198,18 @@ struct ExecVariant {
   bool nhwc = false;  // channels-last convolutions and pooling (PrepareLayouts)
   ConvSearch search = ConvSearch::kDefault;
   bool fuse = true;   // cuDNN's fused Conv+Bias+ReLU (and residual) calls, cuBLASLt's bias GEMMs
+  bool own_dw = false;  // depthwise convolutions by our kernel (kernels/cuda/depthwise_kernel.h)
   std::string Name() const {
     return std::string(nhwc ? "channels-last" : "NCHW") +
            (search == ConvSearch::kMeasured    ? " + measured algorithms"
             : search == ConvSearch::kHeuristic ? " + heuristic algorithms"
                                                : "") +
-           (fuse ? " + fused calls" : " + unfused");
+           (fuse ? " + fused calls" : " + unfused") + (own_dw ? " + our depthwise kernel" : "");
   }
   // As one small non-negative int (DeviceConstants keeps it in an atomic), and back.
-  int Code() const { return (nhwc ? 1 : 0) | (static_cast<int>(search) << 1) | (fuse ? 8 : 0); }
+  int Code() const { return (nhwc ? 1 : 0) | (static_cast<int>(search) << 1) | (fuse ? 8 : 0) | (own_dw ? 16 : 0); }
   static ExecVariant FromCode(int code) {
-    return {(code & 1) != 0, static_cast<ConvSearch>((code >> 1) & 3), (code & 8) != 0};
+    return {(code & 1) != 0, static_cast<ConvSearch>((code >> 1) & 3), (code & 8) != 0, (code & 16) != 0};
   }
 };
 
@@ -350,6 +352,7 @@ class CudaSessionImpl : public CudaSession {
   Status RunNode(int i, Executor& exec);
   Status RunCudaKernel(int i);
   Status RunConvOrPool(int i, const Tensor& x, DataType dt);
+  Status ApplyConvActivation(const CudaNodeParams& p, void* data, int64_t count, bool is_half);
   // The fusions and folds planned for this graph (planner/cuda_fusions.h), into the members below.
   void PlanFusions();
   // Whether node i takes a permuted view as input k as it is (else RunNode materializes it first).
@@ -414,6 +417,7 @@ class CudaSessionImpl : public CudaSession {
   struct ConvEntry {
     std::unique_ptr<cuda::ConvPlan> plan;
     int fused = 0;  // cuDNN's fused call: 1 works, -1 refused, 0 not tried yet
+    int own_dw = 0;  // our depthwise kernel: 1 checked against cuDNN and used, -1 differs, 0 not checked
   };
   std::map<std::pair<int, std::vector<int64_t>>, ConvEntry> conv_plans_;
   std::map<std::pair<int, std::vector<int64_t>>, std::unique_ptr<cuda::PoolPlan>> pool_plans_;
@@ -439,6 +443,8 @@ class CudaSessionImpl : public CudaSession {
   Variant default_variant_;
   std::optional<Variant> tuned_[2];     // per batch class: first input's dim 0 below 8, or 8 and up
   bool has_gpu_conv_ = false;           // a Conv runs on the GPU: the variants differ
+  bool has_depthwise_ = false;          // a depthwise Conv runs on the GPU (ExecVariant::own_dw)
+  int depthwise_env_ = -1;              // ONNXD_CUDA_DEPTHWISE: 1 ours, 0 cuDNN's, -1 tuned
   std::string last_tuning_;
   static int BatchClass(std::span<const Value> inputs) {
     return !inputs.empty() && inputs[0].is_tensor() && inputs[0].tensor().rank() > 0 &&
@@ -531,14 +537,28 @@ Status CudaSessionImpl::Init() {
   if (const char* e = std::getenv("ONNXD_CUDA_NHWC"); e != nullptr && *e != '\0') nhwc_enabled_ = *e == '1';
   default_variant_.nhwc = nhwc_enabled_;
   default_variant_.fuse = fuse_enabled_;
+  // ONNXD_CUDA_DEPTHWISE=1: depthwise convolutions always by our kernel; 0: always by cuDNN; unset:
+  // cuDNN unless autotuning measures ours faster.
+  if (const char* e = std::getenv("ONNXD_CUDA_DEPTHWISE"); e != nullptr && (*e == '0' || *e == '1'))
+    depthwise_env_ = *e - '0';
+  default_variant_.own_dw = depthwise_env_ == 1;
   variant_ = default_variant_;
   for (size_t i = 0; i < graph_->nodes.size(); ++i) {
     const CudaNodeParams& p = plan_.cuda_params[i];
     fusion_sites_ |= residual_[i].add >= 0 || bias_gemm_[i].add >= 0 ||
                      (p.op == "Conv" && (p.activation == "Relu" || p.activation == "Clip"));
   }
-  for (size_t i = 0; i < graph_->nodes.size(); ++i)
-    has_gpu_conv_ |= plan_.node_device[i] == Device::kCuda && plan_.cuda_params[i].op == "Conv";
+  for (size_t i = 0; i < graph_->nodes.size(); ++i) {
+    const CudaNodeParams& p = plan_.cuda_params[i];
+    if (plan_.node_device[i] != Device::kCuda || p.op != "Conv") continue;
+    has_gpu_conv_ = true;
+    // Depthwise: a constant [C, 1, KH, KW] filter with group C.
+    const int w = graph_->nodes[i].inputs.size() > 1 ? graph_->nodes[i].inputs[1] : -1;
+    if (w >= 0 && graph_->is_constant[w] && graph_->constants[w].is_tensor()) {
+      const Tensor& wt = graph_->constants[w].tensor();
+      has_depthwise_ |= wt.rank() == 4 && wt.dim(1) == 1 && p.group > 1 && wt.dim(0) == p.group;
+    }
+  }
   tainted_.assign(n, 0);
   input_index_.assign(n, -1);
   for (size_t k = 0; k < graph_->input_ids.size(); ++k) input_index_[graph_->input_ids[k]] = static_cast<int>(k);
@@ -965,8 +985,17 @@ Status CudaSessionImpl::TuneCapture(std::span<const Value> inputs, const RunOpti
   Status last = Status::Ok();
   std::string report;
   std::vector<Value> outs;
-  for (size_t ci = 0; ci < candidates.size(); ++ci) {
-    const Variant& v = candidates[ci];
+  // Then the best of those with depthwise convolutions by the other implementation (ours or
+  // cuDNN's), when the graph has any and ONNXD_CUDA_DEPTHWISE does not fix the choice.
+  const size_t base = candidates.size();
+  for (size_t ci = 0;; ++ci) {
+    if (ci == base && has_depthwise_ && depthwise_env_ < 0 && best != nullptr) {
+      Variant d = best_variant;
+      d.own_dw = !d.own_dw;
+      candidates.push_back(d);
+    }
+    if (ci >= candidates.size()) break;
+    const Variant v = candidates[ci];
     variant_ = v;
     Status st = Capture(inputs, options, sig);
     if (st.ok()) {
@@ -2192,6 +2221,35 @@ StatusOr<const void*> CudaSessionImpl::NhwcFilter(int id) {
   return p;
 }
 
+// A Conv's fused activation (passes/fuse_conv_activation) over its output, in place.
+Status CudaSessionImpl::ApplyConvActivation(const CudaNodeParams& p, void* data, int64_t count, bool is_half) {
+  cudaStream_t s = stream_->get();
+  if (p.activation == "Clip") {
+    if (is_half)
+      return cuda::ClipElementwise(static_cast<__half*>(data), static_cast<__half*>(data), count, p.activation_alpha,
+                                   p.activation_beta, s);
+    return cuda::ClipElementwise(static_cast<float*>(data), static_cast<float*>(data), count, p.activation_alpha,
+                                 p.activation_beta, s);
+  }
+  if (p.activation == "LeakyRelu") {
+    cuda::ActivationParams leaky;
+    leaky.alpha = p.activation_alpha;
+    if (is_half)
+      return cuda::Activation(cuda::ActivationOp::kLeakyRelu, leaky, static_cast<__half*>(data),
+                              static_cast<__half*>(data), count, s);
+    return cuda::Activation(cuda::ActivationOp::kLeakyRelu, leaky, static_cast<float*>(data), static_cast<float*>(data),
+                            count, s);
+  }
+  if (!p.activation.empty()) {
+    const cuda::UnaryOp act = p.activation == "Relu"      ? cuda::UnaryOp::kRelu
+                              : p.activation == "Sigmoid" ? cuda::UnaryOp::kSigmoid
+                                                          : cuda::UnaryOp::kTanh;
+    if (is_half) return cuda::UnaryElementwise(act, static_cast<__half*>(data), static_cast<__half*>(data), count, s);
+    return cuda::UnaryElementwise(act, static_cast<float*>(data), static_cast<float*>(data), count, s);
+  }
+  return Status::Ok();
+}
+
 Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
 #ifndef ONNXD_WITH_CUDNN
   (void)i;
@@ -2307,6 +2365,66 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
         RETURN_IF_ERROR(cuda::PadSpatial(x.data<float>(), padded.as<float>(), extra, stream_->get()));
       xin = padded.data();
     }
+    // A depthwise convolution by our kernel (variant own_dw), with the bias and activation; checked
+    // once per node and shape against cuDNN (outside a capture) before it is trusted.
+    if (variant_.own_dw && r == 4 && g.group == c && g.m == c && wt.dim(1) == 1 && entry.own_dw >= 0 &&
+        (entry.own_dw == 1 || capture_ == nullptr) &&
+        (p.activation.empty() || p.activation == "Relu" || p.activation == "Clip" || p.activation == "LeakyRelu")) {
+      cuda::DepthwiseGeometry dg;
+      dg.n = n;
+      dg.c = c;
+      dg.h = x.dim(2);
+      dg.w = x.dim(3);
+      dg.kh = hw[0].k;
+      dg.kw = hw[1].k;
+      dg.stride_h = hw[0].stride;
+      dg.stride_w = hw[1].stride;
+      dg.dil_h = hw[0].dil;
+      dg.dil_w = hw[1].dil;
+      dg.pad_top = hw[0].pad_begin;
+      dg.pad_left = hw[1].pad_begin;
+      dg.out_h = hw[0].out;
+      dg.out_w = hw[1].out;
+      dg.act = p.activation == "Relu" ? 1 : p.activation == "Clip" ? 2 : p.activation == "LeakyRelu" ? 3 : 0;
+      dg.alpha = p.activation_alpha;
+      dg.beta = p.activation_beta;
+      Tensor* out = nullptr;
+      ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
+      if (out->num_elements() == 0) return Status::Ok();
+      cudaStream_t s = stream_->get();
+      if (is_half)
+        RETURN_IF_ERROR(cuda::DepthwiseConv2d(x.data<__half>(), wt.data<__half>(), bias ? bias->data<__half>() : nullptr,
+                                              out->data<__half>(), dg, nhwc, s));
+      else
+        RETURN_IF_ERROR(cuda::DepthwiseConv2d(x.data<float>(), wt.data<float>(), bias ? bias->data<float>() : nullptr,
+                                              out->data<float>(), dg, nhwc, s));
+      if (entry.own_dw == 1) {
+        ++stats_.own_depthwise;
+        return Status::Ok();
+      }
+      // First use: cuDNN's answer beside it.
+      ASSIGN_OR_RETURN(cuda::DeviceBuffer ref, pool_->Allocate(out->bytes()));
+      cuda::DeviceBuffer ws;
+      if (plan->workspace_bytes() > 0) {
+        ASSIGN_OR_RETURN(ws, pool_->Allocate(plan->workspace_bytes()));
+      }
+      RETURN_IF_ERROR(plan->Run(*dnn_, xin, filter, bias ? bias->raw_data() : nullptr, ref.data(), ws.data()));
+      RETURN_IF_ERROR(ApplyConvActivation(p, ref.data(), out->num_elements(), is_half));
+      auto diff = cuda::MaxAbsDiff(out->raw_data(), ref.data(), out->num_elements(), is_half, s);
+      const float tol = is_half ? 2e-2f : (options_.allow_tf32 ? 1e-2f : 1e-4f);
+      if (diff.ok() && diff->first <= tol * std::max(1.f, diff->second)) {
+        entry.own_dw = 1;
+        ++stats_.own_depthwise;
+      } else {
+        entry.own_dw = -1;  // keep cuDNN's answer, and use cuDNN from now on
+        if (Debugging())
+          std::fprintf(stderr, "onnxd: depthwise kernel of %s differs from cuDNN (%g of %g): not used\n",
+                       Label(node).c_str(), diff.ok() ? diff->first : -1.f, diff.ok() ? diff->second : -1.f);
+        ONNXD_CUDA_RETURN_IF_ERROR(
+            cudaMemcpyAsync(out->raw_data(), ref.data(), out->bytes(), cudaMemcpyDeviceToDevice, s));
+      }
+      return Status::Ok();
+    }
     // relu(conv + bias), and a residual block's relu(conv + z + bias), in one cuDNN call where it
     // takes the configuration (tried once per node and shape, before any capture).
     const Residual& res = residual_[i];
@@ -2367,31 +2485,7 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
     }
     RETURN_IF_ERROR(plan->Run(*dnn_, xin, filter, bias ? bias->raw_data() : nullptr, out->raw_data(),
                               workspace.data()));
-    const int64_t count = out->num_elements();
-    cudaStream_t s = stream_->get();
-    if (p.activation == "Clip") {
-      if (is_half)
-        return cuda::ClipElementwise(out->data<__half>(), out->data<__half>(), count, p.activation_alpha,
-                                     p.activation_beta, s);
-      return cuda::ClipElementwise(out->data<float>(), out->data<float>(), count, p.activation_alpha,
-                                   p.activation_beta, s);
-    }
-    if (p.activation == "LeakyRelu") {
-      cuda::ActivationParams leaky;
-      leaky.alpha = p.activation_alpha;
-      if (is_half)
-        return cuda::Activation(cuda::ActivationOp::kLeakyRelu, leaky, out->data<__half>(), out->data<__half>(), count,
-                                s);
-      return cuda::Activation(cuda::ActivationOp::kLeakyRelu, leaky, out->data<float>(), out->data<float>(), count, s);
-    }
-    if (!p.activation.empty()) {
-      const cuda::UnaryOp act = p.activation == "Relu"      ? cuda::UnaryOp::kRelu
-                                : p.activation == "Sigmoid" ? cuda::UnaryOp::kSigmoid
-                                                            : cuda::UnaryOp::kTanh;
-      if (is_half) return cuda::UnaryElementwise(act, out->data<__half>(), out->data<__half>(), count, s);
-      return cuda::UnaryElementwise(act, out->data<float>(), out->data<float>(), count, s);
-    }
-    return Status::Ok();
+    return ApplyConvActivation(p, out->raw_data(), out->num_elements(), is_half);
   }
   // Pooling.
   cuda::PoolGeometry g;

@@ -9,7 +9,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model_builder.h"
@@ -271,6 +273,75 @@ TEST(CudaConvPoolTest, ThreeDConv) {
     });
     CheckAllModes(m, {RandomInput(c.x, seed++, 2.f)});
   }
+}
+
+}  // namespace
+}  // namespace onnxd
+
+namespace onnxd {
+namespace {
+
+using namespace ::onnxd::gpu_test;  // NOLINT: the model builders
+
+// MobileNet-style depthwise layers (3x3 with bias and ReLU6, 5x5 stride 2 with asymmetric pads and
+// ReLU, 3x3 dilated) by our depthwise kernel (ONNXD_CUDA_DEPTHWISE=1), in every mode against the
+// CPU; the session's counter says our kernel computed all three (it is checked against cuDNN at
+// first use and dropped for cuDNN's answer if it differs), and none with ONNXD_CUDA_DEPTHWISE=0.
+onnx::ModelProto DepthwiseStack() {
+  const int64_t C = 8;
+  onnx::ModelProto m = NewModel(17);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {2, C, 13, 11});
+  *g->add_output() = AnyShape("y", kF32);
+  FloatInit(g, "w1", {C, 1, 3, 3}, 31);
+  FloatInit(g, "b1", {C}, 32);
+  FloatInit(g, "w2", {C, 1, 5, 5}, 33);
+  FloatInit(g, "w3", {C, 1, 3, 3}, 34);
+  for (const auto& [name, v] : {std::pair<const char*, float>{"lo", 0.f}, {"hi", 6.f}}) {
+    auto* t = g->add_initializer();
+    t->set_name(name);
+    t->set_data_type(kF32);
+    t->set_raw_data(&v, sizeof(float));
+  }
+  auto conv = [&](const std::vector<std::string>& in, const std::string& out, std::vector<int64_t> pads,
+                  std::vector<int64_t> strides, std::vector<int64_t> dil) {
+    auto* n = AddNode(g, "Conv", in, {out});
+    IntAttr(n, "group", C);
+    IntsAttr(n, "pads", pads);
+    IntsAttr(n, "strides", strides);
+    IntsAttr(n, "dilations", dil);
+  };
+  conv({"x", "w1", "b1"}, "c1", {1, 1, 1, 1}, {1, 1}, {1, 1});
+  AddNode(g, "Clip", {"c1", "lo", "hi"}, {"r1"});
+  conv({"r1", "w2"}, "c2", {2, 1, 1, 2}, {2, 2}, {1, 1});
+  AddNode(g, "Relu", {"c2"}, {"r2"});
+  conv({"r2", "w3"}, "y", {2, 2, 2, 2}, {1, 1}, {2, 2});
+  return m;
+}
+
+int OwnDepthwiseInFirstRun(const onnx::ModelProto& m, const std::vector<Value>& in, bool fp16) {
+  CompileOptions options;
+  options.device = Device::kCuda;
+  options.fp16 = fp16;
+  auto model = CompileKept(m, options);
+  if (model == nullptr) return -1;
+  auto session = model->CreateSession();
+  std::vector<Value> outs;
+  Status st = session->Run(in, &outs);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return session->last_run_cuda_stats().own_depthwise;
+}
+
+TEST(CudaDepthwiseTest, OwnKernelMatchesCpuInEveryMode) {
+  const onnx::ModelProto m = DepthwiseStack();
+  const std::vector<Value> in = {FloatTensor({2, 8, 13, 11}, Random(2 * 8 * 13 * 11, 36, 3.f))};
+  setenv("ONNXD_CUDA_DEPTHWISE", "1", 1);
+  CheckAllModes(m, in);
+  EXPECT_EQ(OwnDepthwiseInFirstRun(m, in, false), 3);
+  EXPECT_EQ(OwnDepthwiseInFirstRun(m, in, true), 3);
+  setenv("ONNXD_CUDA_DEPTHWISE", "0", 1);
+  EXPECT_EQ(OwnDepthwiseInFirstRun(m, in, false), 0);
+  unsetenv("ONNXD_CUDA_DEPTHWISE");
 }
 
 }  // namespace

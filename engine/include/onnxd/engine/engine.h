@@ -176,6 +176,7 @@ class Session {
     int moved_transposes = 0;  // Transposes that moved data (not folded into a MatMul's strides)
     int fused_softmax = 0;     // softmax chains run as one kernel
     int fallbacks = 0;         // GPU nodes whose case went to the CPU kernel at run time
+    int own_depthwise = 0;     // depthwise convolutions our kernel computed (not cuDNN)
   };
   CudaRunStats last_run_cuda_stats() const;
   // What the last tuning run chose and measured ("" when none has run): CUDA sessions.
