@@ -23,7 +23,8 @@ ViewRole ViewRoleOf(const std::string& op, size_t inputs) {
 }
 
 std::string CudaFusionPlan::Summary() const {
-  return "softmax chains " + std::to_string(softmax_chains) + ", bias GEMMs " + std::to_string(bias_gemms) +
+  return "softmax chains " + std::to_string(softmax_chains) + ", Add+LayerNorm " + std::to_string(add_layer_norms) +
+         ", bias GEMMs " + std::to_string(bias_gemms) +
          ", residual convolutions " + std::to_string(residual_convs) + "; transposes folded into GEMMs " +
          std::to_string(folded_transposes) + " of " + std::to_string(gpu_transposes) + " (planned)";
 }
@@ -167,6 +168,31 @@ CudaFusionPlan PlanCudaFusions(const GraphPlan& g, const DevicePlan& plan, bool 
       f.softmax_chain[start] = c;
       ++f.softmax_chains;
     }
+  }
+
+  // Add -> LayerNormalization, for an Add no other fusion computes.
+  f.add_layer_norm.assign(nodes, CudaFusionPlan::AddLayerNorm());
+  std::vector<uint8_t> claimed(nodes, 0);
+  for (const auto& r : f.residual)
+    if (r.add >= 0) claimed[r.add] = 1;
+  for (const auto& b : f.bias_gemm)
+    if (b.add >= 0) claimed[b.add] = 1;
+  for (int j = 0; j < nodes; ++j) {
+    const PlannedNode& add = g.nodes[j];
+    if (cuda_op(j) != "Add" || claimed[j] || add.inputs.size() != 2 || add.outputs.size() != 1) continue;
+    const int sum = add.outputs[0];
+    // Two computed operands of one shape (a residual); a constant one broadcasts (a bias, a position
+    // embedding), which the kernel does not take.
+    if (add.inputs[0] < 0 || add.inputs[1] < 0 || g.is_constant[add.inputs[0]] || g.is_constant[add.inputs[1]] ||
+        sum < 0 || rd.count[sum] != 1)
+      continue;
+    const int ln = rd.last[sum];
+    const PlannedNode& l = g.nodes[ln];
+    if (cuda_op(ln) != "LayerNormalization" || l.inputs.empty() || l.inputs[0] != sum || l.outputs.empty() ||
+        l.outputs[0] < 0)
+      continue;
+    f.add_layer_norm[j] = {ln, l.outputs[0]};
+    ++f.add_layer_norms;
   }
 
   // Views.

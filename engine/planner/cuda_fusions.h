@@ -5,6 +5,8 @@
 //
 // - Residual convolutions: Conv -> Add(z) -> Relu as one cuDNN call (the Add and Relu skipped).
 // - Bias GEMMs: MatMul (constant 2-D weight) -> Add (constant bias) as one cuBLASLt call.
+// - Add -> LayerNormalization (a transformer's residual): one LayerNorm kernel reading both
+//   operands, run at the Add; the LayerNormalization is skipped.
 // - Softmax chains: [Mul by a scalar constant] -> [Add a mask] -> Softmax -> [IsNaN + Where(isnan,
 //   0, p)] as one softmax kernel run at the chain's first node.
 // - Transposes folded into GEMMs: a value "may be a view" (held as a permuted view of another
@@ -41,6 +43,11 @@ struct CudaFusionPlan {
   std::vector<Residual> residual;           // per node (Conv nodes only)
   std::vector<BiasGemm> bias_gemm;          // per node (MatMul nodes only)
   std::vector<SoftmaxChain> softmax_chain;  // per node: the chain it starts
+  struct AddLayerNorm {
+    int ln = -1;   // the LayerNormalization node the Add feeds
+    int out = -1;  // its output
+  };
+  std::vector<AddLayerNorm> add_layer_norm;  // per node (Add nodes only)
   std::vector<uint8_t> may_view;            // per value id
   std::vector<std::vector<int64_t>> mm_out_perm;  // per MatMul node: its Transpose readers' perm
 
@@ -48,10 +55,11 @@ struct CudaFusionPlan {
   int gpu_transposes = 0;     // Transpose nodes on the GPU
   int folded_transposes = 0;  // of them: planned as a view, or undone by a MatMul written transposed
   int softmax_chains = 0;
+  int add_layer_norms = 0;
   int bias_gemms = 0;
   int residual_convs = 0;
-  // "softmax chains 12, bias GEMMs 72, residual convolutions 0; transposes folded into GEMMs 40 of
-  // 48 (planned)": at run time a reshape merging axes apart in memory still moves one.
+  // "softmax chains 12, Add+LayerNorm 24, bias GEMMs 72, residual convolutions 0; transposes folded
+  // into GEMMs 40 of 48 (planned)": at run time a reshape merging axes apart in memory still moves one.
   std::string Summary() const;
 };
 

@@ -370,6 +370,8 @@ class CudaSessionImpl : public CudaSession {
   // the CPU op would reject, or forms this path does not take, go to the CPU op (Fallback).
   Status RunCudaAttention(int i);
   Status RunFusedSoftmax(int i, bool* done);
+  // Add -> LayerNormalization (planner/cuda_fusions.h) as one LayerNorm kernel at the Add.
+  Status RunAddLayerNorm(int i, bool* done);
   Status RunBiasGemm(int i, bool* done);
   Status RunOnHost(int i, Executor& exec, bool gpu_alias);
   Status EnsureDevice(int id);
@@ -477,6 +479,7 @@ class CudaSessionImpl : public CudaSession {
   std::vector<BiasGemmFusion> bias_gemm_;           // per node (MatMul nodes only)
   using SoftmaxChain = CudaFusionPlan::SoftmaxChain;
   std::vector<SoftmaxChain> softmax_chain_;         // per node: the chain it starts
+  std::vector<CudaFusionPlan::AddLayerNorm> add_layer_norm_;  // per Add node: the LayerNorm it runs
   std::unique_ptr<cuda::LtHandle> lt_;
   bool lt_unavailable_ = false;
   DeviceBufferPtr lt_workspace_;
@@ -1167,6 +1170,11 @@ Status CudaSessionImpl::RunNode(int i, Executor& exec) {
       RETURN_IF_ERROR(RunFusedSoftmax(i, &done));
       if (done) return Status::Ok();
     }
+    if (add_layer_norm_[i].ln >= 0) {
+      bool done = false;
+      RETURN_IF_ERROR(RunAddLayerNorm(i, &done));
+      if (done) return Status::Ok();
+    }
     Status st = RunCudaKernel(i);
     // A layout-free elementwise node's output is laid out as its permuted-view input.
     if (st.ok() && node.outputs.size() == 1 && node.outputs[0] >= 0 && plan_.cuda_params[i].op != "Transpose" &&
@@ -1616,6 +1624,7 @@ void CudaSessionImpl::PlanFusions() {
   residual_ = std::move(f.residual);
   bias_gemm_ = std::move(f.bias_gemm);
   softmax_chain_ = std::move(f.softmax_chain);
+  add_layer_norm_ = std::move(f.add_layer_norm);
   may_view_ = std::move(f.may_view);
   mm_out_perm_ = std::move(f.mm_out_perm);
 }
@@ -1731,6 +1740,62 @@ Status CudaSessionImpl::RunMatMul(int i, const Tensor& a_in, const Tensor& b_in,
   perm_[out_id] = c_perm;
   return cuda::RunStridedGemm(*blas_, *pool_, *plan, a.raw_data(), b.raw_data(), out->raw_data(),
                               dt == DataType::kFloat16, math, s);
+}
+
+Status CudaSessionImpl::RunAddLayerNorm(int i, bool* done) {
+  *done = false;
+  if (!fuse_enabled_) return Status::Ok();
+  const GraphPlan& g = *graph_;
+  const int ln = add_layer_norm_[i].ln, out_id = add_layer_norm_[i].out;
+  const PlannedNode& add = g.nodes[i];
+  const PlannedNode& l = g.nodes[ln];
+  const int a_id = add.inputs[0], b_id = add.inputs[1];
+  const int scale_id = l.inputs.size() > 1 ? l.inputs[1] : -1, bias_id = l.inputs.size() > 2 ? l.inputs[2] : -1;
+  if (scale_id < 0) return Status::Ok();
+  for (int id : {a_id, b_id})
+    if (!dev_[id].is_tensor() || nhwc_[id] || !perm_[id].empty()) return Status::Ok();
+  // The LayerNorm's scale and bias: constants (uploaded once) or values already computed.
+  for (int id : {scale_id, bias_id})
+    if (id >= 0 && !dev_[id].is_tensor()) {
+      if (!on_host_[id]) return Status::Ok();
+      RETURN_IF_ERROR(EnsureDevice(id));
+    }
+  const Tensor& a = dev_[a_id].tensor();
+  const Tensor& b = dev_[b_id].tensor();
+  const Tensor& scale = dev_[scale_id].tensor();
+  const Tensor* bias = bias_id >= 0 ? &dev_[bias_id].tensor() : nullptr;
+  const DataType dt = a.dtype();
+  if ((dt != DataType::kFloat && dt != DataType::kFloat16) || b.dtype() != dt || scale.dtype() != dt ||
+      (bias != nullptr && bias->dtype() != dt) || a.shape() != b.shape() || a.rank() == 0)
+    return Status::Ok();
+  const int r = a.rank();
+  const int64_t axis = plan_.cuda_params[ln].axis < 0 ? plan_.cuda_params[ln].axis + r : plan_.cuda_params[ln].axis;
+  const int64_t cols = a.dim(r - 1);
+  if (axis != r - 1 || scale.num_elements() != cols || (bias != nullptr && bias->num_elements() != cols))
+    return Status::Ok();
+  const int64_t rows = cols == 0 ? 0 : a.num_elements() / cols;
+  Tensor* out = nullptr;
+  ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, a.shape()));
+  if (rows > 0) {
+    const float eps = plan_.cuda_params[ln].epsilon;
+    Status st = dt == DataType::kFloat16
+                    ? cuda::LayerNormLastAxis(a.data<__half>(), scale.data<__half>(),
+                                              bias ? bias->data<__half>() : nullptr, out->data<__half>(), rows, cols,
+                                              eps, stream_->get(), b.data<__half>())
+                    : cuda::LayerNormLastAxis(a.data<float>(), scale.data<float>(), bias ? bias->data<float>() : nullptr,
+                                              out->data<float>(), rows, cols, eps, stream_->get(), b.data<float>());
+    if (!st.ok()) {
+      dev_[out_id] = Value();
+      dev_buf_[out_id].reset();
+      return st.code() == StatusCode::kUnimplemented ? Status::Ok() : st;
+    }
+  }
+  skip_[ln] = 1;
+  halved_[out_id] = dt == DataType::kFloat16 &&
+                    (halved_[a_id] || halved_[b_id] || (options_.fp16 && plan_.value_type[out_id] == DataType::kFloat));
+  ++stats_.fused_layer_norm;
+  *done = true;
+  return Status::Ok();
 }
 
 Status CudaSessionImpl::RunFusedSoftmax(int i, bool* done) {

@@ -705,6 +705,38 @@ TEST(CudaAttentionTest, MatchesCpu) {
   }
 }
 
+// A transformer's residual Add -> LayerNormalization as one LayerNorm kernel reading both operands,
+// at the widths of the register kernels (64, 768) and the block kernel (1500); a pre-LN sum that
+// another node also reads stays a separate Add. fp32 and fp16.
+TEST(CudaAddLayerNormTest, MatchesCpu) {
+  for (int64_t C : {64, 768, 1500}) {
+    for (bool shared_sum : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << C << " columns" << (shared_sum ? ", the sum read twice" : ""));
+      onnx::ModelProto m = NewModel(17);
+      auto* g = m.mutable_graph();
+      *g->add_input() = Info("a", kF32, {3, 5, C});
+      *g->add_input() = Info("b", kF32, {3, 5, C});
+      *g->add_output() = AnyShape("y", kF32);
+      FloatInit(g, "gamma", {C}, 51);
+      FloatInit(g, "beta", {C}, 52);
+      AddNode(g, "Add", {"a", "b"}, {"sum"});
+      FloatAttr(AddNode(g, "LayerNormalization", {"sum", "gamma", "beta"}, {"ln"}), "epsilon", 1e-5f);
+      if (shared_sum) {
+        AddNode(g, "Add", {"ln", "sum"}, {"y"});
+      } else {
+        AddNode(g, "Relu", {"ln"}, {"y"});
+      }
+      const std::vector<Value> in = {FloatTensor({3, 5, C}, Random(15 * C, 53, 2.f)),
+                                     FloatTensor({3, 5, C}, Random(15 * C, 54, 2.f))};
+      const Result cpu = RunOn(m, Device::kCpu, in);
+      const Result gpu = RunOn(m, Device::kCuda, in, 3);
+      ExpectClose(gpu, cpu, 1e-4f, 1e-5f);
+      EXPECT_EQ(gpu.first_run.fused_layer_norm, shared_sum ? 0 : 1);
+      ExpectClose(RunOn(m, Device::kCuda, in, 3, false, nullptr, /*fp16=*/true), cpu, 2e-2f, 2e-2f);
+    }
+  }
+}
+
 // LayerNorm as exporters wrote it before opset 17: ReduceMean, Sub, Pow, Sqrt, Div... all on the GPU.
 onnx::ModelProto DecomposedLayerNorm(int64_t rows, int64_t cols) {
   onnx::ModelProto m = NewModel(13);

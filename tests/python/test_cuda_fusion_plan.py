@@ -5,7 +5,9 @@ structure found here independently:
 - every Transpose of an attention block (one whose data reaches a MatMul of two activations through
   Reshape / Mul / Transpose only, or that reads such a MatMul's result through a Reshape) is folded
   into a GEMM's strides;
-- every Softmax with a mask Add before it, or an IsNaN / Where cleanup after it, is one fused chain.
+- every Softmax with a mask Add before it, or an IsNaN / Where cleanup after it, is one fused chain;
+- every LayerNormalization whose input is only read by it and is the sum of two computed values (a
+  residual) runs with its Add.
 """
 import pathlib
 import re
@@ -61,18 +63,28 @@ def structure(path):
         masked = n.input[0] in producer and producer[n.input[0]].op_type == "Add"
         cleaned = any(r.op_type == "IsNaN" for r in readers.get(n.output[0], []))
         chains += masked or cleaned
-    return len(transposes), len(attention_t), chains
+    outputs = {o.name for o in g.output}
+    add_ln = 0
+    for n in g.node:
+        if n.op_type != "LayerNormalization" or n.input[0] not in producer:
+            continue
+        a = producer[n.input[0]]
+        if (a.op_type == "Add" and len(readers.get(n.input[0], [])) == 1 and n.input[0] not in outputs
+                and not any(is_const(i) for i in a.input)):
+            add_ln += 1
+    return len(transposes), len(attention_t), chains, add_ln
 
 
 @pytest.mark.parametrize("path", MODELS, ids=[p.stem for p in MODELS])
 def test_attention_transposes_fold_and_softmax_chains_fuse(path):
-    total, attention, chains = structure(path)
+    total, attention, chains, add_ln = structure(path)
     assert attention > 0, "the structure scan found no attention block"
     out = run_onnxd("inspect", path, "--device", "cuda").stdout
-    m = re.search(r"fusions: softmax chains (\d+), bias GEMMs (\d+), residual convolutions (\d+); "
-                  r"transposes folded into GEMMs (\d+) of (\d+)", out)
+    m = re.search(r"fusions: softmax chains (\d+), Add\+LayerNorm (\d+), bias GEMMs (\d+), residual convolutions "
+                  r"(\d+); transposes folded into GEMMs (\d+) of (\d+)", out)
     assert m, out
-    got_chains, _, _, folded, gpu_t = map(int, m.groups())
+    got_chains, got_add_ln, _, _, folded, gpu_t = map(int, m.groups())
+    assert got_add_ln == add_ln
     assert gpu_t == total
     assert folded == attention, f"{folded} of {total} folded; attention blocks have {attention}"
     assert got_chains == chains

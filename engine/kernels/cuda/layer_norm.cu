@@ -7,16 +7,24 @@
 namespace onnxd::cuda {
 namespace {
 
+// Element c of a row: x, or x + residual rounded to T (no contraction: as a separate Add).
+template <typename T>
+__device__ __forceinline__ float RowValue(const T* xr, const T* rr, int64_t c) {
+  return rr == nullptr ? ToFloat(xr[c]) : ToFloat(FromFloat<T>(__fadd_rn(ToFloat(xr[c]), ToFloat(rr[c]))));
+}
+
 // Two passes over the row (row_reduce.cuh BlockMeanVariance).
 template <typename T>
-__global__ void LayerNormKernel(const T* x, const T* scale, const T* bias, T* y, int64_t cols, float epsilon) {
+__global__ void LayerNormKernel(const T* x, const T* residual, const T* scale, const T* bias, T* y, int64_t cols,
+                                float epsilon) {
   __shared__ float shared[32];
   const T* xr = x + blockIdx.x * cols;
+  const T* rr = residual != nullptr ? residual + blockIdx.x * cols : nullptr;
   T* yr = y + blockIdx.x * cols;
-  const float2 mv = BlockMeanVariance([xr](long long c) { return ToFloat(xr[c]); }, cols, shared);
+  const float2 mv = BlockMeanVariance([xr, rr](long long c) { return RowValue(xr, rr, c); }, cols, shared);
   const float mean = mv.x, inv_std = rsqrtf(mv.y + epsilon);
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
-    yr[c] = FromFloat<T>((ToFloat(xr[c]) - mean) * inv_std * ToFloat(scale[c]) + (bias ? ToFloat(bias[c]) : 0.f));
+    yr[c] = FromFloat<T>((RowValue(xr, rr, c) - mean) * inv_std * ToFloat(scale[c]) + (bias ? ToFloat(bias[c]) : 0.f));
 }
 
 // Rows of up to 128 * kPer elements (BERT's 768, 1024): 128 threads each keep their kPer values in
@@ -24,16 +32,18 @@ __global__ void LayerNormKernel(const T* x, const T* scale, const T* bias, T* y,
 // to 1024 threads mostly waiting on each other).
 constexpr int kRowThreads = 128;
 template <typename T, int kPer>
-__global__ void LayerNormRegistersKernel(const T* x, const T* scale, const T* bias, T* y, int cols, float epsilon) {
+__global__ void LayerNormRegistersKernel(const T* x, const T* residual, const T* scale, const T* bias, T* y, int cols,
+                                         float epsilon) {
   __shared__ float shared[32];
   const T* xr = x + static_cast<int64_t>(blockIdx.x) * cols;
+  const T* rr = residual != nullptr ? residual + static_cast<int64_t>(blockIdx.x) * cols : nullptr;
   T* yr = y + static_cast<int64_t>(blockIdx.x) * cols;
   float v[kPer];
   float s = 0.f;
 #pragma unroll
   for (int k = 0; k < kPer; ++k) {
     const int c = threadIdx.x + k * kRowThreads;
-    v[k] = c < cols ? ToFloat(xr[c]) : 0.f;
+    v[k] = c < cols ? RowValue(xr, rr, c) : 0.f;
     s += v[k];
   }
   const float mean = BlockReduce<false>(s, shared) / static_cast<float>(cols);
@@ -53,36 +63,36 @@ __global__ void LayerNormRegistersKernel(const T* x, const T* scale, const T* bi
 }
 
 template <typename T>
-Status Launch(const T* x, const T* scale, const T* bias, T* y, int64_t rows, int64_t cols, float epsilon,
-              cudaStream_t stream) {
+Status Launch(const T* x, const T* residual, const T* scale, const T* bias, T* y, int64_t rows, int64_t cols,
+              float epsilon, cudaStream_t stream) {
   if (rows <= 0 || cols <= 0) return Status::Ok();
   if (rows > 0x7fffffff) return Unimplemented("LayerNormLastAxis: more than 2^31-1 rows");
   if (!scale) return InvalidArgument("LayerNormLastAxis: scale is required");
   const unsigned grid = static_cast<unsigned>(rows);
   const int c = static_cast<int>(cols);
   if (cols <= 128)
-    LayerNormRegistersKernel<T, 1><<<grid, kRowThreads, 0, stream>>>(x, scale, bias, y, c, epsilon);
+    LayerNormRegistersKernel<T, 1><<<grid, kRowThreads, 0, stream>>>(x, residual, scale, bias, y, c, epsilon);
   else if (cols <= 256)
-    LayerNormRegistersKernel<T, 2><<<grid, kRowThreads, 0, stream>>>(x, scale, bias, y, c, epsilon);
+    LayerNormRegistersKernel<T, 2><<<grid, kRowThreads, 0, stream>>>(x, residual, scale, bias, y, c, epsilon);
   else if (cols <= 512)
-    LayerNormRegistersKernel<T, 4><<<grid, kRowThreads, 0, stream>>>(x, scale, bias, y, c, epsilon);
+    LayerNormRegistersKernel<T, 4><<<grid, kRowThreads, 0, stream>>>(x, residual, scale, bias, y, c, epsilon);
   else if (cols <= 1024)
-    LayerNormRegistersKernel<T, 8><<<grid, kRowThreads, 0, stream>>>(x, scale, bias, y, c, epsilon);
+    LayerNormRegistersKernel<T, 8><<<grid, kRowThreads, 0, stream>>>(x, residual, scale, bias, y, c, epsilon);
   else
-    LayerNormKernel<T><<<grid, RowBlockSize(cols), 0, stream>>>(x, scale, bias, y, cols, epsilon);
+    LayerNormKernel<T><<<grid, RowBlockSize(cols), 0, stream>>>(x, residual, scale, bias, y, cols, epsilon);
   return CudaStatus(cudaGetLastError(), "LayerNormLastAxis launch");
 }
 
 }  // namespace
 
 Status LayerNormLastAxis(const float* x, const float* scale, const float* bias, float* y, int64_t rows, int64_t cols,
-                         float epsilon, cudaStream_t stream) {
-  return Launch(x, scale, bias, y, rows, cols, epsilon, stream);
+                         float epsilon, cudaStream_t stream, const float* residual) {
+  return Launch(x, residual, scale, bias, y, rows, cols, epsilon, stream);
 }
 
 Status LayerNormLastAxis(const __half* x, const __half* scale, const __half* bias, __half* y, int64_t rows,
-                         int64_t cols, float epsilon, cudaStream_t stream) {
-  return Launch(x, scale, bias, y, rows, cols, epsilon, stream);
+                         int64_t cols, float epsilon, cudaStream_t stream, const __half* residual) {
+  return Launch(x, residual, scale, bias, y, rows, cols, epsilon, stream);
 }
 
 }  // namespace onnxd::cuda

@@ -12,10 +12,12 @@
 namespace onnxd::cuda {
 
 // y = (x - mean) / sqrt(var + epsilon) * scale + bias per row (population variance, as ONNX).
+// `residual` (optional, [rows, cols] as x): x + residual instead of x, the sum rounded to the
+// element type as a separate Add would (a transformer's Add -> LayerNormalization in one pass).
 // Queued on `stream`.
 Status LayerNormLastAxis(const float* x, const float* scale, const float* bias, float* y, int64_t rows, int64_t cols,
-                         float epsilon, cudaStream_t stream);
+                         float epsilon, cudaStream_t stream, const float* residual = nullptr);
 Status LayerNormLastAxis(const __half* x, const __half* scale, const __half* bias, __half* y, int64_t rows,
-                         int64_t cols, float epsilon, cudaStream_t stream);
+                         int64_t cols, float epsilon, cudaStream_t stream, const __half* residual = nullptr);
 
 }  // namespace onnxd::cuda

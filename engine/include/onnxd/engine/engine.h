@@ -175,6 +175,7 @@ class Session {
   struct CudaRunStats {
     int moved_transposes = 0;  // Transposes that moved data (not folded into a MatMul's strides)
     int fused_softmax = 0;     // softmax chains run as one kernel
+    int fused_layer_norm = 0;  // Add -> LayerNormalization run as one kernel
     int fallbacks = 0;         // GPU nodes whose case went to the CPU kernel at run time
     int own_depthwise = 0;     // depthwise convolutions our kernel computed (not cuDNN)
   };
