@@ -372,6 +372,9 @@ class CudaSessionImpl : public CudaSession {
   Status RunFusedSoftmax(int i, bool* done);
   // Add -> LayerNormalization (planner/cuda_fusions.h) as one LayerNorm kernel at the Add.
   Status RunAddLayerNorm(int i, bool* done);
+  // A Mul by a one-element constant whose output every reader takes as a view: the output is a
+  // scaled view of the other operand (no pass over the data). True when done.
+  bool FoldScalarMul(int i);
   Status RunBiasGemm(int i, bool* done);
   Status RunOnHost(int i, Executor& exec, bool gpu_alias);
   Status EnsureDevice(int id);
@@ -460,6 +463,11 @@ class CudaSessionImpl : public CudaSession {
   // value's dims over P's data). Only MatMul (A and B), Transpose and layout-free elementwise
   // nodes read one; any other reader, and the copy to the host, gets it materialized first.
   std::vector<std::vector<int64_t>> perm_;
+  // Scaled views: the value is scale_[id] times what its data (and perm_) say. A Mul by a scalar
+  // constant whose readers all take views makes one instead of a pass over the data; a MatMul
+  // takes the scale as its GEMM's alpha, and Materialize applies it.
+  std::vector<float> scale_;
+  bool IsView(int id) const { return !perm_[id].empty() || scale_[id] != 1.f; }
   std::vector<uint8_t> may_view_;                    // per value id: every reader takes a view
   std::vector<std::vector<int64_t>> mm_out_perm_;    // per MatMul node: its Transpose readers' perm
   Session::CudaRunStats stats_;  // this node-by-node run's (moved transposes, fused chains, fallbacks)
@@ -644,6 +652,7 @@ StatusOr<Tensor*> CudaSessionImpl::DeviceOutput(int id, DataType dtype, const Sh
   on_host_[id] = 0;
   nhwc_[id] = 0;
   perm_[id].clear();
+  scale_[id] = 1.f;
   frame_.values[id] = Value();
   return &dev_[id].tensor();
 }
@@ -654,6 +663,7 @@ void CudaSessionImpl::AliasOutput(int id, int src, DataType dtype, const Shape& 
   on_host_[id] = 0;
   nhwc_[id] = 0;
   perm_[id] = std::move(perm);
+  scale_[id] = scale_[src];
   frame_.values[id] = Value();
 }
 
@@ -689,6 +699,7 @@ Status CudaSessionImpl::EnsureDevice(int id) {
   dev_[id] = Value(Tensor::View(halve ? DataType::kFloat16 : t.dtype(), t.shape(), owner->data()));
   dev_buf_[id] = std::move(owner);
   perm_[id].clear();
+  scale_[id] = 1.f;
   halved_[id] = halve;
   ++copies_;
   return Status::Ok();
@@ -703,7 +714,7 @@ Status CudaSessionImpl::EnsureHost(std::span<const int> ids) {
   size_t total = 0;
   for (int id : ids) {
     if (id >= 0 && !on_host_[id] && dev_[id].is_tensor() && nhwc_[id]) RETURN_IF_ERROR(Relayout(id, false));
-    if (id >= 0 && !on_host_[id] && dev_[id].is_tensor() && !perm_[id].empty()) RETURN_IF_ERROR(Materialize(id));
+    if (id >= 0 && !on_host_[id] && dev_[id].is_tensor() && IsView(id)) RETURN_IF_ERROR(Materialize(id));
   }
   for (int id : ids) {
     if (id < 0 || on_host_[id]) continue;
@@ -750,6 +761,7 @@ void CudaSessionImpl::Release(int id) {
   on_host_[id] = 0;
   halved_[id] = 0;
   perm_[id].clear();
+  scale_[id] = 1.f;
   dev_[id] = Value();
   dev_buf_[id].reset();  // back to the pool; stream order keeps queued readers safe
 }
@@ -900,7 +912,7 @@ Status CudaSessionImpl::Capture(std::span<const Value> inputs, const RunOptions&
       st = Relayout(id, false);
       if (!st.ok()) break;
     }
-    if (!perm_[id].empty()) {
+    if (IsView(id)) {
       st = Materialize(id);
       if (!st.ok()) break;
     }
@@ -1153,7 +1165,7 @@ Status CudaSessionImpl::RunNode(int i, Executor& exec) {
   for (size_t k = 0; k < node.inputs.size(); ++k) {
     const int id = node.inputs[k];
     const bool dims_only = k < places.size() && places[k] == InputPlace::kAny;  // Shape: logical dims
-    if (id >= 0 && !perm_[id].empty() && !on_host_[id] && !dims_only && !(on_gpu && AcceptsView(i, static_cast<int>(k))))
+    if (id >= 0 && IsView(id) && !on_host_[id] && !dims_only && !(on_gpu && AcceptsView(i, static_cast<int>(k))))
       RETURN_IF_ERROR(Materialize(id));
   }
   RETURN_IF_ERROR(EnsureHost(host_ids));
@@ -1175,12 +1187,17 @@ Status CudaSessionImpl::RunNode(int i, Executor& exec) {
       RETURN_IF_ERROR(RunAddLayerNorm(i, &done));
       if (done) return Status::Ok();
     }
+    if (plan_.cuda_params[i].op == "Mul" && FoldScalarMul(i)) return Status::Ok();
     Status st = RunCudaKernel(i);
     // A layout-free elementwise node's output is laid out as its permuted-view input.
     if (st.ok() && node.outputs.size() == 1 && node.outputs[0] >= 0 && plan_.cuda_params[i].op != "Transpose" &&
         plan_.cuda_params[i].op != "MatMul")
       for (int id : node.inputs)
-        if (id >= 0 && !perm_[id].empty()) perm_[node.outputs[0]] = perm_[id];
+        if (id >= 0 && IsView(id)) {
+          // (A scale only reaches a Mul, AcceptsView: (s * x) * y is s * (x * y).)
+          perm_[node.outputs[0]] = perm_[id];
+          scale_[node.outputs[0]] = scale_[id];
+        }
     if (st.ok() && out_nhwc)
       for (int id : node.outputs)
         if (id >= 0 && dev_[id].is_tensor() && dev_[id].tensor().rank() == 4) nhwc_[id] = 1;
@@ -1261,17 +1278,20 @@ Status CudaSessionImpl::RunOnHost(int i, Executor& exec, bool on_gpu) {
       on_host_[id] = 0;
       frame_.values[id] = Value();
       perm_[id].clear();
-      if (!perm_[src_id].empty() && dev_[id].is_tensor()) {
+      scale_[id] = 1.f;
+      if (IsView(src_id) && dev_[id].is_tensor()) {
         // A reshaped permuted view (the reshape ops take views, AcceptsView): still a view when
         // the reshape only splits axes or merges ones adjacent in memory; else the source is
         // materialized and the alias made again over it.
         const Tensor& src_t = dev_[src_id].tensor();
         const Tensor& out_t = dev_[id].tensor();
-        auto reshaped = cuda::ReshapeView(src_t.shape().dims(), perm_[src_id], out_t.shape().dims());
+        auto reshaped = perm_[src_id].empty() ? std::optional<cuda::ReshapedView>(cuda::ReshapedView{{}, {}})
+                                              : cuda::ReshapeView(src_t.shape().dims(), perm_[src_id], out_t.shape().dims());
         if (reshaped) {
           bool identity = true;
           for (size_t a = 0; a < reshaped->perm.size(); ++a) identity &= reshaped->perm[a] == static_cast<int64_t>(a);
           if (!identity) perm_[id] = std::move(reshaped->perm);
+          scale_[id] = scale_[src_id];
         } else {
           const DataType dt = out_t.dtype();
           const Shape shape = out_t.shape();
@@ -1535,15 +1555,22 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     // Nothing to move when the result is P itself (a MatMul wrote it transposed), or when every
     // reader takes the view (a MatMul folds the transpose into its strides).
     if (identity || may_view_[out_id]) {
-      AliasOutput(out_id, x_id, dt, out_shape, identity ? std::vector<int64_t>() : comp);
+      AliasOutput(out_id, x_id, dt, out_shape, identity ? std::vector<int64_t>() : comp);  // (keeps x's scale)
       return Status::Ok();
     }
+    const float scale = scale_[x_id];
     Tensor* out = nullptr;
     ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
     if (x->num_elements() == 0) return Status::Ok();
     ++stats_.moved_transposes;
-    if (is_half) return cuda::Transpose(x->data<__half>(), phys, comp, out->data<__half>(), s);
-    return cuda::Transpose(x->data<float>(), phys, comp, out->data<float>(), s);
+    if (is_half) {
+      RETURN_IF_ERROR(cuda::Transpose(x->data<__half>(), phys, comp, out->data<__half>(), s));
+      if (scale != 1.f) return cuda::ScaleElementwise(out->data<__half>(), out->data<__half>(), out->num_elements(), scale, s);
+      return Status::Ok();
+    }
+    RETURN_IF_ERROR(cuda::Transpose(x->data<float>(), phys, comp, out->data<float>(), s));
+    if (scale != 1.f) return cuda::ScaleElementwise(out->data<float>(), out->data<float>(), out->num_elements(), scale, s);
+    return Status::Ok();
   }
   const cuda::GemmMath math = options_.allow_tf32 ? cuda::GemmMath::kTf32 : cuda::GemmMath::kFp32;
   if (op == "ConvTranspose") {
@@ -1618,6 +1645,7 @@ void CudaSessionImpl::PlanFusions() {
   const int nodes = static_cast<int>(graph_->nodes.size());
   skip_.assign(nodes, 0);
   perm_.assign(graph_->num_values(), {});
+  scale_.assign(graph_->num_values(), 1.f);
   // ONNXD_CUDA_FOLD_TRANSPOSE=0: every Transpose moves its data (to compare).
   const char* e = std::getenv("ONNXD_CUDA_FOLD_TRANSPOSE");
   CudaFusionPlan f = PlanCudaFusions(*graph_, plan_, !(e != nullptr && *e == '0'));
@@ -1637,14 +1665,16 @@ bool CudaSessionImpl::AcceptsView(int i, int k) const {
     case ViewRole::kMatMul: return k <= 1;
     case ViewRole::kTranspose: return k == 0;
     case ViewRole::kReshape: return k == 0 && node.outputs[0] >= 0 && may_view_[node.outputs[0]];
-    case ViewRole::kUnary: return node.outputs[0] >= 0 && may_view_[node.outputs[0]];
+    case ViewRole::kUnary: return node.outputs[0] >= 0 && may_view_[node.outputs[0]] && scale_[node.inputs[k]] == 1.f;
     case ViewRole::kBinary: {
       if (node.outputs[0] < 0 || !may_view_[node.outputs[0]]) return false;
+      // A scaled view only into a Mul (which folds its scalar into the scale).
+      if (scale_[node.inputs[k]] != 1.f && op != "Mul") return false;
       // The other operand must be one element of no higher rank (the result keeps the view's dims).
       const int self = node.inputs[k], other = node.inputs[1 - k];
       if (other < 0 || other == self || !dev_[other].is_tensor() || !dev_[self].is_tensor()) return false;
       const Tensor& o = dev_[other].tensor();
-      return o.num_elements() == 1 && o.rank() <= dev_[self].tensor().rank() && perm_[other].empty();
+      return o.num_elements() == 1 && o.rank() <= dev_[self].tensor().rank() && !IsView(other);
     }
     case ViewRole::kNone: return false;
   }
@@ -1652,8 +1682,9 @@ bool CudaSessionImpl::AcceptsView(int i, int k) const {
 }
 
 Status CudaSessionImpl::Materialize(int id) {
-  if (perm_[id].empty()) return Status::Ok();
+  if (!IsView(id)) return Status::Ok();
   const std::vector<int64_t> q = std::move(perm_[id]);
+  const float scale = scale_[id];
   perm_[id].clear();
   const Tensor& t = dev_[id].tensor();
   const DataType dt = t.dtype();
@@ -1665,12 +1696,20 @@ Status CudaSessionImpl::Materialize(int id) {
   for (size_t k = 0; k < q.size(); ++k) phys[q[k]] = shape.dims()[k];
   const DeviceBufferPtr keep = dev_buf_[id];  // the source outlives the queued copy's enqueue
   Tensor* out = nullptr;
-  ASSIGN_OR_RETURN(out, DeviceOutput(id, dt, shape));
+  ASSIGN_OR_RETURN(out, DeviceOutput(id, dt, shape));  // (resets perm_ and scale_)
   if (out->num_elements() == 0) return Status::Ok();
-  ++stats_.moved_transposes;
-  if (dt == DataType::kFloat16)
-    return cuda::Transpose(static_cast<const __half*>(src), phys, q, out->data<__half>(), stream_->get());
-  return cuda::Transpose(static_cast<const float*>(src), phys, q, out->data<float>(), stream_->get());
+  cudaStream_t s = stream_->get();
+  const bool half = dt == DataType::kFloat16;
+  if (!q.empty()) {
+    ++stats_.moved_transposes;
+    RETURN_IF_ERROR(half ? cuda::Transpose(static_cast<const __half*>(src), phys, q, out->data<__half>(), s)
+                         : cuda::Transpose(static_cast<const float*>(src), phys, q, out->data<float>(), s));
+    src = out->raw_data();
+  }
+  if (scale == 1.f) return Status::Ok();
+  const int64_t n = out->num_elements();
+  return half ? cuda::ScaleElementwise(static_cast<const __half*>(src), out->data<__half>(), n, scale, s)
+              : cuda::ScaleElementwise(static_cast<const float*>(src), out->data<float>(), n, scale, s);
 }
 
 Status CudaSessionImpl::RunMatMul(int i, const Tensor& a_in, const Tensor& b_in, int out_id, DataType dt,
@@ -1738,8 +1777,38 @@ Status CudaSessionImpl::RunMatMul(int i, const Tensor& a_in, const Tensor& b_in,
   Tensor* out = nullptr;
   ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
   perm_[out_id] = c_perm;
+  // Scaled views (a folded Mul by a scalar) scale the product: the GEMM's alpha.
+  const float alpha = scale_[node.inputs[0]] * scale_[node.inputs[1]];
   return cuda::RunStridedGemm(*blas_, *pool_, *plan, a.raw_data(), b.raw_data(), out->raw_data(),
-                              dt == DataType::kFloat16, math, s);
+                              dt == DataType::kFloat16, math, s, alpha);
+}
+
+bool CudaSessionImpl::FoldScalarMul(int i) {
+  const GraphPlan& g = *graph_;
+  const PlannedNode& node = g.nodes[i];
+  if (node.inputs.size() != 2 || node.outputs.size() != 1 || node.outputs[0] < 0 || !may_view_[node.outputs[0]])
+    return false;
+  const int out = node.outputs[0];
+  for (int k = 0; k < 2; ++k) {
+    const int c = node.inputs[k], x = node.inputs[1 - k];
+    if (c < 0 || x < 0 || c == x || !g.is_constant[c] || !g.constants[c].is_tensor()) continue;
+    const Tensor& ct = g.constants[c].tensor();
+    if (ct.num_elements() != 1 || (ct.dtype() != DataType::kFloat && ct.dtype() != DataType::kFloat16)) continue;
+    if (!dev_[x].is_tensor() || nhwc_[x]) return false;
+    const Tensor& xt = dev_[x].tensor();
+    const DataType dt = xt.dtype();
+    if ((dt != DataType::kFloat && dt != DataType::kFloat16) || ct.rank() > xt.rank()) return false;
+    float v = ct.dtype() == DataType::kFloat16 ? __half2float(static_cast<const __half*>(ct.raw_data())[0])
+                                              : ct.data<float>()[0];
+    if (dt == DataType::kFloat16) v = __half2float(__float2half(v));  // the constant as the device holds it
+    const Shape shape = xt.shape();
+    AliasOutput(out, x, dt, shape, perm_[x]);
+    scale_[out] *= v;
+    halved_[out] = halved_[x];
+    ++stats_.folded_scales;
+    return true;
+  }
+  return false;
 }
 
 Status CudaSessionImpl::RunAddLayerNorm(int i, bool* done) {
@@ -1753,7 +1822,7 @@ Status CudaSessionImpl::RunAddLayerNorm(int i, bool* done) {
   const int scale_id = l.inputs.size() > 1 ? l.inputs[1] : -1, bias_id = l.inputs.size() > 2 ? l.inputs[2] : -1;
   if (scale_id < 0) return Status::Ok();
   for (int id : {a_id, b_id})
-    if (!dev_[id].is_tensor() || nhwc_[id] || !perm_[id].empty()) return Status::Ok();
+    if (!dev_[id].is_tensor() || nhwc_[id] || IsView(id)) return Status::Ok();
   // The LayerNorm's scale and bias: constants (uploaded once) or values already computed.
   for (int id : {scale_id, bias_id})
     if (id >= 0 && !dev_[id].is_tensor()) {
@@ -1850,7 +1919,7 @@ Status CudaSessionImpl::RunFusedSoftmax(int i, bool* done) {
   for (int id : {x_id, bias_id}) {
     if (id < 0) continue;
     // A graph input or constant is on the host too (on_host_): its device copy is as good.
-    if (!dev_[id].is_tensor() || nhwc_[id] || !perm_[id].empty()) return Status::Ok();
+    if (!dev_[id].is_tensor() || nhwc_[id] || IsView(id)) return Status::Ok();
   }
   const Tensor& x = dev_[x_id].tensor();
   const DataType dt = x.dtype();
@@ -2067,7 +2136,7 @@ Status CudaSessionImpl::RunBiasGemm(int i, bool* done) {
   const int a_id = node.inputs[0], w_id = node.inputs[1];
   // (A graph input is on the host too: its device copy serves.)
   if (a_id < 0 || !dev_[a_id].is_tensor() || !dev_[w_id].is_tensor() || !dev_[f.bias].is_tensor() ||
-      nhwc_[a_id] || !perm_[a_id].empty())
+      nhwc_[a_id] || IsView(a_id))
     return Status::Ok();
   const Tensor& a = dev_[a_id].tensor();
   const Tensor& w = dev_[w_id].tensor();

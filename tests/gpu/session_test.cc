@@ -275,6 +275,8 @@ TEST(CudaTransposeFoldTest, SdpaAttentionMatchesCpu) {
     const Result gpu = RunOn(m, Device::kCuda, in, 3);
     ExpectClose(gpu, cpu, 1e-3f, 1e-5f);
     EXPECT_EQ(gpu.first_run.moved_transposes, 0) << "every Transpose folds into a GEMM";
+    EXPECT_EQ(gpu.first_run.folded_scales, 2) << "Q's and K's scale Muls become the GEMM's alpha";
+    EXPECT_EQ(gpu.first_run.fused_softmax, 1);
     ExpectClose(RunOn(m, Device::kCuda, in, 3, false, nullptr, /*fp16=*/true), cpu, 2e-2f, 5e-3f);
     setenv("ONNXD_CUDA_FOLD_TRANSPOSE", "0", 1);
     const Result unfolded = RunOn(m, Device::kCuda, in, 3);
@@ -414,6 +416,31 @@ TEST(CudaTransposeFoldTest, FoldFormsMatchCpu) {
          perm(AddNode(g, "Transpose", {"b1"}, {"b"}), {0, 1, 3, 2});  // [2, 3, 6, 4]
          AddNode(g, "MatMul", {"a", "b"}, {"y0"});
        }},
+      {"a scaled view materialized by a merging Reshape", {{2, 3, 4, 5}, {15, 6}},
+       [&](onnx::GraphProto* g) {
+         auto* t = g->add_initializer();
+         t->set_name("s");
+         t->set_data_type(kF32);
+         const float v = 0.75f;
+         t->set_raw_data(&v, sizeof(float));
+         Int64Init(g, "merge", {2, 4, 15});
+         perm(AddNode(g, "Transpose", {"x0"}, {"t"}), {0, 2, 1, 3});  // [2, 4, 3, 5]
+         AddNode(g, "Mul", {"t", "s"}, {"ts"});
+         AddNode(g, "Reshape", {"ts", "merge"}, {"r"});  // merges 3 and 5: apart in memory
+         AddNode(g, "MatMul", {"r", "x1"}, {"y0"});
+       }},
+      {"a scaled view into a Transpose that is an output", {{3, 4}, {4, 2}},
+       [&](onnx::GraphProto* g) {
+         auto* t = g->add_initializer();
+         t->set_name("s");
+         t->set_data_type(kF32);
+         const float v = -2.f;
+         t->set_raw_data(&v, sizeof(float));
+         AddNode(g, "Mul", {"x0", "s"}, {"xs"});
+         perm(AddNode(g, "Transpose", {"xs"}, {"y1"}), {1, 0});
+         AddNode(g, "MatMul", {"xs", "x1"}, {"y0"});
+       },
+       2},
       {"two Transposes that cancel", {{4, 5}, {5, 3}},
        [&](onnx::GraphProto* g) {
          perm(AddNode(g, "Transpose", {"x0"}, {"t"}), {1, 0});

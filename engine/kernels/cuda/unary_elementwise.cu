@@ -79,7 +79,30 @@ Status LaunchClip(const T* in, T* out, int64_t n, float lo, float hi, cudaStream
   return CudaStatus(cudaGetLastError(), "ClipElementwise launch");
 }
 
+template <typename T>
+__global__ void ScaleKernel(const T* in, T* out, int64_t n, float scale) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    out[i] = FromFloat<T>(ToFloat(in[i]) * scale);
+}
+
+template <typename T>
+Status LaunchScale(const T* in, T* out, int64_t n, float scale, cudaStream_t stream) {
+  if (n <= 0) return Status::Ok();
+  constexpr int kBlock = 256;
+  ScaleKernel<T><<<GridBlocks(n, kBlock), kBlock, 0, stream>>>(in, out, n, scale);
+  return CudaStatus(cudaGetLastError(), "ScaleElementwise launch");
+}
+
 }  // namespace
+
+Status ScaleElementwise(const float* in, float* out, int64_t n, float scale, cudaStream_t stream) {
+  return LaunchScale(in, out, n, scale, stream);
+}
+
+Status ScaleElementwise(const __half* in, __half* out, int64_t n, float scale, cudaStream_t stream) {
+  return LaunchScale(in, out, n, scale, stream);
+}
 
 Status ClipElementwise(const float* in, float* out, int64_t n, float lo, float hi, cudaStream_t stream) {
   return LaunchClip(in, out, n, lo, hi, stream);

@@ -22,4 +22,8 @@ Status UnaryElementwise(UnaryOp op, const __half* in, __half* out, int64_t n, cu
 Status ClipElementwise(const float* in, float* out, int64_t n, float lo, float hi, cudaStream_t stream);
 Status ClipElementwise(const __half* in, __half* out, int64_t n, float lo, float hi, cudaStream_t stream);
 
+// out[i] = in[i] * scale (rounded once); in == out is allowed.
+Status ScaleElementwise(const float* in, float* out, int64_t n, float scale, cudaStream_t stream);
+Status ScaleElementwise(const __half* in, __half* out, int64_t n, float scale, cudaStream_t stream);
+
 }  // namespace onnxd::cuda

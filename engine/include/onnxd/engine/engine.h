@@ -178,6 +178,7 @@ class Session {
     int fused_layer_norm = 0;  // Add -> LayerNormalization run as one kernel
     int fallbacks = 0;         // GPU nodes whose case went to the CPU kernel at run time
     int own_depthwise = 0;     // depthwise convolutions our kernel computed (not cuDNN)
+    int folded_scales = 0;     // Muls by a scalar folded into a view's scale (a GEMM's alpha)
   };
   CudaRunStats last_run_cuda_stats() const;
   // What the last tuning run chose and measured ("" when none has run): CUDA sessions.
