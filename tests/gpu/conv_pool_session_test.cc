@@ -297,12 +297,8 @@ onnx::ModelProto DepthwiseStack() {
   FloatInit(g, "b1", {C}, 32);
   FloatInit(g, "w2", {C, 1, 5, 5}, 33);
   FloatInit(g, "w3", {C, 1, 3, 3}, 34);
-  for (const auto& [name, v] : {std::pair<const char*, float>{"lo", 0.f}, {"hi", 6.f}}) {
-    auto* t = g->add_initializer();
-    t->set_name(name);
-    t->set_data_type(kF32);
-    t->set_raw_data(&v, sizeof(float));
-  }
+  ScalarInit(g, "lo", 0.f);
+  ScalarInit(g, "hi", 6.f);
   auto conv = [&](const std::vector<std::string>& in, const std::string& out, std::vector<int64_t> pads,
                   std::vector<int64_t> strides, std::vector<int64_t> dil) {
     auto* n = AddNode(g, "Conv", in, {out});

@@ -107,6 +107,15 @@ inline void FloatInit(onnx::GraphProto* g, const std::string& name, const std::v
   t->set_raw_data(v.data(), v.size() * sizeof(float));
 }
 
+// A float constant of one element (dims: [] by default, or e.g. {1}).
+inline void ScalarInit(onnx::GraphProto* g, const std::string& name, float v, const std::vector<int64_t>& dims = {}) {
+  auto* t = g->add_initializer();
+  t->set_name(name);
+  t->set_data_type(kF32);
+  for (int64_t d : dims) t->add_dims(d);
+  t->set_raw_data(&v, sizeof(float));
+}
+
 inline Value FloatTensor(const std::vector<int64_t>& dims, const std::vector<float>& data) {
   Tensor t = Tensor::Allocate(DataType::kFloat, Shape(std::span<const int64_t>(dims)));
   std::copy(data.begin(), data.end(), t.data<float>());

@@ -193,11 +193,7 @@ TEST(CudaSessionTest, AttentionBlockStaysOnTheGpu) {
   FloatInit(g, "beta", {E}, 18);
   Int64Init(g, "heads", {B, S, H, D});
   Int64Init(g, "merged", {B, S, E});
-  auto* scale = g->add_initializer();
-  scale->set_name("scale");
-  scale->set_data_type(kF32);
-  float sv = std::sqrt(static_cast<float>(D));
-  scale->set_raw_data(&sv, sizeof(float));
+  ScalarInit(g, "scale", std::sqrt(static_cast<float>(D)));
   AddNode(g, "MatMul", {"x", "Wq"}, {"q0"});
   AddNode(g, "Add", {"q0", "bq"}, {"q1"});
   AddNode(g, "MatMul", {"x", "Wk"}, {"k0"});
@@ -238,11 +234,7 @@ onnx::ModelProto SdpaAttention(int64_t S, int64_t H, int64_t D) {
   *g->add_output() = Info("y", kF32, {-1, S, E});
   Int64Init(g, "heads", {0, S, H, D});
   Int64Init(g, "merged", {0, S, E});
-  auto* scale = g->add_initializer();
-  scale->set_name("sqrt_scale");
-  scale->set_data_type(kF32);
-  const float sv = std::sqrt(1.f / std::sqrt(static_cast<float>(D)));
-  scale->set_raw_data(&sv, sizeof(float));
+  ScalarInit(g, "sqrt_scale", std::sqrt(1.f / std::sqrt(static_cast<float>(D))));
   AddNode(g, "Reshape", {"q", "heads"}, {"q2"});
   AddNode(g, "Reshape", {"k", "heads"}, {"k2"});
   AddNode(g, "Reshape", {"v", "heads"}, {"v2"});
@@ -301,16 +293,8 @@ TEST(CudaTransposeFoldTest, DynamoAttentionMovesOneTranspose) {
   Int64Init(g, "bh", {-1, S, D});
   Int64Init(g, "kt_shape", {-1, H, D, S});
   Int64Init(g, "merged", {0, S, E});
-  auto* scale = g->add_initializer();
-  scale->set_name("sqrt_scale");
-  scale->set_data_type(kF32);
-  const float sv = std::sqrt(1.f / std::sqrt(static_cast<float>(D)));
-  scale->set_raw_data(&sv, sizeof(float));
-  auto* zero = g->add_initializer();
-  zero->set_name("zero");
-  zero->set_data_type(kF32);
-  const float zv = 0.f;
-  zero->set_raw_data(&zv, sizeof(float));
+  ScalarInit(g, "sqrt_scale", std::sqrt(1.f / std::sqrt(static_cast<float>(D))));
+  ScalarInit(g, "zero", 0.f);
   for (const char* n : {"q", "k", "v"}) AddNode(g, "Reshape", {n, "heads"}, {std::string(n) + "2"});
   IntsAttr(AddNode(g, "Transpose", {"q2"}, {"qt"}), "perm", {0, 2, 1, 3});
   IntsAttr(AddNode(g, "Transpose", {"k2"}, {"kh"}), "perm", {0, 2, 1, 3});
@@ -367,22 +351,24 @@ TEST(CudaTransposeFoldTest, FoldFormsMatchCpu) {
     int outputs = 1;
   };
   auto perm = [](onnx::NodeProto* n, std::vector<int64_t> p) { IntsAttr(n, "perm", p); };
+  // x0 transposed by p into `t`, then MatMul(t, x1) -> y0: the common start of the cases below.
+  auto t_matmul = [&](onnx::GraphProto* g, std::vector<int64_t> p, const std::string& t = "a") {
+    perm(AddNode(g, "Transpose", {"x0"}, {t}), p);
+    AddNode(g, "MatMul", {t, "x1"}, {"y0"});
+  };
   const std::vector<Case> cases = {
       {"A packed down M (trans_a)", {{2, 6, 5}, {2, 6, 3}},
        [&](onnx::GraphProto* g) {
-         perm(AddNode(g, "Transpose", {"x0"}, {"a"}), {0, 2, 1});
-         AddNode(g, "MatMul", {"a", "x1"}, {"y0"});
+         t_matmul(g, {0, 2, 1});
        }},
       {"Transpose also a graph output", {{2, 6, 5}, {2, 6, 3}},
        [&](onnx::GraphProto* g) {
-         perm(AddNode(g, "Transpose", {"x0"}, {"y1"}), {0, 2, 1});
-         AddNode(g, "MatMul", {"y1", "x1"}, {"y0"});
+         t_matmul(g, {0, 2, 1}, "y1");
        },
        2},
       {"Transpose also read by a Softmax", {{2, 6, 5}, {2, 6, 3}},
        [&](onnx::GraphProto* g) {
-         perm(AddNode(g, "Transpose", {"x0"}, {"a"}), {0, 2, 1});
-         AddNode(g, "MatMul", {"a", "x1"}, {"y0"});
+         t_matmul(g, {0, 2, 1});
          AddNode(g, "Softmax", {"a"}, {"y1"});
        },
        2},
@@ -404,11 +390,7 @@ TEST(CudaTransposeFoldTest, FoldFormsMatchCpu) {
        }},
       {"Relu and a scalar Mul between Transposes and the MatMul", {{2, 3, 6, 5}, {2, 4, 3, 6}},
        [&](onnx::GraphProto* g) {
-         auto* t = g->add_initializer();
-         t->set_name("half");
-         t->set_data_type(kF32);
-         const float h = 0.5f;
-         t->set_raw_data(&h, sizeof(float));
+         ScalarInit(g, "half", 0.5f);
          perm(AddNode(g, "Transpose", {"x0"}, {"a0"}), {0, 1, 3, 2});  // [2, 3, 5, 6]
          AddNode(g, "Relu", {"a0"}, {"a"});
          perm(AddNode(g, "Transpose", {"x1"}, {"b0"}), {0, 2, 1, 3});  // [2, 3, 4, 6]
@@ -418,11 +400,7 @@ TEST(CudaTransposeFoldTest, FoldFormsMatchCpu) {
        }},
       {"a scaled view materialized by a merging Reshape", {{2, 3, 4, 5}, {15, 6}},
        [&](onnx::GraphProto* g) {
-         auto* t = g->add_initializer();
-         t->set_name("s");
-         t->set_data_type(kF32);
-         const float v = 0.75f;
-         t->set_raw_data(&v, sizeof(float));
+         ScalarInit(g, "s", 0.75f);
          Int64Init(g, "merge", {2, 4, 15});
          perm(AddNode(g, "Transpose", {"x0"}, {"t"}), {0, 2, 1, 3});  // [2, 4, 3, 5]
          AddNode(g, "Mul", {"t", "s"}, {"ts"});
@@ -431,11 +409,7 @@ TEST(CudaTransposeFoldTest, FoldFormsMatchCpu) {
        }},
       {"a scaled view into a Transpose that is an output", {{3, 4}, {4, 2}},
        [&](onnx::GraphProto* g) {
-         auto* t = g->add_initializer();
-         t->set_name("s");
-         t->set_data_type(kF32);
-         const float v = -2.f;
-         t->set_raw_data(&v, sizeof(float));
+         ScalarInit(g, "s", -2.f);
          AddNode(g, "Mul", {"x0", "s"}, {"xs"});
          perm(AddNode(g, "Transpose", {"xs"}, {"y1"}), {1, 0});
          AddNode(g, "MatMul", {"xs", "x1"}, {"y0"});
@@ -449,25 +423,21 @@ TEST(CudaTransposeFoldTest, FoldFormsMatchCpu) {
        }},
       {"vector B, broadcast batch", {{5, 2, 6}, {6}},
        [&](onnx::GraphProto* g) {
-         perm(AddNode(g, "Transpose", {"x0"}, {"a"}), {1, 0, 2});
-         AddNode(g, "MatMul", {"a", "x1"}, {"y0"});
+         t_matmul(g, {1, 0, 2});
        }},
       {"A view against a shared B", {{7, 3, 6}, {6, 4}},
        [&](onnx::GraphProto* g) {
-         perm(AddNode(g, "Transpose", {"x0"}, {"a"}), {1, 0, 2});
-         AddNode(g, "MatMul", {"a", "x1"}, {"y0"});
+         t_matmul(g, {1, 0, 2});
        }},
       {"a view also read by an Add of a full-size tensor (materialized there)", {{2, 6, 5}, {2, 6, 3}, {2, 5, 6}},
        [&](onnx::GraphProto* g) {
-         perm(AddNode(g, "Transpose", {"x0"}, {"a"}), {0, 2, 1});
-         AddNode(g, "MatMul", {"a", "x1"}, {"y0"});
+         t_matmul(g, {0, 2, 1});
          AddNode(g, "Add", {"a", "x2"}, {"y1"});
        },
        2},
       {"a view also read by Shape", {{2, 6, 5}, {2, 6, 3}},
        [&](onnx::GraphProto* g) {
-         perm(AddNode(g, "Transpose", {"x0"}, {"a"}), {0, 2, 1});
-         AddNode(g, "MatMul", {"a", "x1"}, {"y0"});
+         t_matmul(g, {0, 2, 1});
          AddNode(g, "Shape", {"a"}, {"s"});
          IntAttr(AddNode(g, "Cast", {"s"}, {"y1"}), "to", kF32);
        },
@@ -517,13 +487,6 @@ TEST(CudaTransposeFoldTest, FoldFormsMatchCpu) {
 // node by node and replayed.
 TEST(CudaSoftmaxFusionTest, ChainsMatchCpu) {
   const int64_t B = 2, H = 3;
-  auto scalar = [](onnx::GraphProto* g, const std::string& name, float v, std::vector<int64_t> dims = {}) {
-    auto* t = g->add_initializer();
-    t->set_name(name);
-    t->set_data_type(kF32);
-    for (int64_t d : dims) t->add_dims(d);
-    t->set_raw_data(&v, sizeof(float));
-  };
   struct Case {
     const char* name;
     bool full_mask;  // mask [B, 1, S, S], else [B, 1, 1, S]
@@ -537,14 +500,14 @@ TEST(CudaSoftmaxFusionTest, ChainsMatchCpu) {
   const std::vector<Case> cases = {
       {"scale, padding mask", false,
        [&](onnx::GraphProto* g) {
-         scalar(g, "scale", 0.25f);
+         ScalarInit(g, "scale", 0.25f);
          AddNode(g, "Mul", {"x", "scale"}, {"xs"});
          AddNode(g, "Add", {"xs", "mask"}, {"xm"});
          IntAttr(AddNode(g, "Softmax", {"xm"}, {"y0"}), "axis", -1);
        }},
       {"mask first in the Add, full mask, NaN cleanup", true,
        [&](onnx::GraphProto* g) {
-         scalar(g, "zero", 0.f, {1});
+         ScalarInit(g, "zero", 0.f, {1});
          AddNode(g, "Add", {"mask", "x"}, {"xm"});
          IntAttr(AddNode(g, "Softmax", {"xm"}, {"p"}), "axis", -1);
          AddNode(g, "IsNaN", {"p"}, {"nan"});
@@ -553,7 +516,7 @@ TEST(CudaSoftmaxFusionTest, ChainsMatchCpu) {
        1, true},
       {"NaN cleanup alone", false,
        [&](onnx::GraphProto* g) {
-         scalar(g, "zero", 0.f);
+         ScalarInit(g, "zero", 0.f);
          IntAttr(AddNode(g, "Softmax", {"x"}, {"p"}), "axis", -1);
          AddNode(g, "IsNaN", {"p"}, {"nan"});
          AddNode(g, "Where", {"nan", "zero", "p"}, {"y0"});
@@ -562,7 +525,7 @@ TEST(CudaSoftmaxFusionTest, ChainsMatchCpu) {
        2},
       {"probabilities also an output (the cleanup stays apart)", true,
        [&](onnx::GraphProto* g) {
-         scalar(g, "zero", 0.f);
+         ScalarInit(g, "zero", 0.f);
          AddNode(g, "Add", {"x", "mask"}, {"xm"});
          IntAttr(AddNode(g, "Softmax", {"xm"}, {"y1"}), "axis", -1);
          AddNode(g, "IsNaN", {"y1"}, {"nan"});
@@ -812,11 +775,7 @@ TEST(CudaSessionTest, SoftmaxNanCleanupStaysOnTheGpu) {
   auto* g = m.mutable_graph();
   *g->add_input() = Info("x", kF32, {2, 4, 8, 8});
   *g->add_output() = Info("y", kF32, {2, 4, 8, 8});
-  auto* t = g->add_initializer();
-  t->set_name("zero");
-  t->set_data_type(kF32);
-  float zero = 0.f;
-  t->set_raw_data(&zero, sizeof(float));
+  ScalarInit(g, "zero", 0.f);
   AddNode(g, "Softmax", {"x"}, {"p"});
   AddNode(g, "IsNaN", {"p"}, {"nan"});
   AddNode(g, "Where", {"nan", "zero", "p"}, {"y"});
