@@ -1,5 +1,7 @@
 #include "kernels/cuda/gemm_strided.h"
 
+#include <cstdint>
+
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/grid_stride.h"
 
@@ -40,9 +42,30 @@ Status RunStridedGemm(Blas& blas, DevicePool& pool, const StridedGemmPlan& plan,
                                    plan.batch_rank ? plan.stride_b[0] : 0, c, plan.batch_rank ? plan.stride_c[0] : 0,
                                    count, fp16, math);
   if (count == 0 || g.m == 0 || g.n == 0) return Status::Ok();
+  const int64_t elem = fp16 ? 2 : 4;
+  // cuBLAS cannot look at the matrices a device pointer array names: only when every one of them
+  // is 16-byte aligned (tensor-core kernels assume it) does the pointer-array call run; otherwise
+  // one strided-batched call per entry of the outer batch axes, whose pointers cuBLAS sees.
+  bool aligned = ((reinterpret_cast<uintptr_t>(a) | reinterpret_cast<uintptr_t>(b) | reinterpret_cast<uintptr_t>(c)) &
+                  15) == 0;
+  for (int d = 0; d < plan.batch_rank; ++d)
+    aligned &= ((plan.stride_a[d] * elem) | (plan.stride_b[d] * elem) | (plan.stride_c[d] * elem)) % 16 == 0;
+  if (!aligned) {
+    StridedGemmPlan outer = plan;  // the outer axes alone, to enumerate their entries
+    outer.batch_rank = plan.batch_rank - 1;
+    const int last = plan.batch_rank - 1;
+    for (int64_t t = 0; t < outer.batch_count(); ++t) {
+      int64_t oa = 0, ob = 0, oc = 0;
+      BatchOffsets(outer, t, &oa, &ob, &oc);
+      RETURN_IF_ERROR(blas.GemmStridedBatched(g, static_cast<const char*>(a) + oa * elem, plan.stride_a[last],
+                                              static_cast<const char*>(b) + ob * elem, plan.stride_b[last],
+                                              static_cast<char*>(c) + oc * elem, plan.stride_c[last],
+                                              plan.batch_dims[last], fp16, math));
+    }
+    return Status::Ok();
+  }
   ASSIGN_OR_RETURN(DeviceBuffer ptrs, pool.Allocate(static_cast<size_t>(3 * count) * sizeof(void*)));
   void** p = ptrs.as<void*>();
-  const int64_t elem = fp16 ? 2 : 4;
   FillGemmPointersKernel<<<GridBlocks(count), kGridStrideBlock, 0, stream>>>(
       plan, static_cast<const char*>(a), static_cast<const char*>(b), static_cast<char*>(c), elem, count, p);
   ONNXD_CUDA_RETURN_IF_ERROR(cudaGetLastError());
