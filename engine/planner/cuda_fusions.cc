@@ -181,11 +181,8 @@ CudaFusionPlan PlanCudaFusions(const GraphPlan& g, const DevicePlan& plan, bool 
     const PlannedNode& add = g.nodes[j];
     if (cuda_op(j) != "Add" || claimed[j] || add.inputs.size() != 2 || add.outputs.size() != 1) continue;
     const int sum = add.outputs[0];
-    // Two computed operands of one shape (a residual); a constant one broadcasts (a bias, a position
-    // embedding), which the kernel does not take.
-    if (add.inputs[0] < 0 || add.inputs[1] < 0 || g.is_constant[add.inputs[0]] || g.is_constant[add.inputs[1]] ||
-        sum < 0 || rd.count[sum] != 1)
-      continue;
+    // (The run checks the operands' shapes: one the sum's, the other repeating over its rows.)
+    if (add.inputs[0] < 0 || add.inputs[1] < 0 || sum < 0 || rd.count[sum] != 1) continue;
     const int ln = rd.last[sum];
     const PlannedNode& l = g.nodes[ln];
     if (cuda_op(ln) != "LayerNormalization" || l.inputs.empty() || l.inputs[0] != sum || l.outputs.empty() ||
@@ -240,7 +237,6 @@ CudaFusionPlan PlanCudaFusions(const GraphPlan& g, const DevicePlan& plan, bool 
   // A MatMul whose result only Transposes (with one perm) read writes it as they would lay it out;
   // also through one reshape alias (TorchScript's no-op view of the context before its Transpose:
   // at run time a reshape that changes the dims gets the view materialized, so it stays right).
-  constexpr size_t kMaxTransposeRank = 6;  // the CUDA Transpose kernel's; beyond it, the CPU's
   std::vector<uint8_t> identity_transpose(nodes, 0);
   for (int j = 0; j < nodes; ++j) {
     if (role(j) != ViewRole::kMatMul) continue;
@@ -253,10 +249,15 @@ CudaFusionPlan PlanCudaFusions(const GraphPlan& g, const DevicePlan& plan, bool 
       if (role(r) == ViewRole::kTranspose) {
         transposes.push_back(r);
       } else if (role(r) == ViewRole::kReshape && g.nodes[r].outputs[0] >= 0) {
+        // Only a reshape keeping the rank (TorchScript's no-op view; the Transpose's perm length is
+        // the reshape's rank), where the plan knows the MatMul's rank; the run checks it always.
         for (const auto& [r2, k2] : rd.list[g.nodes[r].outputs[0]]) {
           if (dims_only(r2, k2)) continue;
-          if (role(r2) == ViewRole::kTranspose) transposes.push_back(r2);
-          else ok = false;
+          if (role(r2) == ViewRole::kTranspose &&
+              (plan.value_rank[c] < 0 || plan.cuda_params[r2].perm.size() == static_cast<size_t>(plan.value_rank[c])))
+            transposes.push_back(r2);
+          else
+            ok = false;
         }
       } else {
         ok = false;
@@ -265,7 +266,7 @@ CudaFusionPlan PlanCudaFusions(const GraphPlan& g, const DevicePlan& plan, bool 
     std::vector<int64_t> p;
     for (int r : transposes) {
       const std::vector<int64_t>& rp = plan.cuda_params[r].perm;
-      ok &= !rp.empty() && rp.size() <= kMaxTransposeRank && (p.empty() || rp == p);
+      ok &= !rp.empty() && rp.size() <= static_cast<size_t>(kMaxCudaTransposeRank) && (p.empty() || rp == p);
       p = rp;
     }
     if (!ok || p.empty()) continue;

@@ -24,6 +24,10 @@
 
 namespace onnxd::engine {
 
+// The CUDA Transpose kernel's highest rank (kernels/cuda/tensor_shape.h kMaxRank; the session checks
+// they agree); a MatMul result for a Transpose of higher rank is not written transposed.
+inline constexpr int kMaxCudaTransposeRank = 6;
+
 // How a node on the GPU reads a permuted view.
 enum class ViewRole { kNone, kMatMul, kTranspose, kUnary, kBinary, kReshape };
 ViewRole ViewRoleOf(const std::string& op, size_t inputs);

@@ -315,7 +315,10 @@ onnx::ModelProto DepthwiseStack() {
   return m;
 }
 
-int OwnDepthwiseInFirstRun(const onnx::ModelProto& m, const std::vector<Value>& in, bool fp16) {
+// Our kernel's uses in the first run; with `tune`, the runs after it tune (the capturing one) and
+// *tuning gets what the tuning chose.
+int OwnDepthwiseInFirstRun(const onnx::ModelProto& m, const std::vector<Value>& in, bool fp16, bool tune = false,
+                           std::string* tuning = nullptr) {
   CompileOptions options;
   options.device = Device::kCuda;
   options.fp16 = fp16;
@@ -325,7 +328,14 @@ int OwnDepthwiseInFirstRun(const onnx::ModelProto& m, const std::vector<Value>& 
   std::vector<Value> outs;
   Status st = session->Run(in, &outs);
   EXPECT_TRUE(st.ok()) << st.ToString();
-  return session->last_run_cuda_stats().own_depthwise;
+  const int used = session->last_run_cuda_stats().own_depthwise;
+  if (tune) {
+    RunOptions ro;
+    ro.tune = true;
+    for (int k = 0; k < 2; ++k) EXPECT_TRUE(session->Run(in, &outs, ro).ok());
+    if (tuning != nullptr) *tuning = session->last_tuning();
+  }
+  return used;
 }
 
 TEST(CudaDepthwiseTest, OwnKernelMatchesCpuInEveryMode) {
@@ -335,6 +345,10 @@ TEST(CudaDepthwiseTest, OwnKernelMatchesCpuInEveryMode) {
   CheckAllModes(m, in);
   EXPECT_EQ(OwnDepthwiseInFirstRun(m, in, false), 3);
   EXPECT_EQ(OwnDepthwiseInFirstRun(m, in, true), 3);
+  // The setting holds through autotuning too: every candidate it times uses our kernel.
+  std::string tuning;
+  OwnDepthwiseInFirstRun(m, in, true, true, &tuning);
+  EXPECT_NE(tuning.find("our depthwise kernel chosen"), std::string::npos) << tuning;
   setenv("ONNXD_CUDA_DEPTHWISE", "0", 1);
   EXPECT_EQ(OwnDepthwiseInFirstRun(m, in, false), 0);
   unsetenv("ONNXD_CUDA_DEPTHWISE");

@@ -699,30 +699,51 @@ TEST(CudaAttentionTest, MatchesCpu) {
 // at the widths of the register kernels (64, 768) and the block kernel (1500); a pre-LN sum that
 // another node also reads stays a separate Add. fp32 and fp16.
 TEST(CudaAddLayerNormTest, MatchesCpu) {
+  struct Case {
+    const char* name;
+    std::vector<int64_t> b_dims;  // the second operand ({} : the first's shape)
+    bool shared_sum = false;       // the sum also read by another node: not fused
+  };
+  const std::vector<Case> cases = {{"residual", {}},
+                                   {"a [1, S, C] position embedding", {1, 5, -1}},
+                                   {"a [C] bias", {-1}},
+                                   {"the sum read twice (pre-LN)", {}, true}};
   for (int64_t C : {64, 768, 1500}) {
-    for (bool shared_sum : {false, true}) {
-      SCOPED_TRACE(::testing::Message() << C << " columns" << (shared_sum ? ", the sum read twice" : ""));
+    for (const Case& c : cases) {
+      SCOPED_TRACE(::testing::Message() << C << " columns, " << c.name);
+      std::vector<int64_t> bd = c.b_dims.empty() ? std::vector<int64_t>{3, 5, C} : c.b_dims;
+      for (int64_t& d : bd)
+        if (d < 0) d = C;
       onnx::ModelProto m = NewModel(17);
       auto* g = m.mutable_graph();
       *g->add_input() = Info("a", kF32, {3, 5, C});
-      *g->add_input() = Info("b", kF32, {3, 5, C});
+      *g->add_input() = Info("b", kF32, bd);
       *g->add_output() = AnyShape("y", kF32);
       FloatInit(g, "gamma", {C}, 51);
       FloatInit(g, "beta", {C}, 52);
-      AddNode(g, "Add", {"a", "b"}, {"sum"});
+      AddNode(g, "Add", {"b", "a"}, {"sum"});  // the repeating operand first: the kernel takes either order
       FloatAttr(AddNode(g, "LayerNormalization", {"sum", "gamma", "beta"}, {"ln"}), "epsilon", 1e-5f);
-      if (shared_sum) {
+      if (c.shared_sum) {
         AddNode(g, "Add", {"ln", "sum"}, {"y"});
       } else {
         AddNode(g, "Relu", {"ln"}, {"y"});
       }
       const std::vector<Value> in = {FloatTensor({3, 5, C}, Random(15 * C, 53, 2.f)),
-                                     FloatTensor({3, 5, C}, Random(15 * C, 54, 2.f))};
+                                     FloatTensor(bd, Random(Count(bd), 54, 2.f))};
       const Result cpu = RunOn(m, Device::kCpu, in);
-      const Result gpu = RunOn(m, Device::kCuda, in, 3);
-      ExpectClose(gpu, cpu, 1e-4f, 1e-5f);
-      EXPECT_EQ(gpu.first_run.fused_layer_norm, shared_sum ? 0 : 1);
-      ExpectClose(RunOn(m, Device::kCuda, in, 3, false, nullptr, /*fp16=*/true), cpu, 2e-2f, 2e-2f);
+      for (bool fp16 : {false, true}) {
+        SCOPED_TRACE(fp16 ? "fp16" : "fp32");
+        const Result gpu = RunOn(m, Device::kCuda, in, 3, false, nullptr, fp16);
+        ExpectClose(gpu, cpu, fp16 ? 2e-2f : 1e-4f, fp16 ? 2e-2f : 1e-5f);
+        EXPECT_EQ(gpu.first_run.fused_layer_norm, c.shared_sum ? 0 : 1);
+        // The fused kernel rounds the sum as the Add kernel does and normalizes with the same
+        // LayerNorm kernel: bit for bit the unfused result.
+        setenv("ONNXD_CUDA_FUSE", "0", 1);
+        const Result unfused = RunOn(m, Device::kCuda, in, 1, false, nullptr, fp16);
+        unsetenv("ONNXD_CUDA_FUSE");
+        ASSERT_EQ(unfused.outputs.size(), gpu.outputs.size());
+        EXPECT_EQ(unfused.outputs[0], gpu.outputs[0]);
+      }
     }
   }
 }

@@ -15,11 +15,11 @@ __device__ __forceinline__ float RowValue(const T* xr, const T* rr, int64_t c) {
 
 // Two passes over the row (row_reduce.cuh BlockMeanVariance).
 template <typename T>
-__global__ void LayerNormKernel(const T* x, const T* residual, const T* scale, const T* bias, T* y, int64_t cols,
-                                float epsilon) {
+__global__ void LayerNormKernel(const T* x, const T* residual, int64_t residual_rows, const T* scale, const T* bias,
+                                T* y, int64_t cols, float epsilon) {
   __shared__ float shared[32];
   const T* xr = x + blockIdx.x * cols;
-  const T* rr = residual != nullptr ? residual + blockIdx.x * cols : nullptr;
+  const T* rr = residual != nullptr ? residual + (blockIdx.x % residual_rows) * cols : nullptr;
   T* yr = y + blockIdx.x * cols;
   const float2 mv = BlockMeanVariance([xr, rr](long long c) { return RowValue(xr, rr, c); }, cols, shared);
   const float mean = mv.x, inv_std = rsqrtf(mv.y + epsilon);
@@ -32,11 +32,11 @@ __global__ void LayerNormKernel(const T* x, const T* residual, const T* scale, c
 // to 1024 threads mostly waiting on each other).
 constexpr int kRowThreads = 128;
 template <typename T, int kPer>
-__global__ void LayerNormRegistersKernel(const T* x, const T* residual, const T* scale, const T* bias, T* y, int cols,
-                                         float epsilon) {
+__global__ void LayerNormRegistersKernel(const T* x, const T* residual, int64_t residual_rows, const T* scale,
+                                         const T* bias, T* y, int cols, float epsilon) {
   __shared__ float shared[32];
   const T* xr = x + static_cast<int64_t>(blockIdx.x) * cols;
-  const T* rr = residual != nullptr ? residual + static_cast<int64_t>(blockIdx.x) * cols : nullptr;
+  const T* rr = residual != nullptr ? residual + (static_cast<int64_t>(blockIdx.x) % residual_rows) * cols : nullptr;
   T* yr = y + static_cast<int64_t>(blockIdx.x) * cols;
   float v[kPer];
   float s = 0.f;
@@ -63,36 +63,43 @@ __global__ void LayerNormRegistersKernel(const T* x, const T* residual, const T*
 }
 
 template <typename T>
-Status Launch(const T* x, const T* residual, const T* scale, const T* bias, T* y, int64_t rows, int64_t cols,
-              float epsilon, cudaStream_t stream) {
+Status Launch(const T* x, const T* residual, int64_t residual_rows, const T* scale, const T* bias, T* y, int64_t rows,
+              int64_t cols, float epsilon, cudaStream_t stream) {
+  if (residual_rows <= 0) residual_rows = rows;
   if (rows <= 0 || cols <= 0) return Status::Ok();
   if (rows > 0x7fffffff) return Unimplemented("LayerNormLastAxis: more than 2^31-1 rows");
   if (!scale) return InvalidArgument("LayerNormLastAxis: scale is required");
   const unsigned grid = static_cast<unsigned>(rows);
   const int c = static_cast<int>(cols);
   if (cols <= 128)
-    LayerNormRegistersKernel<T, 1><<<grid, kRowThreads, 0, stream>>>(x, residual, scale, bias, y, c, epsilon);
+    LayerNormRegistersKernel<T, 1><<<grid, kRowThreads, 0, stream>>>(x, residual, residual_rows, scale, bias, y, c,
+                                                                        epsilon);
   else if (cols <= 256)
-    LayerNormRegistersKernel<T, 2><<<grid, kRowThreads, 0, stream>>>(x, residual, scale, bias, y, c, epsilon);
+    LayerNormRegistersKernel<T, 2><<<grid, kRowThreads, 0, stream>>>(x, residual, residual_rows, scale, bias, y, c,
+                                                                        epsilon);
   else if (cols <= 512)
-    LayerNormRegistersKernel<T, 4><<<grid, kRowThreads, 0, stream>>>(x, residual, scale, bias, y, c, epsilon);
+    LayerNormRegistersKernel<T, 4><<<grid, kRowThreads, 0, stream>>>(x, residual, residual_rows, scale, bias, y, c,
+                                                                        epsilon);
   else if (cols <= 1024)
-    LayerNormRegistersKernel<T, 8><<<grid, kRowThreads, 0, stream>>>(x, residual, scale, bias, y, c, epsilon);
+    LayerNormRegistersKernel<T, 8><<<grid, kRowThreads, 0, stream>>>(x, residual, residual_rows, scale, bias, y, c,
+                                                                        epsilon);
   else
-    LayerNormKernel<T><<<grid, RowBlockSize(cols), 0, stream>>>(x, residual, scale, bias, y, cols, epsilon);
+    LayerNormKernel<T><<<grid, RowBlockSize(cols), 0, stream>>>(x, residual, residual_rows, scale, bias, y, cols,
+                                                               epsilon);
   return CudaStatus(cudaGetLastError(), "LayerNormLastAxis launch");
 }
 
 }  // namespace
 
 Status LayerNormLastAxis(const float* x, const float* scale, const float* bias, float* y, int64_t rows, int64_t cols,
-                         float epsilon, cudaStream_t stream, const float* residual) {
-  return Launch(x, residual, scale, bias, y, rows, cols, epsilon, stream);
+                         float epsilon, cudaStream_t stream, const float* residual, int64_t residual_rows) {
+  return Launch(x, residual, residual_rows, scale, bias, y, rows, cols, epsilon, stream);
 }
 
 Status LayerNormLastAxis(const __half* x, const __half* scale, const __half* bias, __half* y, int64_t rows,
-                         int64_t cols, float epsilon, cudaStream_t stream, const __half* residual) {
-  return Launch(x, residual, scale, bias, y, rows, cols, epsilon, stream);
+                         int64_t cols, float epsilon, cudaStream_t stream, const __half* residual,
+                         int64_t residual_rows) {
+  return Launch(x, residual, residual_rows, scale, bias, y, rows, cols, epsilon, stream);
 }
 
 }  // namespace onnxd::cuda

@@ -12,12 +12,16 @@
 namespace onnxd::cuda {
 
 // y = (x - mean) / sqrt(var + epsilon) * scale + bias per row (population variance, as ONNX).
-// `residual` (optional, [rows, cols] as x): x + residual instead of x, the sum rounded to the
-// element type as a separate Add would (a transformer's Add -> LayerNormalization in one pass).
+// `residual` (optional): x + residual instead of x, the sum rounded to the element type as a
+// separate Add would (a transformer's Add -> LayerNormalization in one pass). It has
+// `residual_rows` rows of cols (0: as x), repeating over x's rows (a [1, S, C] position embedding
+// added to [B, S, C], a [C] bias).
 // Queued on `stream`.
 Status LayerNormLastAxis(const float* x, const float* scale, const float* bias, float* y, int64_t rows, int64_t cols,
-                         float epsilon, cudaStream_t stream, const float* residual = nullptr);
+                         float epsilon, cudaStream_t stream, const float* residual = nullptr,
+                         int64_t residual_rows = 0);
 Status LayerNormLastAxis(const __half* x, const __half* scale, const __half* bias, __half* y, int64_t rows,
-                         int64_t cols, float epsilon, cudaStream_t stream, const __half* residual = nullptr);
+                         int64_t cols, float epsilon, cudaStream_t stream, const __half* residual = nullptr,
+                         int64_t residual_rows = 0);
 
 }  // namespace onnxd::cuda
