@@ -23,7 +23,8 @@ ViewRole ViewRoleOf(const std::string& op, size_t inputs) {
 }
 
 std::string CudaFusionPlan::Summary() const {
-  return "softmax chains " + std::to_string(softmax_chains) + ", Add+LayerNorm " + std::to_string(add_layer_norms) +
+  return "attention blocks " + std::to_string(attention_blocks) + " (fp16: one kernel), softmax chains " +
+         std::to_string(softmax_chains) + ", Add+LayerNorm " + std::to_string(add_layer_norms) +
          ", bias GEMMs " + std::to_string(bias_gemms) +
          ", residual convolutions " + std::to_string(residual_convs) + "; transposes folded into GEMMs " +
          std::to_string(folded_transposes) + " of " + std::to_string(gpu_transposes) + " (planned)";
@@ -168,6 +169,55 @@ CudaFusionPlan PlanCudaFusions(const GraphPlan& g, const DevicePlan& plan, bool 
       f.softmax_chain[start] = c;
       ++f.softmax_chains;
     }
+  }
+
+  // Attention blocks: a MatMul read only by a softmax chain (as its scores), the chain's result read
+  // only by a MatMul as its A.
+  f.attention_block.assign(nodes, CudaFusionPlan::AttentionBlock());
+  std::vector<CudaFusionPlan::SoftmaxChain> chains;  // every Softmax: its chain, or it alone
+  for (const auto& c : f.softmax_chain)
+    if (c.softmax >= 0) chains.push_back(c);
+  for (int sm = 0; sm < nodes; ++sm) {
+    const PlannedNode& node = g.nodes[sm];
+    if (cuda_op(sm) != "Softmax" || node.inputs.size() != 1 || node.outputs.size() != 1 || node.outputs[0] < 0) continue;
+    bool chained = false;
+    for (const auto& c : chains) chained |= c.softmax == sm;
+    if (chained) continue;
+    CudaFusionPlan::SoftmaxChain alone;
+    alone.softmax = sm;
+    alone.out = node.outputs[0];
+    chains.push_back(alone);
+  }
+  for (const CudaFusionPlan::SoftmaxChain& c : chains) {
+    std::vector<int> scores;  // the chain's candidate score inputs
+    if (c.mul >= 0) {
+      for (int id : g.nodes[c.mul].inputs) scores.push_back(id);
+    } else if (c.add >= 0) {
+      for (int id : g.nodes[c.add].inputs) scores.push_back(id);
+    } else {
+      scores.push_back(g.nodes[c.softmax].inputs[0]);
+    }
+    int qk = -1;
+    for (int id : scores)
+      if (id >= 0 && !rd.pinned[id] && rd.count[id] == 1 && cuda_op(g.producer[id]) == "MatMul" &&
+          f.bias_gemm[g.producer[id]].add < 0 && g.nodes[g.producer[id]].outputs.size() == 1)
+        qk = g.producer[id];
+    if (qk < 0 || c.out < 0 || rd.pinned[c.out] || rd.count[c.out] != 1) continue;
+    // The mask must be there when the first MatMul runs (an export may build it per layer, later).
+    if (c.add >= 0) {
+      bool ready = true;
+      for (int id : g.nodes[c.add].inputs)
+        if (id >= 0 && g.producer[id] > qk && id != g.nodes[qk].outputs[0] &&
+            (c.mul < 0 || id != g.nodes[c.mul].outputs[0]))
+          ready = false;
+      if (!ready) continue;
+    }
+    const int pv = rd.last[c.out];
+    if (cuda_op(pv) != "MatMul" || g.nodes[pv].inputs.size() != 2 || g.nodes[pv].inputs[0] != c.out ||
+        g.nodes[pv].inputs[1] == c.out || f.bias_gemm[pv].add >= 0)
+      continue;
+    f.attention_block[qk] = {c, pv};
+    ++f.attention_blocks;
   }
 
   // Add -> LayerNormalization, for an Add no other fusion computes.

@@ -9,6 +9,8 @@
 //   operands, run at the Add; the LayerNormalization is skipped.
 // - Softmax chains: [Mul by a scalar constant] -> [Add a mask] -> Softmax -> [IsNaN + Where(isnan,
 //   0, p)] as one softmax kernel run at the chain's first node.
+// - Attention blocks: MatMul (Q K^T) -> a softmax chain -> MatMul (P V) as the fused attention
+//   kernel (kernels/cuda/flash_kernel.h) in fp16, run at the first MatMul; the rest skipped.
 // - Transposes folded into GEMMs: a value "may be a view" (held as a permuted view of another
 //   value's buffer, data unmoved) when every reader takes one: a MatMul (A or B; its strided GEMM
 //   reads it), a Transpose (composes), a reshape alias, or an elementwise op whose own output may be
@@ -52,6 +54,11 @@ struct CudaFusionPlan {
     int out = -1;  // its output
   };
   std::vector<AddLayerNorm> add_layer_norm;  // per node (Add nodes only)
+  struct AttentionBlock {
+    SoftmaxChain chain;  // between the MatMuls (a plain Softmax: softmax alone)
+    int pv = -1;         // the second MatMul (probabilities x V)
+  };
+  std::vector<AttentionBlock> attention_block;  // per node (the first MatMul, Q x K^T)
   std::vector<uint8_t> may_view;            // per value id
   std::vector<std::vector<int64_t>> mm_out_perm;  // per MatMul node: its Transpose readers' perm
 
@@ -60,6 +67,7 @@ struct CudaFusionPlan {
   int folded_transposes = 0;  // of them: planned as a view, or undone by a MatMul written transposed
   int softmax_chains = 0;
   int add_layer_norms = 0;
+  int attention_blocks = 0;
   int bias_gemms = 0;
   int residual_convs = 0;
   // "softmax chains 12, Add+LayerNorm 24, bias GEMMs 72, residual convolutions 0; transposes folded

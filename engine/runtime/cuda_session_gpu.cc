@@ -31,6 +31,7 @@
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/current_device.h"
 #include "kernels/cuda/depthwise_kernel.h"
+#include "kernels/cuda/flash_kernel.h"
 #include "kernels/cuda/device_pool.h"
 #include "kernels/cuda/gemm_cuda.h"
 #include "kernels/cuda/gemm_lt.h"
@@ -369,6 +370,22 @@ class CudaSessionImpl : public CudaSession {
   // row pass (kernels/cuda/attention.h), the output by a second GEMM written in Y's layout. Inputs
   // the CPU op would reject, or forms this path does not take, go to the CPU op (Fallback).
   Status RunCudaAttention(int i);
+  // The fused attention kernel's first-use check: its output against the unfused path's (fp16).
+  bool FlashAgrees(const void* flash, const void* unfused, int64_t n, int node);
+  // An attention block (planner/cuda_fusions.h) in fp16 by the fused kernel, at its first MatMul;
+  // the first time for its sizes the kernel writes aside and the nodes run as they are, and the
+  // second MatMul's result is compared with it (CheckPendingFlash) before it is trusted.
+  Status RunAttentionBlock(int i, bool* done);
+  void CheckPendingFlash(int i);
+  struct PendingFlash {
+    cuda::DeviceBuffer out;                      // the kernel's result, in the layout expected
+    std::vector<int64_t> perm;                   // that layout (the second MatMul's perm_)
+    std::tuple<int, int64_t, int64_t> key;       // its flash_state_ entry
+  };
+  std::map<int, PendingFlash> pending_flash_;    // per second-MatMul node
+  std::vector<CudaFusionPlan::AttentionBlock> attention_block_;  // per first-MatMul node
+  bool flash_enabled_ = true;  // ONNXD_CUDA_FLASH=0: attention never fused
+  std::map<std::tuple<int, int64_t, int64_t>, int> flash_state_;  // (node, Sq, T): 1 checked, -1 differs
   Status RunFusedSoftmax(int i, bool* done);
   // Add -> LayerNormalization (planner/cuda_fusions.h) as one LayerNorm kernel at the Add.
   Status RunAddLayerNorm(int i, bool* done);
@@ -553,6 +570,7 @@ Status CudaSessionImpl::Init() {
   if (const char* e = std::getenv("ONNXD_CUDA_DEPTHWISE"); e != nullptr && (*e == '0' || *e == '1'))
     depthwise_env_ = *e - '0';
   default_variant_.own_dw = depthwise_env_ == 1;
+  if (const char* e = std::getenv("ONNXD_CUDA_FLASH"); e != nullptr && *e == '0') flash_enabled_ = false;
   variant_ = default_variant_;
   for (size_t i = 0; i < graph_->nodes.size(); ++i) {
     const CudaNodeParams& p = plan_.cuda_params[i];
@@ -774,6 +792,7 @@ void CudaSessionImpl::ClearRun() {
 Status CudaSessionImpl::RunNodes(Executor& exec, const RunOptions& options) {
   const GraphPlan& g = *graph_;
   stats_ = Session::CudaRunStats();
+  pending_flash_.clear();
   // A capture only records: its deadline is the replay's.
   const bool check_deadline =
       capture_ == nullptr && options.deadline != std::chrono::steady_clock::time_point::max();
@@ -801,6 +820,7 @@ Status CudaSessionImpl::RunNodes(Executor& exec, const RunOptions& options) {
     }
     try {
       st = RunNode(i, exec);
+      if (st.ok() && !pending_flash_.empty()) CheckPendingFlash(i);
     } catch (const std::bad_alloc&) {
       st = ResourceExhausted("out of memory");
     } catch (const std::exception& e) {
@@ -1177,6 +1197,11 @@ Status CudaSessionImpl::RunNode(int i, Executor& exec) {
     if (bias_gemm_[i].add >= 0) {
       bool done = false;
       RETURN_IF_ERROR(RunBiasGemm(i, &done));
+      if (done) return Status::Ok();
+    }
+    if (attention_block_[i].pv >= 0) {
+      bool done = false;
+      RETURN_IF_ERROR(RunAttentionBlock(i, &done));
       if (done) return Status::Ok();
     }
     if (softmax_chain_[i].softmax >= 0) {
@@ -1657,6 +1682,7 @@ void CudaSessionImpl::PlanFusions() {
   bias_gemm_ = std::move(f.bias_gemm);
   softmax_chain_ = std::move(f.softmax_chain);
   add_layer_norm_ = std::move(f.add_layer_norm);
+  attention_block_ = std::move(f.attention_block);
   may_view_ = std::move(f.may_view);
   mm_out_perm_ = std::move(f.mm_out_perm);
 }
@@ -2118,12 +2144,54 @@ Status CudaSessionImpl::RunCudaAttention(int i) {
     ONNXD_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(y->raw_data(), 0, y->bytes(), s));
     return Status::Ok();
   }
-  // Scores [B, Hkv, G, Sq, T] (= [B, Hq, Sq, T]): the q heads of a group share their kv head.
-  const int64_t G = Hq / Hkv;
-  ASSIGN_OR_RETURN(cuda::DeviceBuffer scores, pool_->Allocate(static_cast<size_t>(B * Hq * Sq * T) * es));
   const int64_t ldq = three_d ? Hq * D : D, sqb = three_d ? Sq * Hq * D : Hq * Sq * D, sqh = three_d ? D : Sq * D;
   const int64_t ldk = kv3d ? Hkv * D : D, skb = kv3d ? Skv * Hkv * D : Hkv * T * D, skh = kv3d ? D : T * D;
   const int64_t ldv = kv3d ? Hkv * Dv : Dv, svb = kv3d ? Skv * Hkv * Dv : Hkv * T * Dv, svh = kv3d ? Dv : T * Dv;
+  const int64_t yb = three_d ? Sq * Hq * Dv : Hq * Sq * Dv, yh = three_d ? Dv : Sq * Dv, ys = three_d ? Hq * Dv : Dv;
+  const bool half = dt == DataType::kFloat16;
+  const float scale = p.has_scale ? p.scale : 1.f / std::sqrt(static_cast<float>(D));
+  // fp16 without a qk output, a bool mask or a mask shorter than the sequence: the fused kernel
+  // (kernels/cuda/flash_kernel.h), checked once per node and sizes against this unfused path.
+  cuda::DeviceBuffer flash_check;
+  int* flash_state = nullptr;
+  if (half && flash_enabled_ && qk == nullptr && Dv == D && cuda::FlashAttentionTakes(D) && B * Hq <= 65535 &&
+      (mask == nullptr || (!ra.mask_bool && ra.mask_len == T))) {
+    int& state = flash_state_[{i, Sq, T}];
+    if (state >= 0 && (state == 1 || capture_ == nullptr)) {
+      cuda::FlashAttentionArgs fa;
+      fa.B = B, fa.Hq = Hq, fa.Hkv = Hkv, fa.Sq = Sq, fa.T = T, fa.D = D;
+      fa.q = q->raw_data(), fa.q_sb = sqb, fa.q_sh = sqh, fa.q_ss = ldq;
+      fa.k = kt, fa.k_sb = skb, fa.k_sh = skh, fa.k_st = ldk;
+      fa.v = vt, fa.v_sb = svb, fa.v_sh = svh, fa.v_st = ldv;
+      fa.o = y->raw_data(), fa.o_sb = yb, fa.o_sh = yh, fa.o_ss = ys;
+      fa.scale = scale;
+      fa.softcap = p.softcap;
+      fa.causal = p.is_causal;
+      fa.past = P;
+      fa.nonpad = nonpad != nullptr ? nonpad->data<int64_t>() : nullptr;
+      bool layout_ok = true;
+      if (mask != nullptr) {
+        auto layout = cuda::MakeSoftmaxBiasLayout(std::vector<int64_t>{B, Hq, Sq, T}, mask->shape().dims());
+        layout_ok = layout.has_value();
+        if (layout) fa.bias_layout = *layout;
+        fa.bias = mask->raw_data();
+      }
+      if (layout_ok && state == 1) {
+        ++stats_.flash_attention;
+        return cuda::FlashAttention(fa, s);
+      }
+      if (layout_ok) {
+        ASSIGN_OR_RETURN(flash_check, pool_->Allocate(y->bytes()));
+        fa.o = flash_check.data();
+        // A launch the device refuses (its shared memory, say) leaves the unfused path for good.
+        if (cuda::FlashAttention(fa, s).ok()) flash_state = &state;
+        else state = -1;
+      }
+    }
+  }
+  // Scores [B, Hkv, G, Sq, T] (= [B, Hq, Sq, T]): the q heads of a group share their kv head.
+  const int64_t G = Hq / Hkv;
+  ASSIGN_OR_RETURN(cuda::DeviceBuffer scores, pool_->Allocate(static_cast<size_t>(B * Hq * Sq * T) * es));
   const cuda::StridedView qv{{B, Hkv, G, Sq, D}, {sqb, G * sqh, sqh, ldq, 1}};
   const cuda::StridedView ktv{{B, Hkv, 1, D, T}, {skb, skh, 0, 1, ldk}};
   const std::vector<int64_t> sdims = {B, Hkv, G, Sq, T};
@@ -2135,8 +2203,6 @@ Status CudaSessionImpl::RunCudaAttention(int i) {
   const auto plan_y = cuda::PlanStridedGemm(sv, vv, yv);
   if (!plan_s || !plan_y) return Fallback("Attention beyond cuBLAS's 32-bit interface");
   const cuda::GemmMath math = options_.allow_tf32 ? cuda::GemmMath::kTf32 : cuda::GemmMath::kFp32;
-  const bool half = dt == DataType::kFloat16;
-  const float scale = p.has_scale ? p.scale : 1.f / std::sqrt(static_cast<float>(D));
   RETURN_IF_ERROR(cuda::RunStridedGemm(*blas_, *pool_, *plan_s, q->raw_data(), kt, scores.data(), half, math, s, scale));
   ra.B = B;
   ra.Hq = Hq;
@@ -2149,7 +2215,179 @@ Status CudaSessionImpl::RunCudaAttention(int i) {
   ra.qk = qk != nullptr ? qk->raw_data() : nullptr;
   ra.qk_mode = static_cast<int>(p.qk_mode);
   RETURN_IF_ERROR(half ? cuda::AttentionRows(scores.as<__half>(), ra, s) : cuda::AttentionRows(scores.as<float>(), ra, s));
-  return cuda::RunStridedGemm(*blas_, *pool_, *plan_y, scores.data(), vt, y->raw_data(), half, math, s);
+  RETURN_IF_ERROR(cuda::RunStridedGemm(*blas_, *pool_, *plan_y, scores.data(), vt, y->raw_data(), half, math, s));
+  if (flash_state != nullptr) {
+    *flash_state = FlashAgrees(flash_check.data(), y->raw_data(), y->num_elements(), i) ? 1 : -1;
+    if (*flash_state == 1) {
+      // The kernel's answer from this run on, this one included (runs of a signature agree).
+      ONNXD_CUDA_RETURN_IF_ERROR(
+          cudaMemcpyAsync(y->raw_data(), flash_check.data(), y->bytes(), cudaMemcpyDeviceToDevice, s));
+      ++stats_.flash_attention;
+    }
+  }
+  return Status::Ok();
+}
+
+Status CudaSessionImpl::RunAttentionBlock(int i, bool* done) {
+  *done = false;
+  if (!flash_enabled_ || !fuse_enabled_) return Status::Ok();
+  const GraphPlan& g = *graph_;
+  const CudaFusionPlan::AttentionBlock& blk = attention_block_[i];
+  const CudaFusionPlan::SoftmaxChain& c = blk.chain;
+  const PlannedNode& mm1 = g.nodes[i];
+  const PlannedNode& mm2 = g.nodes[blk.pv];
+  const int q_id = mm1.inputs[0], kt_id = mm1.inputs[1], v_id = mm2.inputs[1], out_id = mm2.outputs[0];
+  if (out_id < 0 || !dev_[q_id].is_tensor() || !dev_[kt_id].is_tensor()) return Status::Ok();
+  // V is the second MatMul's input: it may not be on the device yet, or be a view to keep.
+  if (!dev_[v_id].is_tensor()) {
+    if (!on_host_[v_id]) return Status::Ok();
+    RETURN_IF_ERROR(EnsureDevice(v_id));
+  }
+  if (scale_[v_id] != 1.f) return Status::Ok();  // (Q's and K's scales go into the kernel's)
+  const Tensor& q = dev_[q_id].tensor();
+  const Tensor& kt = dev_[kt_id].tensor();
+  const Tensor& v = dev_[v_id].tensor();
+  if (q.dtype() != DataType::kFloat16 || kt.dtype() != DataType::kFloat16 || v.dtype() != DataType::kFloat16) return Status::Ok();
+  const int r = q.rank();
+  if ((r != 3 && r != 4) || kt.rank() != r || v.rank() != r || nhwc_[q_id] || nhwc_[kt_id] || nhwc_[v_id])
+    return Status::Ok();
+  // Logical sizes: Q [batch.., Sq, D], K^T [batch.., D, T], V [batch.., T, Dv]; batch [B, H] or [N].
+  const int64_t Sq = q.dim(r - 2), D = q.dim(r - 1), T = kt.dim(r - 1), Dv = v.dim(r - 1);
+  if (kt.dim(r - 2) != D || v.dim(r - 2) != T || Dv != D || !cuda::FlashAttentionTakes(D) || T == 0 || Sq == 0)
+    return Status::Ok();
+  const int64_t B = q.dim(0), H = r == 4 ? q.dim(1) : 1;
+  auto batch_ok = [&](const Tensor& t) {
+    return (t.dim(0) == B || t.dim(0) == 1) && (r == 3 || t.dim(1) == H || t.dim(1) == 1);
+  };
+  if (!batch_ok(kt) || !batch_ok(v) || B * H > 65535) return Status::Ok();
+  // Element strides of each operand's axes (permuted views as they lie; broadcast axes 0).
+  auto strides_of = [&](int id) {
+    const Tensor& t = dev_[id].tensor();
+    const std::vector<int64_t>& pq = perm_[id];
+    std::vector<int64_t> phys = t.shape().ToVector();
+    if (!pq.empty())
+      for (int k = 0; k < t.rank(); ++k) phys[pq[k]] = t.dim(k);
+    cuda::StridedView sv = cuda::PermutedView(phys, pq);
+    for (int k = 0; k < t.rank(); ++k)
+      if (t.dim(k) == 1) sv.strides[k] = 0;
+    return sv.strides;
+  };
+  const std::vector<int64_t> qs = strides_of(q_id), ks = strides_of(kt_id), vs = strides_of(v_id);
+  if (qs[r - 1] != 1 || ks[r - 2] != 1 || vs[r - 1] != 1) return Status::Ok();  // head axes packed
+  // The output as the second MatMul would lay it out (for its Transpose readers), head axis packed.
+  std::vector<int64_t> out_dims = q.shape().ToVector();
+  out_dims[r - 1] = Dv;
+  std::vector<int64_t> c_perm;
+  const std::vector<int64_t>& tp = mm_out_perm_[blk.pv];
+  if (!tp.empty() && tp.size() == out_dims.size()) c_perm = cuda::InversePerm(tp);
+  std::vector<int64_t> out_phys = out_dims;
+  if (!c_perm.empty())
+    for (size_t d = 0; d < tp.size(); ++d) out_phys[d] = out_dims[tp[d]];
+  const std::vector<int64_t> os = cuda::PermutedView(out_phys, c_perm).strides;
+  if (os[r - 1] != 1) return Status::Ok();
+  // The chain: its scalar, its mask (fp16, broadcast to the scores), NaN cleanup, last-axis softmax.
+  cuda::FlashAttentionArgs fa;
+  fa.scale = scale_[q_id] * scale_[kt_id];
+  if (c.mul >= 0) {
+    const PlannedNode& mul = g.nodes[c.mul];
+    float sv = 0.f;
+    bool found = false;
+    for (int id : mul.inputs)
+      if (id >= 0 && g.is_constant[id] && g.constants[id].is_tensor() && g.constants[id].tensor().num_elements() == 1) {
+        const Tensor& ct = g.constants[id].tensor();
+        if (ct.dtype() == DataType::kFloat) sv = ct.data<float>()[0], found = true;
+        else if (ct.dtype() == DataType::kFloat16) sv = __half2float(static_cast<const __half*>(ct.raw_data())[0]), found = true;
+      }
+    if (!found) return Status::Ok();
+    fa.scale *= __half2float(__float2half(sv));
+  }
+  const int64_t axis = plan_.cuda_params[c.softmax].axis;
+  if (axis != -1 && axis != r - 1) return Status::Ok();
+  int mask_id = -1;
+  if (c.add >= 0) {
+    const PlannedNode& add = g.nodes[c.add];
+    const int scores_side = c.mul >= 0 ? g.nodes[c.mul].outputs[0] : mm1.outputs[0];
+    mask_id = add.inputs[0] == scores_side ? add.inputs[1] : add.inputs[0];
+    if (!dev_[mask_id].is_tensor()) {
+      if (!on_host_[mask_id]) return Status::Ok();
+      RETURN_IF_ERROR(EnsureDevice(mask_id));
+    }
+    if (nhwc_[mask_id]) return Status::Ok();
+    RETURN_IF_ERROR(Materialize(mask_id));
+    const Tensor& mask = dev_[mask_id].tensor();
+    if (mask.dtype() != DataType::kFloat16) return Status::Ok();
+    std::vector<int64_t> scores_dims = q.shape().ToVector();
+    scores_dims[r - 1] = T;
+    auto layout = cuda::MakeSoftmaxBiasLayout(scores_dims, mask.shape().dims());
+    if (!layout) return Status::Ok();
+    fa.bias = mask.raw_data();
+    fa.bias_layout = *layout;
+  }
+  fa.nan_to_zero = c.where >= 0;
+  fa.B = B, fa.Hq = H, fa.Hkv = H, fa.Sq = Sq, fa.T = T, fa.D = D;
+  fa.q = q.raw_data(), fa.q_sb = qs[0], fa.q_sh = r == 4 ? qs[1] : 0, fa.q_ss = qs[r - 2];
+  fa.k = kt.raw_data(), fa.k_sb = ks[0], fa.k_sh = r == 4 ? ks[1] : 0, fa.k_st = ks[r - 1];
+  fa.v = v.raw_data(), fa.v_sb = vs[0], fa.v_sh = r == 4 ? vs[1] : 0, fa.v_st = vs[r - 2];
+  fa.o_sb = os[0], fa.o_sh = r == 4 ? os[1] : 0, fa.o_ss = os[r - 2];
+  int& state = flash_state_[{i, Sq, T}];
+  if (state < 0 || (state == 0 && capture_ != nullptr)) return Status::Ok();
+  const Shape out_shape{std::span<const int64_t>(out_dims)};
+  if (state == 0) {
+    // First time: aside, for CheckPendingFlash when the second MatMul has run.
+    PendingFlash pf;
+    ASSIGN_OR_RETURN(pf.out, pool_->Allocate(static_cast<size_t>(out_shape.NumElements()) * sizeof(__half)));
+    fa.o = pf.out.data();
+    if (!cuda::FlashAttention(fa, stream_->get()).ok()) {
+      state = -1;
+      return Status::Ok();
+    }
+    pf.perm = c_perm;
+    pf.key = {i, Sq, T};
+    pending_flash_[blk.pv] = std::move(pf);
+    return Status::Ok();
+  }
+  Tensor* out = nullptr;
+  ASSIGN_OR_RETURN(out, DeviceOutput(out_id, DataType::kFloat16, out_shape));
+  perm_[out_id] = c_perm;
+  fa.o = out->raw_data();
+  RETURN_IF_ERROR(cuda::FlashAttention(fa, stream_->get()));
+  for (int k : {c.mul, c.add, c.softmax, c.isnan, c.where, blk.pv})
+    if (k >= 0 && k != i) skip_[k] = 1;
+  halved_[out_id] = halved_[q_id] || halved_[kt_id] || halved_[v_id] ||
+                    (options_.fp16 && plan_.value_type[out_id] == DataType::kFloat);
+  ++stats_.flash_attention;
+  *done = true;
+  return Status::Ok();
+}
+
+void CudaSessionImpl::CheckPendingFlash(int i) {
+  auto it = pending_flash_.find(i);
+  if (it == pending_flash_.end()) return;
+  PendingFlash pf = std::move(it->second);
+  pending_flash_.erase(it);
+  const int out_id = graph_->nodes[i].outputs[0];
+  // Only a result laid out as the kernel wrote it compares; else the next run checks again.
+  if (out_id < 0 || !dev_[out_id].is_tensor() || perm_[out_id] != pf.perm || scale_[out_id] != 1.f ||
+      dev_[out_id].tensor().dtype() != DataType::kFloat16)
+    return;
+  Tensor& t = dev_[out_id].tensor();
+  const bool agrees = FlashAgrees(pf.out.data(), t.raw_data(), t.num_elements(), std::get<0>(pf.key));
+  flash_state_[pf.key] = agrees ? 1 : -1;
+  // The kernel's answer from this run on, this one included (runs of a signature agree).
+  if (agrees && cudaMemcpyAsync(t.raw_data(), pf.out.data(), t.bytes(), cudaMemcpyDeviceToDevice, stream_->get()) ==
+                    cudaSuccess)
+    ++stats_.flash_attention;
+}
+
+bool CudaSessionImpl::FlashAgrees(const void* flash, const void* unfused, int64_t n, int node) {
+  // Both fp16: the fused kernel keeps the scores in fp32 where the unfused path rounds them, so
+  // they differ by a few fp16 roundings of the output's scale.
+  auto diff = cuda::MaxAbsDiff(flash, unfused, n, true, stream_->get());
+  const bool ok = diff.ok() && diff->first <= 1e-2f * std::max(1.f, diff->second);
+  if (!ok && Debugging())
+    std::fprintf(stderr, "onnxd: fused attention of %s differs from the unfused path (%g of %g): not used\n",
+                 Label(graph_->nodes[node]).c_str(), diff.ok() ? diff->first : -1.f, diff.ok() ? diff->second : -1.f);
+  return ok;
 }
 
 Status CudaSessionImpl::RunBiasGemm(int i, bool* done) {

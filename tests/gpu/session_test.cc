@@ -269,7 +269,16 @@ TEST(CudaTransposeFoldTest, SdpaAttentionMatchesCpu) {
     EXPECT_EQ(gpu.first_run.moved_transposes, 0) << "every Transpose folds into a GEMM";
     EXPECT_EQ(gpu.first_run.folded_scales, 2) << "Q's and K's scale Muls become the GEMM's alpha";
     EXPECT_EQ(gpu.first_run.fused_softmax, 1);
-    ExpectClose(RunOn(m, Device::kCuda, in, 3, false, nullptr, /*fp16=*/true), cpu, 2e-2f, 5e-3f);
+    // fp16: the block (QK^T, mask, softmax, PV) as the fused attention kernel, checked at first use
+    // against the nodes run as they are; with ONNXD_CUDA_FLASH=0, those nodes.
+    const Result flash = RunOn(m, Device::kCuda, in, 3, false, nullptr, /*fp16=*/true);
+    ExpectClose(flash, cpu, 2e-2f, 5e-3f);
+    EXPECT_EQ(flash.first_run.flash_attention, 1);
+    setenv("ONNXD_CUDA_FLASH", "0", 1);
+    const Result no_flash = RunOn(m, Device::kCuda, in, 3, false, nullptr, /*fp16=*/true);
+    unsetenv("ONNXD_CUDA_FLASH");
+    EXPECT_EQ(no_flash.first_run.flash_attention, 0);
+    ExpectClose(no_flash, cpu, 2e-2f, 5e-3f);
     setenv("ONNXD_CUDA_FOLD_TRANSPOSE", "0", 1);
     const Result unfolded = RunOn(m, Device::kCuda, in, 3);
     unsetenv("ONNXD_CUDA_FOLD_TRANSPOSE");
@@ -323,7 +332,9 @@ TEST(CudaTransposeFoldTest, DynamoAttentionMovesOneTranspose) {
     const Result gpu = RunOn(m, Device::kCuda, in, 3);
     ExpectClose(gpu, cpu, 1e-3f, 1e-5f);
     EXPECT_EQ(gpu.first_run.moved_transposes, 1);
-    ExpectClose(RunOn(m, Device::kCuda, in, 3, false, nullptr, /*fp16=*/true), cpu, 2e-2f, 5e-3f);
+    const Result flash = RunOn(m, Device::kCuda, in, 3, false, nullptr, /*fp16=*/true);
+    ExpectClose(flash, cpu, 2e-2f, 5e-3f);
+    EXPECT_EQ(flash.first_run.flash_attention, 1);
   }
 }
 
@@ -688,6 +699,7 @@ TEST(CudaAttentionTest, MatchesCpu) {
     const Result cpu = RunOn(m, Device::kCpu, values);
     if (c.fp16) {
       ExpectClose(gpu, cpu, 1e-2f, 2e-3f);
+      EXPECT_EQ(gpu.first_run.flash_attention, 1) << "the fused kernel, checked against the unfused path";
       continue;
     }
     ExpectClose(gpu, cpu, 1e-4f, 1e-5f);

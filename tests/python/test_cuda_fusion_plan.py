@@ -64,6 +64,37 @@ def structure(path):
         cleaned = any(r.op_type == "IsNaN" for r in readers.get(n.output[0], []))
         chains += masked or cleaned
     outputs = {o.name for o in g.output}
+    order = {id(n): k for k, n in enumerate(g.node)}
+    blocks = 0
+    for n in g.node:
+        if n.op_type != "Softmax":
+            continue
+        # Back: [Add(mask)] [Mul(scalar)] to a MatMul of two activations read only there.
+        x, mask = n.input[0], None
+        nodes_back = []
+        while x in producer and producer[x].op_type in ("Add", "Mul") and len(readers.get(x, [])) == 1:
+            a = producer[x]
+            nodes_back.append(a)
+            others = [i for i in a.input if i in producer and producer[i].op_type in ("Add", "Mul", "MatMul")]
+            if a.op_type == "Add":
+                mask = [i for i in a.input if i not in others]
+            x = next((i for i in a.input if i in producer and producer[i].op_type in ("Add", "Mul", "MatMul")
+                      and not is_const(i)), None)
+            if x is None:
+                break
+        if x is None or x not in producer or not activation_matmul(producer[x]) or len(readers.get(x, [])) != 1:
+            continue
+        qk = producer[x]
+        if mask and any(m in producer and order[id(producer[m])] > order[id(qk)] for m in mask):
+            continue  # the mask is computed after the first MatMul
+        # Forward: [IsNaN + Where] to a MatMul reading the probabilities as A.
+        p = n.output[0]
+        rs = readers.get(p, [])
+        if len(rs) == 2 and {r.op_type for r in rs} == {"IsNaN", "Where"}:
+            p = next(r for r in rs if r.op_type == "Where").output[0]
+            rs = readers.get(p, [])
+        if len(rs) == 1 and rs[0].op_type == "MatMul" and rs[0].input[0] == p and p not in outputs:
+            blocks += 1
     add_ln = 0
     for n in g.node:
         if n.op_type != "LayerNormalization" or n.input[0] not in producer:
@@ -73,18 +104,19 @@ def structure(path):
                        for i in a.input) and any(is_const(i) for i in a.input)
         if a.op_type == "Add" and len(readers.get(n.input[0], [])) == 1 and n.input[0] not in outputs and not bias_add:
             add_ln += 1
-    return len(transposes), len(attention_t), chains, add_ln
+    return len(transposes), len(attention_t), chains, add_ln, blocks
 
 
 @pytest.mark.parametrize("path", MODELS, ids=[p.stem for p in MODELS])
 def test_attention_transposes_fold_and_softmax_chains_fuse(path):
-    total, attention, chains, add_ln = structure(path)
+    total, attention, chains, add_ln, blocks = structure(path)
     assert attention > 0, "the structure scan found no attention block"
     out = run_onnxd("inspect", path, "--device", "cuda").stdout
-    m = re.search(r"fusions: softmax chains (\d+), Add\+LayerNorm (\d+), bias GEMMs (\d+), residual convolutions "
-                  r"(\d+); transposes folded into GEMMs (\d+) of (\d+)", out)
+    m = re.search(r"fusions: attention blocks (\d+) \(fp16: one kernel\), softmax chains (\d+), Add\+LayerNorm (\d+), "
+                  r"bias GEMMs (\d+), residual convolutions (\d+); transposes folded into GEMMs (\d+) of (\d+)", out)
     assert m, out
-    got_chains, got_add_ln, _, _, folded, gpu_t = map(int, m.groups())
+    got_blocks, got_chains, got_add_ln, _, _, folded, gpu_t = map(int, m.groups())
+    assert got_blocks == blocks
     assert got_add_ln == add_ln
     assert gpu_t == total
     assert folded == attention, f"{folded} of {total} folded; attention blocks have {attention}"

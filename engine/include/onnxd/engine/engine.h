@@ -179,6 +179,7 @@ class Session {
     int fallbacks = 0;         // GPU nodes whose case went to the CPU kernel at run time
     int own_depthwise = 0;     // depthwise convolutions our kernel computed (not cuDNN)
     int folded_scales = 0;     // Muls by a scalar folded into a view's scale (a GEMM's alpha)
+    int flash_attention = 0;   // attention computed by the fused kernel (scores never stored)
   };
   CudaRunStats last_run_cuda_stats() const;
   // What the last tuning run chose and measured ("" when none has run): CUDA sessions.
