@@ -760,6 +760,70 @@ TEST(CudaAddLayerNormTest, MatchesCpu) {
   }
 }
 
+// The fused attention kernel itself over sizes that cross its tiles (64 query rows, 64 key
+// columns) and head sizes padded to 32, 64 and 128: float16 Attention models (opsets 23 / 24)
+// against the CPU op, with grouped kv heads, causal with a KV cache, a float mask and non-padded
+// lengths; the kernel must be the one that ran (its first-use check passed).
+TEST(CudaAttentionTest, FusedKernelAcrossTilesMatchesCpu) {
+  struct Case {
+    int64_t B, Hq, Hkv, Sq, Skv, P, D;
+    bool causal = false, mask = false, nonpad = false;
+  };
+  const std::vector<Case> cases = {
+      {2, 4, 4, 65, 130, 0, 64},                  // two query tiles, a partial key tile
+      {1, 4, 2, 130, 200, 0, 80, false, true},    // D padded to 128, grouped heads, a mask
+      {2, 2, 1, 1, 1, 63, 128, true},             // decoding one token after 63 cached
+      {2, 3, 3, 70, 70, 0, 32, true, false, true},  // causal with non-padded lengths
+      {1, 2, 2, 64, 64, 0, 7},                    // exact tiles, a head size of 7
+  };
+  for (const Case& c : cases) {
+    const int64_t T = c.P + c.Skv;
+    SCOPED_TRACE(::testing::Message() << "B " << c.B << " Hq " << c.Hq << " Sq " << c.Sq << " T " << T << " D "
+                                      << c.D);
+    onnx::ModelProto m = NewModel(c.nonpad ? 24 : 23);
+    auto* g = m.mutable_graph();
+    std::vector<std::string> ins;
+    std::vector<Value> values;
+    auto add = [&](const std::string& name, Value v, int type) {
+      *g->add_input() = Info(name, type, v.tensor().shape().ToVector());
+      ins.push_back(name);
+      values.push_back(std::move(v));
+    };
+    auto half = [&](std::vector<int64_t> dims, uint32_t seed) { return HalfTensor(dims, Random(Count(dims), seed)); };
+    add("q", half({c.B, c.Hq, c.Sq, c.D}, 101), kF16);
+    add("k", half({c.B, c.Hkv, c.Skv, c.D}, 102), kF16);
+    add("v", half({c.B, c.Hkv, c.Skv, c.D}, 103), kF16);
+    if (c.mask) {
+      std::vector<float> mk = Random(static_cast<size_t>(c.B * c.Sq * T), 104, 2.f);
+      for (size_t e = 0; e < mk.size(); e += 5) mk[e] = -INFINITY;
+      for (int64_t i = 0; i < c.Sq; ++i) mk[static_cast<size_t>(i * T)] = 0.f;  // every row sees column 0
+      add("mask", HalfTensor({c.B, 1, c.Sq, T}, mk), kF16);
+    } else if (c.P > 0 || c.nonpad) {
+      ins.push_back("");
+    }
+    if (c.P > 0) {
+      add("past_k", half({c.B, c.Hkv, c.P, c.D}, 105), kF16);
+      add("past_v", half({c.B, c.Hkv, c.P, c.D}, 106), kF16);
+    } else if (c.nonpad) {
+      ins.push_back("");
+      ins.push_back("");
+    }
+    if (c.nonpad) {
+      Tensor t = Tensor::Allocate(DataType::kInt64, Shape{c.B});
+      for (int64_t b = 0; b < c.B; ++b) t.data<int64_t>()[b] = T - 11 * b;
+      add("nonpad", Value(std::move(t)), kI64);
+    }
+    auto* n = AddNode(g, "Attention", ins, {"y"}, "attn");
+    if (c.causal) IntAttr(n, "is_causal", 1);
+    *g->add_output() = AnyShape("y", kF16);
+    const Result gpu = RunOn(m, Device::kCuda, values, 3);
+    const Result cpu = RunOn(m, Device::kCpu, values);
+    ExpectClose(gpu, cpu, 1e-2f, 3e-3f);
+    EXPECT_EQ(gpu.first_run.flash_attention, 1);
+    EXPECT_EQ(gpu.first_run.fallbacks, 0);
+  }
+}
+
 // LayerNorm as exporters wrote it before opset 17: ReduceMean, Sub, Pow, Sqrt, Div... all on the GPU.
 onnx::ModelProto DecomposedLayerNorm(int64_t rows, int64_t cols) {
   onnx::ModelProto m = NewModel(13);

@@ -4,6 +4,8 @@
 #include <mma.h>
 
 #include <mutex>
+#include <set>
+#include <string>
 
 #include "kernels/cuda/cuda_status.h"
 
@@ -132,7 +134,7 @@ __global__ void __launch_bounds__(kThreads) FlashKernel(FlashAttentionArgs a) {
         if (r < rows && c < cols) {
           const int64_t j = c0 + c;
           const float bv = bias != nullptr ? __half2float(bias[brow + j * a.bias_layout.col_stride]) : 0.f;
-          s = FlashScore(a, srow[c], bv, i, j, end);
+          s = FlashScore(a, srow[c], bv, i, j, end, [](float x) { return __half2float(__float2half_rn(x)); });
         }
         sc[t] = s;
         mx = fmaxf(mx, s);
@@ -198,15 +200,35 @@ __global__ void __launch_bounds__(kThreads) FlashKernel(FlashAttentionArgs a) {
   }
 }
 
+// The dynamic shared memory the kernel asks for, allowed once per device (the limit is a
+// per-device function attribute); Unimplemented where the device has less.
+template <int kD>
+Status AllowSharedMemory(size_t bytes) {
+  static std::mutex mu;
+  static std::set<int> done;  // devices the attribute is set on
+  int device = 0;
+  ONNXD_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
+  std::lock_guard<std::mutex> lock(mu);
+  if (done.count(device)) return Status::Ok();
+  int optin = 0;
+  ONNXD_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  if (static_cast<size_t>(optin) < bytes)
+    return Unimplemented("FlashAttention: " + std::to_string(bytes) + " bytes of shared memory, the device has " +
+                         std::to_string(optin));
+  const cudaError_t err =
+      cudaFuncSetAttribute(FlashKernel<kD>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+  if (err != cudaSuccess) {
+    cudaGetLastError();  // not left for an unrelated launch's check to find
+    return CudaStatus(err, "FlashAttention shared memory");
+  }
+  done.insert(device);
+  return Status::Ok();
+}
+
 template <int kD>
 Status Launch(const FlashAttentionArgs& a, cudaStream_t stream) {
   constexpr size_t bytes = FlashSmem<kD>::kBytes;
-  static std::once_flag once;
-  static cudaError_t attr = cudaSuccess;
-  std::call_once(once, [] {
-    attr = cudaFuncSetAttribute(FlashKernel<kD>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
-  });
-  if (attr != cudaSuccess) return CudaStatus(attr, "FlashAttention shared memory");
+  RETURN_IF_ERROR(AllowSharedMemory<kD>(bytes));
   const dim3 grid(static_cast<unsigned>((a.Sq + kFlashRows - 1) / kFlashRows), static_cast<unsigned>(a.B * a.Hq));
   FlashKernel<kD><<<grid, kThreads, bytes, stream>>>(a);
   return CudaStatus(cudaGetLastError(), "FlashAttention launch");

@@ -49,4 +49,9 @@ class BiasGemm {
 // on the device; synchronises `stream`.
 StatusOr<std::pair<float, float>> MaxAbsDiff(const void* a, const void* b, int64_t n, bool half, cudaStream_t stream);
 
+// How many of n elements (float or half) differ beyond atol + rtol * |b|: NaN agrees only with NaN,
+// an infinity only with the same infinity. Synchronises `stream`.
+StatusOr<int64_t> CountMismatches(const void* a, const void* b, int64_t n, bool half, float atol, float rtol,
+                                  cudaStream_t stream);
+
 }  // namespace onnxd::cuda

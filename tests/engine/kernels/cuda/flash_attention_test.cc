@@ -53,7 +53,7 @@ std::vector<float> Simulate(const Problem& p, int64_t b, int64_t h) {
           for (int64_t d = 0; d < a.D; ++d)
             raw += p.q[static_cast<size_t>(((b * a.Hq + h) * a.Sq + i) * a.D + d)] *
                    p.k[static_cast<size_t>(((b * a.Hkv + kvh) * a.T + j) * a.D + d)];
-          sc[c] = FlashScore(a, raw, BiasAt(p, b, h, i, j), i, j, end);
+          sc[c] = FlashScore(a, raw, BiasAt(p, b, h, i, j), i, j, end, [](float x) { return x; });
           mx = std::max(mx, sc[c]);
         }
         const float m_new = std::max(m[r], mx);
