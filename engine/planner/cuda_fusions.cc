@@ -174,6 +174,9 @@ CudaFusionPlan PlanCudaFusions(const GraphPlan& g, const DevicePlan& plan, bool 
   // Attention blocks: a MatMul read only by a softmax chain (as its scores), the chain's result read
   // only by a MatMul as its A.
   f.attention_block.assign(nodes, CudaFusionPlan::AttentionBlock());
+  f.order.resize(nodes);
+  std::vector<int> pos(nodes);  // each node's place in f.order
+  for (int k = 0; k < nodes; ++k) f.order[k] = pos[k] = k;
   std::vector<CudaFusionPlan::SoftmaxChain> chains;  // every Softmax: its chain, or it alone
   for (const auto& c : f.softmax_chain)
     if (c.softmax >= 0) chains.push_back(c);
@@ -203,19 +206,45 @@ CudaFusionPlan PlanCudaFusions(const GraphPlan& g, const DevicePlan& plan, bool 
           f.bias_gemm[g.producer[id]].add < 0 && g.nodes[g.producer[id]].outputs.size() == 1)
         qk = g.producer[id];
     if (qk < 0 || c.out < 0 || rd.pinned[c.out] || rd.count[c.out] != 1) continue;
-    // The mask must be there when the first MatMul runs (an export may build it per layer, later).
-    if (c.add >= 0) {
-      bool ready = true;
-      for (int id : g.nodes[c.add].inputs)
-        if (id >= 0 && g.producer[id] > qk && id != g.nodes[qk].outputs[0] &&
-            (c.mul < 0 || id != g.nodes[c.mul].outputs[0]))
-          ready = false;
-      if (!ready) continue;
-    }
     const int pv = rd.last[c.out];
     if (cuda_op(pv) != "MatMul" || g.nodes[pv].inputs.size() != 2 || g.nodes[pv].inputs[0] != c.out ||
         g.nodes[pv].inputs[1] == c.out || f.bias_gemm[pv].add >= 0)
       continue;
+    // The mask must be there when the first MatMul runs. An export that builds it per layer after
+    // that MatMul (TorchScript's Where(mask, 0, -inf)) gets the nodes it needs run before it, when
+    // none of them depends on the MatMul (execution order: `order`).
+    if (c.add >= 0) {
+      const int scores_side = c.mul >= 0 ? g.nodes[c.mul].outputs[0] : g.nodes[qk].outputs[0];
+      std::vector<int> stack, hoist;
+      std::vector<uint8_t> seen(nodes, 0);
+      for (int id : g.nodes[c.add].inputs)
+        if (id >= 0 && id != scores_side && g.producer[id] >= 0 && pos[g.producer[id]] > pos[qk])
+          stack.push_back(g.producer[id]);
+      bool ok = true;
+      while (!stack.empty() && ok) {
+        const int n = stack.back();
+        stack.pop_back();
+        if (seen[n]) continue;
+        seen[n] = 1;
+        // Not the MatMul or anything after it in the block, and no subgraph (its outer reads).
+        if (n == qk || n == c.mul || n == c.add || !g.nodes[n].implicit_inputs.empty()) ok = false;
+        hoist.push_back(n);
+        for (int id : g.nodes[n].inputs)
+          if (id >= 0 && g.producer[id] >= 0 && pos[g.producer[id]] > pos[qk]) stack.push_back(g.producer[id]);
+      }
+      if (!ok) continue;
+      if (!hoist.empty()) {
+        std::sort(hoist.begin(), hoist.end(), [&](int x, int y) { return pos[x] < pos[y]; });
+        std::vector<int> moved;
+        for (int n : f.order) {
+          if (seen[n]) continue;
+          if (n == qk) moved.insert(moved.end(), hoist.begin(), hoist.end());
+          moved.push_back(n);
+        }
+        f.order = std::move(moved);
+        for (int k = 0; k < nodes; ++k) pos[f.order[k]] = k;
+      }
+    }
     f.attention_block[qk] = {c, pv};
     ++f.attention_blocks;
   }

@@ -59,6 +59,10 @@ struct CudaFusionPlan {
     int pv = -1;         // the second MatMul (probabilities x V)
   };
   std::vector<AttentionBlock> attention_block;  // per node (the first MatMul, Q x K^T)
+  // The order the session runs the nodes in: the graph's, with the nodes an attention block's mask
+  // needs moved before its first MatMul when the export builds the mask after it (still a
+  // topological order: only ancestors of the mask that do not depend on the MatMul move).
+  std::vector<int> order;
   std::vector<uint8_t> may_view;            // per value id
   std::vector<std::vector<int64_t>> mm_out_perm;  // per MatMul node: its Transpose readers' perm
 

@@ -378,6 +378,7 @@ class CudaSessionImpl : public CudaSession {
   Status RunAttentionBlock(int i, bool* done);
   void CheckPendingFlash(int i);
   std::vector<CudaFusionPlan::AttentionBlock> attention_block_;  // per first-MatMul node
+  std::vector<int> order_;  // the nodes in the order they run (CudaFusionPlan::order)
   bool flash_enabled_ = true;  // ONNXD_CUDA_FLASH=0: attention never fused
   // Per node and shape class (FlashClass): 1 the fused kernel agreed with the unfused path, -1 it
   // did not (or could not be compared), absent: not checked yet.
@@ -812,9 +813,10 @@ Status CudaSessionImpl::RunNodes(Executor& exec, const RunOptions& options) {
     prof_events_.assign(g.nodes.size() + 1, nullptr);
     for (cudaEvent_t& e : prof_events_) ONNXD_CUDA_RETURN_IF_ERROR(cudaEventCreate(&e));
   }
-  for (int i = 0; i < static_cast<int>(g.nodes.size()) && st.ok(); ++i) {
+  for (int step = 0; step < static_cast<int>(order_.size()) && st.ok(); ++step) {
+    const int i = order_[step];
     const PlannedNode& node = g.nodes[i];
-    if (profile) ONNXD_CUDA_RETURN_IF_ERROR(cudaEventRecord(prof_events_[i], stream_->get()));
+    if (profile) ONNXD_CUDA_RETURN_IF_ERROR(cudaEventRecord(prof_events_[step], stream_->get()));
     if (options.cancelled != nullptr && options.cancelled->load(std::memory_order_relaxed)) {
       st = Cancelled("run cancelled before " + Label(node));
       break;
@@ -1162,9 +1164,10 @@ Status CudaSessionImpl::RunEager(std::span<const Value> inputs, std::vector<Valu
           nodes[i].op_type = g.nodes[i].op_type;
         }
       }
-      for (size_t i = 0; i < g.nodes.size(); ++i) {
+      for (size_t step = 0; step < order_.size(); ++step) {  // events in run order
+        const int i = order_[step];
         float ms = 0.f;
-        if (cudaEventElapsedTime(&ms, prof_events_[i], prof_events_[i + 1]) == cudaSuccess) {
+        if (cudaEventElapsedTime(&ms, prof_events_[step], prof_events_[step + 1]) == cudaSuccess) {
           nodes[i].ns += static_cast<int64_t>(ms * 1e6);
           ++nodes[i].calls;
         }
@@ -1694,6 +1697,7 @@ void CudaSessionImpl::PlanFusions() {
   softmax_chain_ = std::move(f.softmax_chain);
   add_layer_norm_ = std::move(f.add_layer_norm);
   attention_block_ = std::move(f.attention_block);
+  order_ = std::move(f.order);
   may_view_ = std::move(f.may_view);
   mm_out_perm_ = std::move(f.mm_out_perm);
 }

@@ -85,8 +85,16 @@ def structure(path):
         if x is None or x not in producer or not activation_matmul(producer[x]) or len(readers.get(x, [])) != 1:
             continue
         qk = producer[x]
-        if mask and any(m in producer and order[id(producer[m])] > order[id(qk)] for m in mask):
-            continue  # the mask is computed after the first MatMul
+        # A mask built after the first MatMul is fine when it does not depend on it (the session
+        # runs what it needs first); one computed from the scores is not.
+        descendants, todo = set(), [qk.output[0]]
+        while todo:
+            for r in readers.get(todo.pop(), []):
+                if id(r) not in descendants:
+                    descendants.add(id(r))
+                    todo.extend(r.output)
+        if mask and any(m in producer and id(producer[m]) in descendants for m in mask):
+            continue
         # Forward: [IsNaN + Where] to a MatMul reading the probabilities as A.
         p = n.output[0]
         rs = readers.get(p, [])
