@@ -338,6 +338,46 @@ TEST(CudaTransposeFoldTest, DynamoAttentionMovesOneTranspose) {
   }
 }
 
+// TorchScript's form: the additive mask is built per layer (Where(bool mask, 0, -inf)) after the
+// scores' MatMul; the session runs that Where first so the block still fuses (fp16).
+TEST(CudaTransposeFoldTest, MaskBuiltAfterTheScoresStillFuses) {
+  const int64_t S = 20, H = 2, D = 16, E = H * D, B = 2;
+  onnx::ModelProto m = NewModel(17);
+  auto* g = m.mutable_graph();
+  for (const char* n : {"q", "k", "v"}) *g->add_input() = Info(n, kF32, {-1, S, E});
+  *g->add_input() = Info("keep", kBool, {-1, 1, S, S});
+  *g->add_output() = Info("y", kF32, {-1, S, E});
+  Int64Init(g, "heads", {0, S, H, D});
+  Int64Init(g, "merged", {0, S, E});
+  ScalarInit(g, "sqrt_scale", std::sqrt(1.f / std::sqrt(static_cast<float>(D))));
+  ScalarInit(g, "zero", 0.f, {1});
+  ScalarInit(g, "ninf", -INFINITY, {1});
+  for (const char* n : {"q", "k", "v"}) AddNode(g, "Reshape", {n, "heads"}, {std::string(n) + "2"});
+  IntsAttr(AddNode(g, "Transpose", {"q2"}, {"qt"}), "perm", {0, 2, 1, 3});
+  IntsAttr(AddNode(g, "Transpose", {"k2"}, {"kt"}), "perm", {0, 2, 3, 1});
+  IntsAttr(AddNode(g, "Transpose", {"v2"}, {"vt"}), "perm", {0, 2, 1, 3});
+  AddNode(g, "Mul", {"qt", "sqrt_scale"}, {"qs"});
+  AddNode(g, "Mul", {"kt", "sqrt_scale"}, {"ks"});
+  AddNode(g, "MatMul", {"qs", "ks"}, {"scores"});
+  AddNode(g, "Where", {"keep", "zero", "ninf"}, {"maskadd"});  // after the MatMul, as exported
+  AddNode(g, "Add", {"scores", "maskadd"}, {"masked"});
+  IntAttr(AddNode(g, "Softmax", {"masked"}, {"p"}), "axis", -1);
+  AddNode(g, "IsNaN", {"p"}, {"nan"});
+  AddNode(g, "Where", {"nan", "zero", "p"}, {"probs"});
+  AddNode(g, "MatMul", {"probs", "vt"}, {"ctx"});
+  IntsAttr(AddNode(g, "Transpose", {"ctx"}, {"ctx_t"}), "perm", {0, 2, 1, 3});
+  AddNode(g, "Reshape", {"ctx_t", "merged"}, {"y"});
+  Tensor keep = Tensor::Allocate(DataType::kBool, Shape{B, 1, S, S});
+  for (int64_t e = 0; e < B * S * S; ++e) keep.data<bool>()[e] = e % S < S - 3 || e / (S * S) == 0;
+  const std::vector<Value> in = {FloatTensor({B, S, E}, Random(B * S * E, 111)), FloatTensor({B, S, E}, Random(B * S * E, 112)),
+                                 FloatTensor({B, S, E}, Random(B * S * E, 113)), Value(std::move(keep))};
+  const Result cpu = RunOn(m, Device::kCpu, in);
+  ExpectClose(RunOn(m, Device::kCuda, in, 3), cpu, 1e-3f, 1e-5f);
+  const Result flash = RunOn(m, Device::kCuda, in, 3, false, nullptr, /*fp16=*/true);
+  ExpectClose(flash, cpu, 2e-2f, 5e-3f);
+  EXPECT_EQ(flash.first_run.flash_attention, 1);
+}
+
 // An odd head size: the GEMMs' operands start at addresses only 4- (fp32) or 2-byte (fp16) aligned.
 TEST(CudaTransposeFoldTest, OddHeadSizeMatchesCpu) {
   const int64_t S = 9, H = 3, D = 7, E = H * D, B = 2;
