@@ -335,7 +335,9 @@ def main():
                 if r.get("tuning"):
                     row["tuning"] = r["tuning"]
                 if r.get("fusions"):
-                    row["fusions"] = f"{r['fusions']}; moved at run time: {r.get('moved_transposes', '?')}"
+                    done = r.get("cuda_stats") or {}
+                    ran = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in done.items()) or "-"
+                    row["fusions"] = f"{r['fusions']}; in a run: {ran}"
                 if ref is not None:
                     try:
                         import numpy as np

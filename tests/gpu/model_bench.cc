@@ -144,7 +144,14 @@ int main(int argc, char** argv) {
     }
   }
   // The warm-up's node-by-node runs (the capture's included): transposes that still moved data.
-  const int moved_transposes = session->last_run_cuda_stats().moved_transposes;
+  const onnxd::Session::CudaRunStats cs = session->last_run_cuda_stats();
+  const int moved_transposes = cs.moved_transposes;
+  char stats_json[320];
+  std::snprintf(stats_json, sizeof(stats_json),
+                "{\"moved_transposes\": %d, \"flash_attention\": %d, \"fused_softmax\": %d, \"fused_layer_norm\": %d, "
+                "\"folded_scales\": %d, \"own_depthwise\": %d, \"fallbacks\": %d}",
+                cs.moved_transposes, cs.flash_attention, cs.fused_softmax, cs.fused_layer_norm, cs.folded_scales,
+                cs.own_depthwise, cs.fallbacks);
   std::vector<double> ms;
   for (int k = 0; k < iterations; ++k) {
     auto t0 = std::chrono::steady_clock::now();
@@ -195,11 +202,11 @@ int main(int argc, char** argv) {
   const auto& p = (*model)->placement();
   std::printf("{\"model\": \"%s\", \"device\": \"%s\", \"tf32\": %s, \"fp16\": %s, \"median_ms\": %.4f, \"p90_ms\": %.4f, "
               "\"mean_ms\": %.4f, \"copies\": %d, \"cuda_graph\": %s, \"placement\": \"%s\", \"tuning\": \"%s\", "
-              "\"fusions\": \"%s\", \"moved_transposes\": %d%s}\n",
+              "\"fusions\": \"%s\", \"moved_transposes\": %d, \"cuda_stats\": %s%s}\n",
               JsonEscape(path).c_str(), device.c_str(), tf32 ? "true" : "false", fp16 ? "true" : "false",
               ms[ms.size() / 2],
               ms[std::min(ms.size() - 1, ms.size() * 9 / 10)], mean, session->last_run_copies(),
               replayed ? "true" : "false", JsonEscape(p.summary).c_str(), JsonEscape(session->last_tuning()).c_str(),
-              JsonEscape(p.fusions).c_str(), moved_transposes, profile_json.c_str());
+              JsonEscape(p.fusions).c_str(), moved_transposes, stats_json, profile_json.c_str());
   return 0;
 }
