@@ -218,7 +218,7 @@ CudaFusionPlan PlanCudaFusions(const GraphPlan& g, const DevicePlan& plan, bool 
       std::vector<int> stack, hoist;
       std::vector<uint8_t> seen(nodes, 0);
       for (int id : g.nodes[c.add].inputs)
-        if (id >= 0 && id != scores_side && g.producer[id] >= 0 && pos[g.producer[id]] > pos[qk])
+        if (id >= 0 && id != scores_side && g.producer[id] >= 0 && pos[g.producer[id]] >= pos[qk])
           stack.push_back(g.producer[id]);
       bool ok = true;
       while (!stack.empty() && ok) {
@@ -230,8 +230,14 @@ CudaFusionPlan PlanCudaFusions(const GraphPlan& g, const DevicePlan& plan, bool 
         if (n == qk || n == c.mul || n == c.add || !g.nodes[n].implicit_inputs.empty()) ok = false;
         hoist.push_back(n);
         for (int id : g.nodes[n].inputs)
-          if (id >= 0 && g.producer[id] >= 0 && pos[g.producer[id]] > pos[qk]) stack.push_back(g.producer[id]);
+          if (id >= 0 && g.producer[id] >= 0 && pos[g.producer[id]] >= pos[qk]) stack.push_back(g.producer[id]);
       }
+      // A moved node frees the values it read last (PlannedNode::release, for the graph's order):
+      // none of them may still be read by a node that stays at or after the MatMul.
+      for (int n : hoist)
+        for (int id : g.nodes[n].release)
+          for (const auto& [r, k] : rd.list[id])
+            if (!seen[r] && pos[r] >= pos[qk]) ok = false;
       if (!ok) continue;
       if (!hoist.empty()) {
         std::sort(hoist.begin(), hoist.end(), [&](int x, int y) { return pos[x] < pos[y]; });

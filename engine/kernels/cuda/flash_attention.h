@@ -48,15 +48,17 @@ struct FlashAttentionArgs {
   int64_t past = 0;                  // causal: column j is visible to query i when j <= i + past
   const int64_t* nonpad = nullptr;   // [B]: columns at or past nonpad[b] are masked
   bool nan_to_zero = false;
-  // Round the scaled score, and the score plus the bias, to fp16 as the unfused nodes would (an
-  // exported block's GEMM writes fp16 scores and its Add fp16 sums: a -65504 mask on a score below
-  // about -16 becomes -inf there). The Attention op's unfused path keeps them in fp32: false.
+  // Round as the unfused path does, so the two agree: the scaled score to fp16 (the scores GEMM
+  // writes fp16: both the Attention op's path and an exported block's), and the score plus the bias
+  // to fp16 (an exported block's Add: a -65504 mask on a score below about -16 becomes -inf there;
+  // the Attention op adds its mask in fp32).
   bool round_scores = false;
+  bool round_masked = false;
 };
 
 // Score (b, h, i, j) after scale, softcap, bias and the causal / length limits (-inf: masked).
 // `raw` is the product q_i . k_j; `bias_value` the bias element (0 without one); `end` the row's
-// non-padded length; `round` rounds to fp16 when a.round_scores (identity otherwise).
+// non-padded length; `round` rounds to fp16 (applied as round_scores / round_masked say).
 template <typename Round>
 ONNXD_FLASH_FN float FlashScore(const FlashAttentionArgs& a, float raw, float bias_value, int64_t i, int64_t j,
                                 int64_t end, Round round) {
@@ -64,7 +66,7 @@ ONNXD_FLASH_FN float FlashScore(const FlashAttentionArgs& a, float raw, float bi
   if (a.round_scores) v = round(v);
   if (a.softcap > 0.f) v = a.softcap * tanhf(v * (1.f / a.softcap));
   v += bias_value;
-  if (a.round_scores) v = round(v);
+  if (a.round_masked) v = round(v);
   if (j >= end || (a.causal && j > i + a.past)) v = -INFINITY;
   return v;
 }

@@ -16,6 +16,8 @@
 namespace onnxd::cuda {
 namespace {
 
+float ToHalf(float x) { return static_cast<float>(Float16(x)); }
+
 struct Problem {
   FlashAttentionArgs a;
   std::vector<float> q, k, v, bias;  // packed [B, Hq, Sq, D], [B, Hkv, T, D] twice, bias per layout
@@ -53,7 +55,7 @@ std::vector<float> Simulate(const Problem& p, int64_t b, int64_t h) {
           for (int64_t d = 0; d < a.D; ++d)
             raw += p.q[static_cast<size_t>(((b * a.Hq + h) * a.Sq + i) * a.D + d)] *
                    p.k[static_cast<size_t>(((b * a.Hkv + kvh) * a.T + j) * a.D + d)];
-          sc[c] = FlashScore(a, raw, BiasAt(p, b, h, i, j), i, j, end, [](float x) { return x; });
+          sc[c] = FlashScore(a, raw, BiasAt(p, b, h, i, j), i, j, end, ToHalf);
           mx = std::max(mx, sc[c]);
         }
         const float m_new = std::max(m[r], mx);
@@ -100,8 +102,10 @@ std::vector<double> Direct(const Problem& p, int64_t b, int64_t h) {
         raw += static_cast<double>(p.q[static_cast<size_t>(((b * a.Hq + h) * a.Sq + i) * a.D + d)]) *
                p.k[static_cast<size_t>(((b * a.Hkv + kvh) * a.T + j) * a.D + d)];
       double v = raw * a.scale;
+      if (a.round_scores) v = ToHalf(static_cast<float>(v));  // the unfused path's fp16 scores
       if (a.softcap > 0) v = a.softcap * std::tanh(v / a.softcap);
       v += BiasAt(p, b, h, i, j);
+      if (a.round_masked) v = ToHalf(static_cast<float>(v));  // its fp16 Add
       if (j >= end || (a.causal && j > i + a.past)) v = -INFINITY;
       s[j] = v;
       mx = std::max(mx, v);
@@ -117,6 +121,48 @@ std::vector<double> Direct(const Problem& p, int64_t b, int64_t h) {
     }
   }
   return out;
+}
+
+// Rounding as an exported block's fp16 nodes do: with a -65504 mask (fp16's lowest, as float16
+// exports write it) a score below about -16 plus the mask rounds to -inf, so in a row masked whole
+// only the columns scoring above that keep a weight, as the unfused nodes give (unrounded, every
+// column would: a different softmax).
+TEST(FlashAttentionTest, RoundingAsTheUnfusedNodes) {
+  std::mt19937 rng(23);
+  std::uniform_real_distribution<float> val(-1.f, 1.f);
+  int nan_rows = 0;
+  for (int trial = 0; trial < 12; ++trial) {
+    Problem p;
+    FlashAttentionArgs& a = p.a;
+    a.B = 1, a.Hq = a.Hkv = 2, a.Sq = 40 + trial * 7, a.T = 50 + trial * 11, a.D = 16;
+    a.scale = 0.25f;
+    a.round_scores = a.round_masked = true;
+    a.nan_to_zero = trial % 2 == 0;
+    p.q.resize(static_cast<size_t>(a.B * a.Hq * a.Sq * a.D));
+    p.k.resize(static_cast<size_t>(a.B * a.Hkv * a.T * a.D));
+    p.v.resize(p.k.size());
+    for (auto* vec : {&p.q, &p.k, &p.v})
+      for (float& x : *vec) x = val(rng) * 4.f;  // scores of tens: some below -16
+    p.bias_dims = {a.B, 1, a.Sq, a.T};
+    p.bias.assign(static_cast<size_t>(a.B * a.Sq * a.T), 0.f);
+    for (size_t e = 0; e < p.bias.size(); ++e)
+      if ((e * 2654435761u) % 3 != 0 || (e / static_cast<size_t>(a.T)) % 5 == 0) p.bias[e] = -65504.f;  // rows i % 5 == 0: all
+    a.bias_layout = *MakeSoftmaxBiasLayout(std::vector<int64_t>{a.B, a.Hq, a.Sq, a.T}, p.bias_dims);
+    a.bias = p.bias.data();
+    for (int64_t h = 0; h < a.Hq; ++h) {
+      const std::vector<float> got = Simulate(p, 0, h);
+      const std::vector<double> want = Direct(p, 0, h);
+      for (size_t e = 0; e < got.size(); ++e) {
+        if (std::isnan(want[e])) {
+          ASSERT_TRUE(std::isnan(got[e])) << "trial " << trial << " element " << e;
+          nan_rows += e % a.D == 0;
+          continue;
+        }
+        ASSERT_NEAR(got[e], want[e], 3e-3 * (1 + std::abs(want[e]))) << "trial " << trial << " element " << e;
+      }
+    }
+  }
+  (void)nan_rows;  // (rows whose every column rounds to -inf are rare at these scores)
 }
 
 TEST(FlashAttentionTest, TiledOnlineSoftmaxMatchesDirectAttention) {
