@@ -123,6 +123,23 @@ std::vector<double> Direct(const Problem& p, int64_t b, int64_t h) {
   return out;
 }
 
+// Every (b, h) of the simulated kernel against direct attention; *nan_rows counts the NaN rows.
+void ExpectMatchesDirect(const Problem& p, int* nan_rows) {
+  for (int64_t b = 0; b < p.a.B; ++b)
+    for (int64_t h = 0; h < p.a.Hq; ++h) {
+      const std::vector<float> got = Simulate(p, b, h);
+      const std::vector<double> want = Direct(p, b, h);
+      for (size_t e = 0; e < got.size(); ++e) {
+        if (std::isnan(want[e])) {
+          ASSERT_TRUE(std::isnan(got[e])) << "b " << b << " h " << h << " element " << e;
+          *nan_rows += e % p.a.D == 0;
+          continue;
+        }
+        ASSERT_NEAR(got[e], want[e], 3e-3 * (1 + std::abs(want[e]))) << "b " << b << " h " << h << " element " << e;
+      }
+    }
+}
+
 // Rounding as an exported block's fp16 nodes do: with a -65504 mask (fp16's lowest, as float16
 // exports write it) a score below about -16 plus the mask rounds to -inf, so in a row masked whole
 // only the columns scoring above that keep a weight, as the unfused nodes give (unrounded, every
@@ -149,18 +166,8 @@ TEST(FlashAttentionTest, RoundingAsTheUnfusedNodes) {
       if ((e * 2654435761u) % 3 != 0 || (e / static_cast<size_t>(a.T)) % 5 == 0) p.bias[e] = -65504.f;  // rows i % 5 == 0: all
     a.bias_layout = *MakeSoftmaxBiasLayout(std::vector<int64_t>{a.B, a.Hq, a.Sq, a.T}, p.bias_dims);
     a.bias = p.bias.data();
-    for (int64_t h = 0; h < a.Hq; ++h) {
-      const std::vector<float> got = Simulate(p, 0, h);
-      const std::vector<double> want = Direct(p, 0, h);
-      for (size_t e = 0; e < got.size(); ++e) {
-        if (std::isnan(want[e])) {
-          ASSERT_TRUE(std::isnan(got[e])) << "trial " << trial << " element " << e;
-          nan_rows += e % a.D == 0;
-          continue;
-        }
-        ASSERT_NEAR(got[e], want[e], 3e-3 * (1 + std::abs(want[e]))) << "trial " << trial << " element " << e;
-      }
-    }
+    SCOPED_TRACE(::testing::Message() << "trial " << trial);
+    ExpectMatchesDirect(p, &nan_rows);
   }
   (void)nan_rows;  // (rows whose every column rounds to -inf are rare at these scores)
 }
@@ -210,19 +217,8 @@ TEST(FlashAttentionTest, TiledOnlineSoftmaxMatchesDirectAttention) {
       for (int64_t b = 0; b < a.B; ++b) p.nonpad[static_cast<size_t>(b)] = b == 0 ? 0 : a.T - 3;  // a row of length 0
       a.nonpad = p.nonpad.data();
     }
-    for (int64_t b = 0; b < a.B; ++b)
-      for (int64_t h = 0; h < a.Hq; ++h) {
-        const std::vector<float> got = Simulate(p, b, h);
-        const std::vector<double> want = Direct(p, b, h);
-        for (size_t e = 0; e < got.size(); ++e) {
-          if (std::isnan(want[e])) {
-            ASSERT_TRUE(std::isnan(got[e])) << "trial " << trial << " element " << e;
-            nan_rows += e % a.D == 0;
-            continue;
-          }
-          ASSERT_NEAR(got[e], want[e], 3e-3 * (1 + std::abs(want[e]))) << "trial " << trial << " element " << e;
-        }
-      }
+    SCOPED_TRACE(::testing::Message() << "trial " << trial);
+    ExpectMatchesDirect(p, &nan_rows);
     ++cases;
   }
   EXPECT_EQ(cases, 60);
