@@ -25,6 +25,11 @@ VARIANTS = [  # (label, env, extra args)
     ("nofuse", {"ONNXD_CUDA_FUSE": "0"}, []),
     ("nchw-nofuse", {"ONNXD_CUDA_NHWC": "0", "ONNXD_CUDA_FUSE": "0"}, []),
     ("nographs", {}, ["--no-graphs"]),
+    # Stop 15's features, each against the default (--variants default,noflash,nofold,...):
+    ("noflash", {"ONNXD_CUDA_FLASH": "0"}, []),                # attention blocks unfused
+    ("nofold", {"ONNXD_CUDA_FOLD_TRANSPOSE": "0"}, []),        # every Transpose moves its data
+    ("owndw", {"ONNXD_CUDA_DEPTHWISE": "1"}, []),              # depthwise layers by our kernel
+    ("cudnndw", {"ONNXD_CUDA_DEPTHWISE": "0"}, []),            # depthwise layers by cuDNN
 ]
 
 
