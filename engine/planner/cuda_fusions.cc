@@ -267,13 +267,16 @@ CudaFusionPlan PlanCudaFusions(const GraphPlan& g, const DevicePlan& plan, bool 
     if (cuda_op(j) != "Add" || claimed[j] || add.inputs.size() != 2 || add.outputs.size() != 1) continue;
     const int sum = add.outputs[0];
     // (The run checks the operands' shapes: one the sum's, the other repeating over its rows.)
-    if (add.inputs[0] < 0 || add.inputs[1] < 0 || sum < 0 || rd.count[sum] != 1) continue;
-    const int ln = rd.last[sum];
-    const PlannedNode& l = g.nodes[ln];
-    if (cuda_op(ln) != "LayerNormalization" || l.inputs.empty() || l.inputs[0] != sum || l.outputs.empty() ||
-        l.outputs[0] < 0)
-      continue;
-    f.add_layer_norm[j] = {ln, l.outputs[0]};
+    if (add.inputs[0] < 0 || add.inputs[1] < 0 || sum < 0) continue;
+    // The LayerNorm reading the sum; when others read it too (a pre-LN block's residual stream),
+    // the kernel writes the sum as well.
+    int ln = -1;
+    for (const auto& [r, k] : rd.list[sum]) {
+      const PlannedNode& l = g.nodes[r];
+      if (cuda_op(r) == "LayerNormalization" && k == 0 && !l.outputs.empty() && l.outputs[0] >= 0 && ln < 0) ln = r;
+    }
+    if (ln < 0) continue;
+    f.add_layer_norm[j] = {ln, g.nodes[ln].outputs[0], rd.count[sum] > 1};
     ++f.add_layer_norms;
   }
 

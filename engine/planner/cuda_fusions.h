@@ -6,7 +6,8 @@
 // - Residual convolutions: Conv -> Add(z) -> Relu as one cuDNN call (the Add and Relu skipped).
 // - Bias GEMMs: MatMul (constant 2-D weight) -> Add (constant bias) as one cuBLASLt call.
 // - Add -> LayerNormalization (a transformer's residual): one LayerNorm kernel reading both
-//   operands, run at the Add; the LayerNormalization is skipped.
+//   operands, run at the Add (writing the sum too when other nodes read it: pre-LN blocks); the
+//   LayerNormalization is skipped.
 // - Softmax chains: [Mul by a scalar constant] -> [Add a mask] -> Softmax -> [IsNaN + Where(isnan,
 //   0, p)] as one softmax kernel run at the chain's first node.
 // - Attention blocks: MatMul (Q K^T) -> a softmax chain -> MatMul (P V) as the fused attention
@@ -50,8 +51,9 @@ struct CudaFusionPlan {
   std::vector<BiasGemm> bias_gemm;          // per node (MatMul nodes only)
   std::vector<SoftmaxChain> softmax_chain;  // per node: the chain it starts
   struct AddLayerNorm {
-    int ln = -1;   // the LayerNormalization node the Add feeds
-    int out = -1;  // its output
+    int ln = -1;            // the LayerNormalization node the Add feeds
+    int out = -1;           // its output
+    bool keep_sum = false;  // others read the sum too: the kernel writes it as well
   };
   std::vector<AddLayerNorm> add_layer_norm;  // per node (Add nodes only)
   struct AttentionBlock {

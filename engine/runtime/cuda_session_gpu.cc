@@ -1913,23 +1913,35 @@ Status CudaSessionImpl::RunAddLayerNorm(int i, bool* done) {
   const Shape out_shape = a->shape();
   Tensor* out = nullptr;
   ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
+  // The sum itself, when other nodes read it (a pre-LN block's residual stream).
+  const int sum_id = g.nodes[i].outputs[0];
+  Tensor* sum = nullptr;
+  if (add_layer_norm_[i].keep_sum) {
+    ASSIGN_OR_RETURN(sum, DeviceOutput(sum_id, dt, out_shape));
+  }
   if (rows > 0) {
     const float eps = plan_.cuda_params[ln].epsilon;
     Status st = half ? cuda::LayerNormLastAxis(static_cast<const __half*>(a_data), scale.data<__half>(),
                                                bias ? bias->data<__half>() : nullptr, out->data<__half>(), rows, cols,
-                                               eps, stream_->get(), static_cast<const __half*>(b_data), b_rows)
+                                               eps, stream_->get(), static_cast<const __half*>(b_data), b_rows,
+                                               sum != nullptr ? sum->data<__half>() : nullptr)
                      : cuda::LayerNormLastAxis(static_cast<const float*>(a_data), scale.data<float>(),
                                                bias ? bias->data<float>() : nullptr, out->data<float>(), rows, cols,
-                                               eps, stream_->get(), static_cast<const float*>(b_data), b_rows);
+                                               eps, stream_->get(), static_cast<const float*>(b_data), b_rows,
+                                               sum != nullptr ? sum->data<float>() : nullptr);
     if (!st.ok()) {
-      dev_[out_id] = Value();
-      dev_buf_[out_id].reset();
+      for (int id : {out_id, sum_id}) {
+        dev_[id] = Value();
+        dev_buf_[id].reset();
+      }
       return st.code() == StatusCode::kUnimplemented ? Status::Ok() : st;
     }
   }
   skip_[ln] = 1;
-  halved_[out_id] = dt == DataType::kFloat16 &&
-                    (halved_[a_id] || halved_[b_id] || (options_.fp16 && plan_.value_type[out_id] == DataType::kFloat));
+  const bool halved_out = dt == DataType::kFloat16 &&
+                          (halved_[a_id] || halved_[b_id] || (options_.fp16 && plan_.value_type[out_id] == DataType::kFloat));
+  halved_[out_id] = halved_out;
+  if (sum != nullptr) halved_[sum_id] = halved_out;
   ++stats_.fused_layer_norm;
   *done = true;
   return Status::Ok();

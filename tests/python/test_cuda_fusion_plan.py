@@ -6,8 +6,7 @@ structure found here independently:
   Reshape / Mul / Transpose only, or that reads such a MatMul's result through a Reshape) is folded
   into a GEMM's strides;
 - every Softmax with a mask Add before it, or an IsNaN / Where cleanup after it, is one fused chain;
-- every LayerNormalization whose input is only read by it and is an Add's (not a MatMul's bias Add)
-  runs with its Add.
+- every LayerNormalization whose input is an Add's (not a MatMul's bias Add) runs with its Add.
 """
 import pathlib
 import re
@@ -110,7 +109,8 @@ def structure(path):
         a = producer[n.input[0]]
         bias_add = any(i in producer and producer[i].op_type == "MatMul" and is_const(producer[i].input[1])
                        for i in a.input) and any(is_const(i) for i in a.input)
-        if a.op_type == "Add" and len(readers.get(n.input[0], [])) == 1 and n.input[0] not in outputs and not bias_add:
+        # (The sum may have other readers, a pre-LN block's residual stream: the kernel writes it too.)
+        if a.op_type == "Add" and not bias_add:
             add_ln += 1
     return len(transposes), len(attention_t), chains, add_ln, blocks
 

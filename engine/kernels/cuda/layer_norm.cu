@@ -16,15 +16,19 @@ __device__ __forceinline__ float RowValue(const T* xr, const T* rr, int64_t c) {
 // Two passes over the row (row_reduce.cuh BlockMeanVariance).
 template <typename T>
 __global__ void LayerNormKernel(const T* x, const T* residual, int64_t residual_rows, const T* scale, const T* bias,
-                                T* y, int64_t cols, float epsilon) {
+                                T* y, int64_t cols, float epsilon, T* sum_out) {
   __shared__ float shared[32];
   const T* xr = x + blockIdx.x * cols;
   const T* rr = residual != nullptr ? residual + (blockIdx.x % residual_rows) * cols : nullptr;
   T* yr = y + blockIdx.x * cols;
   const float2 mv = BlockMeanVariance([xr, rr](long long c) { return RowValue(xr, rr, c); }, cols, shared);
   const float mean = mv.x, inv_std = rsqrtf(mv.y + epsilon);
-  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
-    yr[c] = FromFloat<T>((RowValue(xr, rr, c) - mean) * inv_std * ToFloat(scale[c]) + (bias ? ToFloat(bias[c]) : 0.f));
+  T* sr = sum_out != nullptr ? sum_out + blockIdx.x * cols : nullptr;
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+    const float v = RowValue(xr, rr, c);
+    if (sr != nullptr) sr[c] = FromFloat<T>(v);
+    yr[c] = FromFloat<T>((v - mean) * inv_std * ToFloat(scale[c]) + (bias ? ToFloat(bias[c]) : 0.f));
+  }
 }
 
 // Rows of up to 128 * kPer elements (BERT's 768, 1024): 128 threads each keep their kPer values in
@@ -33,7 +37,7 @@ __global__ void LayerNormKernel(const T* x, const T* residual, int64_t residual_
 constexpr int kRowThreads = 128;
 template <typename T, int kPer>
 __global__ void LayerNormRegistersKernel(const T* x, const T* residual, int64_t residual_rows, const T* scale,
-                                         const T* bias, T* y, int cols, float epsilon) {
+                                         const T* bias, T* y, int cols, float epsilon, T* sum_out) {
   __shared__ float shared[32];
   const T* xr = x + static_cast<int64_t>(blockIdx.x) * cols;
   const T* rr = residual != nullptr ? residual + (static_cast<int64_t>(blockIdx.x) % residual_rows) * cols : nullptr;
@@ -55,16 +59,18 @@ __global__ void LayerNormRegistersKernel(const T* x, const T* residual, int64_t 
     q += d * d;
   }
   const float inv_std = rsqrtf(BlockReduce<false>(q, shared) / static_cast<float>(cols) + epsilon);
+  T* sr = sum_out != nullptr ? sum_out + static_cast<int64_t>(blockIdx.x) * cols : nullptr;
 #pragma unroll
   for (int k = 0; k < kPer; ++k) {
     const int c = threadIdx.x + k * kRowThreads;
+    if (c < cols && sr != nullptr) sr[c] = FromFloat<T>(v[k]);
     if (c < cols) yr[c] = FromFloat<T>((v[k] - mean) * inv_std * ToFloat(scale[c]) + (bias ? ToFloat(bias[c]) : 0.f));
   }
 }
 
 template <typename T>
 Status Launch(const T* x, const T* residual, int64_t residual_rows, const T* scale, const T* bias, T* y, int64_t rows,
-              int64_t cols, float epsilon, cudaStream_t stream) {
+              int64_t cols, float epsilon, cudaStream_t stream, T* sum_out = nullptr) {
   if (residual_rows <= 0) residual_rows = rows;
   if (rows <= 0 || cols <= 0) return Status::Ok();
   if (rows > 0x7fffffff) return Unimplemented("LayerNormLastAxis: more than 2^31-1 rows");
@@ -73,33 +79,34 @@ Status Launch(const T* x, const T* residual, int64_t residual_rows, const T* sca
   const int c = static_cast<int>(cols);
   if (cols <= 128)
     LayerNormRegistersKernel<T, 1><<<grid, kRowThreads, 0, stream>>>(x, residual, residual_rows, scale, bias, y, c,
-                                                                        epsilon);
+                                                                        epsilon, sum_out);
   else if (cols <= 256)
     LayerNormRegistersKernel<T, 2><<<grid, kRowThreads, 0, stream>>>(x, residual, residual_rows, scale, bias, y, c,
-                                                                        epsilon);
+                                                                        epsilon, sum_out);
   else if (cols <= 512)
     LayerNormRegistersKernel<T, 4><<<grid, kRowThreads, 0, stream>>>(x, residual, residual_rows, scale, bias, y, c,
-                                                                        epsilon);
+                                                                        epsilon, sum_out);
   else if (cols <= 1024)
     LayerNormRegistersKernel<T, 8><<<grid, kRowThreads, 0, stream>>>(x, residual, residual_rows, scale, bias, y, c,
-                                                                        epsilon);
+                                                                        epsilon, sum_out);
   else
     LayerNormKernel<T><<<grid, RowBlockSize(cols), 0, stream>>>(x, residual, residual_rows, scale, bias, y, cols,
-                                                               epsilon);
+                                                               epsilon, sum_out);
   return CudaStatus(cudaGetLastError(), "LayerNormLastAxis launch");
 }
 
 }  // namespace
 
 Status LayerNormLastAxis(const float* x, const float* scale, const float* bias, float* y, int64_t rows, int64_t cols,
-                         float epsilon, cudaStream_t stream, const float* residual, int64_t residual_rows) {
-  return Launch(x, residual, residual_rows, scale, bias, y, rows, cols, epsilon, stream);
+                         float epsilon, cudaStream_t stream, const float* residual, int64_t residual_rows,
+                         float* sum_out) {
+  return Launch(x, residual, residual_rows, scale, bias, y, rows, cols, epsilon, stream, sum_out);
 }
 
 Status LayerNormLastAxis(const __half* x, const __half* scale, const __half* bias, __half* y, int64_t rows,
                          int64_t cols, float epsilon, cudaStream_t stream, const __half* residual,
-                         int64_t residual_rows) {
-  return Launch(x, residual, residual_rows, scale, bias, y, rows, cols, epsilon, stream);
+                         int64_t residual_rows, __half* sum_out) {
+  return Launch(x, residual, residual_rows, scale, bias, y, rows, cols, epsilon, stream, sum_out);
 }
 
 }  // namespace onnxd::cuda
