@@ -62,18 +62,18 @@ Readers FindReaders(const GraphPlan& g) {
   return r;
 }
 
-// A constant of one float / fp16 element; *v its value.
-bool ScalarConst(const GraphPlan& g, int id, float* v) {
+}  // namespace
+
+bool ScalarConstant(const GraphPlan& g, int id, float* value, int* rank) {
   if (id < 0 || !g.is_constant[id] || !g.constants[id].is_tensor()) return false;
   const Tensor& t = g.constants[id].tensor();
   if (t.num_elements() != 1) return false;
-  if (t.dtype() == DataType::kFloat) *v = t.data<float>()[0];
-  else if (t.dtype() == DataType::kFloat16) *v = Float16::ToFloat(static_cast<const uint16_t*>(t.raw_data())[0]);
+  if (t.dtype() == DataType::kFloat) *value = t.data<float>()[0];
+  else if (t.dtype() == DataType::kFloat16) *value = Float16::ToFloat(static_cast<const uint16_t*>(t.raw_data())[0]);
   else return false;
+  if (rank != nullptr) *rank = t.rank();
   return true;
 }
-
-}  // namespace
 
 CudaFusionPlan PlanCudaFusions(const GraphPlan& g, const DevicePlan& plan, bool fold_transposes) {
   CudaFusionPlan f;
@@ -137,7 +137,7 @@ CudaFusionPlan PlanCudaFusions(const GraphPlan& g, const DevicePlan& plan, bool 
         const int mul = u >= 0 && rd.count[u] == 1 ? g.producer[u] : -1;
         if (mul < 0 || cuda_op(mul) != "Mul" || g.nodes[mul].inputs.size() != 2 || other < 0 || other == u) continue;
         float v = 0;
-        if (!ScalarConst(g, g.nodes[mul].inputs[0], &v) && !ScalarConst(g, g.nodes[mul].inputs[1], &v)) continue;
+        if (!ScalarConstant(g, g.nodes[mul].inputs[0], &v) && !ScalarConstant(g, g.nodes[mul].inputs[1], &v)) continue;
         if (g.producer[other] >= mul) continue;
         c.mul = mul;
         break;
@@ -156,7 +156,7 @@ CudaFusionPlan PlanCudaFusions(const GraphPlan& g, const DevicePlan& plan, bool 
       if (isnan >= 0 && where >= 0 && g.nodes[isnan].outputs.size() == 1) {
         const int cond = g.nodes[isnan].outputs[0];
         const PlannedNode& w = g.nodes[where];
-        if (cond >= 0 && rd.count[cond] == 1 && w.inputs[0] == cond && ScalarConst(g, w.inputs[1], &zero) &&
+        if (cond >= 0 && rd.count[cond] == 1 && w.inputs[0] == cond && ScalarConstant(g, w.inputs[1], &zero) &&
             zero == 0.f && !std::signbit(zero) && w.outputs.size() == 1 && w.outputs[0] >= 0) {
           c.isnan = isnan;
           c.where = where;

@@ -81,6 +81,10 @@ struct CudaFusionPlan {
   std::string Summary() const;
 };
 
+// Whether value `id` is a constant of one float or fp16 element (a scale, Where's zero); its value
+// as a float, and its rank when `rank` is given.
+bool ScalarConstant(const GraphPlan& g, int id, float* value, int* rank = nullptr);
+
 // `fold_transposes` false: no views (every Transpose moves its data).
 CudaFusionPlan PlanCudaFusions(const GraphPlan& g, const DevicePlan& plan, bool fold_transposes);
 

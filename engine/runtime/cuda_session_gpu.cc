@@ -415,6 +415,21 @@ class CudaSessionImpl : public CudaSession {
   bool serial_ = false;  // RunOptions::serial of the run in progress
   // fp16 mode: float tensors are held as fp16 on the device.
   bool Halve(DataType dt) const { return options_.fp16 && dt == DataType::kFloat; }
+  // Whether a result of device type `dt` computed from `inputs` is a float held as fp16: an fp16
+  // result from converted floats, or one the graph calls float (a Cast to float in fp16 mode).
+  bool HalvedResult(DataType dt, int out, std::span<const int> inputs) const {
+    if (dt != DataType::kFloat16) return false;
+    for (int id : inputs)
+      if (id >= 0 && halved_[id]) return true;
+    return options_.fp16 && plan_.value_type[out] == DataType::kFloat;
+  }
+  // Value id on the device (uploaded if only the host has it); false when neither has it yet.
+  StatusOr<bool> OnDevice(int id) {
+    if (dev_[id].is_tensor()) return true;
+    if (!on_host_[id]) return false;
+    RETURN_IF_ERROR(EnsureDevice(id));
+    return true;
+  }
   StatusOr<Tensor*> DeviceOutput(int id, DataType dtype, const Shape& shape);
   void Release(int id);
   void ClearRun();
@@ -1243,16 +1258,10 @@ Status CudaSessionImpl::RunNode(int i, Executor& exec) {
     if (st.ok() && out_nhwc)
       for (int id : node.outputs)
         if (id >= 0 && dev_[id].is_tensor() && dev_[id].tensor().rank() == 4) nhwc_[id] = 1;
-    if (st.ok()) {
-      // fp16 mode: what a kernel computes from converted floats is a converted float too, and so
-      // is an fp16 result the graph calls float (a Cast from int or bool to float).
-      bool halved = false;
-      for (int id : node.inputs) halved |= id >= 0 && halved_[id];
+    if (st.ok())
       for (int id : node.outputs)
         if (id >= 0)
-          halved_[id] = dev_[id].is_tensor() && dev_[id].tensor().dtype() == DataType::kFloat16 &&
-                        (halved || (options_.fp16 && plan_.value_type[id] == DataType::kFloat));
-    }
+          halved_[id] = dev_[id].is_tensor() && HalvedResult(dev_[id].tensor().dtype(), id, node.inputs);
     if (st.code() != StatusCode::kUnimplemented || st.message().rfind(kFallback, 0) != 0) return st;
     // A case the CUDA kernel does not take (rank above 6, an unexpected element type...): the
     // CPU kernel computes it on host copies, so the GPU path never answers worse than the CPU.
@@ -1587,11 +1596,10 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     // output's axis k is then P's axis q[perm[k]].
     const int x_id = node.inputs[0];
     const std::vector<int64_t>& q = perm_[x_id];
-    std::vector<int64_t> phys = x->shape().ToVector(), comp = perm;
-    if (!q.empty()) {
-      for (int k = 0; k < r; ++k) phys[q[k]] = x->dim(k);
+    const std::vector<int64_t> phys = cuda::PhysicalDims(x->shape().dims(), q);
+    std::vector<int64_t> comp = perm;
+    if (!q.empty())
       for (int k = 0; k < r; ++k) comp[k] = q[perm[k]];
-    }
     bool identity = true;
     for (int k = 0; k < r; ++k) identity &= comp[k] == k;
     // Nothing to move when the result is P itself (a MatMul wrote it transposed), or when every
@@ -1738,8 +1746,7 @@ Status CudaSessionImpl::Materialize(int id) {
     return Internal("permuted view of " + std::string(DataTypeName(dt)) + " value '" + graph_->value_names[id] + "'");
   const Shape shape = t.shape();
   const void* src = t.raw_data();
-  std::vector<int64_t> phys(q.size());
-  for (size_t k = 0; k < q.size(); ++k) phys[q[k]] = shape.dims()[k];
+  const std::vector<int64_t> phys = cuda::PhysicalDims(shape.dims(), q);
   const DeviceBufferPtr keep = dev_buf_[id];  // the source outlives the queued copy's enqueue
   Tensor* out = nullptr;
   ASSIGN_OR_RETURN(out, DeviceOutput(id, dt, shape));  // (resets perm_ and scale_)
@@ -1791,21 +1798,14 @@ Status CudaSessionImpl::RunMatMul(int i, const Tensor& a_in, const Tensor& b_in,
   }
   // The operands as the GEMM reads them: packed, or permuted views of a Transpose's input.
   auto view_of = [&](int slot, const std::vector<int64_t>& dims) {
-    const std::vector<int64_t>& q = perm_[node.inputs[slot]];
-    if (q.empty()) return cuda::PermutedView(dims, {});
-    std::vector<int64_t> phys(q.size());
-    for (size_t d = 0; d < q.size(); ++d) phys[q[d]] = dims[d];
-    return cuda::PermutedView(phys, q);
+    return cuda::ViewOfPermuted(dims, perm_[node.inputs[slot]]);
   };
   // The result laid out as its Transpose readers would lay it out, when it has such readers.
   const std::vector<int64_t>& tp = mm_out_perm_[i];
   std::vector<int64_t> c_perm;
   if (!tp.empty() && !a_vec && !b_vec && tp.size() == cd.size()) c_perm = cuda::InversePerm(tp);
   auto plan_for = [&]() {
-    std::vector<int64_t> phys = cd;
-    if (!c_perm.empty())
-      for (size_t d = 0; d < tp.size(); ++d) phys[d] = cd[tp[d]];
-    return cuda::PlanStridedGemm(view_of(0, ad), view_of(1, bd), cuda::PermutedView(phys, c_perm));
+    return cuda::PlanStridedGemm(view_of(0, ad), view_of(1, bd), cuda::ViewOfPermuted(cd, c_perm));
   };
   std::optional<cuda::StridedGemmPlan> plan = plan_for();
   if (!plan && !c_perm.empty()) {
@@ -1837,15 +1837,13 @@ bool CudaSessionImpl::FoldScalarMul(int i) {
   const int out = node.outputs[0];
   for (int k = 0; k < 2; ++k) {
     const int c = node.inputs[k], x = node.inputs[1 - k];
-    if (c < 0 || x < 0 || c == x || !g.is_constant[c] || !g.constants[c].is_tensor()) continue;
-    const Tensor& ct = g.constants[c].tensor();
-    if (ct.num_elements() != 1 || (ct.dtype() != DataType::kFloat && ct.dtype() != DataType::kFloat16)) continue;
+    float v = 0.f;
+    int c_rank = 0;
+    if (x < 0 || c == x || !ScalarConstant(g, c, &v, &c_rank)) continue;
     if (!dev_[x].is_tensor() || nhwc_[x]) return false;
     const Tensor& xt = dev_[x].tensor();
     const DataType dt = xt.dtype();
-    if ((dt != DataType::kFloat && dt != DataType::kFloat16) || ct.rank() > xt.rank()) return false;
-    float v = ct.dtype() == DataType::kFloat16 ? __half2float(static_cast<const __half*>(ct.raw_data())[0])
-                                              : ct.data<float>()[0];
+    if ((dt != DataType::kFloat && dt != DataType::kFloat16) || c_rank > xt.rank()) return false;
     if (dt == DataType::kFloat16) v = __half2float(__float2half(v));  // the constant as the device holds it
     const Shape shape = xt.shape();
     AliasOutput(out, x, dt, shape, perm_[x]);
@@ -1870,11 +1868,11 @@ Status CudaSessionImpl::RunAddLayerNorm(int i, bool* done) {
   for (int id : {a_id, b_id})
     if (!dev_[id].is_tensor() || nhwc_[id] || IsView(id)) return Status::Ok();
   // The LayerNorm's scale and bias: constants (uploaded once) or values already computed.
-  for (int id : {scale_id, bias_id})
-    if (id >= 0 && !dev_[id].is_tensor()) {
-      if (!on_host_[id]) return Status::Ok();
-      RETURN_IF_ERROR(EnsureDevice(id));
-    }
+  for (int id : {scale_id, bias_id}) {
+    if (id < 0) continue;
+    ASSIGN_OR_RETURN(const bool there, OnDevice(id));
+    if (!there) return Status::Ok();
+  }
   for (int id : {scale_id, bias_id})
     if (id >= 0 && (IsView(id) || nhwc_[id])) return Status::Ok();
   // x the operand with the sum's shape; the other repeats over x's rows: its dims, right-aligned,
@@ -1938,8 +1936,8 @@ Status CudaSessionImpl::RunAddLayerNorm(int i, bool* done) {
     }
   }
   skip_[ln] = 1;
-  const bool halved_out = dt == DataType::kFloat16 &&
-                          (halved_[a_id] || halved_[b_id] || (options_.fp16 && plan_.value_type[out_id] == DataType::kFloat));
+  const int operands[] = {a_id, b_id};
+  const bool halved_out = HalvedResult(dt, out_id, operands);
   halved_[out_id] = halved_out;
   if (sum != nullptr) halved_[sum_id] = halved_out;
   ++stats_.fused_layer_norm;
@@ -1958,27 +1956,21 @@ Status CudaSessionImpl::RunFusedSoftmax(int i, bool* done) {
   int x_id = -1, bias_id = -1;
   cuda::SoftmaxFusion f;
   f.nan_to_zero = c.where >= 0;
-  // A one-element constant (the scale, Where's zero): its rank must not widen the result.
-  auto small_const = [&](int id) -> const Tensor* {
-    if (id < 0 || !g.is_constant[id] || !g.constants[id].is_tensor()) return nullptr;
-    const Tensor& t = g.constants[id].tensor();
-    return t.num_elements() == 1 && (t.dtype() == DataType::kFloat || t.dtype() == DataType::kFloat16) ? &t : nullptr;
-  };
+  // The one-element constants (the scale, Where's zero): their rank must not widen the result.
   int max_const_rank = 0;
   if (c.where >= 0) {
-    const Tensor* zero = small_const(g.nodes[c.where].inputs[1]);
-    if (zero == nullptr) return Status::Ok();
-    max_const_rank = zero->rank();
+    float zero = 0.f;
+    if (!ScalarConstant(g, g.nodes[c.where].inputs[1], &zero, &max_const_rank)) return Status::Ok();
   }
   if (c.mul >= 0) {
     const PlannedNode& mul = g.nodes[c.mul];
-    const int s_slot = small_const(mul.inputs[0]) != nullptr ? 0 : 1;
-    const Tensor* st = small_const(mul.inputs[s_slot]);
-    if (st == nullptr) return Status::Ok();
-    max_const_rank = std::max(max_const_rank, st->rank());
+    float v = 0.f;
+    int rank = 0;
+    const int s_slot = ScalarConstant(g, mul.inputs[0], &v, &rank) ? 0 : 1;
+    if (s_slot == 1 && !ScalarConstant(g, mul.inputs[1], &v, &rank)) return Status::Ok();
+    max_const_rank = std::max(max_const_rank, rank);
     f.has_scale = true;
-    f.scale = st->dtype() == DataType::kFloat16 ? __half2float(static_cast<const __half*>(st->raw_data())[0])
-                                                : st->data<float>()[0];
+    f.scale = v;
     x_id = mul.inputs[1 - s_slot];
     const PlannedNode& add = g.nodes[c.add];
     bias_id = add.inputs[0] == mul.outputs[0] ? add.inputs[1] : add.inputs[0];
@@ -2035,9 +2027,8 @@ Status CudaSessionImpl::RunFusedSoftmax(int i, bool* done) {
   for (int k : {c.add, c.softmax, c.isnan, c.where})
     if (k >= 0 && k != i) skip_[k] = 1;
   ++stats_.fused_softmax;
-  halved_[c.out] = dt == DataType::kFloat16 &&
-                   (halved_[x_id] || (bias_id >= 0 && halved_[bias_id]) ||
-                    (options_.fp16 && plan_.value_type[c.out] == DataType::kFloat));
+  const int operands[] = {x_id, bias_id};
+  halved_[c.out] = HalvedResult(dt, c.out, operands);
   *done = true;
   return Status::Ok();
 }
@@ -2270,10 +2261,8 @@ Status CudaSessionImpl::RunAttentionBlock(int i, bool* done) {
   const int q_id = mm1.inputs[0], kt_id = mm1.inputs[1], v_id = mm2.inputs[1], out_id = mm2.outputs[0];
   if (out_id < 0 || !dev_[q_id].is_tensor() || !dev_[kt_id].is_tensor()) return Status::Ok();
   // V is the second MatMul's input: it may not be on the device yet, or be a view to keep.
-  if (!dev_[v_id].is_tensor()) {
-    if (!on_host_[v_id]) return Status::Ok();
-    RETURN_IF_ERROR(EnsureDevice(v_id));
-  }
+  ASSIGN_OR_RETURN(const bool v_there, OnDevice(v_id));
+  if (!v_there) return Status::Ok();
   if (scale_[v_id] != 1.f) return Status::Ok();  // (Q's and K's scales go into the kernel's)
   const Tensor& q = dev_[q_id].tensor();
   const Tensor& kt = dev_[kt_id].tensor();
@@ -2294,11 +2283,7 @@ Status CudaSessionImpl::RunAttentionBlock(int i, bool* done) {
   // Element strides of each operand's axes (permuted views as they lie; broadcast axes 0).
   auto strides_of = [&](int id) {
     const Tensor& t = dev_[id].tensor();
-    const std::vector<int64_t>& pq = perm_[id];
-    std::vector<int64_t> phys = t.shape().ToVector();
-    if (!pq.empty())
-      for (int k = 0; k < t.rank(); ++k) phys[pq[k]] = t.dim(k);
-    cuda::StridedView sv = cuda::PermutedView(phys, pq);
+    cuda::StridedView sv = cuda::ViewOfPermuted(t.shape().dims(), perm_[id]);
     for (int k = 0; k < t.rank(); ++k)
       if (t.dim(k) == 1) sv.strides[k] = 0;
     return sv.strides;
@@ -2311,10 +2296,7 @@ Status CudaSessionImpl::RunAttentionBlock(int i, bool* done) {
   std::vector<int64_t> c_perm;
   const std::vector<int64_t>& tp = mm_out_perm_[blk.pv];
   if (!tp.empty() && tp.size() == out_dims.size()) c_perm = cuda::InversePerm(tp);
-  std::vector<int64_t> out_phys = out_dims;
-  if (!c_perm.empty())
-    for (size_t d = 0; d < tp.size(); ++d) out_phys[d] = out_dims[tp[d]];
-  const std::vector<int64_t> os = cuda::PermutedView(out_phys, c_perm).strides;
+  const std::vector<int64_t> os = cuda::ViewOfPermuted(out_dims, c_perm).strides;
   if (os[r - 1] != 1) return Status::Ok();
   // The chain: its scalar, its mask (fp16, broadcast to the scores), NaN cleanup, last-axis softmax.
   cuda::FlashAttentionArgs fa;
@@ -2322,14 +2304,7 @@ Status CudaSessionImpl::RunAttentionBlock(int i, bool* done) {
   if (c.mul >= 0) {
     const PlannedNode& mul = g.nodes[c.mul];
     float sv = 0.f;
-    bool found = false;
-    for (int id : mul.inputs)
-      if (id >= 0 && g.is_constant[id] && g.constants[id].is_tensor() && g.constants[id].tensor().num_elements() == 1) {
-        const Tensor& ct = g.constants[id].tensor();
-        if (ct.dtype() == DataType::kFloat) sv = ct.data<float>()[0], found = true;
-        else if (ct.dtype() == DataType::kFloat16) sv = __half2float(static_cast<const __half*>(ct.raw_data())[0]), found = true;
-      }
-    if (!found) return Status::Ok();
+    if (!ScalarConstant(g, mul.inputs[0], &sv) && !ScalarConstant(g, mul.inputs[1], &sv)) return Status::Ok();
     fa.scale *= __half2float(__float2half(sv));
   }
   const int64_t axis = plan_.cuda_params[c.softmax].axis;
@@ -2339,10 +2314,8 @@ Status CudaSessionImpl::RunAttentionBlock(int i, bool* done) {
     const PlannedNode& add = g.nodes[c.add];
     const int scores_side = c.mul >= 0 ? g.nodes[c.mul].outputs[0] : mm1.outputs[0];
     mask_id = add.inputs[0] == scores_side ? add.inputs[1] : add.inputs[0];
-    if (!dev_[mask_id].is_tensor()) {
-      if (!on_host_[mask_id]) return Status::Ok();
-      RETURN_IF_ERROR(EnsureDevice(mask_id));
-    }
+    ASSIGN_OR_RETURN(const bool mask_there, OnDevice(mask_id));
+    if (!mask_there) return Status::Ok();
     if (nhwc_[mask_id]) return Status::Ok();
     RETURN_IF_ERROR(Materialize(mask_id));
     const Tensor& mask = dev_[mask_id].tensor();
@@ -2385,8 +2358,8 @@ Status CudaSessionImpl::RunAttentionBlock(int i, bool* done) {
   RETURN_IF_ERROR(cuda::FlashAttention(fa, stream_->get()));
   for (int k : {c.mul, c.add, c.softmax, c.isnan, c.where, blk.pv})
     if (k >= 0 && k != i) skip_[k] = 1;
-  halved_[out_id] = halved_[q_id] || halved_[kt_id] || halved_[v_id] ||
-                    (options_.fp16 && plan_.value_type[out_id] == DataType::kFloat);
+  const int operands[] = {q_id, kt_id, v_id};
+  halved_[out_id] = HalvedResult(DataType::kFloat16, out_id, operands);
   ++stats_.flash_attention;
   *done = true;
   return Status::Ok();

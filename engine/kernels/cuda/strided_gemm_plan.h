@@ -64,6 +64,20 @@ inline StridedView PermutedView(std::span<const int64_t> phys, std::span<const i
   return v;
 }
 
+// The packed tensor a permuted view stands over: phys[perm[k]] = dims[k] (dims as they are for an
+// empty perm).
+inline std::vector<int64_t> PhysicalDims(std::span<const int64_t> dims, std::span<const int64_t> perm) {
+  std::vector<int64_t> phys(dims.begin(), dims.end());
+  for (size_t k = 0; k < perm.size(); ++k) phys[static_cast<size_t>(perm[k])] = dims[k];
+  return phys;
+}
+
+// The strided view of a value with logical dims `dims` held as a permuted view (`perm`; empty:
+// packed).
+inline StridedView ViewOfPermuted(std::span<const int64_t> dims, std::span<const int64_t> perm) {
+  return PermutedView(PhysicalDims(dims, perm), perm);
+}
+
 // A permuted view (logical dims `dims`, logical axis k being physical axis perm[k] of a packed
 // tensor) reshaped to `to` (same element count) without moving data: the new physical dims and
 // perm, when the reshape only splits axes or merges axes that are also adjacent, in order, in the
@@ -75,8 +89,7 @@ inline std::optional<ReshapedView> ReshapeView(std::span<const int64_t> dims, st
                                                std::span<const int64_t> to) {
   const size_t r = dims.size();
   if (perm.size() != r) return std::nullopt;
-  std::vector<int64_t> phys(r);
-  for (size_t k = 0; k < r; ++k) phys[static_cast<size_t>(perm[k])] = dims[k];
+  const std::vector<int64_t> phys = PhysicalDims(dims, perm);
   // Physical axes of extent > 1, in memory order, and each one's position among them.
   std::vector<int64_t> pos(r, -1);
   int64_t kept = 0;
