@@ -225,19 +225,26 @@ TEST(CudaSessionTest, AttentionBlockStaysOnTheGpu) {
 // an additive mask. The Transposes fold into the GEMMs' strides (views), and the result is written
 // straight into the output Transpose's layout; fp32 and fp16, batch 1 and 3, node by node and
 // replayed from a CUDA graph (three runs).
-onnx::ModelProto SdpaAttention(int64_t S, int64_t H, int64_t D) {
+// What the exported attention blocks below share: inputs q, k, v [B, S, H * D] and output y of that
+// shape; the head shapes "heads" [0, S, H, D] and "merged" [0, S, H * D], "sqrt_scale"
+// (sqrt(1 / sqrt(D)), applied to Q and to K^T); and q, k, v reshaped to heads as q2, k2, v2. The
+// caller adds the mask input (after q, k, v) and the rest of the block.
+onnx::GraphProto* AttentionHeads(onnx::ModelProto* m, int64_t S, int64_t H, int64_t D) {
   const int64_t E = H * D;
-  onnx::ModelProto m = NewModel(17);
-  auto* g = m.mutable_graph();
+  auto* g = m->mutable_graph();
   for (const char* n : {"q", "k", "v"}) *g->add_input() = Info(n, kF32, {-1, S, E});
-  *g->add_input() = Info("mask", kF32, {-1, 1, 1, S});
   *g->add_output() = Info("y", kF32, {-1, S, E});
   Int64Init(g, "heads", {0, S, H, D});
   Int64Init(g, "merged", {0, S, E});
   ScalarInit(g, "sqrt_scale", std::sqrt(1.f / std::sqrt(static_cast<float>(D))));
-  AddNode(g, "Reshape", {"q", "heads"}, {"q2"});
-  AddNode(g, "Reshape", {"k", "heads"}, {"k2"});
-  AddNode(g, "Reshape", {"v", "heads"}, {"v2"});
+  for (const char* n : {"q", "k", "v"}) AddNode(g, "Reshape", {n, "heads"}, {std::string(n) + "2"});
+  return g;
+}
+
+onnx::ModelProto SdpaAttention(int64_t S, int64_t H, int64_t D) {
+  onnx::ModelProto m = NewModel(17);
+  auto* g = AttentionHeads(&m, S, H, D);
+  *g->add_input() = Info("mask", kF32, {-1, 1, 1, S});
   IntsAttr(AddNode(g, "Transpose", {"q2"}, {"qt"}), "perm", {0, 2, 1, 3});
   IntsAttr(AddNode(g, "Transpose", {"k2"}, {"kh"}), "perm", {0, 2, 1, 3});
   IntsAttr(AddNode(g, "Transpose", {"kh"}, {"kt"}), "perm", {0, 1, 3, 2});
@@ -294,17 +301,11 @@ TEST(CudaTransposeFoldTest, SdpaAttentionMatchesCpu) {
 TEST(CudaTransposeFoldTest, DynamoAttentionMovesOneTranspose) {
   const int64_t S = 16, H = 4, D = 8, E = H * D;
   onnx::ModelProto m = NewModel(18);
-  auto* g = m.mutable_graph();
-  for (const char* n : {"q", "k", "v"}) *g->add_input() = Info(n, kF32, {-1, S, E});
+  auto* g = AttentionHeads(&m, S, H, D);
   *g->add_input() = Info("mask", kF32, {-1, 1, S, S});
-  *g->add_output() = Info("y", kF32, {-1, S, E});
-  Int64Init(g, "heads", {0, S, H, D});
   Int64Init(g, "bh", {-1, S, D});
   Int64Init(g, "kt_shape", {-1, H, D, S});
-  Int64Init(g, "merged", {0, S, E});
-  ScalarInit(g, "sqrt_scale", std::sqrt(1.f / std::sqrt(static_cast<float>(D))));
   ScalarInit(g, "zero", 0.f);
-  for (const char* n : {"q", "k", "v"}) AddNode(g, "Reshape", {n, "heads"}, {std::string(n) + "2"});
   IntsAttr(AddNode(g, "Transpose", {"q2"}, {"qt"}), "perm", {0, 2, 1, 3});
   IntsAttr(AddNode(g, "Transpose", {"k2"}, {"kh"}), "perm", {0, 2, 1, 3});
   AddNode(g, "Reshape", {"kh", "bh"}, {"k3"});
@@ -343,16 +344,10 @@ TEST(CudaTransposeFoldTest, DynamoAttentionMovesOneTranspose) {
 TEST(CudaTransposeFoldTest, MaskBuiltAfterTheScoresStillFuses) {
   const int64_t S = 20, H = 2, D = 16, E = H * D, B = 2;
   onnx::ModelProto m = NewModel(17);
-  auto* g = m.mutable_graph();
-  for (const char* n : {"q", "k", "v"}) *g->add_input() = Info(n, kF32, {-1, S, E});
+  auto* g = AttentionHeads(&m, S, H, D);
   *g->add_input() = Info("keep", kBool, {-1, 1, S, S});
-  *g->add_output() = Info("y", kF32, {-1, S, E});
-  Int64Init(g, "heads", {0, S, H, D});
-  Int64Init(g, "merged", {0, S, E});
-  ScalarInit(g, "sqrt_scale", std::sqrt(1.f / std::sqrt(static_cast<float>(D))));
   ScalarInit(g, "zero", 0.f, {1});
   ScalarInit(g, "ninf", -INFINITY, {1});
-  for (const char* n : {"q", "k", "v"}) AddNode(g, "Reshape", {n, "heads"}, {std::string(n) + "2"});
   IntsAttr(AddNode(g, "Transpose", {"q2"}, {"qt"}), "perm", {0, 2, 1, 3});
   IntsAttr(AddNode(g, "Transpose", {"k2"}, {"kt"}), "perm", {0, 2, 3, 1});
   IntsAttr(AddNode(g, "Transpose", {"v2"}, {"vt"}), "perm", {0, 2, 1, 3});
