@@ -2260,22 +2260,26 @@ Status CudaSessionImpl::RunAttentionBlock(int i, bool* done) {
   const PlannedNode& mm2 = g.nodes[blk.pv];
   const int q_id = mm1.inputs[0], kt_id = mm1.inputs[1], v_id = mm2.inputs[1], out_id = mm2.outputs[0];
   if (out_id < 0 || !dev_[q_id].is_tensor() || !dev_[kt_id].is_tensor()) return Status::Ok();
+  const Tensor& q = dev_[q_id].tensor();
+  const Tensor& kt = dev_[kt_id].tensor();
+  const int r = q.rank();
+  if ((r != 3 && r != 4) || kt.rank() != r || q.dtype() != DataType::kFloat16 || kt.dtype() != DataType::kFloat16)
+    return Status::Ok();
+  // Logical sizes: Q [batch.., Sq, D], K^T [batch.., D, T], V [batch.., T, Dv]; batch [B, H] or [N].
+  const int64_t Sq = q.dim(r - 2), D = q.dim(r - 1), T = kt.dim(r - 1);
+  const int64_t B = q.dim(0), H = r == 4 ? q.dim(1) : 1;
+  // Sizes whose check failed (or a capture before any check) take the unfused nodes, at no more cost.
+  int& state = flash_state_[{i, FlashClass(B, H, Sq, T)}];
+  if (state < 0 || (state == 0 && capture_ != nullptr)) return Status::Ok();
   // V is the second MatMul's input: it may not be on the device yet, or be a view to keep.
   ASSIGN_OR_RETURN(const bool v_there, OnDevice(v_id));
   if (!v_there) return Status::Ok();
   if (scale_[v_id] != 1.f) return Status::Ok();  // (Q's and K's scales go into the kernel's)
-  const Tensor& q = dev_[q_id].tensor();
-  const Tensor& kt = dev_[kt_id].tensor();
   const Tensor& v = dev_[v_id].tensor();
-  if (q.dtype() != DataType::kFloat16 || kt.dtype() != DataType::kFloat16 || v.dtype() != DataType::kFloat16) return Status::Ok();
-  const int r = q.rank();
-  if ((r != 3 && r != 4) || kt.rank() != r || v.rank() != r || nhwc_[q_id] || nhwc_[kt_id] || nhwc_[v_id])
-    return Status::Ok();
-  // Logical sizes: Q [batch.., Sq, D], K^T [batch.., D, T], V [batch.., T, Dv]; batch [B, H] or [N].
-  const int64_t Sq = q.dim(r - 2), D = q.dim(r - 1), T = kt.dim(r - 1), Dv = v.dim(r - 1);
+  if (v.dtype() != DataType::kFloat16 || v.rank() != r || nhwc_[q_id] || nhwc_[kt_id] || nhwc_[v_id]) return Status::Ok();
+  const int64_t Dv = v.dim(r - 1);
   if (kt.dim(r - 2) != D || v.dim(r - 2) != T || Dv != D || !cuda::FlashAttentionTakes(D) || T == 0 || Sq == 0)
     return Status::Ok();
-  const int64_t B = q.dim(0), H = r == 4 ? q.dim(1) : 1;
   auto batch_ok = [&](const Tensor& t) {
     return (t.dim(0) == B || t.dim(0) == 1) && (r == 3 || t.dim(1) == H || t.dim(1) == 1);
   };
@@ -2334,8 +2338,6 @@ Status CudaSessionImpl::RunAttentionBlock(int i, bool* done) {
   fa.k = kt.raw_data(), fa.k_sb = ks[0], fa.k_sh = r == 4 ? ks[1] : 0, fa.k_st = ks[r - 1];
   fa.v = v.raw_data(), fa.v_sb = vs[0], fa.v_sh = r == 4 ? vs[1] : 0, fa.v_st = vs[r - 2];
   fa.o_sb = os[0], fa.o_sh = r == 4 ? os[1] : 0, fa.o_ss = os[r - 2];
-  int& state = flash_state_[{i, FlashClass(B, H, Sq, T)}];
-  if (state < 0 || (state == 0 && capture_ != nullptr)) return Status::Ok();
   const Shape out_shape{std::span<const int64_t>(out_dims)};
   if (state == 0) {
     // First time: aside, for CheckPendingFlash when the second MatMul has run.
