@@ -100,11 +100,11 @@ Status ConcatKv(const void* past, const void* cur, bool cur_3d, void* present, i
   const int64_t n = B * H * (P + S) * D;
   if (n <= 0) return Status::Ok();
   if (elem_size == 4)
-    ConcatKvKernel<<<GridBlocks(n), kGridStrideBlock, 0, stream>>>(static_cast<const float*>(past),
+    ConcatKvKernel<float><<<GridBlocks(n), kGridStrideBlock, 0, stream>>>(static_cast<const float*>(past),
                                                                   static_cast<const float*>(cur), cur_3d,
                                                                   static_cast<float*>(present), B, H, P, S, D, n);
   else if (elem_size == 2)
-    ConcatKvKernel<<<GridBlocks(n), kGridStrideBlock, 0, stream>>>(static_cast<const __half*>(past),
+    ConcatKvKernel<__half><<<GridBlocks(n), kGridStrideBlock, 0, stream>>>(static_cast<const __half*>(past),
                                                                   static_cast<const __half*>(cur), cur_3d,
                                                                   static_cast<__half*>(present), B, H, P, S, D, n);
   else

@@ -5,6 +5,9 @@
 #include <cudnn.h>
 #endif
 #include <dlfcn.h>
+#if defined(ONNXD_CUDA_EMU)
+#include "libs_emu.h"  // tests/cuda_emu: the emulated libraries fill the tables instead of dlopen
+#endif
 
 #include <string>
 
@@ -38,6 +41,10 @@ namespace onnxd::cuda::libs {
 const CublasApi& Cublas() {
   static const CublasApi api = [] {
     CublasApi a;
+#if defined(ONNXD_CUDA_EMU)
+    ::onnxd::cuda_emu::FillCublas(a);
+    return a;
+#endif
     const std::string soname = "libcublas.so." + std::to_string(CUBLAS_VER_MAJOR);
     void* lib = Open(soname, &a.error);
     if (lib == nullptr) return a;
@@ -58,6 +65,10 @@ const CublasApi& Cublas() {
 const CublasLtApi& CublasLt() {
   static const CublasLtApi api = [] {
     CublasLtApi a;
+#if defined(ONNXD_CUDA_EMU)
+    ::onnxd::cuda_emu::FillCublasLt(a);
+    return a;
+#endif
     const std::string soname = "libcublasLt.so." + std::to_string(CUBLAS_VER_MAJOR);
     void* lib = Open(soname, &a.error);
     if (lib == nullptr) return a;
@@ -90,6 +101,10 @@ const char* CublasStatusName(cublasStatus_t st) {
 const CudnnApi& Cudnn() {
   static const CudnnApi api = [] {
     CudnnApi a;
+#if defined(ONNXD_CUDA_EMU)
+    ::onnxd::cuda_emu::FillCudnn(a);
+    return a;
+#endif
     const std::string soname = "libcudnn.so." + std::to_string(CUDNN_MAJOR);
     void* lib = Open(soname, &a.error);
     if (lib == nullptr) return a;

@@ -1,0 +1,292 @@
+// Kernel execution for onnxd's CUDA emulator: blocks run one after another on the launching host
+// thread; the threads of a block are fibers switched at barriers (device.h explains the model).
+#include "device.h"
+
+#include <sys/mman.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "emu.h"
+#include "internal.h"
+
+#if !defined(__x86_64__)
+#error "the CUDA emulator's fiber switch is written for x86-64"
+#endif
+
+// onnxd_emu_switch(save, load): saves the callee-saved registers, MXCSR and the x87 control word on
+// the current stack, stores its pointer in *save, and resumes the stack `load` (saved the same way,
+// or prepared by NewFiberStack). onnxd_emu_entry starts a fiber: FiberMain(r12 = its BlockRun).
+extern "C" void onnxd_emu_switch(void** save, void* load);
+extern "C" void onnxd_emu_entry();
+asm(R"(
+  .text
+  .globl onnxd_emu_switch
+  .type onnxd_emu_switch, @function
+onnxd_emu_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  subq $8, %rsp
+  stmxcsr (%rsp)
+  fnstcw 4(%rsp)
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  ldmxcsr (%rsp)
+  fldcw 4(%rsp)
+  addq $8, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size onnxd_emu_switch, .-onnxd_emu_switch
+
+  .globl onnxd_emu_entry
+  .type onnxd_emu_entry, @function
+onnxd_emu_entry:
+  movq %r12, %rdi
+  callq *%r13
+  ud2
+  .size onnxd_emu_entry, .-onnxd_emu_entry
+)");
+
+namespace onnxd::cuda_emu {
+namespace {
+
+constexpr size_t kStackBytes = 256 * 1024;
+constexpr size_t kGuardBytes = 4096;
+
+enum class FiberState { kReady, kAtBlockBarrier, kAtWarpBarrier, kDone };
+
+struct Fiber {
+  void* sp = nullptr;
+  FiberState state = FiberState::kReady;
+  ThreadPosition pos{};
+};
+
+struct BlockRun {
+  const std::function<void()>* body = nullptr;
+  const char* kernel_name = nullptr;
+  std::vector<Fiber> fibers;
+  unsigned current = 0;
+  void* scheduler_sp = nullptr;
+  std::vector<unsigned char> dynamic_smem;
+  std::vector<unsigned char> warp_slots;  // 32 lanes x 16 bytes per warp
+};
+
+thread_local BlockRun* t_run = nullptr;
+
+// Fiber stacks, kept for the host thread's later blocks. Each has a guard page below it, so an
+// overflow faults instead of writing over the neighbouring stack.
+struct StackPool {
+  std::vector<char*> stacks;
+  ~StackPool() {
+    for (char* s : stacks) munmap(s, kStackBytes + kGuardBytes);
+  }
+  char* Top(size_t i) {
+    while (stacks.size() <= i) {
+      void* m = mmap(nullptr, kStackBytes + kGuardBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (m == MAP_FAILED) {
+        std::fprintf(stderr, "cuda_emu: cannot map a fiber stack\n");
+        std::abort();
+      }
+      mprotect(m, kGuardBytes, PROT_NONE);
+      stacks.push_back(static_cast<char*>(m));
+    }
+    return stacks[i] + kGuardBytes + kStackBytes;
+  }
+};
+thread_local StackPool t_stacks;
+
+[[noreturn]] void FiberMain(BlockRun* run) {
+  (*run->body)();
+  Fiber& f = run->fibers[run->current];
+  f.state = FiberState::kDone;
+  void* dead = nullptr;
+  onnxd_emu_switch(&dead, run->scheduler_sp);
+  std::abort();  // a finished fiber is never resumed
+}
+
+void* NewFiberStack(char* top, BlockRun* run) {
+  auto* sp = reinterpret_cast<uint64_t*>(top);
+  // `top` is 16-byte aligned: after the ret rsp == top, so onnxd_emu_entry's call enters FiberMain
+  // with rsp % 16 == 8, as the ABI wants.
+  *--sp = reinterpret_cast<uint64_t>(&onnxd_emu_entry);  // ret
+  *--sp = 0;                                              // rbp
+  *--sp = 0;                                              // rbx
+  *--sp = reinterpret_cast<uint64_t>(run);                // r12
+  *--sp = reinterpret_cast<uint64_t>(&FiberMain);         // r13
+  *--sp = 0;                                              // r14
+  *--sp = 0;                                              // r15
+  uint32_t csr[2];
+  asm volatile("stmxcsr %0" : "=m"(csr[0]));
+  asm volatile("fnstcw %0" : "=m"(csr[1]));
+  uint64_t word;
+  std::memcpy(&word, csr, sizeof word);
+  *--sp = word;
+  return sp;
+}
+
+// Suspends the running fiber in `state` until the scheduler releases it.
+void Wait(FiberState state) {
+  BlockRun* run = t_run;
+  if (run == nullptr) {
+    std::fprintf(stderr, "cuda_emu: a barrier outside a kernel\n");
+    std::abort();
+  }
+  Fiber& f = run->fibers[run->current];
+  f.state = state;
+  onnxd_emu_switch(&f.sp, run->scheduler_sp);
+}
+
+std::string Describe(const BlockRun& run) {
+  std::string s;
+  for (size_t i = 0; i < run.fibers.size(); ++i) {
+    const char* what = "";
+    switch (run.fibers[i].state) {
+      case FiberState::kAtBlockBarrier: what = "__syncthreads"; break;
+      case FiberState::kAtWarpBarrier: what = "a warp barrier (__syncwarp, shuffle, wmma)"; break;
+      case FiberState::kDone: what = "exited"; break;
+      case FiberState::kReady: what = "ready"; break;
+    }
+    if (i == 0 || run.fibers[i].state != run.fibers[i - 1].state) s += "\n  thread " + std::to_string(i) + "+: " + what;
+  }
+  return s;
+}
+
+// Releases every barrier all its live participants have reached; false when none was.
+bool ReleaseBarriers(BlockRun& run) {
+  bool released = false;
+  const size_t n = run.fibers.size();
+  bool all_block = true, any_block = false;
+  for (const Fiber& f : run.fibers) {
+    if (f.state == FiberState::kDone) continue;
+    if (f.state == FiberState::kAtBlockBarrier) any_block = true;
+    else all_block = false;
+  }
+  if (any_block && all_block) {
+    for (Fiber& f : run.fibers)
+      if (f.state == FiberState::kAtBlockBarrier) f.state = FiberState::kReady;
+    return true;
+  }
+  for (size_t w = 0; w < n; w += 32) {
+    const size_t end = std::min(n, w + 32);
+    bool all = true, any = false;
+    for (size_t i = w; i < end; ++i) {
+      const FiberState s = run.fibers[i].state;
+      if (s == FiberState::kDone) continue;
+      if (s == FiberState::kAtWarpBarrier) any = true;
+      else all = false;
+    }
+    if (any && all) {
+      for (size_t i = w; i < end; ++i)
+        if (run.fibers[i].state == FiberState::kAtWarpBarrier) run.fibers[i].state = FiberState::kReady;
+      released = true;
+    }
+  }
+  return released;
+}
+
+void RunBlock(BlockRun& run, uint3 block, dim3 block_dim, dim3 grid_dim) {
+  const unsigned threads = block_dim.x * block_dim.y * block_dim.z;
+  run.fibers.assign(threads, Fiber{});
+  for (unsigned t = 0; t < threads; ++t) {
+    Fiber& f = run.fibers[t];
+    f.pos.thread = uint3{t % block_dim.x, (t / block_dim.x) % block_dim.y, t / (block_dim.x * block_dim.y)};
+    f.pos.block = block;
+    f.pos.block_dim = block_dim;
+    f.pos.grid_dim = grid_dim;
+    f.pos.linear = t;
+    f.sp = NewFiberStack(t_stacks.Top(t), &run);
+  }
+  if (!run.dynamic_smem.empty()) std::memset(run.dynamic_smem.data(), 0xff, run.dynamic_smem.size());
+  for (;;) {
+    bool ran = false, live = false;
+    for (unsigned t = 0; t < threads; ++t) {
+      Fiber& f = run.fibers[t];
+      if (f.state != FiberState::kReady) {
+        live |= f.state != FiberState::kDone;
+        continue;
+      }
+      run.current = t;
+      onnxd_emu_switch(&run.scheduler_sp, f.sp);
+      ran = true;
+      live |= f.state != FiberState::kDone;
+    }
+    if (!live) return;
+    if (!ReleaseBarriers(run) && !ran) {
+      std::fprintf(stderr, "cuda_emu: deadlock in kernel %s, block (%u, %u, %u): the threads wait at different barriers:%s\n",
+                   run.kernel_name, block.x, block.y, block.z, Describe(run).c_str());
+      std::abort();
+    }
+  }
+}
+
+}  // namespace
+
+const ThreadPosition& Position() {
+  if (t_run == nullptr) {
+    std::fprintf(stderr, "cuda_emu: threadIdx/blockIdx read outside a kernel\n");
+    std::abort();
+  }
+  return t_run->fibers[t_run->current].pos;
+}
+
+void SyncThreads() { Wait(FiberState::kAtBlockBarrier); }
+void SyncWarp(unsigned) { Wait(FiberState::kAtWarpBarrier); }
+
+void* DynamicShared() { return t_run->dynamic_smem.empty() ? nullptr : t_run->dynamic_smem.data(); }
+
+void WarpExchange(const void* mine, void* out, size_t bytes, unsigned src_lane) {
+  BlockRun* run = t_run;
+  const unsigned t = run->current;
+  unsigned char* warp = run->warp_slots.data() + (t / 32) * 32 * 16;
+  std::memcpy(warp + (t % 32) * 16, mine, bytes);
+  SyncWarp(0xffffffffu);
+  std::memcpy(out, warp + src_lane * 16, bytes);
+  SyncWarp(0xffffffffu);
+}
+
+void Launch(const void* kernel, dim3 grid, dim3 block, size_t dynamic_smem, cudaStream_t stream,
+            std::function<void()> body) {
+  const unsigned long long threads = 1ull * block.x * block.y * block.z;
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0 || threads == 0 || threads > kMaxThreadsPerBlock || block.z > 64 ||
+      grid.y > 65535 || grid.z > 65535) {
+    std::fprintf(stderr, "cuda_emu: launch refused: grid (%u, %u, %u), block (%u, %u, %u)\n", grid.x, grid.y, grid.z,
+                 block.x, block.y, block.z);
+    SetLastError(cudaErrorInvalidConfiguration);
+    return;
+  }
+  const size_t allowed = std::max(kDefaultSharedMemoryPerBlock, MaxDynamicSharedMemory(kernel));
+  if (dynamic_smem > allowed) {
+    std::fprintf(stderr, "cuda_emu: launch refused: %zu bytes of dynamic shared memory, %zu allowed\n", dynamic_smem,
+                 allowed);
+    SetLastError(cudaErrorInvalidValue);
+    return;
+  }
+  char name[32];
+  std::snprintf(name, sizeof name, "%p", kernel);
+  Enqueue(stream, [grid, block, dynamic_smem, body = std::move(body), kernel_name = std::string(name)]() {
+    BlockRun run;
+    run.body = &body;
+    run.kernel_name = kernel_name.c_str();
+    run.dynamic_smem.resize(dynamic_smem);
+    run.warp_slots.resize(((block.x * block.y * block.z + 31) / 32) * 32 * 16);
+    BlockRun* outer = t_run;
+    t_run = &run;
+    for (unsigned z = 0; z < grid.z; ++z)
+      for (unsigned y = 0; y < grid.y; ++y)
+        for (unsigned x = 0; x < grid.x; ++x) RunBlock(run, uint3{x, y, z}, block, grid);
+    t_run = outer;
+  });
+}
+
+}  // namespace onnxd::cuda_emu
