@@ -69,6 +69,7 @@ enum class FiberState { kReady, kAtBlockBarrier, kAtWarpBarrier, kDone };
 struct Fiber {
   void* sp = nullptr;
   FiberState state = FiberState::kReady;
+  unsigned char exchange_phase = 0;  // which of its warp's two exchange sets this lane uses next
   ThreadPosition pos{};
 };
 
@@ -79,7 +80,9 @@ struct BlockRun {
   unsigned current = 0;
   void* scheduler_sp = nullptr;
   std::vector<unsigned char> dynamic_smem;
-  std::vector<unsigned char> warp_slots;  // 32 lanes x 16 bytes per warp
+  // Two sets of 32 lanes x 16 bytes per warp, used in turn: a lane can write its next exchange's
+  // value while a slower lane still reads this one's.
+  std::vector<unsigned char> warp_slots;
 };
 
 thread_local BlockRun* t_run = nullptr;
@@ -248,11 +251,16 @@ void* DynamicShared() { return t_run->dynamic_smem.empty() ? nullptr : t_run->dy
 void WarpExchange(const void* mine, void* out, size_t bytes, unsigned src_lane) {
   BlockRun* run = t_run;
   const unsigned t = run->current;
-  unsigned char* warp = run->warp_slots.data() + (t / 32) * 32 * 16;
-  std::memcpy(warp + (t % 32) * 16, mine, bytes);
+  // Every lane of the warp takes part in every exchange, so each lane's count of exchanges is the
+  // warp's: the lane's own phase bit (flipped per exchange) names the set. A lane can only get two
+  // exchanges ahead by passing a barrier the others have reached after reading.
+  const unsigned warp_index = t / 32;
+  unsigned char& phase = run->fibers[t].exchange_phase;
+  unsigned char* set = run->warp_slots.data() + (warp_index * 2 + phase) * 32 * 16;
+  phase ^= 1;
+  std::memcpy(set + (t % 32) * 16, mine, bytes);
   SyncWarp(0xffffffffu);
-  std::memcpy(out, warp + src_lane * 16, bytes);
-  SyncWarp(0xffffffffu);
+  std::memcpy(out, set + src_lane * 16, bytes);
 }
 
 void Launch(const void* kernel, dim3 grid, dim3 block, size_t dynamic_smem, cudaStream_t stream,
@@ -279,7 +287,7 @@ void Launch(const void* kernel, dim3 grid, dim3 block, size_t dynamic_smem, cuda
     run.body = &body;
     run.kernel_name = kernel_name.c_str();
     run.dynamic_smem.resize(dynamic_smem);
-    run.warp_slots.resize(((block.x * block.y * block.z + 31) / 32) * 32 * 16);
+    run.warp_slots.resize(((block.x * block.y * block.z + 31) / 32) * 2 * 32 * 16);
     BlockRun* outer = t_run;
     t_run = &run;
     for (unsigned z = 0; z < grid.z; ++z)

@@ -101,13 +101,11 @@ Result RunOn(const onnx::ModelProto& m, Device device, const std::vector<Value>&
     }
     now.copies = session->last_run_copies();
     if (k == 1) {
-      // Equal, NaN where NaN (operator== on the vectors would call NaN unequal to itself).
       bool same = now.outputs.size() == r.outputs.size();
       for (size_t o = 0; same && o < now.outputs.size(); ++o) {
         same = now.outputs[o].size() == r.outputs[o].size();
         for (size_t i = 0; same && i < now.outputs[o].size(); ++i) {
-          const double x = now.outputs[o][i], y = r.outputs[o][i];
-          same = x == y || (std::isnan(x) && std::isnan(y));
+          same = RunsAgree(r.outputs[o][i], now.outputs[o][i], fp16);
         }
       }
       EXPECT_TRUE(same) << "the second run differs from the first";
