@@ -7,3 +7,4 @@ bash scripts/build.sh
 (cd build && ctest --output-on-failure -j2)
 .venv/bin/python -m pytest -q tests/python tests/integration tests/corpus
 bash scripts/check_deploy.sh
+bash scripts/test_cuda_emu.sh

@@ -16,9 +16,10 @@
 #error "the CUDA emulator's fiber switch is written for x86-64"
 #endif
 
-// onnxd_emu_switch(save, load): saves the callee-saved registers, MXCSR and the x87 control word on
-// the current stack, stores its pointer in *save, and resumes the stack `load` (saved the same way,
-// or prepared by NewFiberStack). onnxd_emu_entry starts a fiber: FiberMain(r12 = its BlockRun).
+// onnxd_emu_switch(save, load): saves the callee-saved registers on the current stack, stores its
+// pointer in *save, and resumes the stack `load` (saved the same way, or prepared by NewFiberStack).
+// The floating-point control state (MXCSR, x87 control word) is not switched: no fiber changes it.
+// onnxd_emu_entry starts a fiber: FiberMain(r12 = its BlockRun).
 extern "C" void onnxd_emu_switch(void** save, void* load);
 extern "C" void onnxd_emu_entry();
 asm(R"(
@@ -32,14 +33,8 @@ onnxd_emu_switch:
   pushq %r13
   pushq %r14
   pushq %r15
-  subq $8, %rsp
-  stmxcsr (%rsp)
-  fnstcw 4(%rsp)
   movq %rsp, (%rdi)
   movq %rsi, %rsp
-  ldmxcsr (%rsp)
-  fldcw 4(%rsp)
-  addq $8, %rsp
   popq %r15
   popq %r14
   popq %r13
@@ -78,11 +73,12 @@ struct BlockRun {
   const char* kernel_name = nullptr;
   std::vector<Fiber> fibers;
   unsigned current = 0;
+  unsigned done = 0;  // fibers finished
   void* scheduler_sp = nullptr;
   std::vector<unsigned char> dynamic_smem;
-  // Two sets of 32 lanes x 16 bytes per warp, used in turn: a lane can write its next exchange's
+  // Two sets of 32 lanes x 8 bytes per warp, used in turn: a lane can write its next exchange's
   // value while a slower lane still reads this one's.
-  std::vector<unsigned char> warp_slots;
+  std::vector<uint64_t> warp_slots;
 };
 
 thread_local BlockRun* t_run = nullptr;
@@ -109,12 +105,26 @@ struct StackPool {
 };
 thread_local StackPool t_stacks;
 
+// Leaves the running fiber (its state already set) for the next ready fiber after it in this pass
+// over the block, or for the scheduler when there is none: one switch per fiber step, not two.
+void SwitchOnward(BlockRun* run, void** save) {
+  const unsigned n = static_cast<unsigned>(run->fibers.size());
+  for (unsigned t = run->current + 1; t < n; ++t) {
+    if (run->fibers[t].state == FiberState::kReady) {
+      run->current = t;
+      onnxd_emu_switch(save, run->fibers[t].sp);
+      return;
+    }
+  }
+  onnxd_emu_switch(save, run->scheduler_sp);
+}
+
 [[noreturn]] void FiberMain(BlockRun* run) {
   (*run->body)();
-  Fiber& f = run->fibers[run->current];
-  f.state = FiberState::kDone;
+  run->fibers[run->current].state = FiberState::kDone;
+  ++run->done;
   void* dead = nullptr;
-  onnxd_emu_switch(&dead, run->scheduler_sp);
+  SwitchOnward(run, &dead);
   std::abort();  // a finished fiber is never resumed
 }
 
@@ -129,12 +139,6 @@ void* NewFiberStack(char* top, BlockRun* run) {
   *--sp = reinterpret_cast<uint64_t>(&FiberMain);         // r13
   *--sp = 0;                                              // r14
   *--sp = 0;                                              // r15
-  uint32_t csr[2];
-  asm volatile("stmxcsr %0" : "=m"(csr[0]));
-  asm volatile("fnstcw %0" : "=m"(csr[1]));
-  uint64_t word;
-  std::memcpy(&word, csr, sizeof word);
-  *--sp = word;
   return sp;
 }
 
@@ -147,7 +151,7 @@ void Wait(FiberState state) {
   }
   Fiber& f = run->fibers[run->current];
   f.state = state;
-  onnxd_emu_switch(&f.sp, run->scheduler_sp);
+  SwitchOnward(run, &f.sp);
 }
 
 std::string Describe(const BlockRun& run) {
@@ -211,21 +215,19 @@ void RunBlock(BlockRun& run, uint3 block, dim3 block_dim, dim3 grid_dim) {
     f.sp = NewFiberStack(t_stacks.Top(t), &run);
   }
   if (!run.dynamic_smem.empty()) std::memset(run.dynamic_smem.data(), 0xff, run.dynamic_smem.size());
+  run.done = 0;
+  // Each pass starts the first ready fiber; fibers hand over to the next ready one themselves
+  // (SwitchOnward), and the last of the pass comes back here.
   for (;;) {
-    bool ran = false, live = false;
-    for (unsigned t = 0; t < threads; ++t) {
-      Fiber& f = run.fibers[t];
-      if (f.state != FiberState::kReady) {
-        live |= f.state != FiberState::kDone;
-        continue;
-      }
-      run.current = t;
-      onnxd_emu_switch(&run.scheduler_sp, f.sp);
-      ran = true;
-      live |= f.state != FiberState::kDone;
+    unsigned first = 0;
+    while (first < threads && run.fibers[first].state != FiberState::kReady) ++first;
+    if (first < threads) {
+      run.current = first;
+      onnxd_emu_switch(&run.scheduler_sp, run.fibers[first].sp);
+      continue;
     }
-    if (!live) return;
-    if (!ReleaseBarriers(run) && !ran) {
+    if (run.done == threads) return;
+    if (!ReleaseBarriers(run)) {
       std::fprintf(stderr, "cuda_emu: deadlock in kernel %s, block (%u, %u, %u): the threads wait at different barriers:%s\n",
                    run.kernel_name, block.x, block.y, block.z, Describe(run).c_str());
       std::abort();
@@ -248,19 +250,18 @@ void SyncWarp(unsigned) { Wait(FiberState::kAtWarpBarrier); }
 
 void* DynamicShared() { return t_run->dynamic_smem.empty() ? nullptr : t_run->dynamic_smem.data(); }
 
-void WarpExchange(const void* mine, void* out, size_t bytes, unsigned src_lane) {
-  BlockRun* run = t_run;
-  const unsigned t = run->current;
+uint64_t WarpExchange(uint64_t mine, unsigned src_lane) {
   // Every lane of the warp takes part in every exchange, so each lane's count of exchanges is the
   // warp's: the lane's own phase bit (flipped per exchange) names the set. A lane can only get two
   // exchanges ahead by passing a barrier the others have reached after reading.
-  const unsigned warp_index = t / 32;
+  BlockRun* run = t_run;
+  const unsigned t = run->current;
   unsigned char& phase = run->fibers[t].exchange_phase;
-  unsigned char* set = run->warp_slots.data() + (warp_index * 2 + phase) * 32 * 16;
+  uint64_t* set = run->warp_slots.data() + ((t / 32) * 2 + phase) * 32;
   phase ^= 1;
-  std::memcpy(set + (t % 32) * 16, mine, bytes);
+  set[t % 32] = mine;
   SyncWarp(0xffffffffu);
-  std::memcpy(out, set + src_lane * 16, bytes);
+  return set[src_lane];
 }
 
 void Launch(const void* kernel, dim3 grid, dim3 block, size_t dynamic_smem, cudaStream_t stream,
@@ -287,7 +288,7 @@ void Launch(const void* kernel, dim3 grid, dim3 block, size_t dynamic_smem, cuda
     run.body = &body;
     run.kernel_name = kernel_name.c_str();
     run.dynamic_smem.resize(dynamic_smem);
-    run.warp_slots.resize(((block.x * block.y * block.z + 31) / 32) * 2 * 32 * 16);
+    run.warp_slots.resize(((block.x * block.y * block.z + 31) / 32) * 2 * 32);
     BlockRun* outer = t_run;
     t_run = &run;
     for (unsigned z = 0; z < grid.z; ++z)

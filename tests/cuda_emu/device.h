@@ -42,9 +42,8 @@ const ThreadPosition& Position();
 void SyncThreads();
 void SyncWarp(unsigned mask);
 void* DynamicShared();
-// Exchanges `bytes` of every lane of the warp: writes `mine` to this lane's slot, waits for the warp,
-// copies lane `src`'s slot to `out`, waits again.
-void WarpExchange(const void* mine, void* out, size_t bytes, unsigned src_lane);
+// Every lane of the warp publishes `mine`, waits for the warp, and gets lane `src_lane`'s value.
+uint64_t WarpExchange(uint64_t mine, unsigned src_lane);
 
 // Runs `body` once per thread of every block of the grid (or records the launch when `stream` is
 // being captured). `kernel` identifies the function for its attributes (cudaFuncSetAttribute).
@@ -76,8 +75,12 @@ T ShuffleXor(T v, int lane_mask, int width) {
   unsigned src = lane ^ static_cast<unsigned>(lane_mask);
   const unsigned w = static_cast<unsigned>(width);
   if ((src / w) != (lane / w)) src = lane;  // outside this lane's segment: its own value
+  static_assert(sizeof(T) <= sizeof(uint64_t) && std::is_trivially_copyable_v<T>);
+  uint64_t bits = 0;
+  std::memcpy(&bits, &v, sizeof(T));
+  bits = WarpExchange(bits, src);
   T out;
-  WarpExchange(&v, &out, sizeof(T), src);
+  std::memcpy(&out, &bits, sizeof(T));
   return out;
 }
 
@@ -223,13 +226,15 @@ inline void store_matrix_sync(T* p, const fragment<accumulator, M, N, K, T, void
 template <int M, int N, int K, typename TA, typename LA, typename TB, typename LB, typename TC>
 inline void mma_sync(fragment<accumulator, M, N, K, TC, void>& d, const fragment<matrix_a, M, N, K, TA, LA>& a,
                      const fragment<matrix_b, M, N, K, TB, LB>& b, const fragment<accumulator, M, N, K, TC, void>& c) {
-  fragment<accumulator, M, N, K, TC, void> out;
+  float fa[M * K], fb[K * N], acc[M * N];
+  for (int i = 0; i < M * K; ++i) fa[i] = static_cast<float>(a.x[i]);
+  for (int i = 0; i < K * N; ++i) fb[i] = static_cast<float>(b.x[i]);
+  for (int i = 0; i < M * N; ++i) acc[i] = static_cast<float>(c.x[i]);
   for (int r = 0; r < M; ++r)
-    for (int col = 0; col < N; ++col) {
-      float s = static_cast<float>(c.x[r * N + col]);
-      for (int k = 0; k < K; ++k) s += static_cast<float>(a.x[r * K + k]) * static_cast<float>(b.x[k * N + col]);
-      out.x[r * N + col] = static_cast<TC>(s);
+    for (int k = 0; k < K; ++k) {
+      const float x = fa[r * K + k];
+      for (int col = 0; col < N; ++col) acc[r * N + col] += x * fb[k * N + col];
     }
-  d = out;
+  for (int i = 0; i < M * N; ++i) d.x[i] = static_cast<TC>(acc[i]);
 }
 }  // namespace nvcuda::wmma
