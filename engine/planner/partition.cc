@@ -716,14 +716,35 @@ StatusOr<DevicePlan> PartitionGraph(const GraphPlan& plan, const onnx::GraphProt
   // such values stay small host tensors and nothing crosses the bus for them. `wanted` marks the
   // values GPU nodes read on the device; shape arithmetic that feeds the data path (position ids
   // from Range, a mask from a Range and a compare) goes to the GPU with it, so no copy is made.
+  // Shape arithmetic that a node without a CUDA kernel also reads (GPT-2's TorchScript causal mask:
+  // an int64 Range -> Unsqueeze chain read by a compare on the GPU and by int64 Add/Mul on the
+  // CPU) stays on the host even when GPU nodes want it: computed on the GPU, the CPU node would
+  // read a device value mid-run, which costs a synchronizing copy and rules out the CUDA graph;
+  // on the host it is uploaded once like any host value. `host_read` marks the values CPU-only
+  // nodes read as data, through the aliases (kFollow) that lead to them.
+  std::vector<uint8_t> host_read(num_values, 0);
+  for (int i = 0; i < num_nodes; ++i) {
+    if (support[i].placement != CudaPlacement::kCpu) continue;
+    const PlannedNode& node = plan.nodes[i];
+    for (size_t k = 0; k < node.inputs.size(); ++k)
+      if (node.inputs[k] >= 0 && place_of(i, k) != InputPlace::kAny) host_read[node.inputs[k]] = 1;
+    for (int id : node.implicit_inputs)
+      if (id >= 0) host_read[id] = 1;
+  }
   std::vector<uint8_t> wanted(num_values, 0), prefer_gpu(num_nodes, 0);
   for (int i = num_nodes - 1; i >= 0; --i) {
     const PlannedNode& node = plan.nodes[i];
-    bool out_wanted = false;
-    for (int id : node.outputs) out_wanted |= id >= 0 && wanted[id];
+    bool out_wanted = false, out_host_read = false;
+    for (int id : node.outputs) {
+      out_wanted |= id >= 0 && wanted[id];
+      out_host_read |= id >= 0 && host_read[id];
+    }
     const CudaPlacement pl = support[i].placement;
+    if (pl == CudaPlacement::kFollow && out_host_read && !node.inputs.empty() && node.inputs[0] >= 0)
+      host_read[node.inputs[0]] = 1;
     if (pl == CudaPlacement::kKernel) {
-      prefer_gpu[i] = node_data[i] || out_wanted || !shape_fed[i];
+      const bool shape_only = !node_data[i] && shape_fed[i];
+      prefer_gpu[i] = node_data[i] || (out_wanted && !(shape_only && out_host_read)) || !shape_fed[i];
       if (!prefer_gpu[i]) continue;
       for (size_t k = 0; k < node.inputs.size(); ++k)
         if (node.inputs[k] >= 0 && place_of(i, k) == InputPlace::kNodeDevice) wanted[node.inputs[k]] = 1;

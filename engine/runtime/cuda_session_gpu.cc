@@ -1613,6 +1613,7 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, out_shape));
     if (x->num_elements() == 0) return Status::Ok();
     ++stats_.moved_transposes;
+    if (Debugging()) std::fprintf(stderr, "onnxd: %s moves data (a reader takes no view)\n", Label(node).c_str());
     if (is_half) {
       RETURN_IF_ERROR(cuda::Transpose(x->data<__half>(), phys, comp, out->data<__half>(), s));
       if (scale != 1.f) return cuda::ScaleElementwise(out->data<__half>(), out->data<__half>(), out->num_elements(), scale, s);
@@ -1755,6 +1756,7 @@ Status CudaSessionImpl::Materialize(int id) {
   const bool half = dt == DataType::kFloat16;
   if (!q.empty()) {
     ++stats_.moved_transposes;
+    if (Debugging()) std::fprintf(stderr, "onnxd: permuted view '%s' materialized\n", graph_->value_names[id].c_str());
     RETURN_IF_ERROR(half ? cuda::Transpose(static_cast<const __half*>(src), phys, q, out->data<__half>(), s)
                          : cuda::Transpose(static_cast<const float*>(src), phys, q, out->data<float>(), s));
     src = out->raw_data();
