@@ -324,18 +324,27 @@ const char* EmuGetErrorString(cudnnStatus_t st) {
 
 // ---- tensor descriptors ----
 
-cudnnStatus_t EmuCreateTensorDescriptor(cudnnTensorDescriptor_t* d) {
-  if (d == nullptr) return Refuse(CUDNN_STATUS_BAD_PARAM, "cudnnCreateTensorDescriptor", "null result pointer");
-  *d = NewObject<cudnnTensorStruct>(Kind::kTensor);
+// Create / Destroy for every kind of object: a null result pointer and a dead or foreign object
+// are refused; destroying null is a no-op, as cuDNN's descriptors allow.
+template <typename T>
+cudnnStatus_t CreateObject(T** d, Kind kind, const char* fn) {
+  if (d == nullptr) return Refuse(CUDNN_STATUS_BAD_PARAM, fn, "null result pointer");
+  *d = NewObject<T>(kind);
+  return CUDNN_STATUS_SUCCESS;
+}
+template <typename T>
+cudnnStatus_t DestroyObject(T* d, Kind kind, const char* fn, const char* what) {
+  if (d == nullptr) return CUDNN_STATUS_SUCCESS;
+  if (!Forget(d, kind)) return Refuse(CUDNN_STATUS_BAD_PARAM, fn, "not a live %s", what);
+  delete d;
   return CUDNN_STATUS_SUCCESS;
 }
 
+cudnnStatus_t EmuCreateTensorDescriptor(cudnnTensorDescriptor_t* d) {
+  return CreateObject(d, Kind::kTensor, "cudnnCreateTensorDescriptor");
+}
 cudnnStatus_t EmuDestroyTensorDescriptor(cudnnTensorDescriptor_t d) {
-  if (d == nullptr) return CUDNN_STATUS_SUCCESS;
-  if (!Forget(d, Kind::kTensor))
-    return Refuse(CUDNN_STATUS_BAD_PARAM, "cudnnDestroyTensorDescriptor", "not a live tensor descriptor");
-  delete d;
-  return CUDNN_STATUS_SUCCESS;
+  return DestroyObject(d, Kind::kTensor, "cudnnDestroyTensorDescriptor", "tensor descriptor");
 }
 
 // Packed strides for dims given as N, C, spatial... stored channels-first (NCHW) or channels-last.
@@ -403,17 +412,10 @@ cudnnStatus_t EmuSetTensorNdDescriptor(cudnnTensorDescriptor_t d, cudnnDataType_
 // ---- filter descriptors ----
 
 cudnnStatus_t EmuCreateFilterDescriptor(cudnnFilterDescriptor_t* d) {
-  if (d == nullptr) return Refuse(CUDNN_STATUS_BAD_PARAM, "cudnnCreateFilterDescriptor", "null result pointer");
-  *d = NewObject<cudnnFilterStruct>(Kind::kFilter);
-  return CUDNN_STATUS_SUCCESS;
+  return CreateObject(d, Kind::kFilter, "cudnnCreateFilterDescriptor");
 }
-
 cudnnStatus_t EmuDestroyFilterDescriptor(cudnnFilterDescriptor_t d) {
-  if (d == nullptr) return CUDNN_STATUS_SUCCESS;
-  if (!Forget(d, Kind::kFilter))
-    return Refuse(CUDNN_STATUS_BAD_PARAM, "cudnnDestroyFilterDescriptor", "not a live filter descriptor");
-  delete d;
-  return CUDNN_STATUS_SUCCESS;
+  return DestroyObject(d, Kind::kFilter, "cudnnDestroyFilterDescriptor", "filter descriptor");
 }
 
 cudnnStatus_t SetFilter(cudnnFilterDescriptor_t d, cudnnDataType_t type, cudnnTensorFormat_t format, int nb,
@@ -457,17 +459,10 @@ Tensor FilterTensor(const cudnnFilterStruct& f) {
 // ---- convolution descriptors ----
 
 cudnnStatus_t EmuCreateConvolutionDescriptor(cudnnConvolutionDescriptor_t* d) {
-  if (d == nullptr) return Refuse(CUDNN_STATUS_BAD_PARAM, "cudnnCreateConvolutionDescriptor", "null result pointer");
-  *d = NewObject<cudnnConvolutionStruct>(Kind::kConv);
-  return CUDNN_STATUS_SUCCESS;
+  return CreateObject(d, Kind::kConv, "cudnnCreateConvolutionDescriptor");
 }
-
 cudnnStatus_t EmuDestroyConvolutionDescriptor(cudnnConvolutionDescriptor_t d) {
-  if (d == nullptr) return CUDNN_STATUS_SUCCESS;
-  if (!Forget(d, Kind::kConv))
-    return Refuse(CUDNN_STATUS_BAD_PARAM, "cudnnDestroyConvolutionDescriptor", "not a live convolution descriptor");
-  delete d;
-  return CUDNN_STATUS_SUCCESS;
+  return DestroyObject(d, Kind::kConv, "cudnnDestroyConvolutionDescriptor", "convolution descriptor");
 }
 
 cudnnStatus_t SetConv(cudnnConvolutionDescriptor_t d, int n, const int* pad, const int* stride, const int* dil,
@@ -531,17 +526,10 @@ cudnnStatus_t EmuSetConvolutionMathType(cudnnConvolutionDescriptor_t d, cudnnMat
 // ---- pooling and activation descriptors ----
 
 cudnnStatus_t EmuCreatePoolingDescriptor(cudnnPoolingDescriptor_t* d) {
-  if (d == nullptr) return Refuse(CUDNN_STATUS_BAD_PARAM, "cudnnCreatePoolingDescriptor", "null result pointer");
-  *d = NewObject<cudnnPoolingStruct>(Kind::kPool);
-  return CUDNN_STATUS_SUCCESS;
+  return CreateObject(d, Kind::kPool, "cudnnCreatePoolingDescriptor");
 }
-
 cudnnStatus_t EmuDestroyPoolingDescriptor(cudnnPoolingDescriptor_t d) {
-  if (d == nullptr) return CUDNN_STATUS_SUCCESS;
-  if (!Forget(d, Kind::kPool))
-    return Refuse(CUDNN_STATUS_BAD_PARAM, "cudnnDestroyPoolingDescriptor", "not a live pooling descriptor");
-  delete d;
-  return CUDNN_STATUS_SUCCESS;
+  return DestroyObject(d, Kind::kPool, "cudnnDestroyPoolingDescriptor", "pooling descriptor");
 }
 
 cudnnStatus_t CheckNan(cudnnNanPropagation_t nan, const char* fn) {
@@ -572,17 +560,10 @@ cudnnStatus_t EmuSetPooling2dDescriptor(cudnnPoolingDescriptor_t d, cudnnPooling
 }
 
 cudnnStatus_t EmuCreateActivationDescriptor(cudnnActivationDescriptor_t* d) {
-  if (d == nullptr) return Refuse(CUDNN_STATUS_BAD_PARAM, "cudnnCreateActivationDescriptor", "null result pointer");
-  *d = NewObject<cudnnActivationStruct>(Kind::kAct);
-  return CUDNN_STATUS_SUCCESS;
+  return CreateObject(d, Kind::kAct, "cudnnCreateActivationDescriptor");
 }
-
 cudnnStatus_t EmuDestroyActivationDescriptor(cudnnActivationDescriptor_t d) {
-  if (d == nullptr) return CUDNN_STATUS_SUCCESS;
-  if (!Forget(d, Kind::kAct))
-    return Refuse(CUDNN_STATUS_BAD_PARAM, "cudnnDestroyActivationDescriptor", "not a live activation descriptor");
-  delete d;
-  return CUDNN_STATUS_SUCCESS;
+  return DestroyObject(d, Kind::kAct, "cudnnDestroyActivationDescriptor", "activation descriptor");
 }
 
 cudnnStatus_t EmuSetActivationDescriptor(cudnnActivationDescriptor_t d, cudnnActivationMode_t mode,
