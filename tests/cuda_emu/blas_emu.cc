@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <string>
 #include <unordered_set>
 #include <vector>
 
@@ -272,36 +273,53 @@ bool CheckDevice(const char* fn, const char* what, int64_t entry, const void* p,
 }
 
 // ---------------------------------------------------------------------------------------------
+// The lifecycle every emulated handle and descriptor shares: a create refuses a null result
+// pointer; the object is registered in its live set (as the opaque type the API hands out); a use
+// or destroy of one that is null, never created or destroyed is refused, naming `what`.
+cublasStatus_t NullResult(const char* fn, const char* what) {
+  Say(fn, "null %s pointer", what);
+  return CUBLAS_STATUS_INVALID_VALUE;
+}
+
+template <typename P, typename T>
+P* Tracked(LiveSet& set, T* obj) {
+  P* p = obj;
+  set.Add(p);
+  return p;
+}
+
+template <typename T, typename P>
+T* LiveObject(const char* fn, const std::string& what, const LiveSet& set, P* p) {
+  if (p != nullptr && set.Has(p)) return static_cast<T*>(p);
+  Say(fn, "%s %p is null, was not created or is destroyed", what.c_str(), static_cast<void*>(p));
+  return nullptr;
+}
+
+// Unregisters and deletes a live object; `dead` is the status for one that is not live.
+template <typename T, typename P>
+cublasStatus_t DestroyTracked(const char* fn, const char* what, LiveSet& set, P* p, cublasStatus_t dead) {
+  T* obj = LiveObject<T>(fn, what, set, p);
+  if (obj == nullptr) return dead;
+  set.Remove(p);
+  delete obj;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
 // cuBLAS
 
 cublasStatus_t EmuCublasCreate(cublasHandle_t* handle) {
-  if (handle == nullptr) {
-    Say("cublasCreate", "null handle pointer");
-    return CUBLAS_STATUS_INVALID_VALUE;
-  }
-  cublasContext* h = new cublasContext;
-  BlasHandles().Add(h);
-  *handle = h;
+  if (handle == nullptr) return NullResult("cublasCreate", "handle");
+  *handle = Tracked<cublasContext>(BlasHandles(), new cublasContext);
   return CUBLAS_STATUS_SUCCESS;
 }
 
 bool LiveBlasHandle(const char* fn, cublasHandle_t h) {
-  if (h == nullptr) {
-    Say(fn, "null handle");
-    return false;
-  }
-  if (!BlasHandles().Has(h)) {
-    Say(fn, "handle %p was not created or is destroyed", static_cast<void*>(h));
-    return false;
-  }
-  return true;
+  return LiveObject<cublasContext>(fn, "handle", BlasHandles(), h) != nullptr;
 }
 
 cublasStatus_t EmuCublasDestroy(cublasHandle_t handle) {
-  if (!LiveBlasHandle("cublasDestroy", handle)) return CUBLAS_STATUS_NOT_INITIALIZED;
-  BlasHandles().Remove(handle);
-  delete handle;
-  return CUBLAS_STATUS_SUCCESS;
+  return DestroyTracked<cublasContext>("cublasDestroy", "handle", BlasHandles(), handle,
+                                       CUBLAS_STATUS_NOT_INITIALIZED);
 }
 
 cublasStatus_t EmuCublasSetStream(cublasHandle_t handle, cudaStream_t stream) {
@@ -516,69 +534,43 @@ struct LtPref : cublasLtMatmulPreferenceOpaque_t {
 constexpr uint64_t kAlgoMark = 0x656d75616c676f31ull;  // "emualgo1"
 
 bool LiveLtHandle(const char* fn, cublasLtHandle_t h) {
-  if (h == nullptr) {
-    Say(fn, "null handle");
-    return false;
-  }
-  if (!LtHandles().Has(h)) {
-    Say(fn, "handle %p was not created or is destroyed", static_cast<void*>(h));
-    return false;
-  }
-  return true;
+  return LiveObject<cublasLtContext>(fn, "handle", LtHandles(), h) != nullptr;
 }
 
 LtDesc* LiveDesc(const char* fn, cublasLtMatmulDesc_t d) {
-  if (d != nullptr && LtDescs().Has(d)) return static_cast<LtDesc*>(d);
-  Say(fn, "matmul descriptor %p is null, was not created or is destroyed", static_cast<void*>(d));
-  return nullptr;
+  return LiveObject<LtDesc>(fn, "matmul descriptor", LtDescs(), d);
 }
 
 LtLayout* LiveLayout(const char* fn, const char* name, cublasLtMatrixLayout_t l) {
-  if (l != nullptr && LtLayouts().Has(l)) return static_cast<LtLayout*>(l);
-  Say(fn, "%s layout %p is null, was not created or is destroyed", name, static_cast<void*>(l));
-  return nullptr;
+  return LiveObject<LtLayout>(fn, std::string(name) + " layout", LtLayouts(), l);
 }
 
 cublasStatus_t EmuLtCreate(cublasLtHandle_t* handle) {
-  if (handle == nullptr) {
-    Say("cublasLtCreate", "null handle pointer");
-    return CUBLAS_STATUS_INVALID_VALUE;
-  }
-  cublasLtContext* h = new cublasLtContext;
-  LtHandles().Add(h);
-  *handle = h;
+  if (handle == nullptr) return NullResult("cublasLtCreate", "handle");
+  *handle = Tracked<cublasLtContext>(LtHandles(), new cublasLtContext);
   return CUBLAS_STATUS_SUCCESS;
 }
 
 cublasStatus_t EmuLtDestroy(cublasLtHandle_t handle) {
-  if (!LiveLtHandle("cublasLtDestroy", handle)) return CUBLAS_STATUS_NOT_INITIALIZED;
-  LtHandles().Remove(handle);
-  delete handle;
-  return CUBLAS_STATUS_SUCCESS;
+  return DestroyTracked<cublasLtContext>("cublasLtDestroy", "handle", LtHandles(), handle,
+                                         CUBLAS_STATUS_NOT_INITIALIZED);
 }
 
 cublasStatus_t EmuLtMatmulDescCreate(cublasLtMatmulDesc_t* desc, cublasComputeType_t computeType,
                                      cudaDataType_t scaleType) {
-  if (desc == nullptr) {
-    Say("cublasLtMatmulDescCreate", "null descriptor pointer");
-    return CUBLAS_STATUS_INVALID_VALUE;
-  }
+  if (desc == nullptr) return NullResult("cublasLtMatmulDescCreate", "descriptor");
   LtDesc* d = new LtDesc;
   d->compute = computeType;
   d->scale_type = scaleType;
-  LtDescs().Add(static_cast<cublasLtMatmulDescOpaque_t*>(d));
-  *desc = d;
+  *desc = Tracked<cublasLtMatmulDescOpaque_t>(LtDescs(), d);
   return CUBLAS_STATUS_SUCCESS;
 }
 
+// As cuBLASLt: destroying a null descriptor, layout or preference is a no-op.
 cublasStatus_t EmuLtMatmulDescDestroy(cublasLtMatmulDesc_t desc) {
-  // As cuBLASLt: destroying null is a no-op.
   if (desc == nullptr) return CUBLAS_STATUS_SUCCESS;
-  LtDesc* d = LiveDesc("cublasLtMatmulDescDestroy", desc);
-  if (d == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
-  LtDescs().Remove(desc);
-  delete d;
-  return CUBLAS_STATUS_SUCCESS;
+  return DestroyTracked<LtDesc>("cublasLtMatmulDescDestroy", "matmul descriptor", LtDescs(), desc,
+                                CUBLAS_STATUS_INVALID_VALUE);
 }
 
 // Copies an attribute of exactly sizeof(T) bytes.
@@ -654,27 +646,20 @@ cublasStatus_t EmuLtMatmulDescSetAttribute(cublasLtMatmulDesc_t desc, cublasLtMa
 
 cublasStatus_t EmuLtMatrixLayoutCreate(cublasLtMatrixLayout_t* layout, cudaDataType type, uint64_t rows,
                                        uint64_t cols, int64_t ld) {
-  if (layout == nullptr) {
-    Say("cublasLtMatrixLayoutCreate", "null layout pointer");
-    return CUBLAS_STATUS_INVALID_VALUE;
-  }
+  if (layout == nullptr) return NullResult("cublasLtMatrixLayoutCreate", "layout");
   LtLayout* l = new LtLayout;
   l->type = static_cast<uint32_t>(type);
   l->rows = rows;
   l->cols = cols;
   l->ld = ld;
-  LtLayouts().Add(static_cast<cublasLtMatrixLayoutOpaque_t*>(l));
-  *layout = l;
+  *layout = Tracked<cublasLtMatrixLayoutOpaque_t>(LtLayouts(), l);
   return CUBLAS_STATUS_SUCCESS;
 }
 
 cublasStatus_t EmuLtMatrixLayoutDestroy(cublasLtMatrixLayout_t layout) {
   if (layout == nullptr) return CUBLAS_STATUS_SUCCESS;
-  LtLayout* l = LiveLayout("cublasLtMatrixLayoutDestroy", "the", layout);
-  if (l == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
-  LtLayouts().Remove(layout);
-  delete l;
-  return CUBLAS_STATUS_SUCCESS;
+  return DestroyTracked<LtLayout>("cublasLtMatrixLayoutDestroy", "the layout", LtLayouts(), layout,
+                                  CUBLAS_STATUS_INVALID_VALUE);
 }
 
 // Not a member of CublasLtApi (onnxd sets no layout attribute today); ready for when it is.
@@ -704,29 +689,19 @@ cublasStatus_t EmuLtMatrixLayoutDestroy(cublasLtMatrixLayout_t layout) {
 }
 
 cublasStatus_t EmuLtMatmulPreferenceCreate(cublasLtMatmulPreference_t* pref) {
-  if (pref == nullptr) {
-    Say("cublasLtMatmulPreferenceCreate", "null preference pointer");
-    return CUBLAS_STATUS_INVALID_VALUE;
-  }
-  LtPref* p = new LtPref;
-  LtPrefs().Add(static_cast<cublasLtMatmulPreferenceOpaque_t*>(p));
-  *pref = p;
+  if (pref == nullptr) return NullResult("cublasLtMatmulPreferenceCreate", "preference");
+  *pref = Tracked<cublasLtMatmulPreferenceOpaque_t>(LtPrefs(), new LtPref);
   return CUBLAS_STATUS_SUCCESS;
 }
 
 LtPref* LivePref(const char* fn, cublasLtMatmulPreference_t p) {
-  if (p != nullptr && LtPrefs().Has(p)) return static_cast<LtPref*>(p);
-  Say(fn, "preference %p is null, was not created or is destroyed", static_cast<void*>(p));
-  return nullptr;
+  return LiveObject<LtPref>(fn, "preference", LtPrefs(), p);
 }
 
 cublasStatus_t EmuLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t pref) {
   if (pref == nullptr) return CUBLAS_STATUS_SUCCESS;
-  LtPref* p = LivePref("cublasLtMatmulPreferenceDestroy", pref);
-  if (p == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
-  LtPrefs().Remove(pref);
-  delete p;
-  return CUBLAS_STATUS_SUCCESS;
+  return DestroyTracked<LtPref>("cublasLtMatmulPreferenceDestroy", "preference", LtPrefs(), pref,
+                                CUBLAS_STATUS_INVALID_VALUE);
 }
 
 cublasStatus_t EmuLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t pref,
