@@ -540,6 +540,37 @@ TEST(PartitionTest, NoCpuNodeReadsTheDataPathInTheBertLikeGraph) {
   }
 }
 
+// GPT-2's TorchScript causal mask: shape arithmetic (Range -> Unsqueeze) that the data path reads on
+// the GPU and an int64 Mul (no CUDA kernel) reads too. Computed on the GPU, the Mul would read a
+// device value mid-run (no CUDA graph); it stays on the host and is uploaded for the GPU reader.
+TEST(PartitionTest, ShapeArithmeticACpuNodeAlsoReadsStaysOnTheHost) {
+  onnx::ModelProto m = NewModel(17);
+  auto* g = m.mutable_graph();
+  *g->add_input() = TensorInfo("input_ids", onnx::TensorProto::INT64, {2, -1});
+  *g->add_output() = TensorInfo("hidden", kFloat, {});
+  *g->add_output() = TensorInfo("pos_twice", onnx::TensorProto::INT64, {});
+  *g->add_initializer() = FloatInitializer("word_emb", {10, 4}, std::vector<float>(40, 0.25f));
+  *g->add_initializer() = FloatInitializer("pos_emb", {16, 4}, std::vector<float>(64, 0.5f));
+  *g->add_initializer() = Int64Initializer("zero", {}, {0});
+  *g->add_initializer() = Int64Initializer("one", {}, {1});
+  *g->add_initializer() = Int64Initializer("two", {}, {2});
+  *g->add_initializer() = Int64Initializer("axis0", {1}, {0});
+  *g->add_node() = Node("Gather", {"word_emb", "input_ids"}, {"words"}, "embedding");
+  *g->add_node() = Node("Shape", {"input_ids"}, {"ids_shape"}, "shape");
+  *g->add_node() = Node("Gather", {"ids_shape", "one"}, {"seq"}, "seq_len");
+  *g->add_node() = Node("Range", {"zero", "seq", "one"}, {"positions"}, "arange");
+  *g->add_node() = Node("Unsqueeze", {"positions", "axis0"}, {"pos2"}, "unsqueeze_pos");
+  *g->add_node() = Node("Gather", {"pos_emb", "pos2"}, {"pos"}, "pos_embedding");
+  *g->add_node() = Node("Add", {"words", "pos"}, {"hidden"}, "add");
+  *g->add_node() = Node("Mul", {"pos2", "two"}, {"pos_twice"}, "int_mul");
+  PlacementInfo p = Place(m);
+  for (const char* n : {"arange", "unsqueeze_pos", "int_mul"})
+    EXPECT_EQ(DeviceOf(p, n), Device::kCpu) << n << " (" << Devices(p) << ")";
+  for (const char* n : {"embedding", "pos_embedding", "add"})
+    EXPECT_EQ(DeviceOf(p, n), Device::kCuda) << n << ": " << p.nodes[NodeIndex(p, n)].reason;
+  EXPECT_EQ(p.internal_copies, 1) << p.summary;  // pos2 goes up once
+}
+
 TEST(PartitionTest, DataOpsOnTheDataPathGoToTheGpuWithHostSideIndexInputs) {
   onnx::ModelProto m = NewModel(17);
   auto* g = m.mutable_graph();
