@@ -70,7 +70,7 @@ struct Fiber {
 
 struct BlockRun {
   const std::function<void()>* body = nullptr;
-  const char* kernel_name = nullptr;
+  const void* kernel = nullptr;  // named (by address) only in a deadlock's message
   std::vector<Fiber> fibers;
   unsigned current = 0;
   unsigned done = 0;  // fibers finished
@@ -228,8 +228,8 @@ void RunBlock(BlockRun& run, uint3 block, dim3 block_dim, dim3 grid_dim) {
     }
     if (run.done == threads) return;
     if (!ReleaseBarriers(run)) {
-      std::fprintf(stderr, "cuda_emu: deadlock in kernel %s, block (%u, %u, %u): the threads wait at different barriers:%s\n",
-                   run.kernel_name, block.x, block.y, block.z, Describe(run).c_str());
+      std::fprintf(stderr, "cuda_emu: deadlock in kernel %p, block (%u, %u, %u): the threads wait at different barriers:%s\n",
+                   run.kernel, block.x, block.y, block.z, Describe(run).c_str());
       std::abort();
     }
   }
@@ -252,8 +252,9 @@ void* DynamicShared() { return t_run->dynamic_smem.empty() ? nullptr : t_run->dy
 
 uint64_t WarpExchange(uint64_t mine, unsigned src_lane) {
   // Every lane of the warp takes part in every exchange, so each lane's count of exchanges is the
-  // warp's: the lane's own phase bit (flipped per exchange) names the set. A lane can only get two
-  // exchanges ahead by passing a barrier the others have reached after reading.
+  // warp's, and the lane's own phase bit (flipped per exchange) names the set. A lane writes a set
+  // again two exchanges later, after the barrier of the exchange in between, which no lane reaches
+  // before it has read this one.
   BlockRun* run = t_run;
   const unsigned t = run->current;
   unsigned char& phase = run->fibers[t].exchange_phase;
@@ -281,12 +282,10 @@ void Launch(const void* kernel, dim3 grid, dim3 block, size_t dynamic_smem, cuda
     SetLastError(cudaErrorInvalidValue);
     return;
   }
-  char name[32];
-  std::snprintf(name, sizeof name, "%p", kernel);
-  Enqueue(stream, [grid, block, dynamic_smem, body = std::move(body), kernel_name = std::string(name)]() {
+  Enqueue(stream, [kernel, grid, block, dynamic_smem, body = std::move(body)]() {
     BlockRun run;
     run.body = &body;
-    run.kernel_name = kernel_name.c_str();
+    run.kernel = kernel;
     run.dynamic_smem.resize(dynamic_smem);
     run.warp_slots.resize(((block.x * block.y * block.z + 31) / 32) * 2 * 32);
     BlockRun* outer = t_run;

@@ -169,8 +169,9 @@ inline cudaError_t cudaFuncSetAttribute(T* func, cudaFuncAttribute attr, int val
   return ::cudaFuncSetAttribute(reinterpret_cast<const void*>(func), attr, value);
 }
 
-// WMMA (mma.h): every lane holds the whole 16 x 16 tile, so loads, stores and products are each
-// done by all lanes on the same data; the warp barrier CUDA implies is kept.
+// WMMA (mma.h), the part onnxd's kernels use (fill, loads of A and B, mma, stores of an
+// accumulator): every lane holds the whole tile, so loads and products are done by every lane on
+// the same data and a store by lane 0; the warp barriers the collective calls imply are kept.
 namespace nvcuda::wmma {
 struct matrix_a {};
 struct matrix_b {};
@@ -187,13 +188,9 @@ struct fragment {
   T x[num_elements];  // row-major tile
 };
 
-template <typename Use, int M, int N, int K, typename T, typename Layout>
-inline void fill_fragment(fragment<Use, M, N, K, T, Layout>& f, T v) {
-  for (int i = 0; i < f.num_elements; ++i) f.x[i] = v;
-}
 template <typename Use, int M, int N, int K, typename T, typename Layout, typename V>
 inline void fill_fragment(fragment<Use, M, N, K, T, Layout>& f, V v) {
-  fill_fragment(f, static_cast<T>(v));
+  for (int i = 0; i < f.num_elements; ++i) f.x[i] = static_cast<T>(v);
 }
 
 template <typename Use, int M, int N, int K, typename T, typename Layout>
@@ -202,13 +199,6 @@ inline void load_matrix_sync(fragment<Use, M, N, K, T, Layout>& f, const T* p, u
   constexpr bool kColMajor = std::is_same_v<Layout, col_major>;
   for (int r = 0; r < F::rows; ++r)
     for (int c = 0; c < F::cols; ++c) f.x[r * F::cols + c] = kColMajor ? p[c * ldm + r] : p[r * ldm + c];
-  __syncwarp();
-}
-
-template <int M, int N, int K, typename T>
-inline void load_matrix_sync(fragment<accumulator, M, N, K, T, void>& f, const T* p, unsigned ldm, layout_t l) {
-  for (int r = 0; r < M; ++r)
-    for (int c = 0; c < N; ++c) f.x[r * N + c] = l == mem_col_major ? p[c * ldm + r] : p[r * ldm + c];
   __syncwarp();
 }
 

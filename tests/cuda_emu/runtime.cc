@@ -57,10 +57,13 @@ Registry& Reg() {
 thread_local cudaError_t t_last_error = cudaSuccess;
 thread_local int t_device = 0;
 
+// ONNXD_CUDA_EMU_DEVICES (default 1), read once: the session calls cudaSetDevice on every run.
 int DeviceCount() {
-  const char* env = std::getenv("ONNXD_CUDA_EMU_DEVICES");
-  const int n = env ? std::atoi(env) : 1;
-  return std::clamp(n, 0, 8);
+  static const int n = [] {
+    const char* env = std::getenv("ONNXD_CUDA_EMU_DEVICES");
+    return std::clamp(env ? std::atoi(env) : 1, 0, 8);
+  }();
+  return n;
 }
 
 bool Inside(const std::map<uintptr_t, size_t>& m, const void* p, size_t bytes) {
@@ -121,11 +124,10 @@ cudaError_t Release(void* p, const char* what) {
 
 // The direction `kind` claims against where the pointers are.
 cudaError_t CheckCopy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, const char* what) {
-  if (bytes == 0) return cudaSuccess;
+  if (bytes == 0 || kind == cudaMemcpyDefault) return cudaSuccess;
   const bool dst_dev = IsDeviceMemory(dst, bytes), src_dev = IsDeviceMemory(src, bytes);
   const bool want_dst = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
   const bool want_src = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
-  if (kind == cudaMemcpyDefault) return cudaSuccess;
   if (kind == cudaMemcpyHostToHost) {
     if (dst_dev || src_dev) return Fail(cudaErrorInvalidValue, std::string(what) + ": HostToHost with device memory");
     return cudaSuccess;
