@@ -241,6 +241,24 @@ onnx::GraphProto* AttentionHeads(onnx::ModelProto* m, int64_t S, int64_t H, int6
   return g;
 }
 
+// Q K^T as the exporters write it, sqrt_scale on each side: qt, kt (heads first) -> scores.
+void AddScaledScores(onnx::GraphProto* g) {
+  AddNode(g, "Mul", {"qt", "sqrt_scale"}, {"qs"});
+  AddNode(g, "Mul", {"kt", "sqrt_scale"}, {"ks"});
+  AddNode(g, "MatMul", {"qs", "ks"}, {"scores"});
+}
+
+// The dynamo and TorchScript blocks' end: softmax of "masked", NaN rows to 0 (the caller adds
+// "zero"), times V (vt), heads merged -> y.
+void AddCleanedContext(onnx::GraphProto* g) {
+  IntAttr(AddNode(g, "Softmax", {"masked"}, {"p"}), "axis", -1);
+  AddNode(g, "IsNaN", {"p"}, {"nan"});
+  AddNode(g, "Where", {"nan", "zero", "p"}, {"probs"});
+  AddNode(g, "MatMul", {"probs", "vt"}, {"ctx"});
+  IntsAttr(AddNode(g, "Transpose", {"ctx"}, {"ctx_t"}), "perm", {0, 2, 1, 3});
+  AddNode(g, "Reshape", {"ctx_t", "merged"}, {"y"});
+}
+
 onnx::ModelProto SdpaAttention(int64_t S, int64_t H, int64_t D) {
   onnx::ModelProto m = NewModel(17);
   auto* g = AttentionHeads(&m, S, H, D);
@@ -249,9 +267,7 @@ onnx::ModelProto SdpaAttention(int64_t S, int64_t H, int64_t D) {
   IntsAttr(AddNode(g, "Transpose", {"k2"}, {"kh"}), "perm", {0, 2, 1, 3});
   IntsAttr(AddNode(g, "Transpose", {"kh"}, {"kt"}), "perm", {0, 1, 3, 2});
   IntsAttr(AddNode(g, "Transpose", {"v2"}, {"vt"}), "perm", {0, 2, 1, 3});
-  AddNode(g, "Mul", {"qt", "sqrt_scale"}, {"qs"});
-  AddNode(g, "Mul", {"kt", "sqrt_scale"}, {"ks"});
-  AddNode(g, "MatMul", {"qs", "ks"}, {"scores"});
+  AddScaledScores(g);
   AddNode(g, "Add", {"scores", "mask"}, {"masked"});
   IntAttr(AddNode(g, "Softmax", {"masked"}, {"probs"}), "axis", -1);
   AddNode(g, "MatMul", {"probs", "vt"}, {"ctx"});
@@ -313,16 +329,9 @@ TEST(CudaTransposeFoldTest, DynamoAttentionMovesOneTranspose) {
   IntsAttr(AddNode(g, "Transpose", {"k3"}, {"k3t"}), "perm", {0, 2, 1});
   AddNode(g, "Reshape", {"k3t", "kt_shape"}, {"kt"});
   IntsAttr(AddNode(g, "Transpose", {"v2"}, {"vt"}), "perm", {0, 2, 1, 3});
-  AddNode(g, "Mul", {"qt", "sqrt_scale"}, {"qs"});
-  AddNode(g, "Mul", {"kt", "sqrt_scale"}, {"ks"});
-  AddNode(g, "MatMul", {"qs", "ks"}, {"scores"});
+  AddScaledScores(g);
   AddNode(g, "Add", {"scores", "mask"}, {"masked"});
-  IntAttr(AddNode(g, "Softmax", {"masked"}, {"p"}), "axis", -1);
-  AddNode(g, "IsNaN", {"p"}, {"nan"});
-  AddNode(g, "Where", {"nan", "zero", "p"}, {"probs"});
-  AddNode(g, "MatMul", {"probs", "vt"}, {"ctx"});
-  IntsAttr(AddNode(g, "Transpose", {"ctx"}, {"ctx_t"}), "perm", {0, 2, 1, 3});
-  AddNode(g, "Reshape", {"ctx_t", "merged"}, {"y"});
+  AddCleanedContext(g);
   for (int64_t B : {1, 3}) {
     SCOPED_TRACE(::testing::Message() << "batch " << B);
     std::vector<float> mask(static_cast<size_t>(B * S * S), 0.f);
@@ -353,17 +362,10 @@ TEST(CudaTransposeFoldTest, MaskBuiltAfterTheScoresStillFuses) {
   IntsAttr(AddNode(g, "Transpose", {"q2"}, {"qt"}), "perm", {0, 2, 1, 3});
   IntsAttr(AddNode(g, "Transpose", {"k2"}, {"kt"}), "perm", {0, 2, 3, 1});
   IntsAttr(AddNode(g, "Transpose", {"v2"}, {"vt"}), "perm", {0, 2, 1, 3});
-  AddNode(g, "Mul", {"qt", "sqrt_scale"}, {"qs"});
-  AddNode(g, "Mul", {"kt", "sqrt_scale"}, {"ks"});
-  AddNode(g, "MatMul", {"qs", "ks"}, {"scores"});
+  AddScaledScores(g);
   AddNode(g, "Where", {"keep", "zero", "ninf"}, {"maskadd"});  // after the MatMul, as exported
   AddNode(g, "Add", {"scores", "maskadd"}, {"masked"});
-  IntAttr(AddNode(g, "Softmax", {"masked"}, {"p"}), "axis", -1);
-  AddNode(g, "IsNaN", {"p"}, {"nan"});
-  AddNode(g, "Where", {"nan", "zero", "p"}, {"probs"});
-  AddNode(g, "MatMul", {"probs", "vt"}, {"ctx"});
-  IntsAttr(AddNode(g, "Transpose", {"ctx"}, {"ctx_t"}), "perm", {0, 2, 1, 3});
-  AddNode(g, "Reshape", {"ctx_t", "merged"}, {"y"});
+  AddCleanedContext(g);
   Tensor keep = Tensor::Allocate(DataType::kBool, Shape{B, 1, S, S});
   for (int64_t e = 0; e < B * S * S; ++e) keep.data<bool>()[e] = e % S < S - 3 || e / (S * S) == 0;
   const std::vector<Value> in = {FloatTensor({B, S, E}, Random(B * S * E, 111)), FloatTensor({B, S, E}, Random(B * S * E, 112)),
