@@ -1,5 +1,6 @@
 #include "onnxd/engine/engine.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -377,6 +378,14 @@ StatusOr<std::shared_ptr<const CompiledModel>> Engine::CompileLoaded(std::unique
   ASSIGN_OR_RETURN(impl->graph, engine::BuildGraphPlan(lm->proto.graph(), lm->opsets, options, nullptr, lm->base_dir));
   impl->options = options;
   ASSIGN_OR_RETURN(impl->device_plan, engine::PartitionGraph(*impl->graph, lm->proto.graph(), lm->opsets, options.device));
+  // Nothing for the GPU: a CPU model after all. The graph plan does not depend on the device; only
+  // the placement is made again.
+  if (options.device == Device::kCuda && options.cpu_when_no_cuda_node &&
+      std::none_of(impl->device_plan.node_device.begin(), impl->device_plan.node_device.end(),
+                   [](Device d) { return d == Device::kCuda; })) {
+    impl->options.device = Device::kCpu;
+    ASSIGN_OR_RETURN(impl->device_plan, engine::PartitionGraph(*impl->graph, lm->proto.graph(), lm->opsets, Device::kCpu));
+  }
   impl->placement = engine::MakePlacementInfo(*impl->graph, impl->device_plan);
   return std::shared_ptr<const CompiledModel>(new CompiledModel(std::move(impl)));
 }

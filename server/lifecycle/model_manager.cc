@@ -124,6 +124,9 @@ Status ModelManager::Load(const std::string& name, const std::string& config_jso
     CompileOptions compile_options;
     if (WantsGpu(base, NeedsGpuProbe(base) ? GpuInventory::Probe() : GpuInventory()))
       compile_options.device = Device::kCuda;
+    // Chosen for the GPU by default (no KIND_GPU group), but no node of it has a CUDA kernel (a
+    // scikit-learn tree ensemble, say): the CPU serves it without a CUDA session's overhead.
+    compile_options.cpu_when_no_cuda_node = !AsksForGpu(base);
     if (auto p = base.parameters().find("allow_tf32"); p != base.parameters().end())
       compile_options.allow_tf32 = p->second.string_value() == "true";
     if (auto p = base.parameters().find("precision"); p != base.parameters().end())
@@ -135,14 +138,6 @@ Status ModelManager::Load(const std::string& name, const std::string& config_jso
     if (auto p = base.parameters().find("cuda_autotune"); p != base.parameters().end())
       compile_options.cuda_autotune = p->second.string_value() != "false";
     auto compiled = engine_.CompileFile(path, compile_options);
-    // Chosen for the GPU by default (no KIND_GPU group), but no node of it has a CUDA kernel (a
-    // scikit-learn tree ensemble, say): the CPU serves it without a CUDA session's overhead.
-    if (compiled.ok() && compile_options.device == Device::kCuda && !AsksForGpu(base) &&
-        std::none_of((*compiled)->placement().nodes.begin(), (*compiled)->placement().nodes.end(),
-                     [](const PlacementInfo::Node& n) { return n.device == Device::kCuda; })) {
-      compile_options.device = Device::kCpu;
-      compiled = engine_.CompileFile(path, compile_options);
-    }
     Status st = compiled.ok() ? Status::Ok() : compiled.status();
     inference::ModelConfig config = base;
     if (st.ok())

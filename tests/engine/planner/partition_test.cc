@@ -156,6 +156,30 @@ TEST(PartitionTest, ReshapeFollowsItsDataAndShapeReadsOnlyDims) {
   EXPECT_EQ(p.uploaded_constants, 0);  // the shape constant is read on the host
 }
 
+// CompileOptions::cpu_when_no_cuda_node (the server's models placed on a GPU by default): a model
+// none of whose nodes has a CUDA kernel becomes a CPU model in the one compile; one that has such a
+// node keeps the CUDA target. Without the option the target is what was asked.
+TEST(PartitionTest, ACudaTargetWithNothingForTheGpuBecomesACpuModelWhenAllowed) {
+  onnx::ModelProto cpu_only = NewModel(13);
+  auto* g = cpu_only.mutable_graph();
+  *g->add_input() = TensorInfo("x", kFloat, {2, 4});
+  *g->add_output() = TensorInfo("y", kFloat, {2, 4});
+  *g->add_node() = Node("Asin", {"x"}, {"a"}, "asin");
+  *g->add_node() = Node("Acos", {"a"}, {"y"}, "acos");
+  auto target = [](const onnx::ModelProto& m, bool allowed) {
+    Engine engine;
+    CompileOptions options;
+    options.device = Device::kCuda;
+    options.cpu_when_no_cuda_node = allowed;
+    auto model = engine.CompileBytes(m.SerializeAsString(), "", options);
+    EXPECT_TRUE(model.ok()) << model.status().ToString();
+    return model.ok() ? (*model)->placement().target : Device::kCuda;
+  };
+  EXPECT_EQ(target(cpu_only, true), Device::kCpu);
+  EXPECT_EQ(target(cpu_only, false), Device::kCuda);
+  EXPECT_EQ(target(Chain(), true), Device::kCuda);
+}
+
 TEST(PartitionTest, IntegerTensorsStayOnTheCpu) {
   onnx::ModelProto m = NewModel(13);
   auto* g = m.mutable_graph();

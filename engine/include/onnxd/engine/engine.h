@@ -57,6 +57,10 @@ struct CompileOptions {
   // convolution / bias-GEMM calls), times replays of each and keeps the fastest; later signatures
   // take the variant tuned for their batch class (below 8, or 8 and up).
   bool cuda_autotune = true;
+  // With device kCuda: when no node of the model gets a CUDA kernel (a scikit-learn tree ensemble,
+  // say), compile it for the CPU instead (placement().target says which), without compiling twice.
+  // For a GPU chosen by default rather than asked for (the server's models without a KIND_GPU group).
+  bool cpu_when_no_cuda_node = false;
 };
 
 // Where each node of a compiled model runs, and the copies between host and device per run.
