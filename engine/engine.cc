@@ -11,6 +11,7 @@
 #include "loader/model_loader.h"
 #include "loader/tensor_proto.h"
 #include "passes/passes.h"
+#include "planner/cuda_fusions.h"
 #include "planner/memory_plan.h"
 #include "planner/partition.h"
 #include "runtime/cuda_session.h"
@@ -385,6 +386,12 @@ StatusOr<std::shared_ptr<const CompiledModel>> Engine::CompileLoaded(std::unique
                    [](Device d) { return d == Device::kCuda; })) {
     impl->options.device = Device::kCpu;
     ASSIGN_OR_RETURN(impl->device_plan, engine::PartitionGraph(*impl->graph, lm->proto.graph(), lm->opsets, Device::kCpu));
+  }
+  if (impl->device_plan.target == Device::kCuda) {
+    // ONNXD_CUDA_FOLD_TRANSPOSE=0: every Transpose moves its data (to compare).
+    const char* e = std::getenv("ONNXD_CUDA_FOLD_TRANSPOSE");
+    impl->device_plan.fusions = std::make_shared<const engine::CudaFusionPlan>(
+        engine::PlanCudaFusions(*impl->graph, impl->device_plan, !(e != nullptr && *e == '0')));
   }
   impl->placement = engine::MakePlacementInfo(*impl->graph, impl->device_plan);
   return std::shared_ptr<const CompiledModel>(new CompiledModel(std::move(impl)));

@@ -511,7 +511,7 @@ PlacementInfo MakePlacementInfo(const GraphPlan& plan, const DevicePlan& dp) {
   p.output_copies = dp.CountCopies(CopyPoint::Kind::kOutput);
   p.uploaded_constants = static_cast<int>(dp.uploaded_constants.size());
   p.summary = dp.Summary();
-  if (dp.target == Device::kCuda) p.fusions = PlanCudaFusions(plan, dp, true).Summary();
+  if (dp.fusions != nullptr) p.fusions = dp.fusions->Summary();
   return p;
 }
 

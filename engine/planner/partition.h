@@ -17,6 +17,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -119,6 +120,8 @@ struct CudaNodeParams {
   float scale = 0.f, softcap = 0.f;
 };
 
+struct CudaFusionPlan;  // planner/cuda_fusions.h
+
 struct DevicePlan {
   Device target = Device::kCpu;
   // Per plan node: where each input must be when it runs (kNodeDevice means the node's device;
@@ -132,6 +135,9 @@ struct DevicePlan {
   std::vector<Device> value_home;         // per value id: where it is produced (inputs: kCpu)
   std::vector<CopyPoint> copies;          // per run, in execution order
   std::vector<int> uploaded_constants;    // constant value ids the device reads (uploaded once)
+  // Target kCuda: the CUDA session's fusions and folds, planned once at compile for every session
+  // of the model (PlanCudaFusions; the compiler sets it after placing).
+  std::shared_ptr<const CudaFusionPlan> fusions;
 
   int CountCopies(CopyPoint::Kind kind) const;
   int total_copies() const { return static_cast<int>(copies.size()); }

@@ -1699,17 +1699,16 @@ void CudaSessionImpl::PlanFusions() {
   skip_.assign(nodes, 0);
   perm_.assign(graph_->num_values(), {});
   scale_.assign(graph_->num_values(), 1.f);
-  // ONNXD_CUDA_FOLD_TRANSPOSE=0: every Transpose moves its data (to compare).
-  const char* e = std::getenv("ONNXD_CUDA_FOLD_TRANSPOSE");
-  CudaFusionPlan f = PlanCudaFusions(*graph_, plan_, !(e != nullptr && *e == '0'));
-  residual_ = std::move(f.residual);
-  bias_gemm_ = std::move(f.bias_gemm);
-  softmax_chain_ = std::move(f.softmax_chain);
-  add_layer_norm_ = std::move(f.add_layer_norm);
-  attention_block_ = std::move(f.attention_block);
-  order_ = std::move(f.order);
-  may_view_ = std::move(f.may_view);
-  mm_out_perm_ = std::move(f.mm_out_perm);
+  // Planned once at compile (engine.cc, with ONNXD_CUDA_FOLD_TRANSPOSE); this session's copies.
+  const CudaFusionPlan& f = *plan_.fusions;
+  residual_ = f.residual;
+  bias_gemm_ = f.bias_gemm;
+  softmax_chain_ = f.softmax_chain;
+  add_layer_norm_ = f.add_layer_norm;
+  attention_block_ = f.attention_block;
+  order_ = f.order;
+  may_view_ = f.may_view;
+  mm_out_perm_ = f.mm_out_perm;
 }
 
 bool CudaSessionImpl::AcceptsView(int i, int k) const {
