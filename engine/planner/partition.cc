@@ -235,8 +235,8 @@ std::string CheckConvOrPool(const onnx::NodeProto& n, int rank0) {
   }
   // ceil_mode and dilations run by our pooling kernels (runtime/cuda_session_gpu.cc RunConvOrPool),
   // with ONNX's divisors for average windows cut by the rounding up.
-  if (AttrInt(n, "storage_order", 0) != 0) return "storage_order on the GPU";
-  if (HasOutput(n, 1)) return "MaxPool Indices output on the GPU";
+  // MaxPool's Indices (and storage_order, which numbers them) come from our kernel
+  // (kernels/cuda/pool_nhwc.h MaxPoolWithIndices).
   return "";
 }
 
@@ -540,6 +540,7 @@ CudaNodeParams ReadCudaParams(const onnx::NodeProto& n, int opset, const std::ve
   p.group = AttrInt(n, "group", 1);
   p.count_include_pad = AttrInt(n, "count_include_pad", 0) != 0;
   p.ceil_mode = AttrString(n, "auto_pad", "NOTSET") == "NOTSET" && AttrInt(n, "ceil_mode", 0) != 0;
+  p.storage_order = AttrInt(n, "storage_order", 0);
   p.auto_pad = AttrString(n, "auto_pad", "NOTSET");
   // LpPool's p: a float in LpPool-1, an int from LpPool-2 on; read as its attribute's type, as the
   // CPU op reads it.

@@ -2553,6 +2553,8 @@ Status CudaSessionImpl::PrepareLayouts(int i, bool* out_nhwc) {
     const int x = device_input(0);
     if (x < 0) return Status::Ok();
     bool want = dev_[x].tensor().rank() == 4 && !graph_->is_constant[x];
+    // MaxPool's Indices number the NCHW input, and are written in the output's order: NCHW.
+    if (op == "MaxPool" && node.outputs.size() > 1 && node.outputs[1] >= 0) want = false;
     if (op == "Conv") {
       const int wid = node.inputs.size() > 1 ? node.inputs[1] : -1;
       want = want && wid >= 0 && graph_->is_constant[wid] && dev_[wid].is_tensor();
@@ -2912,6 +2914,8 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
   g.h = h;
   g.w = w;
   cuda::PoolMode mode = cuda::PoolMode::kMax;
+  // MaxPool's Indices output (int64), which our kernel writes beside the values.
+  const int ind_id = op == "MaxPool" && node.outputs.size() > 1 ? node.outputs[1] : -1;
   if (op == "GlobalAveragePool" || op == "GlobalMaxPool") {
     g.kh = h;
     g.kw = w;
@@ -2930,6 +2934,15 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
       if (op == "LpPool") {
         if (is_half) return cuda::LpPoolNhwc(x.data<__half>(), out->data<__half>(), ps, p.lp_p, stream_->get());
         return cuda::LpPoolNhwc(x.data<float>(), out->data<float>(), ps, p.lp_p, stream_->get());
+      }
+      if (op == "MaxPool" && ind_id >= 0) {
+        Tensor* ind = nullptr;
+        ASSIGN_OR_RETURN(ind, DeviceOutput(ind_id, DataType::kInt64, out_shape));
+        if (is_half)
+          return cuda::MaxPoolWithIndices(x.data<__half>(), out->data<__half>(), ind->data<int64_t>(), ps,
+                                          p.storage_order == 1, stream_->get());
+        return cuda::MaxPoolWithIndices(x.data<float>(), out->data<float>(), ind->data<int64_t>(), ps,
+                                        p.storage_order == 1, stream_->get());
       }
       if (op == "MaxPool") {
         if (is_half) return cuda::MaxPoolNhwc(x.data<__half>(), out->data<__half>(), ps, stream_->get());
@@ -2954,7 +2967,7 @@ Status CudaSessionImpl::RunConvOrPool(int i, const Tensor& x, DataType dt) {
     if (!cuda::ResolveWindow(spatial, in, k, p.strides, p.dilations, p.pads, cuda::ParseAutoPad(p.auto_pad),
                              p.ceil_mode, axes, &why))
       return InvalidArgument(why);
-    if ((nhwc && op == "MaxPool") || op == "LpPool" || !cuda::CudnnPoolable(axes)) {
+    if ((nhwc && op == "MaxPool") || ind_id >= 0 || op == "LpPool" || !cuda::CudnnPoolable(axes)) {
       Shape out_shape{n, c, axes[0].out};
       if (!one_d) out_shape.PushBack(axes[1].out);
       return run_ours(cuda::MakePoolShape(n, c, axes, nhwc, p.count_include_pad), out_shape);

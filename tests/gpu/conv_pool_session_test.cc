@@ -8,8 +8,11 @@
 #include <cuda_fp16.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <numeric>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -224,6 +227,46 @@ TEST(CudaConvPoolTest, PoolingWithSamePadsCeilModeAndDilations) {
         // fp16 holds the Sigmoid's output to ~5e-4; the pooling itself adds no error in TF32.
         CheckAllModes(m, {RandomInput(c.x, seed++, 3.f)}, 2e-3f, 2e-3f);
       }
+    }
+  }
+}
+
+// MaxPool's Indices, row-major and column-major (storage_order 1), by our kernel against the CPU
+// op: 1-D, 2-D with pads, strides, dilations and ceil_mode, 3-D. The input is a permutation of
+// distinct integers, exact in fp16, so every window has one maximum in every mode; the Neg makes
+// it a computed value (channels-last in TF32 and fp16 modes, which the Indices keep NCHW).
+TEST(CudaConvPoolTest, MaxPoolIndicesInBothStorageOrders) {
+  struct Case {
+    std::vector<int64_t> x;
+    PoolForm f;
+  };
+  const Case cases[] = {
+      {{2, 3, 9, 10}, {{3, 2}, "NOTSET", {1, 0, 0, 1}, {2, 2}, {}, false}},
+      {{1, 4, 8, 9}, {{3, 3}, "NOTSET", {}, {2, 2}, {}, true}},
+      {{2, 3, 10, 9}, {{2, 2}, "NOTSET", {0, 1, 1, 0}, {1, 2}, {2, 2}, true}},
+      {{2, 3, 9, 8}, {{3, 3}, "SAME_LOWER", {}, {2, 1}, {}, false}},
+      {{2, 3, 15}, {{3}, "NOTSET", {2, 0}, {2}, {}, true}},
+      {{1, 2, 5, 6, 7}, {{2, 3, 2}, "NOTSET", {0, 1, 0, 1, 0, 1}, {2, 2, 1}, {}, false}}};
+  uint32_t seed = 130;
+  for (const Case& c : cases) {
+    for (int order : {0, 1}) {
+      SCOPED_TRACE(c.f.auto_pad + " rank " + std::to_string(c.x.size()) + (c.f.ceil ? " ceil" : "") +
+                   " storage_order " + std::to_string(order));
+      onnx::ModelProto m = NewModel(12);
+      auto* g = m.mutable_graph();
+      *g->add_input() = Info("x", kF32, c.x);
+      *g->add_output() = AnyShape("y", kF32);
+      *g->add_output() = AnyShape("i", kI64);
+      AddNode(g, "Neg", {"x"}, {"s"});
+      auto* pool = AddNode(g, "MaxPool", {"s"}, {"y", "i"});
+      IntsAttr(pool, "kernel_shape", c.f.kernel);
+      WindowAttrs(pool, c.f.auto_pad, c.f.pads, c.f.strides, c.f.dilations);
+      if (c.f.ceil) IntAttr(pool, "ceil_mode", 1);
+      if (order) IntAttr(pool, "storage_order", 1);
+      std::vector<float> v(static_cast<size_t>(Count(c.x)));
+      std::iota(v.begin(), v.end(), 0.f);
+      std::shuffle(v.begin(), v.end(), std::mt19937(seed++));
+      CheckAllModes(m, {FloatTensor(c.x, v)}, 0.f, 0.f);
     }
   }
 }

@@ -136,6 +136,8 @@ inline std::vector<float> ToFloats(const Tensor& t) {
   if (t.dtype() == DataType::kFloat16) {
     const auto* p = static_cast<const __half*>(t.raw_data());
     for (size_t i = 0; i < v.size(); ++i) v[i] = __half2float(p[i]);
+  } else if (t.dtype() == DataType::kInt64) {  // indices (exact below 2^24)
+    for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(t.data<int64_t>()[i]);
   } else {
     std::copy(t.data<float>(), t.data<float>() + v.size(), v.begin());
   }

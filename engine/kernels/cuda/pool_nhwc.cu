@@ -65,6 +65,45 @@ __global__ void MaxPoolNhwcKernel(const T* __restrict__ x, T* __restrict__ y, in
   }
 }
 
+// MaxPool with its Indices output, as the CPU op computes both: the first tap of the window in
+// scan order (z, then y, then x), replaced only by a strictly greater value (so a NaN is kept only
+// when it comes first); y is that element, 0 for a window with no tap inside the input (index of
+// the plane's first element). Indices number the input as NCDHW: (b * c + ch) * d * h * w plus
+// the spatial offset, row-major, or column-major over the spatial axes with `col_major`
+// (storage_order 1: z + y * d + x * d * h).
+template <typename T>
+__global__ void MaxPoolIndicesKernel(const T* __restrict__ x, T* __restrict__ y, int64_t* __restrict__ ind,
+                                     int64_t total, PoolShape s, bool col_major) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const OutIndex o = Decompose(i, s);
+    const Taps t = TapsOf(o, s);
+    float best = 0.f;
+    int64_t bz = -1, by = 0, bx = 0;
+    for (int64_t dz = t.d.lo; dz < t.d.hi; ++dz) {
+      const int64_t z = t.d.start + dz * s.dil_d;
+      for (int64_t dh = t.h.lo; dh < t.h.hi; ++dh) {
+        const int64_t yy = t.h.start + dh * s.dil_h;
+        const T* row = x + InputIndex(s, o.b, z, yy, 0, o.ch);
+        for (int64_t dw = t.w.lo; dw < t.w.hi; ++dw) {
+          const int64_t xx = t.w.start + dw * s.dil_w;
+          const float v = ToFloat(row[xx * s.c]);
+          if (bz < 0 || v > best) {
+            best = v;
+            bz = z;
+            by = yy;
+            bx = xx;
+          }
+        }
+      }
+    }
+    y[i] = FromFloat<T>(bz < 0 ? 0.f : best);
+    if (bz < 0) bz = 0;
+    const int64_t plane = (o.b * s.c + o.ch) * s.d * s.h * s.w;
+    ind[i] = plane + (col_major ? bz + (by + bx * s.h) * s.d : (bz * s.h + by) * s.w + bx);
+  }
+}
+
 // The sum of term(x) over the taps of output element o's window.
 template <typename T, typename Term>
 __device__ __forceinline__ float WindowSum(const T* __restrict__ x, const PoolShape& s, const OutIndex& o,
@@ -135,6 +174,28 @@ Status MaxPoolNhwc(const float* x, float* y, const PoolShape& s, cudaStream_t st
 
 Status MaxPoolNhwc(const __half* x, __half* y, const PoolShape& s, cudaStream_t stream) {
   return Launch<Kind::kMax>(x, y, s, stream);
+}
+
+template <typename T>
+Status MaxPoolIndicesLaunch(const T* x, T* y, int64_t* indices, const PoolShape& s, bool col_major,
+                            cudaStream_t stream) {
+  if (s.kh <= 0 || s.kw <= 0 || s.kd <= 0 || s.stride_h <= 0 || s.stride_w <= 0 || s.stride_d <= 0 || s.dil_h <= 0 ||
+      s.dil_w <= 0 || s.dil_d <= 0)
+    return InvalidArgument("pooling: bad window");
+  const int64_t total = s.out_count();
+  if (total <= 0) return Status::Ok();
+  MaxPoolIndicesKernel<T><<<GridBlocks(total), kGridStrideBlock, 0, stream>>>(x, y, indices, total, s, col_major);
+  return CudaStatus(cudaGetLastError(), "MaxPoolWithIndices launch");
+}
+
+Status MaxPoolWithIndices(const float* x, float* y, int64_t* indices, const PoolShape& s, bool col_major,
+                          cudaStream_t stream) {
+  return MaxPoolIndicesLaunch(x, y, indices, s, col_major, stream);
+}
+
+Status MaxPoolWithIndices(const __half* x, __half* y, int64_t* indices, const PoolShape& s, bool col_major,
+                          cudaStream_t stream) {
+  return MaxPoolIndicesLaunch(x, y, indices, s, col_major, stream);
 }
 
 Status AveragePoolNhwc(const float* x, float* y, const PoolShape& s, cudaStream_t stream) {

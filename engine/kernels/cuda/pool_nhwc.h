@@ -25,6 +25,15 @@ using MaxPoolNhwcShape = PoolShape;
 Status MaxPoolNhwc(const float* x, float* y, const PoolShape& s, cudaStream_t stream);
 Status MaxPoolNhwc(const __half* x, __half* y, const PoolShape& s, cudaStream_t stream);
 
+// MaxPool's Indices output too (the CPU op's choice of element and numbering, for ONNX's NC[D]HW
+// input as [N * C, (D,) H, W, 1], or channels-last): indices[i] is the flat NC[D]HW index of the
+// element y[i] took, row-major over the spatial axes, or column-major with `col_major`
+// (storage_order 1).
+Status MaxPoolWithIndices(const float* x, float* y, int64_t* indices, const PoolShape& s, bool col_major,
+                          cudaStream_t stream);
+Status MaxPoolWithIndices(const __half* x, __half* y, int64_t* indices, const PoolShape& s, bool col_major,
+                          cudaStream_t stream);
+
 // y = the window's sum over AverageDivisor (window_geometry.h): the elements inside the input, or
 // with s.count_include_pad those inside the padded input (pad_bottom / pad_right count there);
 // 0 for a window with none. Summed in fp32.
