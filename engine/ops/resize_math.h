@@ -180,11 +180,12 @@ ONNXD_RESIZE_FN bool AxisTaps(const Params& p, const AxisGeom& g, int64_t o, int
 inline constexpr int kElementMaxRank = 6;
 inline constexpr int kElementMaxResized = 3;  // linear / cubic: resized axes (nearest: any)
 inline constexpr int kElementMaxTaps = 4;     // per axis: linear and cubic without antialias
+inline constexpr int kAntialiasMaxTaps = 16;  // per axis, antialiased: downscales to 1/8 (linear), 1/4 (cubic)
 
 struct ElementShape {
   int rank = 0;
   int nresized = 0;
-  int taps = 1;  // per resized axis
+  int taps[kElementMaxResized] = {};  // per resized axis (they differ when antialiased)
   int64_t out_dims[kElementMaxRank] = {};
   int64_t in_strides[kElementMaxRank] = {};
   int resized[kElementMaxRank] = {};  // the non-identity axes, ascending
@@ -192,12 +193,17 @@ struct ElementShape {
 };
 
 // "" when ResizeElement takes this run, else why not (the caller falls back to the CPU op).
+// Antialiased runs take ResizeElement<Acc, kAntialiasMaxTaps>.
 inline const char* ElementUnsupported(const Params& p, int rank, const AxisGeom* geo) {
   if (rank > kElementMaxRank) return "rank above 6";
-  if (p.antialias) return "antialias";
   if (p.mode == InterpMode::kNearest) return "";
   int resized = 0;
-  for (int d = 0; d < rank; ++d) resized += geo[d].identity ? 0 : 1;
+  for (int d = 0; d < rank; ++d) {
+    if (geo[d].identity) continue;
+    ++resized;
+    const int n = TapCount(p, geo[d]);
+    if (p.antialias && (n < 1 || n > kAntialiasMaxTaps)) return "antialias filter wider than 16 taps";
+  }
   if (resized > kElementMaxResized) return "linear or cubic over more than 3 axes";
   return "";
 }
@@ -206,7 +212,6 @@ inline const char* ElementUnsupported(const Params& p, int rank, const AxisGeom*
 inline ElementShape MakeElementShape(const Params& p, int rank, const int64_t* in_dims, const AxisGeom* geo) {
   ElementShape s;
   s.rank = rank;
-  s.taps = TapCount(p, geo[0]);  // the same on every axis without antialias
   int64_t stride = 1;
   for (int d = rank - 1; d >= 0; --d) {
     s.in_strides[d] = stride;
@@ -215,13 +220,16 @@ inline ElementShape MakeElementShape(const Params& p, int rank, const int64_t* i
   for (int d = 0; d < rank; ++d) {
     s.out_dims[d] = geo[d].out;
     s.geo[d] = geo[d];
-    if (!geo[d].identity) s.resized[s.nresized++] = d;
+    if (geo[d].identity) continue;
+    if (s.nresized < kElementMaxResized) s.taps[s.nresized] = TapCount(p, geo[d]);
+    s.resized[s.nresized++] = d;
   }
   return s;
 }
 
 // Output element `o` (row-major index into the output). `load(i)` reads input element i as Acc.
-template <typename Acc, typename Load>
+// kMaxTaps bounds every resized axis's taps: kElementMaxTaps, or kAntialiasMaxTaps when antialiased.
+template <typename Acc, int kMaxTaps = kElementMaxTaps, typename Load>
 ONNXD_RESIZE_FN Acc ResizeElement(const Params& p, const ElementShape& s, int64_t o, Load load) {
   int64_t coord[kElementMaxRank];
   for (int d = s.rank - 1; d >= 0; --d) {
@@ -240,14 +248,13 @@ ONNXD_RESIZE_FN Acc ResizeElement(const Params& p, const ElementShape& s, int64_
     }
     return load(base);
   }
-  int64_t off[kElementMaxResized][kElementMaxTaps];
-  double w[kElementMaxResized][kElementMaxTaps];
-  const int n = s.taps;
+  int64_t off[kElementMaxResized][kMaxTaps];
+  double w[kElementMaxResized][kMaxTaps];
   for (int k = 0; k < s.nresized; ++k) {
     const int d = s.resized[k];
-    int64_t idx[kElementMaxTaps];
-    if (AxisTaps(p, s.geo[d], coord[d], n, idx, w[k])) return static_cast<Acc>(p.extrapolation);
-    for (int j = 0; j < n; ++j) off[k][j] = idx[j] * s.in_strides[d];
+    int64_t idx[kMaxTaps];
+    if (AxisTaps(p, s.geo[d], coord[d], s.taps[k], idx, w[k])) return static_cast<Acc>(p.extrapolation);
+    for (int j = 0; j < s.taps[k]; ++j) off[k][j] = idx[j] * s.in_strides[d];
   }
   // Every combination of one tap per resized axis (an odometer over them).
   int tap[kElementMaxResized] = {};
@@ -262,7 +269,7 @@ ONNXD_RESIZE_FN Acc ResizeElement(const Params& p, const ElementShape& s, int64_
     acc += wt * load(at);
     int k = s.nresized - 1;
     for (; k >= 0; --k) {
-      if (++tap[k] < n) break;
+      if (++tap[k] < s.taps[k]) break;
       tap[k] = 0;
     }
     if (k < 0) break;

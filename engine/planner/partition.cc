@@ -350,13 +350,12 @@ CudaSupportResult CudaDataOpSupport(const onnx::NodeProto& n, int opset, const s
   // X and the slope (broadcast to X) of one float type, both on the device.
   if (op == "PRelu") return Kernel(n, types, 2);
   if (op == "Resize" || op == "Upsample") {
-    // X on the device; roi, scales and sizes (and Upsample's scales) read on the host. Antialias,
-    // and linear or cubic over more than 3 axes, fall back to the CPU at run time.
+    // X on the device; roi, scales and sizes (and Upsample's scales) read on the host. Linear or
+    // cubic over more than 3 axes, and antialiased filters over 16 taps an axis (a downscale below
+    // 1/8, or 1/4 cubic), fall back to the CPU at run time.
     if (type(0) != DataType::kFloat && type(0) != DataType::kFloat16)
       return Cpu(type(0) == DataType::kUndefined ? "element type of input 0 unknown at compile time"
                                                  : std::string("Resize of ") + DataTypeName(type(0)) + " on the GPU");
-    if (AttrInt(n, "antialias", 0) != 0 && AttrString(n, "mode", "nearest") != "nearest")
-      return Cpu("antialiased Resize on the GPU");
     host_from(1);
     return r;
   }

@@ -39,6 +39,7 @@ struct Case {
   std::vector<float> roi;
   std::vector<int64_t> axes;
   int exclude_outside = 0;
+  int antialias = 0;
   float cubic_a = 0;  // 0 leaves it out
   float extrapolation = 0;
   std::string policy;  // keep_aspect_ratio_policy
@@ -47,6 +48,7 @@ struct Case {
     if (!ctm.empty()) s += " " + ctm;
     if (!nearest.empty()) s += " " + nearest;
     if (exclude_outside) s += " exclude_outside";
+    if (antialias) s += " antialias";
     if (!policy.empty()) s += " " + policy;
     s += " x[";
     for (int64_t d : x_dims) s += std::to_string(d) + ",";
@@ -87,6 +89,7 @@ int64_t CheckCase(const Case& c, std::mt19937* rng) {
   if (!c.ctm.empty()) SetAttr(&n, "coordinate_transformation_mode", c.ctm);
   if (!c.nearest.empty()) SetAttr(&n, "nearest_mode", c.nearest);
   if (c.exclude_outside) SetAttr(&n, "exclude_outside", int64_t{1});
+  if (c.antialias) SetAttr(&n, "antialias", int64_t{1});
   if (c.cubic_a != 0) SetFloatAttr(&n, "cubic_coeff_a", c.cubic_a);
   if (c.extrapolation != 0) SetFloatAttr(&n, "extrapolation_value", c.extrapolation);
   if (!c.axes.empty()) SetAttr(&n, "axes", c.axes);
@@ -125,9 +128,12 @@ int64_t CheckCase(const Case& c, std::mt19937* rng) {
   const float* xs = x.data<float>();
   const float* ys = want.data<float>();
   for (int64_t o = 0; o < want.num_elements(); ++o) {
-    // As the CUDA kernel does: fp64 for cubic, fp32 otherwise.
+    // As the CUDA kernel does: fp64 for cubic and antialiased filters, fp32 otherwise.
     float got;
-    if (p.mode == resize::InterpMode::kCubic)
+    if (p.antialias && p.mode != resize::InterpMode::kNearest)
+      got = static_cast<float>(resize::ResizeElement<double, resize::kAntialiasMaxTaps>(
+          p, shape, o, [&](int64_t k) { return double{xs[k]}; }));
+    else if (p.mode == resize::InterpMode::kCubic)
       got = static_cast<float>(resize::ResizeElement<double>(p, shape, o, [&](int64_t k) { return double{xs[k]}; }));
     else
       got = resize::ResizeElement<float>(p, shape, o, [&](int64_t k) { return xs[k]; });
@@ -284,7 +290,35 @@ TEST(ResizeElement, MatchesTheLegacyForms) {
   CheckCase(nn, &rng);
 }
 
-TEST(ResizeElement, LeavesAntialiasAndWideInterpolationToTheCpu) {
+// Antialiased downscales (the filter widened by 1 / scale, up to 16 taps an axis) against the CPU op,
+// linear and cubic, by scales and by sizes, with every transformation the filters see.
+TEST(ResizeElement, MatchesTheCpuOpWhenAntialiased) {
+  std::mt19937 rng(11);
+  int64_t compared = 0;
+  for (const std::string mode : {"linear", "cubic"}) {
+    for (const std::string ctm : {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"}) {
+      for (const auto& sc : std::vector<std::vector<float>>{{1, 1, 0.5f, 0.5f}, {1, 1, 0.3f, 0.7f}, {1, 1, 1.5f, 0.6f}}) {
+        Case c;
+        c.x_dims = {1, 2, 17, 13};
+        c.mode = mode;
+        c.ctm = ctm;
+        c.scales = sc;
+        c.antialias = 1;
+        compared += CheckCase(c, &rng);
+        if (HasFailure()) return;
+      }
+    }
+    Case c;
+    c.x_dims = {2, 3, 20, 11};
+    c.mode = mode;
+    c.sizes = {2, 3, 6, 5};
+    c.antialias = 1;
+    compared += CheckCase(c, &rng);
+  }
+  EXPECT_GT(compared, 1000);
+}
+
+TEST(ResizeElement, LeavesVeryWideAntialiasAndManyAxesToTheCpu) {
   resize::Params p;
   resize::AxisGeom geo[5];
   for (auto& g : geo) g.identity = false;
@@ -296,6 +330,9 @@ TEST(ResizeElement, LeavesAntialiasAndWideInterpolationToTheCpu) {
   p.mode = resize::InterpMode::kCubic;
   p.antialias = true;
   geo[1].identity = geo[2].identity = true;
+  geo[0].scale = 0.25f;  // 16 cubic taps: taken
+  EXPECT_STREQ(resize::ElementUnsupported(p, 2, geo), "");
+  geo[0].scale = 0.2f;  // 20: too wide
   EXPECT_STRNE(resize::ElementUnsupported(p, 2, geo), "");
   EXPECT_STRNE(resize::ElementUnsupported(p, 7, geo), "");  // rank above 6
 }
