@@ -122,6 +122,11 @@ DataType InferOutputType(const onnx::NodeProto& n, const std::vector<DataType>& 
   if (op == "Where") return input(1);
   if (op == "Dropout" && k == 1) return DataType::kBool;
   if (op == "MaxPool" && k == 1) return DataType::kInt64;  // Indices
+  if (op == "QuantizeLinear" || op == "DequantizeLinear") {
+    if (const int64_t t = AttrInt(n, "output_dtype", 0); t != 0) return static_cast<DataType>(t);
+    if (op == "DequantizeLinear") return input(1);  // the scale's type
+    return n.input_size() > 2 && !n.input(2).empty() ? input(2) : DataType::kUInt8;  // the zero point's
+  }
   if (op == "LayerNormalization" && k > 0) return DataType::kFloat;
   if (kSameAsFirst.count(op)) return input(0);
   return DataType::kUndefined;
@@ -265,6 +270,26 @@ CudaSupportResult CudaDataOpSupport(const onnx::NodeProto& n, int opset, const s
     if (type(0) == DataType::kUndefined) return unknown(0);
     if (!IsCudaArithType(type(0)) || !IsCudaArithType(to))
       return Cpu(std::string("Cast ") + DataTypeName(type(0)) + " -> " + DataTypeName(to) + " on the GPU");
+    return r;
+  }
+  if (op == "QuantizeLinear" || op == "DequantizeLinear") {
+    // Per tensor, to or from int8 / uint8 (QDQ models' activations); the scale and zero point are
+    // read on the host. A per-axis scale falls back to the CPU at run time.
+    const bool q = op == "QuantizeLinear";
+    if (AttrInt(n, "block_size", 0) != 0) return Cpu("blocked " + op + " on the GPU");
+    if (AttrInt(n, "output_dtype", 0) != 0) return Cpu(op + " output_dtype on the GPU");
+    auto is_float = [](DataType t) { return t == DataType::kFloat || t == DataType::kFloat16; };
+    auto is_q = [](DataType t) { return t == DataType::kInt8 || t == DataType::kUInt8; };
+    if (type(0) == DataType::kUndefined) return unknown(0);
+    if (type(1) == DataType::kUndefined) return unknown(1);
+    if (q ? !is_float(type(0)) : !is_q(type(0)))
+      return Cpu(op + " of " + DataTypeName(type(0)) + " on the GPU");
+    if (!is_float(type(1))) return Cpu(std::string("scale of ") + DataTypeName(type(1)) + " on the GPU");
+    if (HasInput(n, 2)) {
+      if (type(2) == DataType::kUndefined) return unknown(2);
+      if (!is_q(type(2))) return Cpu(std::string("zero point of ") + DataTypeName(type(2)) + " on the GPU");
+    }
+    host_from(1);
     return r;
   }
   if (op == "Clip") {
@@ -853,7 +878,9 @@ bool IsCudaDataOp(const std::string& op) {
       // kernels/cuda/misc_ops.h.
       "Pad", "Tile", "ArgMax", "ArgMin", "InstanceNormalization", "GroupNormalization", "DepthToSpace", "SpaceToDepth",
       // runtime/cuda_resize.cc (kernels/cuda/resize.h).
-      "Resize", "Upsample"};
+      "Resize", "Upsample",
+      // kernels/cuda/quantize.h.
+      "QuantizeLinear", "DequantizeLinear"};
   return kOps.count(op) > 0;
 }
 

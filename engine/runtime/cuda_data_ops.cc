@@ -18,6 +18,7 @@
 #include "kernels/cuda/data_ops.h"
 #include "kernels/cuda/depth_space_math.h"
 #include "kernels/cuda/misc_ops.h"
+#include "kernels/cuda/quantize.h"
 #include "kernels/cuda/tensor_shape.h"
 #include "kernels/cuda/unary_elementwise.h"
 
@@ -118,6 +119,8 @@ class DataOpRunner {
     if (op == "InstanceNormalization" || op == "GroupNormalization")
       return ChannelGroupNorm(op == "InstanceNormalization");
     if (op == "DepthToSpace" || op == "SpaceToDepth") return DepthSpace();
+    if (op == "QuantizeLinear") return Quantize();
+    if (op == "DequantizeLinear") return Dequantize();
     return Internal("op " + op + " is not a CUDA data op");
   }
 
@@ -242,6 +245,67 @@ class DataOpRunner {
     ASSIGN_OR_RETURN(y, output_(0, to, x->shape()));
     if (y == nullptr) return Status::Ok();
     return cuda::Cast(x->raw_data(), from, y->raw_data(), dst, x->num_elements(), s_);
+  }
+
+  // QuantizeLinear / DequantizeLinear's scale and zero point, per tensor, from the host (a per-axis
+  // scale falls back to the CPU op).
+  struct QuantParams {
+    float scale = 1.f;
+    int32_t zero_point = 0;
+    DataType zero_type = DataType::kUndefined;  // kUndefined without a zero point
+  };
+  StatusOr<QuantParams> ReadQuantParams() const {
+    QuantParams q;
+    if (Host(1) == nullptr) return InvalidArgument("input 1 (scale) is missing or not on the host");
+    if (Host(1)->num_elements() != 1) return Fallback("a per-axis scale");
+    double s = 0;
+    ASSIGN_OR_RETURN(s, HostScalar(Host(1), "the scale"));
+    q.scale = static_cast<float>(s);
+    if (Present(2)) {
+      const Tensor* z = Host(2);
+      if (z == nullptr) return InvalidArgument("input 2 (zero point) is not on the host");
+      if (z->num_elements() != 1) return Fallback("a per-axis zero point");
+      q.zero_type = z->dtype();
+      if (z->dtype() == DataType::kUInt8) q.zero_point = static_cast<const uint8_t*>(z->raw_data())[0];
+      else if (z->dtype() == DataType::kInt8) q.zero_point = static_cast<const int8_t*>(z->raw_data())[0];
+      else return Fallback(std::string("a zero point of ") + DataTypeName(z->dtype()));
+    }
+    return q;
+  }
+
+  Status Quantize() {
+    const Tensor* x = nullptr;
+    ASSIGN_OR_RETURN(x, NeedDev(0));
+    QuantParams q;
+    ASSIGN_OR_RETURN(q, ReadQuantParams());
+    const DataType yt = q.zero_type == DataType::kUndefined ? DataType::kUInt8 : q.zero_type;
+    cuda::ElemType xe{}, ye{};
+    ASSIGN_OR_RETURN(xe, ElemOf(x->dtype()));
+    ASSIGN_OR_RETURN(ye, ElemOf(yt));
+    Tensor* y = nullptr;
+    ASSIGN_OR_RETURN(y, output_(0, yt, x->shape()));
+    if (y == nullptr) return Status::Ok();
+    return cuda::QuantizeLinear(x->raw_data(), xe, y->raw_data(), ye, x->num_elements(), q.scale, q.zero_point, s_);
+  }
+
+  Status Dequantize() {
+    const Tensor* x = nullptr;
+    ASSIGN_OR_RETURN(x, NeedDev(0));
+    QuantParams q;
+    ASSIGN_OR_RETURN(q, ReadQuantParams());
+    if (q.zero_type != DataType::kUndefined && q.zero_type != x->dtype())
+      return InvalidArgument(std::string("the zero point's type ") + DataTypeName(q.zero_type) + " is not x's " +
+                             DataTypeName(x->dtype()));
+    // The scale's type; a float result is the session's float (fp16 in fp16 mode), as Cast's.
+    DataType yt = Host(1)->dtype();
+    if (fp16_ && yt == DataType::kFloat) yt = DataType::kFloat16;
+    cuda::ElemType xe{}, ye{};
+    ASSIGN_OR_RETURN(xe, ElemOf(x->dtype()));
+    ASSIGN_OR_RETURN(ye, ElemOf(yt));
+    Tensor* y = nullptr;
+    ASSIGN_OR_RETURN(y, output_(0, yt, x->shape()));
+    if (y == nullptr) return Status::Ok();
+    return cuda::DequantizeLinear(x->raw_data(), xe, y->raw_data(), ye, x->num_elements(), q.scale, q.zero_point, s_);
   }
 
   Status Clip() {

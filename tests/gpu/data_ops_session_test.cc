@@ -843,6 +843,38 @@ TEST(CudaDataOpsSessionTest, ResizeAntialiasRunsOnTheGpu) {
                   {FloatTensor(dims, Random(static_cast<size_t>(Count(dims)), 130, 3.f))}, 0, -1);
 }
 
+// A QDQ block as onnxruntime.quantization writes one (the activations quantized per tensor around a
+// float MatMul): every node on the GPU, against the CPU. x is a multiple of half the first scale
+// (0.125), so x / scale lands on .5 ties (rounded to even) and past both ends of uint8 (clamped);
+// the first quantized value is an output too, compared exactly.
+TEST(CudaDataOpsSessionTest, QuantizeDequantizeAroundAMatMulRunOnTheGpu) {
+  onnx::ModelProto m = NewModel(13);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {4, 16});
+  *g->add_output() = AnyShape("q", onnx::TensorProto::UINT8);
+  *g->add_output() = AnyShape("y", kF32);
+  ScalarInit(g, "s1", 0.125f);
+  ScalarInit(g, "s2", 0.25f);
+  for (const auto& [name, v] : {std::pair<const char*, uint8_t>{"z1", 128}, {"z2", 100}}) {
+    auto* t = g->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::UINT8);
+    t->set_raw_data(&v, 1);
+  }
+  FloatInit(g, "W", {16, 8}, 140, 0.5f);
+  AddNode(g, "QuantizeLinear", {"x", "s1", "z1"}, {"q"});
+  AddNode(g, "DequantizeLinear", {"q", "s1", "z1"}, {"d"});
+  AddNode(g, "MatMul", {"d", "W"}, {"mm"});
+  AddNode(g, "QuantizeLinear", {"mm", "s2", "z2"}, {"q2"});
+  AddNode(g, "DequantizeLinear", {"q2", "s2", "z2"}, {"y"});
+  std::vector<float> x(64);
+  std::mt19937 rng(141);
+  std::uniform_int_distribution<int> k(-300, 300);
+  for (float& v : x) v = static_cast<float>(k(rng)) * 0.0625f;
+  CheckAgainstCpu(m, {FloatTensor({4, 16}, x)}, 0, 3);
+  CheckAgainstCpu(m, {FloatTensor({4, 16}, x)}, 0, -1, true);
+}
+
 // A feature pyramid's top-down step: the coarse map upsampled 2x (nearest) and added to the lateral
 // 1x1 convolution, whose output is channels-last in fp16 (the Resize reads NCHW back).
 TEST(CudaDataOpsSessionTest, FeaturePyramidUpsampleAddStaysOnTheGpu) {
