@@ -18,10 +18,14 @@ ninja -C build-emu -j"${ONNXD_BUILD_JOBS:-2}" onnxd_cuda_emu_tests onnxd_gpu_tes
 
 export ONNXD_CUDA_EMU_DEVICES=2
 
-echo "== cuda_emu: emulated cuBLAS / cuDNN"
+echo "== cuda_emu: the emulator's own checks (device, runtime, cuBLAS, cuDNN)"
 build-emu/tests/onnxd_cuda_emu_tests --gtest_brief=1
 echo "== cuda_emu: GPU kernel tests"
 build-emu/tests/gpu/onnxd_gpu_tests --gtest_brief=1
+# The threads of each block run in reverse order too: a result that changes has a race (a thread
+# reading what another writes with no barrier between).
+echo "== cuda_emu: GPU kernel tests, threads in reverse order"
+ONNXD_CUDA_EMU_ORDER=reverse build-emu/tests/gpu/onnxd_gpu_tests --gtest_brief=1
 echo "== cuda_emu: CUDA session tests"
 build-emu/tests/gpu/onnxd_gpu_session_tests --gtest_brief=1
 echo "== cuda_emu: tiny transformer exports through the CUDA session vs onnxruntime"
@@ -30,3 +34,6 @@ ninja -C build-emu -j"${ONNXD_BUILD_JOBS:-2}" onnxd_gpu_model_bench
 echo "== cuda_emu: ONNX node suite through CUDA sessions"
 data=$(.venv/bin/python -c "import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), 'backend', 'test', 'data', 'node'))")
 build-emu/tests/gpu/onnxd_gpu_node_suite --data "${data}" --pass-list tests/conformance/node_pass_list.txt
+echo "== cuda_emu: ONNX node suite, threads in reverse order"
+ONNXD_CUDA_EMU_ORDER=reverse build-emu/tests/gpu/onnxd_gpu_node_suite --data "${data}" \
+  --pass-list tests/conformance/node_pass_list.txt

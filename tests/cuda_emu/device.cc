@@ -4,8 +4,11 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <numeric>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -72,6 +75,10 @@ struct BlockRun {
   const std::function<void()>* body = nullptr;
   const void* kernel = nullptr;  // named (by address) only in a deadlock's message
   std::vector<Fiber> fibers;
+  // The order a pass runs the fibers in (ONNXD_CUDA_EMU_ORDER): a kernel whose result depends on it
+  // has threads that read what others write with no barrier between (a race on the GPU).
+  std::vector<unsigned> order;
+  unsigned pos = 0;  // the running fiber's place in `order`
   unsigned current = 0;
   unsigned done = 0;  // fibers finished
   void* scheduler_sp = nullptr;
@@ -109,8 +116,10 @@ thread_local StackPool t_stacks;
 // over the block, or for the scheduler when there is none: one switch per fiber step, not two.
 void SwitchOnward(BlockRun* run, void** save) {
   const unsigned n = static_cast<unsigned>(run->fibers.size());
-  for (unsigned t = run->current + 1; t < n; ++t) {
+  for (unsigned p = run->pos + 1; p < n; ++p) {
+    const unsigned t = run->order[p];
     if (run->fibers[t].state == FiberState::kReady) {
+      run->pos = p;
       run->current = t;
       onnxd_emu_switch(save, run->fibers[t].sp);
       return;
@@ -202,9 +211,34 @@ bool ReleaseBarriers(BlockRun& run) {
   return released;
 }
 
+// ONNXD_CUDA_EMU_ORDER: "forward" (default, thread 0 first), "reverse", or "shuffle" (a fixed
+// pseudo-random order per block).
+enum class Order { kForward, kReverse, kShuffle };
+Order RunOrder() {
+  static const Order o = [] {
+    const char* e = std::getenv("ONNXD_CUDA_EMU_ORDER");
+    const std::string s = e != nullptr ? e : "";
+    return s == "reverse" ? Order::kReverse : s == "shuffle" ? Order::kShuffle : Order::kForward;
+  }();
+  return o;
+}
+
+void SetOrder(BlockRun& run, unsigned threads, uint3 block) {
+  run.order.resize(threads);
+  std::iota(run.order.begin(), run.order.end(), 0u);
+  switch (RunOrder()) {
+    case Order::kForward: break;
+    case Order::kReverse: std::reverse(run.order.begin(), run.order.end()); break;
+    case Order::kShuffle:
+      std::shuffle(run.order.begin(), run.order.end(), std::mt19937(block.x * 73856093u ^ block.y * 19349663u ^ block.z * 83492791u));
+      break;
+  }
+}
+
 void RunBlock(BlockRun& run, uint3 block, dim3 block_dim, dim3 grid_dim) {
   const unsigned threads = block_dim.x * block_dim.y * block_dim.z;
   run.fibers.assign(threads, Fiber{});
+  SetOrder(run, threads, block);
   for (unsigned t = 0; t < threads; ++t) {
     Fiber& f = run.fibers[t];
     f.pos.thread = uint3{t % block_dim.x, (t / block_dim.x) % block_dim.y, t / (block_dim.x * block_dim.y)};
@@ -220,10 +254,11 @@ void RunBlock(BlockRun& run, uint3 block, dim3 block_dim, dim3 grid_dim) {
   // (SwitchOnward), and the last of the pass comes back here.
   for (;;) {
     unsigned first = 0;
-    while (first < threads && run.fibers[first].state != FiberState::kReady) ++first;
+    while (first < threads && run.fibers[run.order[first]].state != FiberState::kReady) ++first;
     if (first < threads) {
-      run.current = first;
-      onnxd_emu_switch(&run.scheduler_sp, run.fibers[first].sp);
+      run.pos = first;
+      run.current = run.order[first];
+      onnxd_emu_switch(&run.scheduler_sp, run.fibers[run.current].sp);
       continue;
     }
     if (run.done == threads) return;
