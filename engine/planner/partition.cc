@@ -99,7 +99,7 @@ DataType InferOutputType(const onnx::NodeProto& n, const std::vector<DataType>& 
   auto input = [&](int i) { return i < static_cast<int>(in.size()) ? in[i] : DataType::kUndefined; };
   static const std::set<std::string> kSameAsFirst = {
       "Add", "Sub", "Mul", "Div", "Pow", "Relu", "Sigmoid", "Tanh", "Gelu", "Erf", "Sqrt", "Exp", "Log", "Neg",
-      "Abs", "Reciprocal", "Softmax", "LogSoftmax", "LayerNormalization", "Transpose", "Gemm", "MatMul", "Reshape",
+      "Abs", "Reciprocal", "Softmax", "LogSoftmax", "LayerNormalization", "RMSNormalization", "Transpose", "Gemm", "MatMul", "Reshape",
       "Flatten", "Squeeze", "Unsqueeze", "Identity", "Conv", "ConvTranspose", "MaxPool", "AveragePool",
       "GlobalAveragePool", "GlobalMaxPool", "LpPool", "BatchNormalization", "InstanceNormalization", "GroupNormalization", "Concat", "Slice",
       "Split", "Gather", "GatherElements", "Expand", "Tile", "Pad", "ReduceMean", "ReduceSum", "ReduceMax",
@@ -156,7 +156,7 @@ int InferOutputRank(const onnx::NodeProto& n, const std::vector<int>& in, int k)
   }
   static const std::set<std::string> kSameRank = {
       "Relu", "Sigmoid", "Tanh", "Gelu", "Erf", "Sqrt", "Exp", "Log", "Neg", "Abs", "Softmax", "LogSoftmax",
-      "LayerNormalization", "Transpose", "Identity", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool",
+      "LayerNormalization", "RMSNormalization", "Transpose", "Identity", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool",
       "GlobalMaxPool", "LpPool", "BatchNormalization", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish", "Dropout",
       "Cast",
       "Concat", "Slice", "Pad", "Tile", "Resize", "Softplus", "Elu", "Mish", "Floor", "Ceil", "Round"};
@@ -437,12 +437,12 @@ CudaSupportResult CudaSupport(const onnx::NodeProto& n, int opset, const std::ve
       r.inputs.assign(n.input_size(), InputPlace::kNodeDevice);
       return r;
     }
-    if (op == "LayerNormalization") {
+    if (op == "LayerNormalization" || op == "RMSNormalization") {
       const int64_t axis = AttrInt(n, "axis", -1);
       if (axis != -1 && !(rank0 >= 0 && axis == rank0 - 1))
-        return Cpu("LayerNormalization over axes that are not known to be the last only");
+        return Cpu(op + " over axes that are not known to be the last only");
       if (HasOutput(n, 1) || HasOutput(n, 2)) return Cpu("LayerNormalization with Mean / InvStdDev outputs");
-      return Kernel(n, types, 3);
+      return Kernel(n, types, op == "RMSNormalization" ? 2 : 3);
     }
     if (IsCudaTrailingReduce(op)) {
       // Axes: the attribute, or (from opset 13 for ReduceSum, 18 for the others) a constant input.

@@ -1556,13 +1556,14 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     if (is_half) return cuda::ReduceLastAxis(rop, src->data<__half>(), out->data<__half>(), rows, cols, s);
     return cuda::ReduceLastAxis(rop, src->data<float>(), out->data<float>(), rows, cols, s);
   }
-  if (op == "LayerNormalization") {
+  if (op == "LayerNormalization" || op == "RMSNormalization") {
+    const bool rms = op == "RMSNormalization";
     const Tensor* scale = in(1);
-    const Tensor* bias = in(2);
+    const Tensor* bias = rms ? nullptr : in(2);
     const int r = x->rank();
-    if (r == 0 || scale == nullptr) return InvalidArgument("LayerNormalization needs a rank >= 1 input and a scale");
+    if (r == 0 || scale == nullptr) return InvalidArgument(op + " needs a rank >= 1 input and a scale");
     const int64_t axis = p.axis < 0 ? p.axis + r : p.axis;
-    if (axis != r - 1) return Fallback("LayerNormalization over axes that are not the last");
+    if (axis != r - 1) return Fallback(op + " over axes that are not the last");
     const int64_t cols = x->dim(r - 1);
     if (scale->num_elements() != cols || (bias != nullptr && bias->num_elements() != cols))
       return Fallback("scale / bias not of the last dim's size");
@@ -1571,6 +1572,11 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     Tensor* out = nullptr;
     ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, src->shape()));
     if (rows == 0) return Status::Ok();
+    if (rms && is_half)
+      return cuda::RmsNormLastAxis(src->data<__half>(), scale->data<__half>(), out->data<__half>(), rows, cols,
+                                   p.epsilon, s);
+    if (rms)
+      return cuda::RmsNormLastAxis(src->data<float>(), scale->data<float>(), out->data<float>(), rows, cols, p.epsilon, s);
     if (is_half)
       return cuda::LayerNormLastAxis(src->data<__half>(), scale->data<__half>(),
                                      bias ? bias->data<__half>() : nullptr, out->data<__half>(), rows, cols,

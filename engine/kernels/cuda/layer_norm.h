@@ -25,4 +25,11 @@ Status LayerNormLastAxis(const __half* x, const __half* scale, const __half* bia
                          int64_t cols, float epsilon, cudaStream_t stream, const __half* residual = nullptr,
                          int64_t residual_rows = 0, __half* sum_out = nullptr);
 
+// RMSNormalization over the last axis: y = x / sqrt(mean(x^2) + epsilon) * scale per row (fp32
+// arithmetic), scale [cols]. Queued on `stream`.
+Status RmsNormLastAxis(const float* x, const float* scale, float* y, int64_t rows, int64_t cols, float epsilon,
+                       cudaStream_t stream);
+Status RmsNormLastAxis(const __half* x, const __half* scale, __half* y, int64_t rows, int64_t cols, float epsilon,
+                       cudaStream_t stream);
+
 }  // namespace onnxd::cuda
