@@ -344,6 +344,13 @@ CudaSupportResult CudaDataOpSupport(const onnx::NodeProto& n, int opset, const s
     if (!why.empty()) return Cpu(why);
     return r;
   }
+  if (op == "Trilu") {
+    // k (optional) is read on the host.
+    if (type(0) == DataType::kUndefined) return unknown(0);
+    if (!IsCudaCopyType(type(0))) return Cpu(std::string("element type ") + DataTypeName(type(0)) + " on the GPU");
+    host_from(1);
+    return r;
+  }
   if (op == "Pad" || op == "Tile") {
     // Pad's pads / constant_value / axes and Tile's repeats are read on the host, as Slice's starts.
     if (type(0) == DataType::kUndefined) return unknown(0);
@@ -565,6 +572,7 @@ CudaNodeParams ReadCudaParams(const onnx::NodeProto& n, int opset, const std::ve
   p.count_include_pad = AttrInt(n, "count_include_pad", 0) != 0;
   p.ceil_mode = AttrString(n, "auto_pad", "NOTSET") == "NOTSET" && AttrInt(n, "ceil_mode", 0) != 0;
   p.storage_order = AttrInt(n, "storage_order", 0);
+  p.upper = AttrInt(n, "upper", 1) != 0;
   p.auto_pad = AttrString(n, "auto_pad", "NOTSET");
   // LpPool's p: a float in LpPool-1, an int from LpPool-2 on; read as its attribute's type, as the
   // CPU op reads it.
@@ -880,7 +888,7 @@ bool IsCudaDataOp(const std::string& op) {
       // runtime/cuda_resize.cc (kernels/cuda/resize.h).
       "Resize", "Upsample",
       // kernels/cuda/quantize.h.
-      "QuantizeLinear", "DequantizeLinear"};
+      "QuantizeLinear", "DequantizeLinear", "Trilu"};
   return kOps.count(op) > 0;
 }
 

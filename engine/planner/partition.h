@@ -94,6 +94,7 @@ struct CudaNodeParams {
   bool count_include_pad = false;
   bool ceil_mode = false;                 // pooling (explicit pads only; auto_pad ignores it)
   int64_t storage_order = 0;              // MaxPool: 1 numbers Indices column-major
+  bool upper = true;                      // Trilu
   std::string auto_pad = "NOTSET";        // NOTSET (then `pads`), VALID, SAME_UPPER or SAME_LOWER
   float lp_p = 2.f;                       // LpPool's p
   int64_t num_groups = 0;                 // GroupNormalization

@@ -119,6 +119,7 @@ class DataOpRunner {
     if (op == "InstanceNormalization" || op == "GroupNormalization")
       return ChannelGroupNorm(op == "InstanceNormalization");
     if (op == "DepthToSpace" || op == "SpaceToDepth") return DepthSpace();
+    if (op == "Trilu") return Trilu();
     if (op == "QuantizeLinear") return Quantize();
     if (op == "DequantizeLinear") return Dequantize();
     return Internal("op " + op + " is not a CUDA data op");
@@ -961,6 +962,24 @@ class DataOpRunner {
     ASSIGN_OR_RETURN(y, output_(0, x->dtype(), Shape(std::span<const int64_t>(g.out_dims, g.rank))));
     if (y == nullptr) return Status::Ok();
     return cuda::Tile(x->raw_data(), y->raw_data(), g, static_cast<int>(ElementSize(x->dtype())), s_);
+  }
+
+  Status Trilu() {
+    const Tensor* x = nullptr;
+    ASSIGN_OR_RETURN(x, NeedDev(0));
+    if (x->rank() < 2) return InvalidArgument("Trilu needs an input of rank >= 2, got " + x->shape().ToString());
+    int64_t k = 0;
+    if (Present(1)) {
+      std::vector<int64_t> kv;
+      ASSIGN_OR_RETURN(kv, HostInts(Host(1), "k"));
+      if (kv.size() != 1) return InvalidArgument("k must hold one element");
+      k = kv[0];
+    }
+    Tensor* y = nullptr;
+    ASSIGN_OR_RETURN(y, output_(0, x->dtype(), x->shape()));
+    if (y == nullptr) return Status::Ok();
+    return cuda::Trilu(x->raw_data(), y->raw_data(), x->num_elements(), x->dim(x->rank() - 2), x->dim(x->rank() - 1),
+                       k, p_.upper, static_cast<int>(ElementSize(x->dtype())), s_);
   }
 
   Status Range() {

@@ -182,6 +182,28 @@ Status Pad(const void* in, void* out, const PadTileGeometry& g, uint64_t constan
   });
 }
 
+template <typename E>
+__global__ void TriluKernel(const E* __restrict__ in, E* __restrict__ out, int64_t n, int64_t rows, int64_t cols,
+                            int64_t k, bool upper) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t col = i % cols, row = (i / cols) % rows;
+    const bool keep = upper ? col - row >= k : col - row <= k;
+    out[i] = keep ? in[i] : E{};
+  }
+}
+
+Status Trilu(const void* in, void* out, int64_t n, int64_t rows, int64_t cols, int64_t k, bool upper, int elem_size,
+             cudaStream_t stream) {
+  if (n <= 0 || rows <= 0 || cols <= 0) return Status::Ok();
+  return BySize(elem_size, [&](auto tag) -> Status {
+    using E = decltype(tag);
+    TriluKernel<E><<<GridBlocks(n), kBlock, 0, stream>>>(static_cast<const E*>(in), static_cast<E*>(out), n, rows,
+                                                           cols, k, upper);
+    return CudaStatus(cudaGetLastError(), "Trilu launch");
+  });
+}
+
 Status Tile(const void* in, void* out, const PadTileGeometry& g, int elem_size, cudaStream_t stream) {
   if (g.rank < 0 || g.rank > kPadTileMaxRank) return Unimplemented("Tile: rank above 6 on the GPU");
   const int64_t n = PadTileOutputElements(g);

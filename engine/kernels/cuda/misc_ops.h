@@ -25,6 +25,11 @@ Status Pad(const void* in, void* out, const PadTileGeometry& g, uint64_t constan
 // out (g.out_dims, packed) = Tile(in) by g (MakeTileGeometry).
 Status Tile(const void* in, void* out, const PadTileGeometry& g, int elem_size, cudaStream_t stream);
 
+// Trilu over the last two axes of `n` elements of [..., rows, cols]: y = x where the element's
+// column - row >= k (upper) or <= k (lower), else 0 (all bits clear). Any element size 1, 2, 4, 8.
+Status Trilu(const void* in, void* out, int64_t n, int64_t rows, int64_t cols, int64_t k, bool upper, int elem_size,
+             cudaStream_t stream);
+
 // PRelu: out (x's shape, packed) = x < 0 ? slope * x : x, with slope broadcast to x (numpy rules,
 // unidirectional: the caller checks that the broadcast shape is x's). Rank <= 6; fp32 arithmetic.
 Status PRelu(const float* x, std::span<const int64_t> x_shape, const float* slope,
