@@ -265,11 +265,15 @@ CudaSupportResult CudaDataOpSupport(const onnx::NodeProto& n, int opset, const s
     if (type(1) != DataType::kInt64 && type(1) != DataType::kInt32) return Cpu("indices not known to be int64/int32");
     return r;
   }
-  if (op == "Cast") {
-    const auto to = static_cast<DataType>(AttrInt(n, "to", 0));
+  if (op == "Cast" || op == "CastLike") {
+    // CastLike: a Cast to target_type's element type; target_type's data is not read.
+    const bool like = op == "CastLike";
+    if (like && type(1) == DataType::kUndefined) return unknown(1);
+    const auto to = like ? type(1) : static_cast<DataType>(AttrInt(n, "to", 0));
     if (type(0) == DataType::kUndefined) return unknown(0);
     if (!IsCudaArithType(type(0)) || !IsCudaArithType(to))
-      return Cpu(std::string("Cast ") + DataTypeName(type(0)) + " -> " + DataTypeName(to) + " on the GPU");
+      return Cpu(op + " " + DataTypeName(type(0)) + " -> " + DataTypeName(to) + " on the GPU");
+    if (like) r.inputs[1] = InputPlace::kAny;
     return r;
   }
   if (op == "QuantizeLinear" || op == "DequantizeLinear") {
@@ -836,8 +840,12 @@ StatusOr<DevicePlan> PartitionGraph(const GraphPlan& plan, const onnx::GraphProt
       }
     }
     dp.node_device[i] = dev;
-    if (dev == Device::kCuda && s.placement == CudaPlacement::kKernel)
+    if (dev == Device::kCuda && s.placement == CudaPlacement::kKernel) {
       dp.cuda_params[i] = ReadCudaParams(*protos[i], node_opset[i], node_constants[i]);
+      // CastLike runs as a Cast to its second input's type (known: CudaDataOpSupport checked).
+      if (node.op_type == "CastLike" && node.inputs.size() > 1 && node.inputs[1] >= 0)
+        dp.cuda_params[i].to = static_cast<int64_t>(dp.value_type[node.inputs[1]]);
+    }
 
     if (target == Device::kCuda) {
       for (size_t k = 0; k < node.inputs.size(); ++k) {
@@ -876,7 +884,7 @@ bool IsCudaTrailingReduce(const std::string& op) {
 // (runtime/cuda_data_ops.cc runs them).
 bool IsCudaDataOp(const std::string& op) {
   static const std::set<std::string> kOps = {
-      "Gather", "GatherElements", "GatherND", "Cast", "Clip", "Concat", "Slice", "Expand", "Split", "Equal", "Less",
+      "Gather", "GatherElements", "GatherND", "Cast", "CastLike", "Clip", "Concat", "Slice", "Expand", "Split", "Equal", "Less",
       "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "Max", "Min", "Range",
       // Activations with parameters and rounding (kernels/cuda/activations.h), BatchNormalization,
       // and the variadic Sum / Mean.

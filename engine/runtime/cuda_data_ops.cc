@@ -98,7 +98,7 @@ class DataOpRunner {
     if (op == "Gather") return Gather();
     if (op == "GatherElements") return GatherElements();
     if (op == "GatherND") return GatherND();
-    if (op == "Cast") return Cast();
+    if (op == "Cast" || op == "CastLike") return Cast();  // CastLike's `to`: the planner's, from input 1
     if (op == "Clip") return Clip();
     if (op == "Concat") return Concat();
     if (op == "Split") return Split();
