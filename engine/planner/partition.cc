@@ -348,6 +348,14 @@ CudaSupportResult CudaDataOpSupport(const onnx::NodeProto& n, int opset, const s
     if (!why.empty()) return Cpu(why);
     return r;
   }
+  if (op == "Dropout") {
+    // Inference: y is x and the mask all true; ratio and training_mode are read on the host (a
+    // true training_mode falls back to the CPU op at run time).
+    if (type(0) == DataType::kUndefined) return unknown(0);
+    if (!IsCudaCopyType(type(0))) return Cpu(std::string("element type ") + DataTypeName(type(0)) + " on the GPU");
+    host_from(1);
+    return r;
+  }
   if (op == "Trilu") {
     // k (optional) is read on the host.
     if (type(0) == DataType::kUndefined) return unknown(0);
@@ -896,7 +904,7 @@ bool IsCudaDataOp(const std::string& op) {
       // runtime/cuda_resize.cc (kernels/cuda/resize.h).
       "Resize", "Upsample",
       // kernels/cuda/quantize.h.
-      "QuantizeLinear", "DequantizeLinear", "Trilu"};
+      "QuantizeLinear", "DequantizeLinear", "Trilu", "Dropout"};
   return kOps.count(op) > 0;
 }
 

@@ -120,6 +120,7 @@ class DataOpRunner {
       return ChannelGroupNorm(op == "InstanceNormalization");
     if (op == "DepthToSpace" || op == "SpaceToDepth") return DepthSpace();
     if (op == "Trilu") return Trilu();
+    if (op == "Dropout") return Dropout();
     if (op == "QuantizeLinear") return Quantize();
     if (op == "DequantizeLinear") return Dequantize();
     return Internal("op " + op + " is not a CUDA data op");
@@ -962,6 +963,28 @@ class DataOpRunner {
     ASSIGN_OR_RETURN(y, output_(0, x->dtype(), Shape(std::span<const int64_t>(g.out_dims, g.rank))));
     if (y == nullptr) return Status::Ok();
     return cuda::Tile(x->raw_data(), y->raw_data(), g, static_cast<int>(ElementSize(x->dtype())), s_);
+  }
+
+  // Inference Dropout: a copy, and an all-true mask when it is asked for.
+  Status Dropout() {
+    const Tensor* x = nullptr;
+    ASSIGN_OR_RETURN(x, NeedDev(0));
+    if (Present(2)) {
+      const Tensor* training = Host(2);
+      if (training == nullptr || training->dtype() != DataType::kBool || training->num_elements() != 1)
+        return InvalidArgument("training_mode must be one bool on the host");
+      if (training->data<bool>()[0]) return Fallback("Dropout in training mode");
+    }
+    Tensor* y = nullptr;
+    ASSIGN_OR_RETURN(y, output_(0, x->dtype(), x->shape()));
+    if (y != nullptr && x->bytes() > 0)
+      ONNXD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(y->raw_data(), x->raw_data(), x->bytes(), cudaMemcpyDeviceToDevice, s_));
+    if (num_outputs_ < 2) return Status::Ok();
+    Tensor* mask = nullptr;
+    ASSIGN_OR_RETURN(mask, output_(1, DataType::kBool, x->shape()));
+    if (mask != nullptr && mask->bytes() > 0)
+      ONNXD_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(mask->raw_data(), 1, mask->bytes(), s_));
+    return Status::Ok();
   }
 
   Status Trilu() {
