@@ -99,7 +99,8 @@ DataType InferOutputType(const onnx::NodeProto& n, const std::vector<DataType>& 
   auto input = [&](int i) { return i < static_cast<int>(in.size()) ? in[i] : DataType::kUndefined; };
   static const std::set<std::string> kSameAsFirst = {
       "Add", "Sub", "Mul", "Div", "Pow", "Relu", "Sigmoid", "Tanh", "Gelu", "Erf", "Sqrt", "Exp", "Log", "Neg",
-      "Abs", "Reciprocal", "Softmax", "LogSoftmax", "LayerNormalization", "RMSNormalization", "Transpose", "Gemm", "MatMul", "Reshape",
+      "Abs", "Reciprocal", "Softmax", "LogSoftmax", "LayerNormalization", "RMSNormalization", "Transpose", "Gemm",
+      "MatMul", "Reshape",
       "Flatten", "Squeeze", "Unsqueeze", "Identity", "Conv", "ConvTranspose", "MaxPool", "AveragePool",
       "GlobalAveragePool", "GlobalMaxPool", "LpPool", "BatchNormalization", "InstanceNormalization", "GroupNormalization", "Concat", "Slice",
       "Split", "Gather", "GatherElements", "Expand", "Tile", "Pad", "ReduceMean", "ReduceSum", "ReduceMax",
@@ -156,7 +157,8 @@ int InferOutputRank(const onnx::NodeProto& n, const std::vector<int>& in, int k)
   }
   static const std::set<std::string> kSameRank = {
       "Relu", "Sigmoid", "Tanh", "Gelu", "Erf", "Sqrt", "Exp", "Log", "Neg", "Abs", "Softmax", "LogSoftmax",
-      "LayerNormalization", "RMSNormalization", "Transpose", "Identity", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool",
+      "LayerNormalization", "RMSNormalization", "Transpose", "Identity", "Conv", "MaxPool", "AveragePool",
+      "GlobalAveragePool",
       "GlobalMaxPool", "LpPool", "BatchNormalization", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish", "Dropout",
       "Cast",
       "Concat", "Slice", "Pad", "Tile", "Resize", "Softplus", "Elu", "Mish", "Floor", "Ceil", "Round"};
@@ -348,16 +350,10 @@ CudaSupportResult CudaDataOpSupport(const onnx::NodeProto& n, int opset, const s
     if (!why.empty()) return Cpu(why);
     return r;
   }
-  if (op == "Dropout") {
-    // Inference: y is x and the mask all true; ratio and training_mode are read on the host (a
-    // true training_mode falls back to the CPU op at run time).
-    if (type(0) == DataType::kUndefined) return unknown(0);
-    if (!IsCudaCopyType(type(0))) return Cpu(std::string("element type ") + DataTypeName(type(0)) + " on the GPU");
-    host_from(1);
-    return r;
-  }
-  if (op == "Trilu") {
-    // k (optional) is read on the host.
+  if (op == "Dropout" || op == "Trilu") {
+    // Any element type the copies take. Inference Dropout: y is x and the mask all true; its ratio
+    // and training_mode are read on the host (a true training_mode falls back to the CPU op at run
+    // time). Trilu: k (optional) is read on the host.
     if (type(0) == DataType::kUndefined) return unknown(0);
     if (!IsCudaCopyType(type(0))) return Cpu(std::string("element type ") + DataTypeName(type(0)) + " on the GPU");
     host_from(1);
@@ -892,7 +888,8 @@ bool IsCudaTrailingReduce(const std::string& op) {
 // (runtime/cuda_data_ops.cc runs them).
 bool IsCudaDataOp(const std::string& op) {
   static const std::set<std::string> kOps = {
-      "Gather", "GatherElements", "GatherND", "Cast", "CastLike", "Clip", "Concat", "Slice", "Expand", "Split", "Equal", "Less",
+      "Gather", "GatherElements", "GatherND", "Cast", "CastLike", "Clip", "Concat", "Slice", "Expand", "Split", "Equal",
+      "Less",
       "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "Max", "Min", "Range",
       // Activations with parameters and rounding (kernels/cuda/activations.h), BatchNormalization,
       // and the variadic Sum / Mean.

@@ -144,11 +144,16 @@ __global__ void LpPoolNhwcKernel(const T* __restrict__ x, T* __restrict__ y, int
 
 enum class Kind { kMax, kAverage, kLp };
 
-template <Kind K, typename T>
-Status Launch(const T* x, T* y, const PoolShape& s, cudaStream_t stream, float p = 2.f) {
+Status CheckWindow(const PoolShape& s) {
   if (s.kh <= 0 || s.kw <= 0 || s.kd <= 0 || s.stride_h <= 0 || s.stride_w <= 0 || s.stride_d <= 0 || s.dil_h <= 0 ||
       s.dil_w <= 0 || s.dil_d <= 0)
     return InvalidArgument("pooling: bad window");
+  return Status::Ok();
+}
+
+template <Kind K, typename T>
+Status Launch(const T* x, T* y, const PoolShape& s, cudaStream_t stream, float p = 2.f) {
+  RETURN_IF_ERROR(CheckWindow(s));
   const int64_t total = s.out_count();
   if (total <= 0) return Status::Ok();
   constexpr int kBlock = kGridStrideBlock;
@@ -179,9 +184,7 @@ Status MaxPoolNhwc(const __half* x, __half* y, const PoolShape& s, cudaStream_t 
 template <typename T>
 Status MaxPoolIndicesLaunch(const T* x, T* y, int64_t* indices, const PoolShape& s, bool col_major,
                             cudaStream_t stream) {
-  if (s.kh <= 0 || s.kw <= 0 || s.kd <= 0 || s.stride_h <= 0 || s.stride_w <= 0 || s.stride_d <= 0 || s.dil_h <= 0 ||
-      s.dil_w <= 0 || s.dil_d <= 0)
-    return InvalidArgument("pooling: bad window");
+  RETURN_IF_ERROR(CheckWindow(s));
   const int64_t total = s.out_count();
   if (total <= 0) return Status::Ok();
   MaxPoolIndicesKernel<T><<<GridBlocks(total), kGridStrideBlock, 0, stream>>>(x, y, indices, total, s, col_major);
