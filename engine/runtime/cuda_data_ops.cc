@@ -121,8 +121,7 @@ class DataOpRunner {
     if (op == "DepthToSpace" || op == "SpaceToDepth") return DepthSpace();
     if (op == "Trilu") return Trilu();
     if (op == "Dropout") return Dropout();
-    if (op == "QuantizeLinear") return Quantize();
-    if (op == "DequantizeLinear") return Dequantize();
+    if (op == "QuantizeLinear" || op == "DequantizeLinear") return QuantizeOrDequantize(op == "QuantizeLinear");
     return Internal("op " + op + " is not a CUDA data op");
   }
 
@@ -275,39 +274,29 @@ class DataOpRunner {
     return q;
   }
 
-  Status Quantize() {
+  // QuantizeLinear: to the zero point's type (uint8 without one). DequantizeLinear: to the scale's
+  // type, a float result being the session's float (fp16 in fp16 mode), as Cast's.
+  Status QuantizeOrDequantize(bool quantize) {
     const Tensor* x = nullptr;
     ASSIGN_OR_RETURN(x, NeedDev(0));
     QuantParams q;
     ASSIGN_OR_RETURN(q, ReadQuantParams());
-    const DataType yt = q.zero_type == DataType::kUndefined ? DataType::kUInt8 : q.zero_type;
+    DataType yt = q.zero_type == DataType::kUndefined ? DataType::kUInt8 : q.zero_type;
+    if (!quantize) {
+      if (q.zero_type != DataType::kUndefined && q.zero_type != x->dtype())
+        return InvalidArgument(std::string("the zero point's type ") + DataTypeName(q.zero_type) + " is not x's " +
+                               DataTypeName(x->dtype()));
+      yt = Host(1)->dtype();
+      if (fp16_ && yt == DataType::kFloat) yt = DataType::kFloat16;
+    }
     cuda::ElemType xe{}, ye{};
     ASSIGN_OR_RETURN(xe, ElemOf(x->dtype()));
     ASSIGN_OR_RETURN(ye, ElemOf(yt));
     Tensor* y = nullptr;
     ASSIGN_OR_RETURN(y, output_(0, yt, x->shape()));
     if (y == nullptr) return Status::Ok();
-    return cuda::QuantizeLinear(x->raw_data(), xe, y->raw_data(), ye, x->num_elements(), q.scale, q.zero_point, s_);
-  }
-
-  Status Dequantize() {
-    const Tensor* x = nullptr;
-    ASSIGN_OR_RETURN(x, NeedDev(0));
-    QuantParams q;
-    ASSIGN_OR_RETURN(q, ReadQuantParams());
-    if (q.zero_type != DataType::kUndefined && q.zero_type != x->dtype())
-      return InvalidArgument(std::string("the zero point's type ") + DataTypeName(q.zero_type) + " is not x's " +
-                             DataTypeName(x->dtype()));
-    // The scale's type; a float result is the session's float (fp16 in fp16 mode), as Cast's.
-    DataType yt = Host(1)->dtype();
-    if (fp16_ && yt == DataType::kFloat) yt = DataType::kFloat16;
-    cuda::ElemType xe{}, ye{};
-    ASSIGN_OR_RETURN(xe, ElemOf(x->dtype()));
-    ASSIGN_OR_RETURN(ye, ElemOf(yt));
-    Tensor* y = nullptr;
-    ASSIGN_OR_RETURN(y, output_(0, yt, x->shape()));
-    if (y == nullptr) return Status::Ok();
-    return cuda::DequantizeLinear(x->raw_data(), xe, y->raw_data(), ye, x->num_elements(), q.scale, q.zero_point, s_);
+    const auto run = quantize ? &cuda::QuantizeLinear : &cuda::DequantizeLinear;
+    return run(x->raw_data(), xe, y->raw_data(), ye, x->num_elements(), q.scale, q.zero_point, s_);
   }
 
   Status Clip() {
