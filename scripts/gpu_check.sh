@@ -14,7 +14,7 @@
 #       gpu_session_tests.{xml,log} (models through CUDA sessions against CPU sessions);
 #       gpu_node_suite.txt (the bundled node cases through CUDA sessions; ONNXD_GPU_NODE_SUITE=0
 #       skips); serve.md (scripts/gpu_serve_check.py: the daemon serving KIND_GPU models;
-#       ONNXD_GPU_SERVE=0 skips); gpu_bench.md (kernel table); gpu.md (scripts/gpu_bench.py: models in
+#       ONNXD_GPU_SERVE=0 skips); gpu_bench.md (kernel table; ONNXD_GPU_KERNEL_BENCH=0 skips); gpu.md (scripts/gpu_bench.py: models in
 #       onnxd and PyTorch on the same GPU; ONNXD_GPU_MODEL_BENCH_QUICK=1 for fewer iterations,
 #       ONNXD_GPU_MODEL_BENCH_ONLY=a,b for some models); with ONNXD_GPU_DIAG=1, diag.jsonl
 #       (scripts/gpu_diag.py: layout/fusion/graph variants with per-op GPU times). ONNXD_GPU_PACK=1
@@ -122,8 +122,11 @@ case "$mode" in
         || echo "gpu_serve_check.py exit status: $?"
       grep -v "^ " "$out/serve.log" | tail -14
     fi
-    timeout 60 "$BUNDLE/onnxd_gpu_bench" > "$out/gpu_bench.md" 2>&1 || echo "onnxd_gpu_bench exit status: $?"
-    cat "$out/gpu_bench.md"
+    # The kernel table (ONNXD_GPU_KERNEL_BENCH=0 skips it, leaving its minute to the model bench).
+    if [ "${ONNXD_GPU_KERNEL_BENCH:-1}" != 0 ]; then
+      timeout 60 "$BUNDLE/onnxd_gpu_bench" > "$out/gpu_bench.md" 2>&1 || echo "onnxd_gpu_bench exit status: $?"
+      cat "$out/gpu_bench.md"
+    fi
     # Model bench next to PyTorch eager (needs torch, torchvision, transformers on the device);
     # ONNXD_GPU_MODEL_BENCH=0 skips it.
     if [ "${ONNXD_GPU_MODEL_BENCH:-1}" != 0 ] && LD_LIBRARY_PATH="$orig_ld" python3 -c 'import torch' 2>/dev/null; then

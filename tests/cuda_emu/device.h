@@ -69,12 +69,9 @@ class Launcher {
   cudaStream_t stream_;
 };
 
+// Every lane publishes `v` and gets lane `src`'s (any trivially copyable type of up to 8 bytes).
 template <typename T>
-T ShuffleXor(T v, int lane_mask, int width) {
-  const unsigned lane = Position().linear & 31u;
-  unsigned src = lane ^ static_cast<unsigned>(lane_mask);
-  const unsigned w = static_cast<unsigned>(width);
-  if ((src / w) != (lane / w)) src = lane;  // outside this lane's segment: its own value
+T ExchangeValue(T v, unsigned src) {
   static_assert(sizeof(T) <= sizeof(uint64_t) && std::is_trivially_copyable_v<T>);
   uint64_t bits = 0;
   std::memcpy(&bits, &v, sizeof(T));
@@ -82,6 +79,23 @@ T ShuffleXor(T v, int lane_mask, int width) {
   T out;
   std::memcpy(&out, &bits, sizeof(T));
   return out;
+}
+
+// __shfl_sync: lane `src_lane` of this lane's segment of `width` lanes.
+template <typename T>
+T Shuffle(T v, int src_lane, int width) {
+  const unsigned lane = Position().linear & 31u;
+  const unsigned w = static_cast<unsigned>(width);
+  return ExchangeValue(v, (lane / w) * w + static_cast<unsigned>(src_lane) % w);
+}
+
+template <typename T>
+T ShuffleXor(T v, int lane_mask, int width) {
+  const unsigned lane = Position().linear & 31u;
+  unsigned src = lane ^ static_cast<unsigned>(lane_mask);
+  const unsigned w = static_cast<unsigned>(width);
+  if ((src / w) != (lane / w)) src = lane;  // outside this lane's segment: its own value
+  return ExchangeValue(v, src);
 }
 
 }  // namespace onnxd::cuda_emu
@@ -97,6 +111,10 @@ inline void __syncwarp(unsigned mask = 0xffffffffu) { ::onnxd::cuda_emu::SyncWar
 template <typename T>
 inline T __shfl_xor_sync(unsigned /*mask*/, T v, int lane_mask, int width = 32) {
   return ::onnxd::cuda_emu::ShuffleXor(v, lane_mask, width);
+}
+template <typename T>
+inline T __shfl_sync(unsigned /*mask*/, T v, int src_lane, int width = 32) {
+  return ::onnxd::cuda_emu::Shuffle(v, src_lane, width);
 }
 
 // Fibers of one block never run at the same time, but blocks of different host threads might.

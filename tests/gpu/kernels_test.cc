@@ -419,6 +419,11 @@ TEST_F(CudaKernelTest, Fp16UnaryMatchesReference) {
   ASSERT_TRUE(UnaryElementwise(UnaryOp::kSigmoid, dx.as<__half>(), dy.as<__half>(), n, stream_->get()).ok());
   for (int64_t i = 0; i < n; ++i) want[i] = static_cast<float>(1 / (1 + std::exp(-double(x[i]))));
   ExpectClose(DownloadHalf(dy, n, *stream_), want, kHalfRtol, kHalfAtol);
+  // Views off the 16-byte grid (no vector path): x[1..] into y[0..].
+  ASSERT_TRUE(UnaryElementwise(UnaryOp::kSigmoid, dx.as<__half>() + 1, dy.as<__half>(), n - 1, stream_->get()).ok());
+  const std::vector<float> got = DownloadHalf(dy, n, *stream_);
+  ExpectClose(std::vector<float>(got.begin(), got.end() - 1), std::vector<float>(want.begin() + 1, want.end()),
+              kHalfRtol, kHalfAtol);
 }
 
 TEST_F(CudaKernelTest, Fp16SoftmaxAndLayerNormMatchReference) {

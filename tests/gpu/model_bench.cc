@@ -192,6 +192,18 @@ int main(int argc, char** argv) {
       profile_json += buf;
     }
     profile_json += "}";
+    // The 12 slowest nodes, for a per-node look (which convolution, which GEMM).
+    std::vector<const onnxd::NodeTiming*> slow;
+    for (const auto& n : prof.nodes) slow.push_back(&n);
+    std::sort(slow.begin(), slow.end(), [](const auto* x, const auto* y) { return x->ns > y->ns; });
+    profile_json += ", \"profile_slowest_nodes_ms\": {";
+    for (size_t k = 0; k < slow.size() && k < 12; ++k) {
+      char buf[320];
+      std::snprintf(buf, sizeof(buf), "%s\"%s (%s)\": %.4f", k ? ", " : "", JsonEscape(slow[k]->name).c_str(),
+                    JsonEscape(slow[k]->op_type).c_str(), static_cast<double>(slow[k]->ns) / 1e6 / 10.0);
+      profile_json += buf;
+    }
+    profile_json += "}";
   }
   if (!output_file.empty() && !outputs.empty()) {
     // Output 0 as float32 (the last timed run's).

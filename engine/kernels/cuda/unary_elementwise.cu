@@ -31,12 +31,35 @@ __global__ void UnaryKernel(const T* in, T* out, int64_t n) {
     out[i] = FromFloat<T>(Apply<Op>(ToFloat(in[i])));
 }
 
+// 16 bytes a thread and step (8 halves or 4 floats): in and out 16-byte aligned, n a multiple of kVec.
+template <UnaryOp Op, typename T>
+__global__ void UnaryKernelVec(const T* in, T* out, int64_t n_vec) {
+  constexpr int kVec = 16 / sizeof(T);
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n_vec;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const uint4 raw = reinterpret_cast<const uint4*>(in)[i];
+    const T* v = reinterpret_cast<const T*>(&raw);
+    uint4 res;
+    T* r = reinterpret_cast<T*>(&res);
+#pragma unroll
+    for (int j = 0; j < kVec; ++j) r[j] = FromFloat<T>(Apply<Op>(ToFloat(v[j])));
+    reinterpret_cast<uint4*>(out)[i] = res;
+  }
+}
+
 template <UnaryOp Op, typename T>
 Status Launch(const T* in, T* out, int64_t n, cudaStream_t stream) {
   if (n <= 0) return Status::Ok();
   constexpr int kBlock = 256;
-  const int grid = GridBlocks(n, kBlock);
-  UnaryKernel<Op, T><<<grid, kBlock, 0, stream>>>(in, out, n);
+  constexpr int64_t kVec = 16 / sizeof(T);
+  // The bulk 16 bytes at a time where both ends are aligned; what is left one element a thread.
+  int64_t done = 0;
+  if (reinterpret_cast<uintptr_t>(in) % 16 == 0 && reinterpret_cast<uintptr_t>(out) % 16 == 0 && n >= kVec) {
+    const int64_t n_vec = n / kVec;
+    UnaryKernelVec<Op, T><<<GridBlocks(n_vec, kBlock), kBlock, 0, stream>>>(in, out, n_vec);
+    done = n_vec * kVec;
+  }
+  if (done < n) UnaryKernel<Op, T><<<GridBlocks(n - done, kBlock), kBlock, 0, stream>>>(in + done, out + done, n - done);
   return CudaStatus(cudaGetLastError(), "UnaryElementwise launch");
 }
 
