@@ -200,17 +200,22 @@ struct ExecVariant {
   ConvSearch search = ConvSearch::kDefault;
   bool fuse = true;   // cuDNN's fused Conv+Bias+ReLU (and residual) calls, cuBLASLt's bias GEMMs
   bool own_dw = false;  // depthwise convolutions by our kernel (kernels/cuda/depthwise_kernel.h)
+  bool flash = true;    // fp16 attention by the fused kernel (kernels/cuda/flash_kernel.h), else GEMM + softmax + GEMM
   std::string Name() const {
     return std::string(nhwc ? "channels-last" : "NCHW") +
            (search == ConvSearch::kMeasured    ? " + measured algorithms"
             : search == ConvSearch::kHeuristic ? " + heuristic algorithms"
                                                : "") +
-           (fuse ? " + fused calls" : " + unfused") + (own_dw ? " + our depthwise kernel" : "");
+           (fuse ? " + fused calls" : " + unfused") + (own_dw ? " + our depthwise kernel" : "") +
+           (flash ? "" : " + attention unfused");
   }
   // As one small non-negative int (DeviceConstants keeps it in an atomic), and back.
-  int Code() const { return (nhwc ? 1 : 0) | (static_cast<int>(search) << 1) | (fuse ? 8 : 0) | (own_dw ? 16 : 0); }
+  int Code() const {
+    return (nhwc ? 1 : 0) | (static_cast<int>(search) << 1) | (fuse ? 8 : 0) | (own_dw ? 16 : 0) | (flash ? 32 : 0);
+  }
   static ExecVariant FromCode(int code) {
-    return {(code & 1) != 0, static_cast<ConvSearch>((code >> 1) & 3), (code & 8) != 0, (code & 16) != 0};
+    return {(code & 1) != 0, static_cast<ConvSearch>((code >> 1) & 3), (code & 8) != 0, (code & 16) != 0,
+            (code & 32) != 0};
   }
 };
 
@@ -492,6 +497,7 @@ class CudaSessionImpl : public CudaSession {
   Variant default_variant_;
   std::optional<Variant> tuned_[2];     // per batch class: first input's dim 0 below 8, or 8 and up
   bool has_gpu_conv_ = false;           // a Conv runs on the GPU: the variants differ
+  bool has_attention_ = false;          // an attention block or Attention node runs on the GPU (ExecVariant::flash)
   bool has_depthwise_ = false;          // a depthwise Conv runs on the GPU (ExecVariant::own_dw)
   int depthwise_env_ = -1;              // ONNXD_CUDA_DEPTHWISE: 1 ours, 0 cuDNN's, -1 tuned
   std::string last_tuning_;
@@ -606,7 +612,9 @@ Status CudaSessionImpl::Init() {
   }
   for (size_t i = 0; i < graph_->nodes.size(); ++i) {
     const CudaNodeParams& p = plan_.cuda_params[i];
-    if (plan_.node_device[i] != Device::kCuda || p.op != "Conv") continue;
+    if (plan_.node_device[i] != Device::kCuda) continue;
+    has_attention_ |= flash_enabled_ && ((fuse_enabled_ && attention_block_[i].pv >= 0) || p.op == "Attention");
+    if (p.op != "Conv") continue;
     has_gpu_conv_ = true;
     // Depthwise: a constant [C, 1, KH, KW] filter with group C.
     const int w = graph_->nodes[i].inputs.size() > 1 ? graph_->nodes[i].inputs[1] : -1;
@@ -898,8 +906,9 @@ Status CudaSessionImpl::Run(std::span<const Value> inputs, std::vector<Value>* o
   // kernels (neither may happen during a capture) and measures the staging the graph needs.
   if (sig.failed || sig.runs++ == 0 || graphs_ >= kMaxGraphs || graph_bytes_ >= kMaxGraphBytes)
     return RunEager(inputs, outputs, options, &sig.staged_bytes);
-  Status st = options.tune && options_.cuda_autotune && has_gpu_conv_ ? TuneCapture(inputs, options, &sig)
-                                                                      : Capture(inputs, options, &sig);
+  Status st = options.tune && options_.cuda_autotune && (has_gpu_conv_ || has_attention_)
+                  ? TuneCapture(inputs, options, &sig)
+                  : Capture(inputs, options, &sig);
   if (st.ok()) return Replay(*sig.graph, inputs, outputs, options);
   if (Debugging())
     std::fprintf(stderr, "onnxd: CUDA graph not captured: %s\n", st.ToString().c_str());
@@ -1035,11 +1044,12 @@ Status CudaSessionImpl::TuneCapture(std::span<const Value> inputs, const RunOpti
   std::vector<Variant> candidates;
   // Both layouts (channels-last is the default only with tensor-core math, but cuDNN's fp32 NHWC
   // kernels win for some networks), both algorithm searches, and with and without the fused calls
-  // where the graph has any.
+  // where the graph has any. Without a convolution only the fused calls differ.
   for (bool nhwc : {nhwc_enabled_, !nhwc_enabled_})
     for (Search search : {Search::kHeuristic, Search::kMeasured})
       for (bool fuse : {true, false}) {
         if (fuse && !(fuse_enabled_ && fusion_sites_)) continue;
+        if (!has_gpu_conv_ && (nhwc != nhwc_enabled_ || search != Search::kHeuristic)) continue;
         candidates.push_back({nhwc, search, fuse, depthwise_env_ == 1});
       }
   // Each candidate: captured (its priming run makes its plans), one replay to settle, then the
@@ -1052,13 +1062,21 @@ Status CudaSessionImpl::TuneCapture(std::span<const Value> inputs, const RunOpti
   std::string report;
   std::vector<Value> outs;
   // Then the best of those with depthwise convolutions by the other implementation (ours or
-  // cuDNN's), when the graph has any and ONNXD_CUDA_DEPTHWISE does not fix the choice.
+  // cuDNN's), when the graph has any and ONNXD_CUDA_DEPTHWISE does not fix the choice; and with
+  // attention unfused (GEMM, softmax, GEMM), which wins where the fused kernel's grid is small.
   const size_t base = candidates.size();
   for (size_t ci = 0;; ++ci) {
-    if (ci == base && has_depthwise_ && depthwise_env_ < 0 && best != nullptr) {
-      Variant d = best_variant;
-      d.own_dw = !d.own_dw;
-      candidates.push_back(d);
+    if (ci == base && best != nullptr) {
+      if (has_depthwise_ && depthwise_env_ < 0) {
+        Variant d = best_variant;
+        d.own_dw = !d.own_dw;
+        candidates.push_back(d);
+      }
+      if (has_attention_) {
+        Variant a = best_variant;
+        a.flash = false;
+        candidates.push_back(a);
+      }
     }
     if (ci >= candidates.size()) break;
     const Variant v = candidates[ci];
@@ -2182,7 +2200,7 @@ Status CudaSessionImpl::RunCudaAttention(int i) {
   // (kernels/cuda/flash_kernel.h), checked once per node and sizes against this unfused path.
   cuda::DeviceBuffer flash_check;
   int* flash_state = nullptr;
-  if (half && flash_enabled_ && qk == nullptr && Dv == D && cuda::FlashAttentionTakes(D) && B * Hq <= 65535 &&
+  if (half && flash_enabled_ && variant_.flash && qk == nullptr && Dv == D && cuda::FlashAttentionTakes(D) && B * Hq <= 65535 &&
       (mask == nullptr || (!ra.mask_bool && ra.mask_len == T))) {
     int& state = flash_state_[{i, FlashClass(B, Hq, Sq, T, P)}];
     if (state >= 0 && (state == 1 || capture_ == nullptr)) {
@@ -2259,7 +2277,7 @@ Status CudaSessionImpl::RunCudaAttention(int i) {
 
 Status CudaSessionImpl::RunAttentionBlock(int i, bool* done) {
   *done = false;
-  if (!flash_enabled_ || !fuse_enabled_) return Status::Ok();
+  if (!flash_enabled_ || !fuse_enabled_ || !variant_.flash) return Status::Ok();
   const GraphPlan& g = *graph_;
   const CudaFusionPlan::AttentionBlock& blk = attention_block_[i];
   const CudaFusionPlan::SoftmaxChain& c = blk.chain;

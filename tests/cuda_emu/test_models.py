@@ -43,7 +43,7 @@ def run_emulated(path, feeds, fp16):
             v.tofile(os.path.join(d, k + ".bin"))
         out = os.path.join(d, "out.bin")
         cmd = [BENCH, path, "--device", "cuda", "--iterations", "2", "--warmup", "2", "--inputs-dir", d,
-               "--output-file", out, "--batch", str(B)]
+               "--output-file", out, "--batch", str(B), "--no-tune"]  # emulated timings choose nothing
         for k, v in feeds.items():
             cmd += ["--shape", f"{k}={'x'.join(map(str, v.shape))}"]
         if fp16:

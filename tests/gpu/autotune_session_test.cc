@@ -1,7 +1,7 @@
 // Autotuning (CompileOptions::cuda_autotune, RunOptions::tune): a tuning run that captures its
 // signature's CUDA Graph captures it in each execution variant (channels-last or NCHW; cuDNN's
-// heuristic or measured algorithms; with or without the fused calls), times replays and keeps the
-// fastest. Whatever
+// heuristic or measured algorithms; with or without the fused calls; fp16 attention fused or not),
+// times replays and keeps the fastest. Whatever
 // wins, the answers must be the CPU's; the report must name every candidate. Skipped without a
 // device (gpu_test_main.cc).
 #include <gtest/gtest.h>
@@ -159,6 +159,57 @@ TEST(CudaAutotuneTest, ModelsWithoutGpuConvolutionsAreNotTuned) {
   std::string tuning;
   RunModel(*model, x, true, 3, &tuning);
   EXPECT_EQ(tuning, "");
+}
+
+TEST(CudaAutotuneTest, Fp16AttentionTimesTheFusedKernelAgainstGemmsAndSoftmax) {
+  // An exported attention block (projections, head split, scaled and masked scores, softmax,
+  // context) and no
+  // convolution: tuned all the same, the fused attention kernel against the unfused nodes.
+  const int64_t S = 24, H = 2, D = 16, E = H * D;
+  onnx::ModelProto m = NewModel(17);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("x", kF32, {-1, S, E});
+  *g->add_output() = AnyShape("y", kF32);
+  FloatInit(g, "Wq", {E, E}, 21, 0.3f);
+  FloatInit(g, "Wk", {E, E}, 22, 0.3f);
+  FloatInit(g, "Wv", {E, E}, 23, 0.3f);
+  FloatInit(g, "mask", {1, 1, 1, S}, 25);  // an additive bias over the keys
+  Int64Init(g, "heads", {0, S, H, D});
+  ScalarInit(g, "scale", 1.f / std::sqrt(static_cast<float>(D)));
+  AddNode(g, "MatMul", {"x", "Wq"}, {"q0"});
+  AddNode(g, "MatMul", {"x", "Wk"}, {"k0"});
+  AddNode(g, "MatMul", {"x", "Wv"}, {"v0"});
+  AddNode(g, "Reshape", {"q0", "heads"}, {"q1"});
+  AddNode(g, "Reshape", {"k0", "heads"}, {"k1"});
+  AddNode(g, "Reshape", {"v0", "heads"}, {"v1"});
+  IntsAttr(AddNode(g, "Transpose", {"q1"}, {"q"}), "perm", {0, 2, 1, 3});
+  IntsAttr(AddNode(g, "Transpose", {"k1"}, {"kt"}), "perm", {0, 2, 3, 1});
+  IntsAttr(AddNode(g, "Transpose", {"v1"}, {"v"}), "perm", {0, 2, 1, 3});
+  AddNode(g, "MatMul", {"q", "kt"}, {"s0"});
+  AddNode(g, "Mul", {"s0", "scale"}, {"s1"});
+  AddNode(g, "Add", {"s1", "mask"}, {"s"});
+  AddNode(g, "Softmax", {"s"}, {"p"});
+  AddNode(g, "MatMul", {"p", "v"}, {"y"});
+  CompileOptions cpu;
+  auto cpu_model = CompileKept(m, cpu);
+  ASSERT_NE(cpu_model, nullptr);
+  CompileOptions options;
+  options.device = Device::kCuda;
+  options.fp16 = true;
+  auto model = CompileKept(m, options);
+  ASSERT_NE(model, nullptr);
+  Tensor x = Tensor::Allocate(DataType::kFloat, Shape{3, S, E});
+  const std::vector<float> r = Random(static_cast<size_t>(x.num_elements()), 24, 1.f);
+  std::copy(r.begin(), r.end(), x.data<float>());
+  std::string tuning;
+  ExpectClose(RunModel(*model, x, true, 3, &tuning), RunModel(*cpu_model, x, false, 1, nullptr), 2e-2f);
+  EXPECT_EQ(Count(tuning, " chosen"), 1) << tuning;
+  // One layout and algorithm choice (no convolution), no fused calls (no bias GEMM): the fused
+  // kernel, then the same with attention unfused.
+  EXPECT_EQ(Count(tuning, " ms"), 2) << tuning;
+  const size_t list = tuning.find(" chosen; ");
+  ASSERT_NE(list, std::string::npos) << tuning;
+  EXPECT_EQ(Count(tuning.substr(list), " + attention unfused "), 1) << tuning;
 }
 
 TEST(CudaAutotuneTest, TheCompileOptionTurnsItOff) {

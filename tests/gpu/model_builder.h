@@ -117,6 +117,15 @@ inline void ScalarInit(onnx::GraphProto* g, const std::string& name, float v, co
   t->set_raw_data(&v, sizeof(float));
 }
 
+// A 1-D int64 constant (a Reshape's shape, say).
+inline void Int64Init(onnx::GraphProto* g, const std::string& name, const std::vector<int64_t>& values) {
+  auto* t = g->add_initializer();
+  t->set_name(name);
+  t->set_data_type(onnx::TensorProto::INT64);
+  t->add_dims(static_cast<int64_t>(values.size()));
+  for (int64_t v : values) t->add_int64_data(v);
+}
+
 inline Value FloatTensor(const std::vector<int64_t>& dims, const std::vector<float>& data) {
   Tensor t = Tensor::Allocate(DataType::kFloat, Shape(std::span<const int64_t>(dims)));
   std::copy(data.begin(), data.end(), t.data<float>());

@@ -26,14 +26,6 @@ namespace {
 
 using namespace ::onnxd::gpu_test;  // NOLINT: the model builders
 
-void Int64Init(onnx::GraphProto* g, const std::string& name, const std::vector<int64_t>& values) {
-  auto* t = g->add_initializer();
-  t->set_name(name);
-  t->set_data_type(onnx::TensorProto::INT64);
-  t->add_dims(static_cast<int64_t>(values.size()));
-  for (int64_t v : values) t->add_int64_data(v);
-}
-
 struct Result {
   std::vector<std::vector<float>> outputs;
   std::vector<std::vector<int64_t>> shapes;

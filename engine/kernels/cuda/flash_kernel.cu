@@ -62,9 +62,10 @@ __device__ __forceinline__ uint32_t LoadPair(const __half* p) { return *reinterp
 // Grid: (query tiles of 16 * kWarps rows, B * Hq). Warp w owns rows 16w .. 16w + 15 of its block's tile;
 // its Q fragments, scores, probabilities and output stay in registers. Each step stages 64 keys:
 // K row-major and V transposed in shared memory, their rows padded by 8 halves so that the fragment
-// reads of a warp hit 32 different banks. `vec`: K and V rows start 16-byte aligned (8 halves at a time).
+// reads of a warp hit 32 different banks. `vec`: K and V rows start 16-byte aligned (8 halves at a time);
+// `qvec`: Q's rows likewise (pairs of halves as one word).
 template <int kD, int kWarps>
-__global__ void __launch_bounds__(kWarps * 32) FlashKernel(FlashAttentionArgs a, bool vec) {
+__global__ void __launch_bounds__(kWarps * 32) FlashKernel(FlashAttentionArgs a, bool vec, bool qvec) {
   constexpr int kThreads = kWarps * 32, kRows = 16 * kWarps, kC = kFlashCols;
   constexpr int kKs = kD + 8, kVs = kC + 8;  // row strides (halves) of the K and transposed-V tiles
   __shared__ __align__(16) __half k_s[kC * kKs];
@@ -86,22 +87,27 @@ __global__ void __launch_bounds__(kWarps * 32) FlashKernel(FlashAttentionArgs a,
   const int lr[2] = {warp * 16 + g, warp * 16 + g + 8};
   const int64_t gi[2] = {r0 + lr[0], r0 + lr[1]};
   const bool live[2] = {lr[0] < rows, lr[1] < rows};
-  int64_t brow[2] = {0, 0};
+  // Each row's bias (its start; the columns step by col_stride, 0 or 1).
+  const __half* brow[2] = {bias, bias};
+  const int bcs = static_cast<int>(a.bias_layout.col_stride);
   for (int i = 0; i < 2; ++i)
-    if (live[i] && bias != nullptr) brow[i] = a.bias_layout.RowOffset((b * a.Hq + h) * a.Sq + gi[i]);
+    if (live[i] && bias != nullptr) brow[i] = bias + a.bias_layout.RowOffset((b * a.Hq + h) * a.Sq + gi[i]);
 
   // Q as A fragments, once (rows past Sq and head dims past D are zeros).
   uint32_t qf[kD / 16][4];
-  auto q_at = [&](int i, int d) {
-    return live[i] && d < a.D ? q[gi[i] * a.q_ss + d] : __float2half(0.f);
+  auto q_pair = [&](int i, int d) -> uint32_t {  // halves d and d + 1 of row i (d even)
+    if (!live[i] || d >= a.D) return 0u;
+    const __half* row = q + gi[i] * a.q_ss;
+    if (qvec) return *reinterpret_cast<const uint32_t*>(row + d);
+    return PackHalves(row[d], d + 1 < a.D ? row[d + 1] : __float2half(0.f));
   };
 #pragma unroll
   for (int ks = 0; ks < kD / 16; ++ks) {
     const int d0 = ks * 16 + 2 * t;
-    qf[ks][0] = PackHalves(q_at(0, d0), q_at(0, d0 + 1));
-    qf[ks][1] = PackHalves(q_at(1, d0), q_at(1, d0 + 1));
-    qf[ks][2] = PackHalves(q_at(0, d0 + 8), q_at(0, d0 + 9));
-    qf[ks][3] = PackHalves(q_at(1, d0 + 8), q_at(1, d0 + 9));
+    qf[ks][0] = q_pair(0, d0);
+    qf[ks][1] = q_pair(1, d0);
+    qf[ks][2] = q_pair(0, d0 + 8);
+    qf[ks][3] = q_pair(1, d0 + 8);
   }
 
   float o[kD / 8][4];
@@ -120,18 +126,28 @@ __global__ void __launch_bounds__(kWarps * 32) FlashKernel(FlashAttentionArgs a,
     if (vec) {
       // 8 halves a thread and step; consecutive threads take consecutive keys for V (its transposed
       // stores then fall in different banks) and consecutive chunks of a row for K (coalesced).
-      constexpr int kChunks = kD / 8;
-      for (int e = threadIdx.x; e < kC * kChunks; e += kThreads) {
-        const int c = e / kChunks, d0 = (e % kChunks) * 8;
-        uint4 kv = make_uint4(0, 0, 0, 0);
-        if (c < cols && d0 < a.D) kv = *reinterpret_cast<const uint4*>(k + (c0 + c) * a.k_st + d0);
-        *reinterpret_cast<uint4*>(k_s + c * kKs + d0) = kv;
-        const int vc = e % kC, vd0 = (e / kC) * 8;
-        uint4 vv = make_uint4(0, 0, 0, 0);
-        if (vc < cols && vd0 < a.D) vv = *reinterpret_cast<const uint4*>(v + (c0 + vc) * a.v_st + vd0);
-        const __half* vh = reinterpret_cast<const __half*>(&vv);
+      // Loads go out 4 steps at a time before their stores, so their latencies overlap.
+      constexpr int kChunks = kD / 8, kSteps = kC * kChunks / kThreads, kBatch = kSteps < 4 ? kSteps : 4;
+      static_assert(kC * kChunks % kThreads == 0 && kSteps % kBatch == 0);
+      for (int s0 = 0; s0 < kSteps; s0 += kBatch) {
+        uint4 kv[kBatch], vv[kBatch];
 #pragma unroll
-        for (int i = 0; i < 8; ++i) vt_s[(vd0 + i) * kVs + vc] = vh[i];
+        for (int u = 0; u < kBatch; ++u) {
+          const int e = threadIdx.x + (s0 + u) * kThreads;
+          const int c = e / kChunks, d0 = (e % kChunks) * 8, vc = e % kC, vd0 = (e / kC) * 8;
+          kv[u] = vv[u] = make_uint4(0, 0, 0, 0);
+          if (c < cols && d0 < a.D) kv[u] = *reinterpret_cast<const uint4*>(k + (c0 + c) * a.k_st + d0);
+          if (vc < cols && vd0 < a.D) vv[u] = *reinterpret_cast<const uint4*>(v + (c0 + vc) * a.v_st + vd0);
+        }
+#pragma unroll
+        for (int u = 0; u < kBatch; ++u) {
+          const int e = threadIdx.x + (s0 + u) * kThreads;
+          const int c = e / kChunks, d0 = (e % kChunks) * 8, vc = e % kC, vd0 = (e / kC) * 8;
+          *reinterpret_cast<uint4*>(k_s + c * kKs + d0) = kv[u];
+          const __half* vh = reinterpret_cast<const __half*>(&vv[u]);
+#pragma unroll
+          for (int i = 0; i < 8; ++i) vt_s[(vd0 + i) * kVs + vc] = vh[i];
+        }
       }
     } else {
       for (int e = threadIdx.x; e < kC * kD; e += kThreads) {
@@ -167,7 +183,7 @@ __global__ void __launch_bounds__(kWarps * 32) FlashKernel(FlashAttentionArgs a,
         float x = -INFINITY;
         if (live[i] && c < cols) {
           const int64_t j = c0 + c;
-          const float bv = bias != nullptr ? __half2float(bias[brow[i] + j * a.bias_layout.col_stride]) : 0.f;
+          const float bv = bias != nullptr ? __half2float(brow[i][j * bcs]) : 0.f;
           x = FlashScore(a, s[n][e], bv, gi[i], j, end, [](float y) { return __half2float(__float2half_rn(y)); });
         }
         s[n][e] = x;
@@ -241,15 +257,16 @@ bool Aligned8(const void* p, int64_t sb, int64_t sh, int64_t st) {
 template <int kD>
 Status Launch(const FlashAttentionArgs& a, cudaStream_t stream) {
   const bool vec = a.D % 8 == 0 && Aligned8(a.k, a.k_sb, a.k_sh, a.k_st) && Aligned8(a.v, a.v_sb, a.v_sh, a.v_st);
+  const bool qvec = a.D % 8 == 0 && Aligned8(a.q, a.q_sb, a.q_sh, a.q_ss);
   // Blocks of 4 warps (64 query rows) share each staged key tile four ways; when that leaves the
   // grid too small to fill the GPU (batch 1), blocks of one warp spread the rows over 4x the SMs.
   const int64_t tiles4 = (a.Sq + 63) / 64;
   if (tiles4 * a.B * a.Hq >= 256) {
     const dim3 grid(static_cast<unsigned>(tiles4), static_cast<unsigned>(a.B * a.Hq));
-    FlashKernel<kD, 4><<<grid, 128, 0, stream>>>(a, vec);
+    FlashKernel<kD, 4><<<grid, 128, 0, stream>>>(a, vec, qvec);
   } else {
     const dim3 grid(static_cast<unsigned>((a.Sq + 15) / 16), static_cast<unsigned>(a.B * a.Hq));
-    FlashKernel<kD, 1><<<grid, 32, 0, stream>>>(a, vec);
+    FlashKernel<kD, 1><<<grid, 32, 0, stream>>>(a, vec, qvec);
   }
   return CudaStatus(cudaGetLastError(), "FlashAttention launch");
 }
