@@ -10,6 +10,10 @@ bench/results/batching.md (table, machine) and bench/results/batching.png (throu
 against concurrency).
 
     .venv/bin/python bench/batching.py [--duration 3] [--concurrency 1,2,4,8,16,32]
+
+Elsewhere (the GPU machine's 16 cores, from scripts/gpu_check.sh with ONNXD_GPU_BATCHING=1): ONNXD_BIN
+and --loadgen name the binaries, ONNXD_BENCH_LD_LIBRARY_PATH their library path (python keeps its own).
+Every model gets 2 KIND_CPU instances, so a machine with a GPU measures the same thing.
 """
 import argparse
 import json
@@ -30,6 +34,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from daemon_util import Daemon  # noqa: E402
 import make_models  # noqa: E402
 
+# The default CPU instance count, spelled out: on a machine with a GPU, MNIST would default to it.
+INSTANCES = "instance_group [{ count: 2, kind: KIND_CPU }]\n"
 BATCH_CONFIG = """
 max_batch_size: 32
 dynamic_batching {{
@@ -68,7 +74,7 @@ def make_repo(root, delay_us):
             d = root / "repo" / f"{name}_{variant}"
             (d / "1").mkdir(parents=True)
             shutil.copy(path, d / "1" / "model.onnx")
-            cfg = BATCH_CONFIG.format(delay=delay_us) if variant == "batch" else "max_batch_size: 32\n"
+            cfg = (BATCH_CONFIG.format(delay=delay_us) if variant == "batch" else "max_batch_size: 32\n") + INSTANCES
             (d / "config.pbtxt").write_text(cfg)
         models[name] = path
     return root / "repo", list(models)
@@ -80,14 +86,14 @@ def process_cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def loadgen(protocol, daemon, model, concurrency, duration):
+def loadgen(binary, protocol, daemon, model, concurrency, duration):
     """One loadgen run, plus the CPU time per request of the daemon and of the load generator (both
     over the whole run, warm-up included, divided by every request sent, warm-up included)."""
     url = f"localhost:{daemon.grpc_port if protocol == 'grpc' else daemon.http_port}"
     env = dict(os.environ, ONNXD_GRPC_URL=f"localhost:{daemon.grpc_port}")
     d0 = process_cpu_s(daemon.proc.pid)
     c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run([str(ROOT / "build" / "onnxd_loadgen"), "--protocol", protocol, "--url", url, "--model", model,
+    out = subprocess.run([binary, "--protocol", protocol, "--url", url, "--model", model,
                           "--concurrency", str(concurrency), "--warmup-s", "0.5", "--duration-s", str(duration)],
                          env=env, capture_output=True, text=True, check=True)
     c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -100,7 +106,10 @@ def loadgen(protocol, daemon, model, concurrency, duration):
 
 
 def plot(rows, path, concurrency):
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        return False
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     models = sorted({r["model_base"] for r in rows})
@@ -127,6 +136,7 @@ def plot(rows, path, concurrency):
             ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
+    return True
 
 
 def main():
@@ -135,10 +145,14 @@ def main():
     ap.add_argument("--concurrency", default="1,2,4,8,16,32")
     ap.add_argument("--delay-us", type=int, default=500, help="max_queue_delay_microseconds of the batched models")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    ap.add_argument("--loadgen", default=str(ROOT / "build" / "onnxd_loadgen"))
     args = ap.parse_args()
     concurrency = [int(c) for c in args.concurrency.split(",")]
-    if not (ROOT / "build" / "onnxd_loadgen").exists():
-        sys.exit("build/onnxd_loadgen is missing: run scripts/build.sh")
+    if not pathlib.Path(args.loadgen).exists():
+        sys.exit(f"{args.loadgen} is missing: run scripts/build.sh")
+    if os.environ.get("ONNXD_BENCH_LD_LIBRARY_PATH"):  # for the daemon and the load generator only
+        os.environ["LD_LIBRARY_PATH"] = os.environ["ONNXD_BENCH_LD_LIBRARY_PATH"]
+    shared = (os.cpu_count() or 1) <= 4
     rows = []
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
@@ -149,7 +163,7 @@ def main():
                 for m in models:
                     for protocol in ("grpc", "http"):
                         for variant in ("nobatch", "batch"):
-                            r = loadgen(protocol, d, f"{m}_{variant}", c, args.duration)
+                            r = loadgen(args.loadgen, protocol, d, f"{m}_{variant}", c, args.duration)
                             r.update(model_base=m, variant=variant)
                             rows.append(r)
                             print(f"{m:6s} {protocol:4s} c={c:2d} batching {'on ' if variant == 'batch' else 'off'}: "
@@ -162,14 +176,15 @@ def main():
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "batching.json").write_text(json.dumps(rows, indent=1))
-    plot(rows, out / "batching.png", concurrency)
+    plotted = plot(rows, out / "batching.png", concurrency)
 
     def get(m, protocol, variant, c):
         return next(r for r in rows if r["model_base"] == m and r["protocol"] == protocol and r["variant"] == variant
                     and r["concurrency"] == c)
 
     lines = ["# Dynamic batching: throughput and latency against concurrency", "",
-             f"Machine: {machine()}. onnxd and the load generator share the machine's cores.",
+             f"Machine: {machine()}. " + ("onnxd and the load generator share the machine's cores." if shared else
+                                          f"onnxd and the load generator run on the same {os.cpu_count()} cores, not squeezed onto two."),
              f"Load average (1 min) before the run: {load_before[0]:.1f} (the run itself then loads both cores; "
              "a high figure here means other work shared them: read the ratios with care).", "",
              "Command: `.venv/bin/python bench/batching.py` (build/onnxd_loadgen, perf_analyzer's concurrency mode:",
@@ -204,7 +219,7 @@ def main():
             io16 = max(get("mnist_io", protocol, v, 16)["throughput_rps"] for v in ("nobatch", "batch"))
             lines.append(f"  Ceiling: with MNIST's compute free, requests of the same size go at {io16:.0f}/s (mnist_io), "
                          f"{io16 / a16['throughput_rps']:.2f}x MNIST without batching; no batching policy can pass that "
-                         "on this machine, where the client shares the cores.")
+                         "on this machine" + (", where the client shares the cores." if shared else "."))
     sizes = {}
     for b in stats.get("model_stats", [{}])[0].get("batch_stats", []):
         sizes[int(b["batch_size"])] = int(b["compute_infer"]["count"])
@@ -213,7 +228,7 @@ def main():
         mean = sum(k * v for k, v in sizes.items()) / total
         lines.append(f"- mnist_batch ran {total} batches, mean size {mean:.1f} rows, largest {max(sizes)} "
                      "(statistics API, all concurrencies together).")
-    lines += ["", "![throughput and p99 latency](batching.png)", ""]
+    lines += ["", "![throughput and p99 latency](batching.png)" if plotted else "(No plot: matplotlib is missing.)", ""]
     (out / "batching.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

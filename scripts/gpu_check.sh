@@ -14,7 +14,8 @@
 #       gpu_session_tests.{xml,log} (models through CUDA sessions against CPU sessions);
 #       gpu_node_suite.txt (the bundled node cases through CUDA sessions; ONNXD_GPU_NODE_SUITE=0
 #       skips); serve.md (scripts/gpu_serve_check.py: the daemon serving KIND_GPU models;
-#       ONNXD_GPU_SERVE=0 skips); gpu_bench.md (kernel table; ONNXD_GPU_KERNEL_BENCH=0 skips); gpu.md (scripts/gpu_bench.py: models in
+#       ONNXD_GPU_SERVE=0 skips); batching/ (ONNXD_GPU_BATCHING=1: bench/batching.py on the CPU cores);
+#       gpu_bench.md (kernel table; ONNXD_GPU_KERNEL_BENCH=0 skips); gpu.md (scripts/gpu_bench.py: models in
 #       onnxd and PyTorch on the same GPU; ONNXD_GPU_MODEL_BENCH_QUICK=1 for fewer iterations,
 #       ONNXD_GPU_MODEL_BENCH_ONLY=a,b for some models); with ONNXD_GPU_DIAG=1, diag.jsonl
 #       (scripts/gpu_diag.py: layout/fusion/graph variants with per-op GPU times). ONNXD_GPU_PACK=1
@@ -32,11 +33,11 @@ case "$mode" in
     export CCACHE_DIR="${CCACHE_DIR:-$HOME/.ccache}"
     cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DONNXD_CUDA=ON \
           -DCMAKE_CUDA_ARCHITECTURES="${ONNXD_CUDA_ARCHS:-90}" >/dev/null
-    ninja -C "$B" -j"${ONNXD_BUILD_JOBS:-2}" onnxd onnxd_gpu_tests onnxd_gpu_session_tests onnxd_gpu_node_suite onnxd_gpu_model_bench onnxd_gpu_bench
+    ninja -C "$B" -j"${ONNXD_BUILD_JOBS:-2}" onnxd onnxd_loadgen onnxd_gpu_tests onnxd_gpu_session_tests onnxd_gpu_node_suite onnxd_gpu_model_bench onnxd_gpu_bench
     rm -rf "$BUNDLE"
     mkdir -p "$BUNDLE/lib"
-    for bin in onnxd onnxd_gpu_tests onnxd_gpu_session_tests onnxd_gpu_node_suite onnxd_gpu_model_bench onnxd_gpu_bench; do
-      if [ "$bin" = onnxd ]; then cp "$B/onnxd" "$BUNDLE/"; else cp "$B/tests/gpu/$bin" "$BUNDLE/"; fi
+    for bin in onnxd onnxd_loadgen onnxd_gpu_tests onnxd_gpu_session_tests onnxd_gpu_node_suite onnxd_gpu_model_bench onnxd_gpu_bench; do
+      if [ -e "$B/$bin" ]; then cp "$B/$bin" "$BUNDLE/"; else cp "$B/tests/gpu/$bin" "$BUNDLE/"; fi
       # Same selection as GPU.md: the session tests link the engine (protobuf, ONNX, OpenBLAS).
       for l in $(ldd "$BUNDLE/$bin" | awk '/=> \/(usr\/)?lib\/x86_64/ {print $3}' \
                  | grep -E 'gtest|proto|onnx|openblas|gfortran|quadmath|grpc|absl|boost|cares|re2|ssl|crypto|upb|address_sorting|gpr' || true); do
@@ -53,7 +54,7 @@ case "$mode" in
       echo "node-suite cases bundled: $(ls "$BUNDLE/node" | wc -l)"
     fi
     chmod u+w "$BUNDLE"/lib/* 2>/dev/null || true
-    strip --strip-unneeded "$BUNDLE"/onnxd "$BUNDLE"/onnxd_gpu_* $(ls "$BUNDLE"/lib/* 2>/dev/null || true)
+    strip --strip-unneeded "$BUNDLE"/onnxd "$BUNDLE"/onnxd_loadgen "$BUNDLE"/onnxd_gpu_* $(ls "$BUNDLE"/lib/* 2>/dev/null || true)
     du -sh "$BUNDLE"
     # The engine's libraries (OpenBLAS alone is 36 MB) make the folder close to the 64 MiB a run
     # may carry: carry it compressed; the device half unpacks it.
@@ -122,6 +123,15 @@ case "$mode" in
         || echo "gpu_serve_check.py exit status: $?"
       grep -v "^ " "$out/serve.log" | tail -14
     fi
+    # Dynamic batching on the machine's CPU cores (ONNXD_GPU_BATCHING=1; bench/batching.py, 2 KIND_CPU
+    # instances a model): on 16 cores the load generator is not squeezed onto the daemon's two.
+    if [ "${ONNXD_GPU_BATCHING:-0}" = 1 ]; then
+      ONNXD_BIN="$PWD/$BUNDLE/onnxd" ONNXD_BENCH_LD_LIBRARY_PATH="$LD_LIBRARY_PATH" LD_LIBRARY_PATH="$orig_ld" \
+        timeout "${ONNXD_GPU_BATCHING_SECS:-100}" python3 bench/batching.py --loadgen "$PWD/$BUNDLE/onnxd_loadgen" \
+        --out "$out/batching" --concurrency "${ONNXD_GPU_BATCHING_CONCURRENCY:-1,16}" --duration 2 \
+        > "$out/batching.log" 2>&1 || echo "batching.py exit status: $?"
+      grep -E "^- |^  Ceiling|Errors" "$out/batching.log" | tail -12
+    fi
     # The kernel table (ONNXD_GPU_KERNEL_BENCH=0 skips it, leaving its minute to the model bench).
     if [ "${ONNXD_GPU_KERNEL_BENCH:-1}" != 0 ]; then
       timeout 60 "$BUNDLE/onnxd_gpu_bench" > "$out/gpu_bench.md" 2>&1 || echo "onnxd_gpu_bench exit status: $?"
@@ -154,6 +164,7 @@ case "$mode" in
     if [ "${ONNXD_GPU_PACK:-0}" = 1 ]; then
       tar czf /tmp/onnxd-gpu-all.tgz -C "$out" . || true
       find "$out" -maxdepth 1 -type f ! -name gpu.md ! -name serve.md ! -name gpu_bench.md ! -name console.log -delete || true
+      rm -rf "$out/batching"
       mv /tmp/onnxd-gpu-all.tgz "$out/all.tgz" || true
     fi
     exit "$rc"

@@ -1,7 +1,8 @@
 // Fused attention (flash attention's tiling: scores never leave the chip) for fp16 on tensor cores:
-// O = softmax(mask(scale * Q K^T)) V over query tiles of 64 rows and key tiles of 64 columns, with
-// the softmax done online (a running row maximum and sum, the partial output rescaled as the
-// maximum grows). Q, K, V and O are strided views (the head transposes of exported attention
+// O = softmax(mask(scale * Q K^T)) V over query tiles of 64 rows (16 when the grid would be small)
+// and key tiles of 64 columns, with the softmax done online (a running row maximum and sum, the
+// partial output rescaled as the maximum grows); each warp keeps its 16 rows' scores, weights and
+// output in registers between mma.sync products. Q, K, V and O are strided views (the head transposes of exported attention
 // folded, as the CUDA session's strided GEMMs read them); the mask is an additive bias broadcast by
 // SoftmaxBiasLayout, a causal limit with a KV-cache offset, and non-padded lengths.
 //
@@ -26,7 +27,7 @@
 
 namespace onnxd::cuda {
 
-inline constexpr int kFlashRows = 64;  // query rows a block (16 a warp, 4 warps)
+inline constexpr int kFlashRows = 64;  // query rows a block (16 a warp, 4 warps; one warp at small grids)
 inline constexpr int kFlashCols = 64;  // key columns a step
 
 struct FlashAttentionArgs {
