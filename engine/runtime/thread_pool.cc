@@ -1,12 +1,26 @@
 #include "runtime/thread_pool.h"
 
 #include <algorithm>
+#include <climits>
 #include <cstdlib>
+
+#include "onnxd/engine/futex.h"
 
 namespace onnxd::engine {
 namespace {
 thread_local bool t_in_worker = false;
+
+// How long an idle worker looks for the next loop before it sleeps: a few microseconds at most.
+constexpr int kIdleChecks = 64;
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
 }
+}  // namespace
 
 ThreadPool::ThreadPool(int num_threads) {
   if (num_threads <= 0) num_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -17,7 +31,7 @@ ThreadPool::ThreadPool(int num_threads) {
 ThreadPool::~ThreadPool() {
   stop_.store(true);
   epoch_.fetch_add(1);
-  epoch_.notify_all();
+  FutexWake(epoch_, INT_MAX);
   for (auto& t : workers_) t.join();
 }
 
@@ -57,7 +71,7 @@ void ThreadPool::Work(Job* job) {
     int64_t b = c * job->chunk;
     int64_t e = std::min(job->n, b + job->chunk);
     job->fn(job->ctx, b, e);
-    if (job->done.fetch_add(1, std::memory_order_acq_rel) + 1 == job->num_chunks) job->done.notify_all();
+    if (job->done.fetch_add(1, std::memory_order_acq_rel) + 1 == job->num_chunks) job->done.notify_one();
   }
 }
 
@@ -86,7 +100,10 @@ void ThreadPool::Run(int64_t n, int64_t grain, RangeFn fn, void* ctx) {
   if (slot != nullptr) {
     slot->job.store(&job, std::memory_order_release);
     epoch_.fetch_add(1, std::memory_order_release);
-    epoch_.notify_all();
+    // The caller takes chunks too: wake one worker for each other chunk, not every worker (on a
+    // many-core machine waking them all for a small loop cost more CPU than the loop).
+    const int64_t wake = std::min<int64_t>(job.num_chunks - 1, static_cast<int64_t>(workers_.size()));
+    if (wake > 0) FutexWake(epoch_, static_cast<int>(wake));
   }
   bool was_worker = t_in_worker;
   t_in_worker = true;  // nested loops inside fn run serially
@@ -98,8 +115,9 @@ void ThreadPool::Run(int64_t n, int64_t grain, RangeFn fn, void* ctx) {
     // With release/acquire alone the users read below may pass the store, see 0, and return while
     // a worker still runs `job` off this frame.
     slot->job.store(nullptr, std::memory_order_seq_cst);
-    // Wait until every chunk finished and no worker still holds a pointer to `job`.
-    for (int64_t d = job.done.load(std::memory_order_acquire); d < job.num_chunks;
+    // Wait until every chunk finished and no worker still holds a pointer to `job`. These waits
+    // are for chunks already running, so std::atomic's wait (a short spin before the futex) fits.
+    for (uint32_t d = job.done.load(std::memory_order_acquire); d < job.num_chunks;
          d = job.done.load(std::memory_order_acquire)) {
       job.done.wait(d, std::memory_order_acquire);
     }
@@ -124,9 +142,18 @@ void ThreadPool::WorkerLoop() {
         Work(job);
         worked = true;
       }
-      if (s.users.fetch_sub(1, std::memory_order_acq_rel) == 1) s.users.notify_all();
+      if (s.users.fetch_sub(1, std::memory_order_acq_rel) == 1) s.users.notify_one();
     }
-    if (!worked) epoch_.wait(seen, std::memory_order_acquire);
+    if (worked) continue;
+    // A worker that just finished a chunk often has the next loop published within a microsecond or
+    // two (the same request's next op): look for it that long before sleeping. Never sched_yield:
+    // on a busy machine that hands the core to nobody useful and burns the time slice.
+    bool moved = false;
+    for (int k = 0; k < kIdleChecks && !moved; ++k) {
+      CpuRelax();
+      moved = epoch_.load(std::memory_order_acquire) != seen;
+    }
+    if (!moved) FutexWait(epoch_, seen);  // returns at once if a loop was published since `seen`
   }
 }
 

@@ -4,7 +4,8 @@
 //
 // Thread-safety: ParallelFor may be called from any number of threads at once. A ParallelFor made
 // from inside a pool task runs serially on that thread (no nested fan-out, no deadlock).
-// Idle workers block on a futex (std::atomic::wait); nothing spins while idle.
+// Idle workers block on a futex (onnxd/engine/futex.h); nothing spins while idle, and a loop wakes
+// only as many of them as it has chunks for the others.
 #pragma once
 
 #include <atomic>
@@ -68,7 +69,7 @@ class ThreadPool {
     int64_t chunk;
     int64_t num_chunks;
     std::atomic<int64_t> next{0};
-    std::atomic<int64_t> done{0};
+    std::atomic<uint32_t> done{0};  // chunks finished (at most 4 a thread: fits a futex word)
   };
   struct alignas(64) Slot {
     std::atomic<Job*> job{nullptr};

@@ -1,32 +1,15 @@
 #include "workers/worker_pool.h"
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <algorithm>
+
+#include "onnxd/engine/futex.h"
 
 namespace onnxd::server {
 
 // ---------------------------------------------------------------------------------------------
 // A bounded multi-producer multi-consumer ring (each cell carries a sequence number
 // that says whether it is free for the producer or filled for the consumer of a given position),
-// and an event count on which idle threads sleep.
-
-namespace {
-
-// Blocking on the event count goes straight to the futex. std::atomic<T>::wait in libstdc++ 12
-// first spins and calls sched_yield a dozen times, which, with a worker going idle after every
-// batch, was 7% of the daemon's CPU under load and took time slices from the threads with work.
-static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
-void FutexWait(std::atomic<uint32_t>& word, uint32_t seen) {
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT_PRIVATE, seen, nullptr, nullptr, 0);
-}
-void FutexWake(std::atomic<uint32_t>& word, int count) {
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0);
-}
-
-}  // namespace
+// and an event count on which idle threads sleep (onnxd/engine/futex.h: no spinning before sleep).
 
 WorkerPool::WorkerPool(int threads) : cells_(new Cell[kCapacity]) {
   for (size_t i = 0; i < kCapacity; ++i) {
