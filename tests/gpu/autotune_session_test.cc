@@ -179,12 +179,7 @@ TEST(CudaAutotuneTest, Fp16AttentionTimesTheFusedKernelAgainstGemmsAndSoftmax) {
   AddNode(g, "MatMul", {"x", "Wq"}, {"q0"});
   AddNode(g, "MatMul", {"x", "Wk"}, {"k0"});
   AddNode(g, "MatMul", {"x", "Wv"}, {"v0"});
-  AddNode(g, "Reshape", {"q0", "heads"}, {"q1"});
-  AddNode(g, "Reshape", {"k0", "heads"}, {"k1"});
-  AddNode(g, "Reshape", {"v0", "heads"}, {"v1"});
-  IntsAttr(AddNode(g, "Transpose", {"q1"}, {"q"}), "perm", {0, 2, 1, 3});
-  IntsAttr(AddNode(g, "Transpose", {"k1"}, {"kt"}), "perm", {0, 2, 3, 1});
-  IntsAttr(AddNode(g, "Transpose", {"v1"}, {"v"}), "perm", {0, 2, 1, 3});
+  SplitHeads(g, "q0", "k0", "v0", "heads");
   AddNode(g, "MatMul", {"q", "kt"}, {"s0"});
   AddNode(g, "Mul", {"s0", "scale"}, {"s1"});
   AddNode(g, "Add", {"s1", "mask"}, {"s"});

@@ -126,6 +126,18 @@ inline void Int64Init(onnx::GraphProto* g, const std::string& name, const std::v
   for (int64_t v : values) t->add_int64_data(v);
 }
 
+// An exported attention block's head split: Reshape q, k, v ([B, S, E]) by the int64 constant
+// `heads` ([B, S, H, D]) and transpose them into "q" [B, H, S, D], "kt" [B, H, D, S], "v" [B, H, S, D].
+inline void SplitHeads(onnx::GraphProto* g, const std::string& q, const std::string& k, const std::string& v,
+                       const std::string& heads) {
+  AddNode(g, "Reshape", {q, heads}, {q + "_heads"});
+  AddNode(g, "Reshape", {k, heads}, {k + "_heads"});
+  AddNode(g, "Reshape", {v, heads}, {v + "_heads"});
+  IntsAttr(AddNode(g, "Transpose", {q + "_heads"}, {"q"}), "perm", {0, 2, 1, 3});
+  IntsAttr(AddNode(g, "Transpose", {k + "_heads"}, {"kt"}), "perm", {0, 2, 3, 1});
+  IntsAttr(AddNode(g, "Transpose", {v + "_heads"}, {"v"}), "perm", {0, 2, 1, 3});
+}
+
 inline Value FloatTensor(const std::vector<int64_t>& dims, const std::vector<float>& data) {
   Tensor t = Tensor::Allocate(DataType::kFloat, Shape(std::span<const int64_t>(dims)));
   std::copy(data.begin(), data.end(), t.data<float>());

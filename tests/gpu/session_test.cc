@@ -190,12 +190,7 @@ TEST(CudaSessionTest, AttentionBlockStaysOnTheGpu) {
   AddNode(g, "Add", {"q0", "bq"}, {"q1"});
   AddNode(g, "MatMul", {"x", "Wk"}, {"k0"});
   AddNode(g, "MatMul", {"x", "Wv"}, {"v0"});
-  AddNode(g, "Reshape", {"q1", "heads"}, {"q2"});
-  AddNode(g, "Reshape", {"k0", "heads"}, {"k2"});
-  AddNode(g, "Reshape", {"v0", "heads"}, {"v2"});
-  IntsAttr(AddNode(g, "Transpose", {"q2"}, {"q"}), "perm", {0, 2, 1, 3});
-  IntsAttr(AddNode(g, "Transpose", {"k2"}, {"kt"}), "perm", {0, 2, 3, 1});
-  IntsAttr(AddNode(g, "Transpose", {"v2"}, {"v"}), "perm", {0, 2, 1, 3});
+  SplitHeads(g, "q1", "k0", "v0", "heads");
   AddNode(g, "MatMul", {"q", "kt"}, {"scores0"});
   AddNode(g, "Div", {"scores0", "scale"}, {"scores"});
   AddNode(g, "Softmax", {"scores"}, {"probs"});
