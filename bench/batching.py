@@ -185,7 +185,7 @@ def main():
     lines = ["# Dynamic batching: throughput and latency against concurrency", "",
              f"Machine: {machine()}. " + ("onnxd and the load generator share the machine's cores." if shared else
                                           f"onnxd and the load generator run on the same {os.cpu_count()} cores, not squeezed onto two."),
-             f"Load average (1 min) before the run: {load_before[0]:.1f} (the run itself then loads both cores; "
+             f"Load average (1 min) before the run: {load_before[0]:.1f} (the run itself then loads the cores; "
              "a high figure here means other work shared them: read the ratios with care).", "",
              "Command: `.venv/bin/python bench/batching.py` (build/onnxd_loadgen, perf_analyzer's concurrency mode:",
              "each of N clients sends its next request when the last one returns). `batch` models use",
