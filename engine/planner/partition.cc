@@ -359,6 +359,17 @@ CudaSupportResult CudaDataOpSupport(const onnx::NodeProto& n, int opset, const s
     host_from(1);
     return r;
   }
+  if (op == "CumSum") {
+    // float, float16, double, int32, int64 (the CPU op's numeric types but the unsigned ones); the
+    // axis is read on the host.
+    const DataType t = type(0);
+    if (t == DataType::kUndefined) return unknown(0);
+    if (t != DataType::kFloat && t != DataType::kFloat16 && t != DataType::kDouble && t != DataType::kInt32 &&
+        t != DataType::kInt64)
+      return Cpu(std::string("element type ") + DataTypeName(t) + " on the GPU");
+    host_from(1);
+    return r;
+  }
   if (op == "Pad" || op == "Tile") {
     // Pad's pads / constant_value / axes and Tile's repeats are read on the host, as Slice's starts.
     if (type(0) == DataType::kUndefined) return unknown(0);
@@ -581,6 +592,8 @@ CudaNodeParams ReadCudaParams(const onnx::NodeProto& n, int opset, const std::ve
   p.ceil_mode = AttrString(n, "auto_pad", "NOTSET") == "NOTSET" && AttrInt(n, "ceil_mode", 0) != 0;
   p.storage_order = AttrInt(n, "storage_order", 0);
   p.upper = AttrInt(n, "upper", 1) != 0;
+  p.exclusive = AttrInt(n, "exclusive", 0) != 0;
+  p.reverse = AttrInt(n, "reverse", 0) != 0;
   p.auto_pad = AttrString(n, "auto_pad", "NOTSET");
   // LpPool's p: a float in LpPool-1, an int from LpPool-2 on; read as its attribute's type, as the
   // CPU op reads it.
@@ -901,7 +914,9 @@ bool IsCudaDataOp(const std::string& op) {
       // runtime/cuda_resize.cc (kernels/cuda/resize.h).
       "Resize", "Upsample",
       // kernels/cuda/quantize.h.
-      "QuantizeLinear", "DequantizeLinear", "Trilu", "Dropout"};
+      "QuantizeLinear", "DequantizeLinear", "Trilu", "Dropout",
+      // kernels/cuda/misc_ops.h.
+      "CumSum"};
   return kOps.count(op) > 0;
 }
 

@@ -95,6 +95,7 @@ struct CudaNodeParams {
   bool ceil_mode = false;                 // pooling (explicit pads only; auto_pad ignores it)
   int64_t storage_order = 0;              // MaxPool: 1 numbers Indices column-major
   bool upper = true;                      // Trilu
+  bool exclusive = false, reverse = false;  // CumSum
   std::string auto_pad = "NOTSET";        // NOTSET (then `pads`), VALID, SAME_UPPER or SAME_LOWER
   float lp_p = 2.f;                       // LpPool's p
   int64_t num_groups = 0;                 // GroupNormalization

@@ -120,6 +120,7 @@ class DataOpRunner {
       return ChannelGroupNorm(op == "InstanceNormalization");
     if (op == "DepthToSpace" || op == "SpaceToDepth") return DepthSpace();
     if (op == "Trilu") return Trilu();
+    if (op == "CumSum") return CumSum();
     if (op == "Dropout") return Dropout();
     if (op == "QuantizeLinear" || op == "DequantizeLinear") return QuantizeOrDequantize(op == "QuantizeLinear");
     return Internal("op " + op + " is not a CUDA data op");
@@ -974,6 +975,39 @@ class DataOpRunner {
     if (mask != nullptr && mask->bytes() > 0)
       ONNXD_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(mask->raw_data(), 1, mask->bytes(), s_));
     return Status::Ok();
+  }
+
+  Status CumSum() {
+    const Tensor* x = nullptr;
+    ASSIGN_OR_RETURN(x, NeedDev(0));
+    std::vector<int64_t> av;
+    ASSIGN_OR_RETURN(av, HostInts(Host(1), "axis"));
+    if (av.size() != 1) return InvalidArgument("axis must be a scalar");
+    const int r = x->rank();
+    if (r == 0) return InvalidArgument("input must have rank >= 1");
+    const int64_t axis = av[0] < 0 ? av[0] + r : av[0];
+    if (axis < 0 || axis >= r)
+      return InvalidArgument("axis " + std::to_string(av[0]) + " is out of range for rank " + std::to_string(r));
+    int64_t outer = 1, inner = 1;
+    for (int d = 0; d < axis; ++d) outer *= x->dim(d);
+    for (int d = static_cast<int>(axis) + 1; d < r; ++d) inner *= x->dim(d);
+    const int64_t len = x->dim(static_cast<int>(axis));
+    Tensor* y = nullptr;
+    ASSIGN_OR_RETURN(y, output_(0, x->dtype(), x->shape()));
+    if (y == nullptr) return Status::Ok();
+    auto run = [&](auto* tag) {
+      using T = std::remove_pointer_t<decltype(tag)>;
+      return cuda::CumSum(static_cast<const T*>(x->raw_data()), static_cast<T*>(y->raw_data()), outer, len, inner,
+                          p_.exclusive, p_.reverse, s_);
+    };
+    switch (x->dtype()) {
+      case DataType::kFloat: return run(static_cast<float*>(nullptr));
+      case DataType::kFloat16: return run(static_cast<__half*>(nullptr));
+      case DataType::kDouble: return run(static_cast<double*>(nullptr));
+      case DataType::kInt32: return run(static_cast<int32_t*>(nullptr));
+      case DataType::kInt64: return run(static_cast<int64_t*>(nullptr));
+      default: return Fallback(std::string("CumSum of ") + DataTypeName(x->dtype()));
+    }
   }
 
   Status Trilu() {

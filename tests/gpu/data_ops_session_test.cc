@@ -312,6 +312,32 @@ TEST(CudaDataOpsSessionTest, GatherOfInt64DataAndScalarIndex) {
   CheckAgainstCpu(m, {Int64Tensor({3, 4}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})}, 0, 2);
 }
 
+// CumSum on the GPU (the axis read on the host): an int64 mask's running count along the sequence
+// (RoBERTa's position ids start so), then a float CumSum over the middle axis of a 3-D tensor,
+// exclusive and reversed, in fp32 and fp16.
+TEST(CudaDataOpsSessionTest, CumSumRunsOnTheGpu) {
+  {
+    onnx::ModelProto m = NewModel(14);
+    auto* g = m.mutable_graph();
+    *g->add_input() = Info("mask", kI64, {2, 7});
+    *g->add_output() = AnyShape("c", kI64);
+    Int64Init(g, "axis", {}, {1});
+    AddNode(g, "CumSum", {"mask", "axis"}, {"c"});
+    CheckAgainstCpu(m, {Int64Tensor({2, 7}, {1, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1})}, 0, 2);
+  }
+  for (bool fp16 : {false, true}) {
+    onnx::ModelProto m = NewModel(14);
+    auto* g = m.mutable_graph();
+    *g->add_input() = Info("x", kF32, {3, 40, 5});
+    *g->add_output() = AnyShape("y", kF32);
+    Int64Init(g, "axis", {}, {-2});
+    auto* n = AddNode(g, "CumSum", {"x", "axis"}, {"y"});
+    IntAttr(n, "exclusive", 1);
+    IntAttr(n, "reverse", 1);
+    CheckAgainstCpu(m, {FloatTensor({3, 40, 5}, Random(600, 31, 1.f))}, 0, 2, fp16);
+  }
+}
+
 TEST(CudaDataOpsSessionTest, GatherElementsAndGatherND) {
   {
     onnx::ModelProto m = NewModel(13);

@@ -204,6 +204,51 @@ Status Trilu(const void* in, void* out, int64_t n, int64_t rows, int64_t cols, i
   });
 }
 
+// The type a CumSum adds in (as the CPU op's ComputeType): fp32 for fp16, the element type otherwise.
+template <typename T>
+struct CumAcc {
+  using type = T;
+};
+template <>
+struct CumAcc<__half> {
+  using type = float;
+};
+
+template <typename T>
+__global__ void CumSumKernel(const T* __restrict__ in, T* __restrict__ out, int64_t outer, int64_t len, int64_t inner,
+                             bool exclusive, bool reverse) {
+  using A = typename CumAcc<T>::type;
+  const int64_t lines = outer * inner;
+  for (int64_t line = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; line < lines;
+       line += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t o = line / inner, i = line % inner;
+    const T* x = in + o * len * inner + i;
+    T* y = out + o * len * inner + i;
+    // Adjacent threads take adjacent lines of the inner axis: their loads and stores coalesce.
+    A acc = A(0);
+    for (int64_t step = 0; step < len; ++step) {
+      const int64_t t = (reverse ? len - 1 - step : step) * inner;
+      const A v = static_cast<A>(x[t]);
+      if (!exclusive) acc = acc + v;
+      y[t] = static_cast<T>(acc);
+      if (exclusive) acc = acc + v;
+    }
+  }
+}
+
+template <typename T>
+Status CumSum(const T* in, T* out, int64_t outer, int64_t len, int64_t inner, bool exclusive, bool reverse,
+              cudaStream_t stream) {
+  if (outer <= 0 || len <= 0 || inner <= 0) return Status::Ok();
+  CumSumKernel<T><<<GridBlocks(outer * inner), kBlock, 0, stream>>>(in, out, outer, len, inner, exclusive, reverse);
+  return CudaStatus(cudaGetLastError(), "CumSum launch");
+}
+template Status CumSum<float>(const float*, float*, int64_t, int64_t, int64_t, bool, bool, cudaStream_t);
+template Status CumSum<__half>(const __half*, __half*, int64_t, int64_t, int64_t, bool, bool, cudaStream_t);
+template Status CumSum<double>(const double*, double*, int64_t, int64_t, int64_t, bool, bool, cudaStream_t);
+template Status CumSum<int32_t>(const int32_t*, int32_t*, int64_t, int64_t, int64_t, bool, bool, cudaStream_t);
+template Status CumSum<int64_t>(const int64_t*, int64_t*, int64_t, int64_t, int64_t, bool, bool, cudaStream_t);
+
 Status Tile(const void* in, void* out, const PadTileGeometry& g, int elem_size, cudaStream_t stream) {
   if (g.rank < 0 || g.rank > kPadTileMaxRank) return Unimplemented("Tile: rank above 6 on the GPU");
   const int64_t n = PadTileOutputElements(g);

@@ -1,4 +1,4 @@
-// Pad, Tile, PRelu, ArgMax / ArgMin and InstanceNormalization on the GPU. Pad and Tile are copy
+// Pad, Tile, Trilu, CumSum, PRelu, ArgMax / ArgMin and InstanceNormalization on the GPU. Pad and Tile are copy
 // kernels that move elements by size (1, 2, 4 or 8 bytes), so one kernel serves every element type
 // of that size; their per-element index arithmetic and the host set-up that validates a node's
 // pads / repeats are in kernels/cuda/pad_tile_math.h (tested on the CPU), ArgMax / ArgMin's in
@@ -29,6 +29,14 @@ Status Tile(const void* in, void* out, const PadTileGeometry& g, int elem_size, 
 // column - row >= k (upper) or <= k (lower), else 0 (all bits clear). Any element size 1, 2, 4, 8.
 Status Trilu(const void* in, void* out, int64_t n, int64_t rows, int64_t cols, int64_t k, bool upper, int elem_size,
              cudaStream_t stream);
+
+// CumSum: x viewed as [outer, len, inner]; each of the outer * inner lines summed along len in order
+// (reversed when `reverse`), out[t] = the sum before t (exclusive) or through t. One thread a line,
+// adding in the CPU op's order: fp32 for float and fp16 (rounded once at each store), int32 and
+// int64 wrap as they do there, double in double.
+template <typename T>
+Status CumSum(const T* in, T* out, int64_t outer, int64_t len, int64_t inner, bool exclusive, bool reverse,
+              cudaStream_t stream);
 
 // PRelu: out (x's shape, packed) = x < 0 ? slope * x : x, with slope broadcast to x (numpy rules,
 // unidirectional: the caller checks that the broadcast shape is x's). Rank <= 6; fp32 arithmetic.
