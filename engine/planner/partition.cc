@@ -344,10 +344,12 @@ CudaSupportResult CudaDataOpSupport(const onnx::NodeProto& n, int opset, const s
     if (AttrInt(n, "stash_type", 1) != 1) return Cpu("GroupNormalization stash_type other than float");
     return Kernel(n, types, 3);
   }
-  if (op == "ArgMax" || op == "ArgMin") {
-    // Any single axis of fp32 / fp16 data; the int64 indices come back from the device.
+  if (op == "ArgMax" || op == "ArgMin" || op == "TopK") {
+    // Any single axis of fp32 / fp16 data; the int64 indices come back from the device. TopK's k
+    // (an input from opset 10) is read on the host; axes longer than kTopKMaxLen fall back at run time.
     std::string why = CheckFloatInputs(n, types, 1);
     if (!why.empty()) return Cpu(why);
+    host_from(1);
     return r;
   }
   if (op == "Dropout" || op == "Trilu") {
@@ -631,6 +633,11 @@ CudaNodeParams ReadCudaParams(const onnx::NodeProto& n, int opset, const std::ve
   if (op == "ArgMax" || op == "ArgMin") {
     p.axis = AttrInt(n, "axis", 0);
     p.select_last_index = AttrInt(n, "select_last_index", 0) != 0;
+  }
+  if (op == "TopK") {
+    p.axis = AttrInt(n, "axis", -1);
+    p.largest = AttrInt(n, "largest", 1) != 0;
+    p.topk_k = opset < 10 ? AttrInt(n, "k", -1) : -1;
   }
   if (op == "Pad") {
     p.mode = AttrString(n, "mode", "constant");
@@ -916,7 +923,7 @@ bool IsCudaDataOp(const std::string& op) {
       // kernels/cuda/quantize.h.
       "QuantizeLinear", "DequantizeLinear", "Trilu", "Dropout",
       // kernels/cuda/misc_ops.h.
-      "CumSum"};
+      "CumSum", "TopK"};
   return kOps.count(op) > 0;
 }
 

@@ -96,6 +96,8 @@ struct CudaNodeParams {
   int64_t storage_order = 0;              // MaxPool: 1 numbers Indices column-major
   bool upper = true;                      // Trilu
   bool exclusive = false, reverse = false;  // CumSum
+  bool largest = true;                    // TopK
+  int64_t topk_k = -1;                    // TopK before opset 10 (k an attribute); -1: k is input 1
   std::string auto_pad = "NOTSET";        // NOTSET (then `pads`), VALID, SAME_UPPER or SAME_LOWER
   float lp_p = 2.f;                       // LpPool's p
   int64_t num_groups = 0;                 // GroupNormalization

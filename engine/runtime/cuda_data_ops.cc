@@ -121,6 +121,7 @@ class DataOpRunner {
     if (op == "DepthToSpace" || op == "SpaceToDepth") return DepthSpace();
     if (op == "Trilu") return Trilu();
     if (op == "CumSum") return CumSum();
+    if (op == "TopK") return TopK();
     if (op == "Dropout") return Dropout();
     if (op == "QuantizeLinear" || op == "DequantizeLinear") return QuantizeOrDequantize(op == "QuantizeLinear");
     return Internal("op " + op + " is not a CUDA data op");
@@ -1008,6 +1009,45 @@ class DataOpRunner {
       case DataType::kInt64: return run(static_cast<int64_t*>(nullptr));
       default: return Fallback(std::string("CumSum of ") + DataTypeName(x->dtype()));
     }
+  }
+
+  // TopK: values and int64 indices of the k largest / smallest along one axis (kernels/cuda/misc_ops.h).
+  Status TopK() {
+    const Tensor* x = nullptr;
+    ASSIGN_OR_RETURN(x, NeedDev(0));
+    const DataType dt = x->dtype();
+    if (dt != DataType::kFloat && dt != DataType::kFloat16) return Fallback("TopK of " + std::string(DataTypeName(dt)));
+    const int r = x->rank();
+    if (r == 0) return InvalidArgument("input must have rank >= 1");
+    int64_t axis = 0;
+    ASSIGN_OR_RETURN(axis, Axis(p_.axis, r));
+    int64_t k = p_.topk_k;
+    if (k < 0) {
+      std::vector<int64_t> kv;
+      ASSIGN_OR_RETURN(kv, HostInts(Host(1), "K"));
+      if (kv.size() != 1) return InvalidArgument("K must hold one element");
+      k = kv[0];
+    }
+    const auto xd = x->shape().dims();
+    const int64_t outer = Product(xd, 0, axis), len = xd[axis], inner = Product(xd, axis + 1, r);
+    if (k < 0 || k > len)
+      return InvalidArgument("k = " + std::to_string(k) + " is out of range for axis " + std::to_string(axis) +
+                             " of size " + std::to_string(len));
+    if (len > cuda::kTopKMaxLen) return Fallback("TopK over an axis of " + std::to_string(len));
+    Shape out;
+    for (int d = 0; d < r; ++d) out.PushBack(d == axis ? k : xd[d]);
+    Tensor* values = nullptr;
+    Tensor* indices = nullptr;
+    ASSIGN_OR_RETURN(values, output_(0, dt, out));
+    ASSIGN_OR_RETURN(indices, output_(1, DataType::kInt64, out));
+    if (values == nullptr && indices == nullptr) return Status::Ok();
+    void* v = values != nullptr ? values->raw_data() : nullptr;
+    auto* idx = indices != nullptr ? static_cast<int64_t*>(indices->raw_data()) : nullptr;
+    if (dt == DataType::kFloat16)
+      return cuda::TopK(static_cast<const __half*>(x->raw_data()), outer, len, inner, k, p_.largest,
+                        static_cast<__half*>(v), idx, s_);
+    return cuda::TopK(static_cast<const float*>(x->raw_data()), outer, len, inner, k, p_.largest,
+                      static_cast<float*>(v), idx, s_);
   }
 
   Status Trilu() {

@@ -338,6 +338,36 @@ TEST(CudaDataOpsSessionTest, CumSumRunsOnTheGpu) {
   }
 }
 
+// TopK on the GPU against the CPU op: NaN above every number, -0 equal to 0 (the lower index first),
+// repeated values, largest and smallest, the last axis and a middle one, fp32 and fp16 (every value
+// exact in fp16, so rounding makes no new ties); an axis past kTopKMaxLen falls back to the CPU op.
+TEST(CudaDataOpsSessionTest, TopKMatchesTheCpuOp) {
+  auto model = [](int64_t rows, int64_t len, int64_t axis, int64_t k, bool largest) {
+    onnx::ModelProto m = NewModel(11);
+    auto* g = m.mutable_graph();
+    *g->add_input() = Info("x", kF32, {rows, len});
+    *g->add_output() = AnyShape("values", kF32);
+    *g->add_output() = AnyShape("indices", kI64);
+    Int64Init(g, "k", {1}, {k});
+    auto* n = AddNode(g, "TopK", {"x", "k"}, {"values", "indices"});
+    IntAttr(n, "axis", axis);
+    IntAttr(n, "largest", largest ? 1 : 0);
+    return m;
+  };
+  const float nan = std::nanf("");
+  std::vector<float> x = {1.5f, nan, -2.f, 7.f, 0.25f, 7.f, -0.f, 3.f, nan, 2.f,     // NaNs, a repeated 7
+                          -0.f, 0.f, -1.f, 0.f, -0.f, 5.5f, -3.25f, 0.f, 1.f, -0.f,  // zeros of both signs
+                          4.f, 4.f, 4.f, -4.f, -4.f, 8.f, 0.5f, 4.f, -4.f, 8.f};     // ties everywhere
+  for (bool fp16 : {false, true})
+    for (bool largest : {true, false}) {
+      SCOPED_TRACE(std::string(fp16 ? "fp16" : "fp32") + (largest ? " largest" : " smallest"));
+      CheckAgainstCpu(model(3, 10, 1, 4, largest), {FloatTensor({3, 10}, x)}, 0, 3, fp16);
+      CheckAgainstCpu(model(3, 10, 0, 2, largest), {FloatTensor({3, 10}, x)}, 0, 3, fp16);
+    }
+  const std::vector<float> wide = Random(2 * 3000, 41, 10.f);
+  CheckAgainstCpu(model(2, 3000, 1, 5, true), {FloatTensor({2, 3000}, wide)}, 0, -1);
+}
+
 TEST(CudaDataOpsSessionTest, GatherElementsAndGatherND) {
   {
     onnx::ModelProto m = NewModel(13);

@@ -249,6 +249,72 @@ template Status CumSum<double>(const double*, double*, int64_t, int64_t, int64_t
 template Status CumSum<int32_t>(const int32_t*, int32_t*, int64_t, int64_t, int64_t, bool, bool, cudaStream_t);
 template Status CumSum<int64_t>(const int64_t*, int64_t*, int64_t, int64_t, int64_t, bool, bool, cudaStream_t);
 
+// A float's bits as an unsigned key in the CPU op's order: -0 as 0, every NaN above +inf.
+__device__ __forceinline__ uint32_t OrderKey(float v) {
+  if (v != v) return 0xffffffffu;
+  if (v == 0.f) v = 0.f;
+  const uint32_t b = __float_as_uint(v);
+  return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+}
+
+constexpr int kTopKThreads = 256;
+
+// One block a line: keys (value order, then index) sorted ascending, so the first k are the answer.
+template <typename T>
+__global__ void __launch_bounds__(kTopKThreads) TopKKernel(const T* __restrict__ x, int64_t len, int64_t inner,
+                                                            int64_t k, bool largest, int n2, T* __restrict__ values,
+                                                            int64_t* __restrict__ indices) {
+  __shared__ unsigned long long keys[kTopKMaxLen];
+  const int64_t line = blockIdx.x;
+  const int64_t o = line / inner, in = line % inner;
+  const T* src = x + o * len * inner + in;
+  for (int j = threadIdx.x; j < n2; j += blockDim.x) {
+    unsigned long long key = ~0ull;  // padding sorts last
+    if (j < len) {
+      uint32_t ok = OrderKey(ToFloat(src[j * inner]));
+      if (largest) ok = ~ok;
+      key = (static_cast<unsigned long long>(ok) << 32) | static_cast<uint32_t>(j);
+    }
+    keys[j] = key;
+  }
+  __syncthreads();
+  for (int size = 2; size <= n2; size <<= 1)
+    for (int stride = size >> 1; stride > 0; stride >>= 1) {
+      for (int j = threadIdx.x; j < n2; j += blockDim.x) {
+        const int partner = j ^ stride;
+        if (partner > j) {
+          const bool up = (j & size) == 0;
+          const unsigned long long a = keys[j], b = keys[partner];
+          if ((a > b) == up) {
+            keys[j] = b;
+            keys[partner] = a;
+          }
+        }
+      }
+      __syncthreads();
+    }
+  for (int j = threadIdx.x; j < k; j += blockDim.x) {
+    const int64_t idx = static_cast<int64_t>(keys[j] & 0xffffffffull);
+    if (values != nullptr) values[(o * k + j) * inner + in] = src[idx * inner];
+    if (indices != nullptr) indices[(o * k + j) * inner + in] = idx;
+  }
+}
+
+template <typename T>
+Status TopK(const T* x, int64_t outer, int64_t len, int64_t inner, int64_t k, bool largest, T* values,
+            int64_t* indices, cudaStream_t stream) {
+  if (outer * inner == 0 || k == 0) return Status::Ok();
+  if (len > kTopKMaxLen || k > len) return Unimplemented("TopK: axis of " + std::to_string(len) + " on the GPU");
+  if (outer * inner > 0x7fffffff) return Unimplemented("TopK: too many lines for one grid");
+  int n2 = 1;
+  while (n2 < len) n2 <<= 1;
+  TopKKernel<T><<<static_cast<unsigned>(outer * inner), kTopKThreads, 0, stream>>>(x, len, inner, k, largest, n2,
+                                                                                  values, indices);
+  return CudaStatus(cudaGetLastError(), "TopK launch");
+}
+template Status TopK<float>(const float*, int64_t, int64_t, int64_t, int64_t, bool, float*, int64_t*, cudaStream_t);
+template Status TopK<__half>(const __half*, int64_t, int64_t, int64_t, int64_t, bool, __half*, int64_t*, cudaStream_t);
+
 Status Tile(const void* in, void* out, const PadTileGeometry& g, int elem_size, cudaStream_t stream) {
   if (g.rank < 0 || g.rank > kPadTileMaxRank) return Unimplemented("Tile: rank above 6 on the GPU");
   const int64_t n = PadTileOutputElements(g);

@@ -1,4 +1,4 @@
-// Pad, Tile, Trilu, CumSum, PRelu, ArgMax / ArgMin and InstanceNormalization on the GPU. Pad and Tile are copy
+// Pad, Tile, Trilu, CumSum, TopK, PRelu, ArgMax / ArgMin and InstanceNormalization on the GPU. Pad and Tile are copy
 // kernels that move elements by size (1, 2, 4 or 8 bytes), so one kernel serves every element type
 // of that size; their per-element index arithmetic and the host set-up that validates a node's
 // pads / repeats are in kernels/cuda/pad_tile_math.h (tested on the CPU), ArgMax / ArgMin's in
@@ -37,6 +37,16 @@ Status Trilu(const void* in, void* out, int64_t n, int64_t rows, int64_t cols, i
 template <typename T>
 Status CumSum(const T* in, T* out, int64_t outer, int64_t len, int64_t inner, bool exclusive, bool reverse,
               cudaStream_t stream);
+
+// TopK along one axis: x viewed as [outer, len, inner], len <= kTopKMaxLen (the caller falls back
+// beyond). For each line, the k largest (or smallest) values, sorted, into values / indices
+// ([outer, k, inner], packed) with the CPU op's order: NaN above every number, -0 equal to 0, equal
+// values by lower index. One block a line sorts (key, index) pairs in shared memory (bitonic).
+// values or indices may be null (that output is not wanted).
+inline constexpr int64_t kTopKMaxLen = 2048;
+template <typename T>
+Status TopK(const T* x, int64_t outer, int64_t len, int64_t inner, int64_t k, bool largest, T* values,
+            int64_t* indices, cudaStream_t stream);
 
 // PRelu: out (x's shape, packed) = x < 0 ? slope * x : x, with slope broadcast to x (numpy rules,
 // unidirectional: the caller checks that the broadcast shape is x's). Rank <= 6; fp32 arithmetic.
