@@ -433,6 +433,17 @@ CudaSupportResult CudaSupport(const onnx::NodeProto& n, int opset, const std::ve
   const std::string domain = CanonicalDomain(n.domain());
   const std::string& op = n.op_type();
   if (domain.empty()) {
+    if (op == "Add" || op == "Sub" || op == "Mul") {
+      // int32 / int64 as well (position ids, masks built from a CumSum), both inputs of one type.
+      const DataType t0 = types.empty() ? DataType::kUndefined : types[0];
+      if ((t0 == DataType::kInt32 || t0 == DataType::kInt64) && types.size() >= 2 && types[1] == t0 &&
+          n.input_size() == 2) {
+        CudaSupportResult r;
+        r.placement = CudaPlacement::kKernel;
+        r.inputs.assign(n.input_size(), InputPlace::kNodeDevice);
+        return r;
+      }
+    }
     if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Pow") return Kernel(n, types, 2);
     if (op == "Relu" || op == "Sigmoid" || op == "Tanh" || op == "Transpose" || op == "Erf" || op == "Sqrt" ||
         op == "Exp" || op == "Log" || op == "Neg" || op == "Abs" || op == "Reciprocal")

@@ -1447,6 +1447,25 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
                        out->data<float>(), s);
   }
   const DataType dt = x->dtype();
+  if ((dt == DataType::kInt32 || dt == DataType::kInt64) && (p.op == "Add" || p.op == "Sub" || p.op == "Mul")) {
+    // Integer Add / Sub / Mul (position ids and the like), wrapping as the CPU ops do.
+    const Tensor* y = in(1);
+    if (y == nullptr) return InvalidArgument("input 1 is missing");
+    if (y->dtype() != dt) return Fallback("inputs of mixed element types");
+    if (x->rank() > cuda::kMaxRank || y->rank() > cuda::kMaxRank) return Fallback("rank above 6");
+    auto shape = cuda::BroadcastShape(x->shape().dims(), y->shape().dims());
+    if (!shape.ok())
+      return InvalidArgument("shapes " + x->shape().ToString() + " and " + y->shape().ToString() + " do not broadcast");
+    const cuda::BinaryOp bop = p.op == "Add" ? cuda::BinaryOp::kAdd : p.op == "Sub" ? cuda::BinaryOp::kSub
+                                                                                     : cuda::BinaryOp::kMul;
+    Tensor* out = nullptr;
+    ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, Shape(std::span<const int64_t>(*shape))));
+    if (dt == DataType::kInt32)
+      return cuda::BinaryElementwise(bop, x->data<int32_t>(), x->shape().dims(), y->data<int32_t>(), y->shape().dims(),
+                                     out->data<int32_t>(), s);
+    return cuda::BinaryElementwise(bop, x->data<int64_t>(), x->shape().dims(), y->data<int64_t>(), y->shape().dims(),
+                                   out->data<int64_t>(), s);
+  }
   const bool is_half = dt == DataType::kFloat16;
   if (dt != DataType::kFloat && !is_half)
     return Fallback(std::string("element type ") + DataTypeName(dt));

@@ -338,6 +338,41 @@ TEST(CudaDataOpsSessionTest, CumSumRunsOnTheGpu) {
   }
 }
 
+// RoBERTa's position ids: mask = input_ids != pad, cumsum(mask) * mask + pad (int32 arithmetic, then
+// int64), looked up in a position embedding. Every node on the GPU (the CumSum's axis read on the
+// host, a constant), so nothing the data path computes is read on the host and the runs after the
+// first replay a CUDA graph.
+TEST(CudaDataOpsSessionTest, RobertaPositionIdsStayOnTheGpuAndAreCaptured) {
+  onnx::ModelProto m = NewModel(14);
+  auto* g = m.mutable_graph();
+  *g->add_input() = Info("input_ids", kI64, {2, 7});
+  *g->add_output() = AnyShape("positions", kF32);
+  Int64Init(g, "pad", {}, {1});
+  Int64Init(g, "axis", {}, {1});
+  FloatInit(g, "pos_emb", {16, 4}, 51);
+  AddNode(g, "Equal", {"input_ids", "pad"}, {"is_pad"});
+  AddNode(g, "Not", {"is_pad"}, {"keep"});
+  IntAttr(AddNode(g, "Cast", {"keep"}, {"mask"}), "to", onnx::TensorProto::INT32);
+  AddNode(g, "CumSum", {"mask", "axis"}, {"count"});
+  AddNode(g, "Mul", {"count", "mask"}, {"counted"});
+  IntAttr(AddNode(g, "Cast", {"counted"}, {"counted64"}), "to", onnx::TensorProto::INT64);
+  AddNode(g, "Add", {"counted64", "pad"}, {"ids"});
+  AddNode(g, "Gather", {"pos_emb", "ids"}, {"positions"});
+  const std::vector<int64_t> ids = {0, 5, 9, 7, 2, 1, 1, 0, 3, 3, 1, 1, 1, 1};  // padded with 1
+  CheckAgainstCpu(m, {Int64Tensor({2, 7}, ids)}, 0, 2);
+  CompileOptions options;
+  options.device = Device::kCuda;
+  auto model = Engine().CompileBytes(m.SerializeAsString(), "", options);
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  auto session = (*model)->CreateSession();
+  std::vector<Value> outs;
+  const std::vector<Value> in = {Int64Tensor({2, 7}, ids)};
+  for (int run = 0; run < 3; ++run) {
+    ASSERT_TRUE(session->Run(in, &outs).ok());
+    EXPECT_EQ(session->last_run_replayed_graph(), run > 0) << "run " << run;
+  }
+}
+
 // TopK on the GPU against the CPU op: NaN above every number, -0 equal to 0 (the lower index first),
 // repeated values, largest and smallest, the last axis and a middle one, fp32 and fp16 (every value
 // exact in fp16, so rounding makes no new ties); an axis past kTopKMaxLen falls back to the CPU op.

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 #include <numeric>
 #include <vector>
 
@@ -35,8 +36,10 @@ class CudaKernelTest : public testing::DeviceTest {};
 
 // ---- binary broadcast ----
 
-std::vector<float> ReferenceBinary(BinaryOp op, const std::vector<float>& a, const Shape& as, const std::vector<float>& b,
-                                   const Shape& bs, const Shape& out) {
+// out = f(a, b) under numpy broadcasting, element by element on the host.
+template <typename T, typename F>
+std::vector<T> ReferenceBroadcast(const std::vector<T>& a, const Shape& as, const std::vector<T>& b, const Shape& bs,
+                                  const Shape& out, F f) {
   const size_t r = out.size();
   auto index = [&](const Shape& s, const std::vector<int64_t>& coord) {
     int64_t idx = 0;
@@ -46,7 +49,7 @@ std::vector<float> ReferenceBinary(BinaryOp op, const std::vector<float>& a, con
     }
     return idx;
   };
-  std::vector<float> y(NumElements(out));
+  std::vector<T> y(NumElements(out));
   std::vector<int64_t> coord(r, 0);
   for (size_t i = 0; i < y.size(); ++i) {
     int64_t rem = i;
@@ -54,14 +57,20 @@ std::vector<float> ReferenceBinary(BinaryOp op, const std::vector<float>& a, con
       coord[d] = rem % out[d];
       rem /= out[d];
     }
-    float x = a[index(as, coord)], z = b[index(bs, coord)];
-    y[i] = op == BinaryOp::kAdd   ? x + z
+    y[i] = f(a[index(as, coord)], b[index(bs, coord)]);
+  }
+  return y;
+}
+
+std::vector<float> ReferenceBinary(BinaryOp op, const std::vector<float>& a, const Shape& as, const std::vector<float>& b,
+                                   const Shape& bs, const Shape& out) {
+  return ReferenceBroadcast(a, as, b, bs, out, [op](float x, float z) {
+    return op == BinaryOp::kAdd   ? x + z
            : op == BinaryOp::kSub ? x - z
            : op == BinaryOp::kMul ? x * z
            : op == BinaryOp::kPow ? static_cast<float>(std::pow(static_cast<double>(x), static_cast<double>(z)))
                                   : x / z;
-  }
-  return y;
+  });
 }
 
 TEST_F(CudaKernelTest, BinaryBroadcastMatchesReference) {
@@ -88,6 +97,44 @@ TEST_F(CudaKernelTest, BinaryBroadcastMatchesReference) {
       ExpectClose(Download(dy, n, *stream_), ReferenceBinary(op, a, as, b, bs, *out_shape));
     }
   }
+}
+
+// int32 and int64 Add, Sub, Mul over the broadcast forms (flat, scalar, row, general), with values
+// that overflow: two's complement wrap-around, as the CPU ops; Div stays refused.
+TEST_F(CudaKernelTest, IntegerBinaryWrapsAsTheCpuOps) {
+  const std::vector<std::pair<Shape, Shape>> cases = {
+      {{1000}, {1000}}, {{7, 13}, {1}}, {{7, 13}, {13}}, {{5, 1, 9}, {1, 4, 1}}, {{3}, {2, 4, 3}}, {{2, 0, 3}, {3}}};
+  std::mt19937_64 rng(77);
+  auto check = [&](auto tag) {
+    using T = decltype(tag);
+    using U = std::make_unsigned_t<T>;
+    for (const auto& [as, bs] : cases) {
+      auto out_shape = BroadcastShape(as, bs);
+      ASSERT_TRUE(out_shape.ok());
+      const size_t n = NumElements(*out_shape);
+      auto values = [&](size_t count) {
+        std::vector<T> v(count);
+        for (size_t i = 0; i < count; ++i)  // near the type's ends every third element, else small
+          v[i] = i % 3 == 0 ? static_cast<T>(rng()) : static_cast<T>(static_cast<int64_t>(rng() % 2001) - 1000);
+        return v;
+      };
+      const std::vector<T> a = values(NumElements(as)), b = values(NumElements(bs));
+      DeviceBuffer da = Up(a), db = Up(b), dy = Out(n * sizeof(T));
+      for (BinaryOp op : {BinaryOp::kAdd, BinaryOp::kSub, BinaryOp::kMul}) {
+        SCOPED_TRACE(::testing::Message() << "op " << static_cast<int>(op) << " bytes " << sizeof(T) << " n " << n);
+        ASSERT_TRUE(BinaryElementwise(op, da.as<T>(), as, db.as<T>(), bs, dy.as<T>(), stream_->get()).ok());
+        const std::vector<T> want = ReferenceBroadcast(a, as, b, bs, *out_shape, [op](T x, T z) {
+          const U ux = static_cast<U>(x), uz = static_cast<U>(z);
+          return static_cast<T>(op == BinaryOp::kAdd ? ux + uz : op == BinaryOp::kSub ? ux - uz : ux * uz);
+        });
+        EXPECT_EQ(Down<T>(dy, n), want);
+      }
+      EXPECT_EQ(BinaryElementwise(BinaryOp::kDiv, da.as<T>(), as, db.as<T>(), bs, dy.as<T>(), stream_->get()).code(),
+                StatusCode::kUnimplemented);
+    }
+  };
+  check(int32_t{});
+  check(int64_t{});
 }
 
 TEST_F(CudaKernelTest, BinaryRejectsNonBroadcastableShapes) {

@@ -1,5 +1,7 @@
 #include "kernels/cuda/binary_elementwise.h"
 
+#include <type_traits>
+
 #include "kernels/cuda/broadcast_index.cuh"
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/grid_stride.h"
@@ -9,23 +11,61 @@
 namespace onnxd::cuda {
 namespace {
 
-template <BinaryOp Op>
-__device__ __forceinline__ float Apply(float x, float y) {
-  if constexpr (Op == BinaryOp::kAdd) return x + y;
-  if constexpr (Op == BinaryOp::kSub) return x - y;
-  if constexpr (Op == BinaryOp::kMul) return x * y;
-  if constexpr (Op == BinaryOp::kPow) return powf(x, y);
-  if constexpr (Op == BinaryOp::kPRelu) return x < 0.f ? y * x : x;
-  return x / y;
+// The type an element is computed in: fp32 for float and fp16, the integer type itself for int32
+// and int64 (which wrap on overflow, as the CPU ops do).
+template <typename T>
+struct ComputeOf {
+  using type = float;
+};
+template <>
+struct ComputeOf<int32_t> {
+  using type = int32_t;
+};
+template <>
+struct ComputeOf<int64_t> {
+  using type = int64_t;
+};
+template <typename T>
+using Compute = typename ComputeOf<T>::type;
+
+template <typename T>
+__device__ __forceinline__ Compute<T> In(T v) {
+  if constexpr (std::is_integral_v<T>) return v;
+  else return ToFloat(v);
+}
+template <typename T>
+__device__ __forceinline__ T Out(Compute<T> v) {
+  if constexpr (std::is_integral_v<T>) return v;
+  else return FromFloat<T>(v);
+}
+
+template <BinaryOp Op, typename C>
+__device__ __forceinline__ C Apply(C x, C y) {
+  if constexpr (std::is_integral_v<C>) {
+    // Add, Sub and Mul only (Dispatch refuses the rest), in unsigned arithmetic: two's complement
+    // wrap-around without signed overflow.
+    using U = std::make_unsigned_t<C>;
+    const U a = static_cast<U>(x), b = static_cast<U>(y);
+    if constexpr (Op == BinaryOp::kAdd) return static_cast<C>(a + b);
+    if constexpr (Op == BinaryOp::kSub) return static_cast<C>(a - b);
+    return static_cast<C>(a * b);
+  } else {
+    if constexpr (Op == BinaryOp::kAdd) return x + y;
+    if constexpr (Op == BinaryOp::kSub) return x - y;
+    if constexpr (Op == BinaryOp::kMul) return x * y;
+    if constexpr (Op == BinaryOp::kPow) return powf(x, y);
+    if constexpr (Op == BinaryOp::kPRelu) return x < 0.f ? y * x : x;
+    return x / y;
+  }
 }
 
 // Same shape, or b a single value (the common bias/scale cases): no index arithmetic.
 template <BinaryOp Op, bool kScalarB, typename T>
 __global__ void BinaryFlatKernel(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ out, int64_t n) {
-  const float bs = kScalarB ? ToFloat(b[0]) : 0.f;
+  const Compute<T> bs = kScalarB ? In(b[0]) : Compute<T>(0);
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    out[i] = FromFloat<T>(Apply<Op>(ToFloat(a[i]), kScalarB ? bs : ToFloat(b[i])));
+    out[i] = Out<T>(Apply<Op>(In(a[i]), kScalarB ? bs : In(b[i])));
 }
 
 // One operand full, the other a "row" repeated along the leading axes (a bias [C] on [..., C], a
@@ -35,8 +75,8 @@ __global__ void BinaryRowKernel(const T* __restrict__ full, const T* __restrict_
                                 Index n, Index row_n) {
   for (Index i = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<Index>(gridDim.x) * blockDim.x) {
-    const float f = ToFloat(full[i]), r = ToFloat(row[i % row_n]);
-    out[i] = FromFloat<T>(kRowIsB ? Apply<Op>(f, r) : Apply<Op>(r, f));
+    const Compute<T> f = In(full[i]), r = In(row[i % row_n]);
+    out[i] = Out<T>(kRowIsB ? Apply<Op>(f, r) : Apply<Op>(r, f));
   }
 }
 
@@ -69,7 +109,7 @@ __global__ void BinaryBroadcastKernel(const T* __restrict__ a, const T* __restri
        i += static_cast<Index>(gridDim.x) * blockDim.x) {
     Index off[2];
     BroadcastOffsets<2>(shape, i, off);
-    out[i] = FromFloat<T>(Apply<Op>(ToFloat(a[off[0]]), ToFloat(b[off[1]])));
+    out[i] = Out<T>(Apply<Op>(In(a[off[0]]), In(b[off[1]])));
   }
 }
 
@@ -110,11 +150,19 @@ Status Dispatch(BinaryOp op, const T* a, std::span<const int64_t> a_shape, const
     case BinaryOp::kAdd: return Launch<BinaryOp::kAdd>(a, a_shape, b, b_shape, out, stream);
     case BinaryOp::kSub: return Launch<BinaryOp::kSub>(a, a_shape, b, b_shape, out, stream);
     case BinaryOp::kMul: return Launch<BinaryOp::kMul>(a, a_shape, b, b_shape, out, stream);
-    case BinaryOp::kDiv: return Launch<BinaryOp::kDiv>(a, a_shape, b, b_shape, out, stream);
-    case BinaryOp::kPow: return Launch<BinaryOp::kPow>(a, a_shape, b, b_shape, out, stream);
-    case BinaryOp::kPRelu: return Launch<BinaryOp::kPRelu>(a, a_shape, b, b_shape, out, stream);
+    default: break;
   }
-  return InvalidArgument("BinaryElementwise: unknown op");
+  if constexpr (std::is_integral_v<T>) {
+    return Unimplemented("BinaryElementwise: integer ops other than Add, Sub and Mul");
+  } else {
+    switch (op) {
+      case BinaryOp::kDiv: return Launch<BinaryOp::kDiv>(a, a_shape, b, b_shape, out, stream);
+      case BinaryOp::kPow: return Launch<BinaryOp::kPow>(a, a_shape, b, b_shape, out, stream);
+      case BinaryOp::kPRelu: return Launch<BinaryOp::kPRelu>(a, a_shape, b, b_shape, out, stream);
+      default: break;
+    }
+    return InvalidArgument("BinaryElementwise: unknown op");
+  }
 }
 
 }  // namespace
@@ -126,6 +174,16 @@ Status BinaryElementwise(BinaryOp op, const float* a, std::span<const int64_t> a
 
 Status BinaryElementwise(BinaryOp op, const __half* a, std::span<const int64_t> a_shape, const __half* b,
                          std::span<const int64_t> b_shape, __half* out, cudaStream_t stream) {
+  return Dispatch(op, a, a_shape, b, b_shape, out, stream);
+}
+
+Status BinaryElementwise(BinaryOp op, const int32_t* a, std::span<const int64_t> a_shape, const int32_t* b,
+                         std::span<const int64_t> b_shape, int32_t* out, cudaStream_t stream) {
+  return Dispatch(op, a, a_shape, b, b_shape, out, stream);
+}
+
+Status BinaryElementwise(BinaryOp op, const int64_t* a, std::span<const int64_t> a_shape, const int64_t* b,
+                         std::span<const int64_t> b_shape, int64_t* out, cudaStream_t stream) {
   return Dispatch(op, a, a_shape, b, b_shape, out, stream);
 }
 

@@ -1,5 +1,5 @@
 // Broadcast elementwise binary ops (Add, Sub, Mul, Div, Pow) on fp32 or fp16 (computed in fp32),
-// numpy broadcasting, rank <= 6.
+// and Add, Sub, Mul on int32 and int64 (wrapping on overflow); numpy broadcasting, rank <= 6.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -21,5 +21,10 @@ Status BinaryElementwise(BinaryOp op, const float* a, std::span<const int64_t> a
                          std::span<const int64_t> b_shape, float* out, cudaStream_t stream);
 Status BinaryElementwise(BinaryOp op, const __half* a, std::span<const int64_t> a_shape, const __half* b,
                          std::span<const int64_t> b_shape, __half* out, cudaStream_t stream);
+// Add, Sub and Mul only (UNIMPLEMENTED for the others).
+Status BinaryElementwise(BinaryOp op, const int32_t* a, std::span<const int64_t> a_shape, const int32_t* b,
+                         std::span<const int64_t> b_shape, int32_t* out, cudaStream_t stream);
+Status BinaryElementwise(BinaryOp op, const int64_t* a, std::span<const int64_t> a_shape, const int64_t* b,
+                         std::span<const int64_t> b_shape, int64_t* out, cudaStream_t stream);
 
 }  // namespace onnxd::cuda

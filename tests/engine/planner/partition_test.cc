@@ -180,17 +180,29 @@ TEST(PartitionTest, ACudaTargetWithNothingForTheGpuBecomesACpuModelWhenAllowed) 
   EXPECT_EQ(target(Chain(), true), Device::kCuda);
 }
 
-TEST(PartitionTest, IntegerTensorsStayOnTheCpu) {
-  onnx::ModelProto m = NewModel(13);
-  auto* g = m.mutable_graph();
-  *g->add_input() = TensorInfo("x", onnx::TensorProto::INT32, {2, 4});
-  *g->add_input() = TensorInfo("w", onnx::TensorProto::INT32, {2, 4});
-  *g->add_output() = TensorInfo("y", onnx::TensorProto::INT32, {2, 4});
-  *g->add_node() = Node("Add", {"x", "w"}, {"y"}, "add");
-  PlacementInfo p = Place(m);
-  EXPECT_EQ(Devices(p), "C");
-  EXPECT_NE(p.nodes[0].reason.find("int32"), std::string::npos) << p.nodes[0].reason;
-  EXPECT_EQ(p.total_copies(), 0);
+// Integer Add, Sub and Mul have CUDA kernels; integer Div does not and stays on the CPU, naming the
+// type. Mixed integer types stay too.
+TEST(PartitionTest, IntegerAddSubMulRunOnTheGpuIntegerDivDoesNot) {
+  auto place = [](const char* op, int type_a, int type_b) {
+    onnx::ModelProto m = NewModel(13);
+    auto* g = m.mutable_graph();
+    *g->add_input() = TensorInfo("x", type_a, {2, 4});
+    *g->add_input() = TensorInfo("w", type_b, {2, 4});
+    *g->add_output() = TensorInfo("y", type_a, {2, 4});
+    *g->add_node() = Node(op, {"x", "w"}, {"y"}, "op");
+    return Place(m);
+  };
+  for (const char* op : {"Add", "Sub", "Mul"})
+    for (int t : {onnx::TensorProto::INT32, onnx::TensorProto::INT64}) {
+      PlacementInfo p = place(op, t, t);
+      EXPECT_EQ(Devices(p), "G") << op << " " << t << ": " << p.nodes[0].reason;
+      EXPECT_EQ(p.total_copies(), 3);  // two inputs up, the output down
+    }
+  PlacementInfo div = place("Div", onnx::TensorProto::INT32, onnx::TensorProto::INT32);
+  EXPECT_EQ(Devices(div), "C");
+  EXPECT_NE(div.nodes[0].reason.find("int32"), std::string::npos) << div.nodes[0].reason;
+  EXPECT_EQ(div.total_copies(), 0);
+  EXPECT_EQ(Devices(place("Add", onnx::TensorProto::INT32, onnx::TensorProto::INT64)), "C");
 }
 
 TEST(PartitionTest, AttributesDecideToo) {
@@ -565,8 +577,9 @@ TEST(PartitionTest, NoCpuNodeReadsTheDataPathInTheBertLikeGraph) {
 }
 
 // GPT-2's TorchScript causal mask: shape arithmetic (Range -> Unsqueeze) that the data path reads on
-// the GPU and an int64 Mul (no CUDA kernel) reads too. Computed on the GPU, the Mul would read a
-// device value mid-run (no CUDA graph); it stays on the host and is uploaded for the GPU reader.
+// the GPU and a node with no CUDA kernel reads too (there an int64 Add/Mul, which now has one; an
+// int64 Mod here). Computed on the GPU, that node would read a device value mid-run (no CUDA graph);
+// the shape arithmetic stays on the host and is uploaded for the GPU reader.
 TEST(PartitionTest, ShapeArithmeticACpuNodeAlsoReadsStaysOnTheHost) {
   onnx::ModelProto m = NewModel(17);
   auto* g = m.mutable_graph();
@@ -586,9 +599,9 @@ TEST(PartitionTest, ShapeArithmeticACpuNodeAlsoReadsStaysOnTheHost) {
   *g->add_node() = Node("Unsqueeze", {"positions", "axis0"}, {"pos2"}, "unsqueeze_pos");
   *g->add_node() = Node("Gather", {"pos_emb", "pos2"}, {"pos"}, "pos_embedding");
   *g->add_node() = Node("Add", {"words", "pos"}, {"hidden"}, "add");
-  *g->add_node() = Node("Mul", {"pos2", "two"}, {"pos_twice"}, "int_mul");
+  *g->add_node() = Node("Mod", {"pos2", "two"}, {"pos_twice"}, "int_mod");  // no CUDA kernel
   PlacementInfo p = Place(m);
-  for (const char* n : {"arange", "unsqueeze_pos", "int_mul"})
+  for (const char* n : {"arange", "unsqueeze_pos", "int_mod"})
     EXPECT_EQ(DeviceOf(p, n), Device::kCpu) << n << " (" << Devices(p) << ")";
   for (const char* n : {"embedding", "pos_embedding", "add"})
     EXPECT_EQ(DeviceOf(p, n), Device::kCuda) << n << ": " << p.nodes[NodeIndex(p, n)].reason;
