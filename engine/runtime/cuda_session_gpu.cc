@@ -613,7 +613,14 @@ Status CudaSessionImpl::Init() {
   for (size_t i = 0; i < graph_->nodes.size(); ++i) {
     const CudaNodeParams& p = plan_.cuda_params[i];
     if (plan_.node_device[i] != Device::kCuda) continue;
-    has_attention_ |= flash_enabled_ && ((fuse_enabled_ && attention_block_[i].pv >= 0) || p.op == "Attention");
+    if (flash_enabled_ && ((fuse_enabled_ && attention_block_[i].pv >= 0) || p.op == "Attention")) {
+      // The fused kernel is fp16 only: a float attention in fp16 mode, or an fp16 one (or one whose
+      // type the plan does not know).
+      const int q = graph_->nodes[i].inputs.empty() ? -1 : graph_->nodes[i].inputs[0];
+      const DataType t = q >= 0 && q < static_cast<int>(plan_.value_type.size()) ? plan_.value_type[q]
+                                                                                  : DataType::kUndefined;
+      has_attention_ |= t == DataType::kFloat16 || t == DataType::kUndefined || (options_.fp16 && t == DataType::kFloat);
+    }
     if (p.op != "Conv") continue;
     has_gpu_conv_ = true;
     // Depthwise: a constant [C, 1, KH, KW] filter with group C.

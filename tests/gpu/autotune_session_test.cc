@@ -205,6 +205,14 @@ TEST(CudaAutotuneTest, Fp16AttentionTimesTheFusedKernelAgainstGemmsAndSoftmax) {
   const size_t list = tuning.find(" chosen; ");
   ASSERT_NE(list, std::string::npos) << tuning;
   EXPECT_EQ(Count(tuning.substr(list), " + attention unfused "), 1) << tuning;
+  // In fp32 the fused kernel never runs: nothing to time, no tuning.
+  CompileOptions fp32;
+  fp32.device = Device::kCuda;
+  auto fp32_model = CompileKept(m, fp32);
+  ASSERT_NE(fp32_model, nullptr);
+  std::string untuned;
+  ExpectClose(RunModel(*fp32_model, x, true, 3, &untuned), RunModel(*cpu_model, x, false, 1, nullptr), 1e-3f);
+  EXPECT_EQ(untuned, "");
 }
 
 TEST(CudaAutotuneTest, TheCompileOptionTurnsItOff) {
