@@ -11,30 +11,15 @@
 namespace onnxd::cuda {
 namespace {
 
-// The type an element is computed in: fp32 for float and fp16, the integer type itself for int32
-// and int64 (which wrap on overflow, as the CPU ops do).
+// Elements computed in Accum<T>: fp32 for float and fp16, the integer type itself for int32 and int64
+// (which wrap on overflow, as the CPU ops do).
 template <typename T>
-struct ComputeOf {
-  using type = float;
-};
-template <>
-struct ComputeOf<int32_t> {
-  using type = int32_t;
-};
-template <>
-struct ComputeOf<int64_t> {
-  using type = int64_t;
-};
-template <typename T>
-using Compute = typename ComputeOf<T>::type;
-
-template <typename T>
-__device__ __forceinline__ Compute<T> In(T v) {
+__device__ __forceinline__ Accum<T> In(T v) {
   if constexpr (std::is_integral_v<T>) return v;
   else return ToFloat(v);
 }
 template <typename T>
-__device__ __forceinline__ T Out(Compute<T> v) {
+__device__ __forceinline__ T Out(Accum<T> v) {
   if constexpr (std::is_integral_v<T>) return v;
   else return FromFloat<T>(v);
 }
@@ -42,7 +27,7 @@ __device__ __forceinline__ T Out(Compute<T> v) {
 template <BinaryOp Op, typename C>
 __device__ __forceinline__ C Apply(C x, C y) {
   if constexpr (std::is_integral_v<C>) {
-    // Add, Sub and Mul only (Dispatch refuses the rest), in unsigned arithmetic: two's complement
+    // Add, Sub and Mul only (BinaryElementwise refuses the rest), in unsigned arithmetic: two's complement
     // wrap-around without signed overflow.
     using U = std::make_unsigned_t<C>;
     const U a = static_cast<U>(x), b = static_cast<U>(y);
@@ -62,7 +47,7 @@ __device__ __forceinline__ C Apply(C x, C y) {
 // Same shape, or b a single value (the common bias/scale cases): no index arithmetic.
 template <BinaryOp Op, bool kScalarB, typename T>
 __global__ void BinaryFlatKernel(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ out, int64_t n) {
-  const Compute<T> bs = kScalarB ? In(b[0]) : Compute<T>(0);
+  const Accum<T> bs = kScalarB ? In(b[0]) : Accum<T>(0);
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
     out[i] = Out<T>(Apply<Op>(In(a[i]), kScalarB ? bs : In(b[i])));
@@ -75,7 +60,7 @@ __global__ void BinaryRowKernel(const T* __restrict__ full, const T* __restrict_
                                 Index n, Index row_n) {
   for (Index i = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<Index>(gridDim.x) * blockDim.x) {
-    const Compute<T> f = In(full[i]), r = In(row[i % row_n]);
+    const Accum<T> f = In(full[i]), r = In(row[i % row_n]);
     out[i] = Out<T>(kRowIsB ? Apply<Op>(f, r) : Apply<Op>(r, f));
   }
 }
@@ -143,9 +128,11 @@ Status Launch(const T* a, std::span<const int64_t> a_shape, const T* b, std::spa
   return CudaStatus(cudaGetLastError(), "BinaryElementwise launch");
 }
 
+}  // namespace
+
 template <typename T>
-Status Dispatch(BinaryOp op, const T* a, std::span<const int64_t> a_shape, const T* b, std::span<const int64_t> b_shape,
-                T* out, cudaStream_t stream) {
+Status BinaryElementwise(BinaryOp op, const T* a, std::span<const int64_t> a_shape, const T* b,
+                         std::span<const int64_t> b_shape, std::type_identity_t<T>* out, cudaStream_t stream) {
   switch (op) {
     case BinaryOp::kAdd: return Launch<BinaryOp::kAdd>(a, a_shape, b, b_shape, out, stream);
     case BinaryOp::kSub: return Launch<BinaryOp::kSub>(a, a_shape, b, b_shape, out, stream);
@@ -165,26 +152,13 @@ Status Dispatch(BinaryOp op, const T* a, std::span<const int64_t> a_shape, const
   }
 }
 
-}  // namespace
-
-Status BinaryElementwise(BinaryOp op, const float* a, std::span<const int64_t> a_shape, const float* b,
-                         std::span<const int64_t> b_shape, float* out, cudaStream_t stream) {
-  return Dispatch(op, a, a_shape, b, b_shape, out, stream);
-}
-
-Status BinaryElementwise(BinaryOp op, const __half* a, std::span<const int64_t> a_shape, const __half* b,
-                         std::span<const int64_t> b_shape, __half* out, cudaStream_t stream) {
-  return Dispatch(op, a, a_shape, b, b_shape, out, stream);
-}
-
-Status BinaryElementwise(BinaryOp op, const int32_t* a, std::span<const int64_t> a_shape, const int32_t* b,
-                         std::span<const int64_t> b_shape, int32_t* out, cudaStream_t stream) {
-  return Dispatch(op, a, a_shape, b, b_shape, out, stream);
-}
-
-Status BinaryElementwise(BinaryOp op, const int64_t* a, std::span<const int64_t> a_shape, const int64_t* b,
-                         std::span<const int64_t> b_shape, int64_t* out, cudaStream_t stream) {
-  return Dispatch(op, a, a_shape, b, b_shape, out, stream);
-}
+template Status BinaryElementwise<float>(BinaryOp, const float*, std::span<const int64_t>, const float*,
+                                       std::span<const int64_t>, float*, cudaStream_t);
+template Status BinaryElementwise<__half>(BinaryOp, const __half*, std::span<const int64_t>, const __half*,
+                                       std::span<const int64_t>, __half*, cudaStream_t);
+template Status BinaryElementwise<int32_t>(BinaryOp, const int32_t*, std::span<const int64_t>, const int32_t*,
+                                       std::span<const int64_t>, int32_t*, cudaStream_t);
+template Status BinaryElementwise<int64_t>(BinaryOp, const int64_t*, std::span<const int64_t>, const int64_t*,
+                                       std::span<const int64_t>, int64_t*, cudaStream_t);
 
 }  // namespace onnxd::cuda

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <span>
+#include <type_traits>
 
 #include "onnxd/engine/status.h"
 
@@ -16,15 +17,10 @@ namespace onnxd::cuda {
 enum class BinaryOp { kAdd, kSub, kMul, kDiv, kPow, kPRelu };
 
 // out (shape BroadcastShape(a_shape, b_shape), packed) = a op b. Queued on `stream`; returns the
-// launch status (errors inside the kernel surface at the next synchronisation).
-Status BinaryElementwise(BinaryOp op, const float* a, std::span<const int64_t> a_shape, const float* b,
-                         std::span<const int64_t> b_shape, float* out, cudaStream_t stream);
-Status BinaryElementwise(BinaryOp op, const __half* a, std::span<const int64_t> a_shape, const __half* b,
-                         std::span<const int64_t> b_shape, __half* out, cudaStream_t stream);
-// Add, Sub and Mul only (UNIMPLEMENTED for the others).
-Status BinaryElementwise(BinaryOp op, const int32_t* a, std::span<const int64_t> a_shape, const int32_t* b,
-                         std::span<const int64_t> b_shape, int32_t* out, cudaStream_t stream);
-Status BinaryElementwise(BinaryOp op, const int64_t* a, std::span<const int64_t> a_shape, const int64_t* b,
-                         std::span<const int64_t> b_shape, int64_t* out, cudaStream_t stream);
+// launch status (errors inside the kernel surface at the next synchronisation). T: float or __half
+// (every op, computed in fp32), int32_t or int64_t (Add, Sub and Mul; UNIMPLEMENTED for the others).
+template <typename T>
+Status BinaryElementwise(BinaryOp op, const T* a, std::span<const int64_t> a_shape, const T* b,
+                         std::span<const int64_t> b_shape, std::type_identity_t<T>* out, cudaStream_t stream);
 
 }  // namespace onnxd::cuda

@@ -16,4 +16,17 @@ __device__ __forceinline__ float FromFloat<float>(float v) { return v; }
 template <>
 __device__ __forceinline__ __half FromFloat<__half>(float v) { return __float2half_rn(v); }
 
+// The type a kernel computes an element type in: fp32 for fp16, the type itself otherwise (float,
+// double, the integer types).
+template <typename T>
+struct AccumOf {
+  using type = T;
+};
+template <>
+struct AccumOf<__half> {
+  using type = float;
+};
+template <typename T>
+using Accum = typename AccumOf<T>::type;
+
 }  // namespace onnxd::cuda

@@ -204,20 +204,10 @@ Status Trilu(const void* in, void* out, int64_t n, int64_t rows, int64_t cols, i
   });
 }
 
-// The type a CumSum adds in (as the CPU op's ComputeType): fp32 for fp16, the element type otherwise.
-template <typename T>
-struct CumAcc {
-  using type = T;
-};
-template <>
-struct CumAcc<__half> {
-  using type = float;
-};
-
 template <typename T>
 __global__ void CumSumKernel(const T* __restrict__ in, T* __restrict__ out, int64_t outer, int64_t len, int64_t inner,
                              bool exclusive, bool reverse) {
-  using A = typename CumAcc<T>::type;
+  using A = Accum<T>;  // as the CPU op's ComputeType
   const int64_t lines = outer * inner;
   for (int64_t line = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; line < lines;
        line += static_cast<int64_t>(gridDim.x) * blockDim.x) {
