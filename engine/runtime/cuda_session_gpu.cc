@@ -1454,27 +1454,10 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
                        out->data<float>(), s);
   }
   const DataType dt = x->dtype();
-  if ((dt == DataType::kInt32 || dt == DataType::kInt64) && (p.op == "Add" || p.op == "Sub" || p.op == "Mul")) {
-    // Integer Add / Sub / Mul (position ids and the like), wrapping as the CPU ops do.
-    const Tensor* y = in(1);
-    if (y == nullptr) return InvalidArgument("input 1 is missing");
-    if (y->dtype() != dt) return Fallback("inputs of mixed element types");
-    if (x->rank() > cuda::kMaxRank || y->rank() > cuda::kMaxRank) return Fallback("rank above 6");
-    auto shape = cuda::BroadcastShape(x->shape().dims(), y->shape().dims());
-    if (!shape.ok())
-      return InvalidArgument("shapes " + x->shape().ToString() + " and " + y->shape().ToString() + " do not broadcast");
-    const cuda::BinaryOp bop = p.op == "Add" ? cuda::BinaryOp::kAdd : p.op == "Sub" ? cuda::BinaryOp::kSub
-                                                                                     : cuda::BinaryOp::kMul;
-    Tensor* out = nullptr;
-    ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, Shape(std::span<const int64_t>(*shape))));
-    if (dt == DataType::kInt32)
-      return cuda::BinaryElementwise(bop, x->data<int32_t>(), x->shape().dims(), y->data<int32_t>(), y->shape().dims(),
-                                     out->data<int32_t>(), s);
-    return cuda::BinaryElementwise(bop, x->data<int64_t>(), x->shape().dims(), y->data<int64_t>(), y->shape().dims(),
-                                   out->data<int64_t>(), s);
-  }
   const bool is_half = dt == DataType::kFloat16;
-  if (dt != DataType::kFloat && !is_half)
+  // Integers: Add, Sub and Mul only (position ids and the like), wrapping as the CPU ops do.
+  const bool is_int = dt == DataType::kInt32 || dt == DataType::kInt64;
+  if (dt != DataType::kFloat && !is_half && !(is_int && (p.op == "Add" || p.op == "Sub" || p.op == "Mul")))
     return Fallback(std::string("element type ") + DataTypeName(dt));
   // Only the data inputs: host-side ones (a Reduce*'s constant axes) have no device tensor, and
   // an empty one here would send every such reduction back to the CPU.
@@ -1502,11 +1485,15 @@ Status CudaSessionImpl::RunCudaKernel(int i) {
     const Tensor* b = y;
     Tensor* out = nullptr;
     ASSIGN_OR_RETURN(out, DeviceOutput(out_id, dt, Shape(std::span<const int64_t>(*shape))));
-    if (is_half)
-      return cuda::BinaryElementwise(bop, a->data<__half>(), a->shape().dims(), b->data<__half>(), b->shape().dims(),
-                                     out->data<__half>(), s);
-    return cuda::BinaryElementwise(bop, a->data<float>(), a->shape().dims(), b->data<float>(), b->shape().dims(),
-                                   out->data<float>(), s);
+    auto run = [&](auto* tag) {
+      using T = std::remove_pointer_t<decltype(tag)>;
+      return cuda::BinaryElementwise(bop, a->data<T>(), a->shape().dims(), b->data<T>(), b->shape().dims(),
+                                     out->data<T>(), s);
+    };
+    if (is_half) return run(static_cast<__half*>(nullptr));
+    if (dt == DataType::kInt32) return run(static_cast<int32_t*>(nullptr));
+    if (dt == DataType::kInt64) return run(static_cast<int64_t*>(nullptr));
+    return run(static_cast<float*>(nullptr));
   }
   static const std::pair<const char*, cuda::UnaryOp> kUnary[] = {
       {"Relu", cuda::UnaryOp::kRelu}, {"Sigmoid", cuda::UnaryOp::kSigmoid}, {"Tanh", cuda::UnaryOp::kTanh},
