@@ -69,7 +69,7 @@ class ThreadPool {
     int64_t chunk;
     int64_t num_chunks;
     std::atomic<int64_t> next{0};
-    std::atomic<uint32_t> done{0};  // chunks finished (at most 4 a thread: fits a futex word)
+    std::atomic<uint32_t> done{0};  // chunks finished (at most 4 a thread)
   };
   struct alignas(64) Slot {
     std::atomic<Job*> job{nullptr};

@@ -15,22 +15,16 @@
 
 namespace onnxd {
 
-static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t) && sizeof(std::atomic<int32_t>) == sizeof(int32_t));
+static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
 
 // Blocks while `word` holds `seen` (returns at once if it no longer does; may return spuriously).
 inline void FutexWait(std::atomic<uint32_t>& word, uint32_t seen) {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT_PRIVATE, seen, nullptr, nullptr, 0);
 }
-inline void FutexWait(std::atomic<int32_t>& word, int32_t seen) {
-  syscall(SYS_futex, reinterpret_cast<int32_t*>(&word), FUTEX_WAIT_PRIVATE, seen, nullptr, nullptr, 0);
-}
 
 // Wakes up to `count` threads blocked on `word`.
 inline void FutexWake(std::atomic<uint32_t>& word, int count) {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0);
-}
-inline void FutexWake(std::atomic<int32_t>& word, int count) {
-  syscall(SYS_futex, reinterpret_cast<int32_t*>(&word), FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0);
 }
 
 }  // namespace onnxd
