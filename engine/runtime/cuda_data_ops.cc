@@ -986,13 +986,10 @@ class DataOpRunner {
     if (av.size() != 1) return InvalidArgument("axis must be a scalar");
     const int r = x->rank();
     if (r == 0) return InvalidArgument("input must have rank >= 1");
-    const int64_t axis = av[0] < 0 ? av[0] + r : av[0];
-    if (axis < 0 || axis >= r)
-      return InvalidArgument("axis " + std::to_string(av[0]) + " is out of range for rank " + std::to_string(r));
-    int64_t outer = 1, inner = 1;
-    for (int d = 0; d < axis; ++d) outer *= x->dim(d);
-    for (int d = static_cast<int>(axis) + 1; d < r; ++d) inner *= x->dim(d);
-    const int64_t len = x->dim(static_cast<int>(axis));
+    int64_t axis = 0;
+    ASSIGN_OR_RETURN(axis, Axis(av[0], r));
+    const auto xd = x->shape().dims();
+    const int64_t outer = Product(xd, 0, axis), len = xd[axis], inner = Product(xd, axis + 1, r);
     Tensor* y = nullptr;
     ASSIGN_OR_RETURN(y, output_(0, x->dtype(), x->shape()));
     if (y == nullptr) return Status::Ok();
